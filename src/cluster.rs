@@ -1,0 +1,183 @@
+//! What the tool knows about the cluster, and the pure decisions it takes from that.
+//!
+//! [`Workload`] gathers one DaemonSet or Deployment with its revision history, as inspection
+//! observed it. The `decide_*` functions never run anything: given the facts they say which
+//! revision to roll back to, whether the cluster is upgraded, which pods are at risk.
+
+use serde::Serialize;
+
+use crate::calico::{generation, Component, Generation};
+use crate::tools::kubectl::{PodSummary, WorkloadKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revision {
+    pub number: u64,
+    pub images: Vec<String>,
+    /// RFC 3339 creation time of the ControllerRevision / ReplicaSet.
+    pub created: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub desired: u32,
+    pub strategy: Option<String>,
+    /// The images of the live pod template.
+    pub images: Vec<String>,
+    /// Oldest first.
+    pub revisions: Vec<Revision>,
+}
+
+impl Workload {
+    /// calico/node defines the DaemonSet's generation, calico/kube-controllers the Deployment's.
+    pub fn defining_component(&self) -> Component {
+        match self.kind {
+            WorkloadKind::DaemonSet => Component::Node,
+            WorkloadKind::Deployment => Component::KubeControllers,
+        }
+    }
+
+    pub fn generation(&self) -> Generation {
+        generation(&self.images, self.defining_component())
+    }
+
+    pub fn revision_generation(&self, revision: &Revision) -> Generation {
+        generation(&revision.images, self.defining_component())
+    }
+
+    pub fn is_on_delete(&self) -> bool {
+        self.strategy.as_deref() == Some("OnDelete")
+    }
+
+    /// `ds/calico-node`, as in the docs' commands.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind.resource(), self.name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Datastore {
+    Etcd,
+    Kubernetes,
+}
+
+/// Where the cluster stands, judged from the live DaemonSet and its history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeState {
+    /// v2.x images live and no v3.x revision in history: only the abort applies.
+    NotUpgraded,
+    /// v3.x images live.
+    Upgraded,
+    /// v2.x images live, and a v3.x revision in history: rolled back already.
+    AlreadyDowngraded,
+}
+
+pub fn decide_state(daemonset: &Workload) -> Option<UpgradeState> {
+    let has_v3_revision = daemonset.revisions.iter().any(|r| daemonset.revision_generation(r) == Generation::V3);
+    match daemonset.generation() {
+        Generation::V3 => Some(UpgradeState::Upgraded),
+        Generation::V2 if has_v3_revision => Some(UpgradeState::AlreadyDowngraded),
+        Generation::V2 => Some(UpgradeState::NotUpgraded),
+        Generation::Unknown => None,
+    }
+}
+
+/// What to do with one workload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum RollbackPlan {
+    /// `kubectl rollout undo KIND/NAME --to-revision=N`.
+    RollBack { revision: u64, images: Vec<String> },
+    /// The live template already has the target images.
+    AlreadyThere,
+}
+
+/// Why no rollback target can be chosen: a precondition, nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoTarget(pub String);
+
+/// The revision to roll back to: the one `--to-revision` names, else the newest whose
+/// defining image is from Calico v2.x. `AlreadyThere` when the live template has those
+/// images (so a second run is a no-op, never a toggle).
+pub fn decide_rollback(workload: &Workload, to_revision: Option<u64>) -> Result<RollbackPlan, NoTarget> {
+    let target = match to_revision {
+        Some(number) => workload.revisions.iter().find(|r| r.number == number).ok_or_else(|| {
+            NoTarget(format!(
+                "{} has no revision {number}; its revisions are: {}",
+                workload.reference(),
+                describe_revisions(workload)
+            ))
+        })?,
+        None => {
+            if workload.generation() == Generation::V2 {
+                return Ok(RollbackPlan::AlreadyThere);
+            }
+            workload
+                .revisions
+                .iter()
+                .filter(|r| workload.revision_generation(r) == Generation::V2)
+                .max_by_key(|r| r.number)
+                .ok_or_else(|| {
+                    NoTarget(format!(
+                        "no revision of {} carries a Calico v2.x {} image (was the history pruned by revisionHistoryLimit?); \
+                         its revisions are: {}. Pass --to-revision to choose one",
+                        workload.reference(),
+                        match workload.defining_component() {
+                            Component::Node => "calico/node",
+                            _ => "calico/kube-controllers",
+                        },
+                        describe_revisions(workload)
+                    ))
+                })?
+        }
+    };
+    if same_images(&target.images, &workload.images) {
+        Ok(RollbackPlan::AlreadyThere)
+    } else {
+        Ok(RollbackPlan::RollBack { revision: target.number, images: target.images.clone() })
+    }
+}
+
+/// Image lists compare as sets: container order is not part of "the same release".
+pub fn same_images(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<&String> = a.iter().collect();
+    let mut b: Vec<&String> = b.iter().collect();
+    a.sort();
+    b.sort();
+    a == b
+}
+
+pub fn describe_revisions(workload: &Workload) -> String {
+    if workload.revisions.is_empty() {
+        return "none".to_string();
+    }
+    workload.revisions.iter().map(|r| format!("{} ({})", r.number, r.images.join(", "))).collect::<Vec<_>>().join("; ")
+}
+
+/// When the upgrade reached the DaemonSet: the creation time of its oldest v3.x revision.
+pub fn upgrade_time(daemonset: &Workload) -> Option<&str> {
+    daemonset
+        .revisions
+        .iter()
+        .filter(|r| daemonset.revision_generation(r) == Generation::V3)
+        .map(|r| r.created.as_str())
+        .min()
+}
+
+/// Pods that lose networking on the downgrade: not host-network, created after the first
+/// v3.x revision of the DaemonSet. RFC 3339 UTC times with a `Z` compare as strings; a time
+/// that does not parse counts as at risk rather than being dropped silently.
+pub fn decide_pods_at_risk(pods: &[PodSummary], since: &str) -> Vec<PodSummary> {
+    let since_time = humantime::parse_rfc3339(since).ok();
+    pods.iter()
+        .filter(|pod| !pod.host_network)
+        .filter(|pod| match (since_time, humantime::parse_rfc3339(&pod.created)) {
+            (Some(since), Ok(created)) => created > since,
+            _ => true,
+        })
+        .cloned()
+        .collect()
+}

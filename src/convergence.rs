@@ -1,0 +1,113 @@
+//! When is the downgrade done? A pure judgement over the pods kubectl listed.
+//!
+//! Running pods are not proof (SPEC §1.4): right after `rollout undo` the old pods are all
+//! still Running; with an OnDelete DaemonSet they stay so forever; v3 calico-node reads `1/2`
+//! before `calico-upgrade complete`. A workload has converged when every pod it owns is
+//! Running, not being deleted, has all containers ready, runs exactly the target images, and
+//! there are as many such pods as desired.
+
+use serde::Serialize;
+
+use crate::cluster::same_images;
+use crate::tools::kubectl::{PodStatus, WorkloadKind};
+
+/// What one workload must look like when the downgrade is done.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub desired: u32,
+    pub images: Vec<String>,
+}
+
+impl Target {
+    /// DaemonSet pods name the DaemonSet as owner; Deployment pods name a ReplicaSet called
+    /// `<deployment>-<pod-template-hash>`.
+    pub fn owns(&self, pod: &PodStatus) -> bool {
+        let Some(owner) = pod.owner.as_deref() else { return false };
+        match self.kind {
+            WorkloadKind::DaemonSet => owner == self.name,
+            WorkloadKind::Deployment => owner
+                .strip_prefix(&self.name)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|hash| !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_alphanumeric())),
+        }
+    }
+}
+
+/// How far one workload has come.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub desired: u32,
+    /// Pods Running and ready on the target images.
+    pub ready: u32,
+    /// Pods still on other images (name, node), e.g. v3 pods under an OnDelete DaemonSet.
+    pub on_other_images: Vec<PodRef>,
+    /// Pods on the target images that are not (yet) Running and ready, or being deleted.
+    pub not_ready: Vec<PodRef>,
+    pub converged: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodRef {
+    pub name: String,
+    pub node: Option<String>,
+    pub images: Vec<String>,
+}
+
+impl From<&PodStatus> for PodRef {
+    fn from(pod: &PodStatus) -> Self {
+        PodRef { name: pod.name.clone(), node: pod.node.clone(), images: pod.images.clone() }
+    }
+}
+
+pub fn judge_one(target: &Target, pods: &[PodStatus]) -> Progress {
+    let mut ready = 0;
+    let mut on_other_images = Vec::new();
+    let mut not_ready = Vec::new();
+    for pod in pods.iter().filter(|pod| target.owns(pod)) {
+        if !same_images(&pod.images, &target.images) {
+            on_other_images.push(PodRef::from(pod));
+        } else if pod.is_running_and_ready() {
+            ready += 1;
+        } else {
+            not_ready.push(PodRef::from(pod));
+        }
+    }
+    let converged = on_other_images.is_empty() && not_ready.is_empty() && ready == target.desired;
+    Progress {
+        kind: target.kind,
+        name: target.name.clone(),
+        desired: target.desired,
+        ready,
+        on_other_images,
+        not_ready,
+        converged,
+    }
+}
+
+pub fn judge(targets: &[Target], pods: &[PodStatus]) -> Vec<Progress> {
+    targets.iter().map(|target| judge_one(target, pods)).collect()
+}
+
+pub fn all_converged(progress: &[Progress]) -> bool {
+    progress.iter().all(|p| p.converged)
+}
+
+/// `calico-node 2/3 ready on target images, calico-kube-controllers 1/1`: one line for the
+/// progress display and the report.
+pub fn summary(progress: &[Progress]) -> String {
+    progress
+        .iter()
+        .map(|p| {
+            let mut line = format!("{} {}/{}", p.name, p.ready, p.desired);
+            if !p.on_other_images.is_empty() {
+                line.push_str(&format!(" ({} on old images)", p.on_other_images.len()));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

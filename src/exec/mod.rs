@@ -1,0 +1,220 @@
+//! Commands as values, and the one boundary where they become processes.
+//!
+//! Every external command the tool runs is an [`Invocation`]: which tool, the exact argv,
+//! what goes to stdin, and whether it only reads or changes the cluster. Its `Display` is the
+//! one spelling used in the plan, the report, error messages, the journal and test snapshots.
+//! [`Exec`] is the seam between the tasks and the outside world: [`runner::Runner`] spawns real
+//! processes (the only place in the crate that does), tests substitute a scripted one.
+
+pub mod journal;
+pub mod runner;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The three external tools, by the name an operator knows them by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tool {
+    Kubectl,
+    Calicoctl,
+    CalicoUpgrade,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 3] = [Tool::Kubectl, Tool::Calicoctl, Tool::CalicoUpgrade];
+
+    /// The executable name looked up on `PATH`.
+    pub fn binary_name(self) -> &'static str {
+        match self {
+            Tool::Kubectl => "kubectl",
+            Tool::Calicoctl => "calicoctl",
+            Tool::CalicoUpgrade => "calico-upgrade",
+        }
+    }
+}
+
+impl fmt::Display for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.binary_name())
+    }
+}
+
+/// Whether a command may change the cluster. Check mode refuses every `Mutating` one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Effect {
+    ReadOnly,
+    Mutating,
+}
+
+/// One external command, fully spelled out before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub tool: Tool,
+    /// The resolved executable. `Display` shows only the tool's name, the journal the full path.
+    pub program: PathBuf,
+    /// Arguments after the program, each one argv element (never interpreted by a shell).
+    pub args: Vec<String>,
+    /// Bytes written to stdin; `None` means stdin is `/dev/null`.
+    pub stdin: Option<String>,
+    pub effect: Effect,
+}
+
+impl Invocation {
+    pub fn read_only(tool: Tool, program: impl Into<PathBuf>, args: Vec<String>) -> Self {
+        Invocation { tool, program: program.into(), args, stdin: None, effect: Effect::ReadOnly }
+    }
+
+    pub fn mutating(tool: Tool, program: impl Into<PathBuf>, args: Vec<String>) -> Self {
+        Invocation { tool, program: program.into(), args, stdin: None, effect: Effect::Mutating }
+    }
+
+    pub fn with_stdin(mut self, stdin: impl Into<String>) -> Self {
+        self.stdin = Some(stdin.into());
+        self
+    }
+
+    /// The argv as the journal records it: the full program path, then the arguments with
+    /// secret values (`--token`, `--password`, ...) replaced by `<redacted>`.
+    pub fn redacted_argv(&self) -> Vec<String> {
+        let mut argv = vec![self.program.display().to_string()];
+        argv.extend(redact(&self.args));
+        argv
+    }
+}
+
+/// Options whose value is a secret, in `--flag value` or `--flag=value` form.
+const SECRET_FLAGS: &[&str] = &["--token", "--password", "--client-key-data", "--auth-provider-arg"];
+
+fn redact(args: &[String]) -> Vec<String> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut hide_next = false;
+    for arg in args {
+        if hide_next {
+            out.push("<redacted>".to_string());
+            hide_next = false;
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((flag, _)) if SECRET_FLAGS.contains(&flag) => out.push(format!("{flag}=<redacted>")),
+            _ if SECRET_FLAGS.contains(&arg.as_str()) => {
+                out.push(arg.clone());
+                hide_next = true;
+            }
+            _ => out.push(arg.clone()),
+        }
+    }
+    out
+}
+
+impl fmt::Display for Invocation {
+    /// `kubectl rollout undo ds/calico-node -n kube-system --to-revision=3`: the tool's name,
+    /// then each (redacted) argument quoted for a POSIX shell only where it needs it, so the
+    /// line can be pasted into a terminal.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tool.binary_name())?;
+        for arg in redact(&self.args) {
+            let quoted = shlex::try_quote(&arg).unwrap_or_else(|_| arg.clone().into());
+            write!(f, " {quoted}")?;
+        }
+        if self.stdin.is_some() {
+            f.write_str(" <<< yes")?;
+        }
+        Ok(())
+    }
+}
+
+/// What a finished command left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The exit code, or `None` when the child was killed by a signal.
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// `exit code 1`, or `killed by signal 9`: for messages.
+    pub fn status_text(&self) -> String {
+        match (self.code, self.signal) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => format!("killed by signal {signal}"),
+            (None, None) => "no exit status".to_string(),
+        }
+    }
+}
+
+/// Why a command could not be run to completion at all (as opposed to running and saying no).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecError {
+    /// The program does not exist.
+    NotFound(PathBuf),
+    /// The program exists but may not be executed.
+    PermissionDenied(PathBuf),
+    /// The program ran past `--command-timeout` and was killed with its process group.
+    TimedOut { after: Duration, stdout: String, stderr: String },
+    /// SIGINT or SIGTERM arrived; the child was stopped.
+    Interrupted,
+    /// Check mode refused a mutating command: a bug in a task, never an operator error.
+    RefusedInCheckMode,
+    /// Any other failure to spawn or wait.
+    Io(String),
+}
+
+impl fmt::Display for ExecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecError::NotFound(path) => write!(f, "no such file (`{}`)", path.display()),
+            ExecError::PermissionDenied(path) => {
+                write!(f, "permission denied (`{}`)", path.display())
+            }
+            ExecError::TimedOut { after, .. } => write!(
+                f,
+                "no answer within {} (--command-timeout); the command was killed",
+                humantime::format_duration(*after)
+            ),
+            ExecError::Interrupted => f.write_str("interrupted by a signal; the command was stopped"),
+            ExecError::RefusedInCheckMode => {
+                f.write_str("refused: check mode never runs a command that changes the cluster")
+            }
+            ExecError::Io(message) => f.write_str(message),
+        }
+    }
+}
+
+/// What a line-by-line reader wants after each line of a long-running command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The seam between tasks and processes.
+pub trait Exec {
+    /// Run a command to completion (or until the command timeout) and capture its output.
+    fn run(&mut self, invocation: &Invocation) -> Result<Output, ExecError>;
+
+    /// Run a long-lived command (`kubectl get pods -w`), handing each stdout line to
+    /// `on_line` as it arrives, until `on_line` says stop, the command ends, or `deadline`
+    /// passes (then the child is stopped and the output so far is returned, not an error).
+    fn follow(
+        &mut self,
+        invocation: &Invocation,
+        deadline: std::time::Instant,
+        on_line: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Output, ExecError>;
+
+    /// The moment now, as this executor sees it (scripted executors move time by hand).
+    fn now(&self) -> std::time::Instant;
+
+    /// Sleep (or, scripted, advance time); returns early with `Err(Interrupted)` on a signal.
+    fn sleep(&mut self, duration: Duration) -> Result<(), ExecError>;
+}

@@ -1,0 +1,230 @@
+//! The real executor: the only code in the crate that spawns processes (`clippy.toml` bans
+//! `std::process::Command::new` everywhere else).
+//!
+//! Every child runs with stdin from `/dev/null` or from explicit bytes, stdout and stderr
+//! captured, in a process group of its own (so a timeout or a signal stops it together with
+//! anything it started), under `--command-timeout`. Each finished command is appended to the
+//! journal before the result is handed back, so nothing is lost if the tool itself dies next.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant, SystemTime};
+
+use super::journal::Journal;
+use super::{Effect, Exec, ExecError, Flow, Invocation, Output};
+
+/// How often a waiting loop looks at the clock and the signal flag.
+const TICK: Duration = Duration::from_millis(20);
+
+pub struct Runner {
+    pub command_timeout: Duration,
+    /// Set by the SIGINT/SIGTERM handler installed in `main`.
+    pub interrupted: Arc<AtomicBool>,
+    /// Refuse every [`Effect::Mutating`] invocation (plan, `run --check`, Ansible check mode).
+    pub check_mode: bool,
+    pub journal: Option<Journal>,
+    /// The environment every child gets: the tool's own environment as `main` read it.
+    pub env: Vec<(String, String)>,
+}
+
+impl Runner {
+    // The one place allowed to spawn (clippy.toml bans it everywhere else).
+    #[allow(clippy::disallowed_methods)]
+    fn expression(&self, invocation: &Invocation) -> duct::Expression {
+        let mut expression = duct::cmd(&invocation.program, &invocation.args)
+            .full_env(self.env.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .stderr_capture()
+            .unchecked()
+            .before_spawn(|command| {
+                command.process_group(0);
+                Ok(())
+            });
+        expression = match &invocation.stdin {
+            Some(bytes) => expression.stdin_bytes(bytes.clone()),
+            None => expression.stdin_null(),
+        };
+        expression
+    }
+
+    fn check_allowed(&self, invocation: &Invocation) -> Result<(), ExecError> {
+        if self.check_mode && invocation.effect == Effect::Mutating {
+            return Err(ExecError::RefusedInCheckMode);
+        }
+        if self.interrupted.load(Ordering::SeqCst) {
+            return Err(ExecError::Interrupted);
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, invocation: &Invocation, started: SystemTime, result: &Result<Output, ExecError>) {
+        if let Some(journal) = &mut self.journal {
+            journal.record(invocation, started, result);
+        }
+    }
+}
+
+fn spawn_error(program: &std::path::Path, error: std::io::Error) -> ExecError {
+    match error.kind() {
+        std::io::ErrorKind::NotFound => ExecError::NotFound(program.to_path_buf()),
+        std::io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(program.to_path_buf()),
+        _ => ExecError::Io(format!("failed to start `{}`: {error}", program.display())),
+    }
+}
+
+/// Stop a child and everything in its process group.
+fn kill_group(pids: &[u32]) {
+    for &pid in pids {
+        // SAFETY: killpg only sends a signal; a stale group id at worst yields ESRCH.
+        unsafe {
+            libc::killpg(pid as libc::pid_t, libc::SIGKILL);
+        }
+    }
+}
+
+fn to_output(output: &std::process::Output, duration: Duration) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    Output {
+        code: output.status.code(),
+        signal: output.status.signal(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        duration,
+    }
+}
+
+impl Exec for Runner {
+    fn run(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
+        self.check_allowed(invocation)?;
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let result = (|| {
+            let handle = self
+                .expression(invocation)
+                .stdout_capture()
+                .start()
+                .map_err(|e| spawn_error(&invocation.program, e))?;
+            let deadline = clock + self.command_timeout;
+            loop {
+                let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
+                match handle.wait_timeout(slice) {
+                    Ok(Some(output)) => return Ok(to_output(output, clock.elapsed())),
+                    Ok(None) => {}
+                    Err(e) => return Err(ExecError::Io(e.to_string())),
+                }
+                let interrupted = self.interrupted.load(Ordering::SeqCst);
+                if interrupted || Instant::now() >= deadline {
+                    kill_group(&handle.pids());
+                    let partial = handle.wait().map(|o| to_output(o, clock.elapsed()));
+                    if interrupted {
+                        return Err(ExecError::Interrupted);
+                    }
+                    let (stdout, stderr) = partial.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
+                    return Err(ExecError::TimedOut { after: self.command_timeout, stdout, stderr });
+                }
+            }
+        })();
+        self.record(invocation, started, &result);
+        result
+    }
+
+    fn follow(
+        &mut self,
+        invocation: &Invocation,
+        deadline: Instant,
+        on_line: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Output, ExecError> {
+        self.check_allowed(invocation)?;
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let result = (|| {
+            let reader = self.expression(invocation).reader().map_err(|e| spawn_error(&invocation.program, e))?;
+            let pids = reader.pids();
+            let reader = Arc::new(reader);
+            // A thread turns the pipe into lines, so the loop below can keep an eye on the
+            // clock and the signal flag while no line arrives.
+            let (sender, lines) = mpsc::channel::<String>();
+            let pipe = Arc::clone(&reader);
+            let thread = std::thread::spawn(move || {
+                let mut buffered = BufReader::new(&*pipe);
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match buffered.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            if sender.send(line.trim_end_matches(['\n', '\r']).to_string()).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            let mut stdout = String::new();
+            let mut stopped = false;
+            loop {
+                if self.interrupted.load(Ordering::SeqCst) {
+                    kill_group(&pids);
+                    let _ = thread.join();
+                    return Err(ExecError::Interrupted);
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                match lines.recv_timeout((deadline - now).min(TICK * 5)) {
+                    Ok(line) => {
+                        stdout.push_str(&line);
+                        stdout.push('\n');
+                        if on_line(&line) == Flow::Stop {
+                            stopped = true;
+                            break;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            let finished = reader.try_wait().ok().flatten().is_some();
+            if !finished || stopped {
+                kill_group(&pids);
+            }
+            let _ = thread.join();
+            let (code, signal, stderr) = match reader.try_wait() {
+                Ok(Some(output)) => {
+                    let o = to_output(output, clock.elapsed());
+                    (o.code, o.signal, o.stderr)
+                }
+                _ => (None, Some(libc::SIGKILL), String::new()),
+            };
+            Ok(Output { code, signal, stdout, stderr, duration: clock.elapsed() })
+        })();
+        self.record(invocation, started, &result);
+        result
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {
+        let until = Instant::now() + duration;
+        loop {
+            if self.interrupted.load(Ordering::SeqCst) {
+                return Err(ExecError::Interrupted);
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep((until - now).min(TICK));
+        }
+    }
+}
+
+/// Where a tool was found, for `which`-style lookups that need no process.
+pub fn is_executable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+}

@@ -1,0 +1,49 @@
+//! The exit-code table, the one place it is defined (also printed by `--help` and the README).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(into = "i32")]
+pub enum Exit {
+    /// 0: done, or nothing to do (already downgraded).
+    Done,
+    /// 1: a step failed: a tool or the cluster said no; later steps were not attempted.
+    StepFailed,
+    /// 2: usage error, or output the tool could not understand (nothing further was attempted).
+    Unrecognised,
+    /// 3: a precondition is not met: nothing was changed.
+    Precondition,
+    /// 4: changes were made but the pods did not converge within `--timeout`.
+    NotConverged,
+    /// 130: interrupted (SIGINT/SIGTERM): children stopped, what was done is reported.
+    Interrupted,
+}
+
+impl Exit {
+    pub fn code(self) -> i32 {
+        match self {
+            Exit::Done => 0,
+            Exit::StepFailed => 1,
+            Exit::Unrecognised => 2,
+            Exit::Precondition => 3,
+            Exit::NotConverged => 4,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+impl From<Exit> for i32 {
+    fn from(exit: Exit) -> i32 {
+        exit.code()
+    }
+}
+
+/// The table as `--help` and the README show it.
+pub const TABLE: &str = "\
+Exit codes:
+  0    done, or nothing to do (already downgraded)
+  1    a step failed: a tool or the cluster said no; later steps were not attempted
+  2    usage error, or output the tool could not understand (nothing further was attempted)
+  3    a precondition is not met: nothing was changed
+  4    changes were made but the pods did not converge within --timeout
+  130  interrupted (SIGINT/SIGTERM): children stopped, what was done is reported";

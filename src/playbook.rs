@@ -1,0 +1,188 @@
+//! The documented procedure as data: which tasks each command runs, in which order, each
+//! citing the section of "Downgrading Calico" it automates and saying what is safe to do
+//! when it fails. [`execute`] runs them until the first failure; no later task runs after it.
+//!
+//! Orders: the docs' "Downgrading a self-hosted installation" aborts first, then rolls back;
+//! `--rollback-first` rolls back and waits before aborting, the order of the Calico
+//! troubleshooting page and of calico-upgrade's own prompt ("all calico/node instances ...
+//! should be running Calico v2.x").
+
+use serde::Serialize;
+
+use crate::exit::Exit;
+use crate::options::Options;
+use crate::tasks::{self, Context, Facts, Status, Step, Stop, TaskResult};
+use crate::tools::kubectl::WorkloadKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    Plan,
+    Run,
+    Abort,
+    Status,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    FindTools,
+    /// `status` needs only kubectl.
+    FindKubectl,
+    Inspect,
+    PodsAtRisk,
+    Abort,
+    RollBack(WorkloadKind),
+    Wait,
+    Verify,
+    /// `status`: one look at the pods.
+    ObservePods,
+}
+
+impl Task {
+    pub fn name(self, options: &Options) -> String {
+        match self {
+            Task::FindTools | Task::FindKubectl => tasks::find_tools::NAME.to_string(),
+            Task::Inspect => tasks::inspect::NAME.to_string(),
+            Task::PodsAtRisk => tasks::pods_at_risk::NAME.to_string(),
+            Task::Abort => tasks::abort::NAME.to_string(),
+            Task::RollBack(kind) => tasks::rollback::name(kind, options),
+            Task::Wait => tasks::wait::NAME.to_string(),
+            Task::Verify => tasks::verify::NAME.to_string(),
+            Task::ObservePods => "Observe the pods".to_string(),
+        }
+    }
+
+    /// The section of the docs (seed `downgrade.md`) the task automates.
+    pub fn doc_section(self) -> &'static str {
+        match self {
+            Task::Abort => "Aborting the upgrade, step 1",
+            Task::FindTools | Task::FindKubectl => "Aborting the upgrade, step 2 (the previous calicoctl)",
+            Task::RollBack(_) => "Downgrading a self-hosted installation, step 2",
+            Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
+            Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
+            Task::Inspect | Task::Verify => "Downgrading a self-hosted installation",
+        }
+    }
+
+    /// What is safe to do when this task fails.
+    pub fn safe_next(self) -> &'static str {
+        match self {
+            Task::FindTools | Task::FindKubectl | Task::Inspect | Task::PodsAtRisk | Task::ObservePods => {
+                "nothing was changed; fix the cause and run again"
+            }
+            Task::Abort => {
+                "the abort is idempotent: fix the cause (see the journal for calico-upgrade's full output) and run again"
+            }
+            Task::RollBack(_) => {
+                "running `calico-downgrade run` again is safe: it rolls back to an explicit revision and skips what is done, never toggling back to v3"
+            }
+            Task::Wait => {
+                "the rollback is done; follow the pods with `calico-downgrade status --watch`, or run again to wait again"
+            }
+            Task::Verify => "run `calico-downgrade status` to look again",
+        }
+    }
+
+    fn run(self, ctx: &mut Context) -> TaskResult {
+        match self {
+            Task::FindTools => tasks::find_tools::run(ctx, true),
+            Task::FindKubectl => tasks::find_tools::run(ctx, false),
+            Task::Inspect => tasks::inspect::run(ctx),
+            Task::PodsAtRisk => tasks::pods_at_risk::run(ctx),
+            Task::Abort => tasks::abort::run(ctx),
+            Task::RollBack(kind) => tasks::rollback::run(ctx, kind),
+            Task::Wait => tasks::wait::run(ctx),
+            Task::Verify => tasks::verify::run(ctx),
+            Task::ObservePods => tasks::status::run(ctx),
+        }
+    }
+}
+
+/// The tasks of a command, in order.
+pub fn tasks_for(command: Command, options: &Options) -> Vec<Task> {
+    let rollback = [Task::RollBack(WorkloadKind::DaemonSet), Task::RollBack(WorkloadKind::Deployment), Task::Wait];
+    match command {
+        Command::Abort => vec![Task::FindTools, Task::Abort],
+        Command::Status => vec![Task::FindKubectl, Task::Inspect, Task::ObservePods],
+        Command::Plan | Command::Run => {
+            let mut list = vec![Task::FindTools, Task::Inspect, Task::PodsAtRisk];
+            if options.rollback_first {
+                list.extend(rollback);
+                list.push(Task::Abort);
+            } else {
+                list.push(Task::Abort);
+                list.extend(rollback);
+            }
+            list.push(Task::Verify);
+            list
+        }
+    }
+}
+
+/// The failed task, with the advice the report prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub task: String,
+    pub message: String,
+    pub details: Vec<String>,
+    pub safe_next: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub command: Command,
+    pub check: bool,
+    pub steps: Vec<Step>,
+    /// Tasks not run because an earlier one failed.
+    pub not_run: Vec<String>,
+    pub exit: Exit,
+    pub failure: Option<Failure>,
+    pub facts: Facts,
+}
+
+/// Run the tasks of `command` in order, stopping at the first failure.
+pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
+    let options = ctx.options;
+    let list = tasks_for(command, options);
+    let mut steps = Vec::new();
+    let mut failure = None;
+    let mut exit = Exit::Done;
+    let mut not_run = Vec::new();
+    for (index, task) in list.iter().enumerate() {
+        let name = task.name(options);
+        ctx.observer.task_started(&name);
+        let mut result = task.run(ctx);
+        if *task == Task::Inspect && matches!(command, Command::Run | Command::Plan) {
+            result = result.and_then(|done| tasks::inspect::require_calico_upgrade(ctx).map(|()| done));
+        }
+        let commands = ctx.take_commands();
+        let step = match result {
+            Ok(done) => Step { name, status: done.status, message: done.message, details: done.details, commands },
+            Err(Stop { exit: stop_exit, message, details }) => {
+                exit = stop_exit;
+                failure = Some(Failure {
+                    task: name.clone(),
+                    message: message.clone(),
+                    details: details.clone(),
+                    safe_next: task.safe_next().to_string(),
+                });
+                Step { name, status: Status::Failed, message, details, commands }
+            }
+        };
+        ctx.observer.task_finished(&step);
+        let failed = step.status == Status::Failed;
+        steps.push(step);
+        if failed {
+            not_run = list[index + 1..].iter().map(|t| t.name(options)).collect();
+            break;
+        }
+    }
+    if failure.is_none() && command == Command::Status {
+        // `status` exits 1 when the pods have not converged.
+        let converged = ctx.facts.progress.as_deref().is_some_and(crate::convergence::all_converged);
+        if !converged {
+            exit = Exit::StepFailed;
+        }
+    }
+    Outcome { command, check: options.check, steps, not_run, exit, failure, facts: ctx.facts.clone() }
+}

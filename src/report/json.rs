@@ -1,0 +1,91 @@
+//! The JSON report: one document on stdout at the end of every command, also on failure.
+//! Its top level is a valid Ansible module result (`changed`, `failed`, `rc`, `msg`); the rest
+//! is described in the README ("JSON output").
+
+use serde::Serialize;
+
+use super::{summary_message, Recap};
+use crate::cluster::Workload;
+use crate::convergence::Progress;
+use crate::playbook::{Command, Failure, Outcome};
+use crate::tasks::{Step, Tools};
+use crate::tools::calico_upgrade::Migration;
+use crate::tools::kubectl::{PodStatus, PodSummary};
+
+#[derive(Serialize)]
+pub struct Document<'a> {
+    pub changed: bool,
+    pub failed: bool,
+    pub rc: i32,
+    pub msg: String,
+    pub command: Command,
+    pub check_mode: bool,
+    pub recap: Recap,
+    pub steps: &'a [Step],
+    pub not_run: &'a [String],
+    pub failure: Option<&'a Failure>,
+    pub tools: &'a Tools,
+    pub state_before: Option<StateBefore<'a>>,
+    pub state_after: StateAfter<'a>,
+    pub pods: Option<&'a [PodStatus]>,
+    pub pods_at_risk: Option<&'a [PodSummary]>,
+    pub journal: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct StateBefore<'a> {
+    pub state: crate::cluster::UpgradeState,
+    pub datastore: crate::cluster::Datastore,
+    pub daemonset: &'a Workload,
+    pub deployment: Option<&'a Workload>,
+    pub daemonset_plan: &'a crate::cluster::RollbackPlan,
+    pub deployment_plan: Option<&'a crate::cluster::RollbackPlan>,
+    pub migration: Option<&'a Migration>,
+}
+
+#[derive(Serialize)]
+pub struct StateAfter<'a> {
+    /// `None` when the pods were not observed (failure before the wait, check mode, `abort`).
+    pub converged: Option<bool>,
+    pub workloads: Option<&'a [Progress]>,
+    pub migration: Option<&'a Migration>,
+}
+
+pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<'a> {
+    let facts = &outcome.facts;
+    let state_before = facts.cluster.as_ref().map(|cluster| StateBefore {
+        state: cluster.state,
+        datastore: cluster.datastore,
+        daemonset: &cluster.daemonset,
+        deployment: cluster.deployment.as_ref(),
+        daemonset_plan: &cluster.daemonset_plan,
+        deployment_plan: cluster.deployment_plan.as_ref(),
+        migration: facts.migration_before.as_ref(),
+    });
+    Document {
+        changed: facts.changed,
+        failed: outcome.exit != crate::exit::Exit::Done,
+        rc: outcome.exit.code(),
+        msg: summary_message(outcome),
+        command: outcome.command,
+        check_mode: outcome.check,
+        recap: Recap::of(outcome),
+        steps: &outcome.steps,
+        not_run: &outcome.not_run,
+        failure: outcome.failure.as_ref(),
+        tools: &facts.tools,
+        state_before,
+        state_after: StateAfter {
+            converged: facts.progress.as_deref().map(crate::convergence::all_converged),
+            workloads: facts.progress.as_deref(),
+            migration: facts.migration_after.as_ref().or(facts.migration_before.as_ref()),
+        },
+        pods: facts.pods.as_deref(),
+        pods_at_risk: facts.pods_at_risk.as_deref(),
+        journal,
+    }
+}
+
+pub fn render(outcome: &Outcome, journal: Option<&str>) -> String {
+    serde_json::to_string_pretty(&document(outcome, journal)).expect("the report always serializes")
+}

@@ -1,0 +1,62 @@
+//! Reporting an [`Outcome`]: `text` (Ansible-style task lines, live, then a recap), `json`
+//! (one document at the end, also a valid Ansible module result) and `progress` (the live
+//! line during the wait).
+
+pub mod json;
+pub mod text;
+
+use crate::playbook::Outcome;
+use crate::tasks::Status;
+
+/// `ok=5 changed=3 failed=0 skipped=1`
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Recap {
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Recap {
+    pub fn of(outcome: &Outcome) -> Recap {
+        let mut recap = Recap::default();
+        for step in &outcome.steps {
+            match step.status {
+                Status::Ok => recap.ok += 1,
+                Status::Changed => recap.changed += 1,
+                Status::Failed => recap.failed += 1,
+                Status::Skipped => recap.skipped += 1,
+            }
+        }
+        recap
+    }
+}
+
+impl std::fmt::Display for Recap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ok={} changed={} failed={} skipped={}", self.ok, self.changed, self.failed, self.skipped)
+    }
+}
+
+/// One sentence for the whole run (`msg` in JSON, the last line of the text report).
+pub fn summary_message(outcome: &Outcome) -> String {
+    use crate::exit::Exit;
+    if let Some(failure) = &outcome.failure {
+        return format!("{} failed: {}", failure.task, failure.message);
+    }
+    let last = outcome.steps.last().map(|s| s.message.clone()).unwrap_or_default();
+    match (outcome.command, outcome.exit) {
+        (crate::playbook::Command::Status, Exit::Done) => last,
+        (crate::playbook::Command::Status, _) => last,
+        (_, _) if outcome.check => {
+            if outcome.facts.changed {
+                "check mode: the downgrade would change the cluster (see the planned commands)".to_string()
+            } else {
+                "check mode: nothing to do, the cluster is already downgraded".to_string()
+            }
+        }
+        (crate::playbook::Command::Abort, _) => last,
+        _ if !outcome.facts.changed => format!("nothing to do: {last}"),
+        _ => last,
+    }
+}

@@ -1,0 +1,138 @@
+//! The text report: one block per task in the style of Ansible (`TASK [Roll back ds/calico-node]`,
+//! then `ok:`, `changed:`, `skipped:` or `failed:` and what was observed), printed as each task
+//! finishes; a live progress line during the wait on a terminal (plain timestamped lines
+//! otherwise); and a closing recap. Colour only on a terminal, never with `NO_COLOR` or
+//! `TERM=dumb`. The report goes to stdout; nothing here writes to stderr.
+
+use std::io::Write;
+use std::time::Instant;
+
+use super::{summary_message, Recap};
+use crate::playbook::Outcome;
+use crate::tasks::{Observer, Status, Step};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub colour: bool,
+    /// stdout is a terminal: progress rewrites one line.
+    pub live: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+pub struct TextReport<W: Write> {
+    out: W,
+    style: Style,
+    started: Instant,
+    /// The progress line is on screen and must be cleared before the next output.
+    progress_shown: bool,
+    last_progress: String,
+}
+
+fn paint(colour: bool, code: &str, text: &str) -> String {
+    if colour {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn status_colour(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "32",
+        Status::Changed => "33",
+        Status::Skipped => "36",
+        Status::Failed => "31",
+    }
+}
+
+impl<W: Write> TextReport<W> {
+    pub fn new(out: W, style: Style) -> Self {
+        TextReport { out, style, started: Instant::now(), progress_shown: false, last_progress: String::new() }
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_shown {
+            let _ = write!(self.out, "\r\x1b[2K");
+            self.progress_shown = false;
+        }
+    }
+
+    /// The closing lines: the failure and what is safe to do next, tasks not run, the recap,
+    /// one summary sentence and the journal's path.
+    pub fn finish(&mut self, outcome: &Outcome, journal: Option<&str>) {
+        self.clear_progress();
+        let out = &mut self.out;
+        let colour = self.style.colour;
+        if let Some(failure) = &outcome.failure {
+            let _ = writeln!(out);
+            let _ = writeln!(out, "{} {}", paint(colour, "31", "FAILED:"), failure.message);
+            let _ = writeln!(out, "safe next: {}", failure.safe_next);
+        }
+        if !outcome.not_run.is_empty() {
+            let _ = writeln!(out, "not run: {}", outcome.not_run.join(", "));
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "RECAP {}", "*".repeat(74));
+        let _ = writeln!(out, "{}", Recap::of(outcome));
+        let _ = writeln!(out, "{}", summary_message(outcome));
+        if let Some(journal) = journal {
+            let _ = writeln!(out, "journal: {journal}");
+        }
+        let _ = out.flush();
+    }
+}
+
+impl<W: Write> Observer for TextReport<W> {
+    fn task_started(&mut self, name: &str) {
+        if self.style.quiet {
+            return;
+        }
+        self.clear_progress();
+        let header = format!("TASK [{name}] ");
+        let stars = 80usize.saturating_sub(header.chars().count()).max(3);
+        let _ = writeln!(self.out, "\n{header}{}", "*".repeat(stars));
+        let _ = self.out.flush();
+    }
+
+    fn progress(&mut self, line: &str) {
+        if self.style.quiet || line == self.last_progress {
+            return;
+        }
+        self.last_progress = line.to_string();
+        if self.style.live {
+            let _ = write!(self.out, "\r\x1b[2K  … {line}");
+            self.progress_shown = true;
+        } else {
+            let elapsed = self.started.elapsed().as_secs_f64();
+            let _ = writeln!(self.out, "  [{elapsed:>6.1}s] {line}");
+        }
+        let _ = self.out.flush();
+    }
+
+    fn task_finished(&mut self, step: &Step) {
+        if self.style.quiet && step.status != Status::Failed {
+            return;
+        }
+        self.clear_progress();
+        let colour = self.style.colour;
+        let out = &mut self.out;
+        let _ = writeln!(out, "{}: {}", paint(colour, status_colour(step.status), step.status.word()), step.message);
+        for detail in &step.details {
+            let _ = writeln!(out, "    {detail}");
+        }
+        for command in &step.commands {
+            if command.planned {
+                let _ = writeln!(out, "    would run: {}", command.command);
+            } else if self.style.verbose {
+                let status = match (command.exit_code, &command.error) {
+                    (_, Some(error)) => error.clone(),
+                    (Some(code), None) => format!("exit {code}"),
+                    (None, None) => "killed".to_string(),
+                };
+                let _ = writeln!(out, "    $ {}  ({status}, {} ms)", command.command, command.duration_ms);
+            }
+        }
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,114 @@
+//! Task 4, "Abort the upgrade": `calico-upgrade abort`, which sets the v1 Ready flag so that
+//! Calico v2.x networking resumes (etcd datastore only; with the Kubernetes API datastore there
+//! is no data migration to abort).
+//!
+//! Observe: from v1.0.4, `calico-upgrade inprogress` says whether a migration is in progress;
+//! when it is not, there is nothing to abort (`ok`). Act: `abort --no-prompts` (v1.0.1+) or
+//! `abort` with `yes` on stdin (v1.0.0). Verify: a non-zero exit **or** any ` * failed to
+//! resume` line is a failure (v1.0.0–v1.0.3 print it and still exit 0); from v1.0.4 the state
+//! is read back with `inprogress`, which must now say "not in progress".
+
+use super::{refused, unrecognised, Context, Done, Stop, TaskResult};
+use crate::cluster::Datastore;
+use crate::exec::Invocation;
+use crate::exit::Exit;
+use crate::tools::calico_upgrade::{self, AbortResult, Migration};
+
+pub const NAME: &str = "Abort the upgrade";
+
+fn inprogress(ctx: &mut Context, invocation: &Invocation) -> Result<Migration, Stop> {
+    let output = ctx.run(invocation)?;
+    let version = ctx.facts.tools.calico_upgrade.as_ref().map(|t| t.version.clone());
+    match calico_upgrade::parse_inprogress(&output).map_err(|e| unrecognised(invocation, e, version.as_deref()))? {
+        Migration::CheckFailed { message } => {
+            Err(Stop::new(Exit::StepFailed, format!("`{invocation}` could not check the migration state: {message}")))
+        }
+        state => Ok(state),
+    }
+}
+
+pub fn run(ctx: &mut Context) -> TaskResult {
+    if let Some(cluster) = &ctx.facts.cluster {
+        if cluster.datastore == Datastore::Kubernetes {
+            return Ok(Done::skipped(
+                "Kubernetes API datastore: there is no data migration to abort (calico-upgrade would take no action)",
+            ));
+        }
+    }
+    let (Some(tool), Some(version)) =
+        (ctx.facts.tools.calico_upgrade.clone(), ctx.facts.calico_upgrade_version.clone())
+    else {
+        return Err(Stop::new(Exit::Precondition, "calico-upgrade was not found; install it or pass --calico-upgrade"));
+    };
+    let api = ctx.options.api.clone();
+    let can_check = calico_upgrade::has_inprogress(&version);
+    let check = calico_upgrade::inprogress_invocation(&tool.path, &api);
+    if can_check {
+        let before = inprogress(ctx, &check)?;
+        ctx.facts.migration_before = Some(before.clone());
+        if before == Migration::NotInProgress {
+            return Ok(Done::ok("no data migration in progress (`calico-upgrade inprogress`): nothing to abort"));
+        }
+    }
+    let abort = calico_upgrade::abort_invocation(&tool.path, &version, &api);
+    if ctx.options.check {
+        ctx.plan_command(&abort);
+        ctx.facts.changed = true;
+        return Ok(Done::changed(if can_check {
+            "would abort the data migration in progress".to_string()
+        } else {
+            format!(
+                "would abort the data migration (calico-upgrade {} cannot report whether one is in progress)",
+                tool.version
+            )
+        }));
+    }
+    let output = ctx.run(&abort)?;
+    let result = calico_upgrade::parse_abort(&output).map_err(|e| unrecognised(&abort, e, Some(&tool.version)))?;
+    match result {
+        AbortResult::Aborted => {}
+        AbortResult::NotNecessary => {
+            return Ok(Done::ok("calico-upgrade reports a Kubernetes API datastore: no action was needed"));
+        }
+        AbortResult::Cancelled => {
+            return Err(Stop::new(
+                Exit::StepFailed,
+                format!("`{abort}` was cancelled at its prompt: nothing was aborted"),
+            ));
+        }
+        AbortResult::Failed { reason, false_success } => {
+            let mut stop = if output.success() {
+                Stop::new(Exit::StepFailed, format!("`{abort}` failed: {reason}"))
+            } else {
+                let mut stop = refused(&abort, &output);
+                stop.message = format!("`{abort}` failed with {}: {reason}", output.status_text());
+                stop
+            };
+            if false_success {
+                stop.details.push(format!(
+                    "calico-upgrade {} reported success and exit 0, but its output says the v1 Ready flag was not set \
+                     (a known bug of v1.0.0–v1.0.3); Calico v2.x networking is still paused",
+                    tool.version
+                ));
+            }
+            return Err(stop);
+        }
+    }
+    if can_check {
+        let after = inprogress(ctx, &check)?;
+        ctx.facts.migration_after = Some(after.clone());
+        if after == Migration::InProgress {
+            return Err(Stop::new(
+                Exit::StepFailed,
+                format!("`{abort}` reported success, but `{check}` still reports a migration in progress"),
+            ));
+        }
+        return Ok(Done::changed(
+            "aborted the data migration; `calico-upgrade inprogress` confirms none is in progress",
+        ));
+    }
+    Ok(Done::changed(format!(
+        "aborted the data migration (calico-upgrade {} cannot read the state back; its output reported no failure)",
+        tool.version
+    )))
+}

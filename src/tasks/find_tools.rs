@@ -1,0 +1,158 @@
+//! Task 1, "Find the tools": resolve kubectl, calicoctl and calico-upgrade, run each one's
+//! version command, and check that every calicoctl on `PATH` is the Calico v2.6 client (v1.x).
+//!
+//! The docs say "Remove any upgraded `calicoctl` instances and install the previous
+//! `calicoctl`". The trap: the calicoctl of Calico v3.0.0–v3.0.9 is numbered v2.0.x, so a check
+//! for "below v3.0" would accept it. Only a v1.x client passes; every other calicoctl found is
+//! named with its path and version. calico-upgrade may be missing here: it is only required
+//! for an etcd datastore, which inspection decides.
+
+use std::path::{Path, PathBuf};
+
+use super::{exec_stop, refused, unrecognised, CalicoctlSeen, Context, Done, FoundTool, Stop, TaskResult};
+use crate::exec::{ExecError, Invocation, Output, Tool};
+use crate::exit::Exit;
+use crate::tools::kubectl::Kubectl;
+use crate::tools::locate::{all_on_path, locate, Found};
+use crate::tools::version::display;
+use crate::tools::{calico_upgrade, calicoctl, kubectl};
+
+pub const NAME: &str = "Find the tools";
+
+fn missing(tool: Tool, option: &str) -> Stop {
+    Stop::new(
+        Exit::Precondition,
+        format!(
+            "`{tool}` was not found on PATH; install it or pass {option} (or CALICO_DOWNGRADE_{})",
+            option.trim_start_matches("--").replace('-', "_").to_uppercase()
+        ),
+    )
+}
+
+/// `all`: also calico-upgrade and every calicoctl (`status` needs kubectl only).
+pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
+    let options = ctx.options;
+    let environment = ctx.environment;
+    let search_path = environment.path.as_deref();
+
+    // kubectl
+    let kubectl_path = locate("kubectl", options.kubectl.as_deref(), search_path, &environment.cwd)
+        .path()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| missing(Tool::Kubectl, "--kubectl"))?;
+    let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection.clone() };
+    let invocation = builder.version();
+    let output = version_output(ctx, &invocation)?;
+    let kubectl_version =
+        kubectl::parse_client_version(&output.stdout).map_err(|e| unrecognised(&invocation, e, None))?;
+    ctx.facts.tools.kubectl = Some(FoundTool { path: kubectl_path, version: display(&kubectl_version) });
+    ctx.facts.kubectl = Some(builder);
+    if !all {
+        let version = display(&kubectl_version);
+        return Ok(Done::ok(format!("kubectl {version}")));
+    }
+
+    // calico-upgrade (optional until the datastore is known)
+    let upgrade_found = locate("calico-upgrade", options.calico_upgrade.as_deref(), search_path, &environment.cwd);
+    if let Some(path) = upgrade_found.path().map(Path::to_path_buf) {
+        let invocation = calico_upgrade::version_invocation(&path);
+        let output = version_output(ctx, &invocation)?;
+        let version = calico_upgrade::parse_version(&output.stdout).map_err(|e| unrecognised(&invocation, e, None))?;
+        ctx.facts.tools.calico_upgrade = Some(FoundTool { path, version: display(&version) });
+        ctx.facts.calico_upgrade_version = Some(version);
+    }
+
+    // calicoctl: the chosen one, and every one on PATH.
+    let chosen = locate("calicoctl", options.calicoctl.as_deref(), search_path, &environment.cwd);
+    let mut paths: Vec<PathBuf> = chosen.path().map(Path::to_path_buf).into_iter().collect();
+    for path in all_on_path("calicoctl", search_path, &environment.cwd) {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    if paths.is_empty() {
+        return Err(missing(Tool::Calicoctl, "--calicoctl"));
+    }
+    let mut offending = Vec::new();
+    for path in &paths {
+        let invocation = calicoctl::version_invocation(path);
+        let output = version_output(ctx, &invocation)?;
+        let parsed = calicoctl::parse_version(&output).map_err(|e| unrecognised(&invocation, e, None))?;
+        if !parsed.is_v2_6_client() {
+            offending.push(format!(
+                "`{}` is calicoctl {}, {}",
+                path.display(),
+                parsed.client_text,
+                if parsed.client.major == 2 && parsed.client.minor == 0 {
+                    "the client of Calico v3.0 (numbered v2.0.x), which speaks the v3 data model"
+                } else {
+                    "a client of Calico v3.x or later"
+                }
+            ));
+        }
+        let is_chosen = chosen.path() == Some(path.as_path());
+        if is_chosen {
+            ctx.facts.tools.calicoctl = Some(FoundTool { path: path.clone(), version: parsed.client_text.clone() });
+        }
+        ctx.facts.tools.calicoctls.push(CalicoctlSeen { path: path.clone(), version: Some(parsed), problem: None });
+    }
+    if !offending.is_empty() {
+        return Err(Stop::new(
+            Exit::Precondition,
+            "a calicoctl newer than Calico v2.6's is installed; the docs: \"Do not use versions of calicoctl v3.0+ after aborting the upgrade\"",
+        )
+        .with_details(
+            offending
+                .into_iter()
+                .chain(["remove or rename it, and install the calicoctl of Calico v2.6 (v1.6.x, e.g. v1.6.5 for Calico v2.6.12)".to_string()])
+                .collect(),
+        ));
+    }
+
+    let tools = &ctx.facts.tools;
+    let mut message = vec![format!("kubectl {}", tools.kubectl.as_ref().map_or("", |t| t.version.as_str()))];
+    if let Some(calicoctl) = &tools.calicoctl {
+        message.push(format!("calicoctl {}", calicoctl.version));
+    }
+    match &tools.calico_upgrade {
+        Some(upgrade) => message.push(format!("calico-upgrade {}", upgrade.version)),
+        None => message.push("calico-upgrade not found (needed only with an etcd datastore)".to_string()),
+    }
+    let mut details: Vec<String> = Vec::new();
+    if let Some(t) = &tools.kubectl {
+        details.push(format!("kubectl: {}", t.path.display()));
+    }
+    for seen in &tools.calicoctls {
+        details.push(format!(
+            "calicoctl: {} ({})",
+            seen.path.display(),
+            seen.version.as_ref().map_or("?", |v| v.client_text.as_str())
+        ));
+    }
+    if let Some(t) = &tools.calico_upgrade {
+        details.push(format!("calico-upgrade: {}", t.path.display()));
+    }
+    if let Found::Missing = upgrade_found {
+        details.push("calico-upgrade: not on PATH".to_string());
+    }
+    Ok(Done::ok(message.join(", ")).with_details(details))
+}
+
+/// Run a version command; a binary that is missing or not executable is a precondition
+/// failure (exit 3), any other failure to run is exit 1.
+fn version_output(ctx: &mut Context, invocation: &Invocation) -> Result<Output, Stop> {
+    let output = ctx.run_raw(invocation).map_err(|error| {
+        let stop = exec_stop(invocation, &error);
+        match error {
+            ExecError::NotFound(_) | ExecError::PermissionDenied(_) => Stop { exit: Exit::Precondition, ..stop },
+            _ => stop,
+        }
+    })?;
+    if output.success() || invocation.tool == Tool::Calicoctl {
+        // calicoctl's exit code says nothing about the client version (v2.0.x exits 1 when
+        // the datastore has no ClusterInformation): its text decides.
+        Ok(output)
+    } else {
+        Err(refused(invocation, &output))
+    }
+}

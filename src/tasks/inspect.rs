@@ -1,0 +1,204 @@
+//! Task 2, "Inspect the cluster" (kubectl only, read-only): the DaemonSet and Deployment,
+//! their live images, update strategy, revision history with each revision's images, and the
+//! datastore type from the calico-node environment; then the pure decisions: is the cluster
+//! upgraded, which revision is the pre-upgrade one, and are the preconditions met.
+//!
+//! Five kubectl calls, each a custom-columns table carrying every field needed from that kind
+//! of object: DaemonSets, the calico-node environment, ControllerRevisions, Deployments,
+//! ReplicaSets (skipped when there is no Deployment).
+
+use super::{unrecognised, Cluster, Context, Done, Stop, TaskResult};
+use crate::calico::Generation;
+use crate::cluster::{
+    decide_rollback, decide_state, describe_revisions, Datastore, Revision, RollbackPlan, UpgradeState, Workload,
+};
+use crate::exec::Invocation;
+use crate::exit::Exit;
+use crate::tools::kubectl::{self, EnvVar, RevisionRow, WorkloadKind, WorkloadRow};
+use crate::tools::Unrecognised;
+
+pub const NAME: &str = "Inspect the cluster";
+
+/// Run a read-only kubectl command that must succeed, and parse its output.
+fn read<T>(
+    ctx: &mut Context,
+    invocation: &Invocation,
+    parse: impl FnOnce(&crate::exec::Output) -> Result<T, Unrecognised>,
+) -> Result<T, Stop> {
+    let output = ctx.run_ok(invocation)?;
+    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
+    parse(&output).map_err(|e| unrecognised(invocation, e, version.as_deref()))
+}
+
+fn revisions(rows: Vec<RevisionRow>, owner: &str) -> Vec<Revision> {
+    let mut revisions: Vec<Revision> = rows
+        .into_iter()
+        .filter(|row| row.owner.as_deref() == Some(owner))
+        .filter_map(|row| Some(Revision { number: row.revision?, images: row.images, created: row.created }))
+        .collect();
+    revisions.sort_by_key(|r| r.number);
+    revisions
+}
+
+fn workload(kind: WorkloadKind, row: WorkloadRow, revisions: Vec<Revision>) -> Result<Workload, Stop> {
+    let desired = row.desired.ok_or_else(|| {
+        Stop::new(
+            Exit::Precondition,
+            format!(
+                "{}/{} reports no desired pod count yet; wait for its controller and run again",
+                kind.resource(),
+                row.name
+            ),
+        )
+    })?;
+    Ok(Workload { kind, name: row.name, desired, strategy: row.strategy, images: row.images, revisions })
+}
+
+/// The datastore from the calico-node environment: `DATASTORE_TYPE=kubernetes` is the
+/// Kubernetes API datastore; absent, or `etcdv2`/`etcdv3`, is etcd.
+pub fn decide_datastore(env: &[EnvVar]) -> Result<Datastore, String> {
+    match env.iter().find(|var| var.name == "DATASTORE_TYPE") {
+        None => Ok(Datastore::Etcd),
+        Some(var) if var.value_from => Err(
+            "DATASTORE_TYPE of calico-node is set from a ConfigMap or Secret, so the datastore type cannot be read from the DaemonSet"
+                .to_string(),
+        ),
+        Some(var) => match var.value.as_deref() {
+            Some("kubernetes") => Ok(Datastore::Kubernetes),
+            Some("etcdv2") | Some("etcdv3") | Some("etcd") | None | Some("") => Ok(Datastore::Etcd),
+            Some(other) => Err(format!("DATASTORE_TYPE `{other}` is not a datastore type this tool knows")),
+        },
+    }
+}
+
+pub fn run(ctx: &mut Context) -> TaskResult {
+    let options = ctx.options;
+    let namespace = options.namespace.as_str();
+    let kubectl = ctx.kubectl().clone();
+
+    let invocation = kubectl.daemonsets(namespace);
+    let daemonsets = read(ctx, &invocation, |o| kubectl::parse_workloads("`kubectl get daemonsets` table", o))?;
+    let Some(ds_row) = daemonsets.iter().find(|d| d.name == options.daemonset).cloned() else {
+        return Err(no_daemonset(&options.daemonset, namespace, &daemonsets));
+    };
+
+    let invocation = kubectl.daemonset_env(namespace, &options.daemonset);
+    let env = read(ctx, &invocation, |o| kubectl::parse_env(&o.stdout))?;
+    let datastore = decide_datastore(&env).map_err(|why| Stop::new(Exit::Precondition, why))?;
+
+    let invocation = kubectl.controller_revisions(namespace);
+    let rows = read(ctx, &invocation, |o| kubectl::parse_revisions("`kubectl get controllerrevisions` table", o))?;
+    let daemonset = workload(WorkloadKind::DaemonSet, ds_row, revisions(rows, &options.daemonset))?;
+
+    let invocation = kubectl.deployments(namespace);
+    let deployments = read(ctx, &invocation, |o| kubectl::parse_workloads("`kubectl get deployments` table", o))?;
+    let deployment = match deployments.into_iter().find(|d| d.name == options.deployment) {
+        None => None,
+        Some(row) => {
+            let invocation = kubectl.replica_sets(namespace);
+            let rows = read(ctx, &invocation, |o| kubectl::parse_revisions("`kubectl get replicasets` table", o))?;
+            Some(workload(WorkloadKind::Deployment, row, revisions(rows, &options.deployment))?)
+        }
+    };
+
+    let Some(state) = decide_state(&daemonset) else {
+        return Err(Stop::new(
+            Exit::Precondition,
+            format!(
+                "cannot tell which Calico release {} runs: its images are {} (no calico/node image with a version tag)",
+                daemonset.reference(),
+                daemonset.images.join(", ")
+            ),
+        ));
+    };
+    let to_revision = options.to_revision;
+    let daemonset_plan = match state {
+        // Not upgraded: only the abort applies, whatever the history says.
+        UpgradeState::NotUpgraded if to_revision.is_none() => RollbackPlan::AlreadyThere,
+        _ => decide_rollback(&daemonset, to_revision).map_err(|e| Stop::new(Exit::Precondition, e.0))?,
+    };
+    let deployment_plan = match &deployment {
+        None => None,
+        Some(deployment) if deployment.generation() == Generation::Unknown => {
+            return Err(Stop::new(
+                Exit::Precondition,
+                format!(
+                    "cannot tell which Calico release {} runs: its images are {}",
+                    deployment.reference(),
+                    deployment.images.join(", ")
+                ),
+            ))
+        }
+        Some(deployment) => Some(decide_rollback(deployment, None).map_err(|e| Stop::new(Exit::Precondition, e.0))?),
+    };
+
+    let mut message = vec![match datastore {
+        Datastore::Etcd => "etcd datastore".to_string(),
+        Datastore::Kubernetes => "Kubernetes API datastore".to_string(),
+    }];
+    message.push(match state {
+        UpgradeState::Upgraded => "upgraded (Calico v3.x live)".to_string(),
+        UpgradeState::NotUpgraded => "not upgraded (Calico v2.x live, no v3.x revision)".to_string(),
+        UpgradeState::AlreadyDowngraded => "already rolled back (Calico v2.x live, v3.x in history)".to_string(),
+    });
+    let mut details = vec![describe(&daemonset, &daemonset_plan)];
+    match (&deployment, &deployment_plan) {
+        (Some(deployment), Some(plan)) => details.push(describe(deployment, plan)),
+        _ => details.push(format!("deployment/{}: not present in {namespace}", options.deployment)),
+    }
+    ctx.facts.cluster = Some(Cluster { datastore, state, daemonset, deployment, daemonset_plan, deployment_plan });
+    Ok(Done::ok(message.join(", ")).with_details(details))
+}
+
+fn describe(workload: &Workload, plan: &RollbackPlan) -> String {
+    let action = match plan {
+        RollbackPlan::RollBack { revision, images } => {
+            format!("roll back to revision {revision} ({})", images.join(", "))
+        }
+        RollbackPlan::AlreadyThere => "no rollback needed".to_string(),
+    };
+    format!(
+        "{}: {} desired, strategy {}, live {}; revisions {}; {action}",
+        workload.reference(),
+        workload.desired,
+        workload.strategy.as_deref().unwrap_or("unset"),
+        workload.images.join(", "),
+        describe_revisions(workload),
+    )
+}
+
+/// No DaemonSet by the given name: a canal install, or a custom installation, whose downgrade
+/// the docs leave "coming soon".
+fn no_daemonset(name: &str, namespace: &str, present: &[WorkloadRow]) -> Stop {
+    let canal = present.iter().find(|d| d.name == "canal" || d.name == "canal-node");
+    let message = match canal {
+        Some(canal) => format!(
+            "there is no daemonset/{name} in {namespace}, but there is daemonset/{}: this is a canal installation; \
+             run again with --daemonset {} to downgrade it",
+            canal.name, canal.name
+        ),
+        None => format!(
+            "there is no daemonset/{name} in {namespace}: this looks like a custom installation, whose downgrade the Calico \
+             docs do not cover (\"Docs for this coming soon!\"); `calico-downgrade abort` can still abort the data migration. \
+             If Calico runs under another name or namespace, pass --daemonset and --namespace"
+        ),
+    };
+    let found = if present.is_empty() {
+        "no DaemonSets found".to_string()
+    } else {
+        format!("DaemonSets found: {}", present.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    Stop::new(Exit::Precondition, message).with_details(vec![found])
+}
+
+/// `plan` and `run` with an etcd datastore need calico-upgrade for the abort; checked right
+/// after inspection, before anything changes (with `--rollback-first` the abort comes last).
+pub fn require_calico_upgrade(ctx: &Context) -> Result<(), Stop> {
+    if ctx.cluster().datastore == Datastore::Etcd && ctx.facts.tools.calico_upgrade.is_none() {
+        return Err(Stop::new(
+            Exit::Precondition,
+            "the datastore is etcd, so the data migration must be aborted with `calico-upgrade abort`, but calico-upgrade was not found; install it or pass --calico-upgrade",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Task 5, "Roll back": `kubectl rollout undo ds/calico-node -n kube-system --to-revision=N`
+//! and the same for the Deployment.
+//!
+//! The docs' `kubectl rollout undo` without `--to-revision` goes to "the revision before the
+//! current one", so running the procedure twice re-applies v3. This task always names the
+//! revision that inspection identified as the pre-upgrade one, and does nothing when the live
+//! template already has its images: a second run is a no-op. After the undo it reads the
+//! workload back and checks that the live template now carries the target images.
+
+use super::{unrecognised, Context, Done, Stop, TaskResult};
+use crate::cluster::{same_images, RollbackPlan, UpgradeState};
+use crate::exit::Exit;
+use crate::tools::kubectl::{self, UndoResult, WorkloadKind};
+
+pub fn name(kind: WorkloadKind, options: &crate::options::Options) -> String {
+    match kind {
+        WorkloadKind::DaemonSet => format!("Roll back ds/{}", options.daemonset),
+        WorkloadKind::Deployment => format!("Roll back deployment/{}", options.deployment),
+    }
+}
+
+pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
+    let cluster = ctx.cluster().clone();
+    let (workload, plan) = match kind {
+        WorkloadKind::DaemonSet => (cluster.daemonset.clone(), cluster.daemonset_plan.clone()),
+        WorkloadKind::Deployment => match (cluster.deployment.clone(), cluster.deployment_plan.clone()) {
+            (Some(workload), Some(plan)) => (workload, plan),
+            _ => {
+                return Ok(Done::skipped(format!(
+                    "there is no deployment/{} in {} (installs with the Kubernetes API datastore usually have none)",
+                    ctx.options.deployment, ctx.options.namespace
+                )))
+            }
+        },
+    };
+    let (revision, target_images) = match plan {
+        RollbackPlan::AlreadyThere => {
+            let why = if cluster.state == UpgradeState::NotUpgraded && kind == WorkloadKind::DaemonSet {
+                "not upgraded: nothing to roll back"
+            } else {
+                "already on the pre-upgrade images"
+            };
+            return Ok(Done::ok(format!("{why} ({})", workload.images.join(", "))));
+        }
+        RollbackPlan::RollBack { revision, images } => (revision, images),
+    };
+    let kubectl = ctx.kubectl().clone();
+    let namespace = ctx.options.namespace.clone();
+    let undo = kubectl.rollout_undo(kind, &namespace, &workload.name, revision);
+    if ctx.options.check {
+        ctx.plan_command(&undo);
+        ctx.facts.changed = true;
+        return Ok(Done::changed(format!(
+            "would roll back to revision {revision}: {} → {}",
+            workload.images.join(", "),
+            target_images.join(", ")
+        )));
+    }
+    let output = ctx.run(&undo)?;
+    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
+    let result =
+        kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| unrecognised(&undo, e, version.as_deref()))?;
+    let status = match result {
+        UndoResult::RolledBack => "changed",
+        UndoResult::AlreadyAtRevision { .. } => "ok",
+        UndoResult::SkippedByServer { reason } => {
+            return Err(Stop::new(
+                Exit::StepFailed,
+                format!("`{undo}` did not roll back: skipped rollback ({reason})"),
+            ));
+        }
+        UndoResult::Refused { message } => {
+            return Err(super::refused(&undo, &output).with_details(vec![format!("kubectl: {message}")]));
+        }
+    };
+
+    // Verify: the live template now carries the target images.
+    let invocation = match kind {
+        WorkloadKind::DaemonSet => kubectl.daemonsets(&namespace),
+        WorkloadKind::Deployment => kubectl.deployments(&namespace),
+    };
+    let output = ctx.run_ok(&invocation)?;
+    let rows = kubectl::parse_workloads("workload table", &output)
+        .map_err(|e| unrecognised(&invocation, e, version.as_deref()))?;
+    let live = rows
+        .into_iter()
+        .find(|row| row.name == workload.name)
+        .ok_or_else(|| Stop::new(Exit::StepFailed, format!("{} disappeared after `{undo}`", workload.reference())))?;
+    if !same_images(&live.images, &target_images) {
+        return Err(Stop::new(
+            Exit::StepFailed,
+            format!(
+                "after `{undo}`, {} still runs {} instead of {}",
+                workload.reference(),
+                live.images.join(", "),
+                target_images.join(", ")
+            ),
+        ));
+    }
+    let message = format!("revision {revision}: {} → {}", workload.images.join(", "), live.images.join(", "));
+    Ok(if status == "changed" { Done::changed(message) } else { Done::ok(format!("already at {message}")) })
+}

@@ -1,0 +1,233 @@
+//! Task 6, "Wait for the pods" (the docs' `watch kubectl get pods -n kube-system`): wait until
+//! every pod of the DaemonSet and the Deployment is Running, ready, on the rolled-back
+//! images, and as many as desired (see `convergence`), or until `--timeout` (exit 4).
+//!
+//! By default it follows `kubectl get pods --watch`: one long-lived kubectl whose rows are
+//! judged as they arrive. The watch never says that a pod is gone (a deleted pod's last row is
+//! simply its last), so a verdict from the watch is only a candidate, confirmed by one
+//! `kubectl get pods` before the tool says "converged": never early. With `--no-watch` it
+//! polls every `--poll-interval` instead. An OnDelete DaemonSet never replaces its pods: the
+//! task reports which pods still run the old images and stops with exit 4, unless
+//! `--replace-pods`, which deletes them one at a time, each replacement ready before the next.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::{unrecognised, Context, Done, Stop, TaskResult};
+use crate::cluster::RollbackPlan;
+use crate::convergence::{all_converged, judge, summary, PodRef, Progress, Target};
+use crate::exec::Flow;
+use crate::exit::Exit;
+use crate::tools::kubectl::{self, PodStatus, PodWatch, WorkloadKind};
+
+pub const NAME: &str = "Wait for the pods";
+
+/// What the workloads must look like at the end.
+pub fn targets(ctx: &Context) -> Vec<Target> {
+    let cluster = ctx.cluster();
+    let mut targets = Vec::new();
+    let target_images = |plan: &RollbackPlan, live: &[String]| match plan {
+        RollbackPlan::RollBack { images, .. } => images.clone(),
+        RollbackPlan::AlreadyThere => live.to_vec(),
+    };
+    targets.push(Target {
+        kind: WorkloadKind::DaemonSet,
+        name: cluster.daemonset.name.clone(),
+        desired: cluster.daemonset.desired,
+        images: target_images(&cluster.daemonset_plan, &cluster.daemonset.images),
+    });
+    if let (Some(deployment), Some(plan)) = (&cluster.deployment, &cluster.deployment_plan) {
+        targets.push(Target {
+            kind: WorkloadKind::Deployment,
+            name: deployment.name.clone(),
+            desired: deployment.desired,
+            images: target_images(plan, &deployment.images),
+        });
+    }
+    targets
+}
+
+/// One `kubectl get pods` of the namespace.
+pub fn observe(ctx: &mut Context) -> Result<Vec<PodStatus>, Stop> {
+    let invocation = ctx.kubectl().pods(&ctx.options.namespace);
+    let output = ctx.run_ok(&invocation)?;
+    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
+    kubectl::parse_pods(&output).map_err(|e| unrecognised(&invocation, e, version.as_deref()))
+}
+
+fn pod_list(pods: &[PodRef]) -> Vec<String> {
+    pods.iter()
+        .map(|p| format!("{} on {}: {}", p.name, p.node.as_deref().unwrap_or("no node"), p.images.join(", ")))
+        .collect()
+}
+
+pub fn run(ctx: &mut Context) -> TaskResult {
+    let targets = targets(ctx);
+    if ctx.options.check {
+        let invocation = if ctx.options.no_watch {
+            ctx.kubectl().pods(&ctx.options.namespace)
+        } else {
+            ctx.kubectl().watch_pods(&ctx.options.namespace)
+        };
+        ctx.plan_command(&invocation);
+        let goal =
+            targets.iter().map(|t| format!("{} {}× {}", t.name, t.desired, t.images.join(", "))).collect::<Vec<_>>();
+        return Ok(Done::skipped(format!(
+            "check mode: would wait up to {} for {}",
+            humantime::format_duration(ctx.options.timeout),
+            goal.join("; ")
+        )));
+    }
+    let started = ctx.exec.now();
+    let deadline = started + ctx.options.timeout;
+    let on_delete = ctx.cluster().daemonset.is_on_delete();
+    loop {
+        let pods = observe(ctx)?;
+        let progress = judge(&targets, &pods);
+        let elapsed = ctx.exec.now().saturating_duration_since(started);
+        ctx.observer.progress(&format!("{} ({}s)", summary(&progress), elapsed.as_secs()));
+        ctx.facts.pods = Some(pods.clone());
+        ctx.facts.progress = Some(progress.clone());
+        if all_converged(&progress) {
+            return Ok(Done::ok(format!("converged after {:.1}s: {}", elapsed.as_secs_f64(), summary(&progress))));
+        }
+        let daemonset = &progress[0];
+        let ds_target = &targets[0];
+        let ds_deleting = pods.iter().any(|p| ds_target.owns(p) && p.deleting);
+        if on_delete && !daemonset.on_other_images.is_empty() && !ds_deleting {
+            if !ctx.options.replace_pods {
+                return Err(Stop::new(
+                    Exit::NotConverged,
+                    format!(
+                        "daemonset/{} uses the OnDelete update strategy: its pods are not replaced by the rollback, and {} still run{} the old images",
+                        ds_target.name,
+                        daemonset.on_other_images.len(),
+                        if daemonset.on_other_images.len() == 1 { "s" } else { "" }
+                    ),
+                )
+                .with_details(
+                    pod_list(&daemonset.on_other_images)
+                        .into_iter()
+                        .chain(["run again with --replace-pods to delete them one node at a time, or delete them yourself".to_string()])
+                        .collect(),
+                ));
+            }
+            if daemonset.not_ready.is_empty() {
+                replace_one(ctx, daemonset)?;
+                continue;
+            }
+        }
+        if ctx.exec.now() >= deadline {
+            return Err(not_converged(ctx, &progress));
+        }
+        if ctx.options.no_watch {
+            ctx.exec
+                .sleep(ctx.options.poll_interval)
+                .map_err(|e| super::exec_stop(&ctx.kubectl().pods(&ctx.options.namespace), &e))?;
+        } else {
+            follow_until_candidate(ctx, &targets, &pods, deadline)?;
+        }
+    }
+}
+
+/// Delete the first pod (by node) still on the old images; the loop then waits for its
+/// replacement before the next.
+fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
+    let mut old = daemonset.on_other_images.clone();
+    old.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
+    let pod = &old[0];
+    let invocation = ctx.kubectl().delete_pod(&ctx.options.namespace, &pod.name);
+    let output = ctx.run(&invocation)?;
+    let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| unrecognised(&invocation, e, None))?;
+    if !deleted {
+        // Already gone is fine (another actor deleted it); anything else is a failure.
+        if !kubectl::is_not_found(&output.stderr) {
+            return Err(super::refused(&invocation, &output));
+        }
+    }
+    ctx.observer.progress(&format!(
+        "replacing {} on {} (OnDelete, --replace-pods)",
+        pod.name,
+        pod.node.as_deref().unwrap_or("no node")
+    ));
+    Ok(())
+}
+
+fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
+    let mut details = Vec::new();
+    for p in progress.iter().filter(|p| !p.converged) {
+        details.push(format!(
+            "{}/{}: {}/{} ready on the target images",
+            p.kind.printed_kind(),
+            p.name,
+            p.ready,
+            p.desired
+        ));
+        details.extend(pod_list(&p.on_other_images).into_iter().map(|l| format!("  old images: {l}")));
+        details.extend(p.not_ready.iter().map(|r| format!("  not ready: {}", r.name)));
+    }
+    details.push(
+        "the rollback itself is done; run `calico-downgrade status` to follow the pods, or `run` again to wait again"
+            .to_string(),
+    );
+    Stop::new(
+        Exit::NotConverged,
+        format!("the pods did not converge within {}", humantime::format_duration(ctx.options.timeout)),
+    )
+    .with_details(details)
+}
+
+/// Follow `kubectl get pods --watch` until the rows it prints make the workloads look
+/// converged (a candidate, to be confirmed by a poll), or a pod being deleted needs a fresh
+/// look (no row says when it is gone), or the watch ends, or the deadline passes.
+fn follow_until_candidate(
+    ctx: &mut Context,
+    targets: &[Target],
+    seed: &[PodStatus],
+    deadline: Instant,
+) -> Result<(), Stop> {
+    let mut view: BTreeMap<String, PodStatus> = seed.iter().map(|p| (p.name.clone(), p.clone())).collect();
+    let deleting_pending = seed.iter().any(|p| p.deleting && targets.iter().any(|t| t.owns(p)));
+    let until = if deleting_pending { deadline.min(ctx.exec.now() + ctx.options.poll_interval) } else { deadline };
+    let invocation = ctx.kubectl().watch_pods(&ctx.options.namespace);
+    let mut watch = PodWatch::default();
+    let mut parse_error = None;
+    let mut candidate = false;
+    let started = ctx.exec.now();
+    let observer = &mut *ctx.observer;
+    let result = ctx.exec.follow(&invocation, until, &mut |line| match watch.feed(line) {
+        Ok(None) => Flow::Continue,
+        Ok(Some(pod)) => {
+            if view.get(&pod.name) == Some(&pod) {
+                return Flow::Continue;
+            }
+            view.insert(pod.name.clone(), pod);
+            let live: Vec<PodStatus> = view.values().filter(|p| !p.deleting).cloned().collect();
+            let progress = judge(targets, &live);
+            observer.progress(&summary(&progress));
+            if all_converged(&progress) {
+                candidate = true;
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
+        }
+        Err(error) => {
+            parse_error = Some(error);
+            Flow::Stop
+        }
+    });
+    ctx.record_result(&invocation, &result);
+    let output = result.map_err(|e| super::exec_stop(&invocation, &e))?;
+    if let Some(error) = parse_error {
+        let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
+        return Err(unrecognised(&invocation, error, version.as_deref()));
+    }
+    // A watch that ended by itself (kubectl exited: a broken connection, an API server
+    // restart) falls back to one poll interval of rest, then the loop polls and watches again.
+    let ended_early = !candidate && ctx.exec.now() < until && output.code.is_some();
+    if ended_early && ctx.exec.now().saturating_duration_since(started) < ctx.options.poll_interval {
+        ctx.exec.sleep(ctx.options.poll_interval).map_err(|e| super::exec_stop(&invocation, &e))?;
+    }
+    Ok(())
+}

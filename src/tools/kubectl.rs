@@ -1,0 +1,593 @@
+//! kubectl: the commands the tool runs and the pure parsers of what they print.
+//!
+//! Inspection uses `-o custom-columns` (one call per kind of object, every field the tool
+//! needs in one table, cells that never contain spaces) and one `-o jsonpath` for the
+//! calico-node environment. Shapes differ across kubectl 1.7–1.33 (see `fixtures/README.md`):
+//! `rollout undo` prints `daemonset "x" rolled back` (1.7–1.9), `daemonset.extensions "x"
+//! rolled back` (1.10) or `daemonset.apps/x rolled back` (1.11+); "nothing found" is a
+//! message on stderr whose wording changed in 1.17. Every parser says which shape it read
+//! or returns [`Unrecognised`].
+
+use std::path::PathBuf;
+
+use regex::Regex;
+use semver::Version;
+use serde::Serialize;
+
+use super::table::{self, Table};
+use super::{version, Unrecognised};
+use crate::exec::{Invocation, Output, Tool};
+
+/// How to reach the cluster: passed to every kubectl call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Connection {
+    pub kubeconfig: Option<String>,
+    pub context: Option<String>,
+    /// kubectl's own `--request-timeout`, in whole seconds (0: kubectl's default).
+    pub request_timeout_secs: u64,
+}
+
+/// Builds every kubectl [`Invocation`] the tool runs.
+#[derive(Debug, Clone)]
+pub struct Kubectl {
+    pub program: PathBuf,
+    pub connection: Connection,
+}
+
+pub const DAEMONSET_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.status.desiredNumberScheduled,STRATEGY:.spec.updateStrategy.type,IMAGES:.spec.template.spec.containers[*].image";
+pub const DEPLOYMENT_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.spec.replicas,STRATEGY:.spec.strategy.type,IMAGES:.spec.template.spec.containers[*].image";
+pub const CONTROLLER_REVISION_COLUMNS: &str = "NAME:.metadata.name,REVISION:.revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.data.spec.template.spec.containers[*].image";
+pub const REPLICA_SET_COLUMNS: &str = "NAME:.metadata.name,REVISION:.metadata.annotations.deployment\\.kubernetes\\.io/revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.spec.template.spec.containers[*].image";
+pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,HOSTNETWORK:.spec.hostNetwork,NODE:.spec.nodeName";
+pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.containerStatuses[*].ready,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName";
+pub const ENV_JSONPATH: &str = "jsonpath={.spec.template.spec.containers[*].env}";
+
+/// The two workload kinds the downgrade rolls back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkloadKind {
+    DaemonSet,
+    Deployment,
+}
+
+impl WorkloadKind {
+    /// The resource prefix in `kubectl rollout undo ds/NAME`, as the docs spell it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::DaemonSet => "ds",
+            WorkloadKind::Deployment => "deployment",
+        }
+    }
+
+    /// The lower-case kind kubectl prints in `kind.group/name` and `kind "name"`.
+    pub fn printed_kind(self) -> &'static str {
+        match self {
+            WorkloadKind::DaemonSet => "daemonset",
+            WorkloadKind::Deployment => "deployment",
+        }
+    }
+}
+
+impl Kubectl {
+    fn invocation(&self, mut args: Vec<String>) -> Vec<String> {
+        if let Some(kubeconfig) = &self.connection.kubeconfig {
+            args.push(format!("--kubeconfig={kubeconfig}"));
+        }
+        if let Some(context) = &self.connection.context {
+            args.push(format!("--context={context}"));
+        }
+        if self.connection.request_timeout_secs > 0 {
+            args.push(format!("--request-timeout={}s", self.connection.request_timeout_secs));
+        }
+        args
+    }
+
+    fn read(&self, args: &[&str]) -> Invocation {
+        let args = self.invocation(args.iter().map(|s| s.to_string()).collect());
+        Invocation::read_only(Tool::Kubectl, &self.program, args)
+    }
+
+    /// `kubectl version --client`: needs no cluster.
+    pub fn version(&self) -> Invocation {
+        Invocation::read_only(Tool::Kubectl, &self.program, vec!["version".into(), "--client".into()])
+    }
+
+    pub fn daemonsets(&self, namespace: &str) -> Invocation {
+        self.read(&["get", "daemonsets", "-n", namespace, "-o", &format!("custom-columns={DAEMONSET_COLUMNS}")])
+    }
+
+    pub fn daemonset_env(&self, namespace: &str, name: &str) -> Invocation {
+        self.read(&["get", "daemonset", name, "-n", namespace, "-o", ENV_JSONPATH])
+    }
+
+    pub fn controller_revisions(&self, namespace: &str) -> Invocation {
+        self.read(&[
+            "get",
+            "controllerrevisions",
+            "-n",
+            namespace,
+            "-o",
+            &format!("custom-columns={CONTROLLER_REVISION_COLUMNS}"),
+        ])
+    }
+
+    pub fn deployments(&self, namespace: &str) -> Invocation {
+        self.read(&["get", "deployments", "-n", namespace, "-o", &format!("custom-columns={DEPLOYMENT_COLUMNS}")])
+    }
+
+    pub fn replica_sets(&self, namespace: &str) -> Invocation {
+        self.read(&["get", "replicasets", "-n", namespace, "-o", &format!("custom-columns={REPLICA_SET_COLUMNS}")])
+    }
+
+    /// Every pod in the cluster, for the pods-at-risk list.
+    pub fn all_pods(&self) -> Invocation {
+        self.read(&["get", "pods", "--all-namespaces", "-o", &format!("custom-columns={ALL_PODS_COLUMNS}")])
+    }
+
+    /// The pods of the namespace with what convergence needs: phase, readiness of each
+    /// container, images, owner, deletion.
+    pub fn pods(&self, namespace: &str) -> Invocation {
+        self.read(&["get", "pods", "-n", namespace, "-o", &format!("custom-columns={POD_COLUMNS}")])
+    }
+
+    /// The same table, followed: one more row per change, until stopped.
+    pub fn watch_pods(&self, namespace: &str) -> Invocation {
+        self.read(&["get", "pods", "-n", namespace, "-o", &format!("custom-columns={POD_COLUMNS}"), "--watch"])
+    }
+
+    /// `kubectl rollout undo ds/NAME -n NS --to-revision=N`: always with an explicit revision,
+    /// so that running it again is a no-op instead of a toggle back to v3.
+    pub fn rollout_undo(&self, kind: WorkloadKind, namespace: &str, name: &str, revision: u64) -> Invocation {
+        let args = self.invocation(vec![
+            "rollout".into(),
+            "undo".into(),
+            format!("{}/{name}", kind.resource()),
+            "-n".into(),
+            namespace.into(),
+            format!("--to-revision={revision}"),
+        ]);
+        Invocation::mutating(Tool::Kubectl, &self.program, args)
+    }
+
+    /// Delete one pod (OnDelete DaemonSets, `--replace-pods`).
+    pub fn delete_pod(&self, namespace: &str, name: &str) -> Invocation {
+        let args = self.invocation(vec!["delete".into(), "pod".into(), name.into(), "-n".into(), namespace.into()]);
+        Invocation::mutating(Tool::Kubectl, &self.program, args)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubectl version --client
+// ---------------------------------------------------------------------------------------------
+
+/// Read the client version from `kubectl version --client`.
+///
+/// 1.28+ (`fixtures/kubectl/version-client/1.33.stdout`):
+/// ```text
+/// Client Version: v1.33.1
+/// Kustomize Version: v5.6.0
+/// ```
+/// up to 1.27 (`fixtures/kubectl/version-client/1.20.stdout`):
+/// ```text
+/// Client Version: version.Info{Major:"1", Minor:"20", GitVersion:"v1.20.2", GitCommit:"faec…", …}
+/// ```
+pub fn parse_client_version(stdout: &str) -> Result<Version, Unrecognised> {
+    let what = "`kubectl version --client` output";
+    let line = stdout
+        .lines()
+        .find_map(|line| line.strip_prefix("Client Version:"))
+        .ok_or_else(|| Unrecognised::new(what, "no `Client Version:` line", stdout))?
+        .trim();
+    let text = match line.strip_prefix("version.Info{") {
+        Some(info) => {
+            let git_version = Regex::new(r#"GitVersion:"([^"]*)""#).expect("static regex");
+            git_version
+                .captures(info)
+                .map(|c| c.get(1).map_or("", |m| m.as_str()).to_string())
+                .ok_or_else(|| Unrecognised::new(what, "no `GitVersion` in `version.Info{…}`", stdout))?
+        }
+        None => line.to_string(),
+    };
+    version::parse_lenient(&text).ok_or_else(|| Unrecognised::new(what, format!("`{text}` is not a version"), stdout))
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Nothing found", stderr, exit 0
+// ---------------------------------------------------------------------------------------------
+
+/// kubectl's "nothing found" notice on stderr (exit 0, empty stdout): `No resources found.`
+/// (<=1.16), `No resources found in kube-system namespace.` or `No resources found` (1.17+).
+pub fn is_nothing_found(stderr: &str) -> bool {
+    stderr.lines().any(|line| line.trim_start().starts_with("No resources found"))
+}
+
+/// A custom-columns table, or the empty table when kubectl found nothing.
+fn custom_columns(what: &str, output: &Output, expected: &[&str]) -> Result<Table, Unrecognised> {
+    if output.stdout.trim().is_empty() {
+        if is_nothing_found(&output.stderr) || output.stderr.trim().is_empty() {
+            return Ok(Table { headers: Vec::new(), rows: Vec::new() });
+        }
+        return Err(Unrecognised::new(what, "no table on stdout", &output.stderr));
+    }
+    let table = table::parse(what, &output.stdout)?;
+    table::expect_headers(what, &table, expected, &output.stdout)?;
+    Ok(table)
+}
+
+/// A custom-columns cell: `<none>` means the field is absent.
+fn present(cell: &str) -> Option<&str> {
+    (cell != "<none>").then_some(cell)
+}
+
+/// `quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2` (custom-columns joins with `,`).
+fn images(cell: &str) -> Vec<String> {
+    present(cell).map(|c| c.split(',').map(str::to_string).collect()).unwrap_or_default()
+}
+
+fn number<T: std::str::FromStr>(what: &str, column: &str, cell: &str, text: &str) -> Result<Option<T>, Unrecognised> {
+    match present(cell) {
+        None => Ok(None),
+        Some(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|_| Unrecognised::new(what, format!("`{value}` in column {column} is not a number"), text)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// DaemonSets and Deployments
+// ---------------------------------------------------------------------------------------------
+
+/// One DaemonSet or Deployment as the custom-columns table shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadRow {
+    pub name: String,
+    /// DaemonSet: `status.desiredNumberScheduled`; Deployment: `spec.replicas`.
+    pub desired: Option<u32>,
+    /// `RollingUpdate`, `OnDelete` (DaemonSet), `Recreate` (Deployment); `None` if unset.
+    pub strategy: Option<String>,
+    pub images: Vec<String>,
+}
+
+/// Read `kubectl get daemonsets|deployments -o custom-columns=NAME,DESIRED,STRATEGY,IMAGES`
+/// (`fixtures/kubectl/get-daemonsets/*`):
+/// ```text
+/// NAME          DESIRED   STRATEGY        IMAGES
+/// calico-node   3         RollingUpdate   quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2
+/// ```
+pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, Unrecognised> {
+    let table = custom_columns(what, output, &["NAME", "DESIRED", "STRATEGY", "IMAGES"])?;
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            Ok(WorkloadRow {
+                name: row[0].clone(),
+                desired: number(what, "DESIRED", &row[1], &output.stdout)?,
+                strategy: present(&row[2]).map(str::to_string),
+                images: images(&row[3]),
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revision history: ControllerRevisions (DaemonSet) and ReplicaSets (Deployment)
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RevisionRow {
+    pub name: String,
+    /// `None` for a ReplicaSet that carries no revision annotation.
+    pub revision: Option<u64>,
+    /// RFC 3339, as the API server prints it (`2026-11-23T20:22:59Z`).
+    pub created: String,
+    pub owner: Option<String>,
+    pub images: Vec<String>,
+}
+
+/// Read `kubectl get controllerrevisions|replicasets -o custom-columns=NAME,REVISION,CREATED,OWNER,IMAGES`
+/// (`fixtures/kubectl/get-controllerrevisions/*`):
+/// ```text
+/// NAME                    REVISION   CREATED                OWNER         IMAGES
+/// calico-node-98648fc54   133        2026-11-23T20:22:59Z   calico-node   quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4
+/// ```
+pub fn parse_revisions(what: &str, output: &Output) -> Result<Vec<RevisionRow>, Unrecognised> {
+    let table = custom_columns(what, output, &["NAME", "REVISION", "CREATED", "OWNER", "IMAGES"])?;
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            Ok(RevisionRow {
+                name: row[0].clone(),
+                revision: number(what, "REVISION", &row[1], &output.stdout)?,
+                created: row[2].clone(),
+                owner: present(&row[3]).map(str::to_string),
+                images: images(&row[4]),
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The calico-node environment: which datastore
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    /// A literal value; `None` when unset or taken from elsewhere (`valueFrom`).
+    pub value: Option<String>,
+    /// Set from a ConfigMap, Secret or field reference: the value is not in the template.
+    pub value_from: bool,
+}
+
+/// Read `kubectl get daemonset NAME -o jsonpath={.spec.template.spec.containers[*].env}`:
+/// one JSON array per container that has an environment, separated by spaces
+/// (`fixtures/kubectl/get-daemonset-env/*`):
+/// ```text
+/// [{"name":"ETCD_ENDPOINTS","valueFrom":{"configMapKeyRef":{…}}},{"name":"CLUSTER_TYPE","value":"k8s,bgp"},…]
+/// ```
+pub fn parse_env(stdout: &str) -> Result<Vec<EnvVar>, Unrecognised> {
+    let what = "calico-node environment (`kubectl get daemonset -o jsonpath`)";
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        name: String,
+        value: Option<String>,
+        #[serde(rename = "valueFrom")]
+        value_from: Option<serde_json::Value>,
+    }
+    let mut vars = Vec::new();
+    for array in serde_json::Deserializer::from_str(stdout).into_iter::<Vec<Raw>>() {
+        let array =
+            array.map_err(|e| Unrecognised::new(what, format!("not a JSON list of variables ({e})"), stdout))?;
+        vars.extend(array.into_iter().map(|raw| EnvVar {
+            name: raw.name,
+            value: raw.value,
+            value_from: raw.value_from.is_some(),
+        }));
+    }
+    Ok(vars)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pods
+// ---------------------------------------------------------------------------------------------
+
+/// A pod anywhere in the cluster, for the pods-at-risk list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodSummary {
+    pub namespace: String,
+    pub name: String,
+    pub created: String,
+    pub host_network: bool,
+    pub node: Option<String>,
+}
+
+/// Read `kubectl get pods --all-namespaces -o custom-columns=NAMESPACE,NAME,CREATED,HOSTNETWORK,NODE`
+/// (`fixtures/kubectl/get-pods-all-namespaces/*`):
+/// ```text
+/// NAMESPACE     NAME                                      CREATED                HOSTNETWORK   NODE
+/// kube-system   calico-kube-controllers-655f4fbb7-m7tbl   2026-11-23T21:31:37Z   true          node-3
+/// ```
+pub fn parse_all_pods(output: &Output) -> Result<Vec<PodSummary>, Unrecognised> {
+    let what = "`kubectl get pods --all-namespaces` table";
+    let table = custom_columns(what, output, &["NAMESPACE", "NAME", "CREATED", "HOSTNETWORK", "NODE"])?;
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            let host_network = match row[3].as_str() {
+                "true" => true,
+                "false" | "<none>" => false,
+                other => {
+                    return Err(Unrecognised::new(
+                        what,
+                        format!("HOSTNETWORK `{other}` is neither true nor false"),
+                        &output.stdout,
+                    ))
+                }
+            };
+            Ok(PodSummary {
+                namespace: row[0].clone(),
+                name: row[1].clone(),
+                created: row[2].clone(),
+                host_network,
+                node: present(&row[4]).map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+/// A pod of the namespace, with what convergence needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodStatus {
+    pub name: String,
+    /// `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`.
+    pub phase: Option<String>,
+    /// One entry per container status; empty before the kubelet reported any.
+    pub ready: Vec<bool>,
+    pub images: Vec<String>,
+    pub owner: Option<String>,
+    /// The pod has a deletion timestamp (`Terminating`).
+    pub deleting: bool,
+    pub node: Option<String>,
+}
+
+impl PodStatus {
+    /// Running, not being deleted, with every container reporting ready.
+    pub fn is_running_and_ready(&self) -> bool {
+        self.phase.as_deref() == Some("Running")
+            && !self.deleting
+            && !self.ready.is_empty()
+            && self.ready.len() == self.images.len()
+            && self.ready.iter().all(|r| *r)
+    }
+}
+
+const POD_HEADERS: [&str; 7] = ["NAME", "PHASE", "READY", "IMAGES", "OWNER", "DELETING", "NODE"];
+
+fn pod_row(what: &str, row: &[String], text: &str) -> Result<PodStatus, Unrecognised> {
+    let ready = match present(&row[2]) {
+        None => Vec::new(),
+        Some(cell) => cell
+            .split(',')
+            .map(|flag| match flag {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                other => Err(Unrecognised::new(what, format!("READY `{other}` is neither true nor false"), text)),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(PodStatus {
+        name: row[0].clone(),
+        phase: present(&row[1]).map(str::to_string),
+        ready,
+        images: images(&row[3]),
+        owner: present(&row[4]).map(str::to_string),
+        deleting: present(&row[5]).is_some(),
+        node: present(&row[6]).map(str::to_string),
+    })
+}
+
+/// Read `kubectl get pods -n NS -o custom-columns=NAME,PHASE,READY,IMAGES,OWNER,DELETING,NODE`
+/// (`fixtures/kubectl/get-pods-status/*`):
+/// ```text
+/// NAME                PHASE     READY       IMAGES                                                 OWNER         DELETING   NODE
+/// calico-node-nx2f6   Running   true,true   quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2   calico-node   <none>     node-1
+/// ```
+pub fn parse_pods(output: &Output) -> Result<Vec<PodStatus>, Unrecognised> {
+    let what = "`kubectl get pods` table";
+    let table = custom_columns(what, output, &POD_HEADERS)?;
+    table.rows.iter().map(|row| pod_row(what, row, &output.stdout)).collect()
+}
+
+/// Reads `kubectl get pods --watch` line by line: the header first, then one row per event
+/// (a pod appears again each time it changes; the last row seen for a name is its state).
+#[derive(Debug, Default)]
+pub struct PodWatch {
+    header_seen: bool,
+}
+
+impl PodWatch {
+    /// Feed one line; `Ok(None)` for the header, a repeated header or a blank line.
+    pub fn feed(&mut self, line: &str) -> Result<Option<PodStatus>, Unrecognised> {
+        let what = "`kubectl get pods --watch` stream";
+        let row = table::cells(line);
+        if row.is_empty() {
+            return Ok(None);
+        }
+        if row.iter().map(String::as_str).eq(POD_HEADERS) {
+            self.header_seen = true;
+            return Ok(None);
+        }
+        if !self.header_seen {
+            return Err(Unrecognised::new(what, format!("expected the header {}", POD_HEADERS.join(" ")), line));
+        }
+        if row.len() != POD_HEADERS.len() {
+            return Err(Unrecognised::new(
+                what,
+                format!("a row has {} cells where the header has {}", row.len(), POD_HEADERS.len()),
+                line,
+            ));
+        }
+        pod_row(what, &row, line).map(Some)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// rollout undo
+// ---------------------------------------------------------------------------------------------
+
+/// What `kubectl rollout undo` reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum UndoResult {
+    /// `daemonset.apps/calico-node rolled back`
+    RolledBack,
+    /// `… skipped rollback (current template already matches revision N)`: already there.
+    AlreadyAtRevision { revision: u64 },
+    /// `… skipped rollback (DeploymentRollback…: …)` with exit 0 (kubectl <=1.12): nothing was
+    /// done, and it is not the target state either.
+    SkippedByServer { reason: String },
+    /// A non-zero exit: kubectl (or the cluster) said no. `message` is the stderr line.
+    Refused { message: String },
+}
+
+/// Read `kubectl rollout undo KIND/NAME` in every known shape
+/// (`fixtures/kubectl/rollout-undo/*`):
+/// ```text
+/// daemonset "calico-node" rolled back                         (1.7–1.9)
+/// daemonset.extensions "calico-node" rolled back              (1.10)
+/// daemonset.apps/calico-node rolled back                      (1.11+; .extensions/ with servers <=1.15)
+/// daemonset.apps/calico-node skipped rollback (current template already matches revision 3)
+/// error: unable to find specified revision 99 in history      (stderr, exit 1)
+/// ```
+pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<UndoResult, Unrecognised> {
+    let what = format!("`kubectl rollout undo {}/{name}` output", kind.resource());
+    if !output.success() {
+        let message = failure_message(&output.stderr);
+        return Ok(UndoResult::Refused { message });
+    }
+    let subject = format!(
+        r#"^{kind}(?:\.(?:extensions|apps))?(?: "{name}" |/{name} )(.*)$"#,
+        kind = kind.printed_kind(),
+        name = regex::escape(name)
+    );
+    let subject = Regex::new(&subject).expect("escaped regex");
+    let Some(rest) = output.stdout.lines().find_map(|line| subject.captures(line.trim_end()).map(|c| c[1].to_string()))
+    else {
+        return Err(Unrecognised::new(what, format!("no line names {}/{name}", kind.printed_kind()), &output.stdout));
+    };
+    if rest == "rolled back" {
+        return Ok(UndoResult::RolledBack);
+    }
+    let matches =
+        Regex::new(r"^skipped rollback \(current template already matches revision (\d+)\)$").expect("static regex");
+    if let Some(captures) = matches.captures(&rest) {
+        let revision =
+            captures[1].parse().map_err(|_| Unrecognised::new(&what, "revision out of range", &output.stdout))?;
+        return Ok(UndoResult::AlreadyAtRevision { revision });
+    }
+    if let Some(reason) = rest.strip_prefix("skipped rollback (").and_then(|r| r.strip_suffix(')')) {
+        return Ok(UndoResult::SkippedByServer { reason: reason.to_string() });
+    }
+    Err(Unrecognised::new(what, format!("unknown result `{rest}`"), &output.stdout))
+}
+
+/// Read `kubectl delete pod NAME`: `pod "NAME" deleted` (all versions).
+pub fn parse_delete(name: &str, output: &Output) -> Result<bool, Unrecognised> {
+    if !output.success() {
+        return Ok(false);
+    }
+    let expected = format!("pod \"{name}\" deleted");
+    if output.stdout.lines().any(|line| line.trim_end() == expected) {
+        Ok(true)
+    } else {
+        Err(Unrecognised::new(
+            format!("`kubectl delete pod {name}` output"),
+            format!("expected `{expected}`"),
+            &output.stdout,
+        ))
+    }
+}
+
+/// The message kubectl gave for a failure: the last `error:`/`Error from server` line of
+/// stderr, else its last non-empty line.
+pub fn failure_message(stderr: &str) -> String {
+    stderr
+        .lines()
+        .rev()
+        .find(|line| {
+            line.starts_with("error:") || line.starts_with("Error from server") || line.starts_with("The connection")
+        })
+        .or_else(|| stderr.lines().rev().find(|line| !line.trim().is_empty()))
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
+/// Whether kubectl said the object does not exist (`Error from server (NotFound): …`).
+pub fn is_not_found(stderr: &str) -> bool {
+    stderr.lines().any(|line| line.starts_with("Error from server (NotFound)"))
+}

@@ -1,0 +1,1 @@
+//! Parser snapshots over every file in `fixtures/` (written next).
