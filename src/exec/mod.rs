@@ -116,8 +116,15 @@ impl fmt::Display for Invocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.tool.binary_name())?;
         for arg in redact(&self.args) {
-            let quoted = shlex::try_quote(&arg).unwrap_or_else(|_| arg.clone().into());
-            write!(f, " {quoted}")?;
+            // shlex quotes conservatively (`--to-revision=1` too); words made only of
+            // characters no POSIX shell treats specially are shown bare.
+            let bare = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b));
+            if bare {
+                write!(f, " {arg}")?;
+            } else {
+                let quoted = shlex::try_quote(&arg).unwrap_or_else(|_| arg.clone().into());
+                write!(f, " {quoted}")?;
+            }
         }
         if self.stdin.is_some() {
             f.write_str(" <<< yes")?;

@@ -3,3 +3,5 @@
 //! against the simulated cluster.
 
 mod parsers;
+mod scenarios;
+mod support;

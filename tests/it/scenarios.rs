@@ -1,0 +1,374 @@
+//! In-process scenarios: the whole playbook against a scripted executor, one canned answer per
+//! command, so each test states exactly which commands run, in which order, and proves that
+//! check mode and failures never reach a mutating command.
+
+use calico_downgrade::exec::{Effect, ExecError};
+use calico_downgrade::exit::Exit;
+use calico_downgrade::options::Options;
+use calico_downgrade::playbook::{execute, Command, Outcome};
+use calico_downgrade::tasks::{Context, Environment, Silent, Status};
+use calico_downgrade::tools::calico_upgrade::{self, ApiConfig};
+use calico_downgrade::tools::calicoctl;
+use calico_downgrade::tools::kubectl::{Kubectl, WorkloadKind};
+
+use crate::support::scripted::{exit, ok, Answer, Scripted};
+
+const NODE_V2: &str = "quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4";
+const NODE_V3: &str = "quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2";
+const KC_V2: &str = "quay.io/calico/kube-controllers:v1.0.3";
+const KC_V3: &str = "quay.io/calico/kube-controllers:v2.0.2";
+
+fn options() -> Options {
+    Options {
+        kubectl: Some("/fake/kubectl".into()),
+        calicoctl: Some("/fake/calicoctl".into()),
+        calico_upgrade: Some("/fake/calico-upgrade".into()),
+        ..Options::default()
+    }
+}
+
+fn kubectl() -> Kubectl {
+    Kubectl { program: "/fake/kubectl".into(), connection: options().connection }
+}
+
+fn version(v: &str) -> semver::Version {
+    semver::Version::parse(v).unwrap()
+}
+
+/// A Calico cluster in a given state, scripted command by command.
+struct Cluster {
+    exec: Scripted,
+    upgrade_version: String,
+}
+
+impl Cluster {
+    /// Upgraded: revision 1 has v2.6 images, revision 2 (live) v3.0; etcd datastore;
+    /// calico-upgrade v1.0.5 with a migration in progress.
+    fn upgraded() -> Cluster {
+        let mut cluster = Cluster { exec: Scripted::new(), upgrade_version: "1.0.5".into() };
+        cluster.tools("v1.6.5", "v1.0.5");
+        cluster.daemonset("RollingUpdate", NODE_V3);
+        cluster.env(r#"[{"name":"CLUSTER_TYPE","value":"k8s,bgp"}]"#);
+        cluster.revisions(&[(1, NODE_V2, "2026-11-23T20:22:59Z"), (2, NODE_V3, "2026-11-23T21:30:32Z")]);
+        cluster.deployment(KC_V3);
+        cluster.replica_sets(&[(1, KC_V2), (2, KC_V3)]);
+        cluster.all_pods();
+        cluster
+    }
+
+    fn tools(&mut self, calicoctl_version: &str, upgrade_version: &str) {
+        self.upgrade_version = upgrade_version.trim_start_matches('v').to_string();
+        let k = kubectl();
+        self.exec.set(&k.version().to_string(), ok("Client Version: v1.33.1\nKustomize Version: v5.6.0\n"));
+        self.exec.set(
+            &calicoctl::version_invocation("/fake/calicoctl".as_ref()).to_string(),
+            ok(&format!("Client Version:    {calicoctl_version}\nBuild date:        2017-12-01T01:06:48+0000\nGit commit:        d4cfc95\nCluster Version:   v2.6.8\nCluster Type:      k8s,bgp\n")),
+        );
+        self.exec.set(
+            &calico_upgrade::version_invocation("/fake/calico-upgrade".as_ref()).to_string(),
+            ok(&format!("Client Version:    {upgrade_version}\nBuild date:        2018-05-06T01:23:45+0000\nGit commit:        3eefd49\n")),
+        );
+    }
+
+    fn daemonset(&mut self, strategy: &str, images: &str) {
+        let table = format!("NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {images}\n");
+        self.exec.set(&kubectl().daemonsets("kube-system").to_string(), ok(&table));
+    }
+
+    fn env(&mut self, json: &str) {
+        self.exec.set(&kubectl().daemonset_env("kube-system", "calico-node").to_string(), ok(json));
+    }
+
+    fn revisions(&mut self, revisions: &[(u64, &str, &str)]) {
+        let mut table = "NAME                    REVISION   CREATED                OWNER         IMAGES\n".to_string();
+        for (n, images, created) in revisions {
+            table.push_str(&format!("calico-node-{n:09}   {n:<8}   {created}   calico-node   {images}\n"));
+        }
+        self.exec.set(&kubectl().controller_revisions("kube-system").to_string(), ok(&table));
+    }
+
+    fn deployment(&mut self, images: &str) {
+        let table = format!("NAME                      DESIRED   STRATEGY   IMAGES\ncalico-kube-controllers   1         Recreate   {images}\n");
+        self.exec.set(&kubectl().deployments("kube-system").to_string(), ok(&table));
+    }
+
+    fn replica_sets(&mut self, revisions: &[(u64, &str)]) {
+        let mut table = "NAME                                 REVISION   CREATED                OWNER                     IMAGES\n".to_string();
+        for (n, images) in revisions {
+            table.push_str(&format!(
+                "calico-kube-controllers-{n:09}   {n:<8}   2026-11-23T20:2{n}:00Z   calico-kube-controllers   {images}\n"
+            ));
+        }
+        self.exec.set(&kubectl().replica_sets("kube-system").to_string(), ok(&table));
+    }
+
+    fn all_pods(&mut self) {
+        self.exec.set(
+            &kubectl().all_pods().to_string(),
+            ok("NAMESPACE     NAME                CREATED                HOSTNETWORK   NODE\n\
+                kube-system   calico-node-aaaaa   2026-11-23T21:31:34Z   true          node-1\n\
+                default       web-1               2026-11-23T22:00:00Z   <none>        node-2\n\
+                default       old-1               2026-11-23T19:00:00Z   <none>        node-2\n"),
+        );
+    }
+
+    fn inprogress(&mut self, answers: &[bool]) {
+        let key = calico_upgrade::inprogress_invocation("/fake/calico-upgrade".as_ref(), &ApiConfig::default()).to_string();
+        for in_progress in answers {
+            let answer = if *in_progress {
+                exit(0, "\n---\n\n * Ready flag is false.\nMigration is in Progress.\n\n", "")
+            } else {
+                exit(1, "\n---\n\n * Ready flag is true.\nMigration is NOT in Progress.\n\n", "")
+            };
+            self.exec.on(&key, answer);
+        }
+    }
+
+    fn abort(&mut self, answer: Answer) {
+        let key =
+            calico_upgrade::abort_invocation("/fake/calico-upgrade".as_ref(), &version(&self.upgrade_version), &ApiConfig::default())
+                .to_string();
+        self.exec.on(&key, answer);
+    }
+
+    fn undo(&mut self, kind: WorkloadKind, name: &str, revision: u64, answer: Answer) {
+        self.exec.on(&kubectl().rollout_undo(kind, "kube-system", name, revision).to_string(), answer);
+    }
+
+    /// The templates read back after `rollout undo` (the first read is the inspection's).
+    fn after_undo(&mut self, strategy: &str, node: &str, kube_controllers: &str) {
+        let ds = format!("NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {node}\n");
+        self.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
+        let deploy = format!("NAME                      DESIRED   STRATEGY   IMAGES\ncalico-kube-controllers   1         Recreate   {kube_controllers}\n");
+        self.exec.on(&kubectl().deployments("kube-system").to_string(), ok(&deploy));
+    }
+
+    /// `kubectl get pods` answers, in order (the last repeats).
+    fn pods(&mut self, tables: &[&str]) {
+        for table in tables {
+            self.exec.on(&kubectl().pods("kube-system").to_string(), ok(table));
+        }
+    }
+
+    fn run(&mut self, command: Command, options: &Options) -> Outcome {
+        self.exec.check_mode = options.check;
+        let environment = Environment::default();
+        let mut observer = Silent;
+        let mut ctx = Context::new(options, &environment, &mut self.exec, &mut observer);
+        execute(command, &mut ctx)
+    }
+}
+
+const ABORT_OK: &str = "\nAborting upgrade\nRe-enabling Calico networking for v1\n * successfully resumed Calico networking in the v1 configuration\nUpgrade aborted successfully\n\n-------------------------------------------------------------------------------\n\nSuccessfully aborted the upgrade process.\n\n";
+
+fn pods_table(rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
+    let mut table = "NAME   PHASE   READY   IMAGES   OWNER   DELETING   NODE\n".to_string();
+    for (name, phase, ready, images, owner, deleting) in rows {
+        table.push_str(&format!("{name}   {phase}   {ready}   {images}   {owner}   {deleting}   node-1\n"));
+    }
+    table
+}
+
+fn converged_v2() -> String {
+    pods_table(&[
+        ("calico-node-a", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+        ("calico-node-b", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+        ("calico-node-c", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+        ("calico-kube-controllers-5d7-x", "Running", "true", KC_V2, "calico-kube-controllers-5d7", "<none>"),
+    ])
+}
+
+fn still_v3() -> String {
+    pods_table(&[
+        ("calico-node-a", "Running", "true,true", NODE_V3, "calico-node", "<none>"),
+        ("calico-node-b", "Running", "true,true", NODE_V3, "calico-node", "<none>"),
+        ("calico-node-c", "Running", "true,true", NODE_V3, "calico-node", "<none>"),
+        ("calico-kube-controllers-6f8-y", "Running", "true", KC_V3, "calico-kube-controllers-6f8", "<none>"),
+    ])
+}
+
+fn statuses(outcome: &Outcome) -> Vec<(String, Status)> {
+    outcome.steps.iter().map(|s| (s.name.clone(), s.status)).collect()
+}
+
+fn no_watch() -> Options {
+    Options { no_watch: true, ..options() }
+}
+
+#[test]
+fn run_downgrades_an_upgraded_etcd_cluster_in_the_documented_order() {
+    let mut cluster = Cluster::upgraded();
+    cluster.inprogress(&[true, false]);
+    cluster.abort(ok(ABORT_OK));
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    // After the undo the DaemonSet and Deployment templates read back with v2 images.
+    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.pods(&[&still_v3(), &converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    insta::assert_debug_snapshot!(statuses(&outcome));
+    insta::assert_snapshot!(cluster.exec.commands().join("\n"));
+    let at_risk: Vec<String> = outcome.facts.pods_at_risk.unwrap().iter().map(|p| p.name.clone()).collect();
+    assert_eq!(at_risk, ["web-1"], "host-network pods and pods older than the upgrade are not at risk");
+}
+
+#[test]
+fn plan_runs_no_mutating_command_and_shows_the_commands_it_would_run() {
+    let mut cluster = Cluster::upgraded();
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+    let planned: Vec<String> =
+        outcome.steps.iter().flat_map(|s| s.commands.iter().filter(|c| c.planned).map(|c| c.command.clone())).collect();
+    insta::assert_snapshot!(planned.join("\n"));
+    assert!(outcome.facts.changed, "check mode predicts a change");
+}
+
+#[test]
+fn a_second_run_on_a_downgraded_cluster_changes_nothing() {
+    let mut cluster = Cluster::upgraded();
+    cluster.daemonset("RollingUpdate", NODE_V2);
+    cluster.revisions(&[(2, NODE_V3, "2026-11-23T21:30:32Z"), (3, NODE_V2, "2026-11-23T20:22:59Z")]);
+    cluster.deployment(KC_V2);
+    cluster.replica_sets(&[(2, KC_V3), (3, KC_V2)]);
+    cluster.inprogress(&[false]);
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+    assert!(!outcome.facts.changed);
+    assert!(statuses(&outcome).iter().all(|(_, s)| *s != Status::Changed), "{:?}", statuses(&outcome));
+}
+
+#[test]
+fn run_refuses_when_calicoctl_is_the_v3_0_client_numbered_v2_0() {
+    for bad in ["v2.0.0", "v2.0.0-beta1", "v3.30.0"] {
+        let mut cluster = Cluster::upgraded();
+        cluster.tools(bad, "v1.0.5");
+        let outcome = cluster.run(Command::Run, &no_watch());
+        assert_eq!(outcome.exit, Exit::Precondition, "{bad}");
+        let failure = outcome.failure.unwrap();
+        assert!(failure.details.iter().any(|d| d.contains(bad) && d.contains("/fake/calicoctl")), "{failure:?}");
+        assert!(cluster.exec.mutating().is_empty());
+    }
+}
+
+#[test]
+fn a_false_success_of_calico_upgrade_v1_0_3_fails_the_run_before_any_rollback() {
+    let mut cluster = Cluster::upgraded();
+    cluster.tools("v1.6.5", "v1.0.3");
+    cluster.abort(ok(" * failed to resume Calico networking in the v1 configuration\n * successfully resumed Calico networking in the v1 configuration\nUpgrade aborted successfully\n\n---\n\nSuccessfully aborted the upgrade process.\n"));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::StepFailed);
+    assert_eq!(cluster.exec.mutating().len(), 1, "only the abort ran: {:?}", cluster.exec.mutating());
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.task, "Abort the upgrade");
+    assert!(failure.details.iter().any(|d| d.contains("known bug")), "{failure:?}");
+}
+
+#[test]
+fn calico_upgrade_v1_0_0_is_answered_yes_on_stdin_and_has_no_no_prompts() {
+    let mut cluster = Cluster::upgraded();
+    cluster.tools("v1.6.5", "v1.0.0");
+    cluster.abort(ok(ABORT_OK));
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset \"calico-node\" rolled back\n"));
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment \"calico-kube-controllers\" rolled back\n"));
+    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let (abort, _, stdin) = cluster.exec.log.iter().find(|(c, e, _)| *e == Effect::Mutating && c.contains("abort")).unwrap();
+    assert!(!abort.contains("--no-prompts"), "{abort}");
+    assert_eq!(stdin.as_deref(), Some("yes\n"));
+}
+
+#[test]
+fn pruned_history_is_a_precondition_failure_naming_the_revisions() {
+    let mut cluster = Cluster::upgraded();
+    cluster.revisions(&[(2, NODE_V3, "2026-11-23T21:30:32Z")]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition);
+    let message = outcome.failure.unwrap().message;
+    assert!(message.contains("revisionHistoryLimit") && message.contains("2 (quay.io/calico/node:v3.0.4"), "{message}");
+}
+
+#[test]
+fn an_on_delete_daemonset_stops_with_exit_4_naming_the_pods_still_on_v3() {
+    let mut cluster = Cluster::upgraded();
+    cluster.daemonset("OnDelete", NODE_V3);
+    cluster.inprogress(&[true, false]);
+    cluster.abort(ok(ABORT_OK));
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.after_undo("OnDelete", NODE_V2, KC_V2);
+    cluster.pods(&[&still_v3()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::NotConverged);
+    let failure = outcome.failure.unwrap();
+    assert!(failure.message.contains("OnDelete"), "{failure:?}");
+    assert!(failure.details.iter().any(|d| d.contains("calico-node-a") && d.contains("v3.0.4")), "{failure:?}");
+    assert!(failure.details.iter().any(|d| d.contains("--replace-pods")), "{failure:?}");
+}
+
+#[test]
+fn the_wait_times_out_with_exit_4() {
+    let mut cluster = Cluster::upgraded();
+    cluster.inprogress(&[true, false]);
+    cluster.abort(ok(ABORT_OK));
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.pods(&[&still_v3()]);
+    let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::NotConverged);
+    assert_eq!(outcome.failure.unwrap().task, "Wait for the pods");
+}
+
+#[test]
+fn rollback_first_rolls_back_and_waits_before_the_abort() {
+    let mut cluster = Cluster::upgraded();
+    cluster.inprogress(&[true, false]);
+    cluster.abort(ok(ABORT_OK));
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let names: Vec<String> = outcome.steps.iter().map(|s| s.name.clone()).collect();
+    let wait = names.iter().position(|n| n == "Wait for the pods").unwrap();
+    let abort = names.iter().position(|n| n == "Abort the upgrade").unwrap();
+    assert!(wait < abort, "{names:?}");
+}
+
+#[test]
+fn a_kubectl_that_hangs_fails_the_task_naming_the_command() {
+    let mut cluster = Cluster::upgraded();
+    let hang = ExecError::TimedOut { after: std::time::Duration::from_secs(120), stdout: String::new(), stderr: String::new() };
+    cluster.exec.set(&kubectl().controller_revisions("kube-system").to_string(), Answer::Error(hang));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert!(cluster.exec.mutating().is_empty());
+    assert_eq!(outcome.exit, Exit::StepFailed);
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.task, "Inspect the cluster");
+    assert!(failure.message.contains("kubectl get controllerrevisions") && failure.message.contains("2m"), "{}", failure.message);
+    assert!(failure.safe_next.contains("nothing was changed"));
+}
+
+#[test]
+fn no_daemonset_but_canal_points_at_the_daemonset_option() {
+    let mut cluster = Cluster::upgraded();
+    cluster.exec = Scripted::new();
+    cluster.tools("v1.6.5", "v1.0.5");
+    cluster.exec.on(
+        &kubectl().daemonsets("kube-system").to_string(),
+        ok(&format!("NAME    DESIRED   STRATEGY        IMAGES\ncanal   3         RollingUpdate   {NODE_V3},quay.io/coreos/flannel:v0.9.1\n")),
+    );
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition);
+    let message = outcome.failure.unwrap().message;
+    assert!(message.contains("canal installation") && message.contains("--daemonset canal"), "{message}");
+}

@@ -1,0 +1,3 @@
+//! Test harness: the scripted executor and a scripted Calico cluster for in-process scenarios.
+
+pub mod scripted;

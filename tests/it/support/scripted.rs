@@ -1,0 +1,104 @@
+//! A scripted executor for in-process scenario tests: each command (by its one spelling,
+//! `Invocation`'s `Display`) answers from a queue of canned outputs, time moves only when the
+//! playbook sleeps, and any command nobody scripted fails the test loudly.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use calico_downgrade::exec::{Effect, Exec, ExecError, Flow, Invocation, Output};
+
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Output { code: i32, stdout: String, stderr: String },
+    Error(ExecError),
+}
+
+pub fn ok(stdout: &str) -> Answer {
+    Answer::Output { code: 0, stdout: stdout.to_string(), stderr: String::new() }
+}
+
+pub fn exit(code: i32, stdout: &str, stderr: &str) -> Answer {
+    Answer::Output { code, stdout: stdout.to_string(), stderr: stderr.to_string() }
+}
+
+pub struct Scripted {
+    /// Per command: the answers in order; the last one repeats.
+    answers: BTreeMap<String, VecDeque<Answer>>,
+    pub log: Vec<(String, Effect, Option<String>)>,
+    start: Instant,
+    offset: Duration,
+    pub check_mode: bool,
+}
+
+impl Scripted {
+    pub fn new() -> Self {
+        Scripted { answers: BTreeMap::new(), log: Vec::new(), start: Instant::now(), offset: Duration::ZERO, check_mode: false }
+    }
+
+    pub fn on(&mut self, command: &str, answer: Answer) -> &mut Self {
+        self.answers.entry(command.to_string()).or_default().push_back(answer);
+        self
+    }
+
+    /// Answer `command` with this alone from now on, dropping earlier answers.
+    pub fn set(&mut self, command: &str, answer: Answer) -> &mut Self {
+        self.answers.insert(command.to_string(), VecDeque::from([answer]));
+        self
+    }
+
+    /// The commands run, one spelling each.
+    pub fn commands(&self) -> Vec<String> {
+        self.log.iter().map(|(c, _, _)| c.clone()).collect()
+    }
+
+    pub fn mutating(&self) -> Vec<String> {
+        self.log.iter().filter(|(_, e, _)| *e == Effect::Mutating).map(|(c, _, _)| c.clone()).collect()
+    }
+
+    fn answer(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
+        let key = invocation.to_string();
+        self.log.push((key.clone(), invocation.effect, invocation.stdin.clone()));
+        if self.check_mode && invocation.effect == Effect::Mutating {
+            return Err(ExecError::RefusedInCheckMode);
+        }
+        let queue = self.answers.get_mut(&key).unwrap_or_else(|| panic!("unscripted command: {key}"));
+        let answer = if queue.len() > 1 { queue.pop_front().unwrap() } else { queue.front().cloned().unwrap() };
+        self.offset += Duration::from_millis(10);
+        match answer {
+            Answer::Output { code, stdout, stderr } => {
+                Ok(Output { code: Some(code), signal: None, stdout, stderr, duration: Duration::from_millis(10) })
+            }
+            Answer::Error(error) => Err(error),
+        }
+    }
+}
+
+impl Exec for Scripted {
+    fn run(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
+        self.answer(invocation)
+    }
+
+    fn follow(
+        &mut self,
+        invocation: &Invocation,
+        _deadline: Instant,
+        on_line: &mut dyn FnMut(&str) -> Flow,
+    ) -> Result<Output, ExecError> {
+        let output = self.answer(invocation)?;
+        for line in output.stdout.lines() {
+            if on_line(line) == Flow::Stop {
+                break;
+            }
+        }
+        Ok(output)
+    }
+
+    fn now(&self) -> Instant {
+        self.start + self.offset
+    }
+
+    fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {
+        self.offset += duration;
+        Ok(())
+    }
+}
