@@ -8,7 +8,7 @@
 //! resume` line is a failure (v1.0.0–v1.0.3 print it and still exit 0); from v1.0.4 the state
 //! is read back with `inprogress`, which must now say "not in progress".
 
-use super::{refused, unrecognised, Context, Done, Stop, TaskResult};
+use super::{refused, unreadable, Context, Done, Stop, TaskResult};
 use crate::cluster::Datastore;
 use crate::exec::Invocation;
 use crate::exit::Exit;
@@ -19,7 +19,7 @@ pub const NAME: &str = "Abort the upgrade";
 fn inprogress(ctx: &mut Context, invocation: &Invocation) -> Result<Migration, Stop> {
     let output = ctx.run(invocation)?;
     let version = ctx.facts.tools.calico_upgrade.as_ref().map(|t| t.version.clone());
-    match calico_upgrade::parse_inprogress(&output).map_err(|e| unrecognised(invocation, e, version.as_deref()))? {
+    match calico_upgrade::parse_inprogress(&output).map_err(|e| unreadable(invocation, &output, e, version.as_deref()))? {
         Migration::CheckFailed { message } => {
             Err(Stop::new(Exit::StepFailed, format!("`{invocation}` could not check the migration state: {message}")))
         }
@@ -64,7 +64,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }));
     }
     let output = ctx.run(&abort)?;
-    let result = calico_upgrade::parse_abort(&output).map_err(|e| unrecognised(&abort, e, Some(&tool.version)))?;
+    let result = calico_upgrade::parse_abort(&output).map_err(|e| unreadable(&abort, &output, e, Some(&tool.version)))?;
     match result {
         AbortResult::Aborted => {}
         AbortResult::NotNecessary => {

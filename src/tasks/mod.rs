@@ -320,6 +320,16 @@ pub fn unrecognised(invocation: &Invocation, error: Unrecognised, tool_version: 
         .with_details(error.excerpt.iter().map(|l| format!("| {l}")).collect())
 }
 
+/// Output a parser could not read: a tool that also exited non-zero said no (exit 1, quoting
+/// its stderr); one that exited 0 printed something this tool does not know (exit 2).
+pub fn unreadable(invocation: &Invocation, output: &Output, error: Unrecognised, tool_version: Option<&str>) -> Stop {
+    if output.success() {
+        unrecognised(invocation, error, tool_version)
+    } else {
+        refused(invocation, output)
+    }
+}
+
 impl Unrecognised {
     fn what_and_why(&self) -> String {
         format!("could not read the {}: {}", self.what, self.reason)

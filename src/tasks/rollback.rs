@@ -7,7 +7,7 @@
 //! template already has its images: a second run is a no-op. After the undo it reads the
 //! workload back and checks that the live template now carries the target images.
 
-use super::{unrecognised, Context, Done, Stop, TaskResult};
+use super::{unreadable, unrecognised, Context, Done, Stop, TaskResult};
 use crate::cluster::{same_images, RollbackPlan, UpgradeState};
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, UndoResult, WorkloadKind};
@@ -59,7 +59,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     let output = ctx.run(&undo)?;
     let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
     let result =
-        kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| unrecognised(&undo, e, version.as_deref()))?;
+        kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| unreadable(&undo, &output, e, version.as_deref()))?;
     let status = match result {
         UndoResult::RolledBack => "changed",
         UndoResult::AlreadyAtRevision { .. } => "ok",

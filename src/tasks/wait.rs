@@ -138,7 +138,7 @@ fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
     let pod = &old[0];
     let invocation = ctx.kubectl().delete_pod(&ctx.options.namespace, &pod.name);
     let output = ctx.run(&invocation)?;
-    let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| unrecognised(&invocation, e, None))?;
+    let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| super::unreadable(&invocation, &output, e, None))?;
     if !deleted {
         // Already gone is fine (another actor deleted it); anything else is a failure.
         if !kubectl::is_not_found(&output.stderr) {
@@ -188,7 +188,10 @@ fn follow_until_candidate(
 ) -> Result<(), Stop> {
     let mut view: BTreeMap<String, PodStatus> = seed.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let deleting_pending = seed.iter().any(|p| p.deleting && targets.iter().any(|t| t.owns(p)));
-    let until = if deleting_pending { deadline.min(ctx.exec.now() + ctx.options.poll_interval) } else { deadline };
+    // A pod being deleted needs a fresh look after one poll interval (no row says when it is
+    // gone); otherwise a stalled watch is still re-checked every ten intervals.
+    let look_again = if deleting_pending { ctx.options.poll_interval } else { ctx.options.poll_interval * 10 };
+    let until = deadline.min(ctx.exec.now() + look_again);
     let invocation = ctx.kubectl().watch_pods(&ctx.options.namespace);
     let mut watch = PodWatch::default();
     let mut parse_error = None;

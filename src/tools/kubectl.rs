@@ -40,7 +40,11 @@ pub const CONTROLLER_REVISION_COLUMNS: &str = "NAME:.metadata.name,REVISION:.rev
 pub const REPLICA_SET_COLUMNS: &str = "NAME:.metadata.name,REVISION:.metadata.annotations.deployment\\.kubernetes\\.io/revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.spec.template.spec.containers[*].image";
 pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,HOSTNETWORK:.spec.hostNetwork,NODE:.spec.nodeName";
 pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.containerStatuses[*].ready,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName";
-pub const ENV_JSONPATH: &str = "jsonpath={.spec.template.spec.containers[*].env}";
+/// One `NAME<TAB>VALUE<TAB>VALUEFROM` line per variable of every container: strings print the
+/// same in every kubectl (the real captures' `{range …}{"\t"}…{"\n"}{end}` queries), while a
+/// whole `env` array prints as JSON only from 1.19 (Go `%v` before). Only the emptiness of the
+/// `valueFrom` field is read, whatever its format.
+pub const ENV_JSONPATH: &str = r#"jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{"\t"}{.value}{"\t"}{.valueFrom}{"\n"}{end}"#;
 
 /// The two workload kinds the downgrade rolls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -322,32 +326,28 @@ pub struct EnvVar {
     pub value_from: bool,
 }
 
-/// Read `kubectl get daemonset NAME -o jsonpath={.spec.template.spec.containers[*].env}`:
-/// one JSON array per container that has an environment, separated by spaces
-/// (`fixtures/kubectl/get-daemonset-env/*`):
+/// Read the calico-node environment, [`ENV_JSONPATH`] (`fixtures/kubectl/get-daemonset-env/*`):
 /// ```text
-/// [{"name":"ETCD_ENDPOINTS","valueFrom":{"configMapKeyRef":{…}}},{"name":"CLUSTER_TYPE","value":"k8s,bgp"},…]
+/// ETCD_ENDPOINTS		{"configMapKeyRef":{"key":"etcd_endpoints","name":"calico-config"}}
+/// CLUSTER_TYPE	k8s,bgp	
 /// ```
 pub fn parse_env(stdout: &str) -> Result<Vec<EnvVar>, Unrecognised> {
     let what = "calico-node environment (`kubectl get daemonset -o jsonpath`)";
-    #[derive(serde::Deserialize)]
-    struct Raw {
-        name: String,
-        value: Option<String>,
-        #[serde(rename = "valueFrom")]
-        value_from: Option<serde_json::Value>,
-    }
-    let mut vars = Vec::new();
-    for array in serde_json::Deserializer::from_str(stdout).into_iter::<Vec<Raw>>() {
-        let array =
-            array.map_err(|e| Unrecognised::new(what, format!("not a JSON list of variables ({e})"), stdout))?;
-        vars.extend(array.into_iter().map(|raw| EnvVar {
-            name: raw.name,
-            value: raw.value,
-            value_from: raw.value_from.is_some(),
-        }));
-    }
-    Ok(vars)
+    stdout
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            match (fields.next(), fields.next(), fields.next()) {
+                (Some(name), Some(value), Some(value_from)) if !name.is_empty() => Ok(EnvVar {
+                    name: name.to_string(),
+                    value: (!value.is_empty()).then(|| value.to_string()),
+                    value_from: !value_from.trim().is_empty(),
+                }),
+                _ => Err(Unrecognised::new(what, "expected NAME, VALUE and VALUEFROM separated by tabs", line)),
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,13 @@
 //! The one integration-test binary (as uv and just do): parser snapshots over `fixtures/`,
 //! in-process scenarios against a scripted executor, and end-to-end runs of the real binary
-//! against the simulated cluster.
+//! against the simulated cluster (these need the test-only `fake-cluster` binary, built with
+//! `--features test-fakes`; `cargo test --all-features` is the test command).
 
 mod parsers;
 mod scenarios;
 mod support;
+
+#[cfg(feature = "test-fakes")]
+mod e2e;
+#[cfg(feature = "test-fakes")]
+mod faults;

@@ -48,7 +48,7 @@ impl Cluster {
         let mut cluster = Cluster { exec: Scripted::new(), upgrade_version: "1.0.5".into() };
         cluster.tools("v1.6.5", "v1.0.5");
         cluster.daemonset("RollingUpdate", NODE_V3);
-        cluster.env(r#"[{"name":"CLUSTER_TYPE","value":"k8s,bgp"}]"#);
+        cluster.env("CLUSTER_TYPE\tk8s,bgp\t\n");
         cluster.revisions(&[(1, NODE_V2, "2026-11-23T20:22:59Z"), (2, NODE_V3, "2026-11-23T21:30:32Z")]);
         cluster.deployment(KC_V3);
         cluster.replica_sets(&[(1, KC_V2), (2, KC_V3)]);

@@ -1,0 +1,296 @@
+//! The `fake-cluster` control CLI: `init DIR [OPTIONS]` lays out a simulated cluster (state,
+//! `bin/` symlinks, empty call log), `show DIR` prints a JSON summary for assertions, and
+//! `clear-faults DIR` drops the injected faults.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::scenario::{self, InitOptions, Stage};
+use crate::sim::{self, view};
+use crate::state::{now_ms, rfc3339, ClusterDir, Config, Datastore, Fault, FaultKind, State, Style, Workload, CALLS};
+use crate::unexpected;
+
+/// `fake-cluster ARGS...` (argv[0] is not `kubectl`, `calicoctl` or `calico-upgrade`).
+pub fn run(argv: &[String]) -> i32 {
+    match argv.get(1).map(String::as_str) {
+        Some("init") if argv.len() >= 3 => match parse_init(&argv[3..]) {
+            Ok(options) => match init(Path::new(&argv[2]), &options) {
+                Ok(()) => 0,
+                Err(e) => fail(&e),
+            },
+            Err(reason) => unexpected(argv, Some(&reason)),
+        },
+        Some("show") if argv.len() == 3 => match show(Path::new(&argv[2])) {
+            Ok(text) => {
+                println!("{text}");
+                0
+            }
+            Err(e) => fail(&e),
+        },
+        Some("clear-faults") if argv.len() == 3 => match clear_faults(Path::new(&argv[2])) {
+            Ok(()) => 0,
+            Err(e) => fail(&e),
+        },
+        _ => unexpected(argv, None),
+    }
+}
+
+/// `clear-faults DIR`: drop every injected fault (a test's second run after an interruption).
+fn clear_faults(dir: &Path) -> Result<(), String> {
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    state.faults.clear();
+    cluster.save(&state)
+}
+
+fn fail(message: &str) -> i32 {
+    eprintln!("fake-cluster: {message}");
+    98
+}
+
+fn parse_init(args: &[String]) -> Result<InitOptions, String> {
+    let mut options = InitOptions {
+        config: Config {
+            kubectl_style: Style::V1_33,
+            calicoctl_version: "v1.6.5".into(),
+            calico_upgrade_version: "v1.0.5".into(),
+            datastore: Datastore::Etcd,
+            nodes: 3,
+            pod_start_ms: 300,
+            pod_stop_ms: 200,
+        },
+        stage: Stage::Upgraded,
+        strategy: "RollingUpdate".into(),
+        daemonset: Some("calico-node".into()),
+        deployment: true,
+        pruned_history: false,
+        faults: Vec::new(),
+        extra_pods: 2,
+        ready_flag: None,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let takes_value = !matches!(flag.as_str(), "--no-deployment" | "--pruned-history");
+        let value = if !takes_value {
+            if inline.is_some() {
+                return Err(format!("{flag} takes no value"));
+            }
+            String::new()
+        } else if let Some(v) = inline {
+            v
+        } else {
+            i += 1;
+            args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))?
+        };
+        let number = |v: &str| v.parse::<u64>().map_err(|_| format!("{flag}: `{v}` is not a number"));
+        match flag.as_str() {
+            "--kubectl-style" => {
+                options.config.kubectl_style = Style::parse(&value)
+                    .ok_or_else(|| format!("--kubectl-style: `{value}` is not 1.9, 1.20 or 1.33"))?
+            }
+            "--calicoctl-version" => options.config.calicoctl_version = value,
+            "--calico-upgrade-version" => options.config.calico_upgrade_version = value,
+            "--datastore" => {
+                options.config.datastore = match value.as_str() {
+                    "etcd" => Datastore::Etcd,
+                    "kubernetes" => Datastore::Kubernetes,
+                    _ => return Err(format!("--datastore: `{value}` is not etcd or kubernetes")),
+                }
+            }
+            "--state" => {
+                options.stage = match value.as_str() {
+                    "upgraded" => Stage::Upgraded,
+                    "not-upgraded" => Stage::NotUpgraded,
+                    "downgraded" => Stage::Downgraded,
+                    _ => return Err(format!("--state: `{value}` is not upgraded, not-upgraded or downgraded")),
+                }
+            }
+            "--strategy" => {
+                if value != "RollingUpdate" && value != "OnDelete" {
+                    return Err(format!("--strategy: `{value}` is not RollingUpdate or OnDelete"));
+                }
+                options.strategy = value;
+            }
+            "--nodes" => options.config.nodes = number(&value)? as u32,
+            "--daemonset" => options.daemonset = if value == "none" { None } else { Some(value) },
+            "--no-deployment" => options.deployment = false,
+            "--pruned-history" => options.pruned_history = true,
+            "--pod-start-ms" => options.config.pod_start_ms = number(&value)?,
+            "--pod-stop-ms" => options.config.pod_stop_ms = number(&value)?,
+            "--extra-pods" => options.extra_pods = number(&value)? as u32,
+            "--ready-flag" => {
+                options.ready_flag = match value.as_str() {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    _ => return Err(format!("--ready-flag: `{value}` is not true or false")),
+                }
+            }
+            "--fault" => options.faults.push(parse_fault(&value)?),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+        i += 1;
+    }
+    Ok(options)
+}
+
+/// `CALL=KIND` or `CALL=KIND*N` (only the next N calls).
+fn parse_fault(text: &str) -> Result<Fault, String> {
+    let (call, rest) = text.split_once('=').ok_or_else(|| format!("--fault `{text}` is not CALL=KIND"))?;
+    let (kind_text, remaining) = match rest.split_once('*') {
+        Some((k, n)) => (k, Some(n.parse::<u32>().map_err(|_| format!("--fault `{text}`: `{n}` is not a count"))?)),
+        None => (rest, None),
+    };
+    if !CALLS.contains(&call) {
+        return Err(format!("--fault: unknown call `{call}` (one of {})", CALLS.join(", ")));
+    }
+    let kind = FaultKind::parse(kind_text).ok_or_else(|| format!("--fault: unknown kind `{kind_text}`"))?;
+    match kind {
+        FaultKind::FalseSuccess if call != "calico-upgrade-abort" => {
+            Err("--fault: false-success applies to calico-upgrade-abort only".into())
+        }
+        FaultKind::Stuck if call != "kubectl-undo-daemonset" => {
+            Err("--fault: stuck applies to kubectl-undo-daemonset only".into())
+        }
+        _ => Ok(Fault { call: call.into(), kind, remaining }),
+    }
+}
+
+fn init(dir: &Path, options: &InitOptions) -> Result<(), String> {
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the fake-cluster binary: {e}"))?;
+    for name in ["kubectl", "calicoctl", "calico-upgrade"] {
+        let link = bin.join(name);
+        if fs::symlink_metadata(&link).is_ok() {
+            fs::remove_file(&link).map_err(|e| format!("cannot replace {}: {e}", link.display()))?;
+        }
+        std::os::unix::fs::symlink(&exe, &link).map_err(|e| format!("cannot create {}: {e}", link.display()))?;
+    }
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let state = scenario::build(options, now_ms());
+    cluster.save(&state)?;
+    fs::write(cluster.calls_path(), "").map_err(|e| format!("cannot create {}: {e}", cluster.calls_path().display()))
+}
+
+#[derive(Serialize)]
+struct RevisionSummary {
+    number: u64,
+    name: String,
+    images: Vec<String>,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct WorkloadSummary {
+    name: String,
+    namespace: String,
+    strategy: String,
+    images: Vec<String>,
+    revisions: Vec<RevisionSummary>,
+    stuck: bool,
+}
+
+#[derive(Serialize)]
+struct PodSummary {
+    namespace: String,
+    name: String,
+    owner: Option<String>,
+    node: Option<String>,
+    phase: &'static str,
+    status: &'static str,
+    ready: bool,
+    images: Vec<String>,
+    deleting: bool,
+    created: String,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    now: String,
+    kubectl_style: &'static str,
+    datastore: Datastore,
+    daemonset: Option<WorkloadSummary>,
+    deployment: Option<WorkloadSummary>,
+    pods: Vec<PodSummary>,
+    etcd_ready: bool,
+    migration_in_progress: bool,
+    calls: BTreeMap<String, u64>,
+}
+
+fn workload_summary(w: &Workload) -> WorkloadSummary {
+    let mut revisions: Vec<RevisionSummary> = w
+        .revisions
+        .iter()
+        .map(|r| RevisionSummary {
+            number: r.number,
+            name: r.name.clone(),
+            images: r.template.images(),
+            created: rfc3339(r.created_at_ms),
+        })
+        .collect();
+    revisions.sort_by_key(|r| r.number);
+    WorkloadSummary {
+        name: w.name.clone(),
+        namespace: w.namespace.clone(),
+        strategy: w.strategy.clone(),
+        images: w.template.images(),
+        revisions,
+        stuck: w.stuck,
+    }
+}
+
+pub fn summary(state: &State, calls: BTreeMap<String, u64>) -> String {
+    let t = state.clock_ms;
+    let mut pods: Vec<PodSummary> = state
+        .pods
+        .iter()
+        .map(|p| {
+            let v = view(p, t);
+            PodSummary {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                owner: p.owner.clone(),
+                node: p.node.clone(),
+                phase: v.phase,
+                status: v.status,
+                ready: v.all_ready(),
+                images: p.images.clone(),
+                deleting: p.deleting_at_ms.is_some(),
+                created: rfc3339(p.created_at_ms),
+            }
+        })
+        .collect();
+    pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    let summary = Summary {
+        now: rfc3339(t),
+        kubectl_style: state.config.kubectl_style.label(),
+        datastore: state.config.datastore,
+        daemonset: state.daemonset.as_ref().map(workload_summary),
+        deployment: state.deployment.as_ref().map(workload_summary),
+        pods,
+        etcd_ready: state.etcd_ready,
+        migration_in_progress: state.migration_in_progress(),
+        calls,
+    };
+    serde_json::to_string_pretty(&summary).expect("summary serializes")
+}
+
+fn show(dir: &Path) -> Result<String, String> {
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    let now = now_ms().max(state.clock_ms);
+    sim::advance(&mut state, now);
+    cluster.save(&state)?;
+    Ok(summary(&state, cluster.call_counts()))
+}

@@ -1,0 +1,819 @@
+//! `kubectl`: the commands the README lists, parsed by hand, answered from the state in the
+//! byte format of the configured kubectl (1.9, 1.20 or 1.33), including `get pods --watch`.
+//!
+//! Output shapes come from `shared/formats/real/kubectl-{1.20.2-debian,1.33.1}` (real captures)
+//! and `shared/formats/fixtures/kubectl` (1.9, from the source): custom-columns tables through
+//! the tabwriter of `table.rs`; "nothing found" on stderr with exit 0; `kind "name" result`
+//! (1.9) or `kind.apps/name result` (1.20+); jsonpath of objects as Go syntax before 1.19 and
+//! as JSON after.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::Duration;
+
+use crate::sim::{self, view, Undo};
+use crate::state::{now_ms, rfc3339, ClusterDir, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
+use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
+use crate::{Output, Then};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    DaemonSets,
+    ControllerRevisions,
+    Deployments,
+    ReplicaSets,
+    Pods,
+}
+
+/// A custom-columns field the fake knows how to fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Name,
+    Namespace,
+    Created,
+    Desired,
+    Strategy,
+    Images,
+    ContainerNames,
+    Revision,
+    Owner,
+    HostNetwork,
+    Node,
+    Phase,
+    Ready,
+    Deletion,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Containers {
+    All,
+    Index(usize),
+    /// The line-per-variable form the tool asks for ([`ENV_LINES_JSONPATH`]).
+    Lines,
+}
+
+/// What `calico-downgrade` asks for the calico-node environment.
+pub const ENV_LINES_JSONPATH: &str =
+    "jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{\"\\t\"}{.value}{\"\\t\"}{.valueFrom}{\"\\n\"}{end}";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    Version,
+    /// `get RESOURCE -n NS|--all-namespaces -o custom-columns=... [--watch]`.
+    List {
+        resource: Resource,
+        namespace: Option<String>,
+        columns: Vec<(String, Field)>,
+        watch: bool,
+    },
+    /// `get daemonset NAME -n NS -o jsonpath={.spec.template.spec.containers[*].env}`.
+    Env {
+        name: String,
+        namespace: String,
+        containers: Containers,
+    },
+    Undo {
+        kind: Kind,
+        name: String,
+        namespace: String,
+        to_revision: Option<u64>,
+    },
+    DeletePod {
+        name: String,
+        namespace: String,
+    },
+}
+
+impl Cmd {
+    /// The call name faults and `calls.jsonl` use.
+    pub fn call(&self) -> &'static str {
+        match self {
+            Cmd::Version => "kubectl-version",
+            Cmd::List { resource, namespace, watch, .. } => match (resource, namespace, watch) {
+                (Resource::DaemonSets, _, _) => "kubectl-get-daemonsets",
+                (Resource::ControllerRevisions, _, _) => "kubectl-get-controllerrevisions",
+                (Resource::Deployments, _, _) => "kubectl-get-deployments",
+                (Resource::ReplicaSets, _, _) => "kubectl-get-replicasets",
+                (Resource::Pods, _, true) => "kubectl-watch-pods",
+                (Resource::Pods, None, false) => "kubectl-get-pods-all",
+                (Resource::Pods, Some(_), false) => "kubectl-get-pods",
+            },
+            Cmd::Env { .. } => "kubectl-get-env",
+            Cmd::Undo { kind: Kind::DaemonSet, .. } => "kubectl-undo-daemonset",
+            Cmd::Undo { kind: Kind::Deployment, .. } => "kubectl-undo-deployment",
+            Cmd::DeletePod { .. } => "kubectl-delete-pod",
+        }
+    }
+}
+
+/// Flags seen on a kubectl command line.
+#[derive(Debug, Default)]
+struct Flags {
+    positional: Vec<String>,
+    namespace: Option<String>,
+    all_namespaces: bool,
+    output: Option<String>,
+    watch: bool,
+    client: bool,
+    to_revision: Option<String>,
+}
+
+fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
+    if slot.is_some() {
+        return Err("flag given twice".into());
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn flags(args: &[String]) -> Result<Flags, String> {
+    let mut f = Flags::default();
+    let mut i = 0;
+    let next = |i: &mut usize| -> Result<String, String> {
+        *i += 1;
+        args.get(*i).cloned().ok_or_else(|| format!("{} needs a value", args[*i - 1]))
+    };
+    while i < args.len() {
+        let arg = args[i].as_str();
+        match arg {
+            "--kubeconfig" | "--context" | "--request-timeout" => {
+                next(&mut i)?;
+            }
+            _ if ["--kubeconfig=", "--context=", "--request-timeout="].iter().any(|p| arg.starts_with(p)) => {}
+            "-n" | "--namespace" => set(&mut f.namespace, next(&mut i)?)?,
+            _ if arg.starts_with("--namespace=") => set(&mut f.namespace, arg["--namespace=".len()..].into())?,
+            "-A" | "--all-namespaces" | "--all-namespaces=true" => f.all_namespaces = true,
+            "-o" | "--output" => set(&mut f.output, next(&mut i)?)?,
+            _ if arg.starts_with("--output=") => set(&mut f.output, arg["--output=".len()..].into())?,
+            _ if arg.starts_with("-o=") => set(&mut f.output, arg[3..].into())?,
+            _ if arg.starts_with("-o") && arg.len() > 2 && !arg.starts_with("--") => {
+                set(&mut f.output, arg[2..].into())?
+            }
+            "-w" | "--watch" | "--watch=true" => f.watch = true,
+            "--client" | "--client=true" => f.client = true,
+            "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
+            _ if arg.starts_with("--to-revision=") => set(&mut f.to_revision, arg["--to-revision=".len()..].into())?,
+            _ if arg.starts_with('-') => return Err(format!("unknown flag {arg}")),
+            _ => f.positional.push(arg.to_string()),
+        }
+        i += 1;
+    }
+    Ok(f)
+}
+
+fn resource(word: &str) -> Option<Resource> {
+    match word {
+        "daemonsets" | "daemonset" | "ds" | "daemonsets.apps" | "daemonsets.extensions" => Some(Resource::DaemonSets),
+        "controllerrevisions" | "controllerrevision" | "controllerrevisions.apps" => {
+            Some(Resource::ControllerRevisions)
+        }
+        "deployments" | "deployment" | "deploy" | "deployments.apps" | "deployments.extensions" => {
+            Some(Resource::Deployments)
+        }
+        "replicasets" | "replicaset" | "rs" | "replicasets.apps" | "replicasets.extensions" => {
+            Some(Resource::ReplicaSets)
+        }
+        "pods" | "pod" | "po" => Some(Resource::Pods),
+        _ => None,
+    }
+}
+
+fn field(resource: Resource, path: &str) -> Option<Field> {
+    let common = match path {
+        ".metadata.name" => Some(Field::Name),
+        ".metadata.namespace" => Some(Field::Namespace),
+        ".metadata.creationTimestamp" => Some(Field::Created),
+        _ => None,
+    };
+    common.or(match (resource, path) {
+        (Resource::DaemonSets, ".status.desiredNumberScheduled") => Some(Field::Desired),
+        (Resource::DaemonSets, ".spec.updateStrategy.type") => Some(Field::Strategy),
+        (Resource::Deployments, ".spec.replicas") => Some(Field::Desired),
+        (Resource::Deployments, ".spec.strategy.type") => Some(Field::Strategy),
+        (
+            Resource::DaemonSets | Resource::Deployments | Resource::ReplicaSets,
+            ".spec.template.spec.containers[*].image",
+        ) => Some(Field::Images),
+        (
+            Resource::DaemonSets | Resource::Deployments | Resource::ReplicaSets,
+            ".spec.template.spec.containers[*].name",
+        ) => Some(Field::ContainerNames),
+        (Resource::ControllerRevisions, ".revision") => Some(Field::Revision),
+        (Resource::ControllerRevisions, ".data.spec.template.spec.containers[*].image") => Some(Field::Images),
+        (Resource::ReplicaSets, r".metadata.annotations.deployment\.kubernetes\.io/revision") => Some(Field::Revision),
+        (
+            Resource::ControllerRevisions | Resource::ReplicaSets | Resource::Pods,
+            ".metadata.ownerReferences[0].name",
+        ) => Some(Field::Owner),
+        (Resource::Pods, ".spec.hostNetwork") => Some(Field::HostNetwork),
+        (Resource::Pods, ".spec.nodeName") => Some(Field::Node),
+        (Resource::Pods, ".status.phase") => Some(Field::Phase),
+        (Resource::Pods, ".status.containerStatuses[*].ready") => Some(Field::Ready),
+        (Resource::Pods, ".spec.containers[*].image") => Some(Field::Images),
+        (Resource::Pods, ".spec.containers[*].name") => Some(Field::ContainerNames),
+        (Resource::Pods, ".metadata.deletionTimestamp") => Some(Field::Deletion),
+        _ => None,
+    })
+}
+
+fn columns(resource: Resource, spec: &str) -> Result<Vec<(String, Field)>, String> {
+    spec.split(',')
+        .map(|column| {
+            let (header, path) =
+                column.split_once(':').ok_or_else(|| format!("column `{column}` is not HEADER:PATH"))?;
+            let field = field(resource, path).ok_or_else(|| format!("the fake has no field `{path}`"))?;
+            Ok((header.to_string(), field))
+        })
+        .collect()
+}
+
+/// Parse `kubectl ARGS...` (argv without argv[0]).
+pub fn parse(args: &[String]) -> Result<Cmd, String> {
+    let f = flags(args)?;
+    let words: Vec<&str> = f.positional.iter().map(String::as_str).collect();
+    let namespace = || f.namespace.clone().unwrap_or_else(|| "default".into());
+    let only = |allowed: &[&str]| -> Result<(), String> {
+        let used = [
+            ("namespace", f.namespace.is_some() || f.all_namespaces),
+            ("output", f.output.is_some()),
+            ("watch", f.watch),
+            ("client", f.client),
+            ("to-revision", f.to_revision.is_some()),
+        ];
+        match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
+            Some((name, _)) => Err(format!("flag {name} not expected here")),
+            None => Ok(()),
+        }
+    };
+    match words.as_slice() {
+        ["version"] if f.client => {
+            only(&["client"])?;
+            Ok(Cmd::Version)
+        }
+        ["get", what] => {
+            let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
+            only(&["namespace", "output", "watch"])?;
+            let spec = f
+                .output
+                .as_deref()
+                .and_then(|o| o.strip_prefix("custom-columns="))
+                .ok_or("only -o custom-columns=... is simulated for lists")?;
+            if f.watch && (resource != Resource::Pods || f.all_namespaces) {
+                return Err("--watch only for the pods of one namespace".into());
+            }
+            if f.all_namespaces && (resource != Resource::Pods || f.namespace.is_some()) {
+                return Err("--all-namespaces only for pods".into());
+            }
+            let namespace = if f.all_namespaces { None } else { Some(namespace()) };
+            Ok(Cmd::List { resource, namespace, columns: columns(resource, spec)?, watch: f.watch })
+        }
+        ["get", what, name] if resource(what) == Some(Resource::DaemonSets) => {
+            only(&["namespace", "output"])?;
+            let containers = match f.output.as_deref() {
+                Some("jsonpath={.spec.template.spec.containers[*].env}") => Containers::All,
+                Some(ENV_LINES_JSONPATH) => Containers::Lines,
+                Some(o) => {
+                    let index = o
+                        .strip_prefix("jsonpath={.spec.template.spec.containers[")
+                        .and_then(|r| r.strip_suffix("].env}"))
+                        .and_then(|n| n.parse().ok())
+                        .ok_or("only the containers' env jsonpath is simulated")?;
+                    Containers::Index(index)
+                }
+                None => return Err("only the containers' env jsonpath is simulated".into()),
+            };
+            Ok(Cmd::Env { name: name.to_string(), namespace: namespace(), containers })
+        }
+        ["rollout", "undo", target] => {
+            only(&["namespace", "to-revision"])?;
+            let (kind, name) = target.split_once('/').ok_or("expected KIND/NAME")?;
+            undo_cmd(kind, name, &f, namespace())
+        }
+        ["rollout", "undo", kind, name] => {
+            only(&["namespace", "to-revision"])?;
+            undo_cmd(kind, name, &f, namespace())
+        }
+        ["delete", "pod" | "pods" | "po", name] => {
+            only(&["namespace"])?;
+            Ok(Cmd::DeletePod { name: name.to_string(), namespace: namespace() })
+        }
+        ["delete", target] if target.starts_with("pod/") || target.starts_with("pods/") => {
+            only(&["namespace"])?;
+            let name = target.split_once('/').map(|(_, n)| n).unwrap_or_default();
+            Ok(Cmd::DeletePod { name: name.to_string(), namespace: namespace() })
+        }
+        _ => Err("not a command the fake simulates".into()),
+    }
+}
+
+fn undo_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
+    let kind = match resource(kind) {
+        Some(Resource::DaemonSets) => Kind::DaemonSet,
+        Some(Resource::Deployments) => Kind::Deployment,
+        _ => return Err(format!("cannot roll back {kind}")),
+    };
+    let to_revision = match &f.to_revision {
+        None => None,
+        Some(n) => Some(n.parse::<u64>().map_err(|_| format!("--to-revision `{n}` is not a number"))?),
+    };
+    if name.is_empty() {
+        return Err("empty name".into());
+    }
+    Ok(Cmd::Undo { kind, name: name.to_string(), namespace, to_revision })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+// ---------------------------------------------------------------------------------------------
+
+fn out(stdout: impl Into<String>) -> Output {
+    Output { stdout: stdout.into(), stderr: String::new(), code: 0, then: Then::Exit }
+}
+
+fn err(stderr: impl Into<String>, code: i32) -> Output {
+    Output { stdout: String::new(), stderr: stderr.into(), code, then: Then::Exit }
+}
+
+fn minwidth(style: Style) -> usize {
+    if style.is_old() {
+        MINWIDTH_OLD
+    } else {
+        MINWIDTH_NEW
+    }
+}
+
+/// Answer one command at time `now` (the state has been advanced to `now`).
+pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
+    let style = state.config.kubectl_style;
+    match cmd {
+        Cmd::Version => out(version(style)),
+        Cmd::List { resource, namespace, columns, watch } => list(state, resource, namespace, columns, watch, now),
+        Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
+        Cmd::Undo { kind, name, namespace, to_revision } => {
+            undo(state, kind, &name, &namespace, to_revision, now, stuck)
+        }
+        Cmd::DeletePod { name, namespace } => delete(state, &name, &namespace, now),
+    }
+}
+
+fn version(style: Style) -> &'static str {
+    match style {
+        Style::V1_9 => {
+            "Client Version: version.Info{Major:\"1\", Minor:\"9\", GitVersion:\"v1.9.11\", \
+GitCommit:\"1bfeeb6f212135a22dc787b73e1980e5bccef13d\", GitTreeState:\"clean\", \
+BuildDate:\"2018-09-28T21:35:22Z\", GoVersion:\"go1.9.3\", Compiler:\"gc\", Platform:\"linux/amd64\"}\n"
+        }
+        Style::V1_20 => {
+            "Client Version: version.Info{Major:\"1\", Minor:\"20\", GitVersion:\"v1.20.2\", \
+GitCommit:\"faecb196815e248d3ecfb03c680a4507229c2a56\", GitTreeState:\"archive\", \
+BuildDate:\"2025-06-08T22:40:27Z\", GoVersion:\"go1.19.8\", Compiler:\"gc\", Platform:\"linux/amd64\"}\n"
+        }
+        Style::V1_33 => "Client Version: v1.33.1\nKustomize Version: v5.6.0\n",
+    }
+}
+
+fn nothing_found(style: Style, namespace: Option<&str>) -> String {
+    match (style.is_old(), namespace) {
+        (true, _) => "No resources found.\n".into(),
+        (false, Some(ns)) => format!("No resources found in {ns} namespace.\n"),
+        (false, None) => "No resources found\n".into(),
+    }
+}
+
+/// One object a table row is made from.
+enum Item<'a> {
+    Workload(&'a Workload),
+    Revision(&'a Workload, &'a Revision),
+    Pod(&'a Pod),
+}
+
+fn none_if_empty(text: String) -> String {
+    if text.is_empty() {
+        "<none>".into()
+    } else {
+        text
+    }
+}
+
+fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
+    let text = match (item, field) {
+        (Item::Workload(w), Field::Name) => w.name.clone(),
+        (Item::Workload(w), Field::Namespace) => w.namespace.clone(),
+        (Item::Workload(w), Field::Created) => rfc3339(w.created_at_ms),
+        (Item::Workload(w), Field::Desired) => match w.kind {
+            Kind::DaemonSet => state.config.nodes.to_string(),
+            Kind::Deployment => w.replicas.to_string(),
+        },
+        (Item::Workload(w), Field::Strategy) => w.strategy.clone(),
+        (Item::Workload(w), Field::Images) => w.template.images().join(","),
+        (Item::Workload(w), Field::ContainerNames) => names(&w.template.containers),
+        (Item::Revision(_, r), Field::Name) => r.name.clone(),
+        (Item::Revision(w, _), Field::Namespace) => w.namespace.clone(),
+        (Item::Revision(_, r), Field::Created) => rfc3339(r.created_at_ms),
+        (Item::Revision(_, r), Field::Revision) => r.number.to_string(),
+        (Item::Revision(w, _), Field::Owner) => w.name.clone(),
+        (Item::Revision(_, r), Field::Images) => r.template.images().join(","),
+        (Item::Revision(_, r), Field::ContainerNames) => names(&r.template.containers),
+        (Item::Pod(p), Field::Name) => p.name.clone(),
+        (Item::Pod(p), Field::Namespace) => p.namespace.clone(),
+        (Item::Pod(p), Field::Created) => rfc3339(p.created_at_ms),
+        (Item::Pod(p), Field::HostNetwork) => {
+            if p.host_network {
+                "true".into()
+            } else {
+                String::new()
+            }
+        }
+        (Item::Pod(p), Field::Node) => p.node.clone().unwrap_or_default(),
+        (Item::Pod(p), Field::Phase) => view(p, t).phase.to_string(),
+        (Item::Pod(p), Field::Ready) => {
+            view(p, t).ready.map(|r| r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default()
+        }
+        (Item::Pod(p), Field::Images) => p.images.join(","),
+        (Item::Pod(p), Field::ContainerNames) => {
+            (0..p.images.len()).map(|i| format!("container-{i}")).collect::<Vec<_>>().join(",")
+        }
+        (Item::Pod(p), Field::Owner) => p.owner.clone().unwrap_or_default(),
+        (Item::Pod(p), Field::Deletion) => p.gone_at_ms.map(rfc3339).unwrap_or_default(),
+        _ => String::new(),
+    };
+    none_if_empty(text)
+}
+
+fn names(containers: &[crate::state::Container]) -> String {
+    containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(",")
+}
+
+fn items<'a>(state: &'a State, resource: Resource, namespace: Option<&str>) -> Vec<Item<'a>> {
+    let in_ns = |ns: &str| namespace.is_none_or_eq(ns);
+    let mut items: Vec<(String, String, Item)> = Vec::new();
+    match resource {
+        Resource::DaemonSets | Resource::Deployments => {
+            let kind = if resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
+            if let Some(w) = state.workload(kind).filter(|w| in_ns(&w.namespace)) {
+                items.push((w.namespace.clone(), w.name.clone(), Item::Workload(w)));
+            }
+        }
+        Resource::ControllerRevisions | Resource::ReplicaSets => {
+            let kind = if resource == Resource::ControllerRevisions { Kind::DaemonSet } else { Kind::Deployment };
+            if let Some(w) = state.workload(kind).filter(|w| in_ns(&w.namespace)) {
+                for r in &w.revisions {
+                    items.push((w.namespace.clone(), r.name.clone(), Item::Revision(w, r)));
+                }
+            }
+        }
+        Resource::Pods => {
+            for p in state.pods.iter().filter(|p| in_ns(&p.namespace)) {
+                items.push((p.namespace.clone(), p.name.clone(), Item::Pod(p)));
+            }
+        }
+    }
+    // The API server lists by key: namespace, then name.
+    items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    items.into_iter().map(|(_, _, item)| item).collect()
+}
+
+/// `Option<&str>` as a namespace filter: `None` matches every namespace.
+trait NamespaceFilter {
+    fn is_none_or_eq(&self, ns: &str) -> bool;
+}
+
+impl NamespaceFilter for Option<&str> {
+    fn is_none_or_eq(&self, ns: &str) -> bool {
+        match self {
+            None => true,
+            Some(want) => *want == ns,
+        }
+    }
+}
+
+fn header(columns: &[(String, Field)]) -> Vec<String> {
+    columns.iter().map(|(h, _)| h.clone()).collect()
+}
+
+fn rows(
+    state: &State,
+    resource: Resource,
+    namespace: Option<&str>,
+    columns: &[(String, Field)],
+    t: u64,
+) -> Vec<Vec<String>> {
+    items(state, resource, namespace)
+        .iter()
+        .map(|item| columns.iter().map(|(_, f)| cell(state, item, *f, t)).collect())
+        .collect()
+}
+
+fn list(
+    state: &State,
+    resource: Resource,
+    namespace: Option<String>,
+    columns: Vec<(String, Field)>,
+    watch: bool,
+    t: u64,
+) -> Output {
+    let style = state.config.kubectl_style;
+    let body = rows(state, resource, namespace.as_deref(), &columns, t);
+    if watch {
+        let namespace = namespace.unwrap_or_default();
+        let mut watch = Watch::new(style, namespace, columns);
+        let stdout = watch.start(state, body);
+        return Output { stdout, stderr: String::new(), code: 0, then: Then::Watch(Box::new(watch)) };
+    }
+    if body.is_empty() {
+        return err(nothing_found(style, namespace.as_deref()), 0);
+    }
+    let mut table = vec![header(&columns)];
+    table.extend(body);
+    out(TabWriter::new(minwidth(style), false).format(&table))
+}
+
+fn env(state: &State, name: &str, namespace: &str, containers: &Containers) -> Output {
+    let style = state.config.kubectl_style;
+    let Some(ds) = state.daemonset.as_ref().filter(|d| d.name == name && d.namespace == namespace) else {
+        return err(not_found(style, Kind::DaemonSet, name), 1);
+    };
+    if let Containers::Lines = containers {
+        // One `NAME<TAB>VALUE<TAB>VALUEFROM` line per variable of every container; jsonpath
+        // prints a string as is and an object as JSON (1.19+) or Go's `%v` (older).
+        let mut text = String::new();
+        for var in ds.template.containers.iter().flat_map(|c| c.env.iter()) {
+            let value_from = match (&var.value_from, style.is_old()) {
+                (None, _) => String::new(),
+                (Some(_), false) => {
+                    let json = env_json(std::slice::from_ref(var));
+                    let at = json.find("\"valueFrom\":").map(|i| i + "\"valueFrom\":".len()).unwrap_or(0);
+                    json[at..json.len() - 2].to_string()
+                }
+                (Some(_), true) => {
+                    let go = env_go(std::slice::from_ref(var));
+                    let at = go.find("valueFrom:").map(|i| i + "valueFrom:".len()).unwrap_or(0);
+                    go[at..go.len() - 2].to_string()
+                }
+            };
+            text.push_str(&format!("{}\t{}\t{}\n", var.name, var.value.as_deref().unwrap_or(""), value_from));
+        }
+        return out(text);
+    }
+    let selected: Vec<&crate::state::Container> = match containers {
+        Containers::Lines => unreachable!("handled above"),
+        Containers::All => ds.template.containers.iter().collect(),
+        Containers::Index(i) => ds.template.containers.get(*i).into_iter().collect(),
+    };
+    let arrays: Vec<String> = selected
+        .iter()
+        .filter(|c| !c.env.is_empty())
+        .map(|c| if style.is_old() { env_go(&c.env) } else { env_json(&c.env) })
+        .collect();
+    // jsonpath joins several results with one space and prints no newline.
+    out(arrays.join(" "))
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("string serializes")
+}
+
+/// kubectl 1.19+: each env array as JSON with sorted keys (Go `json.Marshal` of a map).
+pub fn env_json(env: &[EnvVar]) -> String {
+    let vars: Vec<String> = env
+        .iter()
+        .map(|v| {
+            let mut text = format!("{{\"name\":{}", json_string(&v.name));
+            if let Some(value) = v.value.as_deref().filter(|s| !s.is_empty()) {
+                text.push_str(&format!(",\"value\":{}", json_string(value)));
+            }
+            match &v.value_from {
+                Some(ValueFrom::ConfigMapKeyRef { name, key }) => text.push_str(&format!(
+                    ",\"valueFrom\":{{\"configMapKeyRef\":{{\"key\":{},\"name\":{}}}}}",
+                    json_string(key),
+                    json_string(name)
+                )),
+                Some(ValueFrom::FieldRef { field_path }) => text.push_str(&format!(
+                    ",\"valueFrom\":{{\"fieldRef\":{{\"apiVersion\":\"v1\",\"fieldPath\":{}}}}}",
+                    json_string(field_path)
+                )),
+                None => {}
+            }
+            text.push('}');
+            text
+        })
+        .collect();
+    format!("[{}]", vars.join(","))
+}
+
+/// kubectl before 1.19 printed jsonpath objects with Go's `%v`: `[map[name:X value:Y] ...]`
+/// (map keys sorted here; Go 1.9 itself printed them in random order).
+pub fn env_go(env: &[EnvVar]) -> String {
+    let vars: Vec<String> = env
+        .iter()
+        .map(|v| {
+            let mut parts = vec![format!("name:{}", v.name)];
+            if let Some(value) = v.value.as_deref().filter(|s| !s.is_empty()) {
+                parts.push(format!("value:{value}"));
+            }
+            match &v.value_from {
+                Some(ValueFrom::ConfigMapKeyRef { name, key }) => {
+                    parts.push(format!("valueFrom:map[configMapKeyRef:map[key:{key} name:{name}]]"))
+                }
+                Some(ValueFrom::FieldRef { field_path }) => {
+                    parts.push(format!("valueFrom:map[fieldRef:map[apiVersion:v1 fieldPath:{field_path}]]"))
+                }
+                None => {}
+            }
+            format!("map[{}]", parts.join(" "))
+        })
+        .collect();
+    format!("[{}]", vars.join(" "))
+}
+
+fn not_found(style: Style, kind: Kind, name: &str) -> String {
+    let group = if style.is_old() { "extensions" } else { "apps" };
+    let resource = match kind {
+        Kind::DaemonSet => "daemonsets",
+        Kind::Deployment => "deployments",
+    };
+    format!("Error from server (NotFound): {resource}.{group} \"{name}\" not found\n")
+}
+
+fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u64>, now: u64, stuck: bool) -> Output {
+    let style = state.config.kubectl_style;
+    let printed = match kind {
+        Kind::DaemonSet => "daemonset",
+        Kind::Deployment => "deployment",
+    };
+    let subject = if style.is_old() { format!("{printed} \"{name}\"") } else { format!("{printed}.apps/{name}") };
+    let Some(workload) = state.workload_mut(kind).filter(|w| w.name == name && w.namespace == namespace) else {
+        return err(not_found(style, kind, name), 1);
+    };
+    if stuck {
+        workload.stuck = true;
+    }
+    // kubectl ≤1.12 rolled Deployments back on the server, which answers with events.
+    let server_side = style.is_old() && kind == Kind::Deployment;
+    let result = sim::undo(workload, to);
+    let answer = match result {
+        Undo::RolledBack { .. } => out(format!("{subject} rolled back\n")),
+        Undo::Skipped if server_side => out(format!(
+            "{subject} skipped rollback (DeploymentRollbackTemplateUnchanged: The rollback revision contains the same template as current deployment \"{name}\")\n"
+        )),
+        Undo::Skipped => out(format!(
+            "{subject} skipped rollback (current template already matches revision {})\n",
+            to.unwrap_or(0)
+        )),
+        Undo::NoPrevious if server_side => {
+            out(format!("{subject} skipped rollback (DeploymentRollbackRevisionNotFound: Unable to find last revision.)\n"))
+        }
+        Undo::NoPrevious => match kind {
+            Kind::DaemonSet => err("error: no last revision to roll back to\n", 1),
+            Kind::Deployment => err(format!("error: no rollout history found for deployment \"{name}\"\n"), 1),
+        },
+        Undo::NotFound(_) if server_side => out(format!(
+            "{subject} skipped rollback (DeploymentRollbackRevisionNotFound: Unable to find the revision to rollback to.)\n"
+        )),
+        Undo::NotFound(n) => err(format!("error: unable to find specified revision {n} in history\n"), 1),
+    };
+    sim::run_controllers(state, now);
+    answer
+}
+
+fn delete(state: &mut State, name: &str, namespace: &str, now: u64) -> Output {
+    let Some(index) = state.pods.iter().position(|p| p.name == name && p.namespace == namespace) else {
+        return err(format!("Error from server (NotFound): pods \"{name}\" not found\n"), 1);
+    };
+    sim::delete_pod(state, index, now);
+    let gone = state.pods[index].gone_at_ms.unwrap_or(now);
+    sim::run_controllers(state, now);
+    let mut answer = out(format!("pod \"{name}\" deleted\n"));
+    // kubectl 1.11+ waits until the pod is gone (`--wait` defaults to true).
+    if !state.config.kubectl_style.is_old() {
+        answer.then = Then::WaitUntil(gone);
+    }
+    answer
+}
+
+// ---------------------------------------------------------------------------------------------
+// get pods --watch
+// ---------------------------------------------------------------------------------------------
+
+/// A running `kubectl get pods -n NS -o custom-columns=... --watch`.
+#[derive(Debug)]
+pub struct Watch {
+    style: Style,
+    namespace: String,
+    columns: Vec<(String, Field)>,
+    /// The last row printed per pod name.
+    last: BTreeMap<String, Vec<String>>,
+    /// 1.12+: one tabwriter with remembered widths for the whole stream.
+    writer: TabWriter,
+    header_printed: bool,
+}
+
+impl Watch {
+    fn new(style: Style, namespace: String, columns: Vec<(String, Field)>) -> Self {
+        Watch {
+            style,
+            namespace,
+            columns,
+            last: BTreeMap::new(),
+            writer: TabWriter::new(minwidth(style), true),
+            header_printed: false,
+        }
+    }
+
+    /// The first listing: header and every current row, aligned as one block.
+    fn start(&mut self, state: &State, body: Vec<Vec<String>>) -> String {
+        let pods = items(state, Resource::Pods, Some(&self.namespace));
+        for (item, row) in pods.iter().zip(&body) {
+            if let Item::Pod(p) = item {
+                self.last.insert(p.name.clone(), row.clone());
+            }
+        }
+        if body.is_empty() {
+            return String::new();
+        }
+        let mut table = vec![header(&self.columns)];
+        table.extend(body);
+        self.header_printed = true;
+        self.writer.format(&table)
+    }
+
+    /// One event row (with the header first if nothing was printed yet).
+    fn event(&mut self, row: Vec<String>) -> String {
+        let mut table = Vec::new();
+        if !self.header_printed {
+            table.push(header(&self.columns));
+            self.header_printed = true;
+        }
+        table.push(row);
+        if self.style.is_old() {
+            // kubectl ≤1.11 printed each event through a fresh tabwriter.
+            TabWriter::new(MINWIDTH_OLD, false).format(&table)
+        } else {
+            self.writer.format(&table)
+        }
+    }
+
+    /// Compare the state with what was printed; return the rows to print now.
+    fn poll(&mut self, state: &State) -> String {
+        let t = state.clock_ms;
+        let mut text = String::new();
+        let mut seen = Vec::new();
+        for item in items(state, Resource::Pods, Some(&self.namespace)) {
+            let Item::Pod(p) = &item else { continue };
+            let row: Vec<String> = self.columns.iter().map(|(_, f)| cell(state, &item, *f, t)).collect();
+            seen.push(p.name.clone());
+            if self.last.get(&p.name) != Some(&row) {
+                text.push_str(&self.event(row.clone()));
+                self.last.insert(p.name.clone(), row);
+            }
+        }
+        let vanished: Vec<String> = self.last.keys().filter(|n| !seen.contains(n)).cloned().collect();
+        for name in vanished {
+            let last = self.last.remove(&name).unwrap_or_default();
+            // The pod's final state (MODIFIED, if not printed yet), then the DELETED event.
+            let final_row = state
+                .tombstones
+                .iter()
+                .find(|p| p.name == name)
+                .map(|p| {
+                    let at = p.gone_at_ms.unwrap_or(t).saturating_sub(1);
+                    let item = Item::Pod(p);
+                    self.columns.iter().map(|(_, f)| cell(state, &item, *f, at)).collect::<Vec<String>>()
+                })
+                .unwrap_or_else(|| last.clone());
+            if final_row != last {
+                text.push_str(&self.event(final_row.clone()));
+            }
+            text.push_str(&self.event(final_row));
+        }
+        text
+    }
+}
+
+/// Follow the cluster until killed: poll every ~20 ms, print a row per change, flush.
+pub fn watch_loop(cluster: &ClusterDir, watch: &mut Watch) -> i32 {
+    let mut stdout = std::io::stdout();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let polled = (|| -> Result<String, String> {
+            let _lock = cluster.lock()?;
+            let mut state = cluster.load()?;
+            let now = now_ms().max(state.clock_ms);
+            sim::advance(&mut state, now);
+            cluster.save(&state)?;
+            Ok(watch.poll(&state))
+        })();
+        match polled {
+            Ok(text) if text.is_empty() => {}
+            Ok(text) => {
+                if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+                    return 0;
+                }
+            }
+            Err(e) => {
+                eprintln!("fake-cluster: {e}");
+                return 98;
+            }
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The whole simulated cluster as stored in `DIR/cluster.json`, and how it is read and written:
+//! under an exclusive `flock` on `DIR/cluster.lock`, written to a temporary file and renamed,
+//! with every call appended to `DIR/calls.jsonl`.
+//!
+//! Times are wall-clock milliseconds since the Unix epoch. Pods carry the timestamps their
+//! lifecycle is computed from (see `sim.rs`); nothing here moves time forward.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Which kubectl the fake imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Style {
+    #[serde(rename = "1.9")]
+    V1_9,
+    #[serde(rename = "1.20")]
+    V1_20,
+    #[serde(rename = "1.33")]
+    V1_33,
+}
+
+impl Style {
+    pub fn parse(text: &str) -> Option<Style> {
+        match text {
+            "1.9" => Some(Style::V1_9),
+            "1.20" => Some(Style::V1_20),
+            "1.33" => Some(Style::V1_33),
+            _ => None,
+        }
+    }
+
+    /// kubectl ≤1.11: client-side printing, minwidth 10, watch rows padded on their own,
+    /// `kind "name" result` messages, `extensions` API group.
+    pub fn is_old(self) -> bool {
+        self == Style::V1_9
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Style::V1_9 => "1.9",
+            Style::V1_20 => "1.20",
+            Style::V1_33 => "1.33",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datastore {
+    Etcd,
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub kubectl_style: Style,
+    pub calicoctl_version: String,
+    pub calico_upgrade_version: String,
+    pub datastore: Datastore,
+    pub nodes: u32,
+    /// Pending + ContainerCreating time of a new pod.
+    pub pod_start_ms: u64,
+    /// Terminating time of a deleted pod (its grace period).
+    pub pod_stop_ms: u64,
+}
+
+impl Config {
+    pub fn node_names(&self) -> Vec<String> {
+        (1..=self.nodes).map(|i| format!("node-{i}")).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    DaemonSet,
+    Deployment,
+}
+
+/// Where a variable's value comes from when it is not written in the template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueFrom {
+    ConfigMapKeyRef { name: String, key: String },
+    FieldRef { field_path: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    /// `None` (or empty, which the API server drops) prints as `{"name":"IP"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ValueFrom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Container {
+    pub name: String,
+    pub image: String,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+}
+
+/// A pod template: what `rollout undo` restores and what decides a revision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Template {
+    pub containers: Vec<Container>,
+}
+
+impl Template {
+    pub fn images(&self) -> Vec<String> {
+        self.containers.iter().map(|c| c.image.clone()).collect()
+    }
+
+    /// Kubernetes-style hash of the template: FNV-32a, printed in decimal, each digit mapped
+    /// onto `bcdfghjklmnpqrstvwxz2456789` (apimachinery `rand.SafeEncodeString`).
+    pub fn hash(&self) -> String {
+        let text = serde_json::to_string(self).expect("template serializes");
+        safe_encode(&fnv32a(text.as_bytes()).to_string())
+    }
+}
+
+pub fn fnv32a(bytes: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in bytes {
+        hash ^= u32::from(*b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+/// The alphabet of generated Kubernetes names (no vowels, no confusable digits).
+pub const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+pub fn safe_encode(text: &str) -> String {
+    text.bytes().map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char).collect()
+}
+
+/// One ControllerRevision (DaemonSet) or ReplicaSet (Deployment).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revision {
+    pub number: u64,
+    /// `calico-node-<hash>` / `calico-kube-controllers-<hash>`: the same template always has
+    /// the same name, which is why an undo re-numbers the old object instead of adding one.
+    pub name: String,
+    pub template: Template,
+    pub created_at_ms: u64,
+}
+
+/// The DaemonSet or the Deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workload {
+    pub kind: Kind,
+    pub name: String,
+    pub namespace: String,
+    /// DaemonSet: `RollingUpdate` / `OnDelete`; Deployment: `Recreate`.
+    pub strategy: String,
+    /// Deployment `.spec.replicas` (a DaemonSet has one pod per node).
+    pub replicas: u32,
+    pub template: Template,
+    pub revisions: Vec<Revision>,
+    pub created_at_ms: u64,
+    /// Fault `stuck`: pods created from now on never become ready.
+    #[serde(default)]
+    pub stuck: bool,
+}
+
+impl Workload {
+    /// The object name for a template: `<name>-<hash>`.
+    pub fn revision_name(&self, template: &Template) -> String {
+        format!("{}-{}", self.name, template.hash())
+    }
+
+    pub fn max_revision(&self) -> u64 {
+        self.revisions.iter().map(|r| r.number).max().unwrap_or(0)
+    }
+}
+
+/// One pod. Its phase and readiness at a time `t` follow from these timestamps (`sim.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pod {
+    pub name: String,
+    pub namespace: String,
+    /// `.metadata.ownerReferences[0].name`: the DaemonSet, or the ReplicaSet of a Deployment.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Which simulated controller manages the pod (`None`: nobody, it just runs).
+    #[serde(default)]
+    pub controller: Option<Kind>,
+    /// Hash of the template the pod was made from.
+    #[serde(default)]
+    pub template_hash: String,
+    #[serde(default)]
+    pub node: Option<String>,
+    pub images: Vec<String>,
+    pub host_network: bool,
+    pub created_at_ms: u64,
+    /// When the containers run (phase Running); before: Pending, then ContainerCreating.
+    pub running_at_ms: u64,
+    /// When all containers are ready; `None`: never (fault `stuck`).
+    pub ready_at_ms: Option<u64>,
+    /// When `kubectl delete` (or a controller) deleted it.
+    #[serde(default)]
+    pub deleting_at_ms: Option<u64>,
+    /// When it disappears: `deleting_at_ms` + the grace period.
+    #[serde(default)]
+    pub gone_at_ms: Option<u64>,
+}
+
+/// What an injected fault does (README "Faults").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    Fail,
+    Garbage,
+    Hang,
+    Signal,
+    FalseSuccess,
+    Stuck,
+}
+
+impl FaultKind {
+    pub fn parse(text: &str) -> Option<FaultKind> {
+        match text {
+            "fail" => Some(FaultKind::Fail),
+            "garbage" => Some(FaultKind::Garbage),
+            "hang" => Some(FaultKind::Hang),
+            "signal" => Some(FaultKind::Signal),
+            "false-success" => Some(FaultKind::FalseSuccess),
+            "stuck" => Some(FaultKind::Stuck),
+            _ => None,
+        }
+    }
+}
+
+/// The calls faults can name (README "Faults").
+pub const CALLS: &[&str] = &[
+    "kubectl-version",
+    "kubectl-get-daemonsets",
+    "kubectl-get-env",
+    "kubectl-get-controllerrevisions",
+    "kubectl-get-deployments",
+    "kubectl-get-replicasets",
+    "kubectl-get-pods-all",
+    "kubectl-get-pods",
+    "kubectl-watch-pods",
+    "kubectl-undo-daemonset",
+    "kubectl-undo-deployment",
+    "kubectl-delete-pod",
+    "calicoctl-version",
+    "calico-upgrade-version",
+    "calico-upgrade-inprogress",
+    "calico-upgrade-abort",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub call: String,
+    pub kind: FaultKind,
+    /// How many more calls it applies to; `None`: every call.
+    #[serde(default)]
+    pub remaining: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub config: Config,
+    /// The time up to which the controllers have been simulated.
+    pub clock_ms: u64,
+    /// Counter behind generated pod names (deterministic for a given history of calls).
+    pub name_seq: u64,
+    pub daemonset: Option<Workload>,
+    pub deployment: Option<Workload>,
+    pub pods: Vec<Pod>,
+    /// Pods that disappeared lately, so a running `--watch` can print their last row.
+    #[serde(default)]
+    pub tombstones: Vec<Pod>,
+    /// etcd v1 `/calico/v1/Ready`: false while a migration is in progress.
+    pub etcd_ready: bool,
+    /// v3 `ClusterInformation` `calicoVersion`, if that resource exists.
+    #[serde(default)]
+    pub cluster_information: Option<String>,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+impl State {
+    pub fn migration_in_progress(&self) -> bool {
+        self.config.datastore == Datastore::Etcd && !self.etcd_ready
+    }
+
+    pub fn workload(&self, kind: Kind) -> Option<&Workload> {
+        match kind {
+            Kind::DaemonSet => self.daemonset.as_ref(),
+            Kind::Deployment => self.deployment.as_ref(),
+        }
+    }
+
+    pub fn workload_mut(&mut self, kind: Kind) -> Option<&mut Workload> {
+        match kind {
+            Kind::DaemonSet => self.daemonset.as_mut(),
+            Kind::Deployment => self.deployment.as_mut(),
+        }
+    }
+
+    /// The fault that applies to this call, if any (counting it down).
+    pub fn take_fault(&mut self, call: &str) -> Option<FaultKind> {
+        let fault = self.faults.iter_mut().find(|f| f.call == call && f.remaining != Some(0))?;
+        if let Some(n) = fault.remaining.as_mut() {
+            *n -= 1;
+        }
+        Some(fault.kind)
+    }
+
+    /// A fresh 5-character pod-name suffix that no pod of `prefix` uses.
+    pub fn pod_name(&mut self, prefix: &str) -> String {
+        loop {
+            self.name_seq += 1;
+            let mut x = self.name_seq.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            x ^= x >> 31;
+            let suffix: String =
+                (0..5).map(|i| ALPHANUMS[((x >> (i * 8)) % ALPHANUMS.len() as u64) as usize] as char).collect();
+            let name = format!("{prefix}-{suffix}");
+            if !self.pods.iter().chain(&self.tombstones).any(|p| p.name == name) {
+                return name;
+            }
+        }
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// `2026-11-23T20:22:59Z`, as the API server prints `creationTimestamp`.
+pub fn rfc3339(ms: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
+}
+
+/// The files of one simulated cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterDir {
+    pub dir: PathBuf,
+}
+
+/// Holds the exclusive lock until dropped.
+pub struct Lock {
+    _file: File,
+}
+
+impl ClusterDir {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        ClusterDir { dir: dir.into() }
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("cluster.json")
+    }
+
+    pub fn calls_path(&self) -> PathBuf {
+        self.dir.join("calls.jsonl")
+    }
+
+    pub fn lock(&self) -> Result<Lock, String> {
+        let path = self.dir.join("cluster.lock");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        loop {
+            // SAFETY: flock on a file descriptor we own; it is released when `file` closes.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc == 0 {
+                return Ok(Lock { _file: file });
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(format!("cannot lock {}: {err}", path.display()));
+            }
+        }
+    }
+
+    pub fn load(&self) -> Result<State, String> {
+        let path = self.state_path();
+        let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
+    }
+
+    pub fn save(&self, state: &State) -> Result<(), String> {
+        let path = self.state_path();
+        let tmp = self.dir.join("cluster.json.tmp");
+        let text = serde_json::to_string_pretty(state).expect("state serializes");
+        fs::write(&tmp, text + "\n").map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, &path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+    }
+
+    /// Append one line to `calls.jsonl` (the caller holds the lock).
+    pub fn log_call(&self, record: &CallRecord) -> Result<(), String> {
+        let path = self.calls_path();
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let line = serde_json::to_string(record).expect("record serializes");
+        writeln!(file, "{line}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// How many calls of each kind `calls.jsonl` holds.
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        let text = fs::read_to_string(self.calls_path()).unwrap_or_default();
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<CallRecord>(line) {
+                *counts.entry(record.call).or_insert(0) += 1;
+            }
+        }
+        counts
+    }
+}
+
+/// One line of `calls.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    /// The argv, with argv[0] reduced to its file name (`kubectl`).
+    pub argv: Vec<String>,
+    pub stdin: String,
+    pub at_ms: u64,
+    /// The fault/call name (`kubectl-get-pods`), or `unexpected`.
+    pub call: String,
+}
+
+/// Whether a path exists (for `--apiconfigv1/3` files).
+pub fn exists(path: &str) -> bool {
+    Path::new(path).exists()
+}

@@ -1,0 +1,222 @@
+//! The fault matrix, interruption and the journal: every external call the run makes, made to
+//! fail in every way the simulated cluster can inject, must end the run at that task with the
+//! documented exit code, a message naming the task, the command and the cause, no mutating
+//! command afterwards, and a journal holding every command run up to the fault.
+
+use std::time::{Duration, Instant};
+
+use crate::support::fake::FakeCluster;
+
+/// One row per external call: the fault-injection name, the task it belongs to, and the words
+/// of the command as the report spells it.
+const CALLS: &[(&str, &str, &str)] = &[
+    ("kubectl-version", "Find the tools", "kubectl version --client"),
+    ("calico-upgrade-version", "Find the tools", "calico-upgrade version"),
+    ("calicoctl-version", "Find the tools", "calicoctl version"),
+    ("kubectl-get-daemonsets", "Inspect the cluster", "kubectl get daemonsets"),
+    ("kubectl-get-env", "Inspect the cluster", "kubectl get daemonset calico-node"),
+    ("kubectl-get-controllerrevisions", "Inspect the cluster", "kubectl get controllerrevisions"),
+    ("kubectl-get-deployments", "Inspect the cluster", "kubectl get deployments"),
+    ("kubectl-get-replicasets", "Inspect the cluster", "kubectl get replicasets"),
+    ("kubectl-get-pods-all", "Pods at risk", "kubectl get pods --all-namespaces"),
+    ("calico-upgrade-inprogress", "Abort the upgrade", "calico-upgrade inprogress"),
+    ("calico-upgrade-abort", "Abort the upgrade", "calico-upgrade abort --no-prompts"),
+    ("kubectl-undo-daemonset", "Roll back ds/calico-node", "kubectl rollout undo ds/calico-node"),
+    ("kubectl-undo-deployment", "Roll back deployment/calico-kube-controllers", "kubectl rollout undo deployment/calico-kube-controllers"),
+    ("kubectl-get-pods", "Wait for the pods", "kubectl get pods -n kube-system"),
+];
+
+fn is_mutating(call: &serde_json::Value) -> bool {
+    let argv = call["argv"].to_string();
+    argv.contains("\"undo\"") || argv.contains("\"abort\"") || argv.contains("\"delete\"")
+}
+
+/// Run one cell and check everything the matrix promises; returns a line for the table.
+fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> String {
+    let fault = format!("{call}={kind}");
+    let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
+    let started = Instant::now();
+    let run = cluster.run(&["run", "--yes", "--no-watch", "--poll-interval", "100ms", "--command-timeout", "1s", "--timeout", "20s"]);
+    let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(expected), "{context}");
+    assert!(run.stdout.contains(&format!("FAILED [{task}]")), "the failure names the task: {context}");
+    assert!(run.stdout.contains(command), "the failure names the command: {context}");
+    assert!(run.stdout.contains("safe next: "), "{context}");
+    let cause = match kind {
+        "fail" => "injected failure",
+        "garbage" => "%%% unrecognised output %%%",
+        "hang" => "--command-timeout",
+        "signal" => "signal 9",
+        _ => unreachable!(),
+    };
+    assert!(run.stdout.contains(cause), "the failure quotes the cause `{cause}`: {context}");
+
+    // No mutating command after the faulted one.
+    let calls = cluster.calls();
+    let faulted = calls.iter().position(|c| c["call"].as_str() == Some(call)).expect("the faulted call ran");
+    assert!(!calls[faulted + 1..].iter().any(is_mutating), "a mutating command ran after the fault: {context}");
+
+    // The journal holds every command, the faulted one included, in order.
+    let journal = cluster.journal_entries();
+    assert_eq!(journal.len(), calls.len(), "one journal line per command: {context}");
+    for (entry, call) in journal.iter().zip(&calls) {
+        let argv: Vec<&str> = entry["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let called: Vec<&str> = call["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert_eq!(argv[1..], called[1..], "{context}");
+    }
+    format!("| {call} | {kind} | exit {expected} | {:.1}s |", started.elapsed().as_secs_f64())
+}
+
+fn matrix(kind: &str, expected: i32) {
+    let mut table = Vec::new();
+    for (call, task, command) in CALLS {
+        table.push(cell(call, task, command, kind, expected));
+    }
+    println!("{}", table.join("\n"));
+}
+
+#[test]
+fn every_call_that_fails_ends_the_run_with_exit_1() {
+    matrix("fail", 1);
+}
+
+#[test]
+fn every_call_that_prints_what_no_parser_knows_ends_the_run_with_exit_2() {
+    matrix("garbage", 2);
+}
+
+#[test]
+fn every_call_that_hangs_is_killed_after_the_command_timeout_with_exit_1() {
+    matrix("hang", 1);
+}
+
+#[test]
+fn every_call_killed_by_a_signal_ends_the_run_with_exit_1() {
+    matrix("signal", 1);
+}
+
+#[test]
+fn a_missing_or_non_executable_tool_is_a_precondition_failure() {
+    for tool in ["kubectl", "calicoctl", "calico-upgrade"] {
+        for how in ["missing", "not-executable"] {
+            let cluster = FakeCluster::new(&[]);
+            let link = cluster.bin().join(tool);
+            if how == "missing" {
+                std::fs::remove_file(&link).unwrap();
+            } else {
+                let target = std::fs::read_link(&link).unwrap();
+                std::fs::remove_file(&link).unwrap();
+                std::fs::copy(target, &link).unwrap();
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&link, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            let run = cluster.run(&["run", "--yes"]);
+            let context = format!("{tool} {how}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+            assert_eq!(run.code, Some(3), "{context}");
+            assert!(run.stdout.contains(tool), "{context}");
+            assert!(!cluster.calls().iter().any(is_mutating), "{context}");
+        }
+    }
+}
+
+#[test]
+fn names_are_validated_before_anything_runs() {
+    let cluster = FakeCluster::new(&[]);
+    for args in [["--daemonset", "calico node"], ["--namespace", "-n"], ["--context", "--all"], ["--deployment", "x;rm -rf /"]] {
+        let mut argv = vec!["run", "--yes"];
+        argv.extend_from_slice(&args);
+        let run = cluster.run(&argv);
+        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(args[0]), "{args:?}: {}", run.stderr);
+    }
+    assert!(cluster.calls().is_empty(), "nothing ran");
+}
+
+#[test]
+fn values_reach_the_child_as_one_argument_never_through_a_shell() {
+    let cluster = FakeCluster::new(&[]);
+    let kubeconfig = "/tmp/a b/$(touch pwned);'q'\"`id`";
+    let run = cluster.run(&["plan", "--kubeconfig", kubeconfig, "--context", "ctx with spaces; echo"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let calls = cluster.calls();
+    let kubectl_calls: Vec<_> = calls.iter().filter(|c| c["argv"][0].as_str().unwrap().ends_with("kubectl")).collect();
+    assert!(!kubectl_calls.is_empty());
+    for call in kubectl_calls.iter().filter(|c| c["argv"][1] != "version") {
+        let argv: Vec<&str> = call["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        assert!(argv.contains(&format!("--kubeconfig={kubeconfig}").as_str()), "{argv:?}");
+        assert!(argv.contains(&"--context=ctx with spaces; echo"), "{argv:?}");
+    }
+    assert!(!std::path::Path::new("pwned").exists());
+}
+
+fn wait_for_call(cluster: &FakeCluster, needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cluster.calls().iter().any(|c| c["argv"].to_string().contains(needle)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no call containing {needle} within {within:?}");
+}
+
+fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: sends a signal to a child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+}
+
+/// Interrupt a run in each task, then run again: the second run completes the downgrade from
+/// wherever the cluster is, without repeating a rollback or toggling.
+#[test]
+fn an_interrupted_run_exits_130_and_a_new_run_completes_without_toggling() {
+    let points = [
+        ("kubectl-get-controllerrevisions=hang", "controllerrevisions"),
+        ("calico-upgrade-abort=hang", "\"abort\""),
+        ("kubectl-undo-deployment=hang", "deployment/calico-kube-controllers"),
+        ("none", "--watch"),
+    ];
+    for (fault, needle) in points {
+        let mut args = vec!["--pod-start-ms", "1500", "--pod-stop-ms", "100"];
+        if fault != "none" {
+            args.extend(["--fault", fault]);
+        }
+        let cluster = FakeCluster::new(&args);
+        let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+        wait_for_call(&cluster, needle, Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(200));
+        signal(&child, libc::SIGINT);
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(130), "interrupt at {needle}:\n{stdout}");
+        assert!(stdout.contains("RECAP") && stdout.contains("journal: "), "{stdout}");
+        // Every journal line is whole JSON.
+        let _ = cluster.journal_entries();
+
+        cluster.clear_faults();
+        let second = cluster.run(&["run", "--yes", "--timeout", "60s"]);
+        assert_eq!(second.code, Some(0), "re-run after interrupt at {needle}:\n{}\n{}", second.stdout, second.stderr);
+        let state = cluster.show();
+        let images = state["daemonset"]["images"].to_string();
+        assert!(images.contains("calico/node:v2.6.8"), "{state:#}");
+        assert_eq!(state["daemonset"]["revisions"].as_array().unwrap().len(), 2, "no extra revision: {state:#}");
+    }
+}
+
+#[test]
+fn the_journal_survives_the_tool_being_killed() {
+    let cluster = FakeCluster::new(&["--fault", "kubectl-get-pods-all=hang"]);
+    let child = cluster.command(&["run", "--yes"]).spawn().unwrap();
+    wait_for_call(&cluster, "--all-namespaces", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait_with_output();
+    let journal = cluster.journal_entries();
+    let calls = cluster.calls();
+    assert_eq!(journal.len(), calls.len() - 1, "every finished command is in the journal; the hung one is not");
+    for (entry, call) in journal.iter().zip(&calls) {
+        assert_eq!(entry["argv"].as_array().unwrap()[1..], call["argv"].as_array().unwrap()[1..], "journal and calls agree");
+        assert_eq!(entry["exit_code"], 0);
+    }
+}
