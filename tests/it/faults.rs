@@ -122,12 +122,17 @@ fn a_missing_or_non_executable_tool_is_a_precondition_failure() {
 #[test]
 fn names_are_validated_before_anything_runs() {
     let cluster = FakeCluster::new(&[]);
-    for args in [["--daemonset", "calico node"], ["--namespace", "-n"], ["--context", "--all"], ["--deployment", "x;rm -rf /"]] {
-        let mut argv = vec!["run", "--yes"];
-        argv.extend_from_slice(&args);
-        let run = cluster.run(&argv);
-        assert_eq!(run.code, Some(2), "{args:?}: {}", run.stderr);
-        assert!(run.stderr.contains(args[0]), "{args:?}: {}", run.stderr);
+    let cases = [
+        ("--daemonset=calico node", "--daemonset"),
+        ("--namespace=-n", "--namespace"),
+        ("--context=--all", "--context"),
+        ("--deployment=x;rm -rf /", "--deployment"),
+        ("--apiconfigv1=-x", "--apiconfigv1"),
+    ];
+    for (arg, option) in cases {
+        let run = cluster.run(&["run", "--yes", arg]);
+        assert_eq!(run.code, Some(2), "{arg}: {}", run.stderr);
+        assert!(run.stderr.contains(option), "{arg}: {}", run.stderr);
     }
     assert!(cluster.calls().is_empty(), "nothing ran");
 }
