@@ -42,7 +42,21 @@ pub enum Field {
     Phase,
     Ready,
     Deletion,
+    /// The default table's `READY` (`2/2`), `STATUS`, `RESTARTS` and `AGE`.
+    ReadyCount,
+    Status,
+    Restarts,
+    Age,
 }
+
+/// `kubectl get pods -n NS` with no `-o`: the default table (server-side printing).
+const DEFAULT_POD_COLUMNS: [(&str, Field); 5] = [
+    ("NAME", Field::Name),
+    ("READY", Field::ReadyCount),
+    ("STATUS", Field::Status),
+    ("RESTARTS", Field::Restarts),
+    ("AGE", Field::Age),
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Containers {
@@ -253,11 +267,15 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
             only(&["namespace", "output", "watch"])?;
+            if f.output.is_none() && resource == Resource::Pods && !f.all_namespaces && !f.watch {
+                let columns = DEFAULT_POD_COLUMNS.iter().map(|(h, f)| (h.to_string(), *f)).collect();
+                return Ok(Cmd::List { resource, namespace: Some(namespace()), columns, watch: false });
+            }
             let spec = f
                 .output
                 .as_deref()
                 .and_then(|o| o.strip_prefix("custom-columns="))
-                .ok_or("only -o custom-columns=... is simulated for lists")?;
+                .ok_or("only -o custom-columns=... (or the default pods table) is simulated for lists")?;
             if f.watch && (resource != Resource::Pods || f.all_namespaces) {
                 return Err("--watch only for the pods of one namespace".into());
             }
@@ -435,6 +453,13 @@ fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
         }
         (Item::Pod(p), Field::Owner) => p.owner.clone().unwrap_or_default(),
         (Item::Pod(p), Field::Deletion) => p.gone_at_ms.map(rfc3339).unwrap_or_default(),
+        (Item::Pod(p), Field::ReadyCount) => {
+            let ready = view(p, t).ready.map_or(0, |r| r.iter().filter(|x| **x).count());
+            format!("{ready}/{}", p.images.len())
+        }
+        (Item::Pod(p), Field::Status) => view(p, t).status.to_string(),
+        (Item::Pod(_), Field::Restarts) => "0".into(),
+        (Item::Pod(p), Field::Age) => format!("{}s", t.saturating_sub(p.created_at_ms) / 1000),
         _ => String::new(),
     };
     none_if_empty(text)
