@@ -67,9 +67,6 @@ impl<W: Write> TextReport<W> {
         if let Some(failure) = &outcome.failure {
             let _ = writeln!(out);
             let _ = writeln!(out, "{} {}", paint(colour, "31", &format!("FAILED [{}]:", failure.task)), failure.message);
-            for detail in &failure.details {
-                let _ = writeln!(out, "    {detail}");
-            }
             let _ = writeln!(out, "safe next: {}", failure.safe_next);
         }
         if !outcome.not_run.is_empty() {

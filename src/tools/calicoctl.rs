@@ -68,12 +68,17 @@ pub fn parse_version(output: &Output) -> Result<CalicoctlVersion, Unrecognised> 
         }
         let Some((label, value)) = line.split_once(':') else { continue };
         let mut value = value.trim().to_string();
-        // v1.6.x: `unknown (<etcd error>\n)`, the `)` on a line of its own.
+        // v1.6.x: `unknown (<etcd error>\n)`: the etcd client ends each of its errors with a
+        // newline (`…refused\n; error #1: …\n`), so the `)` lands on a line of its own. Join the
+        // lines back the way the error read before the newlines were added.
         if value.starts_with("unknown (") && !value.ends_with(')') {
             for next in lines.by_ref() {
-                value.push(' ');
-                value.push_str(next.trim());
-                if next.trim_end().ends_with(')') {
+                let next = next.trim();
+                if !next.starts_with([')', ';']) {
+                    value.push(' ');
+                }
+                value.push_str(next);
+                if next.ends_with(')') {
                     break;
                 }
             }

@@ -331,23 +331,42 @@ pub struct EnvVar {
 /// ETCD_ENDPOINTS		{"configMapKeyRef":{"key":"etcd_endpoints","name":"calico-config"}}
 /// CLUSTER_TYPE	k8s,bgp	
 /// ```
+///
+/// jsonpath prints a string value raw, so a literal value may span lines (an inlined
+/// `CNI_NETWORK_CONFIG`, `fixtures/kubectl/get-daemonset-env/synthetic-multiline-value-1.19`):
+/// a record runs from its name to the newline after its second tab. A value holding a tab would
+/// shift the fields, so the third field must be empty or a printed `valueFrom` (JSON `{…}` from
+/// kubectl 1.19, Go `map[…]` before); anything else is refused rather than read as a `valueFrom`.
 pub fn parse_env(stdout: &str) -> Result<Vec<EnvVar>, Unrecognised> {
     let what = "calico-node environment (`kubectl get daemonset -o jsonpath`)";
-    stdout
-        .lines()
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let mut fields = line.splitn(3, '\t');
-            match (fields.next(), fields.next(), fields.next()) {
-                (Some(name), Some(value), Some(value_from)) if !name.is_empty() => Ok(EnvVar {
-                    name: name.to_string(),
-                    value: (!value.is_empty()).then(|| value.to_string()),
-                    value_from: !value_from.trim().is_empty(),
-                }),
-                _ => Err(Unrecognised::new(what, "expected NAME, VALUE and VALUEFROM separated by tabs", line)),
-            }
-        })
-        .collect()
+    let mut vars = Vec::new();
+    let mut rest = stdout.trim_start_matches(['\r', '\n']);
+    while !rest.is_empty() {
+        let refuse = |reason: &str| Unrecognised::new(what, reason, rest);
+        let Some((name, after_name)) = rest.split_once('\t') else {
+            return Err(refuse("expected NAME, VALUE and VALUEFROM separated by tabs"));
+        };
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(refuse("expected a variable name before the first tab"));
+        }
+        let Some((value, after_value)) = after_name.split_once('\t') else {
+            return Err(refuse("expected NAME, VALUE and VALUEFROM separated by tabs"));
+        };
+        let (value_from, next) = after_value.split_once('\n').unwrap_or((after_value, ""));
+        let value_from = value_from.trim();
+        let printed_source = (value_from.starts_with('{') && value_from.ends_with('}'))
+            || (value_from.starts_with("map[") && value_from.ends_with(']'));
+        if !value_from.is_empty() && !printed_source {
+            return Err(refuse("the field after VALUE is not a printed valueFrom (a tab inside a value?)"));
+        }
+        vars.push(EnvVar {
+            name: name.to_string(),
+            value: (!value.is_empty()).then(|| value.to_string()),
+            value_from: !value_from.is_empty(),
+        });
+        rest = next.trim_start_matches(['\r', '\n']);
+    }
+    Ok(vars)
 }
 
 // ---------------------------------------------------------------------------------------------

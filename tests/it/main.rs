@@ -8,6 +8,8 @@ mod scenarios;
 mod support;
 
 #[cfg(feature = "test-fakes")]
+mod beyond;
+#[cfg(feature = "test-fakes")]
 mod e2e;
 #[cfg(feature = "test-fakes")]
 mod faults;

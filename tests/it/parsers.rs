@@ -1,1 +1,413 @@
-//! Parser snapshots over every file in `fixtures/` (written next).
+//! Parser snapshots over every file in `fixtures/`: one `insta::glob!` per parser, one snapshot
+//! per fixture, of the typed result (`Ok` or the `Unrecognised` error). Then property tests:
+//! no parser panics, on arbitrary text or on real fixtures with random byte-level mutations.
+//! Then the tidy checks: every fixture is listed in `fixtures/README.md` (with its provenance),
+//! and every module in `src/` and `tests/` starts with a `//!` comment.
+//!
+//! A case is `<tool>/<subcommand>/<case>.stdout`, with `<case>.stderr` (absent: empty) and
+//! `<case>.status` (the exit code; absent: 0) beside it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use calico_downgrade::exec::Output;
+use calico_downgrade::tools::kubectl::{self, PodWatch, WorkloadKind};
+use calico_downgrade::tools::{calico_upgrade, calicoctl, table};
+use proptest::prelude::*;
+
+/// `fixtures/`, as `insta::glob!` wants it: relative to this file's directory.
+const FIXTURES: &str = "../../fixtures";
+
+fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// The case of a `.stdout` file: its stdout, stderr and exit code, as the runner returns them.
+fn output(stdout_path: &Path) -> Output {
+    let stdout_text = stdout_path.to_str().expect("fixture paths are UTF-8");
+    let stem = stdout_text.strip_suffix(".stdout").expect("a glob over `*.stdout`");
+    let sibling = |extension: &str| fs::read_to_string(format!("{stem}.{extension}")).ok();
+    let code = match sibling("status") {
+        Some(status) => status.trim().parse().unwrap_or_else(|_| panic!("`{stem}.status` holds `{status}`")),
+        None => 0,
+    };
+    Output {
+        code: Some(code),
+        signal: None,
+        stdout: fs::read_to_string(stdout_path).expect("read the fixture"),
+        stderr: sibling("stderr").unwrap_or_default(),
+        duration: Duration::ZERO,
+    }
+}
+
+/// The rows of `fixtures/README.md`'s table: fixture path (relative to `fixtures/`) to the
+/// command that printed it.
+fn readme_commands() -> &'static BTreeMap<String, String> {
+    static COMMANDS: OnceLock<BTreeMap<String, String>> = OnceLock::new();
+    COMMANDS.get_or_init(|| {
+        let readme = fs::read_to_string(fixtures_dir().join("README.md")).expect("fixtures/README.md");
+        readme
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.strip_prefix("| `")?.split(" | ").collect();
+                let path = cells.first()?.strip_suffix('`')?;
+                let command = cells.get(3)?.trim_end_matches(" |").trim().trim_matches('`');
+                Some((path.to_string(), command.replace("\\|", "|")))
+            })
+            .collect()
+    })
+}
+
+fn relative(path: &Path) -> String {
+    path.strip_prefix(fixtures_dir()).expect("a fixture").to_string_lossy().into_owned()
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubectl
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn kubectl_client_version_is_read_from_every_version_layout() {
+    insta::glob!(FIXTURES, "kubectl/version-client/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_client_version(&output(path).stdout));
+    });
+}
+
+/// `rollout undo ds/NAME` or `deployment/NAME`, read from the fixture's command in the README.
+fn undo_target(path: &Path) -> (WorkloadKind, String) {
+    let key = relative(path);
+    let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
+    let target = command
+        .split_whitespace()
+        .find_map(|word| word.strip_prefix("ds/").map(|n| (WorkloadKind::DaemonSet, n)))
+        .or_else(|| {
+            command
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("deployment/").map(|n| (WorkloadKind::Deployment, n)))
+        })
+        .unwrap_or_else(|| panic!("no `ds/NAME` or `deployment/NAME` in `{command}`"));
+    (target.0, target.1.to_string())
+}
+
+#[test]
+fn kubectl_rollout_undo_is_read_in_every_known_shape() {
+    insta::glob!(FIXTURES, "kubectl/rollout-undo/*.stdout", |path| {
+        let (kind, name) = undo_target(path);
+        insta::assert_debug_snapshot!(kubectl::parse_undo(kind, &name, &output(path)));
+    });
+}
+
+#[test]
+fn kubectl_daemonsets_table_is_read_by_columns() {
+    insta::glob!(FIXTURES, "kubectl/get-daemonsets/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_workloads("`kubectl get daemonsets` table", &output(path)));
+    });
+}
+
+#[test]
+fn kubectl_deployments_table_is_read_by_columns() {
+    insta::glob!(FIXTURES, "kubectl/get-deployments/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_workloads("`kubectl get deployments` table", &output(path)));
+    });
+}
+
+#[test]
+fn kubectl_controller_revisions_table_is_read_and_refused_without_owner() {
+    insta::glob!(FIXTURES, "kubectl/get-controllerrevisions/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_revisions(
+            "`kubectl get controllerrevisions` table",
+            &output(path)
+        ));
+    });
+}
+
+#[test]
+fn kubectl_replica_sets_table_is_read_with_missing_revisions() {
+    insta::glob!(FIXTURES, "kubectl/get-replicasets/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_revisions("`kubectl get replicasets` table", &output(path)));
+    });
+}
+
+#[test]
+fn kubectl_calico_node_environment_is_read_one_variable_at_a_time() {
+    insta::glob!(FIXTURES, "kubectl/get-daemonset-env/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_env(&output(path).stdout));
+    });
+}
+
+#[test]
+fn kubectl_all_pods_table_tells_host_network_pods_apart() {
+    insta::glob!(FIXTURES, "kubectl/get-pods-all-namespaces/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_all_pods(&output(path)));
+    });
+}
+
+#[test]
+fn kubectl_pods_table_is_read_mid_rollout_and_when_empty() {
+    insta::glob!(FIXTURES, "kubectl/get-pods-status/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_pods(&output(path)));
+    });
+}
+
+#[test]
+fn kubectl_pods_table_is_empty_only_when_kubectl_found_nothing() {
+    insta::glob!(FIXTURES, "kubectl/get-empty/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_pods(&output(path)));
+    });
+}
+
+#[test]
+fn kubectl_nothing_found_notice_is_recognised_in_every_wording() {
+    insta::glob!(FIXTURES, "kubectl/get-empty/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::is_nothing_found(&output(path).stderr));
+    });
+}
+
+#[test]
+fn kubectl_pod_watch_reads_rows_however_they_are_padded() {
+    insta::glob!(FIXTURES, "kubectl/get-pods-watch/*.stdout", |path| {
+        let mut watch = PodWatch::default();
+        let events: Vec<_> = output(path).stdout.lines().map(|line| watch.feed(line)).collect();
+        insta::assert_debug_snapshot!(events);
+    });
+}
+
+#[test]
+fn kubectl_default_tables_are_split_at_cell_boundaries() {
+    insta::glob!(FIXTURES, "kubectl/get-pods/*.stdout", |path| {
+        insta::assert_debug_snapshot!(table::parse("`kubectl get pods` table", &output(path).stdout));
+    });
+}
+
+#[test]
+fn kubectl_rollout_history_tables_are_split_at_cell_boundaries() {
+    insta::glob!(FIXTURES, "kubectl/rollout-history/*.stdout", |path| {
+        // The first line names the object (`daemonset.apps/calico-node `); the table follows.
+        let stdout = output(path).stdout;
+        let history = stdout.split_once('\n').map_or("", |(_, rest)| rest);
+        insta::assert_debug_snapshot!(table::parse("`kubectl rollout history` table", history));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// calicoctl and calico-upgrade
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn calicoctl_version_is_read_from_every_layout_whatever_the_exit_code() {
+    insta::glob!(FIXTURES, "calicoctl/version/*.stdout", |path| {
+        insta::assert_debug_snapshot!(calicoctl::parse_version(&output(path)));
+    });
+}
+
+#[test]
+fn calico_upgrade_version_is_read() {
+    insta::glob!(FIXTURES, "calico-upgrade/version/*.stdout", |path| {
+        insta::assert_debug_snapshot!(calico_upgrade::parse_version(&output(path).stdout));
+    });
+}
+
+#[test]
+fn calico_upgrade_abort_is_judged_on_its_text_as_well_as_its_exit_code() {
+    insta::glob!(FIXTURES, "calico-upgrade/abort/*.stdout", |path| {
+        insta::assert_debug_snapshot!(calico_upgrade::parse_abort(&output(path)));
+    });
+}
+
+#[test]
+fn calico_upgrade_inprogress_is_read_from_text_and_exit_code() {
+    insta::glob!(FIXTURES, "calico-upgrade/inprogress/*.stdout", |path| {
+        insta::assert_debug_snapshot!(calico_upgrade::parse_inprogress(&output(path)));
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Property tests: no parser panics
+// ---------------------------------------------------------------------------------------------
+
+/// Run every parser on one output; only a panic can fail.
+fn run_every_parser(output: &Output, name: &str) {
+    let _ = kubectl::parse_client_version(&output.stdout);
+    let _ = kubectl::parse_workloads("workloads", output);
+    let _ = kubectl::parse_revisions("revisions", output);
+    let _ = kubectl::parse_env(&output.stdout);
+    let _ = kubectl::parse_all_pods(output);
+    let _ = kubectl::parse_pods(output);
+    let _ = kubectl::is_nothing_found(&output.stderr);
+    for kind in [WorkloadKind::DaemonSet, WorkloadKind::Deployment] {
+        let _ = kubectl::parse_undo(kind, name, output);
+        let _ = kubectl::parse_undo(kind, "calico-node", output);
+    }
+    let mut watch = PodWatch::default();
+    for line in output.stdout.lines() {
+        let _ = watch.feed(line);
+    }
+    let _ = table::parse("table", &output.stdout);
+    let _ = calicoctl::parse_version(output);
+    let _ = calico_upgrade::parse_version(&output.stdout);
+    let _ = calico_upgrade::parse_abort(output);
+    let _ = calico_upgrade::parse_inprogress(output);
+}
+
+/// Every fixture case, loaded once: (stdout, stderr, exit code).
+fn all_cases() -> &'static [(String, String, i32)] {
+    static CASES: OnceLock<Vec<(String, String, i32)>> = OnceLock::new();
+    CASES.get_or_init(|| {
+        let mut cases = Vec::new();
+        for path in files_under(&fixtures_dir()) {
+            if path.extension().is_some_and(|e| e == "stdout") {
+                let output = output(&path);
+                cases.push((output.stdout, output.stderr, output.code.unwrap_or(0)));
+            }
+        }
+        assert!(cases.len() > 100, "the fixtures were not found");
+        cases
+    })
+}
+
+#[derive(Debug, Clone)]
+enum Mutation {
+    Insert(usize, Vec<u8>),
+    Delete(usize, usize),
+    Replace(usize, u8),
+    Truncate(usize),
+    DuplicateLine(usize),
+    DeleteLine(usize),
+}
+
+/// Bytes that mean something to one parser or another.
+const INTERESTING: &[u8] = b" \n\t\r:,()[]{}<>\"'/.-*0123456789vV";
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let byte = prop_oneof![3 => proptest::sample::select(INTERESTING), 1 => any::<u8>()];
+    prop_oneof![
+        (any::<usize>(), proptest::collection::vec(byte.clone(), 1..4)).prop_map(|(at, b)| Mutation::Insert(at, b)),
+        (any::<usize>(), 1usize..8).prop_map(|(at, n)| Mutation::Delete(at, n)),
+        (any::<usize>(), byte).prop_map(|(at, b)| Mutation::Replace(at, b)),
+        any::<usize>().prop_map(Mutation::Truncate),
+        any::<usize>().prop_map(Mutation::DuplicateLine),
+        any::<usize>().prop_map(Mutation::DeleteLine),
+    ]
+}
+
+fn mutate(text: &str, mutations: &[Mutation]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for mutation in mutations {
+        let len = bytes.len();
+        match mutation {
+            Mutation::Insert(at, inserted) => {
+                let at = at % (len + 1);
+                bytes.splice(at..at, inserted.iter().copied());
+            }
+            Mutation::Delete(at, n) if len > 0 => {
+                let at = at % len;
+                bytes.drain(at..(at + n).min(len));
+            }
+            Mutation::Replace(at, byte) if len > 0 => bytes[at % len] = *byte,
+            Mutation::Truncate(at) => bytes.truncate(at % (len + 1)),
+            Mutation::DuplicateLine(index) | Mutation::DeleteLine(index) => {
+                let mut lines: Vec<Vec<u8>> = bytes.split(|b| *b == b'\n').map(<[u8]>::to_vec).collect();
+                let index = index % lines.len();
+                if matches!(mutation, Mutation::DuplicateLine(_)) {
+                    lines.insert(index, lines[index].clone());
+                } else {
+                    lines.remove(index);
+                }
+                bytes = lines.join(&b'\n');
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn code() -> impl Strategy<Value = Option<i32>> {
+    prop_oneof![Just(Some(0)), Just(Some(1)), Just(Some(2)), Just(Some(124)), Just(None), any::<i32>().prop_map(Some)]
+}
+
+fn case_output(stdout: String, stderr: String, code: Option<i32>) -> Output {
+    Output { code, signal: code.is_none().then_some(9), stdout, stderr, duration: Duration::ZERO }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn no_parser_panics_on_arbitrary_text(stdout in any::<String>(), stderr in any::<String>(), code in code(), name in any::<String>()) {
+        run_every_parser(&case_output(stdout, stderr, code), &name);
+    }
+
+    #[test]
+    fn no_parser_panics_on_table_like_text(
+        stdout in "([ -~]{0,12}( {1,4}| \\(|\\)|<none>|,|\n|\t)){0,40}",
+        stderr in "(No resources found|error: |Error from server|[ -~]{0,20}|\n){0,4}",
+        code in code(),
+    ) {
+        run_every_parser(&case_output(stdout, stderr, code), "calico-node");
+    }
+
+    #[test]
+    fn no_parser_panics_on_mutated_fixtures(
+        index in any::<usize>(),
+        stdout_mutations in proptest::collection::vec(mutation(), 0..6),
+        stderr_mutations in proptest::collection::vec(mutation(), 0..3),
+        keep_code in any::<bool>(),
+        other_code in code(),
+    ) {
+        let cases = all_cases();
+        let (stdout, stderr, fixture_code) = &cases[index % cases.len()];
+        let code = if keep_code { Some(*fixture_code) } else { other_code };
+        let output = case_output(mutate(stdout, &stdout_mutations), mutate(stderr, &stderr_mutations), code);
+        run_every_parser(&output, "calico-kube-controllers");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tidy
+// ---------------------------------------------------------------------------------------------
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap_or_else(|e| panic!("read `{}`: {e}", dir.display())) {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn every_fixture_is_listed_with_its_provenance_in_the_fixtures_readme() {
+    let listed = readme_commands();
+    let unlisted: Vec<String> = files_under(&fixtures_dir())
+        .iter()
+        .map(|path| relative(path))
+        .filter(|path| path != "README.md" && !listed.contains_key(path))
+        .collect();
+    assert!(unlisted.is_empty(), "fixtures missing from fixtures/README.md: {unlisted:#?}");
+    let missing: Vec<&String> = listed.keys().filter(|path| !fixtures_dir().join(path).is_file()).collect();
+    assert!(missing.is_empty(), "fixtures/README.md lists files that do not exist: {missing:#?}");
+}
+
+#[test]
+fn every_module_starts_with_a_doc_comment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let undocumented: Vec<String> = ["src", "tests"]
+        .iter()
+        .flat_map(|dir| files_under(&root.join(dir)))
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .filter(|path| !fs::read_to_string(path).expect("read a module").starts_with("//!"))
+        .map(|path| path.strip_prefix(root).expect("under the crate").display().to_string())
+        .collect();
+    assert!(undocumented.is_empty(), "modules without a `//!` comment at the top: {undocumented:#?}");
+}

@@ -1,0 +1,112 @@
+//! Beyond the docs, end to end on the simulated cluster: OnDelete DaemonSets, the Kubernetes
+//! API datastore, canal and custom installations, the rollback-first order, pruned history.
+
+use crate::support::fake::FakeCluster;
+
+fn node_images(cluster: &FakeCluster) -> String {
+    cluster.show()["daemonset"]["images"].to_string()
+}
+
+fn position(cluster: &FakeCluster, needle: &str) -> usize {
+    cluster.calls().iter().position(|c| c["argv"].to_string().contains(needle)).unwrap_or_else(|| panic!("no call with {needle}"))
+}
+
+#[test]
+fn an_on_delete_daemonset_is_reported_with_exit_4_and_the_pods_on_v3() {
+    let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    let plan = cluster.run(&["plan"]);
+    assert!(plan.stdout.contains("strategy OnDelete"), "{}", plan.stdout);
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("OnDelete") && run.stdout.contains("--replace-pods"), "{}", run.stdout);
+    let pods = cluster.show()["pods"].to_string();
+    assert!(pods.contains("calico/node:v3.0.4"), "the pods still run v3: {pods}");
+    let named = run.stdout.lines().filter(|l| l.contains("calico-node-") && l.contains("v3.0.4")).count();
+    assert_eq!(named, 3, "every v3 pod is named: {}", run.stdout);
+}
+
+#[test]
+fn replace_pods_replaces_an_on_delete_daemonset_one_node_at_a_time() {
+    let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "150", "--pod-stop-ms", "50"]);
+    let run = cluster.run(&["run", "--yes", "--replace-pods", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let deletes: Vec<usize> = cluster
+        .calls()
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c["argv"][1] == "delete")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(deletes.len(), 3, "one delete per node");
+    // Between two deletes, the tool looked at the pods (waiting for the replacement).
+    let calls = cluster.calls();
+    for pair in deletes.windows(2) {
+        assert!(calls[pair[0]..pair[1]].iter().any(|c| c["argv"][1] == "get" && c["argv"][2] == "pods"));
+    }
+    assert!(cluster.show()["pods"].to_string().matches("calico/node:v2.6.8").count() >= 3);
+}
+
+#[test]
+fn the_kubernetes_api_datastore_needs_no_abort_and_no_calico_upgrade() {
+    let cluster = FakeCluster::new(&["--datastore", "kubernetes", "--no-deployment", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    std::fs::remove_file(cluster.bin().join("calico-upgrade")).unwrap();
+    let run = cluster.run(&["run", "--yes", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("Kubernetes API datastore"), "{}", run.stdout);
+    assert!(run.stdout.contains("skipped: Kubernetes API datastore: there is no data migration to abort"), "{}", run.stdout);
+    assert!(run.stdout.contains("skipped: there is no deployment/calico-kube-controllers"), "{}", run.stdout);
+    assert!(run.stdout.contains("Calico v3 custom resources"), "KDD next steps: {}", run.stdout);
+    assert!(node_images(&cluster).contains("v2.6.8"));
+}
+
+#[test]
+fn a_canal_install_is_pointed_at_daemonset_and_then_converges_at_3_of_3() {
+    let cluster = FakeCluster::new(&["--daemonset", "canal", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    let refused = cluster.run(&["run", "--yes"]);
+    assert_eq!(refused.code, Some(3), "{}", refused.stdout);
+    assert!(refused.stdout.contains("canal installation") && refused.stdout.contains("--daemonset canal"), "{}", refused.stdout);
+    let run = cluster.run(&["--daemonset", "canal", "run", "--yes", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("flannel"), "three containers: {}", run.stdout);
+}
+
+#[test]
+fn a_custom_installation_exits_3_explaining_the_docs_do_not_cover_it() {
+    let cluster = FakeCluster::new(&["--daemonset", "none"]);
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.stdout);
+    assert!(run.stdout.contains("custom installation") && run.stdout.contains("calico-downgrade abort"), "{}", run.stdout);
+}
+
+#[test]
+fn rollback_first_aborts_only_after_the_pods_run_v2() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    let run = cluster.run(&["run", "--yes", "--rollback-first", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(position(&cluster, "\"undo\"") < position(&cluster, "\"abort\""));
+    assert!(position(&cluster, "--watch") < position(&cluster, "\"abort\""));
+}
+
+#[test]
+fn pruned_history_exits_3_listing_the_revisions_and_to_revision_chooses_one() {
+    let pruned = FakeCluster::new(&["--pruned-history"]);
+    let run = pruned.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}", run.stdout);
+    assert!(run.stdout.contains("revisionHistoryLimit") && run.stdout.contains("v3.0.4"), "{}", run.stdout);
+    assert!(pruned.calls().iter().all(|c| c["argv"][1] != "rollout"));
+
+    let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    let run = cluster.run(&["run", "--yes", "--to-revision", "1", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(cluster.calls().iter().any(|c| c["argv"].to_string().contains("--to-revision=1")));
+}
+
+#[test]
+fn a_cluster_that_was_never_upgraded_gets_only_the_abort() {
+    let cluster = FakeCluster::new(&["--state", "not-upgraded"]);
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("not upgraded"), "{}", run.stdout);
+    assert!(cluster.calls().iter().all(|c| c["argv"][1] != "rollout"), "no rollback");
+    assert!(cluster.calls().iter().any(|c| c["argv"][1] == "abort"));
+}
