@@ -197,6 +197,7 @@ fn follow_until_candidate(
     let mut parse_error = None;
     let mut candidate = false;
     let started = ctx.exec.now();
+    let replacing = ctx.options.replace_pods && ctx.cluster().daemonset.is_on_delete();
     let observer = &mut *ctx.observer;
     let result = ctx.exec.follow(&invocation, until, &mut |line| match watch.feed(line) {
         Ok(None) => Flow::Continue,
@@ -208,7 +209,13 @@ fn follow_until_candidate(
             let live: Vec<PodStatus> = view.values().filter(|p| !p.deleting).cloned().collect();
             let progress = judge(targets, &live);
             observer.progress(&summary(&progress));
-            if all_converged(&progress) {
+            // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
+            // being deleted) is the moment to replace the next pod: stop watching then too.
+            let next_replacement = replacing
+                && progress[0].not_ready.is_empty()
+                && !progress[0].on_other_images.is_empty()
+                && !view.values().any(|p| p.deleting && targets[0].owns(p));
+            if all_converged(&progress) || next_replacement {
                 candidate = true;
                 Flow::Stop
             } else {
