@@ -85,7 +85,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         let pods = observe(ctx)?;
         let progress = judge(&targets, &pods);
         let elapsed = ctx.exec.now().saturating_duration_since(started);
-        ctx.observer.progress(&format!("{} ({}s)", summary(&progress), elapsed.as_secs()));
+        ctx.observer.progress(&summary(&progress));
         ctx.facts.pods = Some(pods.clone());
         ctx.facts.progress = Some(progress.clone());
         if all_converged(&progress) {
