@@ -66,7 +66,8 @@ impl<W: Write> TextReport<W> {
         let colour = self.style.colour;
         if let Some(failure) = &outcome.failure {
             let _ = writeln!(out);
-            let _ = writeln!(out, "{} {}", paint(colour, "31", &format!("FAILED [{}]:", failure.task)), failure.message);
+            let _ =
+                writeln!(out, "{} {}", paint(colour, "31", &format!("FAILED [{}]:", failure.task)), failure.message);
             let _ = writeln!(out, "safe next: {}", failure.safe_next);
         }
         if !outcome.not_run.is_empty() {

@@ -19,7 +19,9 @@ pub const NAME: &str = "Abort the upgrade";
 fn inprogress(ctx: &mut Context, invocation: &Invocation) -> Result<Migration, Stop> {
     let output = ctx.run(invocation)?;
     let version = ctx.facts.tools.calico_upgrade.as_ref().map(|t| t.version.clone());
-    match calico_upgrade::parse_inprogress(&output).map_err(|e| unreadable(invocation, &output, e, version.as_deref()))? {
+    match calico_upgrade::parse_inprogress(&output)
+        .map_err(|e| unreadable(invocation, &output, e, version.as_deref()))?
+    {
         Migration::CheckFailed { message } => {
             Err(Stop::new(Exit::StepFailed, format!("`{invocation}` could not check the migration state: {message}")))
         }
@@ -64,7 +66,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }));
     }
     let output = ctx.run(&abort)?;
-    let result = calico_upgrade::parse_abort(&output).map_err(|e| unreadable(&abort, &output, e, Some(&tool.version)))?;
+    let result =
+        calico_upgrade::parse_abort(&output).map_err(|e| unreadable(&abort, &output, e, Some(&tool.version)))?;
     match result {
         AbortResult::Aborted => {}
         AbortResult::NotNecessary => {

@@ -58,8 +58,8 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     }
     let output = ctx.run(&undo)?;
     let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
-    let result =
-        kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| unreadable(&undo, &output, e, version.as_deref()))?;
+    let result = kubectl::parse_undo(kind, &workload.name, &output)
+        .map_err(|e| unreadable(&undo, &output, e, version.as_deref()))?;
     let status = match result {
         UndoResult::RolledBack => "changed",
         UndoResult::AlreadyAtRevision { .. } => "ok",

@@ -138,7 +138,8 @@ fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
     let pod = &old[0];
     let invocation = ctx.kubectl().delete_pod(&ctx.options.namespace, &pod.name);
     let output = ctx.run(&invocation)?;
-    let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| super::unreadable(&invocation, &output, e, None))?;
+    let deleted =
+        kubectl::parse_delete(&pod.name, &output).map_err(|e| super::unreadable(&invocation, &output, e, None))?;
     if !deleted {
         // Already gone is fine (another actor deleted it); anything else is a failure.
         if !kubectl::is_not_found(&output.stderr) {

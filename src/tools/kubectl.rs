@@ -44,7 +44,8 @@ pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.st
 /// same in every kubectl (the real captures' `{range …}{"\t"}…{"\n"}{end}` queries), while a
 /// whole `env` array prints as JSON only from 1.19 (Go `%v` before). Only the emptiness of the
 /// `valueFrom` field is read, whatever its format.
-pub const ENV_JSONPATH: &str = r#"jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{"\t"}{.value}{"\t"}{.valueFrom}{"\n"}{end}"#;
+pub const ENV_JSONPATH: &str =
+    r#"jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{"\t"}{.value}{"\t"}{.valueFrom}{"\n"}{end}"#;
 
 /// The two workload kinds the downgrade rolls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -326,10 +327,11 @@ pub struct EnvVar {
     pub value_from: bool,
 }
 
-/// Read the calico-node environment, [`ENV_JSONPATH`] (`fixtures/kubectl/get-daemonset-env/*`):
+/// Read the calico-node environment, [`ENV_JSONPATH`] (`fixtures/kubectl/get-daemonset-env/*`;
+/// `<TAB>` stands for a tab):
 /// ```text
-/// ETCD_ENDPOINTS		{"configMapKeyRef":{"key":"etcd_endpoints","name":"calico-config"}}
-/// CLUSTER_TYPE	k8s,bgp	
+/// ETCD_ENDPOINTS<TAB><TAB>{"configMapKeyRef":{"key":"etcd_endpoints","name":"calico-config"}}
+/// CLUSTER_TYPE<TAB>k8s,bgp<TAB>
 /// ```
 ///
 /// jsonpath prints a string value raw, so a literal value may span lines (an inlined

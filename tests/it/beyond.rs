@@ -8,7 +8,11 @@ fn node_images(cluster: &FakeCluster) -> String {
 }
 
 fn position(cluster: &FakeCluster, needle: &str) -> usize {
-    cluster.calls().iter().position(|c| c["argv"].to_string().contains(needle)).unwrap_or_else(|| panic!("no call with {needle}"))
+    cluster
+        .calls()
+        .iter()
+        .position(|c| c["argv"].to_string().contains(needle))
+        .unwrap_or_else(|| panic!("no call with {needle}"))
 }
 
 #[test]
@@ -30,13 +34,8 @@ fn replace_pods_replaces_an_on_delete_daemonset_one_node_at_a_time() {
     let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "150", "--pod-stop-ms", "50"]);
     let run = cluster.run(&["run", "--yes", "--replace-pods", "--timeout", "60s"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    let deletes: Vec<usize> = cluster
-        .calls()
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c["argv"][1] == "delete")
-        .map(|(i, _)| i)
-        .collect();
+    let deletes: Vec<usize> =
+        cluster.calls().iter().enumerate().filter(|(_, c)| c["argv"][1] == "delete").map(|(i, _)| i).collect();
     assert_eq!(deletes.len(), 3, "one delete per node");
     // Between two deletes, the tool looked at the pods (waiting for the replacement).
     let calls = cluster.calls();
@@ -48,12 +47,24 @@ fn replace_pods_replaces_an_on_delete_daemonset_one_node_at_a_time() {
 
 #[test]
 fn the_kubernetes_api_datastore_needs_no_abort_and_no_calico_upgrade() {
-    let cluster = FakeCluster::new(&["--datastore", "kubernetes", "--no-deployment", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    let cluster = FakeCluster::new(&[
+        "--datastore",
+        "kubernetes",
+        "--no-deployment",
+        "--pod-start-ms",
+        "100",
+        "--pod-stop-ms",
+        "50",
+    ]);
     std::fs::remove_file(cluster.bin().join("calico-upgrade")).unwrap();
     let run = cluster.run(&["run", "--yes", "--timeout", "60s"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("Kubernetes API datastore"), "{}", run.stdout);
-    assert!(run.stdout.contains("skipped: Kubernetes API datastore: there is no data migration to abort"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("skipped: Kubernetes API datastore: there is no data migration to abort"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("skipped: there is no deployment/calico-kube-controllers"), "{}", run.stdout);
     assert!(run.stdout.contains("Calico v3 custom resources"), "KDD next steps: {}", run.stdout);
     assert!(node_images(&cluster).contains("v2.6.8"));
@@ -64,7 +75,11 @@ fn a_canal_install_is_pointed_at_daemonset_and_then_converges_at_3_of_3() {
     let cluster = FakeCluster::new(&["--daemonset", "canal", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
     let refused = cluster.run(&["run", "--yes"]);
     assert_eq!(refused.code, Some(3), "{}", refused.stdout);
-    assert!(refused.stdout.contains("canal installation") && refused.stdout.contains("--daemonset canal"), "{}", refused.stdout);
+    assert!(
+        refused.stdout.contains("canal installation") && refused.stdout.contains("--daemonset canal"),
+        "{}",
+        refused.stdout
+    );
     let run = cluster.run(&["--daemonset", "canal", "run", "--yes", "--timeout", "60s"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("flannel"), "three containers: {}", run.stdout);
@@ -75,7 +90,11 @@ fn a_custom_installation_exits_3_explaining_the_docs_do_not_cover_it() {
     let cluster = FakeCluster::new(&["--daemonset", "none"]);
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(3), "{}", run.stdout);
-    assert!(run.stdout.contains("custom installation") && run.stdout.contains("calico-downgrade abort"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("custom installation") && run.stdout.contains("calico-downgrade abort"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

@@ -4,7 +4,10 @@
 use crate::support::fake::{normalise, FakeCluster};
 
 fn images(state: &serde_json::Value, workload: &str) -> Vec<String> {
-    state[workload]["images"].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    state[workload]["images"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 const FAST: &[&str] = &["--pod-start-ms", "150", "--pod-stop-ms", "100"];
@@ -42,7 +45,8 @@ fn run_report_reads_like_an_ansible_task_list() {
     let run = cluster.run(&["run", "--yes", "--no-watch", "--poll-interval", "100ms"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     // Progress lines depend on timing; the tasks and their results do not.
-    let report: String = run.stdout.lines().filter(|l| !l.trim_start().starts_with('[')).map(|l| format!("{l}\n")).collect();
+    let report: String =
+        run.stdout.lines().filter(|l| !l.trim_start().starts_with('[')).map(|l| format!("{l}\n")).collect();
     insta::assert_snapshot!(normalise(&report, &cluster));
 }
 
@@ -82,11 +86,19 @@ fn calico_upgrade_v1_0_0_is_answered_on_stdin() {
 
 #[test]
 fn the_v1_0_3_false_success_is_caught_and_nothing_is_rolled_back() {
-    let cluster = FakeCluster::new(&fast(&["--calico-upgrade-version", "v1.0.3", "--fault", "calico-upgrade-abort=false-success"]));
+    let cluster = FakeCluster::new(&fast(&[
+        "--calico-upgrade-version",
+        "v1.0.3",
+        "--fault",
+        "calico-upgrade-abort=false-success",
+    ]));
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("failed to resume"), "{}", run.stdout);
-    assert!(!cluster.calls().iter().any(|c| c["argv"].to_string().contains("\"undo\"")), "no rollback after a failed abort");
+    assert!(
+        !cluster.calls().iter().any(|c| c["argv"].to_string().contains("\"undo\"")),
+        "no rollback after a failed abort"
+    );
 }
 
 #[test]
@@ -102,7 +114,11 @@ fn plan_changes_nothing_and_prints_the_commands() {
     let cluster = FakeCluster::new(&fast(&[]));
     let run = cluster.run(&["plan"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("would run: kubectl rollout undo ds/calico-node -n kube-system --to-revision=1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("would run: kubectl rollout undo ds/calico-node -n kube-system --to-revision=1"),
+        "{}",
+        run.stdout
+    );
     let journal = cluster.journal_entries();
     assert!(!journal.is_empty());
     assert!(journal.iter().all(|e| e["effect"] == "read-only"), "plan ran a mutating command");

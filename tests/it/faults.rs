@@ -22,7 +22,11 @@ const CALLS: &[(&str, &str, &str)] = &[
     ("calico-upgrade-inprogress", "Abort the upgrade", "calico-upgrade inprogress"),
     ("calico-upgrade-abort", "Abort the upgrade", "calico-upgrade abort --no-prompts"),
     ("kubectl-undo-daemonset", "Roll back ds/calico-node", "kubectl rollout undo ds/calico-node"),
-    ("kubectl-undo-deployment", "Roll back deployment/calico-kube-controllers", "kubectl rollout undo deployment/calico-kube-controllers"),
+    (
+        "kubectl-undo-deployment",
+        "Roll back deployment/calico-kube-controllers",
+        "kubectl rollout undo deployment/calico-kube-controllers",
+    ),
     ("kubectl-get-pods", "Wait for the pods", "kubectl get pods -n kube-system"),
 ];
 
@@ -36,7 +40,17 @@ fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> Str
     let fault = format!("{call}={kind}");
     let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
     let started = Instant::now();
-    let run = cluster.run(&["run", "--yes", "--no-watch", "--poll-interval", "100ms", "--command-timeout", "1s", "--timeout", "20s"]);
+    let run = cluster.run(&[
+        "run",
+        "--yes",
+        "--no-watch",
+        "--poll-interval",
+        "100ms",
+        "--command-timeout",
+        "1s",
+        "--timeout",
+        "20s",
+    ]);
     let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(expected), "{context}");
     assert!(run.stdout.contains(&format!("FAILED [{task}]")), "the failure names the task: {context}");
@@ -221,7 +235,11 @@ fn the_journal_survives_the_tool_being_killed() {
     let calls = cluster.calls();
     assert_eq!(journal.len(), calls.len() - 1, "every finished command is in the journal; the hung one is not");
     for (entry, call) in journal.iter().zip(&calls) {
-        assert_eq!(entry["argv"].as_array().unwrap()[1..], call["argv"].as_array().unwrap()[1..], "journal and calls agree");
+        assert_eq!(
+            entry["argv"].as_array().unwrap()[1..],
+            call["argv"].as_array().unwrap()[1..],
+            "journal and calls agree"
+        );
         assert_eq!(entry["exit_code"], 0);
     }
 }

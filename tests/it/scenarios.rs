@@ -71,7 +71,9 @@ impl Cluster {
     }
 
     fn daemonset(&mut self, strategy: &str, images: &str) {
-        let table = format!("NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {images}\n");
+        let table = format!(
+            "NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {images}\n"
+        );
         self.exec.set(&kubectl().daemonsets("kube-system").to_string(), ok(&table));
     }
 
@@ -93,7 +95,9 @@ impl Cluster {
     }
 
     fn replica_sets(&mut self, revisions: &[(u64, &str)]) {
-        let mut table = "NAME                                 REVISION   CREATED                OWNER                     IMAGES\n".to_string();
+        let mut table =
+            "NAME                                 REVISION   CREATED                OWNER                     IMAGES\n"
+                .to_string();
         for (n, images) in revisions {
             table.push_str(&format!(
                 "calico-kube-controllers-{n:09}   {n:<8}   2026-11-23T20:2{n}:00Z   calico-kube-controllers   {images}\n"
@@ -113,7 +117,8 @@ impl Cluster {
     }
 
     fn inprogress(&mut self, answers: &[bool]) {
-        let key = calico_upgrade::inprogress_invocation("/fake/calico-upgrade".as_ref(), &ApiConfig::default()).to_string();
+        let key =
+            calico_upgrade::inprogress_invocation("/fake/calico-upgrade".as_ref(), &ApiConfig::default()).to_string();
         for in_progress in answers {
             let answer = if *in_progress {
                 exit(0, "\n---\n\n * Ready flag is false.\nMigration is in Progress.\n\n", "")
@@ -125,9 +130,12 @@ impl Cluster {
     }
 
     fn abort(&mut self, answer: Answer) {
-        let key =
-            calico_upgrade::abort_invocation("/fake/calico-upgrade".as_ref(), &version(&self.upgrade_version), &ApiConfig::default())
-                .to_string();
+        let key = calico_upgrade::abort_invocation(
+            "/fake/calico-upgrade".as_ref(),
+            &version(&self.upgrade_version),
+            &ApiConfig::default(),
+        )
+        .to_string();
         self.exec.on(&key, answer);
     }
 
@@ -137,7 +145,9 @@ impl Cluster {
 
     /// The templates read back after `rollout undo` (the first read is the inspection's).
     fn after_undo(&mut self, strategy: &str, node: &str, kube_controllers: &str) {
-        let ds = format!("NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {node}\n");
+        let ds = format!(
+            "NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {node}\n"
+        );
         self.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
         let deploy = format!("NAME                      DESIRED   STRATEGY   IMAGES\ncalico-kube-controllers   1         Recreate   {kube_controllers}\n");
         self.exec.on(&kubectl().deployments("kube-system").to_string(), ok(&deploy));
@@ -201,7 +211,12 @@ fn run_downgrades_an_upgraded_etcd_cluster_in_the_documented_order() {
     cluster.inprogress(&[true, false]);
     cluster.abort(ok(ABORT_OK));
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
     // After the undo the DaemonSet and Deployment templates read back with v2 images.
     cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
     cluster.pods(&[&still_v3(), &converged_v2()]);
@@ -274,12 +289,18 @@ fn calico_upgrade_v1_0_0_is_answered_yes_on_stdin_and_has_no_no_prompts() {
     cluster.tools("v1.6.5", "v1.0.0");
     cluster.abort(ok(ABORT_OK));
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset \"calico-node\" rolled back\n"));
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment \"calico-kube-controllers\" rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment \"calico-kube-controllers\" rolled back\n"),
+    );
     cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
-    let (abort, _, stdin) = cluster.exec.log.iter().find(|(c, e, _)| *e == Effect::Mutating && c.contains("abort")).unwrap();
+    let (abort, _, stdin) =
+        cluster.exec.log.iter().find(|(c, e, _)| *e == Effect::Mutating && c.contains("abort")).unwrap();
     assert!(!abort.contains("--no-prompts"), "{abort}");
     assert_eq!(stdin.as_deref(), Some("yes\n"));
 }
@@ -301,7 +322,12 @@ fn an_on_delete_daemonset_stops_with_exit_4_naming_the_pods_still_on_v3() {
     cluster.inprogress(&[true, false]);
     cluster.abort(ok(ABORT_OK));
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
     cluster.after_undo("OnDelete", NODE_V2, KC_V2);
     cluster.pods(&[&still_v3()]);
     let outcome = cluster.run(Command::Run, &no_watch());
@@ -318,7 +344,12 @@ fn the_wait_times_out_with_exit_4() {
     cluster.inprogress(&[true, false]);
     cluster.abort(ok(ABORT_OK));
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
     cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
     cluster.pods(&[&still_v3()]);
     let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
@@ -333,7 +364,12 @@ fn rollback_first_rolls_back_and_waits_before_the_abort() {
     cluster.inprogress(&[true, false]);
     cluster.abort(ok(ABORT_OK));
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, ok("deployment.apps/calico-kube-controllers rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
     cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
@@ -347,14 +383,22 @@ fn rollback_first_rolls_back_and_waits_before_the_abort() {
 #[test]
 fn a_kubectl_that_hangs_fails_the_task_naming_the_command() {
     let mut cluster = Cluster::upgraded();
-    let hang = ExecError::TimedOut { after: std::time::Duration::from_secs(120), stdout: String::new(), stderr: String::new() };
+    let hang = ExecError::TimedOut {
+        after: std::time::Duration::from_secs(120),
+        stdout: String::new(),
+        stderr: String::new(),
+    };
     cluster.exec.set(&kubectl().controller_revisions("kube-system").to_string(), Answer::Error(hang));
     let outcome = cluster.run(Command::Run, &no_watch());
     assert!(cluster.exec.mutating().is_empty());
     assert_eq!(outcome.exit, Exit::StepFailed);
     let failure = outcome.failure.unwrap();
     assert_eq!(failure.task, "Inspect the cluster");
-    assert!(failure.message.contains("kubectl get controllerrevisions") && failure.message.contains("2m"), "{}", failure.message);
+    assert!(
+        failure.message.contains("kubectl get controllerrevisions") && failure.message.contains("2m"),
+        "{}",
+        failure.message
+    );
     assert!(failure.safe_next.contains("nothing was changed"));
 }
 

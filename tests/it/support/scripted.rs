@@ -32,7 +32,13 @@ pub struct Scripted {
 
 impl Scripted {
     pub fn new() -> Self {
-        Scripted { answers: BTreeMap::new(), log: Vec::new(), start: Instant::now(), offset: Duration::ZERO, check_mode: false }
+        Scripted {
+            answers: BTreeMap::new(),
+            log: Vec::new(),
+            start: Instant::now(),
+            offset: Duration::ZERO,
+            check_mode: false,
+        }
     }
 
     pub fn on(&mut self, command: &str, answer: Answer) -> &mut Self {
