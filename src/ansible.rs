@@ -17,7 +17,6 @@ use crate::tools::calico_upgrade::ApiConfig;
 use crate::tools::kubectl::Connection;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ModuleArgs {
     pub action: String,
     pub kubectl: Option<String>,
