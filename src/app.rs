@@ -168,8 +168,9 @@ pub fn execute(
         verbose: presentation.verbose,
         quiet: presentation.quiet,
     };
-    let stdout = std::io::stdout();
-    let mut text = TextReport::new(stdout.lock(), style);
+    // Not `stdout().lock()`: indicatif's ticker thread writes to stdout too, and would wait
+    // forever for a lock this thread held.
+    let mut text = TextReport::new(std::io::stdout(), style);
     let mut silent = Silent;
     let observer: &mut dyn Observer = match presentation.output {
         OutputFormat::Text => &mut text,

@@ -24,8 +24,9 @@ pub struct TextReport<W: Write> {
     out: W,
     style: Style,
     started: Instant,
-    /// The progress line is on screen and must be cleared before the next output.
-    progress_shown: bool,
+    /// The live progress line on a terminal (indicatif, drawn on stdout), cleared before the
+    /// next output.
+    bar: Option<indicatif::ProgressBar>,
     last_progress: String,
 }
 
@@ -48,13 +49,12 @@ fn status_colour(status: Status) -> &'static str {
 
 impl<W: Write> TextReport<W> {
     pub fn new(out: W, style: Style) -> Self {
-        TextReport { out, style, started: Instant::now(), progress_shown: false, last_progress: String::new() }
+        TextReport { out, style, started: Instant::now(), bar: None, last_progress: String::new() }
     }
 
     fn clear_progress(&mut self) {
-        if self.progress_shown {
-            let _ = write!(self.out, "\r\x1b[2K");
-            self.progress_shown = false;
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
         }
     }
 
@@ -102,8 +102,15 @@ impl<W: Write> Observer for TextReport<W> {
         }
         self.last_progress = line.to_string();
         if self.style.live {
-            let _ = write!(self.out, "\r\x1b[2K  … {line}");
-            self.progress_shown = true;
+            let _ = self.out.flush();
+            let bar = self.bar.get_or_insert_with(|| {
+                let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
+                let template = if self.style.colour { "  {spinner:.cyan} [{elapsed}] {msg}" } else { "  {spinner} [{elapsed}] {msg}" };
+                bar.set_style(indicatif::ProgressStyle::with_template(template).expect("static template"));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            });
+            bar.set_message(line.to_string());
         } else {
             let elapsed = self.started.elapsed().as_secs_f64();
             let _ = writeln!(self.out, "  [{elapsed:>6.1}s] {line}");

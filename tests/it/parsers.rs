@@ -332,8 +332,15 @@ fn case_output(stdout: String, stderr: String, code: Option<i32>) -> Output {
     Output { code, signal: code.is_none().then_some(9), stdout, stderr, duration: Duration::ZERO }
 }
 
+/// 256 cases each in the test suite; `scripts/fuzz` runs a million or more through
+/// `CALICO_DOWNGRADE_FUZZ_CASES`.
+#[allow(clippy::disallowed_methods)] // a test knob, not the tool's environment
+fn fuzz_cases() -> u32 {
+    std::env::var("CALICO_DOWNGRADE_FUZZ_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(fuzz_cases()) })]
 
     #[test]
     fn no_parser_panics_on_arbitrary_text(stdout in any::<String>(), stderr in any::<String>(), code in code(), name in any::<String>()) {
