@@ -105,7 +105,11 @@ impl<W: Write> Observer for TextReport<W> {
             let _ = self.out.flush();
             let bar = self.bar.get_or_insert_with(|| {
                 let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
-                let template = if self.style.colour { "  {spinner:.cyan} [{elapsed}] {msg}" } else { "  {spinner} [{elapsed}] {msg}" };
+                let template = if self.style.colour {
+                    "  {spinner:.cyan} [{elapsed}] {msg}"
+                } else {
+                    "  {spinner} [{elapsed}] {msg}"
+                };
                 bar.set_style(indicatif::ProgressStyle::with_template(template).expect("static template"));
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar

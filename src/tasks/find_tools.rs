@@ -95,7 +95,7 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         if is_chosen {
             ctx.facts.tools.calicoctl = Some(FoundTool { path: path.clone(), version: parsed.client_text.clone() });
         }
-        ctx.facts.tools.calicoctls.push(CalicoctlSeen { path: path.clone(), version: Some(parsed), problem: None });
+        ctx.facts.tools.calicoctls.push(CalicoctlSeen { path: path.clone(), version: parsed });
     }
     if !offending.is_empty() {
         return Err(Stop::new(
@@ -124,11 +124,7 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         details.push(format!("kubectl: {}", t.path.display()));
     }
     for seen in &tools.calicoctls {
-        details.push(format!(
-            "calicoctl: {} ({})",
-            seen.path.display(),
-            seen.version.as_ref().map_or("?", |v| v.client_text.as_str())
-        ));
+        details.push(format!("calicoctl: {} ({})", seen.path.display(), seen.version.client_text));
     }
     if let Some(t) = &tools.calico_upgrade {
         details.push(format!("calico-upgrade: {}", t.path.display()));

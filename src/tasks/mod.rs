@@ -132,15 +132,14 @@ pub struct Tools {
     pub kubectl: Option<FoundTool>,
     pub calicoctl: Option<FoundTool>,
     pub calico_upgrade: Option<FoundTool>,
-    /// Every calicoctl on PATH (and the chosen one), with its version or why none was read.
+    /// Every calicoctl on PATH (and the chosen one), with what `calicoctl version` said.
     pub calicoctls: Vec<CalicoctlSeen>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CalicoctlSeen {
     pub path: PathBuf,
-    pub version: Option<CalicoctlVersion>,
-    pub problem: Option<String>,
+    pub version: CalicoctlVersion,
 }
 
 /// The cluster as inspected, and the decisions taken from it.

@@ -243,3 +243,21 @@ fn the_journal_survives_the_tool_being_killed() {
         assert_eq!(entry["exit_code"], 0);
     }
 }
+
+/// The watch is an optimisation: when it fails, dies or stalls, the wait falls back to polling
+/// and watches again, and the run still converges. Only rows it cannot read stop the run.
+#[test]
+fn a_broken_watch_falls_back_to_polling_and_the_run_converges() {
+    for (kind, expected) in [("fail", 0), ("signal", 0), ("hang", 0), ("garbage", 2)] {
+        let fault = format!("kubectl-watch-pods={kind}");
+        let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
+        let run =
+            cluster.run(&["run", "--yes", "--poll-interval", "100ms", "--command-timeout", "5s", "--timeout", "30s"]);
+        assert_eq!(run.code, Some(expected), "{fault}\n{}\n{}", run.stdout, run.stderr);
+        let watches = cluster.calls().iter().filter(|c| c["call"] == "kubectl-watch-pods").count();
+        assert!(watches >= 1, "{fault}: the watch was tried");
+        if expected == 0 {
+            assert!(cluster.show()["daemonset"]["images"].to_string().contains("v2.6.8"));
+        }
+    }
+}

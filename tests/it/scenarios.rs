@@ -153,6 +153,17 @@ impl Cluster {
         self.exec.on(&kubectl().deployments("kube-system").to_string(), ok(&deploy));
     }
 
+    /// The commands of a downgrade that goes well with kubectl 1.33: a migration in progress,
+    /// aborted, both workloads rolled back to revision 1 and read back with v2 images.
+    fn downgrades(&mut self, strategy: &str) {
+        self.inprogress(&[true, false]);
+        self.abort(ok(ABORT_OK));
+        self.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+        let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
+        self.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
+        self.after_undo(strategy, NODE_V2, KC_V2);
+    }
+
     /// `kubectl get pods` answers, in order (the last repeats).
     fn pods(&mut self, tables: &[&str]) {
         for table in tables {
@@ -208,17 +219,7 @@ fn no_watch() -> Options {
 #[test]
 fn run_downgrades_an_upgraded_etcd_cluster_in_the_documented_order() {
     let mut cluster = Cluster::upgraded();
-    cluster.inprogress(&[true, false]);
-    cluster.abort(ok(ABORT_OK));
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(
-        WorkloadKind::Deployment,
-        "calico-kube-controllers",
-        1,
-        ok("deployment.apps/calico-kube-controllers rolled back\n"),
-    );
-    // After the undo the DaemonSet and Deployment templates read back with v2 images.
-    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.downgrades("RollingUpdate");
     cluster.pods(&[&still_v3(), &converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
@@ -319,16 +320,7 @@ fn pruned_history_is_a_precondition_failure_naming_the_revisions() {
 fn an_on_delete_daemonset_stops_with_exit_4_naming_the_pods_still_on_v3() {
     let mut cluster = Cluster::upgraded();
     cluster.daemonset("OnDelete", NODE_V3);
-    cluster.inprogress(&[true, false]);
-    cluster.abort(ok(ABORT_OK));
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(
-        WorkloadKind::Deployment,
-        "calico-kube-controllers",
-        1,
-        ok("deployment.apps/calico-kube-controllers rolled back\n"),
-    );
-    cluster.after_undo("OnDelete", NODE_V2, KC_V2);
+    cluster.downgrades("OnDelete");
     cluster.pods(&[&still_v3()]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::NotConverged);
@@ -341,16 +333,7 @@ fn an_on_delete_daemonset_stops_with_exit_4_naming_the_pods_still_on_v3() {
 #[test]
 fn the_wait_times_out_with_exit_4() {
     let mut cluster = Cluster::upgraded();
-    cluster.inprogress(&[true, false]);
-    cluster.abort(ok(ABORT_OK));
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(
-        WorkloadKind::Deployment,
-        "calico-kube-controllers",
-        1,
-        ok("deployment.apps/calico-kube-controllers rolled back\n"),
-    );
-    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.downgrades("RollingUpdate");
     cluster.pods(&[&still_v3()]);
     let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
@@ -361,16 +344,7 @@ fn the_wait_times_out_with_exit_4() {
 #[test]
 fn rollback_first_rolls_back_and_waits_before_the_abort() {
     let mut cluster = Cluster::upgraded();
-    cluster.inprogress(&[true, false]);
-    cluster.abort(ok(ABORT_OK));
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-    cluster.undo(
-        WorkloadKind::Deployment,
-        "calico-kube-controllers",
-        1,
-        ok("deployment.apps/calico-kube-controllers rolled back\n"),
-    );
-    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
+    cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
