@@ -72,11 +72,19 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         ctx.plan_command(&invocation);
         let goal =
             targets.iter().map(|t| format!("{} {}× {}", t.name, t.desired, t.images.join(", "))).collect::<Vec<_>>();
-        return Ok(Done::skipped(format!(
+        let mut message = format!(
             "check mode: would wait up to {} for {}",
             humantime::format_duration(ctx.options.timeout),
             goal.join("; ")
-        )));
+        );
+        if ctx.cluster().daemonset.is_on_delete() {
+            message.push_str(if ctx.options.replace_pods {
+                "; the DaemonSet is OnDelete: its old pods would be deleted one node at a time (--replace-pods)"
+            } else {
+                "; the DaemonSet is OnDelete: the rollback replaces no pod, so the run would stop with exit 4 naming the pods still on v3 (pass --replace-pods)"
+            });
+        }
+        return Ok(Done::skipped(message));
     }
     let started = ctx.exec.now();
     let deadline = started + ctx.options.timeout;

@@ -20,6 +20,7 @@ fn an_on_delete_daemonset_is_reported_with_exit_4_and_the_pods_on_v3() {
     let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
     let plan = cluster.run(&["plan"]);
     assert!(plan.stdout.contains("strategy OnDelete"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("the rollback replaces no pod"), "{}", plan.stdout);
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("OnDelete") && run.stdout.contains("--replace-pods"), "{}", run.stdout);
