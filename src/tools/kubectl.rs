@@ -207,7 +207,7 @@ pub fn is_nothing_found(stderr: &str) -> bool {
 }
 
 /// A custom-columns table, or the empty table when kubectl found nothing.
-fn custom_columns(what: &str, output: &Output, expected: &[&str]) -> Result<Table, Unrecognised> {
+fn custom_columns<'a>(what: &str, output: &'a Output, expected: &[&str]) -> Result<Table<'a>, Unrecognised> {
     if output.stdout.trim().is_empty() {
         if is_nothing_found(&output.stderr) || output.stderr.trim().is_empty() {
             return Ok(Table { headers: Vec::new(), rows: Vec::new() });
@@ -267,10 +267,10 @@ pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, 
         .iter()
         .map(|row| {
             Ok(WorkloadRow {
-                name: row[0].clone(),
-                desired: number(what, "DESIRED", &row[1], &output.stdout)?,
-                strategy: present(&row[2]).map(str::to_string),
-                images: images(&row[3]),
+                name: row[0].to_string(),
+                desired: number(what, "DESIRED", row[1], &output.stdout)?,
+                strategy: present(row[2]).map(str::to_string),
+                images: images(row[3]),
             })
         })
         .collect()
@@ -304,11 +304,11 @@ pub fn parse_revisions(what: &str, output: &Output) -> Result<Vec<RevisionRow>, 
         .iter()
         .map(|row| {
             Ok(RevisionRow {
-                name: row[0].clone(),
-                revision: number(what, "REVISION", &row[1], &output.stdout)?,
-                created: row[2].clone(),
-                owner: present(&row[3]).map(str::to_string),
-                images: images(&row[4]),
+                name: row[0].to_string(),
+                revision: number(what, "REVISION", row[1], &output.stdout)?,
+                created: row[2].to_string(),
+                owner: present(row[3]).map(str::to_string),
+                images: images(row[4]),
             })
         })
         .collect()
@@ -398,7 +398,7 @@ pub fn parse_all_pods(output: &Output) -> Result<Vec<PodSummary>, Unrecognised> 
         .rows
         .iter()
         .map(|row| {
-            let host_network = match row[3].as_str() {
+            let host_network = match row[3] {
                 "true" => true,
                 "false" | "<none>" => false,
                 other => {
@@ -410,11 +410,11 @@ pub fn parse_all_pods(output: &Output) -> Result<Vec<PodSummary>, Unrecognised> 
                 }
             };
             Ok(PodSummary {
-                namespace: row[0].clone(),
-                name: row[1].clone(),
-                created: row[2].clone(),
+                namespace: row[0].to_string(),
+                name: row[1].to_string(),
+                created: row[2].to_string(),
                 host_network,
-                node: present(&row[4]).map(str::to_string),
+                node: present(row[4]).map(str::to_string),
             })
         })
         .collect()
@@ -448,8 +448,8 @@ impl PodStatus {
 
 const POD_HEADERS: [&str; 7] = ["NAME", "PHASE", "READY", "IMAGES", "OWNER", "DELETING", "NODE"];
 
-fn pod_row(what: &str, row: &[String], text: &str) -> Result<PodStatus, Unrecognised> {
-    let ready = match present(&row[2]) {
+fn pod_row(what: &str, row: &[&str], text: &str) -> Result<PodStatus, Unrecognised> {
+    let ready = match present(row[2]) {
         None => Vec::new(),
         Some(cell) => cell
             .split(',')
@@ -461,13 +461,13 @@ fn pod_row(what: &str, row: &[String], text: &str) -> Result<PodStatus, Unrecogn
             .collect::<Result<_, _>>()?,
     };
     Ok(PodStatus {
-        name: row[0].clone(),
-        phase: present(&row[1]).map(str::to_string),
+        name: row[0].to_string(),
+        phase: present(row[1]).map(str::to_string),
         ready,
-        images: images(&row[3]),
-        owner: present(&row[4]).map(str::to_string),
-        deleting: present(&row[5]).is_some(),
-        node: present(&row[6]).map(str::to_string),
+        images: images(row[3]),
+        owner: present(row[4]).map(str::to_string),
+        deleting: present(row[5]).is_some(),
+        node: present(row[6]).map(str::to_string),
     })
 }
 
@@ -498,7 +498,7 @@ impl PodWatch {
         if row.is_empty() {
             return Ok(None);
         }
-        if row.iter().map(String::as_str).eq(POD_HEADERS) {
+        if row.iter().copied().eq(POD_HEADERS) {
             self.header_seen = true;
             return Ok(None);
         }

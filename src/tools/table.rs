@@ -16,28 +16,23 @@
 
 use super::Unrecognised;
 
+/// A table borrowed from kubectl's output: cells are slices of the text, so reading a table
+/// allocates only the row vectors (a 100k-pod table is read without a copy of every cell).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    pub headers: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    /// The index of a header, for reading typed rows.
-    pub fn column(&self, header: &str) -> Option<usize> {
-        self.headers.iter().position(|h| h == header)
-    }
+pub struct Table<'a> {
+    pub headers: Vec<&'a str>,
+    pub rows: Vec<Vec<&'a str>>,
 }
 
 /// Split one table line into its cells.
-pub fn cells(line: &str) -> Vec<String> {
-    line.trim_end().split("  ").map(str::trim).filter(|cell| !cell.is_empty()).map(str::to_string).collect()
+pub fn cells(line: &str) -> Vec<&str> {
+    line.trim_end().split("  ").map(str::trim).filter(|cell| !cell.is_empty()).collect()
 }
 
 /// Read a whole table: the first non-empty line is the header; a later line equal to the
 /// header (some kubectl versions repeat it in watch output) is skipped; every row must have
 /// exactly as many cells as the header.
-pub fn parse(what: &str, text: &str) -> Result<Table, Unrecognised> {
+pub fn parse<'a>(what: &str, text: &'a str) -> Result<Table<'a>, Unrecognised> {
     let mut lines = text.lines().filter(|line| !line.trim().is_empty());
     let Some(header_line) = lines.next() else {
         return Ok(Table { headers: Vec::new(), rows: Vec::new() });
@@ -68,7 +63,7 @@ pub fn parse(what: &str, text: &str) -> Result<Table, Unrecognised> {
 
 /// Check that a table has exactly the columns asked for (custom-columns tables).
 pub fn expect_headers(what: &str, table: &Table, expected: &[&str], text: &str) -> Result<(), Unrecognised> {
-    if table.headers.is_empty() || table.headers.iter().map(String::as_str).eq(expected.iter().copied()) {
+    if table.headers.is_empty() || table.headers.iter().copied().eq(expected.iter().copied()) {
         Ok(())
     } else {
         Err(Unrecognised::new(
