@@ -89,6 +89,12 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let started = ctx.exec.now();
     let deadline = started + ctx.options.timeout;
     let on_delete = ctx.cluster().daemonset.is_on_delete();
+    // Right after a rollback, the first look is the watch's own opening listing: no poll
+    // before it. Each candidate the watch finds is then confirmed by the poll at the top of
+    // the loop. When nothing changed (a second run), one poll is all it takes.
+    if !ctx.options.no_watch && !on_delete && ctx.facts.changed {
+        follow_until_candidate(ctx, &targets, &[], deadline)?;
+    }
     loop {
         let pods = observe(ctx)?;
         let progress = judge(&targets, &pods);
