@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::app::{execute, Presentation, Snapshot};
+use crate::app::{execute, refuse_early, Presentation, Snapshot};
 use crate::cli::OutputFormat;
+use crate::exit::Exit;
 use crate::options::Options;
 use crate::playbook::Command;
 use crate::tools::calico_upgrade::ApiConfig;
@@ -49,12 +50,12 @@ fn unknown_keys(args: &ModuleArgs) -> Vec<String> {
     args.internal.keys().filter(|k| !k.starts_with("_ansible_")).cloned().collect()
 }
 
+/// Arguments the module cannot use: a `failed` result naming the problem (Ansible reads the
+/// result from stdout; a non-zero exit with a JSON result is reported as that result).
 fn failed(msg: String) -> i32 {
-    let document = serde_json::json!({ "changed": false, "failed": true, "rc": 2, "msg": msg });
-    println!("{document}");
-    // Ansible reads the result from stdout; a non-zero exit with a JSON result is reported
-    // as that result (failed, with `msg`).
-    2
+    let presentation =
+        Presentation { output: OutputFormat::Json, verbose: false, quiet: true, journal: None, yes: true };
+    refuse_early(&presentation, Exit::Unrecognised, &[msg])
 }
 
 fn duration(name: &str, value: &Option<String>, default: std::time::Duration) -> Result<std::time::Duration, String> {

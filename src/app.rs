@@ -111,6 +111,25 @@ fn confirm(
     }
 }
 
+/// Stop before anything ran: the reasons on stderr and, with `--output json`, a JSON result
+/// on stdout all the same (scripts and Ansible always get one document).
+pub fn refuse_early(presentation: &Presentation, exit: Exit, reasons: &[String]) -> i32 {
+    for reason in reasons {
+        eprintln!("error: {reason}");
+    }
+    if presentation.output == OutputFormat::Json {
+        let document = serde_json::json!({
+            "changed": false,
+            "failed": true,
+            "rc": exit.code(),
+            "msg": reasons.join("; "),
+            "steps": [],
+        });
+        println!("{document}");
+    }
+    exit.code()
+}
+
 /// Run one command of the playbook and report it; returns the exit code.
 pub fn execute(
     command: Command,
@@ -121,18 +140,11 @@ pub fn execute(
 ) -> i32 {
     let problems = options.problems();
     if !problems.is_empty() {
-        for problem in problems {
-            eprintln!("error: {problem}");
-        }
-        return Exit::Unrecognised.code();
+        return refuse_early(presentation, Exit::Unrecognised, &problems);
     }
     if let Err(message) = confirm(command, options, presentation, snapshot) {
-        eprintln!("error: {message}");
-        return if message.starts_with("not confirmed") {
-            Exit::Precondition.code()
-        } else {
-            Exit::Unrecognised.code()
-        };
+        let exit = if message.starts_with("not confirmed") { Exit::Precondition } else { Exit::Unrecognised };
+        return refuse_early(presentation, exit, &[message]);
     }
 
     let journal_path = presentation.journal.clone().or_else(|| {

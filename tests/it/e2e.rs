@@ -156,3 +156,14 @@ fn json_output_is_one_ansible_result_document() {
     assert_eq!(document["state_before"]["state"], "upgraded");
     assert!(document["journal"].as_str().unwrap().ends_with("journal.jsonl"));
 }
+
+#[test]
+fn json_output_is_a_document_even_when_the_options_are_refused() {
+    let cluster = FakeCluster::new(&[]);
+    let run = cluster.run(&["run", "--yes", "--output", "json", "--daemonset=Not A Name"]);
+    assert_eq!(run.code, Some(2));
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is one JSON document");
+    assert_eq!(document["failed"], true);
+    assert_eq!(document["rc"], 2);
+    assert!(document["msg"].as_str().unwrap().contains("--daemonset"));
+}
