@@ -5,8 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use regex::Regex;
-
 use crate::tools::calico_upgrade::ApiConfig;
 use crate::tools::kubectl::Connection;
 
@@ -57,17 +55,21 @@ impl Default for Options {
     }
 }
 
-/// DNS-1123 label (namespaces): lower-case alphanumerics and `-`, at most 63 characters.
+/// DNS-1123 label (namespaces): lower-case alphanumerics and `-`, starting and ending with an
+/// alphanumeric, at most 63 characters.
 pub fn is_dns1123_label(name: &str) -> bool {
-    let label = Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").expect("static regex");
-    name.len() <= 63 && label.is_match(name)
+    let alphanumeric = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes.iter().all(|&b| alphanumeric(b) || b == b'-')
+        && alphanumeric(bytes[0])
+        && alphanumeric(bytes[bytes.len() - 1])
 }
 
 /// DNS-1123 subdomain (DaemonSet and Deployment names): labels joined by dots, at most 253.
 pub fn is_dns1123_subdomain(name: &str) -> bool {
-    let subdomain =
-        Regex::new(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$").expect("static regex");
-    name.len() <= 253 && subdomain.is_match(name)
+    name.len() <= 253 && name.split('.').all(is_dns1123_label)
 }
 
 impl Options {

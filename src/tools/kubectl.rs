@@ -10,7 +10,6 @@
 
 use std::path::PathBuf;
 
-use regex::Regex;
 use semver::Version;
 use serde::Serialize;
 
@@ -185,10 +184,10 @@ pub fn parse_client_version(stdout: &str) -> Result<Version, Unrecognised> {
         .trim();
     let text = match line.strip_prefix("version.Info{") {
         Some(info) => {
-            let git_version = Regex::new(r#"GitVersion:"([^"]*)""#).expect("static regex");
-            git_version
-                .captures(info)
-                .map(|c| c.get(1).map_or("", |m| m.as_str()).to_string())
+            // `GitVersion:"v1.20.2"`: the value between the quotes after the key.
+            info.split_once(r#"GitVersion:""#)
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(value, _)| value.to_string())
                 .ok_or_else(|| Unrecognised::new(what, "no `GitVersion` in `version.Info{…}`", stdout))?
         }
         None => line.to_string(),
@@ -550,24 +549,27 @@ pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<Und
         let message = failure_message(&output.stderr);
         return Ok(UndoResult::Refused { message });
     }
-    let subject = format!(
-        r#"^{kind}(?:\.(?:extensions|apps))?(?: "{name}" |/{name} )(.*)$"#,
-        kind = kind.printed_kind(),
-        name = regex::escape(name)
-    );
-    let subject = Regex::new(&subject).expect("escaped regex");
-    let Some(rest) = output.stdout.lines().find_map(|line| subject.captures(line.trim_end()).map(|c| c[1].to_string()))
-    else {
-        return Err(Unrecognised::new(what, format!("no line names {}/{name}", kind.printed_kind()), &output.stdout));
+    // `daemonset "x" …`, `daemonset.extensions "x" …`, `daemonset.apps/x …` (and `.extensions/`).
+    let kind_printed = kind.printed_kind();
+    let subjects: Vec<String> = ["", ".extensions", ".apps"]
+        .iter()
+        .flat_map(|group| [format!("{kind_printed}{group} \"{name}\" "), format!("{kind_printed}{group}/{name} ")])
+        .collect();
+    let Some(rest) = output.stdout.lines().find_map(|line| {
+        let line = line.trim_end();
+        subjects.iter().find_map(|subject| line.strip_prefix(subject.as_str()))
+    }) else {
+        return Err(Unrecognised::new(what, format!("no line names {kind_printed}/{name}"), &output.stdout));
     };
     if rest == "rolled back" {
         return Ok(UndoResult::RolledBack);
     }
-    let matches =
-        Regex::new(r"^skipped rollback \(current template already matches revision (\d+)\)$").expect("static regex");
-    if let Some(captures) = matches.captures(&rest) {
-        let revision =
-            captures[1].parse().map_err(|_| Unrecognised::new(&what, "revision out of range", &output.stdout))?;
+    let already = rest
+        .strip_prefix("skipped rollback (current template already matches revision ")
+        .and_then(|r| r.strip_suffix(')'))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if let Some(number) = already {
+        let revision = number.parse().map_err(|_| Unrecognised::new(&what, "revision out of range", &output.stdout))?;
         return Ok(UndoResult::AlreadyAtRevision { revision });
     }
     if let Some(reason) = rest.strip_prefix("skipped rollback (").and_then(|r| r.strip_suffix(')')) {
