@@ -225,3 +225,39 @@ pub trait Exec {
     /// Sleep (or, scripted, advance time); returns early with `Err(Interrupted)` on a signal.
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invocation(args: &[&str]) -> Invocation {
+        Invocation::read_only(Tool::Kubectl, "/usr/bin/kubectl", args.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_both_flag_forms() {
+        let inv = invocation(&["get", "pods", "--token", "s3cret", "--password=hunter2", "--context=prod"]);
+        assert_eq!(
+            inv.redacted_argv(),
+            ["/usr/bin/kubectl", "get", "pods", "--token", "<redacted>", "--password=<redacted>", "--context=prod"]
+        );
+        assert!(!inv.to_string().contains("s3cret") && !inv.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn display_quotes_only_what_a_shell_would_misread() {
+        let inv = invocation(&[
+            "rollout",
+            "undo",
+            "ds/calico-node",
+            "--to-revision=3",
+            "--context=a b",
+            "-o",
+            "jsonpath={.x}",
+        ]);
+        assert_eq!(
+            inv.to_string(),
+            "kubectl rollout undo ds/calico-node --to-revision=3 '--context=a b' -o 'jsonpath={.x}'"
+        );
+    }
+}

@@ -167,3 +167,26 @@ fn json_output_is_a_document_even_when_the_options_are_refused() {
     assert_eq!(document["rc"], 2);
     assert!(document["msg"].as_str().unwrap().contains("--daemonset"));
 }
+
+/// The JSON document's shape, with what varies from run to run (paths, times, durations, pod
+/// names) replaced.
+#[test]
+fn json_document_schema_snapshot() {
+    let cluster = FakeCluster::new(&fast(&["--nodes", "1", "--extra-pods", "0"]));
+    let run = cluster.run(&["run", "--yes", "--output", "json", "--no-watch", "--poll-interval", "100ms"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let mut document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    // The pods and the wait's polls depend on timing: their shape is shown by the first entry.
+    document["pods"].as_array_mut().unwrap().truncate(1);
+    for step in document["steps"].as_array_mut().unwrap() {
+        if step["name"] == "Wait for the pods" {
+            step["commands"].as_array_mut().unwrap().truncate(1);
+        }
+    }
+    let text = serde_json::to_string_pretty(&document).unwrap();
+    let text = regex::Regex::new(r#""duration_ms": \d+"#).unwrap().replace_all(&text, r#""duration_ms": "[MS]""#);
+    let text = regex::Regex::new(r"calico-(node|kube-controllers)-[0-9a-z]+(-[0-9a-z]+)?")
+        .unwrap()
+        .replace_all(&text, "calico-$1-[SUFFIX]");
+    insta::assert_snapshot!(normalise(&text, &cluster));
+}
