@@ -3,6 +3,7 @@
 //! the docs require: delete the migrated v3 data before any new migration attempt.
 
 use super::{Context, Done, TaskResult};
+use crate::calico::{generation, Component, Generation};
 use crate::cluster::Datastore;
 use crate::convergence::all_converged;
 
@@ -58,10 +59,17 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let datastore = ctx.facts.cluster.as_ref().map(|c| c.datastore);
     details.extend(next_steps(datastore).into_iter().map(|s| format!("next: {s}")));
     let converged = all_converged(&progress);
-    let message = if converged {
-        "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string()
-    } else {
-        "the pods have not converged".to_string()
+    // `--to-revision` may name any revision: only claim Calico v2 when its images say so.
+    let on_v2 = ctx.facts.cluster.as_ref().is_some_and(|_| {
+        let targets = super::wait::targets(ctx);
+        targets.first().is_some_and(|ds| generation(&ds.images, Component::Node) == Generation::V2)
+    });
+    let message = match (converged, on_v2) {
+        (true, true) => "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string(),
+        (true, false) => {
+            "every pod Running and ready on the chosen revision's images, which are not Calico v2.x".to_string()
+        }
+        (false, _) => "the pods have not converged".to_string(),
     };
     Ok(Done::ok(message).with_details(details))
 }
