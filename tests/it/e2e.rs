@@ -190,3 +190,32 @@ fn json_document_schema_snapshot() {
         .replace_all(&text, "calico-$1-[SUFFIX]");
     insta::assert_snapshot!(normalise(&text, &cluster));
 }
+
+#[test]
+fn help_carries_examples_and_the_exit_code_table() {
+    let cluster = FakeCluster::new(&[]);
+    let help = cluster.run(&["--help"]);
+    assert_eq!(help.code, Some(0));
+    for needle in [
+        "Examples:",
+        "calico-downgrade run --rollback-first --yes",
+        "Exit codes:",
+        "130  interrupted",
+        "[env: CALICO_DOWNGRADE_NAMESPACE=",
+    ] {
+        assert!(help.stdout.contains(needle), "--help lacks {needle:?}:\n{}", help.stdout);
+    }
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_same_definitions() {
+    let cluster = FakeCluster::new(&[]);
+    for shell in ["bash", "zsh", "fish"] {
+        let run = cluster.run(&["completions", shell]);
+        assert_eq!(run.code, Some(0), "{shell}: {}", run.stderr);
+        assert!(run.stdout.contains("rollback-first"), "{shell}");
+    }
+    let man = cluster.run(&["man"]);
+    assert_eq!(man.code, Some(0));
+    assert!(man.stdout.starts_with(".ie") || man.stdout.contains(".TH calico-downgrade"), "{}", &man.stdout[..200]);
+}
