@@ -25,6 +25,8 @@ pub struct Workload {
     pub strategy: Option<String>,
     /// The images of the live pod template.
     pub images: Vec<String>,
+    /// The `k8s-app` label the workload selects its pods by, if any.
+    pub app: Option<String>,
     /// Oldest first.
     pub revisions: Vec<Revision>,
 }
@@ -157,6 +159,15 @@ pub fn describe_revisions(workload: &Workload) -> String {
     workload.revisions.iter().map(|r| format!("{} ({})", r.number, r.images.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
+/// The label selector for the pods of the Calico workloads (`k8s-app in (calico-node,
+/// calico-kube-controllers)`), when every workload selects by `k8s-app`; otherwise `None`, and
+/// the namespace's pods are listed whole (they are matched to workloads by owner anyway).
+pub fn pod_selector(workloads: &[&Workload]) -> Option<String> {
+    let apps: Option<Vec<&str>> = workloads.iter().map(|w| w.app.as_deref()).collect();
+    let apps = apps.filter(|a| !a.is_empty())?;
+    Some(format!("k8s-app in ({})", apps.join(",")))
+}
+
 /// When the upgrade reached the DaemonSet: the creation time of its oldest v3.x revision.
 pub fn upgrade_time(daemonset: &Workload) -> Option<&str> {
     daemonset
@@ -180,4 +191,34 @@ pub fn decide_pods_at_risk(pods: &[PodSummary], since: &str) -> Vec<PodSummary> 
         })
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(name: &str, app: Option<&str>) -> Workload {
+        Workload {
+            kind: WorkloadKind::DaemonSet,
+            name: name.into(),
+            desired: 1,
+            strategy: None,
+            images: Vec::new(),
+            app: app.map(Into::into),
+            revisions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_pod_selector_needs_every_workload_to_select_by_k8s_app() {
+        let node = workload("calico-node", Some("calico-node"));
+        let controllers = workload("calico-kube-controllers", Some("calico-kube-controllers"));
+        let custom = workload("custom", None);
+        assert_eq!(
+            pod_selector(&[&node, &controllers]).as_deref(),
+            Some("k8s-app in (calico-node,calico-kube-controllers)")
+        );
+        assert_eq!(pod_selector(&[&node]).as_deref(), Some("k8s-app in (calico-node)"));
+        assert_eq!(pod_selector(&[&node, &custom]), None);
+    }
 }

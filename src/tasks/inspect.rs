@@ -51,7 +51,7 @@ fn workload(kind: WorkloadKind, row: WorkloadRow, revisions: Vec<Revision>) -> R
             ),
         )
     })?;
-    Ok(Workload { kind, name: row.name, desired, strategy: row.strategy, images: row.images, revisions })
+    Ok(Workload { kind, name: row.name, desired, strategy: row.strategy, images: row.images, app: row.app, revisions })
 }
 
 /// The datastore from the calico-node environment: `DATASTORE_TYPE=kubernetes` is the

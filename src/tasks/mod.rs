@@ -282,6 +282,27 @@ impl<'a> Context<'a> {
         self.facts.kubectl.as_ref().expect("`Find the tools` runs before any task that needs kubectl")
     }
 
+    /// Wait between two looks at the pods; a signal ends the wait (exit 130).
+    pub fn pause(&mut self, duration: std::time::Duration) -> Result<(), Stop> {
+        self.exec.sleep(duration).map_err(|error| {
+            Stop::new(Exit::Interrupted, format!("interrupted while waiting between two looks at the pods: {error}"))
+        })
+    }
+
+    /// `kubectl get pods` of the namespace, limited to the Calico workloads when it can be.
+    pub fn pods_invocation(&self, watch: bool) -> Invocation {
+        let cluster = self.cluster();
+        let workloads: Vec<&Workload> =
+            std::iter::once(&cluster.daemonset).chain(cluster.deployment.as_ref()).collect();
+        let selector = crate::cluster::pod_selector(&workloads);
+        let namespace = &self.options.namespace;
+        if watch {
+            self.kubectl().watch_pods(namespace, selector.as_deref())
+        } else {
+            self.kubectl().pods(namespace, selector.as_deref())
+        }
+    }
+
     pub fn cluster(&self) -> &Cluster {
         self.facts.cluster.as_ref().expect("`Inspect the cluster` runs before any task that needs its facts")
     }

@@ -16,8 +16,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             break (pods, progress);
         }
         ctx.observer.progress(&summary(&progress));
-        let poll = ctx.kubectl().pods(&ctx.options.namespace);
-        ctx.exec.sleep(ctx.options.poll_interval).map_err(|e| super::exec_stop(&poll, &e))?;
+        ctx.pause(ctx.options.poll_interval)?;
     };
     let details: Vec<String> = pods
         .iter()

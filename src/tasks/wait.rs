@@ -49,7 +49,7 @@ pub fn targets(ctx: &Context) -> Vec<Target> {
 
 /// One `kubectl get pods` of the namespace.
 pub fn observe(ctx: &mut Context) -> Result<Vec<PodStatus>, Stop> {
-    let invocation = ctx.kubectl().pods(&ctx.options.namespace);
+    let invocation = ctx.pods_invocation(false);
     let output = ctx.run_ok(&invocation)?;
     let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
     kubectl::parse_pods(&output).map_err(|e| unrecognised(&invocation, e, version.as_deref()))
@@ -64,11 +64,7 @@ fn pod_list(pods: &[PodRef]) -> Vec<String> {
 pub fn run(ctx: &mut Context) -> TaskResult {
     let targets = targets(ctx);
     if ctx.options.check {
-        let invocation = if ctx.options.no_watch {
-            ctx.kubectl().pods(&ctx.options.namespace)
-        } else {
-            ctx.kubectl().watch_pods(&ctx.options.namespace)
-        };
+        let invocation = ctx.pods_invocation(!ctx.options.no_watch);
         ctx.plan_command(&invocation);
         let goal =
             targets.iter().map(|t| format!("{} {}× {}", t.name, t.desired, t.images.join(", "))).collect::<Vec<_>>();
@@ -135,9 +131,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             return Err(not_converged(ctx, &progress));
         }
         if ctx.options.no_watch {
-            ctx.exec
-                .sleep(ctx.options.poll_interval)
-                .map_err(|e| super::exec_stop(&ctx.kubectl().pods(&ctx.options.namespace), &e))?;
+            ctx.pause(ctx.options.poll_interval)?;
         } else {
             follow_until_candidate(ctx, &targets, &pods, deadline)?;
         }
@@ -207,7 +201,7 @@ fn follow_until_candidate(
     // gone); otherwise a stalled watch is still re-checked every ten intervals.
     let look_again = if deleting_pending { ctx.options.poll_interval } else { ctx.options.poll_interval * 10 };
     let until = deadline.min(ctx.exec.now() + look_again);
-    let invocation = ctx.kubectl().watch_pods(&ctx.options.namespace);
+    let invocation = ctx.pods_invocation(true);
     let mut watch = PodWatch::default();
     let mut parse_error = None;
     let mut candidate = false;
@@ -252,7 +246,7 @@ fn follow_until_candidate(
     // restart) falls back to one poll interval of rest, then the loop polls and watches again.
     let ended_early = !candidate && ctx.exec.now() < until && output.code.is_some();
     if ended_early && ctx.exec.now().saturating_duration_since(started) < ctx.options.poll_interval {
-        ctx.exec.sleep(ctx.options.poll_interval).map_err(|e| super::exec_stop(&invocation, &e))?;
+        ctx.pause(ctx.options.poll_interval)?;
     }
     Ok(())
 }

@@ -33,8 +33,8 @@ pub struct Kubectl {
     pub connection: Connection,
 }
 
-pub const DAEMONSET_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.status.desiredNumberScheduled,STRATEGY:.spec.updateStrategy.type,IMAGES:.spec.template.spec.containers[*].image";
-pub const DEPLOYMENT_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.spec.replicas,STRATEGY:.spec.strategy.type,IMAGES:.spec.template.spec.containers[*].image";
+pub const DAEMONSET_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.status.desiredNumberScheduled,STRATEGY:.spec.updateStrategy.type,IMAGES:.spec.template.spec.containers[*].image,APP:.spec.selector.matchLabels.k8s-app";
+pub const DEPLOYMENT_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.spec.replicas,STRATEGY:.spec.strategy.type,IMAGES:.spec.template.spec.containers[*].image,APP:.spec.selector.matchLabels.k8s-app";
 pub const CONTROLLER_REVISION_COLUMNS: &str = "NAME:.metadata.name,REVISION:.revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.data.spec.template.spec.containers[*].image";
 pub const REPLICA_SET_COLUMNS: &str = "NAME:.metadata.name,REVISION:.metadata.annotations.deployment\\.kubernetes\\.io/revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.spec.template.spec.containers[*].image";
 pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,HOSTNETWORK:.spec.hostNetwork,NODE:.spec.nodeName";
@@ -129,14 +129,24 @@ impl Kubectl {
     }
 
     /// The pods of the namespace with what convergence needs: phase, readiness of each
-    /// container, images, owner, deletion.
-    pub fn pods(&self, namespace: &str) -> Invocation {
-        self.read(&["get", "pods", "-n", namespace, "-o", &format!("custom-columns={POD_COLUMNS}")])
+    /// container, images, owner, deletion; only the Calico workloads' pods when their label
+    /// selector is known (`-l k8s-app in (calico-node,calico-kube-controllers)`).
+    pub fn pods(&self, namespace: &str, selector: Option<&str>) -> Invocation {
+        let columns = format!("custom-columns={POD_COLUMNS}");
+        let mut args = vec!["get", "pods", "-n", namespace];
+        if let Some(selector) = selector {
+            args.extend(["-l", selector]);
+        }
+        args.extend(["-o", &columns]);
+        self.read(&args)
     }
 
     /// The same table, followed: one more row per change, until stopped.
-    pub fn watch_pods(&self, namespace: &str) -> Invocation {
-        self.read(&["get", "pods", "-n", namespace, "-o", &format!("custom-columns={POD_COLUMNS}"), "--watch"])
+    pub fn watch_pods(&self, namespace: &str, selector: Option<&str>) -> Invocation {
+        let mut invocation = self.pods(namespace, selector);
+        let at = invocation.args.iter().position(|a| a.starts_with("custom-columns=")).map_or(0, |i| i + 1);
+        invocation.args.insert(at, "--watch".to_string());
+        invocation
     }
 
     /// `kubectl rollout undo ds/NAME -n NS --to-revision=N`: always with an explicit revision,
@@ -251,16 +261,18 @@ pub struct WorkloadRow {
     /// `RollingUpdate`, `OnDelete` (DaemonSet), `Recreate` (Deployment); `None` if unset.
     pub strategy: Option<String>,
     pub images: Vec<String>,
+    /// The `k8s-app` label of the workload's selector (`calico-node`), if it selects by one.
+    pub app: Option<String>,
 }
 
-/// Read `kubectl get daemonsets|deployments -o custom-columns=NAME,DESIRED,STRATEGY,IMAGES`
+/// Read `kubectl get daemonsets|deployments -o custom-columns=NAME,DESIRED,STRATEGY,IMAGES,APP`
 /// (`fixtures/kubectl/get-daemonsets/*`):
 /// ```text
-/// NAME          DESIRED   STRATEGY        IMAGES
-/// calico-node   3         RollingUpdate   quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2
+/// NAME          DESIRED   STRATEGY        IMAGES                                                 APP
+/// calico-node   3         RollingUpdate   quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2   calico-node
 /// ```
 pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, Unrecognised> {
-    let table = custom_columns(what, output, &["NAME", "DESIRED", "STRATEGY", "IMAGES"])?;
+    let table = custom_columns(what, output, &["NAME", "DESIRED", "STRATEGY", "IMAGES", "APP"])?;
     table
         .rows
         .iter()
@@ -270,6 +282,7 @@ pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, 
                 desired: number(what, "DESIRED", row[1], &output.stdout)?,
                 strategy: present(row[2]).map(str::to_string),
                 images: images(row[3]),
+                app: present(row[4]).map(str::to_string),
             })
         })
         .collect()

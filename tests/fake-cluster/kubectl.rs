@@ -44,6 +44,8 @@ pub enum Field {
     Deletion,
     /// The default table's `READY` (`2/2`), `STATUS`, `RESTARTS` and `AGE`.
     ReadyCount,
+    /// `.spec.selector.matchLabels.k8s-app`: the workload's name, as in Calico's manifests.
+    App,
     Status,
     Restarts,
     Age,
@@ -75,6 +77,8 @@ pub enum Cmd {
     Version,
     /// `get RESOURCE -n NS|--all-namespaces -o custom-columns=... [--watch]`.
     List {
+        /// `-l k8s-app in (a,b)` / `-l k8s-app=a`: pods only.
+        selector: Option<Selector>,
         resource: Resource,
         namespace: Option<String>,
         columns: Vec<(String, Field)>,
@@ -130,6 +134,7 @@ struct Flags {
     watch: bool,
     client: bool,
     to_revision: Option<String>,
+    selector: Option<String>,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -164,6 +169,8 @@ fn flags(args: &[String]) -> Result<Flags, String> {
                 set(&mut f.output, arg[2..].into())?
             }
             "-w" | "--watch" | "--watch=true" => f.watch = true,
+            "-l" | "--selector" => set(&mut f.selector, next(&mut i)?)?,
+            _ if arg.starts_with("--selector=") => set(&mut f.selector, arg["--selector=".len()..].into())?,
             "--client" | "--client=true" => f.client = true,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
             _ if arg.starts_with("--to-revision=") => set(&mut f.to_revision, arg["--to-revision=".len()..].into())?,
@@ -202,6 +209,7 @@ fn field(resource: Resource, path: &str) -> Option<Field> {
     common.or(match (resource, path) {
         (Resource::DaemonSets, ".status.desiredNumberScheduled") => Some(Field::Desired),
         (Resource::DaemonSets, ".spec.updateStrategy.type") => Some(Field::Strategy),
+        (Resource::DaemonSets | Resource::Deployments, ".spec.selector.matchLabels.k8s-app") => Some(Field::App),
         (Resource::Deployments, ".spec.replicas") => Some(Field::Desired),
         (Resource::Deployments, ".spec.strategy.type") => Some(Field::Strategy),
         (
@@ -253,6 +261,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("watch", f.watch),
             ("client", f.client),
             ("to-revision", f.to_revision.is_some()),
+            ("selector", f.selector.is_some()),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
             Some((name, _)) => Err(format!("flag {name} not expected here")),
@@ -266,10 +275,14 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
-            only(&["namespace", "output", "watch"])?;
+            only(&["namespace", "output", "watch", "selector"])?;
+            let selector = f.selector.as_deref().map(Selector::parse).transpose()?;
+            if selector.is_some() && resource != Resource::Pods {
+                return Err("-l only for pods".into());
+            }
             if f.output.is_none() && resource == Resource::Pods && !f.all_namespaces && !f.watch {
                 let columns = DEFAULT_POD_COLUMNS.iter().map(|(h, f)| (h.to_string(), *f)).collect();
-                return Ok(Cmd::List { resource, namespace: Some(namespace()), columns, watch: false });
+                return Ok(Cmd::List { resource, namespace: Some(namespace()), columns, watch: false, selector });
             }
             let spec = f
                 .output
@@ -283,7 +296,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 return Err("--all-namespaces only for pods".into());
             }
             let namespace = if f.all_namespaces { None } else { Some(namespace()) };
-            Ok(Cmd::List { resource, namespace, columns: columns(resource, spec)?, watch: f.watch })
+            Ok(Cmd::List { resource, namespace, columns: columns(resource, spec)?, watch: f.watch, selector })
         }
         ["get", what, name] if resource(what) == Some(Resource::DaemonSets) => {
             only(&["namespace", "output"])?;
@@ -365,7 +378,9 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     let style = state.config.kubectl_style;
     match cmd {
         Cmd::Version => out(version(style)),
-        Cmd::List { resource, namespace, columns, watch } => list(state, resource, namespace, columns, watch, now),
+        Cmd::List { resource, namespace, columns, watch, selector } => {
+            list(state, resource, namespace, columns, watch, selector, now)
+        }
         Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
         Cmd::Undo { kind, name, namespace, to_revision } => {
             undo(state, kind, &name, &namespace, to_revision, now, stuck)
@@ -423,6 +438,7 @@ fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
             Kind::Deployment => w.replicas.to_string(),
         },
         (Item::Workload(w), Field::Strategy) => w.strategy.clone(),
+        (Item::Workload(w), Field::App) => w.name.clone(),
         (Item::Workload(w), Field::Images) => w.template.images().join(","),
         (Item::Workload(w), Field::ContainerNames) => names(&w.template.containers),
         (Item::Revision(_, r), Field::Name) => r.name.clone(),
@@ -467,6 +483,45 @@ fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
 
 fn names(containers: &[crate::state::Container]) -> String {
     containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(",")
+}
+
+/// A label selector as the tool writes it: `KEY in (A,B)` or `KEY=A`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selector {
+    key: String,
+    values: Vec<String>,
+}
+
+impl Selector {
+    fn parse(text: &str) -> Result<Selector, String> {
+        let refuse = || format!("the fake understands only `KEY in (A,B)` and `KEY=A` selectors, not `{text}`");
+        if let Some((key, rest)) = text.split_once(" in (") {
+            let values = rest.strip_suffix(')').ok_or_else(refuse)?;
+            let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
+            return Ok(Selector { key: key.trim().to_string(), values });
+        }
+        let (key, value) = text.split_once('=').ok_or_else(refuse)?;
+        Ok(Selector { key: key.to_string(), values: vec![value.to_string()] })
+    }
+}
+
+/// The `k8s-app` label of a pod: the name of the DaemonSet or Deployment that made it (as in
+/// Calico's manifests); other pods carry `app` labels only.
+fn k8s_app(state: &State, pod: &Pod) -> Option<String> {
+    pod.controller.and_then(|kind| state.workload(kind)).map(|w| w.name.clone())
+}
+
+fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
+    let Some(selector) = selector else { return items };
+    items
+        .into_iter()
+        .filter(|item| match item {
+            Item::Pod(p) => {
+                selector.key == "k8s-app" && k8s_app(state, p).is_some_and(|app| selector.values.contains(&app))
+            }
+            _ => true,
+        })
+        .collect()
 }
 
 fn items<'a>(state: &'a State, resource: Resource, namespace: Option<&str>) -> Vec<Item<'a>> {
@@ -521,9 +576,10 @@ fn rows(
     resource: Resource,
     namespace: Option<&str>,
     columns: &[(String, Field)],
+    selector: Option<&Selector>,
     t: u64,
 ) -> Vec<Vec<String>> {
-    items(state, resource, namespace)
+    selected(state, items(state, resource, namespace), selector)
         .iter()
         .map(|item| columns.iter().map(|(_, f)| cell(state, item, *f, t)).collect())
         .collect()
@@ -535,13 +591,14 @@ fn list(
     namespace: Option<String>,
     columns: Vec<(String, Field)>,
     watch: bool,
+    selector: Option<Selector>,
     t: u64,
 ) -> Output {
     let style = state.config.kubectl_style;
-    let body = rows(state, resource, namespace.as_deref(), &columns, t);
+    let body = rows(state, resource, namespace.as_deref(), &columns, selector.as_ref(), t);
     if watch {
         let namespace = namespace.unwrap_or_default();
-        let mut watch = Watch::new(style, namespace, columns);
+        let mut watch = Watch::new(style, namespace, columns, selector);
         let stdout = watch.start(state, body);
         return Output { stdout, stderr: String::new(), code: 0, then: Then::Watch(Box::new(watch)) };
     }
@@ -725,6 +782,7 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64) -> Output {
 pub struct Watch {
     style: Style,
     namespace: String,
+    selector: Option<Selector>,
     columns: Vec<(String, Field)>,
     /// The last row printed per pod name.
     last: BTreeMap<String, Vec<String>>,
@@ -734,10 +792,11 @@ pub struct Watch {
 }
 
 impl Watch {
-    fn new(style: Style, namespace: String, columns: Vec<(String, Field)>) -> Self {
+    fn new(style: Style, namespace: String, columns: Vec<(String, Field)>, selector: Option<Selector>) -> Self {
         Watch {
             style,
             namespace,
+            selector,
             columns,
             last: BTreeMap::new(),
             writer: TabWriter::new(minwidth(style), true),
@@ -747,7 +806,7 @@ impl Watch {
 
     /// The first listing: header and every current row, aligned as one block.
     fn start(&mut self, state: &State, body: Vec<Vec<String>>) -> String {
-        let pods = items(state, Resource::Pods, Some(&self.namespace));
+        let pods = selected(state, items(state, Resource::Pods, Some(&self.namespace)), self.selector.as_ref());
         for (item, row) in pods.iter().zip(&body) {
             if let Item::Pod(p) = item {
                 self.last.insert(p.name.clone(), row.clone());
@@ -783,7 +842,7 @@ impl Watch {
         let t = state.clock_ms;
         let mut text = String::new();
         let mut seen = Vec::new();
-        for item in items(state, Resource::Pods, Some(&self.namespace)) {
+        for item in selected(state, items(state, Resource::Pods, Some(&self.namespace)), self.selector.as_ref()) {
             let Item::Pod(p) = &item else { continue };
             let row: Vec<String> = self.columns.iter().map(|(_, f)| cell(state, &item, *f, t)).collect();
             seen.push(p.name.clone());

@@ -72,7 +72,7 @@ impl Cluster {
 
     fn daemonset(&mut self, strategy: &str, images: &str) {
         let table = format!(
-            "NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {images}\n"
+            "NAME          DESIRED   STRATEGY        IMAGES   APP\ncalico-node   3         {strategy:<13}   {images}   calico-node\n"
         );
         self.exec.set(&kubectl().daemonsets("kube-system").to_string(), ok(&table));
     }
@@ -90,7 +90,7 @@ impl Cluster {
     }
 
     fn deployment(&mut self, images: &str) {
-        let table = format!("NAME                      DESIRED   STRATEGY   IMAGES\ncalico-kube-controllers   1         Recreate   {images}\n");
+        let table = format!("NAME                      DESIRED   STRATEGY   IMAGES   APP\ncalico-kube-controllers   1         Recreate   {images}   calico-kube-controllers\n");
         self.exec.set(&kubectl().deployments("kube-system").to_string(), ok(&table));
     }
 
@@ -146,10 +146,10 @@ impl Cluster {
     /// The templates read back after `rollout undo` (the first read is the inspection's).
     fn after_undo(&mut self, strategy: &str, node: &str, kube_controllers: &str) {
         let ds = format!(
-            "NAME          DESIRED   STRATEGY        IMAGES\ncalico-node   3         {strategy:<13}   {node}\n"
+            "NAME          DESIRED   STRATEGY        IMAGES   APP\ncalico-node   3         {strategy:<13}   {node}   calico-node\n"
         );
         self.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
-        let deploy = format!("NAME                      DESIRED   STRATEGY   IMAGES\ncalico-kube-controllers   1         Recreate   {kube_controllers}\n");
+        let deploy = format!("NAME                      DESIRED   STRATEGY   IMAGES   APP\ncalico-kube-controllers   1         Recreate   {kube_controllers}   calico-kube-controllers\n");
         self.exec.on(&kubectl().deployments("kube-system").to_string(), ok(&deploy));
     }
 
@@ -167,7 +167,8 @@ impl Cluster {
     /// `kubectl get pods` answers, in order (the last repeats).
     fn pods(&mut self, tables: &[&str]) {
         for table in tables {
-            self.exec.on(&kubectl().pods("kube-system").to_string(), ok(table));
+            let selector = "k8s-app in (calico-node,calico-kube-controllers)";
+            self.exec.on(&kubectl().pods("kube-system", Some(selector)).to_string(), ok(table));
         }
     }
 
@@ -383,7 +384,7 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     cluster.tools("v1.6.5", "v1.0.5");
     cluster.exec.on(
         &kubectl().daemonsets("kube-system").to_string(),
-        ok(&format!("NAME    DESIRED   STRATEGY        IMAGES\ncanal   3         RollingUpdate   {NODE_V3},quay.io/coreos/flannel:v0.9.1\n")),
+        ok(&format!("NAME    DESIRED   STRATEGY        IMAGES   APP\ncanal   3         RollingUpdate   {NODE_V3},quay.io/coreos/flannel:v0.9.1   canal\n")),
     );
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition);

@@ -101,7 +101,7 @@ impl FakeCluster {
 pub fn normalise(text: &str, cluster: &FakeCluster) -> String {
     let text = text.replace(&cluster.path().display().to_string(), "[TMP]");
     let rules = [
-        (r"\d+(\.\d+)?s\b", "[TIME]"),
+        (r"\b\d+(\.\d+)?s\b", "[TIME]"),
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[DATE]"),
         (r"\[ *\[TIME\]\]", "[ELAPSED]"),
         (r"\d+ ms\b", "[MS]"),
