@@ -190,14 +190,18 @@ fn signal(child: &std::process::Child, signal: i32) {
 /// wherever the cluster is, without repeating a rollback or toggling.
 #[test]
 fn an_interrupted_run_exits_130_and_a_new_run_completes_without_toggling() {
+    // One point in each task that runs a command (`Verify and report` runs none).
     let points = [
+        ("calicoctl-version=hang", "\"calicoctl\""),
         ("kubectl-get-controllerrevisions=hang", "controllerrevisions"),
+        ("kubectl-get-pods-all=hang", "--all-namespaces"),
         ("calico-upgrade-abort=hang", "\"abort\""),
+        ("kubectl-undo-daemonset=hang", "ds/calico-node"),
         ("kubectl-undo-deployment=hang", "deployment/calico-kube-controllers"),
         ("none", "--watch"),
     ];
     for (fault, needle) in points {
-        let mut args = vec!["--pod-start-ms", "1500", "--pod-stop-ms", "100"];
+        let mut args = vec!["--pod-start-ms", "600", "--pod-stop-ms", "100"];
         if fault != "none" {
             args.extend(["--fault", fault]);
         }
