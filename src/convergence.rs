@@ -63,11 +63,11 @@ impl From<&PodStatus> for PodRef {
     }
 }
 
-pub fn judge_one(target: &Target, pods: &[PodStatus]) -> Progress {
+pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStatus>) -> Progress {
     let mut ready = 0;
     let mut on_other_images = Vec::new();
     let mut not_ready = Vec::new();
-    for pod in pods.iter().filter(|pod| target.owns(pod)) {
+    for pod in pods.into_iter().filter(|pod| target.owns(pod)) {
         if !same_images(&pod.images, &target.images) {
             on_other_images.push(PodRef::from(pod));
         } else if pod.is_running_and_ready() {
@@ -88,8 +88,15 @@ pub fn judge_one(target: &Target, pods: &[PodStatus]) -> Progress {
     }
 }
 
-pub fn judge(targets: &[Target], pods: &[PodStatus]) -> Vec<Progress> {
-    targets.iter().map(|target| judge_one(target, pods)).collect()
+/// Judge every target over the same pods (a slice, or the live rows of a watch's view,
+/// without copying them).
+pub fn judge<'a, I>(targets: &[Target], pods: I) -> Vec<Progress>
+where
+    I: IntoIterator<Item = &'a PodStatus>,
+    I::IntoIter: Clone,
+{
+    let pods = pods.into_iter();
+    targets.iter().map(|target| judge_one(target, pods.clone())).collect()
 }
 
 pub fn all_converged(progress: &[Progress]) -> bool {

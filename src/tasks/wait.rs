@@ -215,8 +215,7 @@ fn follow_until_candidate(
                 return Flow::Continue;
             }
             view.insert(pod.name.clone(), pod);
-            let live: Vec<PodStatus> = view.values().filter(|p| !p.deleting).cloned().collect();
-            let progress = judge(targets, &live);
+            let progress = judge(targets, view.values().filter(|p| !p.deleting));
             observer.progress(&summary(&progress));
             // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
             // being deleted) is the moment to replace the next pod: stop watching then too.
