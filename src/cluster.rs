@@ -101,22 +101,47 @@ pub enum RollbackPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoTarget(pub String);
 
-/// The revision to roll back to: the one `--to-revision` names, else the newest whose
-/// defining image is from Calico v2.x. `AlreadyThere` when the live template has those
-/// images (so a second run is a no-op, never a toggle).
+/// The revision to roll back to: the one `--to-revision` names (DaemonSet only), else the newest
+/// whose defining image is from Calico v2.x. `AlreadyThere` when the live template has those
+/// images (so a second run is a no-op, never a toggle). A named revision must be a Calico v2.x
+/// one; once rolled back to, Kubernetes renumbers it, so a missing revision with v2.x images
+/// already live is `AlreadyThere` too (the same command can be run again).
 pub fn decide_rollback(workload: &Workload, to_revision: Option<u64>) -> Result<RollbackPlan, NoTarget> {
+    let component = match workload.defining_component() {
+        Component::Node => "calico/node",
+        _ => "calico/kube-controllers",
+    };
     let target = match to_revision {
-        Some(number) => workload.revisions.iter().find(|r| r.number == number).ok_or_else(|| {
-            NoTarget(format!(
-                "{} has no revision {number}; its revisions are: {}",
-                workload.reference(),
-                describe_revisions(workload)
-            ))
-        })?,
+        Some(number) => match workload.revisions.iter().find(|r| r.number == number) {
+            None if workload.generation() == Generation::V2 => return Ok(RollbackPlan::AlreadyThere),
+            None => {
+                return Err(NoTarget(format!(
+                    "{} has no revision {number}; its revisions are: {}",
+                    workload.reference(),
+                    describe_revisions(workload)
+                )))
+            }
+            Some(target) if workload.revision_generation(target) != Generation::V2 => {
+                return Err(NoTarget(format!(
+                    "revision {number} of {} runs {}, not a Calico v2.x {component}: --to-revision must name a revision to downgrade to; its revisions are: {}",
+                    workload.reference(),
+                    target.images.join(", "),
+                    describe_revisions(workload)
+                )))
+            }
+            Some(target) => target,
+        },
         None => {
             if workload.generation() == Generation::V2 {
                 return Ok(RollbackPlan::AlreadyThere);
             }
+            let hint = match workload.kind {
+                WorkloadKind::DaemonSet => "pass --to-revision to choose one".to_string(),
+                WorkloadKind::Deployment => format!(
+                    "roll it back by hand (`kubectl rollout undo {} --to-revision=N`) or re-apply the Calico v2.6 manifest, then run again",
+                    workload.reference()
+                ),
+            };
             workload
                 .revisions
                 .iter()
@@ -124,13 +149,9 @@ pub fn decide_rollback(workload: &Workload, to_revision: Option<u64>) -> Result<
                 .max_by_key(|r| r.number)
                 .ok_or_else(|| {
                     NoTarget(format!(
-                        "no revision of {} carries a Calico v2.x {} image (was the history pruned by revisionHistoryLimit?); \
-                         its revisions are: {}. Pass --to-revision to choose one",
+                        "no revision of {} carries a Calico v2.x {component} image (was the history pruned by revisionHistoryLimit?); \
+                         its revisions are: {}; {hint}",
                         workload.reference(),
-                        match workload.defining_component() {
-                            Component::Node => "calico/node",
-                            _ => "calico/kube-controllers",
-                        },
                         describe_revisions(workload)
                     ))
                 })?
@@ -207,6 +228,25 @@ mod tests {
             app: app.map(Into::into),
             revisions: Vec::new(),
         }
+    }
+
+    fn revision(number: u64, node: &str) -> Revision {
+        Revision { number, images: vec![format!("quay.io/calico/node:{node}")], created: String::new() }
+    }
+
+    #[test]
+    fn to_revision_must_name_a_v2_revision_and_can_be_repeated_after_the_renumbering() {
+        let mut ds = workload("calico-node", None);
+        ds.images = vec!["quay.io/calico/node:v3.0.4".into()];
+        ds.revisions = vec![revision(1, "v2.6.8"), revision(2, "v3.0.4")];
+        assert!(matches!(decide_rollback(&ds, Some(1)), Ok(RollbackPlan::RollBack { revision: 1, .. })));
+        let refused = decide_rollback(&ds, Some(2)).unwrap_err();
+        assert!(refused.0.contains("not a Calico v2.x calico/node"), "{}", refused.0);
+        // After the rollback Kubernetes renumbers revision 1 to 3.
+        ds.images = vec!["quay.io/calico/node:v2.6.8".into()];
+        ds.revisions = vec![revision(2, "v3.0.4"), revision(3, "v2.6.8")];
+        assert_eq!(decide_rollback(&ds, Some(1)), Ok(RollbackPlan::AlreadyThere));
+        assert_eq!(decide_rollback(&ds, Some(3)), Ok(RollbackPlan::AlreadyThere));
     }
 
     #[test]

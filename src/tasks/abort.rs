@@ -2,11 +2,14 @@
 //! Calico v2.x networking resumes (etcd datastore only; with the Kubernetes API datastore there
 //! is no data migration to abort).
 //!
-//! Observe: from v1.0.4, `calico-upgrade inprogress` says whether a migration is in progress;
-//! when it is not, there is nothing to abort (`ok`). Act: `abort --no-prompts` (v1.0.1+) or
-//! `abort` with `yes` on stdin (v1.0.0). Verify: a non-zero exit **or** any ` * failed to
-//! resume` line is a failure (v1.0.0–v1.0.3 print it and still exit 0); from v1.0.4 the state
-//! is read back with `inprogress`, which must now say "not in progress".
+//! Observe: from v1.0.4, `calico-upgrade inprogress`; only its ` * Ready flag is true.` proves
+//! there is nothing to abort (`ok`). "NOT in Progress" without that bullet proves nothing: once
+//! a v3 calico/node has written a v3 `calicoVersion`, calico-upgrade considers no migration
+//! "needed" and stops showing the flag, paused or not. Act: `abort --no-prompts` (v1.0.1+) or
+//! `abort` with `yes` on stdin (v1.0.0); the abort is idempotent (it sets the flag). Verify: a
+//! non-zero exit **or** any ` * failed to resume` line is a failure (v1.0.0–v1.0.3 print it and
+//! still exit 0); from v1.0.4 the state is read back, and the report says whether the flag could
+//! be seen.
 
 use super::{refused, unreadable, Context, Done, Stop, TaskResult};
 use crate::cluster::Datastore;
@@ -48,8 +51,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     if can_check {
         let before = inprogress(ctx, &check)?;
         ctx.facts.migration_before = Some(before.clone());
-        if before == Migration::NotInProgress {
-            return Ok(Done::ok("no data migration in progress (`calico-upgrade inprogress`): nothing to abort"));
+        if before.ready() {
+            return Ok(Done::ok("the v1 Ready flag is true (`calico-upgrade inprogress`): nothing to abort"));
         }
     }
     let abort = calico_upgrade::abort_invocation(&tool.path, &version, &api);
@@ -100,15 +103,19 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     if can_check {
         let after = inprogress(ctx, &check)?;
         ctx.facts.migration_after = Some(after.clone());
-        if after == Migration::InProgress {
-            return Err(Stop::new(
+        return match after {
+            Migration::NotInProgress { ready_flag: Some(true) } => Ok(Done::changed(
+                "aborted the data migration; `calico-upgrade inprogress` shows the v1 Ready flag true",
+            )),
+            Migration::NotInProgress { ready_flag: None } => Ok(Done::changed(
+                "aborted the data migration (calico-upgrade reported success; it cannot show the v1 Ready flag once \
+                 the v3 data carries a v3 calicoVersion, so the flag itself was not read back)",
+            )),
+            _ => Err(Stop::new(
                 Exit::StepFailed,
-                format!("`{abort}` reported success, but `{check}` still reports a migration in progress"),
-            ));
-        }
-        return Ok(Done::changed(
-            "aborted the data migration; `calico-upgrade inprogress` confirms none is in progress",
-        ));
+                format!("`{abort}` reported success, but `{check}` still reports the migration in progress"),
+            )),
+        };
     }
     Ok(Done::changed(format!(
         "aborted the data migration (calico-upgrade {} cannot read the state back; its output reported no failure)",

@@ -122,7 +122,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                         .collect(),
                 ));
             }
-            if daemonset.not_ready.is_empty() {
+            // One node at a time: the previous replacement must exist and be ready (as many
+            // live pods as desired, none pending) before the next pod is deleted.
+            let live = pods.iter().filter(|p| ds_target.owns(p) && !p.deleting).count();
+            if daemonset.not_ready.is_empty() && live == ds_target.desired as usize && ctx.exec.now() < deadline {
                 replace_one(ctx, daemonset)?;
                 continue;
             }
@@ -222,7 +225,7 @@ fn follow_until_candidate(
             let next_replacement = replacing
                 && progress[0].not_ready.is_empty()
                 && !progress[0].on_other_images.is_empty()
-                && !view.values().any(|p| p.deleting && targets[0].owns(p));
+                && view.values().filter(|p| !p.deleting && targets[0].owns(p)).count() == targets[0].desired as usize;
             if all_converged(&progress) || next_replacement {
                 candidate = true;
                 Flow::Stop

@@ -174,16 +174,27 @@ pub fn parse_abort(output: &Output) -> Result<AbortResult, Unrecognised> {
     Err(Unrecognised::new(what, "exit 0 without `Successfully aborted the upgrade process.`", &output.stdout))
 }
 
-/// What `calico-upgrade inprogress` (v1.0.4+) reported.
+/// What `calico-upgrade inprogress` (v1.0.4+) reported. It answers libcalico-go's
+/// `ShouldMigrate && !Ready`: once the v3 data carries a v3 `calicoVersion` (a v3 calico/node
+/// ran, or `complete`), no migration is "needed", so it says "NOT in Progress" and no longer
+/// shows the v1 Ready flag, whatever that flag is. Only ` * Ready flag is true.` proves that
+/// Calico v2.x networking is not paused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "kebab-case")]
 pub enum Migration {
-    /// exit 0, `Migration is in Progress.`
+    /// exit 0, ` * Ready flag is false.`, `Migration is in Progress.`
     InProgress,
-    /// exit 1, `Migration is NOT in Progress.`
-    NotInProgress,
+    /// exit 1, `Migration is NOT in Progress.`, with the Ready flag when it is shown.
+    NotInProgress { ready_flag: Option<bool> },
     /// exit 2, `There was an error checking …` and its ` * Error: …` bullet.
     CheckFailed { message: String },
+}
+
+impl Migration {
+    /// The v1 Ready flag is known to be true: there is nothing to abort.
+    pub fn ready(&self) -> bool {
+        matches!(self, Migration::NotInProgress { ready_flag: Some(true) })
+    }
 }
 
 /// Read `calico-upgrade inprogress` (`fixtures/calico-upgrade/inprogress/*`):
@@ -196,10 +207,17 @@ pub enum Migration {
 pub fn parse_inprogress(output: &Output) -> Result<Migration, Unrecognised> {
     let what = "`calico-upgrade inprogress` output";
     let text = paragraphs(&output.stdout);
-    let says = |s: &str| text.iter().any(|p| p == s);
+    let says = |s: &str| text.iter().any(|p| p.trim() == s);
+    let ready_flag = if says("* Ready flag is true.") {
+        Some(true)
+    } else if says("* Ready flag is false.") {
+        Some(false)
+    } else {
+        None
+    };
     match output.code {
         Some(0) if says("Migration is in Progress.") => Ok(Migration::InProgress),
-        Some(1) if says("Migration is NOT in Progress.") => Ok(Migration::NotInProgress),
+        Some(1) if says("Migration is NOT in Progress.") => Ok(Migration::NotInProgress { ready_flag }),
         Some(2) if !text.is_empty() => Ok(Migration::CheckFailed { message: text.join(" ") }),
         _ => Err(Unrecognised::new(
             what,

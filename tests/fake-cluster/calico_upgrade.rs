@@ -229,7 +229,10 @@ pub fn execute(state: &mut State, cmd: Cmd, stdin: &str, fault: Option<FaultKind
                 };
             }
             let mut text = separator();
-            if state.config.datastore == Datastore::Kubernetes {
+            // `IsMigrationInProgress` = `ShouldMigrate && !Ready`: with KDD, or once the v3
+            // ClusterInformation has a v3 calicoVersion, no migration is "needed" and the Ready
+            // flag is not shown.
+            if state.config.datastore == Datastore::Kubernetes || state.config.v3_cluster_information {
                 text.push_str("Migration is NOT in Progress.\n\n");
                 return out(text, 1);
             }

@@ -62,6 +62,7 @@ fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             nodes: 3,
             pod_start_ms: 300,
             pod_stop_ms: 200,
+            v3_cluster_information: false,
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),
@@ -79,7 +80,7 @@ fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
             _ => (arg.clone(), None),
         };
-        let takes_value = !matches!(flag.as_str(), "--no-deployment" | "--pruned-history");
+        let takes_value = !matches!(flag.as_str(), "--no-deployment" | "--pruned-history" | "--v3-cluster-information");
         let value = if !takes_value {
             if inline.is_some() {
                 return Err(format!("{flag} takes no value"));
@@ -124,6 +125,7 @@ fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             "--daemonset" => options.daemonset = if value == "none" { None } else { Some(value) },
             "--no-deployment" => options.deployment = false,
             "--pruned-history" => options.pruned_history = true,
+            "--v3-cluster-information" => options.config.v3_cluster_information = true,
             "--pod-start-ms" => options.config.pod_start_ms = number(&value)?,
             "--pod-stop-ms" => options.config.pod_stop_ms = number(&value)?,
             "--extra-pods" => options.extra_pods = number(&value)? as u32,

@@ -68,6 +68,11 @@ pub struct Config {
     pub pod_start_ms: u64,
     /// Terminating time of a deleted pod (its grace period).
     pub pod_stop_ms: u64,
+    /// The v3 ClusterInformation carries `calicoVersion: v3.0.4` (a v3 calico/node ran), so
+    /// calico-upgrade's `ShouldMigrate` is false and `inprogress` can no longer see the v1
+    /// Ready flag: it says "NOT in Progress" whatever the flag.
+    #[serde(default)]
+    pub v3_cluster_information: bool,
 }
 
 impl Config {

@@ -130,3 +130,15 @@ fn a_cluster_that_was_never_upgraded_gets_only_the_abort() {
     assert!(cluster.calls().iter().all(|c| c["argv"][1] != "rollout"), "no rollback");
     assert!(cluster.calls().iter().any(|c| c["argv"][1] == "abort"));
 }
+
+/// Once a v3 calico/node has written a v3 calicoVersion, `calico-upgrade inprogress` says "NOT
+/// in Progress" whatever the v1 Ready flag: that is no proof the abort is done, so it still runs.
+#[test]
+fn the_abort_runs_when_inprogress_cannot_show_the_ready_flag() {
+    let cluster = FakeCluster::new(&["--v3-cluster-information", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    assert_eq!(cluster.show()["etcd_ready"], false);
+    let run = cluster.run(&["run", "--yes", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("the flag itself was not read back"), "{}", run.stdout);
+    assert_eq!(cluster.show()["etcd_ready"], true, "the abort ran and resumed v1 networking");
+}
