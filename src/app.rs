@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -76,21 +76,29 @@ pub fn options_from_cli(cli: &Cli) -> (Options, Presentation) {
 }
 
 /// Ask on the terminal before changing anything; refuse without `--yes` when nobody can answer.
+/// Why nothing was started.
+enum Refusal {
+    Usage(String),
+    NotConfirmed,
+    Interrupted,
+}
+
 fn confirm(
     command: Command,
     options: &Options,
     presentation: &Presentation,
     snapshot: &Snapshot,
-) -> Result<(), String> {
+    interrupted: &AtomicBool,
+) -> Result<(), Refusal> {
     let changes = matches!(command, Command::Run | Command::Abort) && !options.check;
     if !changes || presentation.yes {
         return Ok(());
     }
     if !snapshot.stdin_is_terminal {
-        return Err(format!(
+        return Err(Refusal::Usage(format!(
             "`{}` changes the cluster and stdin is not a terminal, so nothing can be confirmed: pass --yes (or run `plan` first)",
             if command == Command::Run { "run" } else { "abort" }
-        ));
+        )));
     }
     eprint!(
         "This will {} in namespace {} ({}). Proceed? [y/N] ",
@@ -103,11 +111,29 @@ fn confirm(
         options.connection.context.as_deref().unwrap_or("current context"),
     );
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    match answer.trim().to_ascii_lowercase().as_str() {
-        "y" | "yes" => Ok(()),
-        _ => Err("not confirmed: nothing was changed".to_string()),
+    // The signal handler restarts an interrupted read, so the answer is read on a thread
+    // while this one watches for Ctrl-C.
+    let (sender, answers) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        let _ = sender.send(answer);
+    });
+    loop {
+        if interrupted.load(Ordering::SeqCst) {
+            eprintln!();
+            return Err(Refusal::Interrupted);
+        }
+        match answers.recv_timeout(std::time::Duration::from_millis(50)) {
+            Ok(answer) => {
+                return match answer.trim().to_ascii_lowercase().as_str() {
+                    "y" | "yes" => Ok(()),
+                    _ => Err(Refusal::NotConfirmed),
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Err(Refusal::NotConfirmed),
+        }
     }
 }
 
@@ -142,9 +168,19 @@ pub fn execute(
     if !problems.is_empty() {
         return refuse_early(presentation, Exit::Unrecognised, &problems);
     }
-    if let Err(message) = confirm(command, options, presentation, snapshot) {
-        let exit = if message.starts_with("not confirmed") { Exit::Precondition } else { Exit::Unrecognised };
-        return refuse_early(presentation, exit, &[message]);
+    match confirm(command, options, presentation, snapshot, &interrupted) {
+        Ok(()) => {}
+        Err(Refusal::Usage(message)) => return refuse_early(presentation, Exit::Unrecognised, &[message]),
+        Err(Refusal::NotConfirmed) => {
+            return refuse_early(presentation, Exit::Precondition, &["not confirmed: nothing was changed".to_string()])
+        }
+        Err(Refusal::Interrupted) => {
+            return refuse_early(
+                presentation,
+                Exit::Interrupted,
+                &["interrupted at the prompt: nothing was changed".to_string()],
+            )
+        }
     }
 
     let journal_path = presentation.journal.clone().or_else(|| {

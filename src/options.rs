@@ -113,11 +113,18 @@ impl Options {
                 }
             }
         }
-        if self.poll_interval.is_zero() {
-            problems.push("--poll-interval must be more than zero".into());
-        }
-        if self.command_timeout.is_zero() {
-            problems.push("--command-timeout must be more than zero".into());
+        const HOUR: Duration = Duration::from_secs(3600);
+        let bounds = [
+            ("--timeout", self.timeout, Duration::ZERO, 24 * 7 * HOUR, "a week"),
+            ("--command-timeout", self.command_timeout, Duration::from_millis(1), 24 * HOUR, "a day"),
+            ("--poll-interval", self.poll_interval, Duration::from_millis(1), HOUR, "an hour"),
+        ];
+        for (option, value, least, most, most_words) in bounds {
+            if value < least {
+                problems.push(format!("{option} must be more than zero"));
+            } else if value > most {
+                problems.push(format!("{option} {} is more than {most_words}", humantime::format_duration(value)));
+            }
         }
         if self.to_revision == Some(0) {
             problems.push("--to-revision must be a revision number (1 or more); 0 means \"the previous one\" to kubectl, which toggles".into());

@@ -158,14 +158,19 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
         let commands = ctx.take_commands();
         let step = match result {
             Ok(done) => Step { name, status: done.status, message: done.message, details: done.details, commands },
-            Err(Stop { exit: stop_exit, message, details }) => {
+            Err(Stop { exit: stop_exit, message, details, safe_next }) => {
                 exit = stop_exit;
-                failure = Some(Failure {
-                    task: name.clone(),
-                    message: message.clone(),
-                    details: details.clone(),
-                    safe_next: task.safe_next().to_string(),
-                });
+                let mut safe_next = safe_next.unwrap_or_else(|| task.safe_next().to_string());
+                // With --rollback-first the abort comes last: say so when it never ran.
+                if list[index + 1..].contains(&Task::Abort)
+                    && list[..index].iter().any(|t| matches!(t, Task::RollBack(_)))
+                {
+                    safe_next.push_str(
+                        "; the data migration has not been aborted yet: run `calico-downgrade abort` once every calico/node pod runs Calico v2.x",
+                    );
+                }
+                failure =
+                    Some(Failure { task: name.clone(), message: message.clone(), details: details.clone(), safe_next });
                 Step { name, status: Status::Failed, message, details, commands }
             }
         };

@@ -222,9 +222,3 @@ impl Exec for Runner {
         }
     }
 }
-
-/// Where a tool was found, for `which`-style lookups that need no process.
-pub fn is_executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
-}

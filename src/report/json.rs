@@ -14,7 +14,11 @@ use crate::tools::kubectl::{PodStatus, PodSummary};
 
 #[derive(Serialize)]
 pub struct Document<'a> {
+    /// Whether the cluster changed; in check mode (`run --check`, Ansible's check mode) whether
+    /// it would. `plan` and `status` change nothing: always false for them.
     pub changed: bool,
+    /// Whether carrying the downgrade out would change the cluster (check mode and `plan`).
+    pub would_change: Option<bool>,
     pub failed: bool,
     pub rc: i32,
     pub msg: String,
@@ -62,8 +66,10 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         deployment_plan: cluster.deployment_plan.as_ref(),
         migration: facts.migration_before.as_ref(),
     });
+    let read_only = matches!(outcome.command, Command::Plan | Command::Status);
     Document {
-        changed: facts.changed,
+        changed: facts.changed && !read_only,
+        would_change: outcome.check.then_some(facts.changed),
         failed: outcome.exit != crate::exit::Exit::Done,
         rc: outcome.exit.code(),
         msg: summary_message(outcome),

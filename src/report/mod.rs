@@ -40,22 +40,20 @@ impl std::fmt::Display for Recap {
 
 /// One sentence for the whole run (`msg` in JSON, the last line of the text report).
 pub fn summary_message(outcome: &Outcome) -> String {
-    use crate::exit::Exit;
     if let Some(failure) = &outcome.failure {
         return format!("{} failed: {}", failure.task, failure.message);
     }
     let last = outcome.steps.last().map(|s| s.message.clone()).unwrap_or_default();
-    match (outcome.command, outcome.exit) {
-        (crate::playbook::Command::Status, Exit::Done) => last,
-        (crate::playbook::Command::Status, _) => last,
-        (_, _) if outcome.check => {
+    match outcome.command {
+        crate::playbook::Command::Status => last,
+        _ if outcome.check => {
             if outcome.facts.changed {
                 "check mode: the downgrade would change the cluster (see the planned commands)".to_string()
             } else {
                 "check mode: nothing to do, the cluster is already downgraded".to_string()
             }
         }
-        (crate::playbook::Command::Abort, _) => last,
+        crate::playbook::Command::Abort => last,
         _ if !outcome.facts.changed => format!("nothing to do: {last}"),
         _ => last,
     }

@@ -106,14 +106,20 @@ pub struct Stop {
     pub exit: Exit,
     pub message: String,
     pub details: Vec<String>,
+    /// What is safe to do next, when the task's general advice does not fit this failure.
+    pub safe_next: Option<String>,
 }
 
 impl Stop {
     pub fn new(exit: Exit, message: impl Into<String>) -> Stop {
-        Stop { exit, message: message.into(), details: Vec::new() }
+        Stop { exit, message: message.into(), details: Vec::new(), safe_next: None }
     }
     pub fn with_details(mut self, details: Vec<String>) -> Stop {
         self.details = details;
+        self
+    }
+    pub fn with_safe_next(mut self, safe_next: impl Into<String>) -> Stop {
+        self.safe_next = Some(safe_next.into());
         self
     }
 }

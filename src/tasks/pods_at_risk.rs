@@ -5,7 +5,7 @@
 //! reports when `complete` ran, so this errs on the side of listing too many).
 
 use super::{unrecognised, Context, Done, TaskResult};
-use crate::cluster::{decide_pods_at_risk, upgrade_time};
+use crate::cluster::{decide_pods_at_risk, upgrade_time, UpgradeState};
 use crate::tools::kubectl;
 
 pub const NAME: &str = "Pods at risk";
@@ -29,8 +29,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         let mut details: Vec<String> =
             at_risk.iter().map(|p| format!("{}/{} (created {})", p.namespace, p.name, p.created)).collect();
         details.push(format!("warning: {WARNING}"));
-        Done::ok(format!("{} pod(s) created since the upgrade ({since}) will lose networking", at_risk.len()))
-            .with_details(details)
+        let verb = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
+            // Some of them may have been created after the rollback, with v2 networking.
+            "may have lost networking"
+        } else {
+            "will lose networking"
+        };
+        Done::ok(format!("{} pod(s) created since the upgrade ({since}) {verb}", at_risk.len())).with_details(details)
     };
     ctx.facts.pods_at_risk = Some(at_risk);
     Ok(done)

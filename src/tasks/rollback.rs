@@ -60,9 +60,9 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
     let result = kubectl::parse_undo(kind, &workload.name, &output)
         .map_err(|e| unreadable(&undo, &output, e, version.as_deref()))?;
-    let status = match result {
-        UndoResult::RolledBack => "changed",
-        UndoResult::AlreadyAtRevision { .. } => "ok",
+    let rolled_back = match result {
+        UndoResult::RolledBack => true,
+        UndoResult::AlreadyAtRevision { .. } => false,
         UndoResult::SkippedByServer { reason } => {
             return Err(Stop::new(
                 Exit::StepFailed,
@@ -70,7 +70,9 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             ));
         }
         UndoResult::Refused { message } => {
-            return Err(super::refused(&undo, &output).with_details(vec![format!("kubectl: {message}")]));
+            let mut stop = super::refused(&undo, &output);
+            stop.details.push(format!("kubectl: {message}"));
+            return Err(stop);
         }
     };
 
@@ -98,5 +100,5 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         ));
     }
     let message = format!("revision {revision}: {} → {}", workload.images.join(", "), live.images.join(", "));
-    Ok(if status == "changed" { Done::changed(message) } else { Done::ok(format!("already at {message}")) })
+    Ok(if rolled_back { Done::changed(message) } else { Done::ok(format!("already at {message}")) })
 }

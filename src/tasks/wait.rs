@@ -88,8 +88,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     // Right after a rollback, the first look is the watch's own opening listing: no poll
     // before it. Each candidate the watch finds is then confirmed by the poll at the top of
     // the loop. When nothing changed (a second run), one poll is all it takes.
-    if !ctx.options.no_watch && !on_delete && ctx.facts.changed {
-        follow_until_candidate(ctx, &targets, &[], deadline)?;
+    let mut watching = !ctx.options.no_watch;
+    if watching && !on_delete && ctx.facts.changed {
+        watching = follow_until_candidate(ctx, &targets, &[], deadline)?;
     }
     loop {
         let pods = observe(ctx)?;
@@ -120,6 +121,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                         .into_iter()
                         .chain(["run again with --replace-pods to delete them one node at a time, or delete them yourself".to_string()])
                         .collect(),
+                )
+                .with_safe_next(
+                    "run again with --replace-pods: the rollback is done and will not be repeated, and the pods are then replaced one node at a time",
                 ));
             }
             // One node at a time: the previous replacement must exist and be ready (as many
@@ -133,10 +137,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         if ctx.exec.now() >= deadline {
             return Err(not_converged(ctx, &progress));
         }
-        if ctx.options.no_watch {
-            ctx.pause(ctx.options.poll_interval)?;
+        if watching {
+            watching = follow_until_candidate(ctx, &targets, &pods, deadline)?;
         } else {
-            follow_until_candidate(ctx, &targets, &pods, deadline)?;
+            ctx.pause(ctx.options.poll_interval)?;
         }
     }
 }
@@ -191,13 +195,14 @@ fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
 
 /// Follow `kubectl get pods --watch` until the rows it prints make the workloads look
 /// converged (a candidate, to be confirmed by a poll), or a pod being deleted needs a fresh
-/// look (no row says when it is gone), or the watch ends, or the deadline passes.
+/// look (no row says when it is gone), or the watch ends, or the deadline passes. Returns
+/// whether watching is still worth it (false once a watch failed).
 fn follow_until_candidate(
     ctx: &mut Context,
     targets: &[Target],
     seed: &[PodStatus],
     deadline: Instant,
-) -> Result<(), Stop> {
+) -> Result<bool, Stop> {
     let mut view: BTreeMap<String, PodStatus> = seed.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let deleting_pending = seed.iter().any(|p| p.deleting && targets.iter().any(|t| t.owns(p)));
     // A pod being deleted needs a fresh look after one poll interval (no row says when it is
@@ -244,11 +249,26 @@ fn follow_until_candidate(
         let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
         return Err(unrecognised(&invocation, error, version.as_deref()));
     }
-    // A watch that ended by itself (kubectl exited: a broken connection, an API server
-    // restart) falls back to one poll interval of rest, then the loop polls and watches again.
-    let ended_early = !candidate && ctx.exec.now() < until && output.code.is_some();
-    if ended_early && ctx.exec.now().saturating_duration_since(started) < ctx.options.poll_interval {
+    // A watch that ended by itself: after a clean end (the API server closed it) the loop
+    // polls and watches again, resting one interval if it was short-lived; a failed watch
+    // (kubectl exited non-zero or was killed: no permission to watch, say) is not retried:
+    // the wait polls from then on, and says so once.
+    let ended_early = !candidate && ctx.exec.now() < until;
+    if !ended_early {
+        return Ok(true);
+    }
+    if !output.success() {
+        let cause = kubectl::failure_message(&output.stderr);
+        ctx.observer.progress(&format!(
+            "the watch failed ({}{}): polling every {} instead",
+            output.status_text(),
+            if cause.is_empty() { String::new() } else { format!(": {cause}") },
+            humantime::format_duration(ctx.options.poll_interval)
+        ));
+        return Ok(false);
+    }
+    if ctx.exec.now().saturating_duration_since(started) < ctx.options.poll_interval {
         ctx.pause(ctx.options.poll_interval)?;
     }
-    Ok(())
+    Ok(true)
 }

@@ -260,6 +260,10 @@ fn a_broken_watch_falls_back_to_polling_and_the_run_converges() {
         assert_eq!(run.code, Some(expected), "{fault}\n{}\n{}", run.stdout, run.stderr);
         let watches = cluster.calls().iter().filter(|c| c["call"] == "kubectl-watch-pods").count();
         assert!(watches >= 1, "{fault}: the watch was tried");
+        if kind == "fail" || kind == "signal" {
+            assert_eq!(watches, 1, "{fault}: a failed watch is not retried");
+            assert!(run.stdout.contains("the watch failed"), "{fault}: said once\n{}", run.stdout);
+        }
         if expected == 0 {
             assert!(cluster.show()["daemonset"]["images"].to_string().contains("v2.6.8"));
         }
