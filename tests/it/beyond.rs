@@ -141,4 +141,11 @@ fn the_abort_runs_when_inprogress_cannot_show_the_ready_flag() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("the flag itself was not read back"), "{}", run.stdout);
     assert_eq!(cluster.show()["etcd_ready"], true, "the abort ran and resumed v1 networking");
+    // A second run cannot see the flag either: it re-applies the (idempotent) abort, says so,
+    // and repeats nothing else.
+    let second = cluster.run(&["run", "--yes", "--timeout", "60s"]);
+    assert_eq!(second.code, Some(0), "{}\n{}", second.stdout, second.stderr);
+    assert!(second.stdout.contains("changed=1"), "{}", second.stdout);
+    let undos = cluster.calls().iter().filter(|c| c["argv"].to_string().contains("\"undo\"")).count();
+    assert_eq!(undos, 2, "the rollbacks ran once");
 }
