@@ -35,7 +35,6 @@ impl Runner {
     fn expression(&self, invocation: &Invocation) -> duct::Expression {
         let mut expression = duct::cmd(&invocation.program, &invocation.args)
             .full_env(self.env.iter().map(|(k, v)| (k.clone(), v.clone())))
-            .stderr_capture()
             .unchecked()
             .before_spawn(|command| {
                 command.process_group(0);
@@ -73,6 +72,66 @@ fn spawn_error(program: &std::path::Path, error: std::io::Error) -> ExecError {
     }
 }
 
+/// Where a command's stdout and stderr go until it exits. On Linux: two in-memory files
+/// (memfd), read once the child is gone, so no reader thread is started per stream (a run
+/// makes some twenty commands, and those threads were most of the tool's own CPU time);
+/// elsewhere duct's capture pipes and threads.
+struct Capture {
+    #[cfg(target_os = "linux")]
+    files: [std::fs::File; 2],
+}
+
+impl Capture {
+    #[cfg(target_os = "linux")]
+    fn new() -> std::io::Result<Capture> {
+        use std::os::fd::FromRawFd;
+        let memfd = |name: &std::ffi::CStr| {
+            // SAFETY: memfd_create returns a new descriptor that nothing else owns, or -1.
+            let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: the descriptor was just created and is owned by this File alone.
+            Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+        };
+        Ok(Capture { files: [memfd(c"calico-downgrade-stdout")?, memfd(c"calico-downgrade-stderr")?] })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn new() -> std::io::Result<Capture> {
+        Ok(Capture {})
+    }
+
+    #[cfg(target_os = "linux")]
+    fn redirect(&self, expression: duct::Expression) -> std::io::Result<duct::Expression> {
+        Ok(expression.stdout_file(self.files[0].try_clone()?).stderr_file(self.files[1].try_clone()?))
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn redirect(&self, expression: duct::Expression) -> std::io::Result<duct::Expression> {
+        Ok(expression.stdout_capture().stderr_capture())
+    }
+
+    /// Fill in what the child wrote (the memfds share their offset with the child's copies).
+    #[cfg(target_os = "linux")]
+    fn collect(&self, mut output: Output) -> Output {
+        use std::io::{Read, Seek};
+        let read = |mut file: &std::fs::File| {
+            let mut bytes = Vec::new();
+            let _ = file.seek(std::io::SeekFrom::Start(0)).and_then(|_| file.read_to_end(&mut bytes));
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        output.stdout = read(&self.files[0]);
+        output.stderr = read(&self.files[1]);
+        output
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn collect(&self, output: Output) -> Output {
+        output
+    }
+}
+
 /// Stop a child and everything in its process group.
 fn kill_group(pids: &[u32]) {
     for &pid in pids {
@@ -100,23 +159,24 @@ impl Exec for Runner {
         let started = SystemTime::now();
         let clock = Instant::now();
         let result = (|| {
-            let handle = self
-                .expression(invocation)
-                .stdout_capture()
+            let capture = Capture::new().map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?;
+            let handle = capture
+                .redirect(self.expression(invocation))
+                .map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?
                 .start()
                 .map_err(|e| spawn_error(&invocation.program, e))?;
             let deadline = clock + self.command_timeout;
             loop {
                 let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
                 match handle.wait_timeout(slice) {
-                    Ok(Some(output)) => return Ok(to_output(output, clock.elapsed())),
+                    Ok(Some(output)) => return Ok(capture.collect(to_output(output, clock.elapsed()))),
                     Ok(None) => {}
                     Err(e) => return Err(ExecError::Io(e.to_string())),
                 }
                 let interrupted = self.interrupted.load(Ordering::SeqCst);
                 if interrupted || Instant::now() >= deadline {
                     kill_group(&handle.pids());
-                    let partial = handle.wait().map(|o| to_output(o, clock.elapsed()));
+                    let partial = handle.wait().map(|o| capture.collect(to_output(o, clock.elapsed())));
                     if interrupted {
                         return Err(ExecError::Interrupted);
                     }
