@@ -269,3 +269,17 @@ fn a_broken_watch_falls_back_to_polling_and_the_run_converges() {
         }
     }
 }
+
+#[test]
+fn sigterm_during_the_wait_stops_the_watch_and_exits_130() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "2000", "--pod-stop-ms", "100"]);
+    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGTERM);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("FAILED [Wait for the pods]") && stdout.contains("interrupted"), "{stdout}");
+    assert!(stdout.contains("not run: Verify and report"), "{stdout}");
+}
