@@ -591,18 +591,28 @@ pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<Und
     Err(Unrecognised::new(what, format!("unknown result `{rest}`"), &output.stdout))
 }
 
-/// Read `kubectl delete pod NAME`: `pod "NAME" deleted` (all versions).
+/// Read `kubectl delete pod NAME` (`fixtures/kubectl/delete-pod/*`): `true` when kubectl
+/// reports the deletion, `false` when it exited non-zero (the caller reads stderr).
+/// ```text
+/// pod "calico-node-hvvg8" deleted                              (1.7-1.33)
+/// pod "calico-node-hvvg8" deleted from kube-system namespace   (newer kubectl)
+/// ```
 pub fn parse_delete(name: &str, output: &Output) -> Result<bool, Unrecognised> {
     if !output.success() {
         return Ok(false);
     }
-    let expected = format!("pod \"{name}\" deleted");
-    if output.stdout.lines().any(|line| line.trim_end() == expected) {
+    let subject = format!("pod \"{name}\" deleted");
+    let reported = output.stdout.lines().map(str::trim_end).any(|line| {
+        line.strip_prefix(subject.as_str()).is_some_and(|rest| {
+            rest.is_empty() || rest.strip_prefix(" from ").is_some_and(|ns| ns.ends_with(" namespace"))
+        })
+    });
+    if reported {
         Ok(true)
     } else {
         Err(Unrecognised::new(
             format!("`kubectl delete pod {name}` output"),
-            format!("expected `{expected}`"),
+            format!("expected `{subject}`"),
             &output.stdout,
         ))
     }

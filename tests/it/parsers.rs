@@ -101,6 +101,13 @@ fn kubectl_rollout_undo_is_read_in_every_known_shape() {
 }
 
 #[test]
+fn kubectl_delete_pod_is_read_in_every_known_shape() {
+    insta::glob!(FIXTURES, "kubectl/delete-pod/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_delete("calico-node-hvvg8", &output(path)));
+    });
+}
+
+#[test]
 fn kubectl_daemonsets_table_is_read_by_columns() {
     insta::glob!(FIXTURES, "kubectl/get-daemonsets/*.stdout", |path| {
         insta::assert_debug_snapshot!(kubectl::parse_workloads("`kubectl get daemonsets` table", &output(path)));
@@ -240,6 +247,7 @@ fn run_every_parser(output: &Output, name: &str) {
     for kind in [WorkloadKind::DaemonSet, WorkloadKind::Deployment] {
         let _ = kubectl::parse_undo(kind, name, output);
         let _ = kubectl::parse_undo(kind, "calico-node", output);
+        let _ = kubectl::parse_delete(name, output);
     }
     let mut watch = PodWatch::default();
     for line in output.stdout.lines() {
