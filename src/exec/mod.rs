@@ -23,8 +23,6 @@ pub enum Tool {
 }
 
 impl Tool {
-    pub const ALL: [Tool; 3] = [Tool::Kubectl, Tool::Calicoctl, Tool::CalicoUpgrade];
-
     /// The executable name looked up on `PATH`.
     pub fn binary_name(self) -> &'static str {
         match self {

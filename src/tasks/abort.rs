@@ -11,7 +11,7 @@
 //! still exit 0); from v1.0.4 the state is read back, and the report says whether the flag could
 //! be seen.
 
-use super::{refused, unreadable, Context, Done, Stop, TaskResult};
+use super::{refused, Context, Done, Stop, TaskResult};
 use crate::cluster::Datastore;
 use crate::exec::Invocation;
 use crate::exit::Exit;
@@ -21,10 +21,7 @@ pub const NAME: &str = "Abort the upgrade";
 
 fn inprogress(ctx: &mut Context, invocation: &Invocation) -> Result<Migration, Stop> {
     let output = ctx.run(invocation)?;
-    let version = ctx.facts.tools.calico_upgrade.as_ref().map(|t| t.version.clone());
-    match calico_upgrade::parse_inprogress(&output)
-        .map_err(|e| unreadable(invocation, &output, e, version.as_deref()))?
-    {
+    match calico_upgrade::parse_inprogress(&output).map_err(|e| ctx.unreadable(invocation, &output, e))? {
         Migration::CheckFailed { message } => {
             Err(Stop::new(Exit::StepFailed, format!("`{invocation}` could not check the migration state: {message}")))
         }
@@ -69,8 +66,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }));
     }
     let output = ctx.run(&abort)?;
-    let result =
-        calico_upgrade::parse_abort(&output).map_err(|e| unreadable(&abort, &output, e, Some(&tool.version)))?;
+    let result = calico_upgrade::parse_abort(&output).map_err(|e| ctx.unreadable(&abort, &output, e))?;
     match result {
         AbortResult::Aborted => {}
         AbortResult::NotNecessary => {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{exec_stop, refused, unreadable, CalicoctlSeen, Context, Done, FoundTool, Stop, TaskResult};
+use super::{exec_stop, refused, CalicoctlSeen, Context, Done, FoundTool, Stop, TaskResult};
 use crate::exec::{ExecError, Invocation, Output, Tool};
 use crate::exit::Exit;
 use crate::tools::kubectl::Kubectl;
@@ -44,7 +44,7 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     let invocation = builder.version();
     let output = version_output(ctx, &invocation)?;
     let kubectl_version =
-        kubectl::parse_client_version(&output.stdout).map_err(|e| unreadable(&invocation, &output, e, None))?;
+        kubectl::parse_client_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
     ctx.facts.tools.kubectl = Some(FoundTool { path: kubectl_path, version: display(&kubectl_version) });
     ctx.facts.kubectl = Some(builder);
     if !all {
@@ -58,7 +58,7 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         let invocation = calico_upgrade::version_invocation(&path);
         let output = version_output(ctx, &invocation)?;
         let version =
-            calico_upgrade::parse_version(&output.stdout).map_err(|e| unreadable(&invocation, &output, e, None))?;
+            calico_upgrade::parse_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         ctx.facts.tools.calico_upgrade = Some(FoundTool { path, version: display(&version) });
         ctx.facts.calico_upgrade_version = Some(version);
     }
@@ -78,7 +78,7 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     for path in &paths {
         let invocation = calicoctl::version_invocation(path);
         let output = version_output(ctx, &invocation)?;
-        let parsed = calicoctl::parse_version(&output).map_err(|e| unreadable(&invocation, &output, e, None))?;
+        let parsed = calicoctl::parse_version(&output).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         if !parsed.is_v2_6_client() {
             offending.push(format!(
                 "`{}` is calicoctl {}, {}",

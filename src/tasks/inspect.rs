@@ -7,7 +7,7 @@
 //! of object: DaemonSets, the calico-node environment, ControllerRevisions, Deployments,
 //! ReplicaSets (skipped when there is no Deployment).
 
-use super::{unrecognised, Cluster, Context, Done, Stop, TaskResult};
+use super::{Cluster, Context, Done, Stop, TaskResult};
 use crate::calico::Generation;
 use crate::cluster::{
     decide_rollback, decide_state, describe_revisions, Datastore, Revision, RollbackPlan, UpgradeState, Workload,
@@ -26,8 +26,7 @@ fn read<T>(
     parse: impl FnOnce(&crate::exec::Output) -> Result<T, Unrecognised>,
 ) -> Result<T, Stop> {
     let output = ctx.run_ok(invocation)?;
-    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
-    parse(&output).map_err(|e| unrecognised(invocation, e, version.as_deref()))
+    parse(&output).map_err(|e| ctx.unrecognised(invocation, e))
 }
 
 fn revisions(rows: Vec<RevisionRow>, owner: &str) -> Vec<Revision> {

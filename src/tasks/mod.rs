@@ -235,13 +235,9 @@ impl<'a> Context<'a> {
         });
     }
 
-    /// Record a command run directly through `exec` (the watch, whose closure needs the
-    /// observer while `exec` is borrowed).
-    pub fn record_result(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>) {
-        self.record(invocation, result);
-    }
-
-    fn record(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>) {
+    /// Record a command for the report. `run` does it; a command run directly through `exec`
+    /// (the watch, whose closure needs the observer while `exec` is borrowed) calls it itself.
+    pub fn record(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>) {
         let (exit_code, signal, duration_ms, error) = match result {
             Ok(output) => (output.code, output.signal, output.duration.as_millis() as u64, None),
             Err(error) => (None, None, 0, Some(error.to_string())),
@@ -309,6 +305,33 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// The version a tool reported in `Find the tools`, for messages about its output.
+    fn tool_version(&self, tool: crate::exec::Tool) -> Option<&str> {
+        let tools = &self.facts.tools;
+        let found = match tool {
+            crate::exec::Tool::Kubectl => &tools.kubectl,
+            crate::exec::Tool::Calicoctl => &tools.calicoctl,
+            crate::exec::Tool::CalicoUpgrade => &tools.calico_upgrade,
+        };
+        found.as_ref().map(|t| t.version.as_str())
+    }
+
+    /// Output no parser recognised: exit 2, naming the command, the tool's version and quoting
+    /// the output.
+    pub fn unrecognised(&self, invocation: &Invocation, error: Unrecognised) -> Stop {
+        unrecognised(invocation, error, self.tool_version(invocation.tool))
+    }
+
+    /// Output a parser could not read: a tool that also exited non-zero said no (exit 1,
+    /// quoting its stderr); one that exited 0 printed something this tool does not know (exit 2).
+    pub fn unreadable(&self, invocation: &Invocation, output: &Output, error: Unrecognised) -> Stop {
+        if output.success() {
+            self.unrecognised(invocation, error)
+        } else {
+            refused(invocation, output)
+        }
+    }
+
     pub fn cluster(&self) -> &Cluster {
         self.facts.cluster.as_ref().expect("`Inspect the cluster` runs before any task that needs its facts")
     }
@@ -339,25 +362,8 @@ pub fn refused(invocation: &Invocation, output: &Output) -> Stop {
         .with_details(excerpt(&output.stderr).into_iter().map(|l| format!("stderr: {l}")).collect())
 }
 
-/// Output no parser recognised: exit 2, naming the command and quoting the output.
-pub fn unrecognised(invocation: &Invocation, error: Unrecognised, tool_version: Option<&str>) -> Stop {
+fn unrecognised(invocation: &Invocation, error: Unrecognised, tool_version: Option<&str>) -> Stop {
     let version = tool_version.map(|v| format!(" ({} {v})", invocation.tool)).unwrap_or_default();
-    Stop::new(Exit::Unrecognised, format!("`{invocation}`{version}: {}", error.what_and_why()))
+    Stop::new(Exit::Unrecognised, format!("`{invocation}`{version}: {}", error.headline()))
         .with_details(error.excerpt.iter().map(|l| format!("| {l}")).collect())
-}
-
-/// Output a parser could not read: a tool that also exited non-zero said no (exit 1, quoting
-/// its stderr); one that exited 0 printed something this tool does not know (exit 2).
-pub fn unreadable(invocation: &Invocation, output: &Output, error: Unrecognised, tool_version: Option<&str>) -> Stop {
-    if output.success() {
-        unrecognised(invocation, error, tool_version)
-    } else {
-        refused(invocation, output)
-    }
-}
-
-impl Unrecognised {
-    fn what_and_why(&self) -> String {
-        format!("could not read the {}: {}", self.what, self.reason)
-    }
 }

@@ -4,7 +4,7 @@
 //! v3.x revision of the DaemonSet (the moment the upgrade reached calico-node; no command
 //! reports when `complete` ran, so this errs on the side of listing too many).
 
-use super::{unrecognised, Context, Done, TaskResult};
+use super::{Context, Done, TaskResult};
 use crate::cluster::{decide_pods_at_risk, upgrade_time, UpgradeState};
 use crate::tools::kubectl;
 
@@ -20,8 +20,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     };
     let invocation = ctx.kubectl().all_pods();
     let output = ctx.run_ok(&invocation)?;
-    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
-    let pods = kubectl::parse_all_pods(&output).map_err(|e| unrecognised(&invocation, e, version.as_deref()))?;
+    let pods = kubectl::parse_all_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let at_risk = decide_pods_at_risk(&pods, &since);
     let done = if at_risk.is_empty() {
         Done::ok(format!("no pod outside the host network was created since the upgrade ({since})"))

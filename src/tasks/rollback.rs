@@ -7,7 +7,7 @@
 //! template already has its images: a second run is a no-op. After the undo it reads the
 //! workload back and checks that the live template now carries the target images.
 
-use super::{unreadable, unrecognised, Context, Done, Stop, TaskResult};
+use super::{Context, Done, Stop, TaskResult};
 use crate::cluster::{same_images, RollbackPlan, UpgradeState};
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, UndoResult, WorkloadKind};
@@ -57,9 +57,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         )));
     }
     let output = ctx.run(&undo)?;
-    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
-    let result = kubectl::parse_undo(kind, &workload.name, &output)
-        .map_err(|e| unreadable(&undo, &output, e, version.as_deref()))?;
+    let result = kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| ctx.unreadable(&undo, &output, e))?;
     let rolled_back = match result {
         UndoResult::RolledBack => true,
         UndoResult::AlreadyAtRevision { .. } => false,
@@ -82,8 +80,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         WorkloadKind::Deployment => kubectl.deployments(&namespace),
     };
     let output = ctx.run_ok(&invocation)?;
-    let rows = kubectl::parse_workloads("workload table", &output)
-        .map_err(|e| unrecognised(&invocation, e, version.as_deref()))?;
+    let rows = kubectl::parse_workloads("workload table", &output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let live = rows
         .into_iter()
         .find(|row| row.name == workload.name)

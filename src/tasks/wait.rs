@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::{unrecognised, Context, Done, Stop, TaskResult};
+use super::{Context, Done, Stop, TaskResult};
 use crate::cluster::RollbackPlan;
 use crate::convergence::{all_converged, judge, summary, PodRef, Progress, Target};
 use crate::exec::Flow;
@@ -51,8 +51,7 @@ pub fn targets(ctx: &Context) -> Vec<Target> {
 pub fn observe(ctx: &mut Context) -> Result<Vec<PodStatus>, Stop> {
     let invocation = ctx.pods_invocation(false);
     let output = ctx.run_ok(&invocation)?;
-    let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
-    kubectl::parse_pods(&output).map_err(|e| unrecognised(&invocation, e, version.as_deref()))
+    kubectl::parse_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))
 }
 
 fn pod_list(pods: &[PodRef]) -> Vec<String> {
@@ -153,8 +152,7 @@ fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
     let pod = &old[0];
     let invocation = ctx.kubectl().delete_pod(&ctx.options.namespace, &pod.name);
     let output = ctx.run(&invocation)?;
-    let deleted =
-        kubectl::parse_delete(&pod.name, &output).map_err(|e| super::unreadable(&invocation, &output, e, None))?;
+    let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
     if !deleted {
         // Already gone is fine (another actor deleted it); anything else is a failure.
         if !kubectl::is_not_found(&output.stderr) {
@@ -243,11 +241,10 @@ fn follow_until_candidate(
             Flow::Stop
         }
     });
-    ctx.record_result(&invocation, &result);
+    ctx.record(&invocation, &result);
     let output = result.map_err(|e| super::exec_stop(&invocation, &e))?;
     if let Some(error) = parse_error {
-        let version = ctx.facts.tools.kubectl.as_ref().map(|t| t.version.clone());
-        return Err(unrecognised(&invocation, error, version.as_deref()));
+        return Err(ctx.unrecognised(&invocation, error));
     }
     // A watch that ended by itself: after a clean end (the API server closed it) the loop
     // polls and watches again, resting one interval if it was short-lived; a failed watch

@@ -35,9 +35,16 @@ pub fn excerpt(output: &str) -> Vec<String> {
     output.lines().filter(|line| !line.trim().is_empty()).take(3).map(|line| line.chars().take(200).collect()).collect()
 }
 
+impl Unrecognised {
+    /// `could not read the <what>: <reason>`, without the excerpt.
+    pub fn headline(&self) -> String {
+        format!("could not read the {}: {}", self.what, self.reason)
+    }
+}
+
 impl fmt::Display for Unrecognised {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "could not read the {}: {}", self.what, self.reason)?;
+        f.write_str(&self.headline())?;
         if self.excerpt.is_empty() {
             write!(f, " (the output was empty)")?;
         } else {
