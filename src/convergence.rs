@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::cluster::same_images;
+use crate::cluster::{same_images, RollbackPlan, Workload};
 use crate::tools::kubectl::{PodStatus, WorkloadKind};
 
 /// What one workload must look like when the downgrade is done.
@@ -18,6 +18,23 @@ pub struct Target {
     pub name: String,
     pub desired: u32,
     pub images: Vec<String>,
+}
+
+/// What the workloads must look like at the end: the rollback target's images, or the live
+/// ones when a workload is already there.
+pub fn targets(daemonset: (&Workload, &RollbackPlan), deployment: Option<(&Workload, &RollbackPlan)>) -> Vec<Target> {
+    let target = |kind, (workload, plan): (&Workload, &RollbackPlan)| Target {
+        kind,
+        name: workload.name.clone(),
+        desired: workload.desired,
+        images: match plan {
+            RollbackPlan::RollBack { images, .. } => images.clone(),
+            RollbackPlan::AlreadyThere => workload.images.clone(),
+        },
+    };
+    std::iter::once(target(WorkloadKind::DaemonSet, daemonset))
+        .chain(deployment.map(|d| target(WorkloadKind::Deployment, d)))
+        .collect()
 }
 
 impl Target {

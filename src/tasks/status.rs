@@ -6,7 +6,7 @@ use super::{wait, Context, Done, TaskResult};
 use crate::convergence::{all_converged, judge, summary};
 
 pub fn run(ctx: &mut Context) -> TaskResult {
-    let targets = wait::targets(ctx);
+    let targets = ctx.cluster().targets();
     let started = ctx.exec.now();
     let (pods, progress) = loop {
         let pods = wait::observe(ctx)?;

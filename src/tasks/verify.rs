@@ -43,7 +43,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             )
         })
         .collect();
-    if let Some(targets) = ctx.facts.cluster.as_ref().map(|_| super::wait::targets(ctx)) {
+    if let Some(targets) = ctx.facts.cluster.as_ref().map(|cluster| cluster.targets()) {
         for target in targets {
             details.push(format!("{} images: {}", target.name, target.images.join(", ")));
         }
@@ -61,7 +61,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let converged = all_converged(&progress);
     // `--to-revision` may name any revision: only claim Calico v2 when its images say so.
     let on_v2 = ctx.facts.cluster.as_ref().is_some_and(|_| {
-        let targets = super::wait::targets(ctx);
+        let targets = ctx.cluster().targets();
         targets.first().is_some_and(|ds| generation(&ds.images, Component::Node) == Generation::V2)
     });
     let message = match (converged, on_v2) {

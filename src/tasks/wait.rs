@@ -14,38 +14,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use super::{Context, Done, Stop, TaskResult};
-use crate::cluster::RollbackPlan;
 use crate::convergence::{all_converged, judge, summary, PodRef, Progress, Target};
 use crate::exec::Flow;
 use crate::exit::Exit;
-use crate::tools::kubectl::{self, PodStatus, PodWatch, WorkloadKind};
+use crate::tools::kubectl::{self, PodStatus, PodWatch};
 
 pub const NAME: &str = "Wait for the pods";
-
-/// What the workloads must look like at the end.
-pub fn targets(ctx: &Context) -> Vec<Target> {
-    let cluster = ctx.cluster();
-    let mut targets = Vec::new();
-    let target_images = |plan: &RollbackPlan, live: &[String]| match plan {
-        RollbackPlan::RollBack { images, .. } => images.clone(),
-        RollbackPlan::AlreadyThere => live.to_vec(),
-    };
-    targets.push(Target {
-        kind: WorkloadKind::DaemonSet,
-        name: cluster.daemonset.name.clone(),
-        desired: cluster.daemonset.desired,
-        images: target_images(&cluster.daemonset_plan, &cluster.daemonset.images),
-    });
-    if let (Some(deployment), Some(plan)) = (&cluster.deployment, &cluster.deployment_plan) {
-        targets.push(Target {
-            kind: WorkloadKind::Deployment,
-            name: deployment.name.clone(),
-            desired: deployment.desired,
-            images: target_images(plan, &deployment.images),
-        });
-    }
-    targets
-}
 
 /// One `kubectl get pods` of the namespace.
 pub fn observe(ctx: &mut Context) -> Result<Vec<PodStatus>, Stop> {
@@ -61,7 +35,7 @@ fn pod_list(pods: &[PodRef]) -> Vec<String> {
 }
 
 pub fn run(ctx: &mut Context) -> TaskResult {
-    let targets = targets(ctx);
+    let targets = ctx.cluster().targets();
     if ctx.options.check {
         let invocation = ctx.pods_invocation(!ctx.options.no_watch);
         ctx.plan_command(&invocation);

@@ -1,0 +1,72 @@
+//! What the run has learned so far ([`Facts`]): the tools found, the cluster as inspected and
+//! the decisions taken from it, the last look at the pods. Each task adds to it.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cluster::{Datastore, RollbackPlan, UpgradeState, Workload};
+use crate::convergence::{Progress, Target};
+use crate::tools::calico_upgrade::Migration;
+use crate::tools::calicoctl::CalicoctlVersion;
+use crate::tools::kubectl::{Kubectl, PodStatus, PodSummary};
+
+/// The tools as found and checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct FoundTool {
+    pub path: PathBuf,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tools {
+    pub kubectl: Option<FoundTool>,
+    pub calicoctl: Option<FoundTool>,
+    pub calico_upgrade: Option<FoundTool>,
+    /// Every calicoctl on PATH (and the chosen one), with what `calicoctl version` said.
+    pub calicoctls: Vec<CalicoctlSeen>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CalicoctlSeen {
+    pub path: PathBuf,
+    pub version: CalicoctlVersion,
+}
+
+/// The cluster as inspected, and the decisions taken from it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cluster {
+    pub datastore: Datastore,
+    pub state: UpgradeState,
+    pub daemonset: Workload,
+    pub deployment: Option<Workload>,
+    pub daemonset_plan: RollbackPlan,
+    pub deployment_plan: Option<RollbackPlan>,
+}
+
+impl Cluster {
+    /// What the workloads must look like at the end (`convergence::targets`).
+    pub fn targets(&self) -> Vec<Target> {
+        let deployment = self.deployment.as_ref().zip(self.deployment_plan.as_ref());
+        crate::convergence::targets((&self.daemonset, &self.daemonset_plan), deployment)
+    }
+}
+
+/// What the run has learned so far; each task adds to it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facts {
+    pub tools: Tools,
+    #[serde(skip)]
+    pub kubectl: Option<Kubectl>,
+    #[serde(skip)]
+    pub calico_upgrade_version: Option<semver::Version>,
+    pub cluster: Option<Cluster>,
+    pub pods_at_risk: Option<Vec<PodSummary>>,
+    pub migration_before: Option<Migration>,
+    pub migration_after: Option<Migration>,
+    /// The last observation of the namespace's pods, and the verdict on it.
+    pub pods: Option<Vec<PodStatus>>,
+    pub progress: Option<Vec<Progress>>,
+    /// Whether any task changed the cluster (or, in check mode, would).
+    pub changed: bool,
+}
