@@ -1,141 +1,244 @@
 //! The Ansible binary module: invoked as `calico-downgrade <file>` with a single argument that
-//! is a JSON file, it reads `action` (plan, run, abort, status) and the options in snake_case,
-//! honours `_ansible_check_mode`, never prompts, and prints the JSON report.
+//! is a JSON file (and not a subcommand name), it reads `action` (plan, run, abort, status) and
+//! the options in snake_case, honours `_ansible_check_mode`, never prompts, and prints the JSON
+//! report.
+//!
+//! The arguments are turned into the command line they stand for and parsed by the same clap
+//! definitions ([`crate::options`]), so every option is a module argument without a second
+//! list. Values are read as Ansible sends them, as its own modules read them: booleans as
+//! yes/no, true/false, on/off, 1/0 in any case, numbers and durations also as strings
+//! (`to_revision: "1"`, a templated `"{{ rev }}"`). Errors name the argument.
 
 use std::ffi::OsString;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use clap::error::{ContextKind, ContextValue};
+use serde_json::Value;
 
-use crate::app::{execute, refuse_early, Presentation, Snapshot};
-use crate::cli::OutputFormat;
+use crate::app::{execute, refuse_early, resolve, Snapshot};
 use crate::exit::Exit;
-use crate::options::Options;
-use crate::playbook::Command;
-use crate::tools::calico_upgrade::ApiConfig;
-use crate::tools::kubectl::Connection;
+use crate::options::{OutputFormat, Presentation};
 
-#[derive(Debug, Deserialize)]
-pub struct ModuleArgs {
-    pub action: String,
-    pub kubectl: Option<String>,
-    pub calicoctl: Option<String>,
-    pub calico_upgrade: Option<String>,
-    pub kubeconfig: Option<String>,
-    pub context: Option<String>,
-    pub namespace: Option<String>,
-    pub daemonset: Option<String>,
-    pub deployment: Option<String>,
-    pub apiconfigv1: Option<String>,
-    pub apiconfigv3: Option<String>,
-    pub to_revision: Option<u64>,
-    pub timeout: Option<String>,
-    pub command_timeout: Option<String>,
-    pub poll_interval: Option<String>,
-    pub no_watch: Option<bool>,
-    pub replace_pods: Option<bool>,
-    pub rollback_first: Option<bool>,
-    pub journal: Option<String>,
-    #[serde(rename = "_ansible_check_mode")]
-    pub check_mode: Option<bool>,
-    // Ansible passes these internal keys to every module; they are accepted and ignored.
-    #[serde(flatten)]
-    pub internal: std::collections::BTreeMap<String, serde_json::Value>,
-}
-
-/// Ansible's own keys all start with `_ansible_`; anything else unknown is an error.
-fn unknown_keys(args: &ModuleArgs) -> Vec<String> {
-    args.internal.keys().filter(|k| !k.starts_with("_ansible_")).cloned().collect()
-}
+/// Options the module sets itself: it always prints JSON, never prompts, and takes check mode
+/// from Ansible's `_ansible_check_mode`.
+const SET_BY_THE_MODULE: &[&str] = &["output", "yes", "verbose", "quiet", "check", "help", "version"];
 
 /// Arguments the module cannot use: a `failed` result naming the problem (Ansible reads the
 /// result from stdout; a non-zero exit with a JSON result is reported as that result).
 fn failed(msg: String) -> i32 {
-    let presentation =
-        Presentation { output: OutputFormat::Json, verbose: false, quiet: true, journal: None, yes: true };
+    let presentation = Presentation { output: OutputFormat::Json, quiet: true, yes: true, ..Presentation::default() };
     refuse_early(&presentation, Exit::Unrecognised, &[msg])
 }
 
-fn duration(name: &str, value: &Option<String>, default: std::time::Duration) -> Result<std::time::Duration, String> {
-    match value {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(text).map_err(|e| format!("{name}: `{text}` is not a duration: {e}")),
+/// Whether `args` is a module invocation: one argument that is no subcommand name and names a
+/// file that holds a JSON object. A file called `plan` in the working directory leaves
+/// `calico-downgrade plan` a subcommand.
+pub fn module_file(args: &[OsString]) -> Option<&Path> {
+    let [_, argument] = args else { return None };
+    let text = argument.to_str();
+    if text.is_some_and(|t| t.starts_with('-') || crate::cli::subcommand_names().iter().any(|n| n == t)) {
+        return None;
     }
+    let path = Path::new(argument);
+    path.is_file().then_some(path)
 }
 
 /// `Some(exit code)` when invoked as an Ansible module, `None` for an ordinary command line.
 pub fn try_module(args: &[OsString], snapshot: &Snapshot, interrupted: Arc<AtomicBool>) -> Option<i32> {
-    if args.len() != 2 {
-        return None;
-    }
-    let path = Path::new(&args[1]);
-    if !path.is_file() {
-        return None;
-    }
+    let path = module_file(args)?;
     let text = std::fs::read_to_string(path).ok()?;
-    let trimmed = text.trim_start();
-    if !trimmed.starts_with('{') {
+    if !text.trim_start().starts_with('{') {
         return None;
     }
-    let args: ModuleArgs = match serde_json::from_str(&text) {
-        Ok(args) => args,
-        Err(e) => return Some(failed(format!("cannot read the module arguments in `{}`: {e}", path.display()))),
-    };
-    let unknown = unknown_keys(&args);
-    if !unknown.is_empty() {
-        return Some(failed(format!("unsupported option(s): {}", unknown.join(", "))));
-    }
-    let command = match args.action.as_str() {
-        "plan" => Command::Plan,
-        "run" => Command::Run,
-        "abort" => Command::Abort,
-        "status" => Command::Status,
-        other => return Some(failed(format!("action `{other}` is not one of plan, run, abort, status"))),
-    };
-    let defaults = Options::default();
-    let timeouts = (|| {
-        Ok::<_, String>((
-            duration("timeout", &args.timeout, defaults.timeout)?,
-            duration("command_timeout", &args.command_timeout, defaults.command_timeout)?,
-            duration("poll_interval", &args.poll_interval, defaults.poll_interval)?,
-        ))
-    })();
-    let (timeout, command_timeout, poll_interval) = match timeouts {
-        Ok(t) => t,
-        Err(msg) => return Some(failed(msg)),
-    };
-    let check = args.check_mode.unwrap_or(false) || matches!(command, Command::Plan | Command::Status);
-    let options = Options {
-        kubectl: args.kubectl.map(Into::into),
-        calicoctl: args.calicoctl.map(Into::into),
-        calico_upgrade: args.calico_upgrade.map(Into::into),
-        connection: Connection {
-            kubeconfig: args.kubeconfig,
-            context: args.context,
-            request_timeout_secs: command_timeout.as_secs(),
+    Some(match command_line(&text) {
+        Ok(argv) => match crate::cli::parse(&argv, &snapshot.vars) {
+            Ok(cli) => {
+                let (command, options, mut presentation) = resolve(cli);
+                presentation.output = OutputFormat::Json;
+                presentation.quiet = true;
+                presentation.yes = true;
+                execute(command, &options, &presentation, snapshot, interrupted)
+            }
+            Err(usage) => failed(describe(&usage.error)),
         },
-        namespace: args.namespace.unwrap_or(defaults.namespace),
-        daemonset: args.daemonset.unwrap_or(defaults.daemonset),
-        deployment: args.deployment.unwrap_or(defaults.deployment),
-        api: ApiConfig { v1: args.apiconfigv1, v3: args.apiconfigv3 },
-        to_revision: args.to_revision,
-        timeout,
-        command_timeout,
-        poll_interval,
-        no_watch: args.no_watch.unwrap_or(false),
-        replace_pods: args.replace_pods.unwrap_or(false),
-        rollback_first: args.rollback_first.unwrap_or(false),
-        check,
-        follow: false,
+        Err(message) => failed(message),
+    })
+}
+
+/// The command line that the module arguments stand for.
+pub fn command_line(text: &str) -> Result<Vec<OsString>, String> {
+    let arguments: serde_json::Map<String, Value> = match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err("the module arguments are not a JSON object".into()),
+        Err(e) => return Err(format!("the module arguments are not valid JSON: {e}")),
     };
-    let presentation = Presentation {
-        output: OutputFormat::Json,
-        verbose: false,
-        quiet: true,
-        journal: args.journal.map(Into::into),
-        yes: true,
+    let action = match arguments.get("action") {
+        Some(Value::String(action)) if ["plan", "run", "abort", "status"].contains(&action.as_str()) => action.clone(),
+        Some(other) => return Err(format!("option `action`: {other} is not one of plan, run, abort, status")),
+        None => return Err("option `action` is required: plan, run, abort or status".into()),
     };
-    Some(execute(command, &options, &presentation, snapshot, interrupted))
+    let check_mode = match arguments.get("_ansible_check_mode") {
+        None | Some(Value::Null) => false,
+        Some(value) => boolean(value).ok_or_else(|| format!("`_ansible_check_mode`: {value} is not a boolean"))?,
+    };
+    let command = crate::cli::command();
+    let sub = command.find_subcommand(&action).expect("every action is a subcommand");
+    // The action's own options, and the global ones it uses.
+    let usable: Vec<&clap::Arg> = sub
+        .get_arguments()
+        .chain(command.get_arguments())
+        .filter(|arg| {
+            let id = arg.get_id().as_str();
+            !crate::cli::unused(&action).contains(&id) && !SET_BY_THE_MODULE.contains(&id)
+        })
+        .collect();
+    let mut argv: Vec<OsString> = vec!["calico-downgrade".into(), action.clone().into()];
+    let mut unknown = Vec::new();
+    for (key, value) in &arguments {
+        if key == "action" || key.starts_with("_ansible_") || value.is_null() {
+            continue;
+        }
+        let Some(arg) = usable.iter().find(|arg| arg.get_id() == key.as_str()) else {
+            unknown.push(key.clone());
+            continue;
+        };
+        let long = arg.get_long().expect("every option has a long name");
+        if arg.get_action().takes_values() {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                _ => return Err(format!("option `{key}`: expected a string or a number, not {value}")),
+            };
+            argv.push(format!("--{long}={text}").into());
+        } else {
+            match boolean(value) {
+                Some(true) => argv.push(format!("--{long}").into()),
+                Some(false) => {}
+                None => {
+                    return Err(format!("option `{key}`: {value} is not a boolean (yes/no, true/false, on/off, 1/0)"))
+                }
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(format!("unsupported option(s) for action `{action}`: {}", unknown.join(", ")));
+    }
+    if check_mode && matches!(action.as_str(), "run" | "abort") {
+        argv.push("--check".into());
+    }
+    Ok(argv)
+}
+
+/// A boolean as Ansible's `boolean()` reads one.
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A clap error in the module's words: the argument's snake_case name instead of `--flag`.
+fn describe(error: &clap::Error) -> String {
+    let mut command = crate::cli::command();
+    command.build();
+    let argument = match error.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(shown)) => {
+            command.get_arguments().find(|a| a.to_string() == *shown).map(|a| a.get_id().to_string())
+        }
+        _ => None,
+    };
+    match (argument, error.get(ContextKind::InvalidValue)) {
+        (Some(name), Some(ContextValue::String(value))) => {
+            let cause = std::error::Error::source(error).map(|c| format!(": {c}")).unwrap_or_default();
+            format!("option `{name}`: invalid value `{value}`{cause}")
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            first.strip_prefix("error: ").unwrap_or(first).to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(json: &str) -> Result<Vec<String>, String> {
+        command_line(json).map(|argv| argv.into_iter().map(|a| a.into_string().unwrap()).collect())
+    }
+
+    fn refusal(json: &str) -> String {
+        let argv = command_line(json).expect("the arguments convert");
+        describe(&crate::cli::parse(&argv, &[]).expect_err("refused").error)
+    }
+
+    #[test]
+    fn values_are_read_as_ansible_sends_them() {
+        assert_eq!(
+            line(r#"{"action":"run","to_revision":"1","rollback_first":"yes","replace_pods":"Off","timeout":"90s","_ansible_check_mode":true}"#)
+                .unwrap(),
+            ["calico-downgrade", "run", "--rollback-first", "--timeout=90s", "--to-revision=1", "--check"]
+        );
+        assert_eq!(
+            line(r#"{"action":"plan","to_revision":2,"no_watch":1}"#).unwrap(),
+            ["calico-downgrade", "plan", "--no-watch", "--to-revision=2"]
+        );
+        for yes in ["yes", "YES", "True", "on", "1", "y", "t"] {
+            assert_eq!(boolean(&Value::String(yes.into())), Some(true), "{yes}");
+        }
+        for no in ["no", "False", "OFF", "0", "n", "f"] {
+            assert_eq!(boolean(&Value::String(no.into())), Some(false), "{no}");
+        }
+        let argv = command_line(r#"{"action":"run","to_revision":"1","rollback_first":"yes"}"#).unwrap();
+        let cli = crate::cli::parse(&argv, &[]).expect("parses");
+        assert_eq!((cli.options.to_revision, cli.options.rollback_first), (Some(1), true));
+    }
+
+    #[test]
+    fn errors_name_the_argument() {
+        assert_eq!(
+            line(r#"{"action":"run","rollback_first":"maybe"}"#).unwrap_err(),
+            r#"option `rollback_first`: "maybe" is not a boolean (yes/no, true/false, on/off, 1/0)"#
+        );
+        assert_eq!(
+            refusal(r#"{"action":"run","timeout":"banana"}"#),
+            "option `timeout`: invalid value `banana`: `banana` is not a duration such as 10m, 90s, 1h30m or 500ms"
+        );
+        assert!(refusal(r#"{"action":"run","to_revision":"0"}"#)
+            .starts_with("option `to_revision`: invalid value `0`: 0 is not a revision"));
+        assert_eq!(
+            line(r#"{"action":"status","replace_pods":true,"yes":true,"bogus":1}"#).unwrap_err(),
+            "unsupported option(s) for action `status`: bogus, replace_pods, yes"
+        );
+        assert_eq!(
+            line(r#"{"action":"destroy"}"#).unwrap_err(),
+            r#"option `action`: "destroy" is not one of plan, run, abort, status"#
+        );
+        assert_eq!(line(r#"["run"]"#).unwrap_err(), "the module arguments are not a JSON object");
+    }
+
+    #[test]
+    fn a_subcommand_name_is_not_a_module_file_even_when_such_a_file_exists() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = dir.path().join("plan");
+        std::fs::write(&plan, r#"{"action":"run"}"#).unwrap();
+        // A file path is a module file; the bare subcommand name never is.
+        assert_eq!(module_file(&["x".into(), plan.clone().into()]), Some(plan.as_path()));
+        assert_eq!(module_file(&["x".into(), "plan".into()]), None);
+        assert_eq!(module_file(&["x".into(), "--help".into()]), None);
+    }
 }

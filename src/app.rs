@@ -7,16 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::cli::{Cli, CommandArg, OutputFormat};
+use crate::cli::{Cli, CommandArg};
 use crate::exec::journal::{self, Journal};
 use crate::exec::runner::Runner;
 use crate::exit::Exit;
-use crate::options::Options;
+pub use crate::options::Presentation;
+use crate::options::{Options, OutputFormat};
 use crate::playbook::{self, Command};
 use crate::report::text::{Style, TextReport};
 use crate::tasks::{Context, Environment, Observer, Silent};
-use crate::tools::calico_upgrade::ApiConfig;
-use crate::tools::kubectl::Connection;
 
 /// Everything `main` read from the process environment.
 #[derive(Debug, Clone, Default)]
@@ -34,45 +33,22 @@ impl Snapshot {
     }
 }
 
-/// Reporting preferences, separate from what the run does.
-#[derive(Debug, Clone)]
-pub struct Presentation {
-    pub output: OutputFormat,
-    pub verbose: bool,
-    pub quiet: bool,
-    pub journal: Option<PathBuf>,
-    pub yes: bool,
-}
-
-pub fn options_from_cli(cli: &Cli) -> (Options, Presentation) {
-    let g = &cli.global;
-    let check = matches!(cli.command, CommandArg::Plan | CommandArg::Run { check: true } | CommandArg::Status { .. });
-    let options = Options {
-        kubectl: g.kubectl.clone(),
-        calicoctl: g.calicoctl.clone(),
-        calico_upgrade: g.calico_upgrade.clone(),
-        connection: Connection {
-            kubeconfig: g.kubeconfig.clone(),
-            context: g.context.clone(),
-            request_timeout_secs: g.command_timeout.as_secs(),
-        },
-        namespace: g.namespace.clone(),
-        daemonset: g.daemonset.clone(),
-        deployment: g.deployment.clone(),
-        api: ApiConfig { v1: g.apiconfigv1.clone(), v3: g.apiconfigv3.clone() },
-        to_revision: g.to_revision,
-        timeout: g.timeout,
-        command_timeout: g.command_timeout,
-        poll_interval: g.poll_interval,
-        no_watch: g.no_watch,
-        replace_pods: g.replace_pods,
-        rollback_first: g.rollback_first,
-        check,
-        follow: matches!(cli.command, CommandArg::Status { watch: true }),
+/// The command to run and its options, from a parsed command line (also the Ansible
+/// module's, which is turned into one): what the subcommand implies is set here.
+pub fn resolve(cli: Cli) -> (Command, Options, Presentation) {
+    let Cli { command, mut options, presentation } = cli;
+    let (command, check) = match command {
+        CommandArg::Plan => (Command::Plan, true),
+        CommandArg::Run { check } => (Command::Run, check),
+        CommandArg::Abort { check } => (Command::Abort, check),
+        CommandArg::Status { watch } => {
+            options.follow = watch;
+            (Command::Status, true)
+        }
+        CommandArg::Completions { .. } | CommandArg::Man => unreachable!("handled before the playbook"),
     };
-    let presentation =
-        Presentation { output: g.output, verbose: g.verbose, quiet: g.quiet, journal: g.journal.clone(), yes: g.yes };
-    (options, presentation)
+    options.check = check;
+    (command, options, presentation)
 }
 
 /// Ask on the terminal before changing anything; refuse without `--yes` when nobody can answer.
@@ -108,7 +84,7 @@ fn confirm(
             "abort the Calico data migration"
         },
         options.namespace,
-        options.connection.context.as_deref().unwrap_or("current context"),
+        options.context.as_deref().unwrap_or("current context"),
     );
     let _ = std::io::stderr().flush();
     // The signal handler restarts an interrupted read, so the answer is read on a thread
@@ -151,7 +127,7 @@ pub fn refuse_early(presentation: &Presentation, exit: Exit, reasons: &[String])
             "msg": reasons.join("; "),
             "steps": [],
         });
-        println!("{document}");
+        let _ = print_stdout(format!("{document}\n").as_bytes());
     }
     exit.code()
 }
@@ -164,10 +140,6 @@ pub fn execute(
     snapshot: &Snapshot,
     interrupted: Arc<AtomicBool>,
 ) -> i32 {
-    let problems = options.problems();
-    if !problems.is_empty() {
-        return refuse_early(presentation, Exit::Unrecognised, &problems);
-    }
     match confirm(command, options, presentation, snapshot, &interrupted) {
         Ok(()) => {}
         Err(Refusal::Usage(message)) => return refuse_early(presentation, Exit::Unrecognised, &[message]),
@@ -236,36 +208,73 @@ pub fn execute(
         OutputFormat::Text => text.finish(&outcome, journal_text.as_deref()),
         OutputFormat::Json => {
             drop(text);
-            println!("{}", crate::report::json::render(&outcome, journal_text.as_deref()));
+            let document = crate::report::json::render(&outcome, journal_text.as_deref());
+            let _ = print_stdout(format!("{document}\n").as_bytes());
         }
     }
     outcome.exit.code()
 }
 
-/// The whole program after argument parsing: `main` stays thin.
-pub fn main_with(cli: Cli, snapshot: Snapshot, interrupted: Arc<AtomicBool>) -> i32 {
-    let command = match &cli.command {
-        CommandArg::Plan => Command::Plan,
-        CommandArg::Run { .. } => Command::Run,
-        CommandArg::Abort => Command::Abort,
-        CommandArg::Status { .. } => Command::Status,
+/// Write what goes to stdout in one piece. A closed stdout (`| head`) ends the output quietly,
+/// as ripgrep does: the reader has what it wanted, and the exit code still tells the outcome.
+pub fn print_stdout(text: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// A command line that did not parse: help and version on stdout (exit 0), an error on stderr
+/// (exit 2), and with `--output json` also a JSON result on stdout.
+fn usage(usage: &crate::cli::Usage) -> i32 {
+    if usage.exit == 0 {
+        // Help and version; clap colours them on a terminal. A closed stdout is not an error.
+        let _ = usage.error.print();
+        return 0;
+    }
+    if usage.json {
+        let first = usage.message.lines().next().unwrap_or_default();
+        let message = first.strip_prefix("error: ").unwrap_or(first).to_string();
+        let presentation = Presentation { output: OutputFormat::Json, ..Presentation::default() };
+        return refuse_early(&presentation, Exit::Unrecognised, &[message]);
+    }
+    let _ = usage.error.print();
+    usage.exit
+}
+
+/// The whole program after `main` read the environment: the Ansible module or the command
+/// line, then the playbook. `main` stays thin.
+pub fn main_with(args: Vec<std::ffi::OsString>, snapshot: Snapshot, interrupted: Arc<AtomicBool>) -> i32 {
+    if let Some(code) = crate::ansible::try_module(&args, &snapshot, Arc::clone(&interrupted)) {
+        return code;
+    }
+    let cli = match crate::cli::parse(&args, &snapshot.vars) {
+        Ok(cli) => cli,
+        Err(refused) => return usage(&refused),
+    };
+    let generated = match &cli.command {
         CommandArg::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(*shell, &mut command, "calico-downgrade", &mut std::io::stdout());
-            return 0;
+            let mut text = Vec::new();
+            clap_complete::generate(*shell, &mut crate::cli::command(), "calico-downgrade", &mut text);
+            Some(text)
         }
         CommandArg::Man => {
-            let command = <Cli as clap::CommandFactory>::command();
-            let mut out = std::io::stdout();
-            return match clap_mangen::Man::new(command).render(&mut out) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("error: failed to write the man page: {e}");
-                    1
-                }
-            };
+            let mut text = Vec::new();
+            clap_mangen::Man::new(crate::cli::command()).render(&mut text).expect("writing to memory cannot fail");
+            Some(text)
         }
+        _ => None,
     };
-    let (options, presentation) = options_from_cli(&cli);
+    if let Some(text) = generated {
+        return match print_stdout(&text) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: failed to write to stdout: {e}");
+                1
+            }
+        };
+    }
+    let (command, options, presentation) = resolve(cli);
     execute(command, &options, &presentation, &snapshot, interrupted)
 }

@@ -1,148 +1,403 @@
-//! The command line (clap definitions only). Every option can also be set from an environment
-//! variable `CALICO_DOWNGRADE_<NAME>`.
+//! The command line: the subcommands, their help, and parsing. The options themselves are
+//! defined once in [`crate::options`]; here each command says which of them it does without
+//! ([`unused`]): those are left out of its `--help` and its completions, and refused when given
+//! on its command line (set from the environment, they are ignored, so one exported
+//! `CALICO_DOWNGRADE_YES=1` does not break `status`).
+//!
+//! Usage errors name what the operator wrote: the option, or the environment variable when
+//! the value came from one.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::ffi::OsString;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-const AFTER_HELP: &str = "\
+use crate::exit::Exit;
+use crate::options::{Options, Presentation};
+
+const ABOUT_ORDERS: &str = "\
+Orders: by default the docs' order (\"Downgrading a self-hosted installation\"): abort the data
+migration, then roll back. --rollback-first rolls back and waits first, as the Calico
+troubleshooting page and calico-upgrade's own abort prompt ask (\"all calico/node instances ...
+should be running Calico v2.x\").";
+
+const EXAMPLES: &str = "\
 Examples:
   calico-downgrade plan                          read-only: what would be done, with the exact commands
-  calico-downgrade run                           abort the migration, roll back, wait, verify (asks first)
+  calico-downgrade run                           show the plan, ask, then abort the migration, roll back, wait, verify
   calico-downgrade run --yes --output json       unattended, one JSON document at the end
-  calico-downgrade run --check                   the same as plan
   calico-downgrade run --rollback-first --yes    roll back and wait before aborting the migration
   calico-downgrade run --replace-pods --yes      also replace the pods of an OnDelete DaemonSet
   calico-downgrade abort --yes                   only \"Aborting the upgrade\" (components never upgraded)
   calico-downgrade status --watch                follow the Calico pods until converged
+  calico-downgrade man > calico-downgrade.1      the manual page
   kubectl calico-downgrade plan                  as a kubectl plugin (installed as kubectl-calico_downgrade)
+Each command's own options: calico-downgrade <COMMAND> --help";
 
-Orders: by default the docs' order (\"Downgrading a self-hosted installation\"): abort the data
-migration, then roll back. --rollback-first rolls back and waits first, as the Calico
-troubleshooting page and calico-upgrade's own abort prompt ask (\"all calico/node instances ...
-should be running Calico v2.x\").
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  calico-downgrade plan                                 what `run` would do, with the exact commands
+  calico-downgrade plan --context prod --output json    the plan as one JSON document
+  calico-downgrade plan --rollback-first                the plan in the troubleshooting page's order";
 
-";
+const RUN_EXAMPLES: &str = "\
+Examples:
+  calico-downgrade run                           show the plan, ask, then carry it out
+  calico-downgrade run --yes --output json       unattended, one JSON document at the end
+  calico-downgrade run --replace-pods --yes      also replace the pods of an OnDelete DaemonSet";
+
+const ABORT_EXAMPLES: &str = "\
+Examples:
+  calico-downgrade abort --check                         what the abort would run
+  calico-downgrade abort --yes                           abort the data migration
+  calico-downgrade abort --yes --apiconfigv1 v1.yaml     with calico-upgrade's configuration files";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  calico-downgrade status                        one look at the Calico pods
+  calico-downgrade status --watch --timeout 5m   follow them until they converge
+  calico-downgrade status --output json          the pods and the verdict as JSON";
+
+const STATUS_EXIT_CODES: &str = "\
+Exit codes:
+  0    the pods have converged: every one Running, ready, on the pre-upgrade images
+  1    they have not (or a command failed)
+  2    usage error, or output the tool could not understand
+  3    a precondition is not met (kubectl missing, no such DaemonSet)
+  130  interrupted (SIGINT/SIGTERM)";
+
+/// The rows of the exit-code table that apply to a command.
+fn exit_codes(codes: &[&str]) -> String {
+    let mut lines = crate::exit::TABLE.lines();
+    let title = lines.next().unwrap_or_default();
+    let rows = lines.filter(|line| codes.contains(&line.split_whitespace().next().unwrap_or_default()));
+    std::iter::once(title).chain(rows).collect::<Vec<_>>().join("\n")
+}
+
+fn help(examples: &str, codes: &[&str]) -> String {
+    format!("{examples}\n\n{}", exit_codes(codes))
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "calico-downgrade",
     version,
     about = "Take a Kubernetes cluster from Calico v3.0 back to Calico v2.6, as the Calico docs prescribe",
-    after_help = format!("{AFTER_HELP}{}", crate::exit::TABLE),
+    after_help = format!("{EXAMPLES}\n\n{ABOUT_ORDERS}\n\n{}", crate::exit::TABLE),
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: CommandArg,
     #[command(flatten)]
-    pub global: GlobalArgs,
+    pub options: Options,
+    #[command(flatten)]
+    pub presentation: Presentation,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum CommandArg {
     /// Read-only: find the tools, inspect the cluster, print the plan and the exact commands
+    #[command(after_help = help(PLAN_EXAMPLES, &["0", "1", "2", "3", "130"]))]
     Plan,
     /// Carry out the downgrade: abort the migration, roll back, wait, verify
+    #[command(after_help = format!("{}\n\n{ABOUT_ORDERS}", help(RUN_EXAMPLES, &["0", "1", "2", "3", "4", "130"])))]
     Run {
         /// Only show what would be done (the same as `plan`)
         #[arg(long)]
         check: bool,
     },
     /// Only the "Aborting the upgrade" section (Calico components never upgraded)
-    Abort,
+    #[command(after_help = help(ABORT_EXAMPLES, &["0", "1", "2", "3", "130"]))]
+    Abort {
+        /// Only show what would be done
+        #[arg(long)]
+        check: bool,
+    },
     /// Show the Calico pods and whether the downgrade has converged (exit 0 if so, 1 if not)
+    #[command(after_help = format!("{STATUS_EXAMPLES}\n\n{STATUS_EXIT_CODES}"))]
     Status {
         /// Follow the pods until they converge or --timeout passes
         #[arg(long)]
         watch: bool,
     },
-    /// Print shell completions
+    /// Print shell completions (bash, zsh, fish, elvish, powershell)
+    #[command(after_help = "Example:\n  calico-downgrade completions bash > /etc/bash_completion.d/calico-downgrade")]
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff)
-    #[command(hide = true)]
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  calico-downgrade man > /usr/local/share/man/man1/calico-downgrade.1")]
     Man,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
+/// Every option (by its id, the field name) that a command does without. Options not listed
+/// are used by every command that runs the playbook.
+pub fn unused(command: &str) -> &'static [&'static str] {
+    const ALL: &[&str] = &[
+        "kubectl",
+        "calicoctl",
+        "calico_upgrade",
+        "kubeconfig",
+        "context",
+        "namespace",
+        "daemonset",
+        "deployment",
+        "apiconfigv1",
+        "apiconfigv3",
+        "to_revision",
+        "timeout",
+        "command_timeout",
+        "poll_interval",
+        "no_watch",
+        "replace_pods",
+        "rollback_first",
+        "output",
+        "journal",
+        "yes",
+        "verbose",
+        "quiet",
+    ];
+    match command {
+        // A plan never changes anything, so there is nothing to confirm.
+        "plan" => &["yes"],
+        "run" => &[],
+        // The abort neither rolls back nor waits.
+        "abort" => &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first"],
+        // Status only looks (the migration state included); it changes nothing.
+        "status" => &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes"],
+        _ => ALL,
+    }
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("`{text}` is not a duration such as 10m, 90s or 2s: {e}"))
+/// The clap command with each subcommand's unused options hidden from its help and completions.
+pub fn command() -> clap::Command {
+    let command = Cli::command();
+    let globals: Vec<clap::Arg> = command.get_arguments().filter(|arg| arg.is_global_set()).cloned().collect();
+    // clap copies each global option into every subcommand that lacks it when the command is
+    // built; a hidden copy put there first is kept instead.
+    command.mut_subcommands(|mut sub| {
+        let name = sub.get_name().to_string();
+        for arg in globals.iter().filter(|arg| unused(&name).contains(&arg.get_id().as_str())) {
+            sub = sub.arg(arg.clone().hide(true));
+        }
+        sub
+    })
 }
 
-#[derive(Debug, Args)]
-pub struct GlobalArgs {
-    /// kubectl to use (default: the first on PATH)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_KUBECTL", value_name = "PATH")]
-    pub kubectl: Option<PathBuf>,
-    /// calicoctl to use (default: the first on PATH); every calicoctl on PATH is checked
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_CALICOCTL", value_name = "PATH")]
-    pub calicoctl: Option<PathBuf>,
-    /// calico-upgrade to use (default: the first on PATH)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_CALICO_UPGRADE", value_name = "PATH")]
-    pub calico_upgrade: Option<PathBuf>,
-    /// kubeconfig passed to every kubectl call (KUBECONFIG is honoured as kubectl honours it)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_KUBECONFIG", value_name = "PATH")]
-    pub kubeconfig: Option<String>,
-    /// kubeconfig context passed to every kubectl call
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_CONTEXT", value_name = "NAME")]
-    pub context: Option<String>,
-    /// Namespace of the Calico workloads
-    #[arg(short = 'n', long, global = true, env = "CALICO_DOWNGRADE_NAMESPACE", default_value = "kube-system")]
-    pub namespace: String,
-    /// The calico/node DaemonSet (`canal` for canal installs)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_DAEMONSET", default_value = "calico-node")]
-    pub daemonset: String,
-    /// The calico/kube-controllers Deployment (absent in Kubernetes-API-datastore installs)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_DEPLOYMENT", default_value = "calico-kube-controllers")]
-    pub deployment: String,
-    /// Passed to calico-upgrade as --apiconfigv1
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_APICONFIGV1", value_name = "PATH")]
-    pub apiconfigv1: Option<String>,
-    /// Passed to calico-upgrade as --apiconfigv3
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_APICONFIGV3", value_name = "PATH")]
-    pub apiconfigv3: Option<String>,
-    /// Roll the DaemonSet back to this revision instead of the newest one with v2.x images
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_TO_REVISION", value_name = "N")]
-    pub to_revision: Option<u64>,
-    /// How long to wait for the pods, in all
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_TIMEOUT", default_value = "10m", value_parser = duration)]
-    pub timeout: Duration,
-    /// How long any one external command may take
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_COMMAND_TIMEOUT", default_value = "2m", value_parser = duration)]
-    pub command_timeout: Duration,
-    /// Interval between two looks at the pods when polling
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_POLL_INTERVAL", default_value = "2s", value_parser = duration)]
-    pub poll_interval: Duration,
-    /// Poll with `kubectl get pods` instead of following `kubectl get pods --watch`
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_NO_WATCH")]
-    pub no_watch: bool,
-    /// With an OnDelete DaemonSet, delete its old pods one node at a time
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_REPLACE_PODS")]
-    pub replace_pods: bool,
-    /// Roll back and wait before aborting the data migration
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_ROLLBACK_FIRST")]
-    pub rollback_first: bool,
-    /// Report format
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_OUTPUT", value_enum, default_value = "text")]
-    pub output: OutputFormat,
-    /// Journal file (default: under $XDG_STATE_HOME/calico-downgrade/)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_JOURNAL", value_name = "PATH")]
-    pub journal: Option<PathBuf>,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
-    #[arg(short = 'y', long, global = true, env = "CALICO_DOWNGRADE_YES")]
-    pub yes: bool,
-    /// Echo each command as it runs
-    #[arg(short = 'v', long, global = true, env = "CALICO_DOWNGRADE_VERBOSE")]
-    pub verbose: bool,
-    /// Print only failures and the recap
-    #[arg(short = 'q', long, global = true, env = "CALICO_DOWNGRADE_QUIET", conflicts_with = "verbose")]
-    pub quiet: bool,
+/// The names that are subcommands (also `help`), which are never read as a file name.
+pub fn subcommand_names() -> Vec<String> {
+    let command = Cli::command();
+    let mut names: Vec<String> = command
+        .get_subcommands()
+        .flat_map(|s| std::iter::once(s.get_name().to_string()).chain(s.get_all_aliases().map(str::to_string)))
+        .collect();
+    names.push("help".into());
+    names
+}
+
+/// Why the command line did not give a command to run.
+#[derive(Debug)]
+pub struct Usage {
+    /// What to print (help and version on stdout, errors on stderr).
+    pub message: String,
+    /// 0 for `--help` and `--version`, 2 for an error.
+    pub exit: i32,
+    /// The clap error, to print with its colours on a terminal.
+    pub error: clap::Error,
+    /// `--output json` was asked for, so an error is also a JSON document.
+    pub json: bool,
+}
+
+/// Parse the command line; `vars` is the environment as `main` read it (clap reads the
+/// `CALICO_DOWNGRADE_*` variables itself; `vars` only lets an error name the variable).
+pub fn parse(args: &[OsString], vars: &[(String, String)]) -> Result<Cli, Box<Usage>> {
+    let json = wants_json(args, vars);
+    let usage = |error: clap::Error| {
+        let exit = if error.use_stderr() { Exit::Unrecognised.code() } else { 0 };
+        Box::new(Usage { message: error.render().to_string(), exit, error, json })
+    };
+    let mut command = command();
+    let matches = command
+        .try_get_matches_from_mut(args)
+        .map_err(|error| usage(name_the_variable(error, &command, args, vars)))?;
+    if let Some((name, sub)) = matches.subcommand() {
+        for id in unused(name) {
+            if sub.value_source(id) == Some(ValueSource::CommandLine) {
+                let flag = command
+                    .get_arguments()
+                    .find(|arg| arg.get_id() == *id)
+                    .and_then(|arg| arg.get_long())
+                    .unwrap_or(id);
+                let message = format!("`{name}` does not use --{flag} (see `calico-downgrade {name} --help`)");
+                let error = match command.find_subcommand_mut(name) {
+                    Some(sub) => sub.error(ErrorKind::ArgumentConflict, message),
+                    None => command.error(ErrorKind::ArgumentConflict, message),
+                };
+                return Err(usage(error));
+            }
+        }
+    }
+    Cli::from_arg_matches(&matches).map_err(|error| usage(error.with_cmd(&command)))
+}
+
+/// Whether `--output json` was asked for, on the command line or in the environment; read
+/// leniently, because it decides how a command line that did not parse is reported.
+fn wants_json(args: &[OsString], vars: &[(String, String)]) -> bool {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    for (index, arg) in args.iter().enumerate().rev() {
+        if *arg == "--output" {
+            return args.get(index + 1) == Some(&"json");
+        }
+        if let Some(value) = arg.strip_prefix("--output=") {
+            return value == "json";
+        }
+    }
+    vars.iter().any(|(name, value)| name == "CALICO_DOWNGRADE_OUTPUT" && value == "json")
+}
+
+/// A value that clap refused and that came from a `CALICO_DOWNGRADE_*` variable: say so, with
+/// the variable's name (clap names only the option).
+fn name_the_variable(
+    error: clap::Error,
+    command: &clap::Command,
+    args: &[OsString],
+    vars: &[(String, String)],
+) -> clap::Error {
+    if !matches!(error.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+        return error;
+    }
+    let (Some(ContextValue::String(shown)), Some(ContextValue::String(value))) =
+        (error.get(ContextKind::InvalidArg), error.get(ContextKind::InvalidValue))
+    else {
+        return error;
+    };
+    let Some(arg) = command.get_arguments().find(|arg| arg.to_string() == *shown) else {
+        return error;
+    };
+    let Some(variable) = arg.get_env().and_then(|e| e.to_str()) else {
+        return error;
+    };
+    let long = arg.get_long().map(|l| format!("--{l}"));
+    let short = arg.get_short().map(|s| format!("-{s}"));
+    let on_the_command_line = args.iter().skip(1).filter_map(|a| a.to_str()).any(|a| {
+        long.as_deref().is_some_and(|l| a == l || a.starts_with(&format!("{l}=")))
+            || short.as_deref().is_some_and(|s| a.starts_with(s))
+    });
+    let from_the_variable = vars.iter().any(|(name, set)| name == variable && set == value);
+    if on_the_command_line || !from_the_variable {
+        return error;
+    }
+    let reason = std::error::Error::source(&error).map(|cause| format!(": {cause}")).unwrap_or_default();
+    let accepted = if arg.get_num_args().is_some_and(|n| n.takes_values()) {
+        String::new()
+    } else {
+        " (a flag: 1/0, true/false, yes/no, on/off)".to_string()
+    };
+    command.clone().error(
+        ErrorKind::ValueValidation,
+        format!("invalid value '{value}' in the environment variable {variable}, which sets {shown}{accepted}{reason}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<OsString> {
+        std::iter::once("calico-downgrade").chain(line.split_whitespace()).map(OsString::from).collect()
+    }
+
+    fn error(line: &str, vars: &[(&str, &str)]) -> String {
+        let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let usage = parse(&args(line), &vars).expect_err("refused");
+        assert_eq!(usage.exit, 2, "{}", usage.message);
+        usage.message.lines().next().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn every_option_has_its_variable_and_every_unused_id_exists() {
+        let command = Cli::command();
+        let ids: Vec<String> = command.get_arguments().map(|a| a.get_id().to_string()).collect();
+        for arg in command.get_arguments().filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version")) {
+            let expected = format!("CALICO_DOWNGRADE_{}", arg.get_id().as_str().to_ascii_uppercase());
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(expected.as_str()), "{}", arg.get_id());
+        }
+        for name in subcommand_names() {
+            for id in unused(&name) {
+                assert!(ids.iter().any(|i| i == id), "unused({name}) names `{id}`, which is no option");
+            }
+        }
+    }
+
+    #[test]
+    fn values_that_cannot_work_are_usage_errors_in_words() {
+        assert_eq!(
+            error("run --timeout 0s", &[]),
+            "error: invalid value '0s' for '--timeout <DURATION>': `0s` is too short: at least 1s"
+        );
+        assert_eq!(
+            error("run --timeout banana", &[]),
+            "error: invalid value 'banana' for '--timeout <DURATION>': `banana` is not a duration such as 10m, 90s, 1h30m or 500ms"
+        );
+        assert!(error("run --to-revision -3", &[]).starts_with(
+            "error: invalid value '-3' for '--to-revision <N>': `-3` is not a revision: revisions are numbered from 1"
+        ));
+        assert!(error("run --to-revision 0", &[])
+            .starts_with("error: invalid value '0' for '--to-revision <N>': 0 is not a revision"));
+        assert_eq!(
+            error("run --context=--all", &[]),
+            "error: invalid value '--all' for '--context <NAME>': `--all` starts with `-`: it would be read as an option"
+        );
+    }
+
+    #[test]
+    fn an_option_a_command_does_not_use_is_refused_on_its_command_line() {
+        assert_eq!(
+            error("status --replace-pods", &[]),
+            "error: `status` does not use --replace-pods (see `calico-downgrade status --help`)"
+        );
+        assert_eq!(error("plan --yes", &[]), "error: `plan` does not use --yes (see `calico-downgrade plan --help`)");
+    }
+
+    #[test]
+    fn flags_from_the_environment_are_read_as_people_write_them() {
+        // clap reads the process environment itself: this test only checks the naming, with
+        // a value clap never saw; the end-to-end tests set the variables for real.
+        assert_eq!(
+            error("run --yes --timeout 0s", &[("CALICO_DOWNGRADE_TIMEOUT", "0s")]),
+            "error: invalid value '0s' for '--timeout <DURATION>': `0s` is too short: at least 1s",
+            "a value on the command line is named as the option"
+        );
+    }
+
+    #[test]
+    fn a_subcommand_name_is_never_a_file_name() {
+        let names = subcommand_names();
+        for name in ["plan", "run", "abort", "status", "completions", "man", "help"] {
+            assert!(names.iter().any(|n| n == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn each_command_help_shows_only_the_options_it_uses() {
+        let mut command = command();
+        let status = command.find_subcommand_mut("status").unwrap().render_help().to_string();
+        assert!(!status.contains("--replace-pods") && !status.contains("--yes"), "{status}");
+        assert!(status.contains("--watch") && status.contains("--timeout") && status.contains("Examples:"), "{status}");
+        let abort = command.find_subcommand_mut("abort").unwrap().render_help().to_string();
+        assert!(
+            abort.contains("--check") && abort.contains("--apiconfigv1") && !abort.contains("--to-revision"),
+            "{abort}"
+        );
+        assert!(abort.contains("Exit codes:") && !abort.contains("  4  "), "{abort}");
+        let top = command.render_help().to_string();
+        assert!(top.contains("man ") && top.contains("completions"), "{top}");
+    }
 }

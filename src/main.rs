@@ -1,15 +1,13 @@
-//! The entry point: read the environment once, parse the command line (or an Ansible
-//! arguments file), install the SIGINT/SIGTERM flag, run, and exit with the documented code.
+//! The entry point: read the environment once, install the SIGINT/SIGTERM flag, hand the
+//! arguments to [`calico_downgrade::app::main_with`] (the command line or an Ansible arguments
+//! file), and exit with the documented code.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use clap::Parser;
-
 use calico_downgrade::app::{main_with, Snapshot};
-use calico_downgrade::cli::Cli;
 
 // The one place that reads the environment (clippy.toml bans it everywhere else).
 #[allow(clippy::disallowed_methods)]
@@ -29,12 +27,7 @@ fn main() -> ExitCode {
         pid: std::process::id(),
     };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // Ansible runs a binary module as `module <args-file>`: exactly one argument, a file.
-    if let Some(code) = calico_downgrade::ansible::try_module(&args, &snapshot, Arc::clone(&interrupted)) {
-        return exit_code(code);
-    }
-    let cli = Cli::parse_from(rewrite_plugin_name(args));
-    exit_code(main_with(cli, snapshot, interrupted))
+    exit_code(main_with(rewrite_plugin_name(args), snapshot, interrupted))
 }
 
 /// Installed as `kubectl-calico_downgrade`, kubectl runs it as `kubectl calico-downgrade`;

@@ -42,7 +42,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     else {
         return Err(Stop::new(Exit::Precondition, "calico-upgrade was not found; install it or pass --calico-upgrade"));
     };
-    let api = ctx.options.api.clone();
+    let api = ctx.options.api();
     let can_check = calico_upgrade::has_inprogress(&version);
     let check = calico_upgrade::inprogress_invocation(&tool.path, &api);
     if can_check {

@@ -40,7 +40,7 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         .path()
         .map(Path::to_path_buf)
         .ok_or_else(|| missing(Tool::Kubectl, "--kubectl"))?;
-    let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection.clone() };
+    let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection() };
     let invocation = builder.version();
     let output = version_output(ctx, &invocation)?;
     let kubectl_version =

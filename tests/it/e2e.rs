@@ -201,7 +201,7 @@ fn help_carries_examples_and_the_exit_code_table() {
         "calico-downgrade run --rollback-first --yes",
         "Exit codes:",
         "130  interrupted",
-        "[env: CALICO_DOWNGRADE_NAMESPACE=",
+        "CALICO_DOWNGRADE_NAMESPACE=]",
     ] {
         assert!(help.stdout.contains(needle), "--help lacks {needle:?}:\n{}", help.stdout);
     }

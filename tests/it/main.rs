@@ -10,6 +10,8 @@ mod support;
 #[cfg(feature = "test-fakes")]
 mod beyond;
 #[cfg(feature = "test-fakes")]
+mod cli;
+#[cfg(feature = "test-fakes")]
 mod e2e;
 #[cfg(feature = "test-fakes")]
 mod faults;

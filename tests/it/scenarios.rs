@@ -28,7 +28,7 @@ fn options() -> Options {
 }
 
 fn kubectl() -> Kubectl {
-    Kubectl { program: "/fake/kubectl".into(), connection: options().connection }
+    Kubectl { program: "/fake/kubectl".into(), connection: options().connection() }
 }
 
 fn version(v: &str) -> semver::Version {
