@@ -166,8 +166,10 @@ pub enum ExecError {
     PermissionDenied(PathBuf),
     /// The program ran past `--command-timeout` and was killed with its process group.
     TimedOut { after: Duration, stdout: String, stderr: String },
-    /// SIGINT or SIGTERM arrived; the child was stopped.
+    /// SIGINT, SIGTERM or SIGHUP arrived; the child was stopped.
     Interrupted,
+    /// The caller's deadline (the end of `--timeout`) came first; the child was stopped.
+    Deadline,
     /// Check mode refused a mutating command: a bug in a task, never an operator error.
     RefusedInCheckMode,
     /// Any other failure to spawn or wait.
@@ -187,6 +189,7 @@ impl fmt::Display for ExecError {
                 humantime::format_duration(*after)
             ),
             ExecError::Interrupted => f.write_str("interrupted by a signal; the command was stopped"),
+            ExecError::Deadline => f.write_str("stopped at the end of --timeout"),
             ExecError::RefusedInCheckMode => {
                 f.write_str("refused: check mode never runs a command that changes the cluster")
             }
@@ -206,6 +209,13 @@ pub enum Flow {
 pub trait Exec {
     /// Run a command to completion (or until the command timeout) and capture its output.
     fn run(&mut self, invocation: &Invocation) -> Result<Output, ExecError>;
+
+    /// Run a command as `run` does, but stop it at `deadline` if it is still running then
+    /// (`Err(Deadline)`): no poll of the wait runs past `--timeout`.
+    fn run_by(&mut self, invocation: &Invocation, deadline: Option<std::time::Instant>) -> Result<Output, ExecError> {
+        let _ = deadline;
+        self.run(invocation)
+    }
 
     /// Run a long-lived command (`kubectl get pods -w`), handing each stdout line to
     /// `on_line` as it arrives, until `on_line` says stop, the command ends, or `deadline`

@@ -155,6 +155,10 @@ fn to_output(output: &std::process::Output, duration: Duration) -> Output {
 
 impl Exec for Runner {
     fn run(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
+        self.run_by(invocation, None)
+    }
+
+    fn run_by(&mut self, invocation: &Invocation, by: Option<Instant>) -> Result<Output, ExecError> {
         self.check_allowed(invocation)?;
         let started = SystemTime::now();
         let clock = Instant::now();
@@ -165,7 +169,8 @@ impl Exec for Runner {
                 .map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?
                 .start()
                 .map_err(|e| spawn_error(&invocation.program, e))?;
-            let deadline = clock + self.command_timeout;
+            let timeout_at = clock + self.command_timeout;
+            let deadline = by.map_or(timeout_at, |by| by.min(timeout_at));
             loop {
                 let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
                 match handle.wait_timeout(slice) {
@@ -179,6 +184,9 @@ impl Exec for Runner {
                     let partial = handle.wait().map(|o| capture.collect(to_output(o, clock.elapsed())));
                     if interrupted {
                         return Err(ExecError::Interrupted);
+                    }
+                    if deadline < timeout_at {
+                        return Err(ExecError::Deadline);
                     }
                     let (stdout, stderr) = partial.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
                     return Err(ExecError::TimedOut { after: self.command_timeout, stdout, stderr });

@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use super::failures::{exec_stop, refused, unrecognised};
 use super::{Cluster, CommandRecord, Facts, Observer, Stop};
@@ -27,7 +28,30 @@ pub struct Context<'a> {
     pub exec: &'a mut dyn Exec,
     pub observer: &'a mut dyn Observer,
     pub facts: Facts,
+    /// The end of the current task's time (the wait's `--timeout`): read-only kubectl
+    /// commands are retried until then, and none runs past it. `None`: inspection, where a
+    /// transient failure is retried within [`INSPECTION_RETRY_BUDGET`].
+    pub deadline: Option<Instant>,
     commands: Vec<CommandRecord>,
+}
+
+/// How long inspection keeps retrying a read-only kubectl command that failed transiently.
+pub const INSPECTION_RETRY_BUDGET: Duration = Duration::from_secs(20);
+/// The first pause before a retry; doubled after every failure up to [`RETRY_CAP`].
+pub const RETRY_FIRST: Duration = Duration::from_millis(250);
+pub const RETRY_CAP: Duration = Duration::from_secs(4);
+
+/// The pause before retry number `attempt` (1 for the first): capped exponential backoff.
+pub fn backoff(attempt: u32) -> Duration {
+    RETRY_FIRST.saturating_mul(1u32 << attempt.saturating_sub(1).min(8)).min(RETRY_CAP)
+}
+
+/// `kubectl get pods`: the tool and the words before the first flag, for progress lines.
+pub fn short_name(invocation: &Invocation) -> String {
+    std::iter::once(invocation.tool.binary_name())
+        .chain(invocation.args.iter().map(String::as_str).take_while(|a| !a.starts_with('-')))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl<'a> Context<'a> {
@@ -37,7 +61,7 @@ impl<'a> Context<'a> {
         exec: &'a mut dyn Exec,
         observer: &'a mut dyn Observer,
     ) -> Self {
-        Context { options, environment, exec, observer, facts: Facts::default(), commands: Vec::new() }
+        Context { options, environment, exec, observer, facts: Facts::default(), deadline: None, commands: Vec::new() }
     }
 
     /// The commands run since the last call (the current task's).
@@ -84,14 +108,42 @@ impl<'a> Context<'a> {
         self.run_raw(invocation).map_err(|error| exec_stop(invocation, &error))
     }
 
-    /// Run a command and record it, leaving a failure to run to the caller.
+    /// Run a command and record it, leaving a failure to run to the caller. A read-only
+    /// kubectl command that failed in a way a retry can fix (`kubectl::transient_failure`) is
+    /// run again after a capped exponential backoff, until [`Context::deadline`] or within
+    /// [`INSPECTION_RETRY_BUDGET`]; each attempt is recorded (report and journal) and every
+    /// retry is shown in the progress. A mutating command is never repeated here: its caller
+    /// inspects again and decides again.
     pub fn run_raw(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
-        let result = self.exec.run(invocation);
-        self.record(invocation, &result);
-        if result.is_ok() && invocation.effect == Effect::Mutating {
-            self.facts.changed = true;
+        let retry = invocation.tool == crate::exec::Tool::Kubectl && invocation.effect == Effect::ReadOnly;
+        let mut until = self.deadline;
+        let mut attempt = 0;
+        loop {
+            let result = self.exec.run_by(invocation, self.deadline);
+            self.record(invocation, &result);
+            if result.is_ok() && invocation.effect == Effect::Mutating {
+                self.facts.changed = true;
+            }
+            let cause = match &result {
+                Ok(output) if retry && !output.success() => crate::tools::kubectl::transient_failure(&output.stderr),
+                _ => None,
+            };
+            let Some(cause) = cause else { return result };
+            attempt += 1;
+            let now = self.exec.now();
+            let until = *until.get_or_insert(now + INSPECTION_RETRY_BUDGET);
+            let pause = backoff(attempt);
+            if now + pause >= until {
+                self.observer.progress(&format!("{} failed: {cause}; no time left to retry", short_name(invocation)));
+                return result;
+            }
+            self.observer.progress(&format!(
+                "{} failed: {cause}; retry {attempt} in {:.1}s",
+                short_name(invocation),
+                pause.as_secs_f64()
+            ));
+            self.exec.sleep(pause)?;
         }
-        result
     }
 
     /// Run a command that must exit 0.

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::{Context, Done, Stop, TaskResult};
 use crate::convergence::{all_converged, judge, summary, PodRef, Progress, Target};
-use crate::exec::Flow;
+use crate::exec::{ExecError, Flow};
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, PodStatus, PodWatch};
 
@@ -57,6 +57,39 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     }
     let started = ctx.exec.now();
     let deadline = started + ctx.options.timeout;
+    ctx.deadline = Some(deadline);
+    let result = wait(ctx, &targets, started, deadline);
+    ctx.deadline = None;
+    result
+}
+
+/// What one confirming look found: the pods, or no answer before the deadline (the API
+/// server unreachable through every retry), with kubectl's reason.
+enum Look {
+    Seen(Vec<PodStatus>),
+    Lost(String),
+}
+
+/// One `kubectl get pods`, retried through transient failures until the deadline.
+fn look(ctx: &mut Context) -> Result<Look, Stop> {
+    let invocation = ctx.pods_invocation(false);
+    match ctx.run_raw(&invocation) {
+        Err(ExecError::Deadline) => {
+            Ok(Look::Lost(format!("`{}` was still running", super::context::short_name(&invocation))))
+        }
+        Err(error) => Err(super::exec_stop(&invocation, &error)),
+        Ok(output) if output.success() => {
+            kubectl::parse_pods(&output).map(Look::Seen).map_err(|e| ctx.unrecognised(&invocation, e))
+        }
+        Ok(output) => match kubectl::transient_failure(&output.stderr) {
+            Some(cause) => Ok(Look::Lost(cause)),
+            None => Err(super::refused(&invocation, &output)),
+        },
+    }
+}
+
+fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
+    let targets = targets.to_vec();
     let on_delete = ctx.cluster().daemonset.is_on_delete();
     // Right after a rollback, the first look is the watch's own opening listing: no poll
     // before it. Each candidate the watch finds is then confirmed by the poll at the top of
@@ -66,7 +99,15 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         watching = follow_until_candidate(ctx, &targets, &[], deadline)?;
     }
     loop {
-        let pods = observe(ctx)?;
+        let pods = match look(ctx)? {
+            Look::Seen(pods) => pods,
+            Look::Lost(cause) => {
+                let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(&targets, &[]));
+                let mut stop = not_converged(ctx, &last);
+                stop.details.insert(0, format!("no answer from the cluster at the end: {cause}"));
+                return Err(stop);
+            }
+        };
         let progress = judge(&targets, &pods);
         let elapsed = ctx.exec.now().saturating_duration_since(started);
         ctx.observer.progress(&summary(&progress));

@@ -637,3 +637,64 @@ pub fn failure_message(stderr: &str) -> String {
 pub fn is_not_found(stderr: &str) -> bool {
     stderr.lines().any(|line| line.starts_with("Error from server (NotFound)"))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Failures a retry can fix
+// ---------------------------------------------------------------------------------------------
+
+/// What kubectl prints when the API server is briefly out of reach or overloaded: a retry of a
+/// read-only command can fix these (real stderr of an unreachable server:
+/// `fixtures/kubectl/get-empty/unreachable-*.stderr`, `The connection to the server 127.0.0.1:6999 was refused -
+/// did you specify the right host or port?` in every version).
+const TRANSIENT: &[&str] = &[
+    "connection refused",
+    "was refused",
+    "connection reset by peer",
+    "i/o timeout",
+    "tls handshake timeout",
+    "unexpected eof",
+    "http2: client connection lost",
+    "unable to connect to the server",
+    "the server is currently unable to handle the request",
+    "etcdserver: leader changed",
+    "etcdserver: request timed out",
+    "(toomanyrequests)",
+    "(internalerror)",
+    "(serviceunavailable)",
+    "(servertimeout)",
+    "(timeout)",
+    "the server has received too many requests",
+    "an error on the server",
+    "context deadline exceeded",
+    "net/http: request canceled",
+    "no route to host",
+];
+
+/// What no retry fixes: the caller's permissions, a missing object, an unknown flag.
+const PERMANENT: &[&str] = &[
+    "(forbidden)",
+    "(unauthorized)",
+    "(notfound)",
+    "(badrequest)",
+    "(invalid)",
+    "unknown flag",
+    "unknown shorthand flag",
+    "unknown command",
+    "error: the server doesn't have a resource type",
+    "you must be logged in",
+];
+
+/// The stderr line that makes a kubectl failure transient (a retry may succeed), or `None`:
+/// a failure is transient only when one line names a transient cause and none a permanent one.
+pub fn transient_failure(stderr: &str) -> Option<String> {
+    let lower = stderr.to_ascii_lowercase();
+    if PERMANENT.iter().any(|p| lower.contains(p)) {
+        return None;
+    }
+    let line = stderr.lines().rev().find(|line| {
+        let line = line.to_ascii_lowercase();
+        // `Get "https://…/api/v1/pods": EOF`: the server closed the connection mid-request.
+        line.trim_end().ends_with(": eof") || TRANSIENT.iter().any(|t| line.contains(t))
+    })?;
+    Some(line.trim().to_string())
+}

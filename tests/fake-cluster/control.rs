@@ -30,12 +30,28 @@ pub fn run(argv: &[String]) -> i32 {
             }
             Err(e) => fail(&e),
         },
+        Some("outage") if argv.len() == 4 => match argv[3].parse::<u64>() {
+            Ok(ms) => match outage(Path::new(&argv[2]), ms) {
+                Ok(()) => 0,
+                Err(e) => fail(&e),
+            },
+            Err(_) => unexpected(argv, Some("outage DIR MS: MS is a number of milliseconds")),
+        },
         Some("clear-faults") if argv.len() == 3 => match clear_faults(Path::new(&argv[2])) {
             Ok(()) => 0,
             Err(e) => fail(&e),
         },
         _ => unexpected(argv, None),
     }
+}
+
+/// `outage DIR MS`: the API server is down from now for MS milliseconds.
+fn outage(dir: &Path, ms: u64) -> Result<(), String> {
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    state.outage_until_ms = Some(now_ms().max(state.clock_ms) + ms);
+    cluster.save(&state)
 }
 
 /// `clear-faults DIR`: drop every injected fault (a test's second run after an interruption).

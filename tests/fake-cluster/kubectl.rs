@@ -68,6 +68,11 @@ pub enum Containers {
     Lines,
 }
 
+/// kubectl's stderr with the API server down, in every version (1.20, 1.27, 1.33: real
+/// captures `unreachable-get-pods.err`, the server address being the fake's own).
+pub const UNREACHABLE: &str =
+    "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n";
+
 /// What `calico-downgrade` asks for the calico-node environment.
 pub const ENV_LINES_JSONPATH: &str =
     "jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{\"\\t\"}{.value}{\"\\t\"}{.valueFrom}{\"\\n\"}{end}";
@@ -885,9 +890,17 @@ pub fn watch_loop(cluster: &ClusterDir, watch: &mut Watch) -> i32 {
             let now = now_ms().max(state.clock_ms);
             sim::advance(&mut state, now);
             cluster.save(&state)?;
+            if state.in_outage(now) {
+                return Err(UNREACHABLE.to_string());
+            }
             Ok(watch.poll(&state))
         })();
         match polled {
+            Err(e) if e == UNREACHABLE => {
+                // A watch whose server went away: kubectl prints why and exits 1.
+                eprint!("{e}");
+                return 1;
+            }
             Ok(text) if text.is_empty() => {}
             Ok(text) => {
                 if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {

@@ -181,9 +181,14 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
         let now = now_ms().max(state.clock_ms);
         sim::advance(&mut state, now);
         cluster.log_call(&CallRecord { argv: logged_argv, stdin: stdin.clone(), at_ms: now, call: call.into() })?;
-        let fault = state.take_fault(call);
+        let mut fault = state.take_fault(call);
+        if state.in_outage(now) && call.starts_with("kubectl-") && call != "kubectl-version" {
+            fault = Some(FaultKind::Unreachable);
+        }
         let output = match fault {
-            Some(FaultKind::Fail | FaultKind::Garbage | FaultKind::Hang | FaultKind::Signal) => None,
+            Some(
+                FaultKind::Fail | FaultKind::Unreachable | FaultKind::Garbage | FaultKind::Hang | FaultKind::Signal,
+            ) => None,
             _ => Some(match command {
                 Command::Kubectl(cmd) => kubectl::execute(&mut state, cmd, now, fault == Some(FaultKind::Stuck)),
                 Command::Calicoctl => calicoctl::version(&state),
@@ -198,6 +203,10 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
         return Ok(match fault {
             Some(FaultKind::Fail) => {
                 eprintln!("error: injected failure");
+                1
+            }
+            Some(FaultKind::Unreachable) => {
+                eprint!("{}", kubectl::UNREACHABLE);
                 1
             }
             Some(FaultKind::Garbage) => {

@@ -252,6 +252,7 @@ pub fn build(options: &InitOptions, now: u64) -> State {
         etcd_ready: ready,
         cluster_information,
         faults: options.faults.clone(),
+        outage_until_ms: None,
     };
     let nodes = state.config.node_names();
 

@@ -225,6 +225,8 @@ pub struct Pod {
 #[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     Fail,
+    /// The API server out of reach: what real kubectl prints then.
+    Unreachable,
     Garbage,
     Hang,
     Signal,
@@ -236,6 +238,7 @@ impl FaultKind {
     pub fn parse(text: &str) -> Option<FaultKind> {
         match text {
             "fail" => Some(FaultKind::Fail),
+            "unreachable" => Some(FaultKind::Unreachable),
             "garbage" => Some(FaultKind::Garbage),
             "hang" => Some(FaultKind::Hang),
             "signal" => Some(FaultKind::Signal),
@@ -295,6 +298,10 @@ pub struct State {
     pub cluster_information: Option<String>,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Until when the API server is down (`fake-cluster outage DIR MS`): every kubectl call
+    /// but `version --client` answers as `unreachable`, and a running watch ends so.
+    #[serde(default)]
+    pub outage_until_ms: Option<u64>,
 }
 
 impl State {
@@ -317,6 +324,10 @@ impl State {
     }
 
     /// The fault that applies to this call, if any (counting it down).
+    pub fn in_outage(&self, t: u64) -> bool {
+        self.outage_until_ms.is_some_and(|until| t < until)
+    }
+
     pub fn take_fault(&mut self, call: &str) -> Option<FaultKind> {
         let fault = self.faults.iter_mut().find(|f| f.call == call && f.remaining != Some(0))?;
         if let Some(n) = fault.remaining.as_mut() {

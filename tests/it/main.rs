@@ -15,3 +15,5 @@ mod cli;
 mod e2e;
 #[cfg(feature = "test-fakes")]
 mod faults;
+#[cfg(feature = "test-fakes")]
+mod wait;

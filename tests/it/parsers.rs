@@ -426,3 +426,41 @@ fn every_module_starts_with_a_doc_comment() {
         .collect();
     assert!(undocumented.is_empty(), "modules without a `//!` comment at the top: {undocumented:#?}");
 }
+
+/// Real stderr of an unreachable API server is a failure a retry can fix; a missing object,
+/// a missing kubeconfig or a refusal by RBAC is not.
+#[test]
+fn transient_kubectl_failures_are_told_from_permanent_ones() {
+    use calico_downgrade::tools::kubectl::transient_failure;
+    let dir = fixtures_dir().join("kubectl/get-empty");
+    for version in ["1.20", "1.27", "1.33"] {
+        let stderr = std::fs::read_to_string(dir.join(format!("unreachable-{version}.stderr"))).unwrap();
+        let cause = transient_failure(&stderr).unwrap_or_else(|| panic!("{version}: {stderr}"));
+        assert!(cause.starts_with("The connection to the server 127.0.0.1:6999 was refused"), "{cause}");
+    }
+    let missing = std::fs::read_to_string(dir.join("missing-kubeconfig-flag-1.33.stderr")).unwrap();
+    assert_eq!(transient_failure(&missing), None, "{missing}");
+    for permanent in [
+        "Error from server (Forbidden): pods is forbidden: User \"ops\" cannot list resource \"pods\"",
+        "Error from server (NotFound): daemonsets.apps \"calico-node\" not found",
+        "error: You must be logged in to the server (Unauthorized)",
+        "error: unknown flag: --output-watch-events",
+        "Error from server (Forbidden): etcdserver: request timed out",
+    ] {
+        assert_eq!(transient_failure(permanent), None, "{permanent}");
+    }
+    for transient in [
+        "Unable to connect to the server: net/http: TLS handshake timeout",
+        "Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout",
+        "Error from server: etcdserver: leader changed",
+        "Error from server: etcdserver: request timed out",
+        "Error from server (ServiceUnavailable): the server is currently unable to handle the request (get pods)",
+        "Error from server (InternalError): an error on the server (\"\") has prevented the request from succeeding",
+        "Error from server (TooManyRequests): the server has received too many requests and has asked us to try again later",
+        "The connection to the server 10.0.0.1:6443 was refused - did you specify the right host or port?",
+        "Get \"https://10.0.0.1:6443/api/v1/namespaces/kube-system/pods\": EOF",
+        "read tcp 10.0.0.2:51234->10.0.0.1:6443: read: connection reset by peer",
+    ] {
+        assert!(transient_failure(transient).is_some(), "{transient}");
+    }
+}

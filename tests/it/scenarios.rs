@@ -391,3 +391,85 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     let message = outcome.failure.unwrap().message;
     assert!(message.contains("canal installation") && message.contains("--daemonset canal"), "{message}");
 }
+
+/// What kubectl 1.33 printed with the API server down (a real capture).
+const UNREACHABLE: &str = include_str!("../../fixtures/kubectl/get-empty/unreachable-1.33.stderr");
+
+fn pods_command() -> String {
+    kubectl().pods("kube-system", Some("k8s-app in (calico-node,calico-kube-controllers)")).to_string()
+}
+
+#[test]
+fn one_failed_poll_during_the_wait_is_retried_and_the_run_converges() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), exit(1, "", UNREACHABLE));
+    cluster.exec.on(&pods_command(), ok(&converged_v2()));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    assert_eq!(polls, 3, "the failed poll was run again");
+    let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
+    let failed: Vec<_> = wait.commands.iter().filter(|c| c.exit_code == Some(1)).collect();
+    assert_eq!(failed.len(), 1, "the failed attempt is in the report: {:#?}", wait.commands);
+}
+
+#[test]
+fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), exit(1, "", UNREACHABLE));
+    let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.task, "Wait for the pods");
+    assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
+    assert!(failure.details.iter().any(|d| d.contains("old images: calico-node-a")), "{:#?}", failure.details);
+    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    assert!((4..=20).contains(&polls), "retried with backoff within the 10 s, not in a tight loop: {polls}");
+}
+
+#[test]
+fn a_forbidden_poll_is_not_retried() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let forbidden = "Error from server (Forbidden): pods is forbidden: User \"ops\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\"\n";
+    cluster.exec.on(&pods_command(), exit(1, "", forbidden));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
+    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    assert_eq!(polls, 1);
+}
+
+#[test]
+fn a_transient_failure_during_inspection_is_retried_within_its_budget() {
+    let mut cluster = Cluster::upgraded();
+    let revisions = kubectl().controller_revisions("kube-system").to_string();
+    let mut table = "NAME                    REVISION   CREATED                OWNER         IMAGES\n".to_string();
+    for (n, images, created) in [(1, NODE_V2, "2026-11-23T20:22:59Z"), (2, NODE_V3, "2026-11-23T21:30:32Z")] {
+        table.push_str(&format!("calico-node-{n:09}   {n:<8}   {created}   calico-node   {images}\n"));
+    }
+    let table = table.as_str();
+    cluster.exec.set(&revisions, exit(1, "", UNREACHABLE));
+    cluster.exec.on(
+        &revisions,
+        exit(1, "", "Error from server (ServiceUnavailable): the server is currently unable to handle the request\n"),
+    );
+    cluster.exec.on(&revisions, ok(table));
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(cluster.exec.commands().iter().filter(|c| **c == revisions).count(), 3);
+    // And it gives up when the server stays away: exit 1 after the budget, not forever.
+    let mut down = Cluster::upgraded();
+    down.exec.set(&revisions, exit(1, "", UNREACHABLE));
+    let outcome = down.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::StepFailed);
+    let attempts = down.exec.commands().iter().filter(|c| **c == revisions).count();
+    assert!((3..=12).contains(&attempts), "{attempts}");
+    assert!(down.exec.mutating().is_empty());
+}

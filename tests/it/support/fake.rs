@@ -58,6 +58,12 @@ impl FakeCluster {
         assert!(status.success());
     }
 
+    /// Run `fake-cluster VERB DIR ARGS...` (`outage`, `add-node`, ...), which must succeed.
+    pub fn control(&self, verb: &str, args: &[&str]) {
+        let output = Command::new(FAKE_CLUSTER).arg(verb).arg(self.dir.path()).args(args).env_clear().output().unwrap();
+        assert!(output.status.success(), "fake-cluster {verb} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
     /// Every call the fakes received, one JSON object each (`argv`, `stdin`, `at_ms`).
     pub fn calls(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.path().join("calls.jsonl")).unwrap_or_default();
