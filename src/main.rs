@@ -1,4 +1,4 @@
-//! The entry point: read the environment once, install the SIGINT/SIGTERM flag, hand the
+//! The entry point: read the environment once, install the SIGINT/SIGTERM/SIGHUP flag, hand the
 //! arguments to [`calico_downgrade::app::main_with`] (the command line or an Ansible arguments
 //! file), and exit with the documented code.
 
@@ -13,9 +13,15 @@ use calico_downgrade::app::{main_with, Snapshot};
 #[allow(clippy::disallowed_methods)]
 fn main() -> ExitCode {
     let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // Children run in their own process groups, so the runner stops them itself.
-        if let Err(error) = signal_hook::flag::register(signal, Arc::clone(&interrupted)) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // The first signal sets the flag: the runner stops the running child (in its own
+        // process group) and the run ends with its report, exit 130. A second one, the flag
+        // being set, exits at once with 130; every child dies with the tool (PR_SET_PDEATHSIG).
+        // A hang-up (the SSH session dropped) is an interruption like Ctrl-C.
+        let installed = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupted))
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)));
+        if let Err(error) = installed {
             eprintln!("warning: failed to install the handler for signal {signal}: {error}");
         }
     }

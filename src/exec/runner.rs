@@ -33,11 +33,17 @@ impl Runner {
     // The one place allowed to spawn (clippy.toml bans it everywhere else).
     #[allow(clippy::disallowed_methods)]
     fn expression(&self, invocation: &Invocation) -> duct::Expression {
+        let parent = std::process::id();
         let mut expression = duct::cmd(&invocation.program, &invocation.args)
             .full_env(self.env.iter().map(|(k, v)| (k.clone(), v.clone())))
             .unchecked()
-            .before_spawn(|command| {
+            .before_spawn(move |command| {
                 command.process_group(0);
+                // SAFETY: between fork and exec the closure only makes async-signal-safe
+                // calls (prctl, getppid, raise) and allocates nothing.
+                unsafe {
+                    command.pre_exec(move || die_with_parent(parent));
+                }
                 Ok(())
             });
         expression = match &invocation.stdin {
@@ -62,6 +68,28 @@ impl Runner {
             journal.record(invocation, started, result);
         }
     }
+}
+
+/// In the child, before exec: the child gets SIGKILL when the tool dies, however it ends
+/// (SIGKILL of the tool included), so no kubectl outlives it.
+#[cfg(target_os = "linux")]
+fn die_with_parent(parent: u32) -> std::io::Result<()> {
+    // SAFETY: prctl, getppid and raise are async-signal-safe and touch no memory of ours.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // The tool may have died before the prctl: then the parent is no longer the tool.
+        if libc::getppid() as u32 != parent {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_parent: u32) -> std::io::Result<()> {
+    Ok(())
 }
 
 fn spawn_error(program: &std::path::Path, error: std::io::Error) -> ExecError {

@@ -40,13 +40,13 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         .path()
         .map(Path::to_path_buf)
         .ok_or_else(|| missing(Tool::Kubectl, "--kubectl"))?;
-    let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection() };
+    let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection(), client: None };
     let invocation = builder.version();
     let output = version_output(ctx, &invocation)?;
     let kubectl_version =
         kubectl::parse_client_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
     ctx.facts.tools.kubectl = Some(FoundTool { path: kubectl_path, version: display(&kubectl_version) });
-    ctx.facts.kubectl = Some(builder);
+    ctx.facts.kubectl = Some(Kubectl { client: Some(kubectl_version.clone()), ..builder });
     if !all {
         let version = display(&kubectl_version);
         return Ok(Done::ok(format!("kubectl {version}")));

@@ -31,6 +31,9 @@ pub struct Connection {
 pub struct Kubectl {
     pub program: PathBuf,
     pub connection: Connection,
+    /// The client's version once known (`kubectl version --client`): flags newer than the
+    /// oldest supported kubectl are passed only to clients that have them.
+    pub client: Option<Version>,
 }
 
 pub const DAEMONSET_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.status.desiredNumberScheduled,STRATEGY:.spec.updateStrategy.type,IMAGES:.spec.template.spec.containers[*].image,APP:.spec.selector.matchLabels.k8s-app";
@@ -163,9 +166,16 @@ impl Kubectl {
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
 
-    /// Delete one pod (OnDelete DaemonSets, `--replace-pods`).
+    /// Delete one pod (OnDelete DaemonSets, `--replace-pods`). With `--wait=false` (kubectl
+    /// 1.11+; older ones never waited): kubectl returns once the deletion is accepted instead
+    /// of blocking until the pod is gone, which a pod on an unreachable node never is; the
+    /// wait then follows the pods itself.
     pub fn delete_pod(&self, namespace: &str, name: &str) -> Invocation {
-        let args = self.invocation(vec!["delete".into(), "pod".into(), name.into(), "-n".into(), namespace.into()]);
+        let mut args = vec!["delete".into(), "pod".into(), name.into(), "-n".into(), namespace.into()];
+        if self.client.as_ref().is_none_or(|v| (v.major, v.minor) >= (1, 11)) {
+            args.push("--wait=false".into());
+        }
+        let args = self.invocation(args);
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
 }

@@ -104,6 +104,8 @@ pub enum Cmd {
     DeletePod {
         name: String,
         namespace: String,
+        /// `--wait=false` (kubectl 1.11+): return once the deletion is accepted.
+        wait: bool,
     },
 }
 
@@ -140,6 +142,7 @@ struct Flags {
     client: bool,
     to_revision: Option<String>,
     selector: Option<String>,
+    no_wait: bool,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -177,6 +180,7 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             "-l" | "--selector" => set(&mut f.selector, next(&mut i)?)?,
             _ if arg.starts_with("--selector=") => set(&mut f.selector, arg["--selector=".len()..].into())?,
             "--client" | "--client=true" => f.client = true,
+            "--wait=false" => f.no_wait = true,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
             _ if arg.starts_with("--to-revision=") => set(&mut f.to_revision, arg["--to-revision=".len()..].into())?,
             _ if arg.starts_with('-') => return Err(format!("unknown flag {arg}")),
@@ -267,6 +271,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("client", f.client),
             ("to-revision", f.to_revision.is_some()),
             ("selector", f.selector.is_some()),
+            ("wait", f.no_wait),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
             Some((name, _)) => Err(format!("flag {name} not expected here")),
@@ -330,13 +335,13 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             undo_cmd(kind, name, &f, namespace())
         }
         ["delete", "pod" | "pods" | "po", name] => {
-            only(&["namespace"])?;
-            Ok(Cmd::DeletePod { name: name.to_string(), namespace: namespace() })
+            only(&["namespace", "wait"])?;
+            Ok(Cmd::DeletePod { name: name.to_string(), namespace: namespace(), wait: !f.no_wait })
         }
         ["delete", target] if target.starts_with("pod/") || target.starts_with("pods/") => {
-            only(&["namespace"])?;
+            only(&["namespace", "wait"])?;
             let name = target.split_once('/').map(|(_, n)| n).unwrap_or_default();
-            Ok(Cmd::DeletePod { name: name.to_string(), namespace: namespace() })
+            Ok(Cmd::DeletePod { name: name.to_string(), namespace: namespace(), wait: !f.no_wait })
         }
         _ => Err("not a command the fake simulates".into()),
     }
@@ -390,7 +395,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::Undo { kind, name, namespace, to_revision } => {
             undo(state, kind, &name, &namespace, to_revision, now, stuck)
         }
-        Cmd::DeletePod { name, namespace } => delete(state, &name, &namespace, now),
+        Cmd::DeletePod { name, namespace, wait } => delete(state, &name, &namespace, now, wait),
     }
 }
 
@@ -763,7 +768,11 @@ fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u
     answer
 }
 
-fn delete(state: &mut State, name: &str, namespace: &str, now: u64) -> Output {
+fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) -> Output {
+    if !wait && state.config.kubectl_style.is_old() {
+        // kubectl 1.9 has no --wait flag (it came in 1.11).
+        return err("Error: unknown flag: --wait\n", 1);
+    }
     let Some(index) = state.pods.iter().position(|p| p.name == name && p.namespace == namespace) else {
         return err(format!("Error from server (NotFound): pods \"{name}\" not found\n"), 1);
     };
@@ -771,8 +780,8 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64) -> Output {
     let gone = state.pods[index].gone_at_ms.unwrap_or(now);
     sim::run_controllers(state, now);
     let mut answer = out(format!("pod \"{name}\" deleted\n"));
-    // kubectl 1.11+ waits until the pod is gone (`--wait` defaults to true).
-    if !state.config.kubectl_style.is_old() {
+    // kubectl 1.11+ waits until the pod is gone unless `--wait=false`.
+    if wait && !state.config.kubectl_style.is_old() {
         answer.then = Then::WaitUntil(gone);
     }
     answer

@@ -28,7 +28,7 @@ fn options() -> Options {
 }
 
 fn kubectl() -> Kubectl {
-    Kubectl { program: "/fake/kubectl".into(), connection: options().connection() }
+    Kubectl { program: "/fake/kubectl".into(), connection: options().connection(), client: Some(version("1.33.1")) }
 }
 
 fn version(v: &str) -> semver::Version {

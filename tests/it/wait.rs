@@ -77,3 +77,75 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
     assert!(started.elapsed() < Duration::from_secs(15), "ended near --timeout: {:?}", started.elapsed());
     assert!(calls_named(&cluster, "kubectl-get-pods") >= 2, "polled through the outage");
 }
+
+fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: sends a signal to a child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+}
+
+/// The pids of the processes running one of this cluster's fakes (argv[0] under its `bin/`).
+fn fakes_running(cluster: &FakeCluster) -> Vec<u32> {
+    let bin = cluster.bin().display().to_string();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+        if String::from_utf8_lossy(argv0).starts_with(&bin) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn none_left(cluster: &FakeCluster) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !fakes_running(cluster).is_empty() {
+        assert!(Instant::now() < deadline, "children outlived the tool: {:?}", fakes_running(cluster));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sighup_during_the_wait_is_an_interruption_with_the_report() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "2000", "--pod-stop-ms", "100"]);
+    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGHUP);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("FAILED [Wait for the pods]") && stdout.contains("interrupted"), "{stdout}");
+    assert!(stdout.contains("RECAP"), "{stdout}");
+    none_left(&cluster);
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_no_child_is_left() {
+    let cluster = FakeCluster::new(&["--fault", "calico-upgrade-abort=hang"]);
+    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(&cluster, "\"abort\"", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, libc::SIGINT);
+    signal(&child, libc::SIGINT);
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    none_left(&cluster);
+}
+
+#[test]
+fn no_child_outlives_the_tool_killed_with_sigkill() {
+    let cluster = FakeCluster::new(&["--fault", "kubectl-get-pods-all=hang"]);
+    let child = cluster.command(&["run", "--yes"]).spawn().unwrap();
+    wait_for_call(&cluster, "--all-namespaces", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fakes_running(&cluster).len(), 1, "the hung kubectl runs");
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait_with_output();
+    none_left(&cluster);
+}
