@@ -164,6 +164,33 @@ pub fn decide_rollback(workload: &Workload, to_revision: Option<u64>) -> Result<
     }
 }
 
+/// The names among `candidates` closest to `wanted` (a typo: `calico-kube-controler` →
+/// `calico-kube-controllers`), nearest first, at most three: those within an edit distance of a
+/// third of the name's length (at least 2), transpositions counting as one edit.
+pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (wanted.chars().count() / 3).max(2);
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .filter(|c| *c != wanted)
+        .map(|c| (strsim::damerau_levenshtein(wanted, c), c))
+        .filter(|(distance, _)| *distance <= limit)
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// ` (did you mean calico-kube-controllers?)`, or nothing when no name is close.
+pub fn did_you_mean(option: &str, suggestions: &[&str]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("; did you mean {option} {one}?"),
+        many => {
+            format!("; did you mean {}?", many.iter().map(|s| format!("{option} {s}")).collect::<Vec<_>>().join(" or "))
+        }
+    }
+}
+
 /// Image lists compare as sets: container order is not part of "the same release".
 pub fn same_images(a: &[String], b: &[String]) -> bool {
     let mut a: Vec<&String> = a.iter().collect();
@@ -247,6 +274,20 @@ mod tests {
         ds.revisions = vec![revision(2, "v3.0.4"), revision(3, "v2.6.8")];
         assert_eq!(decide_rollback(&ds, Some(1)), Ok(RollbackPlan::AlreadyThere));
         assert_eq!(decide_rollback(&ds, Some(3)), Ok(RollbackPlan::AlreadyThere));
+    }
+
+    #[test]
+    fn typos_are_matched_to_the_closest_existing_names() {
+        let names = ["calico-kube-controllers", "coredns", "metrics-server"];
+        assert_eq!(closest_names("calico-kube-controler", names), ["calico-kube-controllers"]);
+        assert_eq!(closest_names("calico-kube-contrlolers", names), ["calico-kube-controllers"]);
+        assert_eq!(closest_names("kube-sytem", ["default", "kube-public", "kube-system"]), ["kube-system"]);
+        assert!(closest_names("flannel", names).is_empty());
+        assert_eq!(
+            did_you_mean("--deployment", &["calico-kube-controllers"]),
+            "; did you mean --deployment calico-kube-controllers?"
+        );
+        assert_eq!(did_you_mean("-n", &[]), "");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum Task {
     FindKubectl,
     Inspect,
     PodsAtRisk,
+    /// Before the first change: every verb the run needs is allowed.
+    Preflight,
     Abort,
     RollBack(WorkloadKind),
     Wait,
@@ -44,6 +46,7 @@ impl Task {
             Task::FindTools | Task::FindKubectl => tasks::find_tools::NAME.to_string(),
             Task::Inspect => tasks::inspect::NAME.to_string(),
             Task::PodsAtRisk => tasks::pods_at_risk::NAME.to_string(),
+            Task::Preflight => tasks::preflight::NAME.to_string(),
             Task::Abort => tasks::abort::NAME.to_string(),
             Task::RollBack(kind) => tasks::rollback::name(kind, options),
             Task::Wait => tasks::wait::NAME.to_string(),
@@ -60,14 +63,19 @@ impl Task {
             Task::RollBack(_) => "Downgrading a self-hosted installation, step 2",
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
             Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
-            Task::Inspect | Task::Verify => "Downgrading a self-hosted installation",
+            Task::Inspect | Task::Verify | Task::Preflight => "Downgrading a self-hosted installation",
         }
     }
 
     /// What is safe to do when this task fails.
     pub fn safe_next(self) -> &'static str {
         match self {
-            Task::FindTools | Task::FindKubectl | Task::Inspect | Task::PodsAtRisk | Task::ObservePods => {
+            Task::FindTools
+            | Task::FindKubectl
+            | Task::Inspect
+            | Task::PodsAtRisk
+            | Task::Preflight
+            | Task::ObservePods => {
                 "nothing was changed; fix the cause and run again"
             }
             Task::Abort => {
@@ -89,6 +97,7 @@ impl Task {
             Task::FindKubectl => tasks::find_tools::run(ctx, false),
             Task::Inspect => tasks::inspect::run(ctx),
             Task::PodsAtRisk => tasks::pods_at_risk::run(ctx),
+            Task::Preflight => tasks::preflight::run(ctx),
             Task::Abort => tasks::abort::run(ctx),
             Task::RollBack(kind) => tasks::rollback::run(ctx, kind),
             Task::Wait => tasks::wait::run(ctx),
@@ -105,7 +114,7 @@ pub fn tasks_for(command: Command, options: &Options) -> Vec<Task> {
         Command::Abort => vec![Task::FindTools, Task::Abort],
         Command::Status => vec![Task::FindKubectl, Task::Inspect, Task::ObservePods],
         Command::Plan | Command::Run => {
-            let mut list = vec![Task::FindTools, Task::Inspect, Task::PodsAtRisk];
+            let mut list = vec![Task::FindTools, Task::Inspect, Task::PodsAtRisk, Task::Preflight];
             if options.rollback_first {
                 list.extend(rollback);
                 list.push(Task::Abort);

@@ -10,7 +10,8 @@
 use super::{Cluster, Context, Done, Stop, TaskResult};
 use crate::calico::Generation;
 use crate::cluster::{
-    decide_rollback, decide_state, describe_revisions, Datastore, Revision, RollbackPlan, UpgradeState, Workload,
+    closest_names, decide_rollback, decide_state, describe_revisions, did_you_mean, Datastore, Revision, RollbackPlan,
+    UpgradeState, Workload,
 };
 use crate::exec::Invocation;
 use crate::exit::Exit;
@@ -78,6 +79,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let invocation = kubectl.daemonsets(namespace);
     let daemonsets = read(ctx, &invocation, |o| kubectl::parse_workloads("`kubectl get daemonsets` table", o))?;
     let Some(ds_row) = daemonsets.iter().find(|d| d.name == options.daemonset).cloned() else {
+        if daemonsets.is_empty() {
+            if let Some(stop) = missing_namespace(ctx, &kubectl, namespace) {
+                return Err(stop);
+            }
+        }
         return Err(no_daemonset(&options.daemonset, namespace, &daemonsets));
     };
 
@@ -91,8 +97,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
 
     let invocation = kubectl.deployments(namespace);
     let deployments = read(ctx, &invocation, |o| kubectl::parse_workloads("`kubectl get deployments` table", o))?;
-    let deployment = match deployments.into_iter().find(|d| d.name == options.deployment) {
-        None => None,
+    let deployment = match deployments.iter().find(|d| d.name == options.deployment).cloned() {
+        None => {
+            no_deployment(&options.deployment, namespace, datastore, &deployments)?;
+            None
+        }
         Some(row) => {
             let invocation = kubectl.replica_sets(namespace);
             let rows = read(ctx, &invocation, |o| kubectl::parse_revisions("`kubectl get replicasets` table", o))?;
@@ -143,7 +152,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let mut details = vec![describe(&daemonset, &daemonset_plan)];
     match (&deployment, &deployment_plan) {
         (Some(deployment), Some(plan)) => details.push(describe(deployment, plan)),
-        _ => details.push(format!("deployment/{}: not present in {namespace}", options.deployment)),
+        _ => details.push(format!(
+            "deployment/{}: not present in {namespace}, as in the Kubernetes API datastore manifests, which run no calico-kube-controllers",
+            options.deployment
+        )),
     }
     ctx.facts.cluster = Some(Cluster { datastore, state, daemonset, deployment, daemonset_plan, deployment_plan });
     Ok(Done::ok(message.join(", ")).with_details(details))
@@ -166,11 +178,58 @@ fn describe(workload: &Workload, plan: &RollbackPlan) -> String {
     )
 }
 
-/// No DaemonSet by the given name: a canal install, or a custom installation, whose downgrade
-/// the docs leave "coming soon".
+/// An empty namespace may be a namespace that does not exist (kubectl answers `No resources
+/// found in kube-sytem namespace.` all the same): list the namespaces and, when it is missing,
+/// say so with the closest names. `None` when it exists or the list cannot be read (a user who
+/// may not list namespaces still gets the "no DaemonSet" message).
+fn missing_namespace(ctx: &mut Context, kubectl: &kubectl::Kubectl, namespace: &str) -> Option<Stop> {
+    let invocation = kubectl.namespaces();
+    let output = ctx.run(&invocation).ok().filter(|o| o.success())?;
+    let names = kubectl::parse_names(&output).ok()?;
+    if names.is_empty() || names.iter().any(|n| n == namespace) {
+        return None;
+    }
+    let suggestions = closest_names(namespace, names.iter().map(String::as_str));
+    Some(
+        Stop::new(Exit::Precondition, format!("there is no namespace {namespace}{}", did_you_mean("-n", &suggestions)))
+            .with_details(vec![format!("namespaces found: {}", names.join(", "))]),
+    )
+}
+
+/// No Deployment by the given name. The Kubernetes API datastore manifests of Calico v3.0 run no
+/// calico-kube-controllers, so there it is expected (unless a close name exists: a typo); with
+/// etcd, the v3.0 manifests always run one, so a missing one is a wrong name or namespace, and
+/// going on would leave kube-controllers on v3 while the report said the downgrade was done.
+fn no_deployment(name: &str, namespace: &str, datastore: Datastore, present: &[WorkloadRow]) -> Result<(), Stop> {
+    let suggestions = closest_names(name, present.iter().map(|d| d.name.as_str()));
+    if datastore == Datastore::Kubernetes && suggestions.is_empty() {
+        return Ok(());
+    }
+    let why = match datastore {
+        Datastore::Etcd => "with the etcd datastore the Calico v3.0 manifests run calico-kube-controllers, so it must be rolled back too",
+        Datastore::Kubernetes => "a Deployment of a close name exists",
+    };
+    let found = if present.is_empty() {
+        "no Deployments found".to_string()
+    } else {
+        format!("Deployments found: {}", present.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    Err(Stop::new(
+        Exit::Precondition,
+        format!("there is no deployment/{name} in {namespace}: {why}{}", did_you_mean("--deployment", &suggestions)),
+    )
+    .with_details(vec![found]))
+}
+
+/// No DaemonSet by the given name: a typo (the closest names are offered), a canal install, or
+/// a custom installation, whose downgrade the docs leave "coming soon".
 fn no_daemonset(name: &str, namespace: &str, present: &[WorkloadRow]) -> Stop {
+    let suggestions = closest_names(name, present.iter().map(|d| d.name.as_str()));
     let canal = present.iter().find(|d| d.name == "canal" || d.name == "canal-node");
     let message = match canal {
+        _ if !suggestions.is_empty() => {
+            format!("there is no daemonset/{name} in {namespace}{}", did_you_mean("--daemonset", &suggestions))
+        }
         Some(canal) => format!(
             "there is no daemonset/{name} in {namespace}, but there is daemonset/{}: this is a canal installation; \
              run again with --daemonset {} to downgrade it",

@@ -27,7 +27,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             (Some(workload), Some(plan)) => (workload, plan),
             _ => {
                 return Ok(Done::skipped(format!(
-                    "there is no deployment/{} in {} (installs with the Kubernetes API datastore usually have none)",
+                    "Kubernetes API datastore: there is no deployment/{} in {}, as its manifests run no calico-kube-controllers",
                     ctx.options.deployment, ctx.options.namespace
                 )))
             }
@@ -61,6 +61,12 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     let rolled_back = match result {
         UndoResult::RolledBack => true,
         UndoResult::AlreadyAtRevision { .. } => false,
+        UndoResult::WouldRollBack => {
+            return Err(Stop::new(
+                Exit::StepFailed,
+                format!("`{undo}` answered as a dry run (`rolled back (server dry run)`): nothing was rolled back"),
+            ));
+        }
         UndoResult::SkippedByServer { reason } => {
             return Err(Stop::new(
                 Exit::StepFailed,

@@ -9,6 +9,34 @@ use crate::convergence::all_converged;
 
 pub const NAME: &str = "Verify and report";
 
+/// The CustomResourceDefinitions (group `crd.projectcalico.org`) of the Kubernetes API datastore
+/// manifests, as the Calico docs published them (projectcalico/calico):
+/// - v2.6: `v2.6/getting-started/kubernetes/installation/hosted/kubernetes-datastore/calico-networking/1.7/calico.yaml`
+///   (and `policy-only/1.7/calico.yaml`, which has all but bgppeers);
+/// - v3.0: `v3.0/getting-started/kubernetes/installation/hosted/kubernetes-datastore/calico-networking/1.7/calico.yaml`
+///   (and `policy-only/1.7/calico.yaml`).
+pub const V2_6_KDD_CRDS: &[&str] =
+    &["globalfelixconfigs", "bgppeers", "globalbgpconfigs", "ippools", "globalnetworkpolicies"];
+pub const V3_0_KDD_CRDS: &[&str] = &[
+    "felixconfigurations",
+    "bgppeers",
+    "bgpconfigurations",
+    "ippools",
+    "clusterinformations",
+    "globalnetworkpolicies",
+    "networkpolicies",
+];
+
+/// The CRDs Calico v3.0 added that v2.6 does not use: the only ones safe to remove after the
+/// downgrade (bgppeers, ippools and globalnetworkpolicies hold the live v2.6 configuration).
+pub fn v3_only_crds() -> Vec<String> {
+    V3_0_KDD_CRDS
+        .iter()
+        .filter(|crd| !V2_6_KDD_CRDS.contains(crd))
+        .map(|crd| format!("{crd}.crd.projectcalico.org"))
+        .collect()
+}
+
 pub fn next_steps(datastore: Option<Datastore>) -> Vec<String> {
     let mut steps = vec![
         "use only the calicoctl of Calico v2.6 (v1.6.x) from now on; the docs: \"Do not use versions of calicoctl v3.0+ after aborting the upgrade\"".to_string(),
@@ -17,9 +45,14 @@ pub fn next_steps(datastore: Option<Datastore>) -> Vec<String> {
         Some(Datastore::Etcd) | None => steps.push(
             "before any new migration attempt, delete the migrated v3 data (the `/calico/` prefix in etcd v3, e.g. `ETCDCTL_API=3 etcdctl del --prefix /calico/`), as the docs require; this tool does not delete it".to_string(),
         ),
-        Some(Datastore::Kubernetes) => steps.push(
-            "before any new upgrade attempt, remove the Calico v3 custom resources and their definitions (the `*.crd.projectcalico.org` CRDs) that the v3.0 manifest created; this tool does not delete them".to_string(),
-        ),
+        Some(Datastore::Kubernetes) => {
+            let crds = v3_only_crds();
+            steps.push(format!(
+                "before any new upgrade attempt, you may remove the CRDs that Calico v3.0 added and v2.6 does not use, with the v3 objects in them: `kubectl delete crd {}`; never delete {}: Calico v2.6 keeps its configuration there; this tool deletes nothing",
+                crds.join(" "),
+                V2_6_KDD_CRDS.iter().map(|c| format!("{c}.crd.projectcalico.org")).collect::<Vec<_>>().join(", ")
+            ))
+        }
     }
     steps
 }
@@ -72,4 +105,27 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         (false, _) => "the pods have not converged".to_string(),
     };
     Ok(Done::ok(message).with_details(details))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_advice_never_names_a_crd_that_calico_v2_6_uses() {
+        assert_eq!(
+            v3_only_crds(),
+            [
+                "felixconfigurations.crd.projectcalico.org",
+                "bgpconfigurations.crd.projectcalico.org",
+                "clusterinformations.crd.projectcalico.org",
+                "networkpolicies.crd.projectcalico.org"
+            ]
+        );
+        let advice = next_steps(Some(Datastore::Kubernetes)).join("\n");
+        let command = advice.split('`').nth(1).unwrap();
+        for crd in V2_6_KDD_CRDS {
+            assert!(!command.split(' ').any(|w| w == format!("{crd}.crd.projectcalico.org")), "{command}");
+        }
+    }
 }

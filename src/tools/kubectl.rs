@@ -166,6 +166,44 @@ impl Kubectl {
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
 
+    /// `kubectl rollout undo … --dry-run=server`: the API server runs the whole change
+    /// (authorization, admission, validation) and stores nothing. kubectl 1.18+ (see
+    /// [`has_server_dry_run`]); it prints `daemonset.apps/calico-node rolled back (server dry run)`.
+    pub fn rollout_undo_server_dry_run(
+        &self,
+        kind: WorkloadKind,
+        namespace: &str,
+        name: &str,
+        revision: u64,
+    ) -> Invocation {
+        let mut invocation = self.rollout_undo(kind, namespace, name, revision);
+        let at = invocation.args.iter().position(|a| a.starts_with("--to-revision=")).map_or(0, |i| i + 1);
+        invocation.args.insert(at, "--dry-run=server".to_string());
+        Invocation::read_only(Tool::Kubectl, &invocation.program, invocation.args)
+    }
+
+    /// `kubectl auth can-i VERB RESOURCE[/NAME] -n NS` (or `--all-namespaces`): a
+    /// SelfSubjectAccessReview. Prints `yes` (exit 0) or `no`, possibly ` - REASON` (exit 1).
+    pub fn can_i(&self, verb: &str, resource: &str, namespace: Option<&str>) -> Invocation {
+        let mut args = vec!["auth", "can-i", verb, resource];
+        match namespace {
+            Some(namespace) => args.extend(["-n", namespace]),
+            None => args.push("--all-namespaces"),
+        }
+        self.read(&args)
+    }
+
+    /// The kubeconfig user of the context in use (`--minify` keeps only that context), to name
+    /// who was refused. Reads the kubeconfig only, never the cluster.
+    pub fn config_user(&self) -> Invocation {
+        self.read(&["config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.user}"])
+    }
+
+    /// Every namespace's name, to suggest one for a `--namespace` that does not exist.
+    pub fn namespaces(&self) -> Invocation {
+        self.read(&["get", "namespaces", "-o", "custom-columns=NAME:.metadata.name"])
+    }
+
     /// Delete one pod (OnDelete DaemonSets, `--replace-pods`). With `--wait=false` (kubectl
     /// 1.11+; older ones never waited): kubectl returns once the deletion is accepted instead
     /// of blocking until the pod is gone, which a pod on an unreachable node never is; the
@@ -178,6 +216,11 @@ impl Kubectl {
         let args = self.invocation(args);
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
+}
+
+/// `--dry-run=server` came with kubectl 1.18 (`--server-dry-run` before, from 1.13).
+pub fn has_server_dry_run(client: &Version) -> bool {
+    (client.major, client.minor) >= (1, 18)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,6 +591,9 @@ impl PodWatch {
 pub enum UndoResult {
     /// `daemonset.apps/calico-node rolled back`
     RolledBack,
+    /// `daemonset.apps/calico-node rolled back (server dry run)`: `--dry-run=server` says the
+    /// API server would accept the rollback; nothing was stored.
+    WouldRollBack,
     /// `… skipped rollback (current template already matches revision N)`: already there.
     AlreadyAtRevision { revision: u64 },
     /// `… skipped rollback (DeploymentRollback…: …)` with exit 0 (kubectl <=1.12): nothing was
@@ -564,6 +610,7 @@ pub enum UndoResult {
 /// daemonset.extensions "calico-node" rolled back              (1.10)
 /// daemonset.apps/calico-node rolled back                      (1.11+; .extensions/ with servers <=1.15)
 /// daemonset.apps/calico-node skipped rollback (current template already matches revision 3)
+/// daemonset.apps/calico-node rolled back (server dry run)    (--dry-run=server, 1.18+)
 /// error: unable to find specified revision 99 in history      (stderr, exit 1)
 /// ```
 pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<UndoResult, Unrecognised> {
@@ -586,6 +633,9 @@ pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<Und
     };
     if rest == "rolled back" {
         return Ok(UndoResult::RolledBack);
+    }
+    if rest == "rolled back (server dry run)" {
+        return Ok(UndoResult::WouldRollBack);
     }
     let already = rest
         .strip_prefix("skipped rollback (current template already matches revision ")
@@ -626,6 +676,68 @@ pub fn parse_delete(name: &str, output: &Output) -> Result<bool, Unrecognised> {
             &output.stdout,
         ))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth can-i, config view, namespaces
+// ---------------------------------------------------------------------------------------------
+
+/// What `kubectl auth can-i` answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "answer", rename_all = "lowercase")]
+pub enum CanI {
+    Yes,
+    /// `no`, with the authorizer's reason or evaluation error when it gave one.
+    No {
+        reason: Option<String>,
+    },
+}
+
+/// Read `kubectl auth can-i VERB RESOURCE` (`fixtures/kubectl/auth-can-i/*`). kubectl's
+/// `RunAccessCheck` prints `yes`, or `no` followed by ` - REASON` and ` - EVALUATION ERROR`
+/// when the review carries them, on stdout, and exits 1 when the answer is no (`--quiet`
+/// would print nothing, so it is not used). Warnings (`Warning: resource 'x' is not namespace
+/// scoped`) go to stderr. A non-zero exit without an answer is a failure of the review itself.
+/// ```text
+/// yes
+/// no
+/// no - RBAC: role.rbac.authorization.k8s.io "calico-view" not found
+/// ```
+pub fn parse_can_i(output: &Output) -> Result<CanI, Unrecognised> {
+    let what = "`kubectl auth can-i` answer";
+    let line = output.stdout.lines().map(str::trim_end).find(|l| !l.is_empty()).unwrap_or("");
+    let answer = if line == "yes" {
+        CanI::Yes
+    } else if line == "no" {
+        CanI::No { reason: None }
+    } else if let Some(reason) = line.strip_prefix("no - ") {
+        CanI::No { reason: Some(reason.to_string()) }
+    } else {
+        return Err(Unrecognised::new(what, "expected `yes` or `no`", &output.stdout));
+    };
+    match (&answer, output.code) {
+        (CanI::Yes, Some(0)) | (CanI::No { .. }, Some(1)) => Ok(answer),
+        _ => Err(Unrecognised::new(
+            what,
+            format!("the answer does not match the {}", output.status_text()),
+            &output.stdout,
+        )),
+    }
+}
+
+/// Read `kubectl config view --minify -o jsonpath={.contexts[0].context.user}`: the user's
+/// name, printed bare without a newline; `None` when the context names none.
+pub fn parse_config_user(stdout: &str) -> Option<String> {
+    let user = stdout.trim();
+    (!user.is_empty()).then(|| user.to_string())
+}
+
+/// Read `kubectl get namespaces -o custom-columns=NAME:.metadata.name`
+/// (`fixtures/kubectl/get-namespaces/*`).
+pub fn parse_names(output: &Output) -> Result<Vec<String>, Unrecognised> {
+    let what = "`kubectl get namespaces` table";
+    let table = custom_columns(what, output, &["NAME"])?;
+    Ok(table.rows.iter().map(|row| row[0].to_string()).collect())
 }
 
 /// The message kubectl gave for a failure: the last `error:`/`Error from server` line of

@@ -10,7 +10,9 @@ use serde::Serialize;
 
 use crate::scenario::{self, InitOptions, Stage};
 use crate::sim::{self, view};
-use crate::state::{now_ms, rfc3339, ClusterDir, Config, Datastore, Fault, FaultKind, State, Style, Workload, CALLS};
+use crate::state::{
+    now_ms, rfc3339, ClusterDir, Config, Datastore, Fault, FaultKind, Role, State, Style, Workload, CALLS,
+};
 use crate::unexpected;
 
 /// `fake-cluster ARGS...` (argv[0] is not `kubectl`, `calicoctl` or `calico-upgrade`).
@@ -79,6 +81,8 @@ fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             pod_start_ms: 300,
             pod_stop_ms: 200,
             v3_cluster_information: false,
+            role: Role::Admin,
+            user: "kubernetes-admin".into(),
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),
@@ -142,6 +146,14 @@ fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             "--no-deployment" => options.deployment = false,
             "--pruned-history" => options.pruned_history = true,
             "--v3-cluster-information" => options.config.v3_cluster_information = true,
+            "--role" => {
+                options.config.role = match value.as_str() {
+                    "admin" => Role::Admin,
+                    "view" => Role::View,
+                    _ => return Err(format!("--role: `{value}` is not admin or view")),
+                }
+            }
+            "--user" => options.config.user = value,
             "--pod-start-ms" => options.config.pod_start_ms = number(&value)?,
             "--pod-stop-ms" => options.config.pod_stop_ms = number(&value)?,
             "--extra-pods" => options.extra_pods = number(&value)? as u32,

@@ -100,6 +100,8 @@ pub enum Cmd {
         name: String,
         namespace: String,
         to_revision: Option<u64>,
+        /// `--dry-run=server`: judged on a copy of the state, nothing kept.
+        dry_run: bool,
     },
     DeletePod {
         name: String,
@@ -107,6 +109,15 @@ pub enum Cmd {
         /// `--wait=false` (kubectl 1.11+): return once the deletion is accepted.
         wait: bool,
     },
+    /// `get namespaces -o custom-columns=NAME:.metadata.name`.
+    Namespaces,
+    /// `auth can-i VERB RESOURCE[/NAME] -n NS|--all-namespaces`.
+    CanI {
+        verb: String,
+        resource: String,
+    },
+    /// `config view --minify -o jsonpath={.contexts[0].context.user}`.
+    ConfigUser,
 }
 
 impl Cmd {
@@ -124,9 +135,14 @@ impl Cmd {
                 (Resource::Pods, Some(_), false) => "kubectl-get-pods",
             },
             Cmd::Env { .. } => "kubectl-get-env",
-            Cmd::Undo { kind: Kind::DaemonSet, .. } => "kubectl-undo-daemonset",
-            Cmd::Undo { kind: Kind::Deployment, .. } => "kubectl-undo-deployment",
+            Cmd::Undo { kind: Kind::DaemonSet, dry_run: false, .. } => "kubectl-undo-daemonset",
+            Cmd::Undo { kind: Kind::Deployment, dry_run: false, .. } => "kubectl-undo-deployment",
+            Cmd::Undo { kind: Kind::DaemonSet, dry_run: true, .. } => "kubectl-undo-daemonset-dry-run",
+            Cmd::Undo { kind: Kind::Deployment, dry_run: true, .. } => "kubectl-undo-deployment-dry-run",
             Cmd::DeletePod { .. } => "kubectl-delete-pod",
+            Cmd::Namespaces => "kubectl-get-namespaces",
+            Cmd::CanI { .. } => "kubectl-auth-can-i",
+            Cmd::ConfigUser => "kubectl-config-view",
         }
     }
 }
@@ -143,6 +159,8 @@ struct Flags {
     to_revision: Option<String>,
     selector: Option<String>,
     no_wait: bool,
+    dry_run: Option<String>,
+    minify: bool,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -181,6 +199,9 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             _ if arg.starts_with("--selector=") => set(&mut f.selector, arg["--selector=".len()..].into())?,
             "--client" | "--client=true" => f.client = true,
             "--wait=false" => f.no_wait = true,
+            "--dry-run" => set(&mut f.dry_run, "unset".into())?,
+            _ if arg.starts_with("--dry-run=") => set(&mut f.dry_run, arg["--dry-run=".len()..].into())?,
+            "--minify" | "--minify=true" => f.minify = true,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
             _ if arg.starts_with("--to-revision=") => set(&mut f.to_revision, arg["--to-revision=".len()..].into())?,
             _ if arg.starts_with('-') => return Err(format!("unknown flag {arg}")),
@@ -272,6 +293,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("to-revision", f.to_revision.is_some()),
             ("selector", f.selector.is_some()),
             ("wait", f.no_wait),
+            ("dry-run", f.dry_run.is_some()),
+            ("minify", f.minify),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
             Some((name, _)) => Err(format!("flag {name} not expected here")),
@@ -282,6 +305,27 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         ["version"] if f.client => {
             only(&["client"])?;
             Ok(Cmd::Version)
+        }
+        ["get", "namespaces" | "namespace" | "ns"] => {
+            only(&["output"])?;
+            match f.output.as_deref() {
+                Some("custom-columns=NAME:.metadata.name") => Ok(Cmd::Namespaces),
+                _ => Err("only -o custom-columns=NAME:.metadata.name is simulated for namespaces".into()),
+            }
+        }
+        ["auth", "can-i", verb, resource] => {
+            only(&["namespace"])?;
+            if f.namespace.is_none() && !f.all_namespaces {
+                return Err("the tool always names the namespace (or --all-namespaces)".into());
+            }
+            Ok(Cmd::CanI { verb: verb.to_string(), resource: resource.to_string() })
+        }
+        ["config", "view"] => {
+            only(&["output", "minify"])?;
+            match (f.minify, f.output.as_deref()) {
+                (true, Some("jsonpath={.contexts[0].context.user}")) => Ok(Cmd::ConfigUser),
+                _ => Err("only `config view --minify -o jsonpath={.contexts[0].context.user}` is simulated".into()),
+            }
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
@@ -326,12 +370,12 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             Ok(Cmd::Env { name: name.to_string(), namespace: namespace(), containers })
         }
         ["rollout", "undo", target] => {
-            only(&["namespace", "to-revision"])?;
+            only(&["namespace", "to-revision", "dry-run"])?;
             let (kind, name) = target.split_once('/').ok_or("expected KIND/NAME")?;
             undo_cmd(kind, name, &f, namespace())
         }
         ["rollout", "undo", kind, name] => {
-            only(&["namespace", "to-revision"])?;
+            only(&["namespace", "to-revision", "dry-run"])?;
             undo_cmd(kind, name, &f, namespace())
         }
         ["delete", "pod" | "pods" | "po", name] => {
@@ -360,7 +404,12 @@ fn undo_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd,
     if name.is_empty() {
         return Err("empty name".into());
     }
-    Ok(Cmd::Undo { kind, name: name.to_string(), namespace, to_revision })
+    let dry_run = match f.dry_run.as_deref() {
+        None => false,
+        Some("server") => true,
+        Some(other) => return Err(format!("only --dry-run=server is simulated, not {other}")),
+    };
+    Ok(Cmd::Undo { kind, name: name.to_string(), namespace, to_revision, dry_run })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -392,10 +441,28 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             list(state, resource, namespace, columns, watch, selector, now)
         }
         Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
-        Cmd::Undo { kind, name, namespace, to_revision } => {
-            undo(state, kind, &name, &namespace, to_revision, now, stuck)
+        Cmd::Undo { kind, name, namespace, to_revision, dry_run: false } => {
+            match forbidden(state, "patch", kind_resource(kind), &name, &namespace) {
+                Some(refusal) => refusal,
+                None => undo(state, kind, &name, &namespace, to_revision, now, stuck),
+            }
         }
-        Cmd::DeletePod { name, namespace, wait } => delete(state, &name, &namespace, now, wait),
+        Cmd::Undo { kind, name, namespace, to_revision, dry_run: true } => {
+            server_dry_run(state, kind, &name, &namespace, to_revision, now)
+        }
+        Cmd::DeletePod { name, namespace, wait } => match forbidden(state, "delete", ("pods", ""), &name, &namespace) {
+            Some(refusal) => refusal,
+            None => delete(state, &name, &namespace, now, wait),
+        },
+        Cmd::Namespaces => namespaces(state),
+        Cmd::CanI { verb, .. } => {
+            if state.config.role.allows(&verb) {
+                out("yes\n")
+            } else {
+                Output { stdout: "no\n".into(), stderr: String::new(), code: 1, then: Then::Exit }
+            }
+        }
+        Cmd::ConfigUser => out(state.config.user.clone()),
     }
 }
 
@@ -766,6 +833,72 @@ fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u
     };
     sim::run_controllers(state, now);
     answer
+}
+
+/// The resource and API group of a workload kind, as RBAC names them.
+fn kind_resource(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::DaemonSet => ("daemonsets", "apps"),
+        Kind::Deployment => ("deployments", "apps"),
+    }
+}
+
+/// The API server's refusal of a verb the user's role does not grant (kube-apiserver 1.20's
+/// wording); `None` when allowed.
+fn forbidden(
+    state: &State,
+    verb: &str,
+    (resource, group): (&str, &str),
+    name: &str,
+    namespace: &str,
+) -> Option<Output> {
+    if state.config.role.allows(verb) {
+        return None;
+    }
+    let qualified = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+    Some(err(
+        format!(
+            "Error from server (Forbidden): {qualified} \"{name}\" is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"{namespace}\"\n",
+            state.config.user
+        ),
+        1,
+    ))
+}
+
+/// `rollout undo --dry-run=server` (kubectl 1.18+): the same answer as the undo would give, on
+/// a copy of the state, with ` (server dry run)` after `rolled back`; the user must be allowed
+/// to patch, as the API server authorizes a dry run like the real request.
+fn server_dry_run(state: &State, kind: Kind, name: &str, namespace: &str, to: Option<u64>, now: u64) -> Output {
+    if state.config.kubectl_style.is_old() {
+        return err(
+            "error: invalid argument \"server\" for \"--dry-run\" flag: strconv.ParseBool: parsing \"server\": invalid syntax\n",
+            1,
+        );
+    }
+    if let Some(refusal) = forbidden(state, "patch", kind_resource(kind), name, namespace) {
+        return refusal;
+    }
+    let mut copy = state.clone();
+    let mut answer = undo(&mut copy, kind, name, namespace, to, now, false);
+    if answer.code == 0 && answer.stdout.ends_with(" rolled back\n") {
+        answer.stdout = answer.stdout.replace(" rolled back\n", " rolled back (server dry run)\n");
+    }
+    answer
+}
+
+/// Every namespace: the four a cluster starts with and those the objects are in, by name.
+fn namespaces(state: &State) -> Output {
+    let mut names: std::collections::BTreeSet<String> =
+        ["default", "kube-node-lease", "kube-public", "kube-system"].iter().map(|s| s.to_string()).collect();
+    for kind in [Kind::DaemonSet, Kind::Deployment] {
+        if let Some(w) = state.workload(kind) {
+            names.insert(w.namespace.clone());
+        }
+    }
+    names.extend(state.pods.iter().map(|p| p.namespace.clone()));
+    let mut rows = vec![vec!["NAME".to_string()]];
+    rows.extend(names.into_iter().map(|name| vec![name]));
+    out(TabWriter::new(minwidth(state.config.kubectl_style), false).format(&rows))
 }
 
 fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) -> Output {

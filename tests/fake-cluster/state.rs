@@ -73,6 +73,31 @@ pub struct Config {
     /// Ready flag: it says "NOT in Progress" whatever the flag.
     #[serde(default)]
     pub v3_cluster_information: bool,
+    /// What the kubeconfig user may do: `admin` (everything) or `view` (the ClusterRole
+    /// `view`: get, list and watch only).
+    #[serde(default)]
+    pub role: Role,
+    /// The kubeconfig user's name (`kubectl config view --minify`), named in Forbidden errors.
+    #[serde(default = "default_user")]
+    pub user: String,
+}
+
+fn default_user() -> String {
+    "kubernetes-admin".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    #[default]
+    Admin,
+    View,
+}
+
+impl Role {
+    pub fn allows(self, verb: &str) -> bool {
+        self == Role::Admin || matches!(verb, "get" | "list" | "watch")
+    }
 }
 
 impl Config {
@@ -263,6 +288,11 @@ pub const CALLS: &[&str] = &[
     "kubectl-undo-daemonset",
     "kubectl-undo-deployment",
     "kubectl-delete-pod",
+    "kubectl-undo-daemonset-dry-run",
+    "kubectl-undo-deployment-dry-run",
+    "kubectl-get-namespaces",
+    "kubectl-auth-can-i",
+    "kubectl-config-view",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",

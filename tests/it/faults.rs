@@ -19,6 +19,12 @@ const CALLS: &[(&str, &str, &str)] = &[
     ("kubectl-get-deployments", "Inspect the cluster", "kubectl get deployments"),
     ("kubectl-get-replicasets", "Inspect the cluster", "kubectl get replicasets"),
     ("kubectl-get-pods-all", "Pods at risk", "kubectl get pods --all-namespaces"),
+    ("kubectl-auth-can-i", "Check permissions", "kubectl auth can-i patch daemonsets.apps/calico-node -n kube-system"),
+    (
+        "kubectl-undo-daemonset-dry-run",
+        "Check permissions",
+        "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1 --dry-run=server",
+    ),
     ("calico-upgrade-inprogress", "Abort the upgrade", "calico-upgrade inprogress"),
     ("calico-upgrade-abort", "Abort the upgrade", "calico-upgrade abort --no-prompts"),
     ("kubectl-undo-daemonset", "Roll back ds/calico-node", "kubectl rollout undo ds/calico-node"),
@@ -32,7 +38,9 @@ const CALLS: &[(&str, &str, &str)] = &[
 
 fn is_mutating(call: &serde_json::Value) -> bool {
     let argv = call["argv"].to_string();
-    argv.contains("\"undo\"") || argv.contains("\"abort\"") || argv.contains("\"delete\"")
+    (argv.contains("\"undo\"") && !argv.contains("--dry-run=server"))
+        || argv.contains("\"abort\"")
+        || argv.contains("\"delete\"")
 }
 
 /// Run one cell and check everything the matrix promises; returns a line for the table.

@@ -16,4 +16,6 @@ mod e2e;
 #[cfg(feature = "test-fakes")]
 mod faults;
 #[cfg(feature = "test-fakes")]
+mod safety;
+#[cfg(feature = "test-fakes")]
 mod wait;

@@ -101,6 +101,20 @@ fn kubectl_rollout_undo_is_read_in_every_known_shape() {
 }
 
 #[test]
+fn kubectl_auth_can_i_is_read_with_its_exit_code() {
+    insta::glob!(FIXTURES, "kubectl/auth-can-i/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_can_i(&output(path)));
+    });
+}
+
+#[test]
+fn kubectl_namespaces_table_is_read() {
+    insta::glob!(FIXTURES, "kubectl/get-namespaces/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_names(&output(path)));
+    });
+}
+
+#[test]
 fn kubectl_delete_pod_is_read_in_every_known_shape() {
     insta::glob!(FIXTURES, "kubectl/delete-pod/*.stdout", |path| {
         insta::assert_debug_snapshot!(kubectl::parse_delete("calico-node-hvvg8", &output(path)));
@@ -244,6 +258,9 @@ fn run_every_parser(output: &Output, name: &str) {
     let _ = kubectl::parse_all_pods(output);
     let _ = kubectl::parse_pods(output);
     let _ = kubectl::is_nothing_found(&output.stderr);
+    let _ = kubectl::parse_can_i(output);
+    let _ = kubectl::parse_names(output);
+    let _ = kubectl::parse_config_user(&output.stdout);
     for kind in [WorkloadKind::DaemonSet, WorkloadKind::Deployment] {
         let _ = kubectl::parse_undo(kind, name, output);
         let _ = kubectl::parse_undo(kind, "calico-node", output);

@@ -53,7 +53,45 @@ impl Cluster {
         cluster.deployment(KC_V3);
         cluster.replica_sets(&[(1, KC_V2), (2, KC_V3)]);
         cluster.all_pods();
+        cluster.allowed(true);
+        cluster.dry_runs(1, 1);
         cluster
+    }
+
+    /// `kubectl auth can-i` for every verb the run may need: all `yes`, or all `no`.
+    fn allowed(&mut self, yes: bool) {
+        let k = kubectl();
+        let answer = if yes { ok("yes\n") } else { exit(1, "no\n", "") };
+        for (verb, resource) in [
+            ("patch", "daemonsets.apps/calico-node"),
+            ("patch", "deployments.apps/calico-kube-controllers"),
+            ("list", "pods"),
+            ("watch", "pods"),
+            ("delete", "pods"),
+        ] {
+            self.exec.set(&k.can_i(verb, resource, Some("kube-system")).to_string(), answer.clone());
+        }
+        self.exec.set(&k.config_user().to_string(), ok("jane"));
+    }
+
+    /// `rollout undo --dry-run=server` of both workloads to these revisions: accepted.
+    fn dry_runs(&mut self, daemonset: u64, deployment: u64) {
+        let k = kubectl();
+        self.exec.set(
+            &k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", daemonset)
+                .to_string(),
+            ok("daemonset.apps/calico-node rolled back (server dry run)\n"),
+        );
+        self.exec.set(
+            &k.rollout_undo_server_dry_run(
+                WorkloadKind::Deployment,
+                "kube-system",
+                "calico-kube-controllers",
+                deployment,
+            )
+            .to_string(),
+            ok("deployment.apps/calico-kube-controllers rolled back (server dry run)\n"),
+        );
     }
 
     fn tools(&mut self, calicoctl_version: &str, upgrade_version: &str) {
@@ -472,4 +510,135 @@ fn a_transient_failure_during_inspection_is_retried_within_its_budget() {
     let attempts = down.exec.commands().iter().filter(|c| **c == revisions).count();
     assert!((3..=12).contains(&attempts), "{attempts}");
     assert!(down.exec.mutating().is_empty());
+}
+
+#[test]
+fn a_user_who_may_only_read_is_stopped_before_the_abort_naming_verb_resource_and_user() {
+    let mut cluster = Cluster::upgraded();
+    cluster.allowed(false);
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failure);
+    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+    assert!(!outcome.facts.changed);
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.task, "Check permissions");
+    assert!(
+        failure.message.contains("user `jane` may not patch daemonsets.apps/calico-node in kube-system")
+            && failure.message.contains("patch deployments.apps/calico-kube-controllers"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.safe_next.contains("nothing was changed"), "{}", failure.safe_next);
+    assert!(!cluster.exec.commands().iter().any(|c| c.contains("calico-upgrade abort")));
+}
+
+#[test]
+fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_change() {
+    let mut cluster = Cluster::upgraded();
+    let forbidden = "Error from server (Forbidden): daemonsets.apps \"calico-node\" is forbidden: User \"jane\" cannot patch resource \"daemonsets\" in API group \"apps\" in the namespace \"kube-system\"\n";
+    cluster.exec.set(
+        &kubectl().rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1).to_string(),
+        exit(1, "", forbidden),
+    );
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failure);
+    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+    let message = outcome.failure.unwrap().message;
+    assert!(message.contains("User \"jane\" cannot patch resource \"daemonsets\""), "{message}");
+}
+
+#[test]
+fn plan_shows_the_permission_checks_and_a_kubectl_without_server_dry_run_says_so() {
+    let mut cluster = Cluster::upgraded();
+    cluster.exec.set(
+        &kubectl().version().to_string(),
+        ok("Client Version: version.Info{Major:\"1\", Minor:\"17\", GitVersion:\"v1.17.17\", GitCommit:\"x\"}\n"),
+    );
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let step = outcome.steps.iter().find(|s| s.name == "Check permissions").unwrap();
+    let details = step.details.join("\n");
+    assert!(details.contains("allowed: patch daemonsets.apps/calico-node in kube-system"), "{details}");
+    assert!(details.contains("allowed: watch pods in kube-system"), "{details}");
+    assert!(details.contains("kubectl v1.17.17 has no `--dry-run=server` (1.18+)"), "{details}");
+    assert!(!cluster.exec.commands().iter().any(|c| c.contains("--dry-run")));
+}
+
+#[test]
+fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
+    // A typo'd Deployment on an etcd cluster: not "skipped", exit 3.
+    let mut cluster = Cluster::upgraded();
+    let outcome = cluster.run(Command::Run, &Options { deployment: "calico-kube-controler".into(), ..no_watch() });
+    assert_eq!(outcome.exit, Exit::Precondition);
+    let message = outcome.failure.unwrap().message;
+    assert!(message.contains("did you mean --deployment calico-kube-controllers?"), "{message}");
+    assert!(cluster.exec.mutating().is_empty());
+
+    // A typo'd DaemonSet.
+    let mut cluster = Cluster::upgraded();
+    let options = Options { daemonset: "calico-nod".into(), ..no_watch() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::Precondition);
+    let message = outcome.failure.unwrap().message;
+    assert!(message.contains("did you mean --daemonset calico-node?"), "{message}");
+
+    // `status` with the typo does not say converged.
+    let mut cluster = Cluster::upgraded();
+    let outcome = cluster.run(Command::Status, &Options { check: true, ..options });
+    assert_eq!(outcome.exit, Exit::Precondition);
+
+    // A typo'd namespace: kubectl finds nothing there, and the namespaces say why.
+    let mut cluster = Cluster::upgraded();
+    let k = kubectl();
+    cluster
+        .exec
+        .set(&k.daemonsets("kube-sytem").to_string(), exit(0, "", "No resources found in kube-sytem namespace.\n"));
+    cluster.exec.set(&k.namespaces().to_string(), ok("NAME\ndefault\nkube-node-lease\nkube-public\nkube-system\n"));
+    let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
+    assert_eq!(outcome.exit, Exit::Precondition);
+    let message = outcome.failure.unwrap().message;
+    assert_eq!(message, "there is no namespace kube-sytem; did you mean -n kube-system?");
+}
+
+#[test]
+fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
+    for (datastore_env, expected) in
+        [("CLUSTER_TYPE\tk8s,bgp\t\n", Exit::Precondition), ("DATASTORE_TYPE\tkubernetes\t\n", Exit::Done)]
+    {
+        let mut cluster = Cluster::upgraded();
+        cluster.env(datastore_env);
+        cluster.exec.set(
+            &kubectl().deployments("kube-system").to_string(),
+            exit(0, "", "No resources found in kube-system namespace.\n"),
+        );
+        cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+        let ds = format!("NAME          DESIRED   STRATEGY        IMAGES   APP\ncalico-node   3         RollingUpdate   {NODE_V2}   calico-node\n");
+        cluster.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
+        let selector = "k8s-app in (calico-node)";
+        let pods = pods_table(&[
+            ("calico-node-a", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+            ("calico-node-b", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+            ("calico-node-c", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+        ]);
+        cluster.exec.set(&kubectl().pods("kube-system", Some(selector)).to_string(), ok(&pods));
+        let outcome = cluster.run(Command::Run, &no_watch());
+        assert_eq!(outcome.exit, expected, "{datastore_env:?}: {:#?}", outcome.failure);
+        if expected == Exit::Precondition {
+            let message = outcome.failure.unwrap().message;
+            assert!(
+                message.contains("with the etcd datastore the Calico v3.0 manifests run calico-kube-controllers"),
+                "{message}"
+            );
+            assert!(cluster.exec.mutating().is_empty());
+        } else {
+            let skipped = outcome.steps.iter().find(|s| s.name.starts_with("Roll back deployment")).unwrap();
+            assert!(
+                skipped.message.starts_with("Kubernetes API datastore: there is no deployment"),
+                "{}",
+                skipped.message
+            );
+        }
+    }
 }

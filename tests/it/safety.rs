@@ -1,0 +1,79 @@
+//! Safe in an operator's hands, end to end on the simulated cluster: names that do not exist
+//! stop the run with the closest existing ones, a user who may only read is stopped before the
+//! first change, and the permission checks show in the plan.
+
+use crate::support::fake::FakeCluster;
+
+/// A call that changes the cluster (a `--dry-run=server` changes nothing).
+fn is_mutating(call: &serde_json::Value) -> bool {
+    let argv = call["argv"].to_string();
+    (argv.contains("\"undo\"") && !argv.contains("--dry-run=server"))
+        || argv.contains("\"abort\"")
+        || argv.contains("\"delete\"")
+}
+
+#[test]
+fn a_read_only_user_is_stopped_before_the_abort_with_exit_3_and_nothing_changed() {
+    let cluster = FakeCluster::new(&["--role", "view", "--user", "jane"]);
+    let before = cluster.show();
+    let run = cluster.run(&["run", "--yes"]);
+    let context = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(3), "{context}");
+    assert!(run.stdout.contains("FAILED [Check permissions]"), "{context}");
+    assert!(
+        run.stdout.contains("user `jane` may not patch daemonsets.apps/calico-node in kube-system"),
+        "the verb, the resource and the user are named: {context}"
+    );
+    assert!(!cluster.calls().iter().any(is_mutating), "nothing changed, not even the abort: {context}");
+    let after = cluster.show();
+    assert_eq!(before["daemonset"]["images"], after["daemonset"]["images"]);
+    assert_eq!(before["etcd_ready"], after["etcd_ready"], "the migration was not aborted");
+
+    let json = cluster.run(&["run", "--yes", "--output", "json"]);
+    let document: serde_json::Value = serde_json::from_str(&json.stdout).expect(&json.stdout);
+    assert_eq!(document["changed"], false);
+    assert_eq!(document["rc"], 3);
+}
+
+#[test]
+fn plan_shows_the_permission_checks_and_the_server_dry_runs() {
+    let cluster = FakeCluster::new(&[]);
+    let plan = cluster.run(&["plan"]);
+    assert_eq!(plan.code, Some(0), "{}\n{}", plan.stdout, plan.stderr);
+    assert!(plan.stdout.contains("TASK [Check permissions]"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("allowed: patch daemonsets.apps/calico-node in kube-system"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains(
+            "the API server accepts `kubectl rollout undo ds/calico-node -n kube-system --to-revision=1 --dry-run=server"
+        ),
+        "{}",
+        plan.stdout
+    );
+    assert!(!cluster.calls().iter().any(is_mutating));
+    // The dry runs changed nothing.
+    assert!(cluster.show()["daemonset"]["images"].to_string().contains("v3.0.4"));
+}
+
+#[test]
+fn a_typo_in_a_name_stops_run_and_status_offering_the_closest_name() {
+    let cluster = FakeCluster::new(&[]);
+    let run = cluster.run(&["run", "--yes", "--deployment", "calico-kube-controler"]);
+    let context = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(3), "{context}");
+    assert!(run.stdout.contains("did you mean --deployment calico-kube-controllers?"), "{context}");
+    assert!(!run.stdout.contains("Calico v2.6 is running"), "{context}");
+    assert!(!cluster.calls().iter().any(is_mutating), "{context}");
+
+    let status = cluster.run(&["status", "--deployment", "calico-kube-controler"]);
+    assert_eq!(status.code, Some(3), "{}", status.stdout);
+    assert!(!status.stdout.contains("converged:"), "{}", status.stdout);
+
+    let run = cluster.run(&["run", "--yes", "--daemonset", "calico-nodes"]);
+    assert_eq!(run.code, Some(3), "{}", run.stdout);
+    assert!(run.stdout.contains("did you mean --daemonset calico-node?"), "{}", run.stdout);
+
+    let run = cluster.run(&["run", "--yes", "-n", "kube-sytem"]);
+    assert_eq!(run.code, Some(3), "{}", run.stdout);
+    assert!(run.stdout.contains("there is no namespace kube-sytem; did you mean -n kube-system?"), "{}", run.stdout);
+    assert!(!cluster.calls().iter().any(is_mutating));
+}
