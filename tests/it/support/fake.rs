@@ -118,3 +118,10 @@ pub fn normalise(text: &str, cluster: &FakeCluster) -> String {
     }
     text
 }
+
+/// A `kubectl rollout undo` that changes the cluster (not a `--dry-run=server`), from a call of
+/// the simulated cluster's log.
+pub fn is_undo(call: &serde_json::Value) -> bool {
+    let argv = call["argv"].to_string();
+    argv.contains("\"undo\"") && !argv.contains("--dry-run=server")
+}
