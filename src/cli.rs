@@ -153,6 +153,7 @@ pub fn unused(command: &str) -> &'static [&'static str] {
         "no_watch",
         "replace_pods",
         "rollback_first",
+        "abort_while_v3",
         "output",
         "journal",
         "yes",
@@ -161,12 +162,12 @@ pub fn unused(command: &str) -> &'static [&'static str] {
     ];
     match command {
         // A plan never changes anything, so there is nothing to confirm.
-        "plan" => &["yes"],
-        "run" => &[],
+        "plan" => &["yes", "abort_while_v3"],
+        "run" => &["abort_while_v3"],
         // The abort neither rolls back nor waits.
         "abort" => &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first"],
         // Status only looks (the migration state included); it changes nothing.
-        "status" => &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes"],
+        "status" => &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3"],
         _ => ALL,
     }
 }

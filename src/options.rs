@@ -83,6 +83,10 @@ pub struct Options {
     /// Roll back and wait before aborting the data migration
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_ROLLBACK_FIRST", value_parser = BoolishValueParser::new())]
     pub rollback_first: bool,
+    /// `abort` only: abort even though calico/node still runs Calico v3 (the docs' "Aborting the
+    /// upgrade" is for components never upgraded; `run` aborts and rolls back in the docs' order)
+    #[arg(long, global = true, env = "CALICO_DOWNGRADE_ABORT_WHILE_V3", value_parser = BoolishValueParser::new())]
+    pub abort_while_v3: bool,
     /// Plan only: observe, never change (plan, `run --check`, `abort --check`, Ansible check mode).
     #[arg(skip)]
     pub check: bool,

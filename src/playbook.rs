@@ -32,6 +32,8 @@ pub enum Task {
     PodsAtRisk,
     /// Before the first change: every verb the run needs is allowed.
     Preflight,
+    /// `abort`: calico/node must not run Calico v3 (unless `--abort-while-v3`).
+    CheckNode,
     Abort,
     RollBack(WorkloadKind),
     Wait,
@@ -47,6 +49,7 @@ impl Task {
             Task::Inspect => tasks::inspect::NAME.to_string(),
             Task::PodsAtRisk => tasks::pods_at_risk::NAME.to_string(),
             Task::Preflight => tasks::preflight::NAME.to_string(),
+            Task::CheckNode => tasks::abort::CHECK_NODE.to_string(),
             Task::Abort => tasks::abort::NAME.to_string(),
             Task::RollBack(kind) => tasks::rollback::name(kind, options),
             Task::Wait => tasks::wait::NAME.to_string(),
@@ -58,7 +61,7 @@ impl Task {
     /// The section of the docs (seed `downgrade.md`) the task automates.
     pub fn doc_section(self) -> &'static str {
         match self {
-            Task::Abort => "Aborting the upgrade, step 1",
+            Task::Abort | Task::CheckNode => "Aborting the upgrade, step 1",
             Task::FindTools | Task::FindKubectl => "Aborting the upgrade, step 2 (the previous calicoctl)",
             Task::RollBack(_) => "Downgrading a self-hosted installation, step 2",
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
@@ -75,6 +78,7 @@ impl Task {
             | Task::Inspect
             | Task::PodsAtRisk
             | Task::Preflight
+            | Task::CheckNode
             | Task::ObservePods => {
                 "nothing was changed; fix the cause and run again"
             }
@@ -98,6 +102,7 @@ impl Task {
             Task::Inspect => tasks::inspect::run(ctx),
             Task::PodsAtRisk => tasks::pods_at_risk::run(ctx),
             Task::Preflight => tasks::preflight::run(ctx),
+            Task::CheckNode => tasks::abort::check_node(ctx),
             Task::Abort => tasks::abort::run(ctx),
             Task::RollBack(kind) => tasks::rollback::run(ctx, kind),
             Task::Wait => tasks::wait::run(ctx),
@@ -111,7 +116,7 @@ impl Task {
 pub fn tasks_for(command: Command, options: &Options) -> Vec<Task> {
     let rollback = [Task::RollBack(WorkloadKind::DaemonSet), Task::RollBack(WorkloadKind::Deployment), Task::Wait];
     match command {
-        Command::Abort => vec![Task::FindTools, Task::Abort],
+        Command::Abort => vec![Task::FindTools, Task::CheckNode, Task::Abort],
         Command::Status => vec![Task::FindKubectl, Task::Inspect, Task::ObservePods],
         Command::Plan | Command::Run => {
             let mut list = vec![Task::FindTools, Task::Inspect, Task::PodsAtRisk, Task::Preflight];

@@ -11,13 +11,66 @@
 //! still exit 0); from v1.0.4 the state is read back, and the report says whether the flag could
 //! be seen.
 
+use super::inspect;
 use super::{refused, Context, Done, Stop, TaskResult};
+use crate::calico::{generation, Component, Generation};
+use crate::cluster::closest_names;
 use crate::cluster::Datastore;
 use crate::exec::Invocation;
 use crate::exit::Exit;
 use crate::tools::calico_upgrade::{self, AbortResult, Migration};
+use crate::tools::kubectl;
 
 pub const NAME: &str = "Abort the upgrade";
+pub const CHECK_NODE: &str = "Check calico/node";
+
+/// `abort` alone: the docs' "Aborting the upgrade" is for a cluster whose components were
+/// never upgraded (calico/node still on v2.x). With calico/node on v3 the abort resumes Calico
+/// v2.x networking under v3 nodes; `run` follows the docs' order instead (abort, then roll back
+/// and wait). So v3 live is exit 3 pointing at `run`, unless `--abort-while-v3`. A DaemonSet
+/// that does not exist stops the run when a close name exists (a typo) or the namespace does
+/// not; otherwise (a custom installation, no calico-node DaemonSet) the abort goes on, as the
+/// docs allow.
+pub fn check_node(ctx: &mut Context) -> TaskResult {
+    let namespace = ctx.options.namespace.clone();
+    let name = ctx.options.daemonset.clone();
+    let kubectl = ctx.kubectl().clone();
+    let invocation = kubectl.daemonsets(&namespace);
+    let output = ctx.run_ok(&invocation)?;
+    let rows = kubectl::parse_workloads("`kubectl get daemonsets` table", &output)
+        .map_err(|e| ctx.unrecognised(&invocation, e))?;
+    let Some(row) = rows.iter().find(|r| r.name == name) else {
+        if rows.is_empty() {
+            if let Some(stop) = inspect::missing_namespace(ctx, &kubectl, &namespace) {
+                return Err(stop);
+            }
+        }
+        if !closest_names(&name, rows.iter().map(|r| r.name.as_str())).is_empty() {
+            return Err(inspect::no_daemonset(&name, &namespace, &rows));
+        }
+        return Ok(Done::skipped(format!(
+            "there is no daemonset/{name} in {namespace} (a custom installation?): which Calico release calico/node runs cannot be seen"
+        )));
+    };
+    let images = row.images.join(", ");
+    match generation(&row.images, Component::Node) {
+        Generation::V3 if ctx.options.abort_while_v3 => Ok(Done::ok(format!(
+            "ds/{name} runs Calico v3 ({images}); aborting all the same, as --abort-while-v3 asks"
+        ))),
+        Generation::V3 => Err(Stop::new(
+            Exit::Precondition,
+            format!(
+                "ds/{name} still runs Calico v3 ({images}): the docs' \"Aborting the upgrade\" is for components that were never upgraded; \
+                 run `calico-downgrade run`, which aborts and rolls back in the docs' order, or pass --abort-while-v3 if you mean to abort with v3 running"
+            ),
+        )
+        .with_safe_next("nothing was changed; `calico-downgrade plan` shows what `run` would do")),
+        Generation::V2 => Ok(Done::ok(format!("ds/{name} runs Calico v2.x ({images})"))),
+        Generation::Unknown => Ok(Done::ok(format!(
+            "ds/{name} runs no calico/node image with a version tag ({images}): its release cannot be told"
+        ))),
+    }
+}
 
 fn inprogress(ctx: &mut Context, invocation: &Invocation) -> Result<Migration, Stop> {
     let output = ctx.run(invocation)?;

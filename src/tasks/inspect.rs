@@ -182,7 +182,7 @@ fn describe(workload: &Workload, plan: &RollbackPlan) -> String {
 /// found in kube-sytem namespace.` all the same): list the namespaces and, when it is missing,
 /// say so with the closest names. `None` when it exists or the list cannot be read (a user who
 /// may not list namespaces still gets the "no DaemonSet" message).
-fn missing_namespace(ctx: &mut Context, kubectl: &kubectl::Kubectl, namespace: &str) -> Option<Stop> {
+pub(crate) fn missing_namespace(ctx: &mut Context, kubectl: &kubectl::Kubectl, namespace: &str) -> Option<Stop> {
     let invocation = kubectl.namespaces();
     let output = ctx.run(&invocation).ok().filter(|o| o.success())?;
     let names = kubectl::parse_names(&output).ok()?;
@@ -223,7 +223,7 @@ fn no_deployment(name: &str, namespace: &str, datastore: Datastore, present: &[W
 
 /// No DaemonSet by the given name: a typo (the closest names are offered), a canal install, or
 /// a custom installation, whose downgrade the docs leave "coming soon".
-fn no_daemonset(name: &str, namespace: &str, present: &[WorkloadRow]) -> Stop {
+pub(crate) fn no_daemonset(name: &str, namespace: &str, present: &[WorkloadRow]) -> Stop {
     let suggestions = closest_names(name, present.iter().map(|d| d.name.as_str()));
     let canal = present.iter().find(|d| d.name == "canal" || d.name == "canal-node");
     let message = match canal {

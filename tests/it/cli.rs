@@ -142,7 +142,8 @@ fn each_command_help_shows_its_options_examples_and_exit_codes() {
 
 #[test]
 fn abort_check_plans_the_abort_and_changes_nothing() {
-    let cluster = FakeCluster::new(FAST);
+    // Never upgraded: the case the docs' "Aborting the upgrade" is for.
+    let cluster = FakeCluster::new(&[FAST, &["--state", "not-upgraded"]].concat());
     let run = cluster.run(&["abort", "--check"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("would run: calico-upgrade"), "{}", run.stdout);

@@ -1,6 +1,7 @@
 //! Safe in an operator's hands, end to end on the simulated cluster: names that do not exist
 //! stop the run with the closest existing ones, a user who may only read is stopped before the
-//! first change, and the permission checks show in the plan.
+//! first change, the permission checks show in the plan, and `abort` with calico/node on v3
+//! refuses unless told it is meant.
 
 use crate::support::fake::FakeCluster;
 
@@ -76,4 +77,37 @@ fn a_typo_in_a_name_stops_run_and_status_offering_the_closest_name() {
     assert_eq!(run.code, Some(3), "{}", run.stdout);
     assert!(run.stdout.contains("there is no namespace kube-sytem; did you mean -n kube-system?"), "{}", run.stdout);
     assert!(!cluster.calls().iter().any(is_mutating));
+}
+
+#[test]
+fn abort_with_calico_node_on_v3_refuses_and_points_at_run_unless_told_it_is_meant() {
+    let cluster = FakeCluster::new(&[]);
+    let abort = cluster.run(&["abort", "--yes"]);
+    let context = format!("stdout:\n{}\nstderr:\n{}", abort.stdout, abort.stderr);
+    assert_eq!(abort.code, Some(3), "{context}");
+    assert!(abort.stdout.contains("FAILED [Check calico/node]"), "{context}");
+    assert!(
+        abort.stdout.contains("still runs Calico v3") && abort.stdout.contains("`calico-downgrade run`"),
+        "{context}"
+    );
+    assert!(!cluster.calls().iter().any(is_mutating), "{context}");
+    assert_eq!(cluster.show()["etcd_ready"], false, "the migration was not aborted");
+
+    let meant = cluster.run(&["abort", "--yes", "--abort-while-v3"]);
+    assert_eq!(meant.code, Some(0), "{}\n{}", meant.stdout, meant.stderr);
+    assert!(meant.stdout.contains("aborting all the same, as --abort-while-v3 asks"), "{}", meant.stdout);
+    assert_eq!(cluster.show()["etcd_ready"], true, "the abort ran");
+
+    // The option is refused where it means nothing.
+    let run = cluster.run(&["run", "--yes", "--abort-while-v3"]);
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn abort_on_a_cluster_never_upgraded_goes_ahead() {
+    let cluster = FakeCluster::new(&["--state", "not-upgraded", "--ready-flag", "false"]);
+    let abort = cluster.run(&["abort", "--yes"]);
+    assert_eq!(abort.code, Some(0), "{}\n{}", abort.stdout, abort.stderr);
+    assert!(abort.stdout.contains("ok: ds/calico-node runs Calico v2.x"), "{}", abort.stdout);
+    assert_eq!(cluster.show()["etcd_ready"], true);
 }
