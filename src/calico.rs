@@ -89,6 +89,33 @@ pub fn generation(images: &[String], defining: Component) -> Generation {
     }
 }
 
+/// The Calico release a set of images belongs to, as the report names it: `v2.6`, `v3.0`
+/// (from calico/node's tag, else calico/kube-controllers': v1.0.x shipped with Calico v2.6,
+/// v2.0.x with v3.0, later ones carry the Calico version), `v2.5` for the policy controller;
+/// `None` when no Calico image has a version tag.
+pub fn release(images: &[String]) -> Option<String> {
+    if let Some(node) = component_version(images, Component::Node) {
+        return Some(format!("v{}.{}", node.major, node.minor));
+    }
+    if let Some(controllers) = component_version(images, Component::KubeControllers) {
+        return Some(match controllers.major {
+            0 => return None,
+            1 => "v2.6".to_string(),
+            2 => "v3.0".to_string(),
+            _ => format!("v{}.{}", controllers.major, controllers.minor),
+        });
+    }
+    images.iter().any(|i| component(i) == Some(Component::PolicyController)).then(|| "v2.5".to_string())
+}
+
+/// `on v3.0 images`, `on v2.6 images`, or `on other images` when no release can be named.
+pub fn on_images(images: &[String]) -> String {
+    match release(images) {
+        Some(release) => format!("on {release} images"),
+        None => "on other images".to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +155,16 @@ mod tests {
             generation(&images(&["quay.io/calico/kube-controllers:v3.0.11"]), Component::KubeControllers),
             Generation::V3
         );
+    }
+
+    #[test]
+    fn releases_are_named_from_node_or_kube_controllers() {
+        assert_eq!(release(&images(&["quay.io/calico/node:v2.6.8", "quay.io/calico/cni:v1.11.4"])).as_deref(), Some("v2.6"));
+        assert_eq!(release(&images(&["quay.io/calico/node:v3.0.4"])).as_deref(), Some("v3.0"));
+        assert_eq!(release(&images(&["quay.io/calico/kube-controllers:v1.0.3"])).as_deref(), Some("v2.6"));
+        assert_eq!(release(&images(&["quay.io/calico/kube-controllers:v2.0.2"])).as_deref(), Some("v3.0"));
+        assert_eq!(release(&images(&["quay.io/calico/kube-controllers:v3.1.3"])).as_deref(), Some("v3.1"));
+        assert_eq!(release(&images(&["calico/node:latest"])), None);
+        assert_eq!(on_images(&images(&["nginx:1.25"])), "on other images");
     }
 }

@@ -127,8 +127,18 @@ pub fn summary(progress: &[Progress]) -> String {
         .iter()
         .map(|p| {
             let mut line = format!("{} {}/{}", p.name, p.ready, p.desired);
-            if !p.on_other_images.is_empty() {
-                line.push_str(&format!(" ({} on old images)", p.on_other_images.len()));
+            // `(3 on v3.0 images)`: the release the pods are still on, by name.
+            let mut groups: Vec<(String, usize)> = Vec::new();
+            for pod in &p.on_other_images {
+                let label = crate::calico::on_images(&pod.images);
+                match groups.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, count)) => *count += 1,
+                    None => groups.push((label, 1)),
+                }
+            }
+            if !groups.is_empty() {
+                let parts: Vec<String> = groups.iter().map(|(label, count)| format!("{count} {label}")).collect();
+                line.push_str(&format!(" ({})", parts.join(", ")));
             }
             line
         })

@@ -107,6 +107,66 @@ fn redact(args: &[String]) -> Vec<String> {
     out
 }
 
+/// Output formats whose value is a long query, shortened to `custom-columns=…` in the report.
+const QUERY_FORMATS: &[&str] = &["custom-columns=", "jsonpath=", "go-template=", "custom-columns-file="];
+
+fn shorten_query(arg: &str) -> Option<String> {
+    let (flag, value) = match arg.split_once('=') {
+        Some((flag @ ("-o" | "--output"), value)) => (Some(flag), value),
+        _ => (None, arg),
+    };
+    let format = QUERY_FORMATS.iter().find(|f| value.starts_with(**f))?;
+    if value.len() <= format.len() + 12 {
+        return None;
+    }
+    Some(match flag {
+        Some(flag) => format!("{flag}={format}…"),
+        None => format!("{format}…"),
+    })
+}
+
+/// An [`Invocation`] as the report and its messages show it: long `-o custom-columns=…`,
+/// `jsonpath=…` and `go-template=…` queries shortened. The whole line is in `-v` and the journal.
+pub struct Short<'a>(&'a Invocation);
+
+impl Invocation {
+    pub fn short(&self) -> Short<'_> {
+        Short(self)
+    }
+}
+
+impl fmt::Display for Short<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&shorten_line(&self.0.to_string(), &self.0.args))
+    }
+}
+
+/// Replace each long query argument of `line` (an invocation's `Display`) by its short form.
+pub fn shorten_line(line: &str, args: &[String]) -> String {
+    let mut line = line.to_string();
+    for arg in args {
+        if let Some(short) = shorten_query(arg) {
+            let shown = Invocation::display_arg(arg);
+            line = line.replacen(&format!(" {shown}"), &format!(" {short}"), 1);
+        }
+    }
+    line
+}
+
+impl Invocation {
+    /// One argument as `Display` shows it: bare when no POSIX shell would misread it.
+    fn display_arg(arg: &str) -> String {
+        // shlex quotes conservatively (`--to-revision=1` too); words made only of
+        // characters no POSIX shell treats specially are shown bare.
+        let bare = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b));
+        if bare {
+            arg.to_string()
+        } else {
+            shlex::try_quote(arg).map(|q| q.into_owned()).unwrap_or_else(|_| arg.to_string())
+        }
+    }
+}
+
 impl fmt::Display for Invocation {
     /// `kubectl rollout undo ds/calico-node -n kube-system --to-revision=3`: the tool's name,
     /// then each (redacted) argument quoted for a POSIX shell only where it needs it, so the
@@ -114,15 +174,7 @@ impl fmt::Display for Invocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.tool.binary_name())?;
         for arg in redact(&self.args) {
-            // shlex quotes conservatively (`--to-revision=1` too); words made only of
-            // characters no POSIX shell treats specially are shown bare.
-            let bare = !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b));
-            if bare {
-                write!(f, " {arg}")?;
-            } else {
-                let quoted = shlex::try_quote(&arg).unwrap_or_else(|_| arg.clone().into());
-                write!(f, " {quoted}")?;
-            }
+            write!(f, " {}", Invocation::display_arg(&arg))?;
         }
         if self.stdin.is_some() {
             f.write_str(" <<< yes")?;
@@ -250,6 +302,26 @@ mod tests {
             ["/usr/bin/kubectl", "get", "pods", "--token", "<redacted>", "--password=<redacted>", "--context=prod"]
         );
         assert!(!inv.to_string().contains("s3cret") && !inv.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn short_form_cuts_long_queries_and_keeps_everything_else() {
+        let inv = invocation(&[
+            "get",
+            "pods",
+            "--all-namespaces",
+            "-o",
+            "custom-columns=NAMESPACE:.metadata.namespace,NAME:.metadata.name",
+            "--output=jsonpath={range .items[*]}{.x}{end}",
+            "--request-timeout=120s",
+        ]);
+        assert_eq!(
+            inv.short().to_string(),
+            "kubectl get pods --all-namespaces -o custom-columns=… --output=jsonpath=… --request-timeout=120s"
+        );
+        assert!(inv.to_string().contains("NAMESPACE:.metadata.namespace"), "Display stays whole");
+        let plain = invocation(&["rollout", "undo", "ds/calico-node", "--to-revision=3", "-o", "jsonpath={.x}"]);
+        assert_eq!(plain.short().to_string(), plain.to_string(), "short queries are left alone");
     }
 
     #[test]

@@ -38,6 +38,25 @@ impl std::fmt::Display for Recap {
     }
 }
 
+/// The recap's last line: [`summary_message`], except that a failure, told in full just
+/// above, is only referred to (its task and exit code; the message itself when it is short and
+/// names no command).
+pub fn brief_summary(outcome: &Outcome) -> String {
+    let Some(failure) = &outcome.failure else {
+        return summary_message(outcome);
+    };
+    let code = outcome.exit.code();
+    let first = failure.message.lines().next().unwrap_or_default();
+    let head = first.split([':', ';']).next().unwrap_or_default();
+    if !first.contains('`') && first.chars().count() <= 100 {
+        format!("{} failed (exit {code}): {first}", failure.task)
+    } else if !head.contains('`') && !head.is_empty() {
+        format!("{} failed (exit {code}): {head}, see FAILED above", failure.task)
+    } else {
+        format!("{} failed (exit {code}), see FAILED above", failure.task)
+    }
+}
+
 /// One sentence for the whole run (`msg` in JSON, the last line of the text report).
 pub fn summary_message(outcome: &Outcome) -> String {
     if let Some(failure) = &outcome.failure {

@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::{summary_message, Recap};
+use super::{brief_summary, Recap};
 use crate::playbook::Outcome;
 use crate::tasks::{Observer, Status, Step};
 
@@ -58,16 +58,19 @@ impl<W: Write> TextReport<W> {
         }
     }
 
-    /// The closing lines: the failure and what is safe to do next, tasks not run, the recap,
-    /// one summary sentence and the journal's path.
+    /// The closing lines: the failure, told once in full (what failed, the tool's own words,
+    /// what is safe to do next), the tasks not run, the recap with a one-line reference to the
+    /// failure, and the journal's path.
     pub fn finish(&mut self, outcome: &Outcome, journal: Option<&str>) {
         self.clear_progress();
         let out = &mut self.out;
         let colour = self.style.colour;
         if let Some(failure) = &outcome.failure {
-            let _ = writeln!(out);
             let _ =
                 writeln!(out, "{} {}", paint(colour, "31", &format!("FAILED [{}]:", failure.task)), failure.message);
+            for detail in &failure.details {
+                let _ = writeln!(out, "    {detail}");
+            }
             let _ = writeln!(out, "safe next: {}", failure.safe_next);
         }
         if !outcome.not_run.is_empty() {
@@ -75,8 +78,14 @@ impl<W: Write> TextReport<W> {
         }
         let _ = writeln!(out);
         let _ = writeln!(out, "RECAP {}", "*".repeat(74));
-        let _ = writeln!(out, "{}", Recap::of(outcome));
-        let _ = writeln!(out, "{}", summary_message(outcome));
+        let recap = Recap::of(outcome);
+        let verdict_colour = match outcome.exit {
+            crate::exit::Exit::Done if recap.changed > 0 => "33",
+            crate::exit::Exit::Done => "32",
+            _ => "31",
+        };
+        let _ = writeln!(out, "{}", paint(colour, verdict_colour, &recap.to_string()));
+        let _ = writeln!(out, "{}", brief_summary(outcome));
         if let Some(journal) = journal {
             let _ = writeln!(out, "journal: {journal}");
         }
@@ -123,10 +132,11 @@ impl<W: Write> Observer for TextReport<W> {
     }
 
     fn task_finished(&mut self, step: &Step) {
-        if self.style.quiet && step.status != Status::Failed {
+        self.clear_progress();
+        // A failure is told once, in full, by `finish`, right after this.
+        if self.style.quiet || step.status == Status::Failed {
             return;
         }
-        self.clear_progress();
         let colour = self.style.colour;
         let out = &mut self.out;
         let _ = writeln!(out, "{}: {}", paint(colour, status_colour(step.status), step.status.word()), step.message);

@@ -47,12 +47,9 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         kubectl::parse_client_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
     ctx.facts.tools.kubectl = Some(FoundTool { path: kubectl_path, version: display(&kubectl_version) });
     ctx.facts.kubectl = Some(Kubectl { client: Some(kubectl_version.clone()), ..builder });
-    if !all {
-        let version = display(&kubectl_version);
-        return Ok(Done::ok(format!("kubectl {version}")));
-    }
 
-    // calico-upgrade (optional until the datastore is known)
+    // calico-upgrade (optional until the datastore is known; `status` shows the migration
+    // state with it)
     let upgrade_found = locate("calico-upgrade", options.calico_upgrade.as_deref(), search_path, &environment.cwd);
     if let Some(path) = upgrade_found.path().map(Path::to_path_buf) {
         let invocation = calico_upgrade::version_invocation(&path);
@@ -61,6 +58,13 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
             calico_upgrade::parse_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         ctx.facts.tools.calico_upgrade = Some(FoundTool { path, version: display(&version) });
         ctx.facts.calico_upgrade_version = Some(version);
+    }
+    if !all {
+        let mut message = format!("kubectl {}", display(&kubectl_version));
+        if let Some(upgrade) = &ctx.facts.tools.calico_upgrade {
+            message.push_str(&format!(", calico-upgrade {}", upgrade.version));
+        }
+        return Ok(Done::ok(message));
     }
 
     // calicoctl: the chosen one, and every one on PATH.

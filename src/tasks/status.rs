@@ -1,45 +1,161 @@
 //! `status`: one look at the Calico pods, judged against the pre-upgrade images (or the live
-//! ones when the cluster was never upgraded). Read-only; `status` exits 0 when converged.
-//! `--watch` polls every `--poll-interval` until converged or `--timeout`.
+//! ones when the cluster was never upgraded), as a report read at a glance: an aligned table
+//! (pod, node, phase, ready, the Calico release of its images), the data migration's state when
+//! calico-upgrade can show it (etcd, calico-upgrade v1.0.4+), and a verdict. Read-only.
+//!
+//! Converged is `ok` (exit 0); not converged is a failed task (exit 1, red, `failed=1`) with a
+//! hint: when the templates were never rolled back, the pods cannot converge, so `--watch` says
+//! so at once instead of waiting for `--timeout`. `--watch` otherwise polls every
+//! `--poll-interval` until converged or `--timeout`.
 
-use super::{wait, Context, Done, TaskResult};
-use crate::convergence::{all_converged, judge, summary};
+use super::{wait, Context, Done, Stop, TaskResult};
+use crate::calico;
+use crate::cluster::{Datastore, RollbackPlan};
+use crate::convergence::{all_converged, judge, summary, Target};
+use crate::exit::Exit;
+use crate::tools::calico_upgrade::{self, Migration};
+use crate::tools::kubectl::PodStatus;
+
+/// The pods of the targets as an aligned table, header first.
+pub fn pod_table(targets: &[Target], pods: &[PodStatus]) -> Vec<String> {
+    let mut rows: Vec<[String; 6]> =
+        vec![["POD", "NODE", "PHASE", "READY", "CALICO", "IMAGES"].map(str::to_string)];
+    for pod in pods.iter().filter(|pod| targets.iter().any(|t| t.owns(pod))) {
+        let phase = if pod.deleting { "Terminating" } else { pod.phase.as_deref().unwrap_or("Pending") };
+        rows.push([
+            pod.name.clone(),
+            pod.node.clone().unwrap_or_else(|| "-".to_string()),
+            phase.to_string(),
+            format!("{}/{}", pod.ready.iter().filter(|r| **r).count(), pod.images.len()),
+            calico::release(&pod.images).unwrap_or_else(|| "?".to_string()),
+            pod.images.join(","),
+        ]);
+    }
+    let mut widths = [0usize; 6];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    rows.iter()
+        .map(|row| {
+            let mut line = String::new();
+            for (i, cell) in row.iter().enumerate() {
+                if i + 1 == row.len() {
+                    line.push_str(cell);
+                } else {
+                    line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+                }
+            }
+            line.trim_end().to_string()
+        })
+        .collect()
+}
+
+/// What `calico-upgrade inprogress` says, in one line.
+pub fn describe_migration(migration: &Migration) -> String {
+    match migration {
+        Migration::InProgress => {
+            "data migration: in progress, the v1 Ready flag is false (Calico v2.x networking is paused until the abort)"
+                .to_string()
+        }
+        Migration::NotInProgress { ready_flag: Some(true) } => {
+            "data migration: not in progress, the v1 Ready flag is true".to_string()
+        }
+        Migration::NotInProgress { ready_flag: Some(false) } => {
+            "data migration: not in progress, the v1 Ready flag is false".to_string()
+        }
+        Migration::NotInProgress { ready_flag: None } => {
+            "data migration: not in progress (calico-upgrade does not show the v1 Ready flag once a v3 calico/node ran)"
+                .to_string()
+        }
+        Migration::CheckFailed { message } => format!("data migration: could not be checked: {message}"),
+    }
+}
+
+/// The migration state, when the datastore is etcd and calico-upgrade has `inprogress`;
+/// a failure to read it is a line of the report, never the end of `status`.
+fn migration(ctx: &mut Context) -> Option<String> {
+    if ctx.cluster().datastore != Datastore::Etcd {
+        return None;
+    }
+    let (Some(tool), Some(version)) = (ctx.facts.tools.calico_upgrade.clone(), ctx.facts.calico_upgrade_version.clone())
+    else {
+        return Some("data migration: not shown (calico-upgrade was not found)".to_string());
+    };
+    if !calico_upgrade::has_inprogress(&version) {
+        return Some(format!("data migration: not shown (calico-upgrade {} has no `inprogress`)", tool.version));
+    }
+    let invocation = calico_upgrade::inprogress_invocation(&tool.path, &ctx.options.api);
+    let line = match ctx.run(&invocation) {
+        Ok(output) => match calico_upgrade::parse_inprogress(&output) {
+            Ok(state) => {
+                let line = describe_migration(&state);
+                ctx.facts.migration_before = Some(state);
+                line
+            }
+            Err(error) => format!("data migration: `{}` printed what this tool cannot read: {}", invocation.short(), error.headline()),
+        },
+        Err(stop) => format!("data migration: not shown: {}", stop.message),
+    };
+    Some(line)
+}
 
 pub fn run(ctx: &mut Context) -> TaskResult {
     let targets = ctx.cluster().targets();
+    let cluster = ctx.cluster();
+    // The templates not rolled back yet: their pods cannot reach the target images.
+    let not_rolled_back: Vec<String> = std::iter::once((&cluster.daemonset, Some(&cluster.daemonset_plan)))
+        .chain(cluster.deployment.as_ref().map(|d| (d, cluster.deployment_plan.as_ref())))
+        .filter(|(_, plan)| matches!(plan, Some(RollbackPlan::RollBack { .. })))
+        .map(|(workload, _)| format!("{} ({})", workload.reference(), calico::on_images(&workload.images)))
+        .collect();
+    let migration = migration(ctx);
     let started = ctx.exec.now();
     let (pods, progress) = loop {
         let pods = wait::observe(ctx)?;
         let progress = judge(&targets, &pods);
-        let done = all_converged(&progress) || !ctx.options.follow || ctx.exec.now() >= started + ctx.options.timeout;
+        let done = all_converged(&progress)
+            || !ctx.options.follow
+            || !not_rolled_back.is_empty()
+            || ctx.exec.now() >= started + ctx.options.timeout;
         if done {
             break (pods, progress);
         }
         ctx.observer.progress(&summary(&progress));
         ctx.pause(ctx.options.poll_interval)?;
     };
-    let details: Vec<String> = pods
-        .iter()
-        .filter(|pod| targets.iter().any(|t| t.owns(pod)))
-        .map(|pod| {
-            format!(
-                "{}  {}  {}/{} ready{}  {}",
-                pod.name,
-                pod.phase.as_deref().unwrap_or("Pending"),
-                pod.ready.iter().filter(|r| **r).count(),
-                pod.images.len(),
-                if pod.deleting { "  (terminating)" } else { "" },
-                pod.images.join(",")
-            )
-        })
-        .collect();
+    let mut details = pod_table(&targets, &pods);
+    details.extend(migration);
     let converged = all_converged(&progress);
     ctx.facts.pods = Some(pods);
     ctx.facts.progress = Some(progress.clone());
-    let message = if converged {
-        format!("converged: {}", summary(&progress))
+    if converged {
+        return Ok(Done::ok(format!("converged: {}", summary(&progress))).with_details(details));
+    }
+    let (message, safe_next) = if !not_rolled_back.is_empty() {
+        (
+            format!("not converged: {}; nothing was rolled back", summary(&progress)),
+            format!(
+                "the templates of {} were never rolled back, so their pods cannot converge{}; `calico-downgrade plan` shows what `calico-downgrade run` would do",
+                not_rolled_back.join(" and "),
+                if ctx.options.follow { " (--watch did not wait)" } else { "" }
+            ),
+        )
+    } else if ctx.options.follow {
+        (
+            format!(
+                "not converged within {}: {}",
+                humantime::format_duration(ctx.options.timeout),
+                summary(&progress)
+            ),
+            "the templates are rolled back; look at the pods that are not ready (`kubectl describe pod`), or watch longer with --timeout".to_string(),
+        )
     } else {
-        format!("not converged: {}", summary(&progress))
+        (
+            format!("not converged: {}", summary(&progress)),
+            "the templates are rolled back; follow the pods with `calico-downgrade status --watch`".to_string(),
+        )
     };
-    Ok(Done::ok(message).with_details(details))
+    Err(Stop::new(Exit::StepFailed, message).with_details(details).with_safe_next(safe_next))
 }
