@@ -135,13 +135,11 @@ pub fn decide_rollback(workload: &Workload, to_revision: Option<u64>) -> Result<
             if workload.generation() == Generation::V2 {
                 return Ok(RollbackPlan::AlreadyThere);
             }
-            let hint = match workload.kind {
-                WorkloadKind::DaemonSet => "pass --to-revision to choose one".to_string(),
-                WorkloadKind::Deployment => format!(
-                    "roll it back by hand (`kubectl rollout undo {} --to-revision=N`) or re-apply the Calico v2.6 manifest, then run again",
-                    workload.reference()
-                ),
-            };
+            // No revision to roll back to: --to-revision cannot help, the v2.6 manifest can.
+            let hint = format!(
+                "the way back is to re-apply the Calico v2.6 manifest the cluster was installed from (`kubectl apply -f` it), which puts {} on v2.6 images; then run `calico-downgrade run` again to abort the migration and wait for the pods",
+                workload.reference()
+            );
             workload
                 .revisions
                 .iter()

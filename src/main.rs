@@ -20,7 +20,11 @@ fn main() -> ExitCode {
         // being set, exits at once with 130; every child dies with the tool (PR_SET_PDEATHSIG).
         // A hang-up (the SSH session dropped) is an interruption like Ctrl-C.
         let installed = signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(&interrupted))
-            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)));
+            .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&interrupted)))
+            // Which signal it was, for the report (`interrupted by SIGINT during ...`).
+            .and_then(|_| {
+                signal_hook::flag::register_usize(signal, calico_downgrade::exec::signal_cell(), signal as usize)
+            });
         if let Err(error) = installed {
             eprintln!("warning: failed to install the handler for signal {signal}: {error}");
         }

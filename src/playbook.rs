@@ -95,6 +95,27 @@ impl Task {
         }
     }
 
+    /// What is safe to do when a signal stopped this task (Ctrl-C, SIGTERM).
+    pub fn safe_next_interrupted(self, command: Command) -> String {
+        match (self, command) {
+            (_, Command::Status) => "`status` only reads: nothing was changed; run it again when you like".to_string(),
+            (_, Command::Plan) => "`plan` only reads: nothing was changed; run it again when you like".to_string(),
+            (Task::FindTools | Task::FindKubectl | Task::Inspect | Task::PodsAtRisk | Task::ObservePods, _) => {
+                "nothing was changed yet; run the same command again to carry on".to_string()
+            }
+            (Task::Abort, _) => {
+                "`calico-upgrade abort` was stopped before it finished; the abort is idempotent: run the same command again to complete it".to_string()
+            }
+            (Task::RollBack(_), _) => {
+                "the rollback may or may not have been applied; running `calico-downgrade run` again is safe: it reads the template back, skips what is done and never toggles back to v3".to_string()
+            }
+            (Task::Wait, _) => {
+                "the rollback is done and the pods are being replaced; follow them with `calico-downgrade status --watch`".to_string()
+            }
+            (Task::Verify, _) => "run `calico-downgrade status` to look again".to_string(),
+        }
+    }
+
     fn run(self, ctx: &mut Context) -> TaskResult {
         match self {
             Task::FindTools => tasks::find_tools::run(ctx, true),
@@ -174,7 +195,13 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
             Ok(done) => Step { name, status: done.status, message: done.message, details: done.details, commands },
             Err(Stop { exit: stop_exit, message, details, safe_next }) => {
                 exit = stop_exit;
-                let mut safe_next = safe_next.unwrap_or_else(|| task.safe_next().to_string());
+                let mut safe_next = safe_next.unwrap_or_else(|| {
+                    if stop_exit == Exit::Interrupted {
+                        task.safe_next_interrupted(command)
+                    } else {
+                        task.safe_next().to_string()
+                    }
+                });
                 // With --rollback-first the abort comes last: say so when it never ran.
                 if list[index + 1..].contains(&Task::Abort)
                     && list[..index].iter().any(|t| matches!(t, Task::RollBack(_)))

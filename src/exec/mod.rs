@@ -240,7 +240,7 @@ impl fmt::Display for ExecError {
                 "no answer within {} (--command-timeout); the command was killed",
                 humantime::format_duration(*after)
             ),
-            ExecError::Interrupted => f.write_str("interrupted by a signal; the command was stopped"),
+            ExecError::Interrupted => write!(f, "{}; the command was stopped", interruption()),
             ExecError::Deadline => f.write_str("stopped at the end of --timeout"),
             ExecError::RefusedInCheckMode => {
                 f.write_str("refused: check mode never runs a command that changes the cluster")
@@ -248,6 +248,28 @@ impl fmt::Display for ExecError {
             ExecError::Io(message) => f.write_str(message),
         }
     }
+}
+
+/// The signal that interrupted the run, set by the handler `main` installs
+/// ([`signal_cell`]); 0 until one arrives.
+static SIGNAL: std::sync::OnceLock<std::sync::Arc<std::sync::atomic::AtomicUsize>> = std::sync::OnceLock::new();
+
+/// The cell the signal handler writes the signal number into.
+pub fn signal_cell() -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
+    std::sync::Arc::clone(SIGNAL.get_or_init(Default::default))
+}
+
+/// `interrupted by SIGINT`, or `interrupted by a signal` when the handler did not say which.
+pub fn interruption() -> String {
+    let number = SIGNAL.get().map_or(0, |cell| cell.load(std::sync::atomic::Ordering::SeqCst));
+    let name = match number as i32 {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => return "interrupted by a signal".to_string(),
+    };
+    format!("interrupted by {name}")
 }
 
 /// What a line-by-line reader wants after each line of a long-running command.

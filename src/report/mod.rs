@@ -46,6 +46,9 @@ pub fn brief_summary(outcome: &Outcome) -> String {
         return summary_message(outcome);
     };
     let code = outcome.exit.code();
+    if outcome.exit == crate::exit::Exit::Interrupted {
+        return format!("{} interrupted (exit {code}), see INTERRUPTED above", failure.task);
+    }
     let first = failure.message.lines().next().unwrap_or_default();
     let head = first.split([':', ';']).next().unwrap_or_default();
     if !first.contains('`') && first.chars().count() <= 100 {

@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use super::{brief_summary, Recap};
 use crate::playbook::Outcome;
-use crate::tasks::{Observer, Status, Step};
+use crate::exec::Invocation;
+use crate::tasks::{CommandRecord, Observer, Status, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Style {
@@ -66,8 +67,9 @@ impl<W: Write> TextReport<W> {
         let out = &mut self.out;
         let colour = self.style.colour;
         if let Some(failure) = &outcome.failure {
-            let _ =
-                writeln!(out, "{} {}", paint(colour, "31", &format!("FAILED [{}]:", failure.task)), failure.message);
+            let word = if outcome.exit == crate::exit::Exit::Interrupted { "INTERRUPTED" } else { "FAILED" };
+            let header = format!("{word} [{}]:", failure.task);
+            let _ = writeln!(out, "{} {}", paint(colour, "31", &header), failure.message);
             for detail in &failure.details {
                 let _ = writeln!(out, "    {detail}");
             }
@@ -143,18 +145,41 @@ impl<W: Write> Observer for TextReport<W> {
         for detail in &step.details {
             let _ = writeln!(out, "    {detail}");
         }
-        for command in &step.commands {
-            if command.planned {
-                let _ = writeln!(out, "    would run: {}", command.command);
-            } else if self.style.verbose {
-                let status = match (command.exit_code, &command.error) {
-                    (_, Some(error)) => error.clone(),
-                    (Some(code), None) => format!("exit {code}"),
-                    (None, None) => "killed".to_string(),
-                };
-                let _ = writeln!(out, "    $ {}  ({status}, {} ms)", command.command, command.duration_ms);
-            }
+        for command in step.commands.iter().filter(|c| c.planned) {
+            let _ = writeln!(out, "    would run: {}", crate::exec::shorten_line(&command.command, &command.argv));
         }
         let _ = out.flush();
+    }
+
+    fn command_started(&mut self, invocation: &Invocation) {
+        if !self.style.verbose || self.style.quiet {
+            return;
+        }
+        self.clear_progress();
+        let _ = writeln!(self.out, "    $ {invocation}");
+        let _ = self.out.flush();
+    }
+
+    fn command_finished(&mut self, record: &CommandRecord) {
+        if !self.style.verbose || self.style.quiet {
+            return;
+        }
+        self.clear_progress();
+        let _ = writeln!(self.out, "      {}", command_result(record));
+        let _ = self.out.flush();
+    }
+}
+
+/// `-> exit 0 after 12 ms`, `-> killed by signal 9 after 4000 ms`, `-> no answer within ... after 4001 ms`.
+pub fn command_result(record: &CommandRecord) -> String {
+    let status = match (record.exit_code, record.signal, &record.error) {
+        (_, _, Some(error)) => error.clone(),
+        (Some(code), _, None) => format!("exit {code}"),
+        (None, Some(signal), None) => format!("killed by signal {signal}"),
+        (None, None, None) => "no exit status".to_string(),
+    };
+    match record.duration_ms {
+        Some(ms) => format!("-> {status} after {ms} ms"),
+        None => format!("-> {status}"),
     }
 }

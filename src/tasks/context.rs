@@ -33,6 +33,8 @@ pub struct Context<'a> {
     /// transient failure is retried within [`INSPECTION_RETRY_BUDGET`].
     pub deadline: Option<Instant>,
     commands: Vec<CommandRecord>,
+    /// When the command now running started (by the executor's clock), for its duration.
+    started: Option<std::time::Instant>,
 }
 
 /// How long inspection keeps retrying a read-only kubectl command that failed transiently.
@@ -61,7 +63,16 @@ impl<'a> Context<'a> {
         exec: &'a mut dyn Exec,
         observer: &'a mut dyn Observer,
     ) -> Self {
-        Context { options, environment, exec, observer, facts: Facts::default(), deadline: None, commands: Vec::new() }
+        Context {
+            options,
+            environment,
+            exec,
+            observer,
+            facts: Facts::default(),
+            deadline: None,
+            commands: Vec::new(),
+            started: None,
+        }
     }
 
     /// The commands run since the last call (the current task's).
@@ -77,29 +88,42 @@ impl<'a> Context<'a> {
             effect: invocation.effect,
             exit_code: None,
             signal: None,
-            duration_ms: 0,
+            duration_ms: None,
             error: None,
             planned: true,
         });
     }
 
-    /// Record a command for the report. `run` does it; a command run directly through `exec`
-    /// (the watch, whose closure needs the observer while `exec` is borrowed) calls it itself.
+    /// A command is about to run: the observer hears of it (`-v` echoes it) and its duration
+    /// is measured from now. `run` does it; the watch calls it itself.
+    pub fn command_started(&mut self, invocation: &Invocation) {
+        self.observer.command_started(invocation);
+        self.started = Some(self.exec.now());
+    }
+
+    /// Record a command for the report and tell the observer. `run` does it; a command run
+    /// directly through `exec` (the watch, whose closure needs the observer while `exec` is
+    /// borrowed) calls it itself. A command that could not finish (killed at the timeout,
+    /// interrupted) is recorded with the time it really ran.
     pub fn record(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>) {
-        let (exit_code, signal, duration_ms, error) = match result {
-            Ok(output) => (output.code, output.signal, output.duration.as_millis() as u64, None),
-            Err(error) => (None, None, 0, Some(error.to_string())),
+        let measured = self.started.take().map(|started| self.exec.now().saturating_duration_since(started));
+        let (exit_code, signal, duration, error) = match result {
+            Ok(output) => (output.code, output.signal, Some(output.duration), None),
+            Err(ExecError::RefusedInCheckMode) => (None, None, None, Some(ExecError::RefusedInCheckMode.to_string())),
+            Err(error) => (None, None, measured, Some(error.to_string())),
         };
-        self.commands.push(CommandRecord {
+        let record = CommandRecord {
             command: invocation.to_string(),
             argv: invocation.redacted_argv(),
             effect: invocation.effect,
             exit_code,
             signal,
-            duration_ms,
+            duration_ms: duration.map(|d| d.as_millis() as u64),
             error,
             planned: false,
-        });
+        };
+        self.observer.command_finished(&record);
+        self.commands.push(record);
     }
 
     /// Run a command to completion. A command that could not run (missing, not executable,
@@ -119,6 +143,7 @@ impl<'a> Context<'a> {
         let mut until = self.deadline;
         let mut attempt = 0;
         loop {
+            self.command_started(invocation);
             let result = self.exec.run_by(invocation, self.deadline);
             self.record(invocation, &result);
             if result.is_ok() && invocation.effect == Effect::Mutating {
@@ -162,8 +187,8 @@ impl<'a> Context<'a> {
 
     /// Wait between two looks at the pods; a signal ends the wait (exit 130).
     pub fn pause(&mut self, duration: std::time::Duration) -> Result<(), Stop> {
-        self.exec.sleep(duration).map_err(|error| {
-            Stop::new(Exit::Interrupted, format!("interrupted while waiting between two looks at the pods: {error}"))
+        self.exec.sleep(duration).map_err(|_| {
+            Stop::new(Exit::Interrupted, format!("{} while waiting between two looks at the pods", crate::exec::interruption()))
         })
     }
 

@@ -30,6 +30,8 @@ pub struct Tools {
 #[derive(Debug, Clone, Serialize)]
 pub struct CalicoctlSeen {
     pub path: PathBuf,
+    /// Flattened: `version` is the client version string, as in `tools.calicoctl`.
+    #[serde(flatten)]
     pub version: CalicoctlVersion,
 }
 

@@ -7,20 +7,30 @@ use crate::exec::{ExecError, Invocation, Output};
 use crate::exit::Exit;
 use crate::tools::{excerpt, Unrecognised};
 
-/// A command that could not run to completion.
+/// A command that could not run to completion: stopped by a signal (130), killed at
+/// `--command-timeout`, or never started (1).
 pub fn exec_stop(invocation: &Invocation, error: &ExecError) -> Stop {
-    let exit = match error {
-        ExecError::Interrupted => Exit::Interrupted,
-        _ => Exit::StepFailed,
-    };
-    let mut stop = Stop::new(exit, format!("`{invocation}` failed: {error}"));
-    if let ExecError::TimedOut { stderr, .. } = error {
-        stop.details = excerpt(stderr).into_iter().map(|l| format!("stderr: {l}")).collect();
+    let command = invocation.short();
+    match error {
+        ExecError::Interrupted => Stop::new(
+            Exit::Interrupted,
+            format!("{} during `{command}`; the command was stopped", crate::exec::interruption()),
+        ),
+        ExecError::TimedOut { after, stderr, .. } => Stop::new(
+            Exit::StepFailed,
+            format!(
+                "`{command}` gave no answer within {} (--command-timeout) and was killed",
+                humantime::format_duration(*after)
+            ),
+        )
+        .with_details(excerpt(stderr).into_iter().map(|l| format!("stderr: {l}")).collect()),
+        ExecError::Deadline => Stop::new(Exit::StepFailed, format!("`{command}` was stopped at the end of --timeout")),
+        _ => Stop::new(Exit::StepFailed, format!("`{command}` could not run: {error}")),
     }
-    stop
 }
 
-/// A command that ran and said no (non-zero exit): exit 1, quoting stderr.
+/// A command that ran and said no (non-zero exit): exit 1, with the tool's own words once:
+/// the line that says why in the message, any other stderr lines below it.
 pub fn refused(invocation: &Invocation, output: &Output) -> Stop {
     let cause = crate::tools::kubectl::failure_message(&output.stderr);
     let cause = if cause.is_empty() {
@@ -28,12 +38,17 @@ pub fn refused(invocation: &Invocation, output: &Output) -> Stop {
     } else {
         cause
     };
-    Stop::new(Exit::StepFailed, format!("`{invocation}` failed with {}: {cause}", output.status_text()))
-        .with_details(excerpt(&output.stderr).into_iter().map(|l| format!("stderr: {l}")).collect())
+    let others: Vec<String> = excerpt(&output.stderr)
+        .into_iter()
+        .filter(|line| line.trim() != cause)
+        .map(|l| format!("stderr: {l}"))
+        .collect();
+    Stop::new(Exit::StepFailed, format!("`{}` failed with {}: {cause}", invocation.short(), output.status_text()))
+        .with_details(others)
 }
 
 pub(super) fn unrecognised(invocation: &Invocation, error: Unrecognised, tool_version: Option<&str>) -> Stop {
     let version = tool_version.map(|v| format!(" ({} {v})", invocation.tool)).unwrap_or_default();
-    Stop::new(Exit::Unrecognised, format!("`{invocation}`{version}: {}", error.headline()))
+    Stop::new(Exit::Unrecognised, format!("`{}`{version}: {}", invocation.short(), error.headline()))
         .with_details(error.excerpt.iter().map(|l| format!("| {l}")).collect())
 }

@@ -36,7 +36,8 @@ pub struct CommandRecord {
     pub effect: Effect,
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
-    pub duration_ms: u64,
+    /// How long it ran; `null` when it did not run (planned, refused in check mode).
+    pub duration_ms: Option<u64>,
     /// Why it could not run to completion, if so.
     pub error: Option<String>,
     /// Planned only (check mode): shown, not run.

@@ -1,17 +1,56 @@
 //! Task 3, "Pods at risk": the docs warn that "any pods created after `calico-upgrade
 //! complete` and before downgrading will lose networking", and leave it there. This task
-//! lists them: pods in all namespaces, not on the host network, created after the first
-//! v3.x revision of the DaemonSet (the moment the upgrade reached calico-node; no command
-//! reports when `complete` ran, so this errs on the side of listing too many).
+//! lists the candidates: pods in all namespaces, not on the host network, created after the
+//! first v3.x revision of the DaemonSet (the moment the upgrade reached calico-node). No command
+//! reports when `complete` ran, so the list is worded as what was observed, never as fact, and
+//! it errs on the side of listing too many.
+//!
+//! The report groups them by namespace with a ready-to-paste `kubectl delete pod -n NS …`; past
+//! [`LIST_LIMIT`] pods it gives the count per namespace only, and the full list is in the JSON
+//! (`pods_at_risk`) and in the journal (the `kubectl get pods --all-namespaces` output).
+
+use std::collections::BTreeMap;
 
 use super::{Context, Done, TaskResult};
 use crate::cluster::{decide_pods_at_risk, upgrade_time, UpgradeState};
-use crate::tools::kubectl;
+use crate::tools::kubectl::{self, PodSummary};
 
 pub const NAME: &str = "Pods at risk";
 
-pub const WARNING: &str = "pods created after `calico-upgrade complete` and before the downgrade lose networking; \
-recreate them (delete them so that their controllers replace them) once the downgrade is done";
+/// Up to this many pods are named in the text report; beyond, they are counted per namespace.
+pub const LIST_LIMIT: usize = 20;
+
+/// What was observed, in one line: `3 pod(s) outside the host network were created after the
+/// v3 upgrade began at T`.
+pub fn headline(count: usize, since: &str) -> String {
+    format!("{count} pod(s) outside the host network were created after the v3 upgrade began at {since}")
+}
+
+/// The warning and what to do, grouped by namespace: a `kubectl delete pod -n NS a b c` per
+/// namespace, or past [`LIST_LIMIT`] the count per namespace and where the full list is.
+pub fn advice(pods: &[PodSummary], when: &str) -> Vec<String> {
+    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for pod in pods {
+        by_namespace.entry(&pod.namespace).or_default().push(&pod.name);
+    }
+    let mut lines = vec![format!(
+        "pods created after `calico-upgrade complete` lose networking: recreate these {when} (delete them so that their controllers replace them)"
+    )];
+    if pods.len() <= LIST_LIMIT {
+        for (namespace, names) in &by_namespace {
+            lines.push(format!("kubectl delete pod -n {namespace} {}", names.join(" ")));
+        }
+    } else {
+        let counts: Vec<String> =
+            by_namespace.iter().map(|(namespace, names)| format!("{namespace}: {}", names.len())).collect();
+        lines.push(format!("per namespace: {}", counts.join(", ")));
+        lines.push(
+            "the full list: `pods_at_risk` in `--output json`, and the `kubectl get pods --all-namespaces` output in the journal"
+                .to_string(),
+        );
+    }
+    lines
+}
 
 pub fn run(ctx: &mut Context) -> TaskResult {
     let Some(since) = upgrade_time(&ctx.cluster().daemonset).map(str::to_string) else {
@@ -23,19 +62,50 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let pods = kubectl::parse_all_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let at_risk = decide_pods_at_risk(&pods, &since);
     let done = if at_risk.is_empty() {
-        Done::ok(format!("no pod outside the host network was created since the upgrade ({since})"))
+        Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
     } else {
-        let mut details: Vec<String> =
-            at_risk.iter().map(|p| format!("{}/{} (created {})", p.namespace, p.name, p.created)).collect();
-        details.push(format!("warning: {WARNING}"));
-        let verb = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
+        let when = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
             // Some of them may have been created after the rollback, with v2 networking.
-            "may have lost networking"
+            "unless they were created after the rollback"
         } else {
-            "will lose networking"
+            "once the downgrade is done"
         };
-        Done::ok(format!("{} pod(s) created since the upgrade ({since}) {verb}", at_risk.len())).with_details(details)
+        Done::ok(headline(at_risk.len(), &since)).with_details(advice(&at_risk, when))
     };
     ctx.facts.pods_at_risk = Some(at_risk);
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(namespace: &str, name: &str) -> PodSummary {
+        PodSummary {
+            namespace: namespace.into(),
+            name: name.into(),
+            created: "2026-11-23T21:31:37Z".into(),
+            host_network: false,
+            node: None,
+        }
+    }
+
+    #[test]
+    fn a_few_pods_get_one_delete_command_per_namespace() {
+        let pods = [pod("default", "web-1"), pod("shop", "cart-1"), pod("default", "web-2")];
+        let lines = advice(&pods, "once the downgrade is done");
+        assert_eq!(lines[1..], ["kubectl delete pod -n default web-1 web-2", "kubectl delete pod -n shop cart-1"]);
+        assert!(lines[0].contains("once the downgrade is done"), "{lines:?}");
+    }
+
+    #[test]
+    fn many_pods_are_counted_per_namespace() {
+        let pods: Vec<PodSummary> = (0..300)
+            .map(|i| pod(if i % 3 == 0 { "shop" } else { "default" }, &format!("web-{i}")))
+            .collect();
+        let lines = advice(&pods, "now");
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[1], "per namespace: default: 200, shop: 100");
+        assert!(lines.iter().all(|l| l.len() < 200), "{lines:?}");
+    }
 }

@@ -82,12 +82,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }
     }
     let at_risk = ctx.facts.pods_at_risk.clone().unwrap_or_default();
-    if !at_risk.is_empty() {
-        details.push(format!(
-            "{} pod(s) created since the upgrade have lost networking and need to be recreated: {}",
-            at_risk.len(),
-            at_risk.iter().map(|p| format!("{}/{}", p.namespace, p.name)).collect::<Vec<_>>().join(", ")
-        ));
+    let since = ctx.facts.cluster.as_ref().and_then(|c| crate::cluster::upgrade_time(&c.daemonset)).map(str::to_string);
+    if let (false, Some(since)) = (at_risk.is_empty(), since) {
+        details.push(format!("{}:", super::pods_at_risk::headline(at_risk.len(), &since)));
+        details.extend(super::pods_at_risk::advice(&at_risk, "now").into_iter().map(|l| format!("  {l}")));
     }
     let datastore = ctx.facts.cluster.as_ref().map(|c| c.datastore);
     details.extend(next_steps(datastore).into_iter().map(|s| format!("next: {s}")));

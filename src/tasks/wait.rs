@@ -228,6 +228,7 @@ fn follow_until_candidate(
     let mut candidate = false;
     let started = ctx.exec.now();
     let replacing = ctx.options.replace_pods && ctx.cluster().daemonset.is_on_delete();
+    ctx.command_started(&invocation);
     let observer = &mut *ctx.observer;
     let result = ctx.exec.follow(&invocation, until, &mut |line| match watch.feed(line) {
         Ok(None) => Flow::Continue,

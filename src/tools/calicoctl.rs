@@ -20,7 +20,9 @@ pub fn version_invocation(program: &std::path::Path) -> Invocation {
 /// What `calicoctl version` said.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CalicoctlVersion {
-    /// The client version exactly as printed (`v1.6.3`, `v2.0.0-beta1`).
+    /// The client version exactly as printed (`v1.6.3`, `v2.0.0-beta1`); `version` in JSON,
+    /// the one shape of a version everywhere.
+    #[serde(rename = "version")]
     pub client_text: String,
     #[serde(skip)]
     pub client: Version,

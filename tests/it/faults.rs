@@ -288,6 +288,6 @@ fn sigterm_during_the_wait_stops_the_watch_and_exits_130() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}");
-    assert!(stdout.contains("FAILED [Wait for the pods]") && stdout.contains("interrupted"), "{stdout}");
+    assert!(stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGTERM during `kubectl get pods"), "{stdout}");
     assert!(stdout.contains("not run: Verify and report"), "{stdout}");
 }
