@@ -159,7 +159,10 @@ mod tests {
 
     #[test]
     fn releases_are_named_from_node_or_kube_controllers() {
-        assert_eq!(release(&images(&["quay.io/calico/node:v2.6.8", "quay.io/calico/cni:v1.11.4"])).as_deref(), Some("v2.6"));
+        assert_eq!(
+            release(&images(&["quay.io/calico/node:v2.6.8", "quay.io/calico/cni:v1.11.4"])).as_deref(),
+            Some("v2.6")
+        );
         assert_eq!(release(&images(&["quay.io/calico/node:v3.0.4"])).as_deref(), Some("v3.0"));
         assert_eq!(release(&images(&["quay.io/calico/kube-controllers:v1.0.3"])).as_deref(), Some("v2.6"));
         assert_eq!(release(&images(&["quay.io/calico/kube-controllers:v2.0.2"])).as_deref(), Some("v3.0"));

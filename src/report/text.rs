@@ -8,8 +8,8 @@ use std::io::Write;
 use std::time::Instant;
 
 use super::{brief_summary, Recap};
-use crate::playbook::Outcome;
 use crate::exec::Invocation;
+use crate::playbook::Outcome;
 use crate::tasks::{CommandRecord, Observer, Status, Step};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -49,6 +49,9 @@ pub fn refused(invocation: &Invocation, output: &Output) -> Stop {
 
 pub(super) fn unrecognised(invocation: &Invocation, error: Unrecognised, tool_version: Option<&str>) -> Stop {
     let version = tool_version.map(|v| format!(" ({} {v})", invocation.tool)).unwrap_or_default();
-    Stop::new(Exit::Unrecognised, format!("`{}`{version}: {}", invocation.short(), error.headline()))
-        .with_details(error.excerpt.iter().map(|l| format!("| {l}")).collect())
+    let message = format!("`{}`{version}: {}", invocation.short(), error.headline());
+    // The output is quoted once: lines the headline already quotes are not repeated.
+    let quoted: Vec<String> =
+        error.excerpt.iter().filter(|l| !message.contains(l.trim())).map(|l| format!("| {l}")).collect();
+    Stop::new(Exit::Unrecognised, message).with_details(quoted)
 }

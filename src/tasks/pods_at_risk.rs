@@ -100,9 +100,8 @@ mod tests {
 
     #[test]
     fn many_pods_are_counted_per_namespace() {
-        let pods: Vec<PodSummary> = (0..300)
-            .map(|i| pod(if i % 3 == 0 { "shop" } else { "default" }, &format!("web-{i}")))
-            .collect();
+        let pods: Vec<PodSummary> =
+            (0..300).map(|i| pod(if i % 3 == 0 { "shop" } else { "default" }, &format!("web-{i}"))).collect();
         let lines = advice(&pods, "now");
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert_eq!(lines[1], "per namespace: default: 200, shop: 100");

@@ -18,9 +18,12 @@ use crate::tools::kubectl::PodStatus;
 
 /// The pods of the targets as an aligned table, header first.
 pub fn pod_table(targets: &[Target], pods: &[PodStatus]) -> Vec<String> {
-    let mut rows: Vec<[String; 6]> =
-        vec![["POD", "NODE", "PHASE", "READY", "CALICO", "IMAGES"].map(str::to_string)];
-    for pod in pods.iter().filter(|pod| targets.iter().any(|t| t.owns(pod))) {
+    let mut rows: Vec<[String; 6]> = vec![["POD", "NODE", "PHASE", "READY", "CALICO", "IMAGES"].map(str::to_string)];
+    // By workload (the DaemonSet first), then node: the same order on every look.
+    let mut owned: Vec<(usize, &PodStatus)> =
+        pods.iter().filter_map(|pod| targets.iter().position(|t| t.owns(pod)).map(|i| (i, pod))).collect();
+    owned.sort_by(|(a, p), (b, q)| (a, &p.node, &p.name).cmp(&(b, &q.node, &q.name)));
+    for (_, pod) in owned {
         let phase = if pod.deleting { "Terminating" } else { pod.phase.as_deref().unwrap_or("Pending") };
         rows.push([
             pod.name.clone(),
@@ -79,7 +82,8 @@ fn migration(ctx: &mut Context) -> Option<String> {
     if ctx.cluster().datastore != Datastore::Etcd {
         return None;
     }
-    let (Some(tool), Some(version)) = (ctx.facts.tools.calico_upgrade.clone(), ctx.facts.calico_upgrade_version.clone())
+    let (Some(tool), Some(version)) =
+        (ctx.facts.tools.calico_upgrade.clone(), ctx.facts.calico_upgrade_version.clone())
     else {
         return Some("data migration: not shown (calico-upgrade was not found)".to_string());
     };
@@ -94,7 +98,11 @@ fn migration(ctx: &mut Context) -> Option<String> {
                 ctx.facts.migration_before = Some(state);
                 line
             }
-            Err(error) => format!("data migration: `{}` printed what this tool cannot read: {}", invocation.short(), error.headline()),
+            Err(error) => format!(
+                "data migration: `{}` printed what this tool cannot read: {}",
+                invocation.short(),
+                error.headline()
+            ),
         },
         Err(stop) => format!("data migration: not shown: {}", stop.message),
     };

@@ -124,7 +124,7 @@ fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Insta
                 return Err(Stop::new(
                     Exit::NotConverged,
                     format!(
-                        "daemonset/{} uses the OnDelete update strategy: its pods are not replaced by the rollback, and {} still run{} the old images",
+                        "daemonset/{} uses the OnDelete update strategy: its pods are not replaced by the rollback, and {} still run{} the v3 images",
                         ds_target.name,
                         daemonset.on_other_images.len(),
                         if daemonset.on_other_images.len() == 1 { "s" } else { "" }
@@ -192,13 +192,14 @@ fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
             p.ready,
             p.desired
         ));
-        details.extend(pod_list(&p.on_other_images).into_iter().map(|l| format!("  old images: {l}")));
+        details.extend(
+            p.on_other_images
+                .iter()
+                .zip(pod_list(&p.on_other_images))
+                .map(|(pod, line)| format!("  still {}: {line}", crate::calico::on_images(&pod.images))),
+        );
         details.extend(p.not_ready.iter().map(|r| format!("  not ready: {}", r.name)));
     }
-    details.push(
-        "the rollback itself is done; run `calico-downgrade status` to follow the pods, or `run` again to wait again"
-            .to_string(),
-    );
     Stop::new(
         Exit::NotConverged,
         format!("the pods did not converge within {}", humantime::format_duration(ctx.options.timeout)),

@@ -32,16 +32,39 @@ fn an_on_delete_daemonset_is_reported_with_exit_4_and_the_pods_on_v3() {
 
 #[test]
 fn replace_pods_replaces_an_on_delete_daemonset_one_node_at_a_time() {
-    let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "150", "--pod-stop-ms", "50"]);
+    let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "400", "--pod-stop-ms", "50"]);
     let run = cluster.run(&["run", "--yes", "--replace-pods", "--timeout", "60s"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    let deletes: Vec<usize> =
-        cluster.calls().iter().enumerate().filter(|(_, c)| c["argv"][1] == "delete").map(|(i, _)| i).collect();
+    // When each calico-node pod was deleted (calls.jsonl) ...
+    let mut deletes: Vec<u64> = cluster
+        .calls()
+        .iter()
+        .filter(|c| c["call"] == "kubectl-delete-pod")
+        .map(|c| c["at_ms"].as_u64().unwrap())
+        .collect();
+    deletes.sort();
     assert_eq!(deletes.len(), 3, "one delete per node");
-    // Between two deletes, the tool looked at the pods (waiting for the replacement).
-    let calls = cluster.calls();
-    for pair in deletes.windows(2) {
-        assert!(calls[pair[0]..pair[1]].iter().any(|c| c["argv"][1] == "get" && c["argv"][2] == "pods"));
+    // ... and when each replacement was Running and ready (the simulated cluster's state).
+    let state = cluster.state();
+    let mut replacements_ready: Vec<u64> = state["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["name"].as_str().unwrap().starts_with("calico-node-"))
+        .filter(|p| p["created_at_ms"].as_u64().unwrap() >= deletes[0])
+        .map(|p| p["running_at_ms"].as_u64().unwrap().max(p["ready_at_ms"].as_u64().expect("ready")))
+        .collect();
+    replacements_ready.sort();
+    assert_eq!(replacements_ready.len(), 3, "three replacements: {state:#}");
+    // The timeline: delete 1, replacement 1 ready, delete 2, replacement 2 ready, delete 3.
+    for k in 1..deletes.len() {
+        assert!(
+            replacements_ready[k - 1] <= deletes[k],
+            "delete {} at {} ms came before replacement {k} was Running and ready at {} ms (deletes {deletes:?}, ready {replacements_ready:?})",
+            k + 1,
+            deletes[k],
+            replacements_ready[k - 1]
+        );
     }
     assert!(cluster.show()["pods"].to_string().matches("calico/node:v2.6.8").count() >= 3);
 }

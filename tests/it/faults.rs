@@ -243,6 +243,9 @@ fn the_journal_survives_the_tool_being_killed() {
     std::thread::sleep(Duration::from_millis(200));
     signal(&child, libc::SIGKILL);
     let _ = child.wait_with_output();
+    // A SIGKILLed tool cannot stop its children itself; the hung fake is stopped here so that
+    // it does not outlive the test (the cluster's drop fails any test that leaves one behind).
+    cluster.kill_leftovers();
     let journal = cluster.journal_entries();
     let calls = cluster.calls();
     assert_eq!(journal.len(), calls.len() - 1, "every finished command is in the journal; the hung one is not");
@@ -288,6 +291,9 @@ fn sigterm_during_the_wait_stops_the_watch_and_exits_130() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}");
-    assert!(stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGTERM during `kubectl get pods"), "{stdout}");
+    assert!(
+        stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGTERM during `kubectl get pods"),
+        "{stdout}"
+    );
     assert!(stdout.contains("not run: Verify and report"), "{stdout}");
 }

@@ -103,18 +103,107 @@ impl FakeCluster {
     }
 }
 
-/// Replace what varies from run to run (temporary paths, durations, times) in a report.
+impl FakeCluster {
+    /// The raw state file (`cluster.json`): every pod's `created_at_ms`, `running_at_ms`,
+    /// `ready_at_ms`, `deleting_at_ms`, on the same clock as `calls.jsonl`'s `at_ms`.
+    pub fn state(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir.path().join("cluster.json")).expect("cluster.json");
+        serde_json::from_str(&text).expect("cluster.json is JSON")
+    }
+
+    /// Processes still running from this cluster's `bin/` (a fake the tool started and did
+    /// not stop), as `(pid, argv)`.
+    pub fn leftovers(&self) -> Vec<(u32, String)> {
+        let bin = format!("{}/", self.bin().display());
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .filter_map(|entry| {
+                let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                let argv: Vec<String> =
+                    cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+                argv.iter().any(|a| a.starts_with(&bin)).then(|| (pid, argv.join(" ").trim().to_string()))
+            })
+            .collect()
+    }
+
+    /// Stop whatever [`leftovers`](Self::leftovers) finds; returns what it found.
+    pub fn kill_leftovers(&self) -> Vec<(u32, String)> {
+        let found = self.leftovers();
+        for (pid, _) in &found {
+            // SAFETY: sends a signal to a process this test's cluster started.
+            unsafe {
+                libc::kill(*pid as libc::pid_t, libc::SIGKILL);
+            }
+        }
+        found
+    }
+
+    /// What every snapshot of a run against this cluster goes through, in one place (as uv's
+    /// `context.filters()`): the temporary directory, times and durations, generated pod
+    /// names, and the live progress lines whose number depends on timing.
+    pub fn filters(&self) -> Vec<(String, String)> {
+        let path = regex::escape(&self.path().display().to_string());
+        [
+            (path.as_str(), "[TMP]"),
+            (r"(?m)^  \[ *\d+(\.\d+)?s\] .*\n", ""),
+            (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[DATE]"),
+            (r"\b\d+ ms\b", "[MS]"),
+            (r"\b\d+(\.\d+)?s\b", "[TIME]"),
+            (r"calico-node-[0-9a-z]{5}\b", "calico-node-[ID]"),
+            (r"calico-kube-controllers-[0-9a-z]{8,10}-[0-9a-z]{5}\b", "calico-kube-controllers-[HASH]-[ID]"),
+        ]
+        .into_iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+
+    /// Insta settings with [`filters`](Self::filters).
+    pub fn settings(&self) -> insta::Settings {
+        let mut settings = insta::Settings::clone_current();
+        for (pattern, replacement) in self.filters() {
+            settings.add_filter(&pattern, replacement);
+        }
+        settings.set_prepend_module_to_snapshot(true);
+        settings
+    }
+}
+
+impl Drop for FakeCluster {
+    /// No test leaves a process behind: a fake still running when its cluster goes away is
+    /// stopped, and fails the test (unless it is failing already).
+    fn drop(&mut self) {
+        let left = self.kill_leftovers();
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!("processes left behind by the test: {left:?}");
+        }
+    }
+}
+
+/// A run as a snapshot shows it whole: the exit code, stdout and stderr (as uv's).
+pub fn transcript(run: &Run) -> String {
+    format!(
+        "exit_code: {}\n----- stdout -----\n{}\n----- stderr -----\n{}",
+        run.code.map_or("none (killed)".to_string(), |c| c.to_string()),
+        run.stdout,
+        run.stderr
+    )
+}
+
+/// Snapshot a run whole through the cluster's filters: `assert_run!(cluster, "name", run)`.
+#[macro_export]
+macro_rules! assert_run {
+    ($cluster:expr, $name:expr, $run:expr) => {
+        $cluster.settings().bind(|| insta::assert_snapshot!($name, $crate::support::fake::transcript(&$run)))
+    };
+}
+
+/// Replace what varies from run to run (temporary paths, durations, times, pod names) in a
+/// report: the cluster's [`filters`](FakeCluster::filters), for text snapshotted in pieces.
 pub fn normalise(text: &str, cluster: &FakeCluster) -> String {
-    let text = text.replace(&cluster.path().display().to_string(), "[TMP]");
-    let rules = [
-        (r"\b\d+(\.\d+)?s\b", "[TIME]"),
-        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[DATE]"),
-        (r"\[ *\[TIME\]\]", "[ELAPSED]"),
-        (r"\d+ ms\b", "[MS]"),
-    ];
-    let mut text = text;
-    for (pattern, replacement) in rules {
-        text = regex::Regex::new(pattern).unwrap().replace_all(&text, replacement).into_owned();
+    let mut text = text.to_string();
+    for (pattern, replacement) in cluster.filters() {
+        text = regex::Regex::new(&pattern).unwrap().replace_all(&text, replacement.as_str()).into_owned();
     }
     text
 }
