@@ -90,7 +90,7 @@ fn migration(ctx: &mut Context) -> Option<String> {
     if !calico_upgrade::has_inprogress(&version) {
         return Some(format!("data migration: not shown (calico-upgrade {} has no `inprogress`)", tool.version));
     }
-    let invocation = calico_upgrade::inprogress_invocation(&tool.path, &ctx.options.api);
+    let invocation = calico_upgrade::inprogress_invocation(&tool.path, &ctx.options.api());
     let line = match ctx.run(&invocation) {
         Ok(output) => match calico_upgrade::parse_inprogress(&output) {
             Ok(state) => {

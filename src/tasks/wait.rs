@@ -7,7 +7,7 @@
 //! simply its last), so a verdict from the watch is only a candidate, confirmed by one
 //! `kubectl get pods` before the tool says "converged": never early. With `--no-watch` it
 //! polls every `--poll-interval` instead. An OnDelete DaemonSet never replaces its pods: the
-//! task reports which pods still run the old images and stops with exit 4, unless
+//! task reports which pods still run the v3 images and stops with exit 4, unless
 //! `--replace-pods`, which deletes them one at a time, each replacement ready before the next.
 
 use std::collections::BTreeMap;
@@ -159,7 +159,7 @@ fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Insta
     }
 }
 
-/// Delete the first pod (by node) still on the old images; the loop then waits for its
+/// Delete the first pod (by node) not yet on the target images; the loop then waits for its
 /// replacement before the next.
 fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
     let mut old = daemonset.on_other_images.clone();

@@ -105,7 +105,10 @@ fn exit_4_pods_that_never_become_ready() {
     let cluster = cluster(&["--fault", "kubectl-undo-daemonset=stuck", "--nodes", "2", "--extra-pods", "0"]);
     let run = cluster.run(&["run", "--yes", "--timeout", "2s", "--poll-interval", "200ms", "--no-watch"]);
     assert_eq!(run.code, Some(4));
-    assert_run!(cluster, "exit_4_not_converged", run);
+    // Whether a poll was still running when the timeout came depends on timing.
+    let mut settings = cluster.settings();
+    settings.add_filter(r"(?m)^    no answer from the cluster at the end: .*\n", "");
+    settings.bind(|| insta::assert_snapshot!("exit_4_not_converged", crate::support::fake::transcript(&run)));
 }
 
 #[test]

@@ -465,7 +465,11 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
     let failure = outcome.failure.unwrap();
     assert_eq!(failure.task, "Wait for the pods");
     assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
-    assert!(failure.details.iter().any(|d| d.contains("old images: calico-node-a")), "{:#?}", failure.details);
+    assert!(
+        failure.details.iter().any(|d| d.contains("still on v3.0 images: calico-node-a")),
+        "{:#?}",
+        failure.details
+    );
     let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
     assert!((4..=20).contains(&polls), "retried with backoff within the 10 s, not in a tight loop: {polls}");
 }
