@@ -243,9 +243,12 @@ fn the_journal_survives_the_tool_being_killed() {
     std::thread::sleep(Duration::from_millis(200));
     signal(&child, libc::SIGKILL);
     let _ = child.wait_with_output();
-    // A SIGKILLed tool cannot stop its children itself; the hung fake is stopped here so that
-    // it does not outlive the test (the cluster's drop fails any test that leaves one behind).
-    cluster.kill_leftovers();
+    // The hung child dies with the tool (PR_SET_PDEATHSIG): nothing is left behind.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !cluster.leftovers().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(cluster.leftovers(), [], "no child outlives a SIGKILLed tool");
     let journal = cluster.journal_entries();
     let calls = cluster.calls();
     assert_eq!(journal.len(), calls.len() - 1, "every finished command is in the journal; the hung one is not");

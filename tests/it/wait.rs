@@ -118,7 +118,7 @@ fn sighup_during_the_wait_is_an_interruption_with_the_report() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(130), "{stdout}");
-    assert!(stdout.contains("FAILED [Wait for the pods]") && stdout.contains("interrupted"), "{stdout}");
+    assert!(stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGHUP during"), "{stdout}");
     assert!(stdout.contains("RECAP"), "{stdout}");
     none_left(&cluster);
 }
