@@ -100,7 +100,7 @@ impl Task {
         match (self, command) {
             (_, Command::Status) => "`status` only reads: nothing was changed; run it again when you like".to_string(),
             (_, Command::Plan) => "`plan` only reads: nothing was changed; run it again when you like".to_string(),
-            (Task::FindTools | Task::FindKubectl | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::ObservePods, _) => {
+            (Task::FindTools | Task::FindKubectl | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::CheckNode | Task::ObservePods, _) => {
                 "nothing was changed yet; run the same command again to carry on".to_string()
             }
             (Task::Abort, _) => {
