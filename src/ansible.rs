@@ -53,7 +53,7 @@ pub fn try_module(args: &[OsString], snapshot: &Snapshot, interrupted: Arc<Atomi
         return None;
     }
     Some(match command_line(&text) {
-        Ok(argv) => match crate::cli::parse(&argv, &snapshot.vars) {
+        Ok(argv) => match crate::cli::parse(&argv, &snapshot.utf8_vars()) {
             Ok(cli) => {
                 let (command, options, mut presentation) = resolve(cli);
                 presentation.output = OutputFormat::Json;

@@ -1,6 +1,7 @@
 //! Wiring: turn the parsed command line and the environment (read once in `main`) into
 //! options, a runner, a journal and a report; run the playbook; print; return the exit code.
 
+use std::ffi::OsString;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +21,9 @@ use crate::tasks::{Context, Environment, Observer, Silent};
 /// Everything `main` read from the process environment.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    pub vars: Vec<(String, String)>,
+    /// As the OS gave them: a value that is not UTF-8 (a `KUBECONFIG` path in Latin-1) still
+    /// reaches every child, so kubectl never falls back to `~/.kube/config`, another cluster.
+    pub vars: Vec<(OsString, OsString)>,
     pub cwd: PathBuf,
     pub stdin_is_terminal: bool,
     pub stdout_is_terminal: bool,
@@ -28,8 +31,18 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// A variable the tool reads itself, when it is UTF-8.
     pub fn var(&self, name: &str) -> Option<&str> {
-        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.var_os(name).and_then(|v| v.to_str())
+    }
+
+    pub fn var_os(&self, name: &str) -> Option<&std::ffi::OsStr> {
+        self.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_os_str())
+    }
+
+    /// The UTF-8 variables, for messages that name the variable a value came from.
+    pub fn utf8_vars(&self) -> Vec<(String, String)> {
+        self.vars.iter().filter_map(|(k, v)| Some((k.to_str()?.to_string(), v.to_str()?.to_string()))).collect()
     }
 }
 
@@ -178,7 +191,7 @@ pub fn execute(
         journal,
         env: snapshot.vars.clone(),
     };
-    let environment = Environment { path: snapshot.var("PATH").map(Into::into), cwd: snapshot.cwd.clone() };
+    let environment = Environment { path: snapshot.var_os("PATH").map(Into::into), cwd: snapshot.cwd.clone() };
     let colour = snapshot.stdout_is_terminal
         && snapshot.var("NO_COLOR").is_none_or(str::is_empty)
         && snapshot.var("TERM") != Some("dumb");
@@ -249,7 +262,7 @@ pub fn main_with(args: Vec<std::ffi::OsString>, snapshot: Snapshot, interrupted:
     if let Some(code) = crate::ansible::try_module(&args, &snapshot, Arc::clone(&interrupted)) {
         return code;
     }
-    let cli = match crate::cli::parse(&args, &snapshot.vars) {
+    let cli = match crate::cli::parse(&args, &snapshot.utf8_vars()) {
         Ok(cli) => cli,
         Err(refused) => return usage(&refused),
     };

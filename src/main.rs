@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         }
     }
     let snapshot = Snapshot {
-        vars: std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect(),
+        vars: std::env::vars_os().collect(),
         cwd: std::env::current_dir().unwrap_or_default(),
         stdin_is_terminal: std::io::stdin().is_terminal(),
         stdout_is_terminal: std::io::stdout().is_terminal(),

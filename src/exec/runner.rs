@@ -26,7 +26,8 @@ pub struct Runner {
     pub check_mode: bool,
     pub journal: Option<Journal>,
     /// The environment every child gets: the tool's own environment as `main` read it.
-    pub env: Vec<(String, String)>,
+    /// Kept as `OsString`: nothing is dropped for not being UTF-8.
+    pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl Runner {

@@ -138,8 +138,13 @@ fn run_tool(tool: Tool, argv: &[String]) -> i32 {
     let command = match parsed {
         Ok(command) => command,
         Err(reason) => {
-            let record =
-                CallRecord { argv: logged_argv, stdin: String::new(), at_ms: now_ms(), call: "unexpected".into() };
+            let record = CallRecord {
+                argv: logged_argv,
+                stdin: String::new(),
+                at_ms: now_ms(),
+                call: "unexpected".into(),
+                kubeconfig: state::kubeconfig_env(),
+            };
             if let Err(e) = cluster.lock().and_then(|_lock| cluster.log_call(&record)) {
                 eprintln!("fake-cluster: {e}");
             }
@@ -180,7 +185,13 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
         let mut state = cluster.load()?;
         let now = now_ms().max(state.clock_ms);
         sim::advance(&mut state, now);
-        cluster.log_call(&CallRecord { argv: logged_argv, stdin: stdin.clone(), at_ms: now, call: call.into() })?;
+        cluster.log_call(&CallRecord {
+            argv: logged_argv,
+            stdin: stdin.clone(),
+            at_ms: now,
+            call: call.into(),
+            kubeconfig: state::kubeconfig_env(),
+        })?;
         let mut fault = state.take_fault(call);
         if state.in_outage(now) && call.starts_with("kubectl-") && call != "kubectl-version" {
             fault = Some(FaultKind::Unreachable);

@@ -486,6 +486,32 @@ pub struct CallRecord {
     pub at_ms: u64,
     /// The fault/call name (`kubectl-get-pods`), or `unexpected`.
     pub call: String,
+    /// The `KUBECONFIG` the call was given, byte for byte: printable ASCII as is, every other
+    /// byte as `\xNN` (so a value that is not UTF-8 shows that it arrived intact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+}
+
+/// The `KUBECONFIG` of this process, escaped as [`CallRecord::kubeconfig`] says.
+#[allow(clippy::disallowed_methods)]
+pub fn kubeconfig_env() -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let value = std::env::var_os("KUBECONFIG")?;
+    Some(
+        value
+            .as_bytes()
+            .iter()
+            .map(
+                |&b| {
+                    if (0x20..0x7f).contains(&b) && b != b'\\' {
+                        (b as char).to_string()
+                    } else {
+                        format!("\\x{b:02x}")
+                    }
+                },
+            )
+            .collect(),
+    )
 }
 
 /// Whether a path exists (for `--apiconfigv1/3` files).

@@ -111,3 +111,18 @@ fn abort_on_a_cluster_never_upgraded_goes_ahead() {
     assert!(abort.stdout.contains("ok: ds/calico-node runs Calico v2.x"), "{}", abort.stdout);
     assert_eq!(cluster.show()["etcd_ready"], true);
 }
+
+#[test]
+fn a_kubeconfig_that_is_not_utf8_reaches_every_kubectl_intact() {
+    use std::os::unix::ffi::OsStrExt;
+    let cluster = FakeCluster::new(&[]);
+    let kubeconfig = std::ffi::OsStr::from_bytes(b"/srv/k8s/admin-\xe9t\xe9.kubeconfig");
+    let output = cluster.command(&["plan"]).env("KUBECONFIG", kubeconfig).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    let kubectl_calls: Vec<serde_json::Value> =
+        cluster.calls().into_iter().filter(|c| c["argv"][0] == "kubectl").collect();
+    assert!(!kubectl_calls.is_empty());
+    for call in kubectl_calls {
+        assert_eq!(call["kubeconfig"], "/srv/k8s/admin-\\xe9t\\xe9.kubeconfig", "{call}");
+    }
+}
