@@ -192,7 +192,13 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
         }
         let commands = ctx.take_commands();
         let step = match result {
-            Ok(done) => Step { name, status: done.status, message: done.message, details: done.details, commands },
+            Ok(done) => {
+                // A task says `changed` only from what it observed (or, in check mode, would).
+                if done.status == Status::Changed {
+                    ctx.facts.changed = true;
+                }
+                Step { name, status: done.status, message: done.message, details: done.details, commands }
+            }
             Err(Stop { exit: stop_exit, message, details, safe_next }) => {
                 exit = stop_exit;
                 let mut safe_next = safe_next.unwrap_or_else(|| {

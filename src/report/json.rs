@@ -17,6 +17,9 @@ pub struct Document<'a> {
     /// Whether the cluster changed; in check mode (`run --check`, Ansible's check mode) whether
     /// it would. `plan` and `status` change nothing: always false for them.
     pub changed: bool,
+    /// Changes that could neither be confirmed nor ruled out (a mutating command failed or was
+    /// interrupted and the state could not be read back), each saying what to check.
+    pub may_have_changed: &'a [String],
     /// Whether carrying the downgrade out would change the cluster (check mode and `plan`).
     pub would_change: Option<bool>,
     pub failed: bool,
@@ -69,6 +72,7 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
     let read_only = matches!(outcome.command, Command::Plan | Command::Status);
     Document {
         changed: facts.changed && !read_only,
+        may_have_changed: &facts.may_have_changed,
         would_change: outcome.check.then_some(facts.changed),
         failed: outcome.exit != crate::exit::Exit::Done,
         rc: outcome.exit.code(),

@@ -118,8 +118,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             )
         }));
     }
-    let output = ctx.run(&abort)?;
-    let result = calico_upgrade::parse_abort(&output).map_err(|e| ctx.unreadable(&abort, &output, e))?;
+    let check = can_check.then_some(check);
+    let output = ctx.run(&abort).map_err(|stop| settle(ctx, check.as_ref(), stop))?;
+    let result = calico_upgrade::parse_abort(&output)
+        .map_err(|e| ctx.unreadable(&abort, &output, e))
+        .map_err(|stop| settle(ctx, check.as_ref(), stop))?;
     match result {
         AbortResult::Aborted => {}
         AbortResult::NotNecessary => {
@@ -145,12 +148,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                      (a known bug of v1.0.0–v1.0.3); Calico v2.x networking is still paused",
                     tool.version
                 ));
+                stop.details.push("not changed: the v1 Ready flag was not set".to_string());
+                return Err(stop);
             }
-            return Err(stop);
+            return Err(settle(ctx, check.as_ref(), stop));
         }
     }
-    if can_check {
-        let after = inprogress(ctx, &check)?;
+    if let Some(check) = &check {
+        let after = inprogress(ctx, check)?;
         ctx.facts.migration_after = Some(after.clone());
         return match after {
             Migration::NotInProgress { ready_flag: Some(true) } => Ok(Done::changed(
@@ -163,11 +168,49 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             _ => Err(Stop::new(
                 Exit::StepFailed,
                 format!("`{abort}` reported success, but `{check}` still reports the migration in progress"),
-            )),
+            )
+            .with_details(vec!["not changed: the v1 Ready flag is still false".to_string()])),
         };
     }
     Ok(Done::changed(format!(
         "aborted the data migration (calico-upgrade {} cannot read the state back; its output reported no failure)",
         tool.version
     )))
+}
+
+/// After an abort that failed or could not finish: read the state back and say what it shows,
+/// changed (the Ready flag is now true), not changed, or "may have changed" with what to check
+/// (calico-upgrade before v1.0.4 cannot read it back; an interrupted run runs nothing more).
+fn settle(ctx: &mut Context, check: Option<&Invocation>, mut stop: Stop) -> Stop {
+    let seen = check.map(|check| (check, inprogress(ctx, check)));
+    let what = match seen {
+        Some((_, Ok(Migration::NotInProgress { ready_flag: Some(true) }))) => {
+            ctx.facts.changed = true;
+            "changed: `calico-upgrade inprogress` now shows the v1 Ready flag true".to_string()
+        }
+        Some((_, Ok(Migration::InProgress | Migration::NotInProgress { ready_flag: Some(false) }))) => {
+            "not changed: the v1 Ready flag is still false".to_string()
+        }
+        Some((_, Ok(state))) => {
+            ctx.facts.migration_after = Some(state);
+            let note = "the abort may have changed the datastore: `calico-upgrade inprogress` cannot show the v1 Ready flag; check it in etcd (v2 API, key /calico/v1/Ready)".to_string();
+            ctx.facts.may_have_changed.push(note.clone());
+            note
+        }
+        Some((check, Err(error))) => {
+            let note = format!(
+                "the abort may have changed the datastore: reading it back failed ({}); run `{check}`",
+                error.message
+            );
+            ctx.facts.may_have_changed.push(note.clone());
+            note
+        }
+        None => {
+            let note = "the abort may have changed the datastore: this calico-upgrade cannot read the state back; check the v1 Ready flag in etcd (v2 API, key /calico/v1/Ready)".to_string();
+            ctx.facts.may_have_changed.push(note.clone());
+            note
+        }
+    };
+    stop.details.push(what);
+    stop
 }

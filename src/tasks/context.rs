@@ -146,9 +146,6 @@ impl<'a> Context<'a> {
             self.command_started(invocation);
             let result = self.exec.run_by(invocation, self.deadline);
             self.record(invocation, &result);
-            if result.is_ok() && invocation.effect == Effect::Mutating {
-                self.facts.changed = true;
-            }
             let cause = match &result {
                 Ok(output) if retry && !output.success() => crate::tools::kubectl::transient_failure(&output.stderr),
                 _ => None,

@@ -69,6 +69,11 @@ pub struct Facts {
     /// The last observation of the namespace's pods, and the verdict on it.
     pub pods: Option<Vec<PodStatus>>,
     pub progress: Option<Vec<Progress>>,
-    /// Whether any task changed the cluster (or, in check mode, would).
+    /// Whether any task changed the cluster (or, in check mode, would): only from what was
+    /// observed (a mutating command that said so and a state read back), never from a command
+    /// merely having been started.
     pub changed: bool,
+    /// Changes that could not be confirmed or ruled out (a mutating command failed or was
+    /// interrupted and the state could not be read back), each saying what to check.
+    pub may_have_changed: Vec<String>,
 }

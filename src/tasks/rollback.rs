@@ -8,7 +8,8 @@
 //! workload back and checks that the live template now carries the target images.
 
 use super::{Context, Done, Stop, TaskResult};
-use crate::cluster::{same_images, RollbackPlan, UpgradeState};
+use crate::cluster::{same_images, RollbackPlan, UpgradeState, Workload};
+use crate::exec::Invocation;
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, UndoResult, WorkloadKind};
 
@@ -56,8 +57,24 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             target_images.join(", ")
         )));
     }
-    let output = ctx.run(&undo)?;
-    let result = kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| ctx.unreadable(&undo, &output, e))?;
+    let result = act(ctx, kind, &workload, revision, &target_images, &undo);
+    result.map_err(|stop| settle(ctx, kind, &workload, &target_images, &undo, stop))
+}
+
+/// Run the undo, verify the template: `Ok` only when the live template carries the target
+/// images (changed, or already there).
+fn act(
+    ctx: &mut Context,
+    kind: WorkloadKind,
+    workload: &Workload,
+    revision: u64,
+    target_images: &[String],
+    undo: &Invocation,
+) -> TaskResult {
+    let kubectl = ctx.kubectl().clone();
+    let namespace = ctx.options.namespace.clone();
+    let output = ctx.run(undo)?;
+    let result = kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| ctx.unreadable(undo, &output, e))?;
     let rolled_back = match result {
         UndoResult::RolledBack => true,
         UndoResult::AlreadyAtRevision { .. } => false,
@@ -74,7 +91,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             ));
         }
         UndoResult::Refused { message } => {
-            let mut stop = super::refused(&undo, &output);
+            let mut stop = super::refused(undo, &output);
             stop.details.push(format!("kubectl: {message}"));
             return Err(stop);
         }
@@ -91,7 +108,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         .into_iter()
         .find(|row| row.name == workload.name)
         .ok_or_else(|| Stop::new(Exit::StepFailed, format!("{} disappeared after `{undo}`", workload.reference())))?;
-    if !same_images(&live.images, &target_images) {
+    if !same_images(&live.images, target_images) {
         return Err(Stop::new(
             Exit::StepFailed,
             format!(
@@ -104,4 +121,62 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     }
     let message = format!("revision {revision}: {} → {}", workload.images.join(", "), live.images.join(", "));
     Ok(if rolled_back { Done::changed(message) } else { Done::ok(format!("already at {message}")) })
+}
+
+/// The live images of the workload, read back; `None` when they cannot be read.
+fn live_images(ctx: &mut Context, kind: WorkloadKind, name: &str) -> Result<Option<Vec<String>>, String> {
+    let kubectl = ctx.kubectl().clone();
+    let namespace = ctx.options.namespace.clone();
+    let invocation = match kind {
+        WorkloadKind::DaemonSet => kubectl.daemonsets(&namespace),
+        WorkloadKind::Deployment => kubectl.deployments(&namespace),
+    };
+    let output = ctx.run_ok(&invocation).map_err(|stop| stop.message)?;
+    let rows = kubectl::parse_workloads("workload table", &output).map_err(|e| e.headline())?;
+    Ok(rows.into_iter().find(|row| row.name == name).map(|row| row.images))
+}
+
+/// After an undo that failed or could not finish: read the template back and say what it
+/// shows, changed (the target images are live: the rollback took effect), not changed (still
+/// the images from before), or "may have changed" with what to check.
+fn settle(
+    ctx: &mut Context,
+    kind: WorkloadKind,
+    workload: &Workload,
+    target_images: &[String],
+    undo: &Invocation,
+    mut stop: Stop,
+) -> Stop {
+    let reference = workload.reference();
+    let what = match live_images(ctx, kind, &workload.name) {
+        Ok(Some(live)) if same_images(&live, target_images) => {
+            ctx.facts.changed = true;
+            format!(
+                "changed: {reference} now carries the target images ({}): the rollback took effect",
+                live.join(", ")
+            )
+        }
+        Ok(Some(live)) if same_images(&live, &workload.images) => {
+            format!("not changed: {reference} still carries {}", live.join(", "))
+        }
+        Ok(live) => {
+            let note = format!(
+                "{reference} may have changed: after `{undo}` its template reads {}; check `kubectl rollout history {reference} -n {}`",
+                live.map_or_else(|| "nothing (it is gone)".to_string(), |l| l.join(", ")),
+                ctx.options.namespace
+            );
+            ctx.facts.may_have_changed.push(note.clone());
+            note
+        }
+        Err(why) => {
+            let note = format!(
+                "{reference} may have changed: `{undo}` did not finish and its template could not be read back ({why}); check `kubectl rollout history {reference} -n {}`",
+                ctx.options.namespace
+            );
+            ctx.facts.may_have_changed.push(note.clone());
+            note
+        }
+    };
+    stop.details.push(what);
+    stop
 }

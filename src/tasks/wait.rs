@@ -168,6 +168,8 @@ fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
     let invocation = ctx.kubectl().delete_pod(&ctx.options.namespace, &pod.name);
     let output = ctx.run(&invocation)?;
     let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
+    // kubectl reported the deletion: the cluster changed.
+    ctx.facts.changed |= deleted;
     if !deleted {
         // Already gone is fine (another actor deleted it); anything else is a failure.
         if !kubectl::is_not_found(&output.stderr) {

@@ -126,3 +126,16 @@ fn a_kubeconfig_that_is_not_utf8_reaches_every_kubectl_intact() {
         assert_eq!(call["kubeconfig"], "/srv/k8s/admin-\\xe9t\\xe9.kubeconfig", "{call}");
     }
 }
+
+#[test]
+fn a_refused_undo_reports_changed_false_from_the_template_read_back() {
+    let cluster = FakeCluster::new(&["--fault", "kubectl-undo-daemonset=fail"]);
+    let run = cluster.run(&["run", "--yes", "--rollback-first", "--output", "json"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
+    assert_eq!(document["changed"], false, "{document:#}");
+    assert_eq!(document["failed"], true);
+    assert_eq!(document["may_have_changed"], serde_json::json!([]));
+    let details = document["failure"]["details"].to_string();
+    assert!(details.contains("not changed: ds/calico-node still carries"), "{details}");
+}

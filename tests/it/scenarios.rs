@@ -646,3 +646,41 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
         }
     }
 }
+
+#[test]
+fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
+    let forbidden = "Error from server (Forbidden): daemonsets.apps \"calico-node\" is forbidden: User \"jane\" cannot patch resource \"daemonsets\" in API group \"apps\" in the namespace \"kube-system\"\n";
+    // Refused: the template still has the v3 images, so nothing changed.
+    let mut cluster = Cluster::upgraded();
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, exit(1, "", forbidden));
+    let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
+    assert_eq!(outcome.exit, Exit::StepFailed);
+    assert!(!outcome.facts.changed, "a refused undo changed nothing");
+    assert!(outcome.facts.may_have_changed.is_empty());
+    let failure = outcome.failure.unwrap();
+    assert!(failure.details.iter().any(|d| d.starts_with("not changed: ds/calico-node still carries")), "{failure:#?}");
+
+    // Timed out, but the template reads back with the target images: it took effect.
+    let mut cluster = Cluster::upgraded();
+    let hang = ExecError::TimedOut {
+        after: std::time::Duration::from_secs(120),
+        stdout: String::new(),
+        stderr: String::new(),
+    };
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang.clone()));
+    cluster.after_undo("RollingUpdate", NODE_V2, KC_V3);
+    let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
+    assert_eq!(outcome.exit, Exit::StepFailed);
+    assert!(outcome.facts.changed, "the rollback is seen to have taken effect");
+    let failure = outcome.failure.unwrap();
+    assert!(failure.details.iter().any(|d| d.starts_with("changed: ds/calico-node now carries")), "{failure:#?}");
+
+    // Timed out, and the template cannot be read back: may have changed, with what to check.
+    let mut cluster = Cluster::upgraded();
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang));
+    cluster.exec.on(&kubectl().daemonsets("kube-system").to_string(), Answer::Error(ExecError::Interrupted));
+    let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
+    assert!(!outcome.facts.changed);
+    assert_eq!(outcome.facts.may_have_changed.len(), 1, "{:#?}", outcome.facts.may_have_changed);
+    assert!(outcome.facts.may_have_changed[0].contains("kubectl rollout history ds/calico-node -n kube-system"));
+}
