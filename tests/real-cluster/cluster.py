@@ -1,0 +1,559 @@
+"""A real Kubernetes control plane started by the project, on 127.0.0.1, for the real-cluster tier.
+
+`Cluster(run_dir, bin_dir)` starts etcd, kube-apiserver, kube-controller-manager and
+kube-scheduler (v1.20.2, from scripts/real-cluster/build-servers) on free ports chosen at start,
+with a CA and certificates made at start (openssl), RBAC (`--authorization-mode=Node,RBAC`), a
+service-account key pair, an admin kubeconfig (group system:masters) and `user_kubeconfig()` for
+any other user. Every process logs to `run_dir/logs/<name>.log`; every process is started in its
+own process group with PR_SET_PDEATHSIG, and `stop()` (also run by atexit and on
+SIGINT/SIGTERM/SIGHUP) kills exactly the process groups it started. The API server can be
+killed and started again with the same flags (`restart_apiserver`). Simulated kubelets
+(kubelet.py) run as threads; a control socket (`run_dir/control.sock`, see ctl.py) lets a shell
+add/remove nodes, make them NotReady, restart the API server while the cluster is up.
+
+Calico-like workloads come from manifests/ and are applied with the real kubectl, the way an
+operator got to each state (`calico_state`).
+
+Command line: `python3 cluster.py up [--state upgraded|not-upgraded|none] [--variant
+etcd|ondelete|kdd] [--nodes N] [--run-dir DIR] -- CMD ARGS...` starts a cluster, runs CMD with
+KUBECONFIG and CALICO_DOWNGRADE_REAL_RUN set, and stops everything when CMD ends.
+"""
+
+import argparse
+import atexit
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import kube  # noqa: E402
+from kubelet import Kubelets  # noqa: E402
+
+MANIFESTS = os.path.join(HERE, "manifests")
+VARIANTS = ("etcd", "ondelete", "kdd")
+STATES = ("upgraded", "not-upgraded", "none")
+
+V26_IMAGES = {"quay.io/calico/node:v2.6.8", "quay.io/calico/cni:v1.11.4", "quay.io/calico/kube-controllers:v1.0.3"}
+V30_IMAGES = {"quay.io/calico/node:v3.0.4", "quay.io/calico/cni:v2.0.2", "quay.io/calico/kube-controllers:v2.0.2"}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pdeathsig():
+    """In the child: die with the parent (PR_SET_PDEATHSIG = 1), in a process group of its own."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+class Proc:
+    """One server process: its argv, log and PID; startable again with the same argv."""
+
+    def __init__(self, name, argv, log_path, env=None):
+        self.name, self.argv, self.log_path, self.env = name, argv, log_path, env
+        self.popen = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        log.write(f"\n==== start {time.strftime('%H:%M:%S')} {' '.join(self.argv)}\n".encode())
+        log.flush()
+        self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      start_new_session=True, preexec_fn=_pdeathsig, env=self.env)
+        log.close()
+        return self
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(10)
+
+    def stop(self):
+        if self.alive():
+            self.kill(signal.SIGTERM)
+        self.kill(signal.SIGKILL)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+class Cluster:
+    """A running control plane with simulated kubelets. Use as a context manager or call stop()."""
+
+    def __init__(self, run_dir, bin_dir, nodes=3, phase_delay=0.4, kubectl=None, quiet=False):
+        self.run_dir = os.path.abspath(run_dir)
+        self.bin_dir = bin_dir
+        self.kubectl = kubectl or os.path.join(bin_dir, "kubectl-1.20")
+        self.pki = os.path.join(self.run_dir, "pki")
+        self.logs = os.path.join(self.run_dir, "logs")
+        for d in (self.pki, self.logs):
+            os.makedirs(d, exist_ok=True)
+        self.quiet = quiet
+        self.procs = {}
+        self.stopped = False
+        self.variant = None
+        self.event_log = open(os.path.join(self.logs, "cluster.log"), "a", buffering=1)
+        self.log_lock = threading.Lock()
+        atexit.register(self.stop)
+        try:
+            self._start(nodes, phase_delay)
+        except BaseException:
+            self.stop()
+            raise
+
+    # --- logging ------------------------------------------------------------------------------
+    def log(self, msg):
+        line = f"{time.strftime('%H:%M:%S')} {msg}"
+        with self.log_lock:
+            self.event_log.write(line + "\n")
+        if not self.quiet:
+            print(f"cluster: {msg}", file=sys.stderr, flush=True)
+
+    # --- certificates -------------------------------------------------------------------------
+    def _certs(self):
+        p = self.pki
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
+                "-subj", "/CN=calico-downgrade-real-cluster-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=p)
+        openssl("genrsa", "-out", "sa.key", "2048", cwd=p)
+        openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=p)
+        self._leaf("apiserver", "/CN=kube-apiserver", server=True)
+        self._leaf("admin", "/O=system:masters/CN=admin")
+        self._leaf("controller-manager", "/CN=system:kube-controller-manager")
+        self._leaf("scheduler", "/CN=system:kube-scheduler")
+        self._leaf("kubelets", "/O=system:masters/CN=simulated-kubelets")
+
+    def _leaf(self, name, subj, server=False):
+        p = self.pki
+        ext = os.path.join(p, f"{name}.ext")
+        with open(ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n")
+            if server:
+                f.write("extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
+                        "DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.0.0.1\n")
+            else:
+                f.write("extendedKeyUsage=clientAuth\n")
+        openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subj, cwd=p)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.crt", "-days", "365", "-extfile", ext, cwd=p)
+        return os.path.join(p, f"{name}.crt"), os.path.join(p, f"{name}.key")
+
+    def _kubeconfig(self, path, user, cert, key):
+        cfg = {
+            "apiVersion": "v1", "kind": "Config", "current-context": "real-cluster",
+            "clusters": [{"name": "real-cluster", "cluster": {"server": self.server, "certificate-authority": os.path.join(self.pki, "ca.crt")}}],
+            "users": [{"name": user, "user": {"client-certificate": cert, "client-key": key}}],
+            "contexts": [{"name": "real-cluster", "context": {"cluster": "real-cluster", "user": user}}],
+        }
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=1)
+        return path
+
+    def user_kubeconfig(self, user, groups=()):
+        """A kubeconfig for `user` (certificate CN) in `groups` (O=...), signed by the cluster's CA."""
+        subj = "".join(f"/O={g}" for g in groups) + f"/CN={user}"
+        cert, key = self._leaf(f"user-{user}", subj)
+        return self._kubeconfig(os.path.join(self.run_dir, f"{user}.kubeconfig"), user, cert, key)
+
+    # --- processes ----------------------------------------------------------------------------
+    def _proc(self, name, argv):
+        proc = Proc(name, argv, os.path.join(self.logs, f"{name}.log"))
+        self.procs[name] = proc
+        proc.start()
+        self.log(f"started {name} (pid {proc.popen.pid})")
+        return proc
+
+    def _start(self, nodes, phase_delay):
+        b = lambda n: os.path.join(self.bin_dir, n)  # noqa: E731
+        pki = lambda n: os.path.join(self.pki, n)  # noqa: E731
+        for exe in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            if not os.access(b(exe), os.X_OK):
+                raise RuntimeError(f"{b(exe)} is missing: run scripts/real-cluster/build-servers")
+        self._certs()
+        self.ports = {k: free_port() for k in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler")}
+        self.server = f"https://127.0.0.1:{self.ports['apiserver']}"
+        self.admin_kubeconfig = self._kubeconfig(os.path.join(self.run_dir, "admin.kubeconfig"), "admin", pki("admin.crt"), pki("admin.key"))
+        cm_kc = self._kubeconfig(pki("controller-manager.kubeconfig"), "system:kube-controller-manager", pki("controller-manager.crt"), pki("controller-manager.key"))
+        sch_kc = self._kubeconfig(pki("scheduler.kubeconfig"), "system:kube-scheduler", pki("scheduler.crt"), pki("scheduler.key"))
+        etcd_url = f"http://127.0.0.1:{self.ports['etcd']}"
+        peer_url = f"http://127.0.0.1:{self.ports['etcd-peer']}"
+        self._proc("etcd", [b("etcd"), "--name=real-cluster", f"--data-dir={self.run_dir}/etcd-data",
+                            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+                            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+                            f"--initial-cluster=real-cluster={peer_url}", "--initial-cluster-state=new",
+                            "--listen-metrics-urls=", "--log-level=warn"])
+        self.apiserver_argv = [
+            b("kube-apiserver"), f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={self.ports['apiserver']}", "--insecure-port=0",
+            f"--tls-cert-file={pki('apiserver.crt')}", f"--tls-private-key-file={pki('apiserver.key')}",
+            f"--client-ca-file={pki('ca.crt')}", "--authorization-mode=Node,RBAC",
+            f"--service-account-key-file={pki('sa.pub')}", f"--service-account-signing-key-file={pki('sa.key')}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
+            "--enable-admission-plugins=NodeRestriction", "--event-ttl=10m", "--v=1",
+        ]
+        self._proc("kube-apiserver", self.apiserver_argv)
+        self.admin = kube.Client("127.0.0.1", self.ports["apiserver"], pki("ca.crt"), pki("admin.crt"), pki("admin.key"))
+        self.wait_apiserver(90)
+        common = [f"--kubeconfig={{kc}}", "--bind-address=127.0.0.1", "--port=0", "--leader-elect=false",
+                  "--authentication-kubeconfig={kc}", "--authorization-kubeconfig={kc}", "--v=1"]
+        self._proc("kube-controller-manager", [b("kube-controller-manager"), *[a.format(kc=cm_kc) for a in common],
+                                               f"--secure-port={self.ports['controller-manager']}",
+                                               f"--service-account-private-key-file={pki('sa.key')}",
+                                               f"--root-ca-file={pki('ca.crt')}", "--use-service-account-credentials=true",
+                                               "--node-monitor-period=1s", "--node-monitor-grace-period=8s",
+                                               "--node-startup-grace-period=20s", "--pod-eviction-timeout=10m",
+                                               "--controllers=*"])
+        self._proc("kube-scheduler", [b("kube-scheduler"), *[a.format(kc=sch_kc) for a in common],
+                                      f"--secure-port={self.ports['scheduler']}"])
+        self.kubelet_client = kube.Client("127.0.0.1", self.ports["apiserver"], pki("ca.crt"), pki("kubelets.crt"), pki("kubelets.key"))
+        self.kubelets = Kubelets(self.kubelet_client, phase_delay=phase_delay, log=lambda m: self.log(f"kubelet {m}"))
+        for i in range(1, nodes + 1):
+            self.kubelets.add(f"node-{i}")
+        self.wait_for(lambda: self._service_account_ready("kube-system", "default"), 90, "the kube-system default ServiceAccount and its token")
+        self.wait_for(lambda: self.ready_nodes() >= nodes, 60, f"{nodes} Ready nodes")
+        self.control = Control(self)
+        self.log(f"up: {self.server}, run folder {self.run_dir}")
+
+    def wait_for(self, pred, timeout, what):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            self.check_procs()
+            try:
+                if pred():
+                    return
+            except Exception as e:  # noqa: BLE001 - keep polling, report the last error
+                last = e
+            time.sleep(0.2)
+        raise RuntimeError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last})" if last else "")
+                           + f"; logs in {self.logs}")
+
+    def wait_apiserver(self, timeout):
+        def healthy():
+            self.check_procs()
+            return self.admin.request("GET", "/readyz") is not None
+        self.wait_for(healthy, timeout, "kube-apiserver /readyz")
+
+    def check_procs(self):
+        for name, p in self.procs.items():
+            if not p.alive() and not getattr(p, "down_on_purpose", False):
+                raise RuntimeError(f"{name} exited with {p.popen.returncode}; see {p.log_path}")
+
+    def _service_account_ready(self, ns, name):
+        sa = self.admin.get(f"/api/v1/namespaces/{ns}/serviceaccounts/{name}")
+        return bool(sa.get("secrets"))
+
+    def ready_nodes(self):
+        n = 0
+        for node in self.admin.get("/api/v1/nodes")["items"]:
+            for c in node.get("status", {}).get("conditions", []):
+                if c["type"] == "Ready" and c["status"] == "True":
+                    n += 1
+        return n
+
+    # --- the API server outage ----------------------------------------------------------------
+    def kill_apiserver(self):
+        p = self.procs["kube-apiserver"]
+        p.down_on_purpose = True
+        p.kill(signal.SIGKILL)
+        self.log("kube-apiserver killed")
+
+    def start_apiserver(self):
+        p = self.procs["kube-apiserver"]
+        p.start()
+        p.down_on_purpose = False
+        self.log(f"kube-apiserver started again (pid {p.popen.pid})")
+        self.wait_apiserver(60)
+
+    def restart_apiserver(self, down_seconds):
+        self.kill_apiserver()
+        time.sleep(down_seconds)
+        self.start_apiserver()
+
+    # --- kubectl and Calico -------------------------------------------------------------------
+    def kubectl_run(self, *args, stdin=None, check=True):
+        env = {"PATH": "/usr/bin:/bin", "HOME": os.path.join(self.run_dir, "kubectl-home"), "KUBECONFIG": self.admin_kubeconfig}
+        os.makedirs(env["HOME"], exist_ok=True)
+        r = subprocess.run([self.kubectl, *args], input=stdin, capture_output=True, text=True, env=env, timeout=120)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"`kubectl {' '.join(args)}` failed with exit code {r.returncode}: {r.stderr.strip()}")
+        return r
+
+    def manifest(self, version, variant):
+        """The manifest text of Calico `version` (2.6|3.0) in `variant` (etcd|ondelete|kdd)."""
+        kind = "kdd" if variant == "kdd" else "etcd"
+        with open(os.path.join(MANIFESTS, f"calico-v{version}-{kind}.yaml")) as f:
+            text = f.read()
+        if variant == "ondelete":
+            marker = "    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 1\n"
+            if marker not in text:
+                raise RuntimeError("the manifest's DaemonSet updateStrategy block is not where the OnDelete variant expects it")
+            text = text.replace(marker, "    type: OnDelete\n", 1)
+        return text
+
+    def apply(self, version, variant):
+        self.kubectl_run("apply", "-f", "-", stdin=self.manifest(version, variant))
+        self.log(f"applied Calico v{version} ({variant})")
+
+    def calico_pods(self):
+        q = {"labelSelector": "k8s-app in (calico-node,calico-kube-controllers)"}
+        return self.admin.get("/api/v1/namespaces/kube-system/pods", **q)["items"]
+
+    def workloads_settled(self, images, variant):
+        """Every Calico workload rolled out on `images`: one Running Ready pod per Ready node (+1 controller)."""
+        ds = self.admin.get("/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node")
+        st = ds.get("status", {})
+        if st.get("observedGeneration", 0) < ds["metadata"]["generation"]:
+            return False
+        want = st.get("desiredNumberScheduled", -1)
+        if variant != "kdd":
+            dep = self.admin.get("/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
+            if dep.get("status", {}).get("observedGeneration", 0) < dep["metadata"]["generation"]:
+                return False
+            want += 1
+        pods = [p for p in self.calico_pods() if not p["metadata"].get("deletionTimestamp")]
+        if len(pods) != want:
+            return False
+        for p in pods:
+            if p.get("status", {}).get("phase") != "Running":
+                return False
+            if not {c["image"] for c in p["spec"]["containers"]} <= images:
+                return False
+            conds = {c["type"]: c["status"] for c in p["status"].get("conditions", [])}
+            if conds.get("Ready") != "True":
+                return False
+        return True
+
+    def remove_calico(self):
+        for kind, name in (("daemonset", "calico-node"), ("deployment", "calico-kube-controllers")):
+            self.kubectl_run("delete", kind, name, "-n", "kube-system", "--ignore-not-found", "--wait=true", "--timeout=60s")
+        self.wait_for(lambda: not self.calico_pods(), 90, "the Calico pods to be gone")
+        self.variant = None
+
+    def calico_state(self, state="upgraded", variant="etcd"):
+        """Bring Calico to `state` as an operator did: apply v2.6, wait; apply v3.0, wait.
+
+        `upgraded`: v2.6 then v3.0 (history holds both). `not-upgraded`: v2.6 only. `none`: no Calico.
+        Switching variant removes the workloads first; the same variant is simply re-applied.
+        """
+        if state not in STATES or variant not in VARIANTS:
+            raise ValueError(f"unknown state {state!r} or variant {variant!r}")
+        if self.variant not in (None, variant) or state in ("none", "not-upgraded"):
+            self.remove_calico()
+        if state == "none":
+            return
+        if self.variant is None:
+            self.apply("2.6", variant)
+            self.wait_for(lambda: self.workloads_settled(V26_IMAGES, variant), 120, "Calico v2.6 to be Running")
+        self.variant = variant
+        if state == "upgraded":
+            self.apply("3.0", variant)
+            self.wait_for(lambda: self.workloads_settled(V30_IMAGES, variant), 120, "Calico v3.0 to be Running")
+            if variant == "ondelete":
+                # OnDelete: the operator replaced the pods by hand (as Calico's upgrade docs say).
+                self.replace_calico_node_pods(V30_IMAGES)
+                self.wait_for(lambda: self.workloads_settled(V30_IMAGES, variant), 120, "Calico v3.0 pods (OnDelete) to be Running")
+        self.log(f"Calico {state} ({variant})")
+
+    def replace_calico_node_pods(self, images):
+        for p in self.calico_pods():
+            if p["metadata"]["labels"].get("k8s-app") != "calico-node":
+                continue
+            if {c["image"] for c in p["spec"]["containers"]} <= images:
+                continue
+            self.kubectl_run("delete", "pod", p["metadata"]["name"], "-n", "kube-system", "--wait=false")
+
+    # --- shutdown -----------------------------------------------------------------------------
+    def stop(self):
+        if self.stopped:
+            return
+        self.stopped = True
+        if getattr(self, "control", None):
+            self.control.close()
+        if getattr(self, "kubelets", None):
+            self.kubelets.stop()
+        for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
+            p = self.procs.get(name)
+            if p:
+                p.stop()
+        self.log("stopped")
+
+    def pids(self):
+        return [p.popen.pid for p in self.procs.values() if p.popen]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Control:
+    """The control socket: one JSON request per connection (see ctl.py), answered with JSON."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.path = os.path.join(cluster.run_dir, "control.sock")
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(4)
+        self.thread = threading.Thread(target=self.serve, daemon=True, name="control")
+        self.thread.start()
+
+    def handle(self, req):
+        c, op, arg = self.cluster, req.get("op"), req.get("arg")
+        if op == "add-node":
+            c.kubelets.add(arg)
+        elif op == "remove-node":
+            c.kubelets.remove(arg)
+        elif op == "not-ready":
+            c.kubelets.not_ready(arg)
+        elif op == "ready":
+            c.kubelets.ready(arg)
+        elif op == "nodes":
+            return {"nodes": c.kubelets.names()}
+        elif op == "kill-apiserver":
+            c.kill_apiserver()
+        elif op == "start-apiserver":
+            c.start_apiserver()
+        elif op == "restart-apiserver":
+            c.restart_apiserver(float(arg or 10))
+        elif op == "calico":
+            state, _, variant = (arg or "upgraded").partition("/")
+            c.calico_state(state, variant or "etcd")
+        elif op == "user-kubeconfig":
+            user, _, groups = arg.partition("/")
+            return {"kubeconfig": c.user_kubeconfig(user, [g for g in groups.split(",") if g])}
+        elif op == "info":
+            return {"server": c.server, "run_dir": c.run_dir, "kubeconfig": c.admin_kubeconfig, "pids": c.pids()}
+        else:
+            raise ValueError(f"unknown op {op!r}")
+        return {}
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                try:
+                    data = b""
+                    while not data.endswith(b"\n"):
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    answer = {"ok": True, **self.handle(json.loads(data))}
+                except Exception as e:  # noqa: BLE001 - the error goes back to the caller
+                    answer = {"ok": False, "error": str(e)}
+                try:
+                    conn.sendall((json.dumps(answer) + "\n").encode())
+                except OSError:
+                    pass
+
+    def close(self):
+        try:
+            self.sock.close()
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
+def default_bin_dir():
+    cache = os.environ.get("CALICO_DOWNGRADE_REAL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "calico-downgrade", "real-cluster", "v1.20.2")
+    return os.path.join(cache, "bin")
+
+
+def install_signal_handlers():
+    """SIGTERM/SIGHUP become SystemExit (so finally/atexit stop the cluster); SIGINT stays KeyboardInterrupt."""
+    def handler(signum, _frame):
+        raise SystemExit(128 + signum)
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Start the real control plane, run CMD, stop everything.")
+    ap.add_argument("command", choices=["up"])
+    ap.add_argument("--state", choices=STATES, default="upgraded")
+    ap.add_argument("--variant", choices=VARIANTS, default="etcd")
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--bin-dir", default=default_bin_dir())
+    ap.add_argument("--run-dir")
+    ap.add_argument("--keep", action="store_true", help="keep the run folder afterwards")
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])
+    cmd = argv[cut + 1:]
+    if not cmd:
+        ap.error("no command given after --")
+    run_dir = a.run_dir or tempfile.mkdtemp(prefix="real-cluster-")
+    install_signal_handlers()
+    rc = 1
+    cluster = None
+    try:
+        cluster = Cluster(run_dir, a.bin_dir, nodes=a.nodes)
+        cluster.calico_state(a.state, a.variant)
+        env = dict(os.environ, KUBECONFIG=cluster.admin_kubeconfig, CALICO_DOWNGRADE_REAL_RUN=cluster.run_dir,
+                   CALICO_DOWNGRADE_REAL_CTL=cluster.control.path)
+        child = subprocess.Popen(cmd, env=env)
+        try:
+            rc = child.wait()
+        except BaseException:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+            raise
+    except KeyboardInterrupt:
+        rc = 130
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+    except Exception as e:  # noqa: BLE001
+        print(f"with-cluster: {e}", file=sys.stderr)
+        rc = 1
+    finally:
+        if cluster:
+            cluster.stop()
+        if a.run_dir is None and not a.keep and rc == 0:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        elif cluster:
+            print(f"with-cluster: run folder kept: {run_dir}", file=sys.stderr)
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Control a running real cluster from a shell or a test: `python3 ctl.py OP [ARG]`.
+
+The cluster (cluster.py) listens on a unix socket, `$CALICO_DOWNGRADE_REAL_CTL` (set by
+scripts/real-cluster/with-cluster) or `--socket PATH`. Operations:
+  add-node NAME | remove-node NAME | not-ready NAME | ready NAME | nodes
+  kill-apiserver | start-apiserver | restart-apiserver SECONDS
+  calico STATE[/VARIANT]          (upgraded|not-upgraded|none, etcd|ondelete|kdd)
+  user-kubeconfig USER[/GROUP,...] (prints the kubeconfig's path)
+  info
+Prints the JSON answer; exits 1 when the cluster reports an error.
+"""
+
+import json
+import os
+import socket
+import sys
+
+
+def call(sock_path, op, arg=None, timeout=300):
+    """Send one request to the cluster's control socket and return its JSON answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall((json.dumps({"op": op, "arg": arg}) + "\n").encode())
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def main(argv):
+    sock = os.environ.get("CALICO_DOWNGRADE_REAL_CTL")
+    if argv[:1] == ["--socket"]:
+        sock, argv = argv[1], argv[2:]
+    if not sock or not argv:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
+    answer = call(sock, argv[0], argv[1] if len(argv) > 1 else None)
+    print(json.dumps(answer))
+    return 0 if answer.get("ok") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

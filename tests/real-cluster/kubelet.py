@@ -1,0 +1,336 @@
+"""Simulated kubelets for the real-cluster tier: nodes that register, stay Ready and run pods.
+
+`Kubelets` runs one thread per node against the real API server:
+- registers the Node (capacity/allocatable cpu, memory, pods; InternalIP 127.0.1.N; kubeletVersion
+  v1.20.2) and keeps it Ready: a Lease in kube-node-lease renewed every second and the node
+  status (Ready condition heartbeat) every few seconds;
+- polls the pods bound to it (fieldSelector spec.nodeName) and moves each one Pending ->
+  ContainerCreating (containerStatuses waiting) -> Running (conditions Initialized, Ready,
+  ContainersReady, PodScheduled True; containerStatuses ready, started, image, imageID, running),
+  one phase every `phase_delay` seconds;
+- for a pod with a deletionTimestamp writes its containers as terminated and then deletes it
+  with gracePeriodSeconds=0;
+- every API error is retried with capped backoff, so it rides out an API server restart.
+
+Controls (in-process, or through cluster.py's control socket / ctl.py): add a node, remove a
+node (stop its kubelet, delete its pods and the Node object), make a node NotReady (its kubelet
+stops: no heartbeats, no pod updates, like a dead machine; the node controller then sets the
+node Ready=Unknown and its pods' Ready condition False), make it Ready again, stop all.
+"""
+
+import datetime
+import hashlib
+import random
+import threading
+import time
+
+from kube import ApiError
+
+KUBELET_VERSION = "v1.20.2"
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now_micro():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Node(threading.Thread):
+    """The kubelet of one node."""
+
+    def __init__(self, client, name, index, phase_delay, log):
+        super().__init__(name=f"kubelet-{name}", daemon=True)
+        self.client, self.node, self.index = client, name, index
+        self.phase_delay, self.log = phase_delay, log
+        self.stopping = threading.Event()
+        self.paused = threading.Event()  # NotReady: the machine is "dead"
+        self.registered = threading.Event()
+        self.pods = {}  # uid -> {"seen": t, "stage": 0|1|2, "terminated_at": t}
+        self.last_status = 0.0
+        self.backoff = 0.2
+
+    # --- API helpers -------------------------------------------------------------------------
+    def ok(self):
+        self.backoff = 0.2
+
+    def failed(self, what, err):
+        self.log(f"{self.node}: {what}: {err}")
+        self.stopping.wait(self.backoff)
+        self.backoff = min(self.backoff * 2, 2.0)
+
+    # --- node object --------------------------------------------------------------------------
+    def node_status(self, ready=True):
+        t = now()
+        cond = lambda typ, status, reason, msg: {  # noqa: E731
+            "type": typ, "status": status, "reason": reason, "message": msg,
+            "lastHeartbeatTime": t, "lastTransitionTime": t,
+        }
+        cap = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+        return {
+            "capacity": cap,
+            "allocatable": cap,
+            "conditions": [
+                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                cond("Ready", "True" if ready else "False", "KubeletReady" if ready else "KubeletNotReady",
+                     "kubelet is posting ready status" if ready else "kubelet stopped"),
+            ],
+            "addresses": [{"type": "InternalIP", "address": f"127.0.1.{self.index}"}, {"type": "Hostname", "address": self.node}],
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+            "nodeInfo": {
+                "machineID": digest(self.node)[:32], "systemUUID": digest("uuid" + self.node)[:32],
+                "bootID": digest("boot" + self.node)[:32], "kernelVersion": "5.10.0",
+                "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "docker://20.10.5",
+                "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
+                "operatingSystem": "linux", "architecture": "amd64",
+            },
+        }
+
+    def register(self):
+        body = {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node, "labels": {
+                "kubernetes.io/hostname": self.node, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}},
+            "spec": {},
+        }
+        try:
+            self.client.post("/api/v1/nodes", body)
+        except ApiError as e:
+            if e.status != 409:
+                raise
+        self.put_status()
+        self.registered.set()
+        self.log(f"{self.node}: registered")
+
+    def put_status(self, ready=True):
+        node = self.client.get(f"/api/v1/nodes/{self.node}")
+        node["status"] = {**node.get("status", {}), **self.node_status(ready)}
+        self.client.put(f"/api/v1/nodes/{self.node}/status", node)
+        self.last_status = time.monotonic()
+
+    def renew_lease(self):
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.node}"
+        spec = {"holderIdentity": self.node, "leaseDurationSeconds": 40, "renewTime": now_micro()}
+        try:
+            lease = self.client.get(path)
+        except ApiError as e:
+            if e.status != 404:
+                raise
+            self.client.post("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", {
+                "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                "metadata": {"name": self.node, "namespace": "kube-node-lease"}, "spec": spec})
+            return
+        lease["spec"] = {**lease.get("spec", {}), **spec}
+        self.client.put(path, lease)
+
+    # --- pods ---------------------------------------------------------------------------------
+    def pod_ip(self, pod):
+        if pod["spec"].get("hostNetwork"):
+            return f"127.0.1.{self.index}"
+        n = int(digest(pod["metadata"]["uid"])[:4], 16)
+        return f"10.244.{self.index}.{n % 250 + 2}"
+
+    def status_for(self, pod, stage):
+        t = now()
+        spec = pod["spec"]
+        old = pod.get("status", {})
+        start = old.get("startTime") or t
+        ready = "True" if stage == 2 else "False"
+        conds = [
+            {"type": "Initialized", "status": "True", "lastProbeTime": None, "lastTransitionTime": start},
+            {"type": "Ready", "status": ready, "lastProbeTime": None, "lastTransitionTime": t},
+            {"type": "ContainersReady", "status": ready, "lastProbeTime": None, "lastTransitionTime": t},
+            {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": start},
+        ]
+        if stage < 2:
+            for c in conds[1:3]:
+                c["reason"] = "ContainersNotReady"
+                c["message"] = "containers with unready status: [" + " ".join(c2["name"] for c2 in spec["containers"]) + "]"
+        statuses = []
+        for c in spec["containers"]:
+            s = {"name": c["name"], "image": c["image"], "imageID": "", "restartCount": 0, "ready": stage == 2, "started": stage == 2}
+            if stage < 2:
+                s["state"] = {"waiting": {"reason": "ContainerCreating"}}
+                s["lastState"] = {}
+            else:
+                s["state"] = {"running": {"startedAt": t}}
+                s["lastState"] = {}
+                s["imageID"] = "docker-pullable://" + c["image"].split(":")[0] + "@sha256:" + digest(c["image"])
+                s["containerID"] = "docker://" + digest(pod["metadata"]["uid"] + c["name"])
+            statuses.append(s)
+        status = {
+            "phase": "Running" if stage == 2 else "Pending",
+            "conditions": conds,
+            "hostIP": f"127.0.1.{self.index}",
+            "startTime": start,
+            "containerStatuses": statuses,
+            "qosClass": old.get("qosClass", "BestEffort"),
+        }
+        if stage == 2:
+            ip = self.pod_ip(pod)
+            status["podIP"] = ip
+            status["podIPs"] = [{"ip": ip}]
+        return status
+
+    def terminated_status(self, pod):
+        t = now()
+        status = dict(pod.get("status", {}))
+        statuses = []
+        for c in pod["spec"]["containers"]:
+            statuses.append({
+                "name": c["name"], "image": c["image"], "imageID": "", "restartCount": 0, "ready": False, "started": False,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": status.get("startTime", t), "finishedAt": t}},
+                "lastState": {},
+            })
+        status["containerStatuses"] = statuses
+        for c in status.get("conditions", []):
+            if c["type"] in ("Ready", "ContainersReady"):
+                c["status"] = "False"
+                c["lastTransitionTime"] = t
+        return status
+
+    def put_pod_status(self, pod, status):
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        pod = dict(pod)
+        pod["status"] = status
+        try:
+            self.client.put(f"/api/v1/namespaces/{ns}/pods/{name}/status", pod)
+        except ApiError as e:
+            if e.status not in (404, 409):  # gone or changed meanwhile: the next poll sees it
+                raise
+
+    def sync_pods(self):
+        items = self.client.get("/api/v1/pods", fieldSelector=f"spec.nodeName={self.node}")["items"]
+        t = time.monotonic()
+        live = set()
+        for pod in items:
+            uid = pod["metadata"]["uid"]
+            live.add(uid)
+            st = self.pods.setdefault(uid, {"seen": t, "stage": -1, "since": t})
+            if pod["metadata"].get("deletionTimestamp"):
+                if "terminated_at" not in st:
+                    self.put_pod_status(pod, self.terminated_status(pod))
+                    st["terminated_at"] = t
+                elif t - st["terminated_at"] >= self.phase_delay:
+                    ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+                    try:
+                        self.client.delete(f"/api/v1/namespaces/{ns}/pods/{name}",
+                                           {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0,
+                                            "preconditions": {"uid": uid}})
+                    except ApiError as e:
+                        if e.status not in (404, 409):
+                            raise
+                continue
+            phase = pod.get("status", {}).get("phase")
+            if phase in ("Succeeded", "Failed"):
+                continue
+            if st["stage"] == -1:
+                # A pod already Running (e.g. after this kubelet restarted) is left as it is.
+                if phase == "Running" and all(c.get("ready") for c in pod["status"].get("containerStatuses", [])):
+                    st["stage"] = 2
+                    continue
+                st["stage"], st["since"] = 0, t
+            if st["stage"] < 2 and t - st["since"] >= self.phase_delay:
+                self.put_pod_status(pod, self.status_for(pod, st["stage"] + 1))
+                st["stage"], st["since"] = st["stage"] + 1, t
+        for uid in list(self.pods):
+            if uid not in live:
+                del self.pods[uid]
+
+    def run(self):
+        next_lease = 0.0
+        while not self.stopping.is_set():
+            if self.paused.is_set():
+                self.stopping.wait(0.2)
+                continue
+            try:
+                if not self.registered.is_set():
+                    self.register()
+                t = time.monotonic()
+                if t >= next_lease:
+                    self.renew_lease()
+                    next_lease = t + 1.0
+                if t - self.last_status >= 5.0:
+                    self.put_status()
+                self.sync_pods()
+                self.ok()
+            except Exception as e:  # noqa: BLE001 - every failure is retried with backoff
+                self.failed("sync", e)
+                continue
+            self.stopping.wait(0.1 + random.random() * 0.05)
+
+
+class Kubelets:
+    """The set of simulated kubelets of one cluster."""
+
+    def __init__(self, client, phase_delay=0.4, log=print):
+        self.client, self.phase_delay, self.log = client, phase_delay, log
+        self.nodes = {}
+        self.lock = threading.Lock()
+
+    def add(self, name, wait=True):
+        with self.lock:
+            if name in self.nodes:
+                raise ValueError(f"node {name} already exists")
+            index = len(self.nodes) + 1
+            used = {n.index for n in self.nodes.values()}
+            while index in used:
+                index += 1
+            node = Node(self.client, name, index, self.phase_delay, self.log)
+            self.nodes[name] = node
+            node.start()
+        if wait and not node.registered.wait(60):
+            raise RuntimeError(f"node {name} did not register within 60 s")
+        return node
+
+    def remove(self, name):
+        """Stop the node's kubelet, delete its pods (as the pod GC would) and the Node object."""
+        with self.lock:
+            node = self.nodes.pop(name)
+        node.stopping.set()
+        node.join(5)
+        items = self.client.get("/api/v1/pods", fieldSelector=f"spec.nodeName={name}")["items"]
+        for pod in items:
+            ns, pname = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            try:
+                self.client.delete(f"/api/v1/namespaces/{ns}/pods/{pname}", {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
+            except ApiError as e:
+                if e.status != 404:
+                    raise
+        try:
+            self.client.delete(f"/api/v1/nodes/{name}")
+        except ApiError as e:
+            if e.status != 404:
+                raise
+        self.log(f"{name}: removed")
+
+    def not_ready(self, name):
+        """The node's kubelet stops (no heartbeats, no pod updates): the node controller marks it NotReady."""
+        self.nodes[name].paused.set()
+        self.log(f"{name}: kubelet stopped (node will go NotReady)")
+
+    def ready(self, name):
+        node = self.nodes[name]
+        node.last_status = 0.0
+        node.paused.clear()
+        self.log(f"{name}: kubelet running again")
+
+    def names(self):
+        with self.lock:
+            return sorted(self.nodes)
+
+    def stop(self):
+        with self.lock:
+            nodes = list(self.nodes.values())
+        for n in nodes:
+            n.stopping.set()
+        for n in nodes:
+            n.join(5)
