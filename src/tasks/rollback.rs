@@ -92,7 +92,10 @@ fn act(
         }
         UndoResult::Refused { message } => {
             let mut stop = super::refused(undo, &output);
-            stop.details.push(format!("kubectl: {message}"));
+            // kubectl's own words, once: only when `refused` has not quoted them already.
+            if !stop.message.contains(message.trim()) && !stop.details.iter().any(|d| d.contains(message.trim())) {
+                stop.details.push(format!("kubectl: {message}"));
+            }
             return Err(stop);
         }
     };
