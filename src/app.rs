@@ -272,11 +272,7 @@ pub fn main_with(args: Vec<std::ffi::OsString>, snapshot: Snapshot, interrupted:
             clap_complete::generate(*shell, &mut crate::cli::command(), "calico-downgrade", &mut text);
             Some(text)
         }
-        CommandArg::Man => {
-            let mut text = Vec::new();
-            clap_mangen::Man::new(crate::cli::command()).render(&mut text).expect("writing to memory cannot fail");
-            Some(text)
-        }
+        CommandArg::Man => Some(crate::cli::man_page()),
         _ => None,
     };
     if let Some(text) = generated {

@@ -187,6 +187,67 @@ pub fn command() -> clap::Command {
     })
 }
 
+/// Text for roff: backslashes and dashes escaped, no line read as a request.
+fn roff(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let line = line.replace('\\', "\\e").replace('-', "\\-").replace('\'', "\\(aq");
+            if line.starts_with('.') {
+                format!("\\&{line}")
+            } else {
+                line
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The manual page: one page for the tool and every command (with the options each uses, its
+/// examples and exit codes), so it refers to no page that is not installed.
+pub fn man_page() -> Vec<u8> {
+    let mut command = command();
+    command.build();
+    let man = clap_mangen::Man::new(command.clone());
+    let mut out = Vec::new();
+    type Section = fn(&clap_mangen::Man, &mut dyn std::io::Write) -> std::io::Result<()>;
+    let sections: [Section; 5] = [
+        clap_mangen::Man::render_title,
+        clap_mangen::Man::render_name_section,
+        clap_mangen::Man::render_synopsis_section,
+        clap_mangen::Man::render_description_section,
+        clap_mangen::Man::render_options_section,
+    ];
+    for section in sections {
+        section(&man, &mut out).expect("writing to memory cannot fail");
+    }
+    let mut page = String::from(".SH COMMANDS\n");
+    for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+        let options: Vec<String> = sub
+            .get_arguments()
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| arg.get_long().filter(|long| *long != "help").map(|long| format!("--{long}")))
+            .collect();
+        page.push_str(&format!(".SS \"{}\"\n", roff(&format!("calico-downgrade {}", sub.get_name()))));
+        page.push_str(&format!("{}\n", roff(&sub.get_about().map(ToString::to_string).unwrap_or_default())));
+        if !options.is_empty() {
+            page.push_str(&format!(".PP\nOptions: {}\n", roff(&options.join(", "))));
+        }
+        if let Some(after) = sub.get_after_help() {
+            page.push_str(&format!(".PP\n.nf\n{}\n.fi\n", roff(&after.to_string())));
+        }
+    }
+    if let Some(after) = command.get_after_help() {
+        page.push_str(&format!(".SH EXTRA\n.nf\n{}\n.fi\n", roff(&after.to_string())));
+    }
+    page.push_str(&format!(
+        ".SH \"SEE ALSO\"\n{}\n.SH VERSION\nv{}\n",
+        roff("calico-downgrade COMMAND --help; the Calico v3.0 documentation, \"Downgrading Calico\" (https://docs.projectcalico.org/v3.0/getting-started/kubernetes/upgrade/downgrade)."),
+        env!("CARGO_PKG_VERSION"),
+    ));
+    out.extend_from_slice(page.as_bytes());
+    out
+}
+
 /// The names that are subcommands (also `help`), which are never read as a file name.
 pub fn subcommand_names() -> Vec<String> {
     let command = Cli::command();
@@ -400,5 +461,18 @@ mod tests {
         assert!(abort.contains("Exit codes:") && !abort.contains("  4  "), "{abort}");
         let top = command.render_help().to_string();
         assert!(top.contains("man ") && top.contains("completions"), "{top}");
+    }
+
+    #[test]
+    fn the_man_page_covers_every_command_and_names_no_page_that_is_not_installed() {
+        let page = String::from_utf8(man_page()).unwrap();
+        for section in [".SH COMMANDS", ".SS \"calico\\-downgrade status\"", ".SH \"SEE ALSO\"", "Exit codes:"] {
+            assert!(page.contains(section), "{section}");
+        }
+        let references: Vec<&str> = page.split_whitespace().filter(|word| word.contains("(1)")).collect();
+        assert!(references.is_empty(), "refers to pages: {references:?}");
+        let status = &page[page.find(".SS \"calico\\-downgrade status\"").unwrap()..];
+        let status = &status[..status[4..].find(".SS").unwrap()];
+        assert!(status.contains("\\-\\-watch") && !status.contains("replace\\-pods"), "{status}");
     }
 }
