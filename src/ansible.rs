@@ -59,6 +59,7 @@ pub fn try_module(args: &[OsString], snapshot: &Snapshot, interrupted: Arc<Atomi
                 presentation.output = OutputFormat::Json;
                 presentation.quiet = true;
                 presentation.yes = true;
+                presentation.module = true;
                 execute(command, &options, &presentation, snapshot, interrupted)
             }
             Err(usage) => failed(describe(&usage.error)),

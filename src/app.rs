@@ -3,20 +3,24 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cli::{Cli, CommandArg};
-use crate::exec::journal::{self, Journal};
+use crate::destination::{datastore_access, Destination, DEFAULT_APICONFIGV1, DEFAULT_APICONFIGV3};
+use crate::exec::journal::{self, Header, Holder, Journal, RunLock};
 use crate::exec::runner::Runner;
+use crate::exec::{Exec, ExecError, Invocation, Output};
 use crate::exit::Exit;
 pub use crate::options::Presentation;
 use crate::options::{Options, OutputFormat};
-use crate::playbook::{self, Command};
+use crate::playbook::{self, Command, Outcome};
 use crate::report::text::{Style, TextReport};
 use crate::tasks::{Context, Environment, Observer, Silent};
+use crate::tools::kubectl::{self, Kubectl};
+use crate::tools::locate::locate;
 
 /// Everything `main` read from the process environment.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +32,8 @@ pub struct Snapshot {
     pub stdin_is_terminal: bool,
     pub stdout_is_terminal: bool,
     pub pid: u32,
+    /// The command line, for the journal's header and the run lock.
+    pub args: Vec<String>,
 }
 
 impl Snapshot {
@@ -72,32 +78,22 @@ enum Refusal {
     Interrupted,
 }
 
-fn confirm(
+/// Ask on the terminal, naming the cluster; `Ok` when the operator answers yes.
+fn ask(
     command: Command,
     options: &Options,
-    presentation: &Presentation,
-    snapshot: &Snapshot,
+    destination: &Destination,
     interrupted: &AtomicBool,
 ) -> Result<(), Refusal> {
-    let changes = matches!(command, Command::Run | Command::Abort) && !options.check;
-    if !changes || presentation.yes {
-        return Ok(());
-    }
-    if !snapshot.stdin_is_terminal {
-        return Err(Refusal::Usage(format!(
-            "`{}` changes the cluster and stdin is not a terminal, so nothing can be confirmed: pass --yes (or run `plan` first)",
-            if command == Command::Run { "run" } else { "abort" }
-        )));
-    }
     eprint!(
-        "This will {} in namespace {} ({}). Proceed? [y/N] ",
+        "This will {} in namespace {} of {}. Proceed? [y/N] ",
         if command == Command::Run {
-            "abort the Calico data migration and roll calico back to v2.6"
+            "abort the Calico data migration and roll Calico back to v2.6"
         } else {
             "abort the Calico data migration"
         },
         options.namespace,
-        options.context.as_deref().unwrap_or("current context"),
+        destination.cluster_line(),
     );
     let _ = std::io::stderr().flush();
     // The signal handler restarts an interrupted read, so the answer is read on a thread
@@ -126,6 +122,56 @@ fn confirm(
     }
 }
 
+fn refusal(presentation: &Presentation, refused: Refusal) -> i32 {
+    match refused {
+        Refusal::Usage(message) => refuse_early(presentation, Exit::Unrecognised, &[message]),
+        Refusal::NotConfirmed => {
+            refuse_early(presentation, Exit::Precondition, &["not confirmed: nothing was changed".to_string()])
+        }
+        Refusal::Interrupted => refuse_early(
+            presentation,
+            Exit::Interrupted,
+            &["interrupted at the prompt: nothing was changed".to_string()],
+        ),
+    }
+}
+
+/// A command that ran before the journal existed: recorded in it once it does.
+type Call = (Invocation, SystemTime, Result<Output, ExecError>);
+
+/// Which cluster and datastore: one read-only `kubectl config view --minify` (run before the
+/// journal exists, and recorded in it right after its header), plus where calico-upgrade
+/// will look. `None` for the call when kubectl was not found (`Find the tools` says so).
+fn identify(
+    options: &Options,
+    environment: &Environment,
+    snapshot: &Snapshot,
+    runner: &mut Runner,
+) -> (Destination, Option<Call>) {
+    let found = locate("kubectl", options.kubectl.as_deref(), environment.path.as_deref(), &environment.cwd);
+    let var = |name: &str| snapshot.var(name).map(str::to_string);
+    let calico_upgrade = datastore_access(
+        &options.api(),
+        &var,
+        Path::new(DEFAULT_APICONFIGV1).is_file(),
+        Path::new(DEFAULT_APICONFIGV3).is_file(),
+    );
+    let Some(program) = found.path().filter(|p| p.is_file()) else {
+        return (Destination { kube: None, kube_error: None, calico_upgrade }, None);
+    };
+    let invocation = Kubectl { program: program.to_path_buf(), connection: options.connection() }.config_view();
+    let started = SystemTime::now();
+    let result = runner.run(&invocation);
+    let (kube, kube_error) = match &result {
+        Ok(output) => match kubectl::parse_config_view(output) {
+            Ok(kube) => (Some(kube), None),
+            Err(error) => (None, Some(error)),
+        },
+        Err(error) => (None, Some(format!("`{invocation}` could not run: {error}"))),
+    };
+    (Destination { kube, kube_error, calico_upgrade }, Some((invocation, started, result)))
+}
+
 /// Stop before anything ran: the reasons on stderr and, with `--output json`, a JSON result
 /// on stdout all the same (scripts and Ansible always get one document).
 pub fn refuse_early(presentation: &Presentation, exit: Exit, reasons: &[String]) -> i32 {
@@ -146,6 +192,11 @@ pub fn refuse_early(presentation: &Presentation, exit: Exit, reasons: &[String])
 }
 
 /// Run one command of the playbook and report it; returns the exit code.
+///
+/// A command that may change the cluster (`run`, `abort`, not in check mode) takes the run
+/// lock and does not start without its journal (nor does the Ansible module); on a terminal
+/// without `--yes` it shows the plan first, then asks, naming the cluster, and with nothing to
+/// do it does not ask.
 pub fn execute(
     command: Command,
     options: &Options,
@@ -153,29 +204,82 @@ pub fn execute(
     snapshot: &Snapshot,
     interrupted: Arc<AtomicBool>,
 ) -> i32 {
-    match confirm(command, options, presentation, snapshot, &interrupted) {
-        Ok(()) => {}
-        Err(Refusal::Usage(message)) => return refuse_early(presentation, Exit::Unrecognised, &[message]),
-        Err(Refusal::NotConfirmed) => {
-            return refuse_early(presentation, Exit::Precondition, &["not confirmed: nothing was changed".to_string()])
+    let changes = matches!(command, Command::Run | Command::Abort) && !options.check;
+    let ask_first = changes && !presentation.yes;
+    if ask_first && !snapshot.stdin_is_terminal {
+        return refusal(
+            presentation,
+            Refusal::Usage(format!(
+                "`{}` changes the cluster and stdin is not a terminal, so nothing can be confirmed: pass --yes (or run `plan` first)",
+                if command == Command::Run { "run" } else { "abort" }
+            )),
+        );
+    }
+    let mut runner = Runner {
+        command_timeout: options.command_timeout,
+        interrupted,
+        check_mode: options.check,
+        journal: None,
+        env: snapshot.vars.clone(),
+    };
+    let environment = Environment { path: snapshot.var_os("PATH").map(Into::into), cwd: snapshot.cwd.clone() };
+    let (destination, identity_call) = identify(options, &environment, snapshot, &mut runner);
+
+    let now = SystemTime::now();
+    let started = humantime::format_rfc3339_seconds(now).to_string();
+    let state_dir = journal::state_dir(snapshot.var("XDG_STATE_HOME"), snapshot.var("HOME"));
+    let journal_path = presentation
+        .journal
+        .clone()
+        .or_else(|| journal::default_path(snapshot.var("XDG_STATE_HOME"), snapshot.var("HOME"), now, snapshot.pid));
+    let _lock = if changes {
+        let holder = Holder { pid: snapshot.pid, started: started.clone(), command_line: snapshot.args.clone() };
+        let dir = state_dir.clone().or_else(|| journal_path.as_deref().and_then(Path::parent).map(Path::to_path_buf));
+        match dir.as_deref().map(|dir| RunLock::acquire(dir, &holder)) {
+            Some(Ok(lock)) => Some(lock),
+            Some(Err(error)) => {
+                return refuse_early(presentation, Exit::Precondition, &[format!("{error:#}: nothing was changed")])
+            }
+            None => None,
         }
-        Err(Refusal::Interrupted) => {
+    } else {
+        None
+    };
+    let header = Header {
+        tool: env!("CARGO_PKG_NAME"),
+        version: env!("CARGO_PKG_VERSION"),
+        command_line: snapshot.args.clone(),
+        started,
+        pid: snapshot.pid,
+        context: destination.kube.as_ref().map(|k| k.context.clone()),
+        server: destination.kube.as_ref().map(|k| k.server.clone()),
+        user: destination.kube.as_ref().map(|k| k.user.clone()),
+    };
+    let must_record = changes || presentation.module;
+    let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header)) {
+        Some(Ok(mut journal)) => {
+            if let Some((invocation, started, result)) = &identity_call {
+                journal.record(invocation, *started, result);
+            }
+            Some(journal)
+        }
+        Some(Err(error)) if must_record => {
             return refuse_early(
                 presentation,
-                Exit::Interrupted,
-                &["interrupted at the prompt: nothing was changed".to_string()],
+                Exit::Precondition,
+                &[format!("{error:#}: nothing was changed; pass --journal PATH to keep the journal elsewhere")],
             )
         }
-    }
-
-    let journal_path = presentation.journal.clone().or_else(|| {
-        journal::default_path(snapshot.var("XDG_STATE_HOME"), snapshot.var("HOME"), SystemTime::now(), snapshot.pid)
-    });
-    let journal = match journal_path.as_deref().map(Journal::open) {
-        Some(Ok(journal)) => Some(journal),
         Some(Err(error)) => {
             eprintln!("warning: {error:#}; continuing without a journal");
             None
+        }
+        None if must_record => {
+            return refuse_early(
+                presentation,
+                Exit::Precondition,
+                &["neither XDG_STATE_HOME nor HOME is set, so there is nowhere to keep the journal: nothing was changed; pass --journal PATH".to_string()],
+            )
         }
         None => {
             eprintln!(
@@ -184,14 +288,7 @@ pub fn execute(
             None
         }
     };
-    let mut runner = Runner {
-        command_timeout: options.command_timeout,
-        interrupted,
-        check_mode: options.check,
-        journal,
-        env: snapshot.vars.clone(),
-    };
-    let environment = Environment { path: snapshot.var_os("PATH").map(Into::into), cwd: snapshot.cwd.clone() };
+    runner.journal = journal;
     let colour = snapshot.stdout_is_terminal
         && snapshot.var("NO_COLOR").is_none_or(str::is_empty)
         && snapshot.var("TERM") != Some("dumb");
@@ -201,6 +298,37 @@ pub fn execute(
         verbose: presentation.verbose,
         quiet: presentation.quiet,
     };
+
+    if ask_first {
+        // The plan first, as text (on stderr when stdout carries the JSON document).
+        let plan_options = Options { check: true, ..options.clone() };
+        runner.check_mode = true;
+        let plan = match presentation.output {
+            OutputFormat::Text => {
+                let mut text = TextReport::new(std::io::stdout(), style);
+                let plan = run_playbook(command, &plan_options, &environment, &mut runner, &mut text, &destination);
+                text.finish(&plan, None);
+                plan
+            }
+            OutputFormat::Json => {
+                let mut text = TextReport::new(std::io::stderr(), Style { live: false, colour: false, ..style });
+                let plan = run_playbook(command, &plan_options, &environment, &mut runner, &mut text, &destination);
+                text.finish(&plan, None);
+                plan
+            }
+        };
+        if plan.exit != Exit::Done || !plan.facts.changed {
+            // The plan found a problem, or nothing to do: nothing to ask.
+            if plan.exit == Exit::Done {
+                eprintln!("nothing to do: nothing was changed");
+            }
+            return report(presentation, &runner, &plan, true);
+        }
+        if let Err(refused) = ask(command, options, &destination, &runner.interrupted) {
+            return refusal(presentation, refused);
+        }
+        runner.check_mode = false;
+    }
     // Not `stdout().lock()`: indicatif's ticker thread writes to stdout too, and would wait
     // forever for a lock this thread held.
     let mut text = TextReport::new(std::io::stdout(), style);
@@ -209,21 +337,42 @@ pub fn execute(
         OutputFormat::Text => &mut text,
         OutputFormat::Json => &mut silent,
     };
-    let outcome = {
-        let mut ctx = Context::new(options, &environment, &mut runner, observer);
-        playbook::execute(command, &mut ctx)
-    };
+    let outcome = run_playbook(command, options, &environment, &mut runner, observer, &destination);
+    if presentation.output == OutputFormat::Text {
+        text.finish(&outcome, runner.journal.as_ref().map(|j| j.path().display().to_string()).as_deref());
+    }
+    report(presentation, &runner, &outcome, false)
+}
+
+fn run_playbook(
+    command: Command,
+    options: &Options,
+    environment: &Environment,
+    runner: &mut Runner,
+    observer: &mut dyn Observer,
+    destination: &Destination,
+) -> Outcome {
+    observer.destination(destination);
+    let mut ctx = Context::new(options, environment, runner, observer);
+    ctx.facts.destination = Some(destination.clone());
+    playbook::execute(command, &mut ctx)
+}
+
+/// The end: a journal that could not be written is said so, and the JSON document printed.
+/// `finished_text` when the text report was already closed (the plan shown before asking).
+fn report(presentation: &Presentation, runner: &Runner, outcome: &Outcome, finished_text: bool) -> i32 {
     let journal_text = runner.journal.as_ref().map(|j| j.path().display().to_string());
     if let Some(error) = runner.journal.as_ref().and_then(|j| j.write_error.clone()) {
         eprintln!("warning: {error}");
     }
-    match presentation.output {
-        OutputFormat::Text => text.finish(&outcome, journal_text.as_deref()),
-        OutputFormat::Json => {
-            drop(text);
-            let document = crate::report::json::render(&outcome, journal_text.as_deref());
-            let _ = print_stdout(format!("{document}\n").as_bytes());
+    if finished_text && presentation.output == OutputFormat::Text {
+        if let Some(journal) = &journal_text {
+            let _ = print_stdout(format!("journal: {journal}\n").as_bytes());
         }
+    }
+    if presentation.output == OutputFormat::Json {
+        let document = crate::report::json::render(outcome, journal_text.as_deref());
+        let _ = print_stdout(format!("{document}\n").as_bytes());
     }
     outcome.exit.code()
 }

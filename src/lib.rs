@@ -17,6 +17,7 @@ pub mod calico;
 pub mod cli;
 pub mod cluster;
 pub mod convergence;
+pub mod destination;
 pub mod exec;
 pub mod exit;
 pub mod options;

@@ -35,6 +35,7 @@ fn main() -> ExitCode {
         stdin_is_terminal: std::io::stdin().is_terminal(),
         stdout_is_terminal: std::io::stdout().is_terminal(),
         pid: std::process::id(),
+        args: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
     };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     exit_code(main_with(rewrite_plugin_name(args), snapshot, interrupted))

@@ -110,6 +110,9 @@ pub struct Presentation {
     /// Echo each command as it runs
     #[arg(short = 'v', long, global = true, env = "CALICO_DOWNGRADE_VERBOSE", value_parser = BoolishValueParser::new())]
     pub verbose: bool,
+    /// Invoked as the Ansible module: the journal is required for every action.
+    #[arg(skip)]
+    pub module: bool,
     /// Print only failures and the recap
     #[arg(short = 'q', long, global = true, env = "CALICO_DOWNGRADE_QUIET", value_parser = BoolishValueParser::new(),
           conflicts_with = "verbose")]

@@ -4,9 +4,15 @@
 //! the signal, or why the command could not run) and the full stdout and stderr. The file is
 //! opened in append mode and never truncated; each line is written with a single `write` and
 //! flushed before the tool acts on the result, so it survives the tool being killed.
+//!
+//! The first line is a [`Header`]: the tool's version, its command line and the cluster it
+//! acts on. Files are created 0600 (they hold the clusters' output) in a 0700 directory. A
+//! [`RunLock`] in the state directory keeps two runs on one host from interleaving their
+//! changes; the second is told who holds it.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -14,6 +20,7 @@ use serde::Serialize;
 
 use super::{ExecError, Invocation, Output};
 
+#[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
@@ -35,18 +42,46 @@ struct Entry<'a> {
     stderr: &'a str,
 }
 
+/// The journal's first line: what ran, and against which cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct Header {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command_line: Vec<String>,
+    pub started: String,
+    pub pid: u32,
+    pub context: Option<String>,
+    pub server: Option<String>,
+    pub user: Option<String>,
+}
+
+/// Create `dir` (and its parents) as the state directory: 0700, since what is kept there
+/// holds the clusters' output.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
 impl Journal {
-    /// Open (creating it and its directory if needed) the journal at `path`, for appending.
-    pub fn open(path: &Path) -> anyhow::Result<Journal> {
+    /// Open (creating it, 0600, and its directory if needed) the journal at `path`, for
+    /// appending, and write the header line. Any failure is an error: a run that changes the
+    /// cluster does not start without its record.
+    pub fn open(path: &Path, header: &Header) -> anyhow::Result<Journal> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
+            create_private_dir(dir)
                 .map_err(|e| anyhow::anyhow!("failed to create the journal directory `{}`: {e}", dir.display()))?;
         }
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(path)
             .map_err(|e| anyhow::anyhow!("failed to open the journal `{}`: {e}", path.display()))?;
+        let mut line = serde_json::to_string(&serde_json::json!({ "header": header }))
+            .expect("a journal header always serializes");
+        line.push('\n');
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.flush())
+            .map_err(|e| anyhow::anyhow!("failed to write the journal `{}`: {e}", path.display()))?;
         Ok(Journal { path: path.to_path_buf(), file, write_error: None })
     }
 
@@ -84,14 +119,136 @@ impl Journal {
     }
 }
 
-/// The default journal path: `$XDG_STATE_HOME/calico-downgrade/` (or
-/// `~/.local/state/calico-downgrade/`), one file per run named by its start time and pid.
-pub fn default_path(xdg_state_home: Option<&str>, home: Option<&str>, now: SystemTime, pid: u32) -> Option<PathBuf> {
+/// Who holds the run lock, as written into the lock file.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Holder {
+    pub pid: u32,
+    pub started: String,
+    pub command_line: Vec<String>,
+}
+
+/// The run lock: an exclusive lock on `lock` in the state directory, held until the process
+/// ends (the operating system releases it also when the tool is killed).
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Take the lock in `dir`, or say who holds it.
+    pub fn acquire(dir: &Path, holder: &Holder) -> anyhow::Result<RunLock> {
+        create_private_dir(dir)
+            .map_err(|e| anyhow::anyhow!("failed to create the state directory `{}`: {e}", dir.display()))?;
+        let path = dir.join("lock");
+        // Not truncated on open: the content belongs to whoever holds the lock.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("failed to open the lock `{}`: {e}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                let who = match serde_json::from_str::<Holder>(text.trim()) {
+                    Ok(h) => format!("pid {}, started {}: `{}`", h.pid, h.started, h.command_line.join(" ")),
+                    Err(_) => "a run that has not yet said who it is".to_string(),
+                };
+                anyhow::bail!(
+                    "another calico-downgrade is changing a cluster from this host ({who}); wait for it to end (lock `{}`)",
+                    path.display()
+                );
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                anyhow::bail!("failed to lock `{}`: {e}", path.display())
+            }
+        }
+        let text = serde_json::to_string(holder).expect("a holder always serializes");
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| file.write_all(text.as_bytes()))
+            .and_then(|()| file.flush())
+            .map_err(|e| anyhow::anyhow!("failed to write the lock `{}`: {e}", path.display()))?;
+        Ok(RunLock { _file: file })
+    }
+}
+
+/// The state directory: `$XDG_STATE_HOME/calico-downgrade/` (or `~/.local/state/calico-downgrade/`).
+pub fn state_dir(xdg_state_home: Option<&str>, home: Option<&str>) -> Option<PathBuf> {
     let base = match (xdg_state_home.filter(|s| !s.is_empty()), home.filter(|s| !s.is_empty())) {
         (Some(state), _) => PathBuf::from(state),
         (None, Some(home)) => Path::new(home).join(".local/state"),
         (None, None) => return None,
     };
+    Some(base.join("calico-downgrade"))
+}
+
+/// The default journal path: `$XDG_STATE_HOME/calico-downgrade/` (or
+/// `~/.local/state/calico-downgrade/`), one file per run named by its start time and pid.
+pub fn default_path(xdg_state_home: Option<&str>, home: Option<&str>, now: SystemTime, pid: u32) -> Option<PathBuf> {
     let stamp = humantime::format_rfc3339_seconds(now).to_string().replace(':', "");
-    Some(base.join("calico-downgrade").join(format!("journal-{stamp}-{pid}.jsonl")))
+    Some(state_dir(xdg_state_home, home)?.join(format!("journal-{stamp}-{pid}.jsonl")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn header() -> Header {
+        Header {
+            tool: "calico-downgrade",
+            version: "0.0.0",
+            command_line: vec!["calico-downgrade".into(), "run".into()],
+            started: "2026-01-01T00:00:00Z".into(),
+            pid: 1,
+            context: Some("prod".into()),
+            server: Some("https://10.0.0.1:6443".into()),
+            user: Some("admin".into()),
+        }
+    }
+
+    #[test]
+    fn a_journal_is_private_and_starts_with_its_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/calico-downgrade/journal.jsonl");
+        drop(Journal::open(&path, &header()).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["header"]["server"], "https://10.0.0.1:6443");
+        assert_eq!(first["header"]["command_line"][1], "run");
+    }
+
+    #[test]
+    fn a_journal_that_cannot_be_written_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, "").unwrap();
+        let error = Journal::open(&blocker.join("journal.jsonl"), &header()).expect_err("refused");
+        assert!(error.to_string().starts_with("failed to create the journal directory"), "{error}");
+    }
+
+    #[test]
+    fn the_second_lock_is_told_who_holds_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let holder = Holder {
+            pid: 4242,
+            started: "2026-01-01T00:00:00Z".into(),
+            command_line: vec!["calico-downgrade".into(), "run".into()],
+        };
+        let first = RunLock::acquire(dir.path(), &holder).unwrap();
+        let second = RunLock::acquire(dir.path(), &Holder { pid: 1, ..holder.clone() }).expect_err("held");
+        assert!(
+            second.to_string().contains("(pid 4242, started 2026-01-01T00:00:00Z: `calico-downgrade run`)"),
+            "{second}"
+        );
+        drop(first);
+        RunLock::acquire(dir.path(), &holder).expect("free again once the first is gone");
+    }
 }

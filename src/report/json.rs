@@ -32,6 +32,9 @@ pub struct Document<'a> {
     pub not_run: &'a [String],
     pub failure: Option<&'a Failure>,
     pub tools: &'a Tools,
+    /// Which cluster and datastore: kubectl's context, server and user, calico-upgrade's
+    /// configuration (`destination::Destination`).
+    pub cluster: Option<&'a crate::destination::Destination>,
     pub state_before: Option<StateBefore<'a>>,
     pub state_after: StateAfter<'a>,
     pub pods: Option<&'a [PodStatus]>,
@@ -84,6 +87,7 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         not_run: &outcome.not_run,
         failure: outcome.failure.as_ref(),
         tools: &facts.tools,
+        cluster: facts.destination.as_ref(),
         state_before,
         state_after: StateAfter {
             converged: facts.progress.as_deref().map(crate::convergence::all_converged),

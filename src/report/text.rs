@@ -96,6 +96,17 @@ impl<W: Write> TextReport<W> {
 }
 
 impl<W: Write> Observer for TextReport<W> {
+    fn destination(&mut self, destination: &crate::destination::Destination) {
+        if self.style.quiet {
+            return;
+        }
+        let _ = writeln!(self.out, "CLUSTER {}", "*".repeat(72));
+        for line in destination.lines() {
+            let _ = writeln!(self.out, "{line}");
+        }
+        let _ = self.out.flush();
+    }
+
     fn task_started(&mut self, name: &str) {
         if self.style.quiet {
             return;

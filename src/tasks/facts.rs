@@ -69,6 +69,8 @@ pub struct Facts {
     /// The last observation of the namespace's pods, and the verdict on it.
     pub pods: Option<Vec<PodStatus>>,
     pub progress: Option<Vec<Progress>>,
+    /// Which cluster and datastore the run acts on (`kubectl config view --minify`).
+    pub destination: Option<crate::destination::Destination>,
     /// Whether any task changed the cluster (or, in check mode, would): only from what was
     /// observed (a mutating command that said so and a state read back), never from a command
     /// merely having been started.

@@ -6,6 +6,8 @@ use crate::exec::Invocation;
 
 /// Hears about tasks as they happen (the text report prints them live).
 pub trait Observer {
+    /// Which cluster and datastore the run acts on, before the first task.
+    fn destination(&mut self, _destination: &crate::destination::Destination) {}
     fn task_started(&mut self, _name: &str) {}
     /// A progress update during a long task (the wait).
     fn progress(&mut self, _line: &str) {}

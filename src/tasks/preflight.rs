@@ -66,8 +66,12 @@ fn qualified(workload: &Workload) -> String {
     format!("{resource}/{}", workload.name)
 }
 
-/// The kubeconfig user, to name who was refused; `None` when it cannot be read.
+/// The kubeconfig user, to name who was refused: from the one `kubectl config view --minify`
+/// that named the cluster before the run (`destination`), else asked here.
 fn user(ctx: &mut Context) -> Option<String> {
+    if let Some(kube) = ctx.facts.destination.as_ref().and_then(|d| d.kube.as_ref()) {
+        return Some(kube.user.clone()).filter(|user| !user.is_empty());
+    }
     let invocation = ctx.kubectl().config_user();
     let output = ctx.run(&invocation).ok().filter(|o| o.success())?;
     kubectl::parse_config_user(&output.stdout)

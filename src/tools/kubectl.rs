@@ -49,6 +49,55 @@ pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.st
 pub const ENV_JSONPATH: &str =
     r#"jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{"\t"}{.value}{"\t"}{.valueFrom}{"\n"}{end}"#;
 
+/// The context, its cluster's server and its user, tab-separated on one line. `--minify` keeps
+/// only the context in use, so each list has one entry. Real output (kubectl 1.20.2 and 1.33.1,
+/// `fixtures/kubectl/config-view/`):
+/// ```text
+/// admin@prod-eu<TAB>prod-eu<TAB>https://10.20.0.1:6443<TAB>admin
+/// ```
+/// With no current context it prints nothing and exits 1 (`error: current-context must exist
+/// in order to minify`); an unknown `--context`: `error: cannot locate context nope`.
+pub const CONFIG_VIEW_JSONPATH: &str = r#"jsonpath={.current-context}{"\t"}{.contexts[0].context.cluster}{"\t"}{.clusters[0].cluster.server}{"\t"}{.contexts[0].context.user}{"\n"}"#;
+
+/// Which cluster kubectl reaches: from `kubectl config view --minify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KubeContext {
+    pub context: String,
+    pub cluster: String,
+    pub server: String,
+    pub user: String,
+}
+
+/// Read `kubectl config view --minify -o jsonpath=...` ([`CONFIG_VIEW_JSONPATH`]). A non-zero
+/// exit is kubectl saying it has no such context: its message, without klog's warnings.
+pub fn parse_config_view(output: &Output) -> Result<KubeContext, String> {
+    if output.code != Some(0) {
+        let message = output
+            .stderr
+            .lines()
+            .rev()
+            .find(|line| line.starts_with("error: "))
+            .or_else(|| output.stderr.lines().rev().find(|line| !line.trim().is_empty()))
+            .unwrap_or("no message");
+        return Err(format!("`kubectl config view --minify` failed: {}", message.trim_start_matches("error: ")));
+    }
+    let line = output.stdout.trim_end_matches('\n');
+    match line.split('\t').collect::<Vec<_>>()[..] {
+        [context, cluster, server, user] if !context.is_empty() && !line.contains('\n') => Ok(KubeContext {
+            context: context.to_string(),
+            cluster: cluster.to_string(),
+            server: server.to_string(),
+            user: user.to_string(),
+        }),
+        _ => Err(Unrecognised::new(
+            "`kubectl config view --minify` output",
+            "expected one line: context, cluster, server, user",
+            &output.stdout,
+        )
+        .to_string()),
+    }
+}
+
 /// The two workload kinds the downgrade rolls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -97,6 +146,20 @@ impl Kubectl {
     /// `kubectl version --client`: needs no cluster.
     pub fn version(&self) -> Invocation {
         Invocation::read_only(Tool::Kubectl, &self.program, vec!["version".into(), "--client".into()])
+    }
+
+    /// `kubectl config view --minify`: which context, cluster, server and user this kubectl
+    /// reaches with these options. Local, read-only, needs no cluster; only the four names are
+    /// asked for ([`CONFIG_VIEW_JSONPATH`]), so no credential reaches the journal.
+    pub fn config_view(&self) -> Invocation {
+        let mut args: Vec<String> = ["config", "view", "--minify", "-o", CONFIG_VIEW_JSONPATH].map(String::from).into();
+        if let Some(kubeconfig) = &self.connection.kubeconfig {
+            args.push(format!("--kubeconfig={kubeconfig}"));
+        }
+        if let Some(context) = &self.connection.context {
+            args.push(format!("--context={context}"));
+        }
+        Invocation::read_only(Tool::Kubectl, &self.program, args)
     }
 
     pub fn daemonsets(&self, namespace: &str) -> Invocation {

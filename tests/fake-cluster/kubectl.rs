@@ -118,7 +118,17 @@ pub enum Cmd {
     },
     /// `config view --minify -o jsonpath={.contexts[0].context.user}`.
     ConfigUser,
+    /// `config view --minify -o jsonpath=...` (the tool's [`CONFIG_VIEW_JSONPATH`]).
+    ConfigView {
+        context: Option<String>,
+    },
 }
+
+/// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
+pub const CONFIG_VIEW_JSONPATH: &str = "jsonpath={.current-context}{\"\\t\"}{.contexts[0].context.cluster}{\"\\t\"}{.clusters[0].cluster.server}{\"\\t\"}{.contexts[0].context.user}{\"\\n\"}";
+
+/// The simulated kubeconfig's one context, as `kubectl config view --minify` shows it.
+pub const CONTEXT: &str = "fake-admin@fake-cluster";
 
 impl Cmd {
     /// The call name faults and `calls.jsonl` use.
@@ -143,6 +153,7 @@ impl Cmd {
             Cmd::Namespaces => "kubectl-get-namespaces",
             Cmd::CanI { .. } => "kubectl-auth-can-i",
             Cmd::ConfigUser => "kubectl-config-view",
+            Cmd::ConfigView { .. } => "kubectl-config-view",
         }
     }
 }
@@ -160,6 +171,7 @@ struct Flags {
     selector: Option<String>,
     no_wait: bool,
     dry_run: Option<String>,
+    context: Option<String>,
     minify: bool,
 }
 
@@ -181,10 +193,12 @@ fn flags(args: &[String]) -> Result<Flags, String> {
     while i < args.len() {
         let arg = args[i].as_str();
         match arg {
-            "--kubeconfig" | "--context" | "--request-timeout" => {
+            "--kubeconfig" | "--request-timeout" => {
                 next(&mut i)?;
             }
-            _ if ["--kubeconfig=", "--context=", "--request-timeout="].iter().any(|p| arg.starts_with(p)) => {}
+            "--context" => set(&mut f.context, next(&mut i)?)?,
+            _ if arg.starts_with("--context=") => set(&mut f.context, arg["--context=".len()..].into())?,
+            _ if ["--kubeconfig=", "--request-timeout="].iter().any(|p| arg.starts_with(p)) => {}
             "-n" | "--namespace" => set(&mut f.namespace, next(&mut i)?)?,
             _ if arg.starts_with("--namespace=") => set(&mut f.namespace, arg["--namespace=".len()..].into())?,
             "-A" | "--all-namespaces" | "--all-namespaces=true" => f.all_namespaces = true,
@@ -324,7 +338,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             only(&["output", "minify"])?;
             match (f.minify, f.output.as_deref()) {
                 (true, Some("jsonpath={.contexts[0].context.user}")) => Ok(Cmd::ConfigUser),
-                _ => Err("only `config view --minify -o jsonpath={.contexts[0].context.user}` is simulated".into()),
+                (true, Some(CONFIG_VIEW_JSONPATH)) => Ok(Cmd::ConfigView { context: f.context.clone() }),
+                _ => Err("only `config view --minify` with the user's or the tool's jsonpath is simulated".into()),
             }
         }
         ["get", what] => {
@@ -463,6 +478,11 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             }
         }
         Cmd::ConfigUser => out(state.config.user.clone()),
+        Cmd::ConfigView { context } => out(format!(
+            "{}\tfake-cluster\thttps://127.0.0.1:6443\t{}\n",
+            context.as_deref().unwrap_or(CONTEXT),
+            state.config.user
+        )),
     }
 }
 

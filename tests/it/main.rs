@@ -16,6 +16,8 @@ mod e2e;
 #[cfg(feature = "test-fakes")]
 mod faults;
 #[cfg(feature = "test-fakes")]
+mod journal;
+#[cfg(feature = "test-fakes")]
 mod reports;
 #[cfg(feature = "test-fakes")]
 mod safety;

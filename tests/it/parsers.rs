@@ -76,6 +76,13 @@ fn kubectl_client_version_is_read_from_every_version_layout() {
     });
 }
 
+#[test]
+fn kubectl_config_view_names_the_context_server_and_user_or_says_why_not() {
+    insta::glob!(FIXTURES, "kubectl/config-view/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_config_view(&output(path)));
+    });
+}
+
 /// `rollout undo ds/NAME` or `deployment/NAME`, read from the fixture's command in the README.
 fn undo_target(path: &Path) -> (WorkloadKind, String) {
     let key = relative(path);

@@ -92,8 +92,13 @@ impl FakeCluster {
         }
     }
 
-    /// The journal's entries.
+    /// The journal's entries (one per command; the header lines left out).
     pub fn journal_entries(&self) -> Vec<serde_json::Value> {
+        self.journal_lines().into_iter().filter(|line| line.get("header").is_none()).collect()
+    }
+
+    /// Every line of the journal, headers included.
+    pub fn journal_lines(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.journal()).unwrap_or_default();
         text.lines().map(|l| serde_json::from_str(l).expect("every journal line is JSON")).collect()
     }

@@ -1,0 +1,162 @@
+//! Before the first change, end to end: which cluster (in the report, the JSON, the journal's
+//! header and the prompt), the plan shown before the question on a terminal, the journal that
+//! must be writable, private and headed, and the lock that keeps two runs apart.
+// Tests spawn the binary under test; the crate's own code may not (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::process::Stdio;
+
+use calico_downgrade::exec::journal::{Holder, RunLock};
+
+use crate::support::fake::FakeCluster;
+
+const FAST: &[&str] = &["--pod-start-ms", "100", "--pod-stop-ms", "50"];
+
+fn mutating_calls(cluster: &FakeCluster) -> usize {
+    cluster
+        .calls()
+        .iter()
+        .filter(|c| {
+            let argv = c["argv"].to_string();
+            argv.contains("\"undo\"") || argv.contains("\"abort\"") || argv.contains("\"delete\"")
+        })
+        .count()
+}
+
+#[test]
+fn the_journal_is_private_and_its_header_names_the_cluster() {
+    let cluster = FakeCluster::new(FAST);
+    let run = cluster.run(&["run", "--yes", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "context fake-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443, user fake-admin"
+        ),
+        "{}",
+        run.stdout
+    );
+    let mode = std::fs::metadata(cluster.journal()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let lines = cluster.journal_lines();
+    let header = &lines[0]["header"];
+    assert_eq!(header["context"], "fake-admin@fake-cluster");
+    assert_eq!(header["server"], "https://127.0.0.1:6443");
+    assert_eq!(header["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        header["command_line"].as_array().unwrap()[1..],
+        serde_json::json!(["run", "--yes", "--timeout", "60s"]).as_array().unwrap()[..]
+    );
+    // The one read-only call that named the cluster is the first entry.
+    assert_eq!(
+        lines[1]["argv"].as_array().unwrap()[1..4],
+        serde_json::json!(["config", "view", "--minify"]).as_array().unwrap()[..]
+    );
+}
+
+#[test]
+fn run_abort_and_the_module_refuse_before_any_change_when_the_journal_cannot_be_written() {
+    let cluster = FakeCluster::new(FAST);
+    let blocker = cluster.path().join("not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    let unwritable = blocker.join("journal.jsonl");
+    for args in [&["run", "--yes"][..], &["abort", "--yes"]] {
+        let output = cluster.command(args).env("CALICO_DOWNGRADE_JOURNAL", &unwritable).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(3), "{args:?}: {stderr}");
+        assert!(stderr.contains("failed to create the journal directory") && stderr.contains("--journal"), "{stderr}");
+    }
+    let module_args = cluster.path().join("args.json");
+    std::fs::write(&module_args, format!(r#"{{"action":"run","journal":"{}"}}"#, unwritable.display())).unwrap();
+    let output = cluster.command(&[module_args.to_str().unwrap()]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(document["msg"].as_str().unwrap().contains("nothing was changed"), "{document}");
+    assert_eq!(mutating_calls(&cluster), 0, "nothing was changed");
+    // A read-only command goes on without a journal, saying so.
+    let plan = cluster.command(&["plan"]).env("CALICO_DOWNGRADE_JOURNAL", &unwritable).output().unwrap();
+    assert_eq!(plan.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&plan.stderr).contains("continuing without a journal"));
+}
+
+#[test]
+fn a_second_run_on_the_host_is_refused_and_told_who_holds_the_lock() {
+    let cluster = FakeCluster::new(FAST);
+    let state = cluster.path().join("home/.local/state/calico-downgrade");
+    let holder = Holder {
+        pid: 4242,
+        started: "2026-12-01T23:00:00Z".into(),
+        command_line: vec!["calico-downgrade".into(), "run".into(), "--yes".into()],
+    };
+    let lock = RunLock::acquire(&state, &holder).unwrap();
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("(pid 4242, started 2026-12-01T23:00:00Z: `calico-downgrade run --yes`)"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(mutating_calls(&cluster), 0);
+    // Read-only commands do not need the lock.
+    assert_eq!(cluster.run(&["plan"]).code, Some(0));
+    drop(lock);
+    assert_eq!(cluster.run(&["run", "--yes", "--timeout", "60s"]).code, Some(0));
+}
+
+/// A pseudo-terminal for stdin: (the side the test writes answers to, the side the tool reads).
+fn terminal() -> (std::fs::File, OwnedFd) {
+    let (mut controller, mut device) = (0, 0);
+    // SAFETY: openpty writes two new file descriptors into the integers it is given.
+    let rc = unsafe {
+        libc::openpty(&mut controller, &mut device, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+    };
+    assert_eq!(rc, 0, "openpty");
+    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
+    unsafe { (std::fs::File::from_raw_fd(controller), OwnedFd::from_raw_fd(device)) }
+}
+
+/// Run on a terminal: wait for the question, answer it; returns (exit code, stdout, stderr).
+fn answered(cluster: &FakeCluster, args: &[&str], answer: Option<&str>) -> (Option<i32>, String, String) {
+    let (mut controller, device) = terminal();
+    let mut child =
+        cluster.command(args).stdin(Stdio::from(device)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    if let Some(answer) = answer {
+        // A terminal queues the line until the tool reads it, after the plan.
+        controller.write_all(answer.as_bytes()).unwrap();
+    }
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let status = child.wait().unwrap();
+    (status.code(), stdout, reader.join().unwrap())
+}
+
+#[test]
+fn on_a_terminal_run_shows_the_plan_then_asks_naming_the_cluster() {
+    let cluster = FakeCluster::new(FAST);
+    let (code, stdout, stderr) = answered(&cluster, &["run", "--timeout", "60s"], Some("n\n"));
+    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
+    assert!(stdout.contains("would run: kubectl rollout undo ds/calico-node"), "the plan comes first: {stdout}");
+    assert!(
+        stderr.contains("Proceed? [y/N]")
+            && stderr.contains("context fake-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443"),
+        "{stderr}"
+    );
+    assert_eq!(mutating_calls(&cluster), 0, "a no changes nothing");
+
+    let (code, stdout, stderr) = answered(&cluster, &["run", "--timeout", "60s"], Some("y\n"));
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Calico v2.6 is running"), "{stdout}");
+
+    // Nothing to do: no question.
+    let (code, stdout, stderr) = answered(&cluster, &["run", "--timeout", "60s"], None);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("Proceed?") && stderr.contains("nothing to do"), "{stderr}");
+}
