@@ -159,7 +159,8 @@ fn identify(
     let Some(program) = found.path().filter(|p| p.is_file()) else {
         return (Destination { kube: None, kube_error: None, calico_upgrade }, None);
     };
-    let invocation = Kubectl { program: program.to_path_buf(), connection: options.connection() }.config_view();
+    let invocation =
+        Kubectl { program: program.to_path_buf(), connection: options.connection(), client: None }.config_view();
     let started = SystemTime::now();
     let result = runner.run(&invocation);
     let (kube, kube_error) = match &result {

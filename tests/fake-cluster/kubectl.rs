@@ -128,7 +128,7 @@ pub enum Cmd {
 pub const CONFIG_VIEW_JSONPATH: &str = "jsonpath={.current-context}{\"\\t\"}{.contexts[0].context.cluster}{\"\\t\"}{.clusters[0].cluster.server}{\"\\t\"}{.contexts[0].context.user}{\"\\n\"}";
 
 /// The simulated kubeconfig's one context, as `kubectl config view --minify` shows it.
-pub const CONTEXT: &str = "fake-admin@fake-cluster";
+pub const CONTEXT: &str = "kubernetes-admin@fake-cluster";
 
 impl Cmd {
     /// The call name faults and `calls.jsonl` use.

@@ -21,7 +21,9 @@ fn mutating_calls(cluster: &FakeCluster) -> usize {
         .iter()
         .filter(|c| {
             let argv = c["argv"].to_string();
-            argv.contains("\"undo\"") || argv.contains("\"abort\"") || argv.contains("\"delete\"")
+            // A server-side dry run (the permission check) stores nothing.
+            (argv.contains("\"undo\"") || argv.contains("\"abort\"") || argv.contains("\"delete\""))
+                && !argv.contains("--dry-run=server")
         })
         .count()
 }
@@ -33,7 +35,7 @@ fn the_journal_is_private_and_its_header_names_the_cluster() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains(
-            "context fake-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443, user fake-admin"
+            "context kubernetes-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443, user kubernetes-admin"
         ),
         "{}",
         run.stdout
@@ -42,7 +44,7 @@ fn the_journal_is_private_and_its_header_names_the_cluster() {
     assert_eq!(mode, 0o600);
     let lines = cluster.journal_lines();
     let header = &lines[0]["header"];
-    assert_eq!(header["context"], "fake-admin@fake-cluster");
+    assert_eq!(header["context"], "kubernetes-admin@fake-cluster");
     assert_eq!(header["server"], "https://127.0.0.1:6443");
     assert_eq!(header["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(
@@ -146,7 +148,7 @@ fn on_a_terminal_run_shows_the_plan_then_asks_naming_the_cluster() {
     assert!(stdout.contains("would run: kubectl rollout undo ds/calico-node"), "the plan comes first: {stdout}");
     assert!(
         stderr.contains("Proceed? [y/N]")
-            && stderr.contains("context fake-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443"),
+            && stderr.contains("context kubernetes-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443"),
         "{stderr}"
     );
     assert_eq!(mutating_calls(&cluster), 0, "a no changes nothing");
