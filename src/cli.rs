@@ -132,34 +132,10 @@ pub enum CommandArg {
     Man,
 }
 
-/// Every option (by its id, the field name) that a command does without. Options not listed
-/// are used by every command that runs the playbook.
+/// Every option (by its id, the field name) that a command of the playbook does without.
+/// Options not listed are used by every such command; `completions`, `man` and `help` use
+/// none ([`uses_options`]).
 pub fn unused(command: &str) -> &'static [&'static str] {
-    const ALL: &[&str] = &[
-        "kubectl",
-        "calicoctl",
-        "calico_upgrade",
-        "kubeconfig",
-        "context",
-        "namespace",
-        "daemonset",
-        "deployment",
-        "apiconfigv1",
-        "apiconfigv3",
-        "to_revision",
-        "timeout",
-        "command_timeout",
-        "poll_interval",
-        "no_watch",
-        "replace_pods",
-        "rollback_first",
-        "abort_while_v3",
-        "output",
-        "journal",
-        "yes",
-        "verbose",
-        "quiet",
-    ];
     match command {
         // A plan never changes anything, so there is nothing to confirm.
         "plan" => &["yes", "abort_while_v3"],
@@ -168,8 +144,13 @@ pub fn unused(command: &str) -> &'static [&'static str] {
         "abort" => &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first"],
         // Status only looks (the migration state included); it changes nothing.
         "status" => &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3"],
-        _ => ALL,
+        _ => &[],
     }
+}
+
+/// Whether a command runs the playbook and so takes the options at all.
+pub fn uses_options(command: &str) -> bool {
+    matches!(command, "plan" | "run" | "abort" | "status")
 }
 
 /// The clap command with each subcommand's unused options hidden from its help and completions.
@@ -180,7 +161,8 @@ pub fn command() -> clap::Command {
     // built; a hidden copy put there first is kept instead.
     command.mut_subcommands(|mut sub| {
         let name = sub.get_name().to_string();
-        for arg in globals.iter().filter(|arg| unused(&name).contains(&arg.get_id().as_str())) {
+        let unused_here = |arg: &&clap::Arg| !uses_options(&name) || unused(&name).contains(&arg.get_id().as_str());
+        for arg in globals.iter().filter(unused_here) {
             sub = sub.arg(arg.clone().hide(true));
         }
         sub
@@ -285,20 +267,20 @@ pub fn parse(args: &[OsString], vars: &[(String, String)]) -> Result<Cli, Box<Us
         .try_get_matches_from_mut(args)
         .map_err(|error| usage(name_the_variable(error, &command, args, vars)))?;
     if let Some((name, sub)) = matches.subcommand() {
-        for id in unused(name) {
-            if sub.value_source(id) == Some(ValueSource::CommandLine) {
-                let flag = command
-                    .get_arguments()
-                    .find(|arg| arg.get_id() == *id)
-                    .and_then(|arg| arg.get_long())
-                    .unwrap_or(id);
-                let message = format!("`{name}` does not use --{flag} (see `calico-downgrade {name} --help`)");
-                let error = match command.find_subcommand_mut(name) {
-                    Some(sub) => sub.error(ErrorKind::ArgumentConflict, message),
-                    None => command.error(ErrorKind::ArgumentConflict, message),
-                };
-                return Err(usage(error));
-            }
+        let given: Vec<(String, String)> = command
+            .get_arguments()
+            .filter(|arg| arg.is_global_set())
+            .filter(|arg| !uses_options(name) || unused(name).contains(&arg.get_id().as_str()))
+            .filter(|arg| sub.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+            .map(|arg| (arg.get_id().to_string(), arg.get_long().unwrap_or_default().to_string()))
+            .collect();
+        if let Some((_, flag)) = given.first() {
+            let message = format!("`{name}` does not use --{flag} (see `calico-downgrade {name} --help`)");
+            let error = match command.find_subcommand_mut(name) {
+                Some(sub) => sub.error(ErrorKind::ArgumentConflict, message),
+                None => command.error(ErrorKind::ArgumentConflict, message),
+            };
+            return Err(usage(error));
         }
     }
     Cli::from_arg_matches(&matches).map_err(|error| usage(error.with_cmd(&command)))
@@ -426,6 +408,10 @@ mod tests {
             "error: `status` does not use --replace-pods (see `calico-downgrade status --help`)"
         );
         assert_eq!(error("plan --yes", &[]), "error: `plan` does not use --yes (see `calico-downgrade plan --help`)");
+        assert_eq!(
+            error("completions zsh --namespace x", &[]),
+            "error: `completions` does not use --namespace (see `calico-downgrade completions --help`)"
+        );
     }
 
     #[test]
