@@ -39,8 +39,8 @@ impl std::fmt::Display for Recap {
 }
 
 /// The recap's last line: [`summary_message`], except that a failure, told in full just
-/// above, is only referred to (its task and exit code; the message itself when it is short and
-/// names no command).
+/// above, is only referred to: its task, its exit code and the message's first clause when
+/// that is short and names no command.
 pub fn brief_summary(outcome: &Outcome) -> String {
     let Some(failure) = &outcome.failure else {
         return summary_message(outcome);
@@ -51,9 +51,7 @@ pub fn brief_summary(outcome: &Outcome) -> String {
     }
     let first = failure.message.lines().next().unwrap_or_default();
     let head = first.split([':', ';']).next().unwrap_or_default();
-    if !first.contains('`') && first.chars().count() <= 100 {
-        format!("{} failed (exit {code}): {first}", failure.task)
-    } else if !head.contains('`') && !head.is_empty() {
+    if !head.contains('`') && !head.is_empty() && head.chars().count() <= 100 {
         format!("{} failed (exit {code}): {head}, see FAILED above", failure.task)
     } else {
         format!("{} failed (exit {code}), see FAILED above", failure.task)

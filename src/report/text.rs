@@ -194,3 +194,68 @@ pub fn command_result(record: &CommandRecord) -> String {
         None => format!("-> {status}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+    use crate::playbook::{Command, Failure};
+
+    fn step(name: &str, status: Status, message: &str) -> Step {
+        Step { name: name.into(), status, message: message.into(), details: Vec::new(), commands: Vec::new() }
+    }
+
+    fn render(outcome: &Outcome, colour: bool) -> String {
+        let mut out = Vec::new();
+        let style = Style { colour, live: false, verbose: false, quiet: false };
+        let mut report = TextReport::new(&mut out, style);
+        for step in &outcome.steps {
+            report.task_started(&step.name);
+            report.task_finished(step);
+        }
+        report.finish(outcome, None);
+        drop(report);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn status_outcome(converged: bool) -> Outcome {
+        let last = if converged {
+            step("Observe the pods", Status::Ok, "converged: calico-node 3/3")
+        } else {
+            step("Observe the pods", Status::Failed, "not converged: calico-node 0/3 (3 on v3.0 images)")
+        };
+        Outcome {
+            command: Command::Status,
+            check: true,
+            steps: vec![step("Find the tools", Status::Ok, "kubectl v1.33.1"), last.clone()],
+            not_run: Vec::new(),
+            exit: if converged { Exit::Done } else { Exit::StepFailed },
+            failure: (!converged).then(|| Failure {
+                task: last.name.clone(),
+                message: last.message.clone(),
+                details: vec!["stderr: one more line".into()],
+                safe_next: "`calico-downgrade plan` shows what `run` would do".into(),
+            }),
+            facts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_verdict_colour_and_the_recap_agree_with_the_exit_code() {
+        let failed = render(&status_outcome(false), true);
+        assert!(failed.contains("\x1b[31mok=1 changed=0 failed=1 skipped=0\x1b[0m"), "{failed}");
+        assert!(failed.contains("\x1b[31mFAILED [Observe the pods]:\x1b[0m not converged"), "{failed}");
+        let ok = render(&status_outcome(true), true);
+        assert!(ok.contains("\x1b[32mok=2 changed=0 failed=0 skipped=0\x1b[0m"), "{ok}");
+        assert!(ok.contains("\x1b[32mok\x1b[0m: converged"), "{ok}");
+    }
+
+    #[test]
+    fn a_failure_is_told_once_and_the_recap_refers_to_it() {
+        let text = render(&status_outcome(false), false);
+        assert_eq!(text.matches("not converged: calico-node 0/3").count(), 1, "{text}");
+        assert_eq!(text.matches("one more line").count(), 1, "{text}");
+        assert_eq!(text.matches("safe next:").count(), 1, "{text}");
+        assert!(text.contains("Observe the pods failed (exit 1): not converged, see FAILED above"), "{text}");
+    }
+}

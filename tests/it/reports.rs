@@ -207,3 +207,13 @@ fn a_few_pods_at_risk_get_a_delete_command_per_namespace() {
     assert!(command.is_match(&run.stdout), "{}", run.stdout);
     assert!(run.stdout.contains("created after the v3 upgrade began at"), "{}", run.stdout);
 }
+
+#[test]
+fn a_refused_rollback_quotes_kubectl_once() {
+    let cluster = cluster(&["--fault", "kubectl-undo-daemonset=fail", "--extra-pods", "0"]);
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert_told_once(&run, "injected failure");
+    assert_told_once(&run, "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1 --request-timeout");
+    assert!(run.stdout.contains("Roll back ds/calico-node failed (exit 1), see FAILED above"), "{}", run.stdout);
+}
