@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cli::{Cli, CommandArg};
+use crate::cluster::Datastore;
 use crate::destination::{datastore_access, Destination, DEFAULT_APICONFIGV1, DEFAULT_APICONFIGV3};
 use crate::exec::journal::{self, Header, Holder, Journal, RunLock};
 use crate::exec::runner::Runner;
@@ -83,10 +84,19 @@ fn ask(
     command: Command,
     options: &Options,
     destination: &Destination,
+    datastore: Option<Datastore>,
     interrupted: &AtomicBool,
 ) -> Result<(), Refusal> {
+    // The etcd datastore is changed by calico-upgrade: say which one it will reach.
+    let migration = match datastore {
+        Some(Datastore::Etcd) => format!(
+            "\n  calico-upgrade: Calico v2.6 data from {}; Calico v3.0 data from {}\n",
+            destination.calico_upgrade.v1, destination.calico_upgrade.v3
+        ),
+        _ => String::new(),
+    };
     eprint!(
-        "This will {} in namespace {} of {}. Proceed? [y/N] ",
+        "This will {} in namespace {} of {}.{migration} Proceed? [y/N] ",
         if command == Command::Run {
             "abort the Calico data migration and roll Calico back to v2.6"
         } else {
@@ -325,7 +335,8 @@ pub fn execute(
             }
             return report(presentation, &runner, &plan, true);
         }
-        if let Err(refused) = ask(command, options, &destination, &runner.interrupted) {
+        let datastore = plan.facts.cluster.as_ref().map(|cluster| cluster.datastore);
+        if let Err(refused) = ask(command, options, &destination, datastore, &runner.interrupted) {
             return refusal(presentation, refused);
         }
         runner.check_mode = false;

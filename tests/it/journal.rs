@@ -148,7 +148,8 @@ fn on_a_terminal_run_shows_the_plan_then_asks_naming_the_cluster() {
     assert!(stdout.contains("would run: kubectl rollout undo ds/calico-node"), "the plan comes first: {stdout}");
     assert!(
         stderr.contains("Proceed? [y/N]")
-            && stderr.contains("context kubernetes-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443"),
+            && stderr.contains("context kubernetes-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443")
+            && stderr.contains("calico-upgrade: Calico v2.6 data from no --apiconfigv1"),
         "{stderr}"
     );
     assert_eq!(mutating_calls(&cluster), 0, "a no changes nothing");
