@@ -12,6 +12,9 @@ use crate::tools::kubectl::{PodSummary, WorkloadKind};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Revision {
     pub number: u64,
+    /// The ControllerRevision's or ReplicaSet's name (`calico-node-98648fc54`).
+    #[serde(default)]
+    pub name: String,
     pub images: Vec<String>,
     /// RFC 3339 creation time of the ControllerRevision / ReplicaSet.
     pub created: String,
@@ -205,6 +208,71 @@ pub fn describe_revisions(workload: &Workload) -> String {
     workload.revisions.iter().map(|r| format!("{} ({})", r.number, r.images.join(", "))).collect::<Vec<_>>().join("; ")
 }
 
+/// The revision whose template is live: the newest one (the controller makes a revision of
+/// every template it runs, and an undo re-numbers the revision it restores to the newest).
+/// Rolling back to it again puts the workload back where it was before the run.
+pub fn live_revision(workload: &Workload) -> Option<&Revision> {
+    workload.revisions.iter().max_by_key(|r| r.number).filter(|r| same_images(&r.images, &workload.images))
+}
+
+/// What changes in the pod template when going from `from` to `to` (both `.spec.template` as
+/// JSON), one line per field: `spec.containers[calico-node].image: A → B`, `... env[X]: added
+/// (...)`. Lists whose items all have a `name` (containers, env, volumes, volume mounts, init
+/// containers) are matched by name, so a reordering is no change. Empty when they are the same.
+pub fn template_changes(from: &serde_json::Value, to: &serde_json::Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_values("", Some(from), Some(to), &mut out);
+    out
+}
+
+fn short(value: &serde_json::Value) -> String {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 160 {
+        format!("{}…", text.chars().take(160).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn named(items: &[serde_json::Value]) -> Option<Vec<(&str, &serde_json::Value)>> {
+    items.iter().map(|item| Some((item.get("name")?.as_str()?, item))).collect()
+}
+
+fn diff_values(path: &str, from: Option<&serde_json::Value>, to: Option<&serde_json::Value>, out: &mut Vec<String>) {
+    use serde_json::Value;
+    let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
+    match (from, to) {
+        (Some(a), Some(b)) if a == b => {}
+        (Some(Value::Object(a)), Some(Value::Object(b))) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for key in keys {
+                diff_values(&join(key), a.get(key), b.get(key), out);
+            }
+        }
+        (Some(Value::Array(a)), Some(Value::Array(b))) => match (named(a), named(b)) {
+            (Some(a), Some(b)) => {
+                let mut names: Vec<&str> = a.iter().map(|(n, _)| *n).collect();
+                names.extend(b.iter().map(|(n, _)| *n).filter(|n| !a.iter().any(|(m, _)| m == n)));
+                for name in names {
+                    let before = a.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+                    let after = b.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+                    diff_values(&format!("{path}[{name}]"), before, after, out);
+                }
+            }
+            _ => out.push(format!("{path}: {} → {}", short(&Value::Array(a.clone())), short(&Value::Array(b.clone())))),
+        },
+        (Some(a), None) => out.push(format!("{path}: removed ({})", short(a))),
+        (None, Some(b)) => out.push(format!("{path}: added ({})", short(b))),
+        (Some(a), Some(b)) => out.push(format!("{path}: {} → {}", short(a), short(b))),
+        (None, None) => {}
+    }
+}
+
 /// The label selector for the pods of the Calico workloads (`k8s-app in (calico-node,
 /// calico-kube-controllers)`), when every workload selects by `k8s-app`; otherwise `None`, and
 /// the namespace's pods are listed whole (they are matched to workloads by owner anyway).
@@ -256,7 +324,12 @@ mod tests {
     }
 
     fn revision(number: u64, node: &str) -> Revision {
-        Revision { number, images: vec![format!("quay.io/calico/node:{node}")], created: String::new() }
+        Revision {
+            number,
+            name: format!("calico-node-{number}"),
+            images: vec![format!("quay.io/calico/node:{node}")],
+            created: String::new(),
+        }
     }
 
     #[test]
@@ -272,6 +345,31 @@ mod tests {
         ds.revisions = vec![revision(2, "v3.0.4"), revision(3, "v2.6.8")];
         assert_eq!(decide_rollback(&ds, Some(1)), Ok(RollbackPlan::AlreadyThere));
         assert_eq!(decide_rollback(&ds, Some(3)), Ok(RollbackPlan::AlreadyThere));
+    }
+
+    #[test]
+    fn template_changes_name_every_field_and_match_lists_by_name() {
+        let v3 = serde_json::json!({"metadata": {"labels": {"k8s-app": "calico-node"}}, "spec": {"containers": [
+            {"name": "calico-node", "image": "quay.io/calico/node:v3.0.4",
+             "env": [{"name": "CALICO_K8S_NODE_REF", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                     {"name": "CALICO_IPV4POOL_IPIP", "value": "Always"}]},
+            {"name": "install-cni", "image": "quay.io/calico/cni:v2.0.2"}],
+            "volumes": [{"name": "var-lib-calico", "hostPath": {"path": "/var/lib/calico"}}]}});
+        let v2 = serde_json::json!({"metadata": {"labels": {"k8s-app": "calico-node"}}, "spec": {"containers": [
+            {"name": "install-cni", "image": "quay.io/calico/cni:v1.11.4"},
+            {"name": "calico-node", "image": "quay.io/calico/node:v2.6.8",
+             "env": [{"name": "CALICO_IPV4POOL_IPIP", "value": "always"}]}]}});
+        assert_eq!(
+            template_changes(&v3, &v2),
+            [
+                "spec.containers[calico-node].env[CALICO_K8S_NODE_REF]: removed ({\"name\":\"CALICO_K8S_NODE_REF\",\"valueFrom\":{\"fieldRef\":{\"fieldPath\":\"spec.nodeName\"}}})",
+                "spec.containers[calico-node].env[CALICO_IPV4POOL_IPIP].value: Always → always",
+                "spec.containers[calico-node].image: quay.io/calico/node:v3.0.4 → quay.io/calico/node:v2.6.8",
+                "spec.containers[install-cni].image: quay.io/calico/cni:v2.0.2 → quay.io/calico/cni:v1.11.4",
+                "spec.volumes: removed ([{\"hostPath\":{\"path\":\"/var/lib/calico\"},\"name\":\"var-lib-calico\"}])",
+            ]
+        );
+        assert!(template_changes(&v2, &v2).is_empty());
     }
 
     #[test]

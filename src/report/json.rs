@@ -44,6 +44,11 @@ pub struct Document<'a> {
 
 #[derive(Serialize)]
 pub struct StateBefore<'a> {
+    /// Every field of the pod templates the rollback changes, per workload.
+    pub template_changes: &'a [crate::tasks::TemplateChanges],
+    /// The revisions live before the run, the commands that put the workloads back there, and
+    /// what they cannot undo (the abort).
+    pub way_back: &'a crate::tasks::WayBack,
     pub state: crate::cluster::UpgradeState,
     pub datastore: crate::cluster::Datastore,
     pub daemonset: &'a Workload,
@@ -71,6 +76,8 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         daemonset_plan: &cluster.daemonset_plan,
         deployment_plan: cluster.deployment_plan.as_ref(),
         migration: facts.migration_before.as_ref(),
+        template_changes: &cluster.template_changes,
+        way_back: &cluster.way_back,
     });
     let read_only = matches!(outcome.command, Command::Plan | Command::Status);
     Document {

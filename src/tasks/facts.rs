@@ -44,6 +44,36 @@ pub struct Cluster {
     pub deployment: Option<Workload>,
     pub daemonset_plan: RollbackPlan,
     pub deployment_plan: Option<RollbackPlan>,
+    /// Per workload the rollback changes: every field of the pod template it changes.
+    pub template_changes: Vec<TemplateChanges>,
+    /// The commands that put the workloads back where they were before the run (a rollback to
+    /// the revision that was live), and what cannot be undone.
+    pub way_back: WayBack,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TemplateChanges {
+    /// `ds/calico-node`.
+    pub workload: String,
+    pub from_revision: u64,
+    pub to_revision: u64,
+    pub changes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WayBack {
+    /// Per workload rolled back: the revision live before the run.
+    pub live_revisions: Vec<LiveRevision>,
+    pub commands: Vec<String>,
+    /// What no command here undoes (the abort).
+    pub cannot_undo: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveRevision {
+    pub workload: String,
+    pub revision: u64,
+    pub images: Vec<String>,
 }
 
 impl Cluster {

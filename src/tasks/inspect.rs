@@ -7,11 +7,11 @@
 //! of object: DaemonSets, the calico-node environment, ControllerRevisions, Deployments,
 //! ReplicaSets (skipped when there is no Deployment).
 
-use super::{Cluster, Context, Done, Stop, TaskResult};
+use super::{Cluster, Context, Done, LiveRevision, Stop, TaskResult, TemplateChanges, WayBack};
 use crate::calico::Generation;
 use crate::cluster::{
-    closest_names, decide_rollback, decide_state, describe_revisions, did_you_mean, Datastore, Revision, RollbackPlan,
-    UpgradeState, Workload,
+    closest_names, decide_rollback, decide_state, describe_revisions, did_you_mean, live_revision, template_changes,
+    Datastore, Revision, RollbackPlan, UpgradeState, Workload,
 };
 use crate::exec::Invocation;
 use crate::exit::Exit;
@@ -34,7 +34,9 @@ fn revisions(rows: Vec<RevisionRow>, owner: &str) -> Vec<Revision> {
     let mut revisions: Vec<Revision> = rows
         .into_iter()
         .filter(|row| row.owner.as_deref() == Some(owner))
-        .filter_map(|row| Some(Revision { number: row.revision?, images: row.images, created: row.created }))
+        .filter_map(|row| {
+            Some(Revision { number: row.revision?, name: row.name, images: row.images, created: row.created })
+        })
         .collect();
     revisions.sort_by_key(|r| r.number);
     revisions
@@ -157,8 +159,83 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             options.deployment
         )),
     }
-    ctx.facts.cluster = Some(Cluster { datastore, state, daemonset, deployment, daemonset_plan, deployment_plan });
+    let planned: Vec<(&Workload, &RollbackPlan)> = std::iter::once((&daemonset, &daemonset_plan))
+        .chain(deployment.as_ref().zip(deployment_plan.as_ref()))
+        .collect();
+    let mut template_changes = Vec::new();
+    let mut way_back = WayBack::default();
+    for (workload, plan) in planned {
+        let RollbackPlan::RollBack { revision, .. } = plan else { continue };
+        let Some(live) = live_revision(workload) else {
+            details.push(format!(
+                "{}: no revision carries the live images, so the way back cannot be named",
+                workload.reference()
+            ));
+            continue;
+        };
+        way_back.live_revisions.push(LiveRevision {
+            workload: workload.reference(),
+            revision: live.number,
+            images: live.images.clone(),
+        });
+        way_back.commands.push(kubectl.rollout_undo(workload.kind, namespace, &workload.name, live.number).to_string());
+        if let Some(target) = workload.revisions.iter().find(|r| r.number == *revision) {
+            let changes = changes(ctx, &kubectl, workload, live, target)?;
+            details.push(format!(
+                "{}: the rollback changes the pod template (revision {} → {}):",
+                workload.reference(),
+                live.number,
+                target.number
+            ));
+            details.extend(changes.changes.iter().map(|c| format!("  {c}")));
+            template_changes.push(changes);
+        }
+    }
+    if datastore == Datastore::Etcd && state != UpgradeState::NotUpgraded {
+        way_back.cannot_undo.push(
+            "the abort (the v1 Ready flag set, Calico v2.x networking resumed): going forward again means starting the migration anew with `calico-upgrade start`, after deleting the migrated v3 data".to_string(),
+        );
+    }
+    for command in &way_back.commands {
+        details.push(format!("way back: `{command}`"));
+    }
+    ctx.facts.cluster = Some(Cluster {
+        datastore,
+        state,
+        daemonset,
+        deployment,
+        daemonset_plan,
+        deployment_plan,
+        template_changes,
+        way_back,
+    });
     Ok(Done::ok(message.join(", ")).with_details(details))
+}
+
+/// Both revisions' pod templates with one query, and the fields the rollback changes.
+fn changes(
+    ctx: &mut Context,
+    kubectl: &kubectl::Kubectl,
+    workload: &Workload,
+    live: &Revision,
+    target: &Revision,
+) -> Result<TemplateChanges, Stop> {
+    let invocation =
+        kubectl.revision_objects(workload.kind, &ctx.options.namespace, &[live.name.as_str(), target.name.as_str()]);
+    let objects = read(ctx, &invocation, |o| kubectl::parse_revision_objects(workload.kind, o))?;
+    let template = |name: &str| objects.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+    let (Some(from), Some(to)) = (template(&live.name), template(&target.name)) else {
+        return Err(Stop::new(
+            Exit::Unrecognised,
+            format!("`{invocation}` did not return both {} and {}", live.name, target.name),
+        ));
+    };
+    Ok(TemplateChanges {
+        workload: workload.reference(),
+        from_revision: live.number,
+        to_revision: target.number,
+        changes: template_changes(from, to),
+    })
 }
 
 fn describe(workload: &Workload, plan: &RollbackPlan) -> String {

@@ -25,7 +25,7 @@ pub mod verify;
 pub mod wait;
 
 pub use context::{Context, Environment};
-pub use facts::{CalicoctlSeen, Cluster, Facts, FoundTool, Tools};
+pub use facts::{CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, TemplateChanges, Tools, WayBack};
 pub use failures::{exec_stop, refused};
 pub use observer::{Observer, Silent};
 pub use outcome::{CommandRecord, Done, Status, Step, Stop, TaskResult};

@@ -89,6 +89,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     }
     let datastore = ctx.facts.cluster.as_ref().map(|c| c.datastore);
     details.extend(next_steps(datastore).into_iter().map(|s| format!("next: {s}")));
+    if let Some(cluster) = &ctx.facts.cluster {
+        for command in &cluster.way_back.commands {
+            details.push(format!("way back (the workloads as before the run): `{command}`"));
+        }
+        for what in &cluster.way_back.cannot_undo {
+            details.push(format!("cannot be undone here: {what}"));
+        }
+    }
     let converged = all_converged(&progress);
     // `--to-revision` may name any revision: only claim Calico v2 when its images say so.
     let on_v2 = ctx.facts.cluster.as_ref().is_some_and(|_| {

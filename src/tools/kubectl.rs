@@ -262,6 +262,20 @@ impl Kubectl {
         self.read(&["config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.user}"])
     }
 
+    /// The revision objects of one workload by name, whole, as JSON: ControllerRevisions
+    /// (`.data.spec.template`) or ReplicaSets (`.spec.template`). `-o json` prints the same
+    /// JSON in every kubectl, where a jsonpath of an object printed Go syntax before 1.19.
+    pub fn revision_objects(&self, kind: WorkloadKind, namespace: &str, names: &[&str]) -> Invocation {
+        let resource = match kind {
+            WorkloadKind::DaemonSet => "controllerrevisions",
+            WorkloadKind::Deployment => "replicasets",
+        };
+        let mut args = vec!["get", resource];
+        args.extend(names.iter().copied());
+        args.extend(["-n", namespace, "-o", "json"]);
+        self.read(&args)
+    }
+
     /// Every namespace's name, to suggest one for a `--namespace` that does not exist.
     pub fn namespaces(&self) -> Invocation {
         self.read(&["get", "namespaces", "-o", "custom-columns=NAME:.metadata.name"])
@@ -786,6 +800,52 @@ pub fn parse_can_i(output: &Output) -> Result<CanI, Unrecognised> {
             &output.stdout,
         )),
     }
+}
+
+/// Read `kubectl get controllerrevisions|replicasets NAME... -o json`
+/// (`fixtures/kubectl/get-revision-objects/*`): each object's name and pod template. One name
+/// prints the object, several a `List` of them. A ControllerRevision holds the template as the
+/// patch `{"spec":{"template":{…,"$patch":"replace"}}}` (the `$patch` key is dropped); a
+/// ReplicaSet's template carries the `pod-template-hash` label the Deployment controller adds
+/// (dropped too: it is not part of what a rollback restores).
+pub fn parse_revision_objects(
+    kind: WorkloadKind,
+    output: &Output,
+) -> Result<Vec<(String, serde_json::Value)>, Unrecognised> {
+    let what = match kind {
+        WorkloadKind::DaemonSet => "`kubectl get controllerrevisions -o json` output",
+        WorkloadKind::Deployment => "`kubectl get replicasets -o json` output",
+    };
+    let document: serde_json::Value = serde_json::from_str(&output.stdout)
+        .map_err(|e| Unrecognised::new(what, format!("not JSON: {e}"), &output.stdout))?;
+    let items = match document.get("kind").and_then(|k| k.as_str()) {
+        Some("List") => document.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default(),
+        Some(_) => vec![document],
+        None => return Err(Unrecognised::new(what, "no `kind`", &output.stdout)),
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let name = item.pointer("/metadata/name").and_then(|n| n.as_str()).map(str::to_string);
+            let pointer = match kind {
+                WorkloadKind::DaemonSet => "/data/spec/template",
+                WorkloadKind::Deployment => "/spec/template",
+            };
+            let mut template = item.pointer(pointer).cloned();
+            if let Some(serde_json::Value::Object(map)) = &mut template {
+                map.remove("$patch");
+            }
+            if let Some(labels) =
+                template.as_mut().and_then(|t| t.pointer_mut("/metadata/labels")).and_then(|l| l.as_object_mut())
+            {
+                labels.remove("pod-template-hash");
+            }
+            match (name, template) {
+                (Some(name), Some(template)) => Ok((name, template)),
+                _ => Err(Unrecognised::new(what, format!("an item without a name or `{pointer}`"), &output.stdout)),
+            }
+        })
+        .collect()
 }
 
 /// Read `kubectl config view --minify -o jsonpath={.contexts[0].context.user}`: the user's

@@ -122,6 +122,12 @@ pub enum Cmd {
     ConfigView {
         context: Option<String>,
     },
+    /// `get controllerrevisions|replicasets NAME... -n NS -o json`: the objects, whole.
+    RevisionObjects {
+        kind: Kind,
+        names: Vec<String>,
+        namespace: String,
+    },
 }
 
 /// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
@@ -154,6 +160,7 @@ impl Cmd {
             Cmd::CanI { .. } => "kubectl-auth-can-i",
             Cmd::ConfigUser => "kubectl-config-view",
             Cmd::ConfigView { .. } => "kubectl-config-view",
+            Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
         }
     }
 }
@@ -367,6 +374,22 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             let namespace = if f.all_namespaces { None } else { Some(namespace()) };
             Ok(Cmd::List { resource, namespace, columns: columns(resource, spec)?, watch: f.watch, selector })
         }
+        ["get", what, names @ ..]
+            if matches!(resource(what), Some(Resource::ControllerRevisions | Resource::ReplicaSets))
+                && !names.is_empty() =>
+        {
+            only(&["namespace", "output"])?;
+            if f.output.as_deref() != Some("json") {
+                return Err("only -o json is simulated for revision objects by name".into());
+            }
+            let kind =
+                if resource(what) == Some(Resource::ControllerRevisions) { Kind::DaemonSet } else { Kind::Deployment };
+            Ok(Cmd::RevisionObjects {
+                kind,
+                names: names.iter().map(|n| n.to_string()).collect(),
+                namespace: namespace(),
+            })
+        }
         ["get", what, name] if resource(what) == Some(Resource::DaemonSets) => {
             only(&["namespace", "output"])?;
             let containers = match f.output.as_deref() {
@@ -483,6 +506,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             context.as_deref().unwrap_or(CONTEXT),
             state.config.user
         )),
+        Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace),
     }
 }
 
@@ -904,6 +928,83 @@ fn server_dry_run(state: &State, kind: Kind, name: &str, namespace: &str, to: Op
         answer.stdout = answer.stdout.replace(" rolled back\n", " rolled back (server dry run)\n");
     }
     answer
+}
+
+/// A pod template as the API server returns it (the fields the simulation has).
+fn template_json(workload: &Workload, template: &crate::state::Template, hash: Option<&str>) -> serde_json::Value {
+    let mut labels = serde_json::json!({ "k8s-app": workload.name });
+    if let Some(hash) = hash {
+        labels["pod-template-hash"] = serde_json::Value::String(hash.to_string());
+    }
+    let containers: Vec<serde_json::Value> = template
+        .containers
+        .iter()
+        .map(|c| {
+            let mut container = serde_json::json!({ "image": c.image, "name": c.name });
+            if !c.env.is_empty() {
+                container["env"] = serde_json::from_str(&env_json(&c.env)).expect("env JSON");
+            }
+            container
+        })
+        .collect();
+    serde_json::json!({ "metadata": { "labels": labels }, "spec": { "containers": containers, "hostNetwork": true } })
+}
+
+/// `get controllerrevisions|replicasets NAME... -o json`: one object, or a `List` of several,
+/// printed as kubectl prints JSON (4-space indentation); a name that does not exist is
+/// NotFound (exit 1).
+fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str) -> Output {
+    let group = if state.config.kubectl_style.is_old() { "extensions" } else { "apps" };
+    let (resource, group) = match kind {
+        Kind::DaemonSet => ("controllerrevisions", "apps"),
+        Kind::Deployment => ("replicasets", group),
+    };
+    let workload = state.workload(kind).filter(|w| w.namespace == namespace);
+    let mut items = Vec::new();
+    for name in names {
+        let Some((w, r)) = workload.and_then(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r))) else {
+            return err(format!("Error from server (NotFound): {resource}.{group} \"{name}\" not found\n"), 1);
+        };
+        let metadata = serde_json::json!({
+            "name": r.name,
+            "namespace": w.namespace,
+            "creationTimestamp": rfc3339(r.created_at_ms),
+            "ownerReferences": [{ "name": w.name, "controller": true }],
+        });
+        items.push(match kind {
+            Kind::DaemonSet => serde_json::json!({
+                "apiVersion": "apps/v1",
+                "kind": "ControllerRevision",
+                "metadata": metadata,
+                "revision": r.number,
+                "data": { "spec": { "template": {
+                    "$patch": "replace",
+                    "metadata": template_json(w, &r.template, None)["metadata"],
+                    "spec": template_json(w, &r.template, None)["spec"],
+                } } },
+            }),
+            Kind::Deployment => {
+                let mut metadata = metadata;
+                metadata["annotations"] = serde_json::json!({ "deployment.kubernetes.io/revision": r.number.to_string() });
+                serde_json::json!({
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "metadata": metadata,
+                    "spec": { "template": template_json(w, &r.template, Some(r.name.rsplit('-').next().unwrap_or(""))) },
+                })
+            }
+        });
+    }
+    let document = if items.len() == 1 {
+        items.remove(0)
+    } else {
+        serde_json::json!({ "apiVersion": "v1", "items": items, "kind": "List", "metadata": { "resourceVersion": "" } })
+    };
+    let mut bytes = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
+    serde::Serialize::serialize(&document, &mut serializer).expect("JSON");
+    out(String::from_utf8(bytes).expect("UTF-8") + "\n")
 }
 
 /// Every namespace: the four a cluster starts with and those the objects are in, by name.

@@ -293,6 +293,7 @@ pub const CALLS: &[&str] = &[
     "kubectl-get-namespaces",
     "kubectl-auth-can-i",
     "kubectl-config-view",
+    "kubectl-get-revision-objects",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",

@@ -55,7 +55,36 @@ impl Cluster {
         cluster.all_pods();
         cluster.allowed(true);
         cluster.dry_runs(1, 1);
+        cluster.revision_objects(WorkloadKind::DaemonSet, "calico-node", &[(2, NODE_V3), (1, NODE_V2)]);
+        cluster.revision_objects(WorkloadKind::Deployment, "calico-kube-controllers", &[(2, KC_V3), (1, KC_V2)]);
         cluster
+    }
+
+    /// `kubectl get controllerrevisions|replicasets LIVE TARGET -o json`: the two revisions,
+    /// their templates carrying the images (comma-separated, one container each).
+    fn revision_objects(&mut self, kind: WorkloadKind, owner: &str, revisions: &[(u64, &str)]) {
+        let names: Vec<String> = revisions.iter().map(|(n, _)| format!("{owner}-{n:09}")).collect();
+        let items: Vec<serde_json::Value> = revisions
+            .iter()
+            .zip(&names)
+            .map(|((_, images), name)| {
+                let containers: Vec<serde_json::Value> = images
+                    .split(',')
+                    .map(|image| {
+                        let container = image.rsplit('/').next().unwrap().split(':').next().unwrap();
+                        serde_json::json!({"name": container, "image": image})
+                    })
+                    .collect();
+                let template = serde_json::json!({"spec": {"containers": containers}});
+                match kind {
+                    WorkloadKind::DaemonSet => serde_json::json!({"kind": "ControllerRevision", "metadata": {"name": name}, "data": {"spec": {"template": template}}}),
+                    WorkloadKind::Deployment => serde_json::json!({"kind": "ReplicaSet", "metadata": {"name": name}, "spec": {"template": template}}),
+                }
+            })
+            .collect();
+        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.exec.set(&kubectl().revision_objects(kind, "kube-system", &names).to_string(), ok(&list.to_string()));
     }
 
     /// `kubectl auth can-i` for every verb the run may need: all `yes`, or all `no`.
@@ -683,4 +712,30 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     assert!(!outcome.facts.changed);
     assert_eq!(outcome.facts.may_have_changed.len(), 1, "{:#?}", outcome.facts.may_have_changed);
     assert!(outcome.facts.may_have_changed[0].contains("kubectl rollout history ds/calico-node -n kube-system"));
+}
+
+#[test]
+fn the_plan_names_the_template_changes_and_the_way_back() {
+    let mut cluster = Cluster::upgraded();
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let inspect = outcome.steps.iter().find(|s| s.name == "Inspect the cluster").unwrap();
+    let details = inspect.details.join("\n");
+    assert!(details.contains("ds/calico-node: the rollback changes the pod template (revision 2 → 1):"), "{details}");
+    assert!(
+        details.contains("  spec.containers[node].image: quay.io/calico/node:v3.0.4 → quay.io/calico/node:v2.6.8"),
+        "{details}"
+    );
+    let cluster_facts = outcome.facts.cluster.unwrap();
+    let undo_to_2 = |kind, name| kubectl().rollout_undo(kind, "kube-system", name, 2).to_string();
+    assert_eq!(
+        cluster_facts.way_back.commands,
+        [
+            undo_to_2(WorkloadKind::DaemonSet, "calico-node"),
+            undo_to_2(WorkloadKind::Deployment, "calico-kube-controllers")
+        ]
+    );
+    assert_eq!(cluster_facts.way_back.live_revisions[0].revision, 2);
+    assert!(cluster_facts.way_back.cannot_undo[0].starts_with("the abort"), "{:?}", cluster_facts.way_back);
 }
