@@ -6,7 +6,7 @@
 //! flushed before the tool acts on the result, so it survives the tool being killed.
 //!
 //! The first line is a [`Header`]: the tool's version, its command line and the cluster it
-//! acts on. Files are created 0600 (they hold the clusters' output) in a 0700 directory. A
+//! acts on. A finding the report only summarises (the pods at risk) is kept as a `note` line. Files are created 0600 (they hold the clusters' output) in a 0700 directory. A
 //! [`RunLock`] in the state directory keeps two runs on one host from interleaving their
 //! changes; the second is told who holds it.
 
@@ -96,7 +96,15 @@ impl Journal {
             Err(ExecError::TimedOut { stdout, stderr, after }) => {
                 (None, None, Some(result.as_ref().unwrap_err().to_string()), stdout, stderr, *after)
             }
-            Err(other) => (None, None, Some(other.to_string()), &empty, &empty, std::time::Duration::ZERO),
+            // Interrupted, or it could not start: as long as it really ran.
+            Err(other) => (
+                None,
+                None,
+                Some(other.to_string()),
+                &empty,
+                &empty,
+                SystemTime::now().duration_since(started).unwrap_or_default(),
+            ),
         };
         let entry = Entry {
             argv: invocation.redacted_argv(),
@@ -111,6 +119,19 @@ impl Journal {
             stderr,
         };
         let mut line = serde_json::to_string(&entry).expect("a journal entry always serializes");
+        line.push('\n');
+        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()) {
+            self.write_error
+                .get_or_insert_with(|| format!("failed to write the journal `{}`: {e}", self.path.display()));
+        }
+    }
+}
+
+impl Journal {
+    /// A finding as one line, `{"note": WHAT, "value": ...}`, between the commands.
+    pub fn note(&mut self, what: &str, value: &serde_json::Value) {
+        let mut line = serde_json::to_string(&serde_json::json!({ "note": what, "value": value }))
+            .expect("a journal note always serializes");
         line.push('\n');
         if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()) {
             self.write_error

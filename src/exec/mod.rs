@@ -306,6 +306,10 @@ pub trait Exec {
 
     /// Sleep (or, scripted, advance time); returns early with `Err(Interrupted)` on a signal.
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError>;
+
+    /// Keep a finding in the journal next to the commands it came from (the pods at risk,
+    /// which the report may only count). Executors without a journal ignore it.
+    fn note(&mut self, _what: &str, _value: serde_json::Value) {}
 }
 
 #[cfg(test)]

@@ -300,6 +300,12 @@ impl Exec for Runner {
         Instant::now()
     }
 
+    fn note(&mut self, what: &str, value: serde_json::Value) {
+        if let Some(journal) = &mut self.journal {
+            journal.note(what, &value);
+        }
+    }
+
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {
         let until = Instant::now() + duration;
         loop {

@@ -7,7 +7,7 @@
 //!
 //! The report groups them by namespace with a ready-to-paste `kubectl delete pod -n NS …`; past
 //! [`LIST_LIMIT`] pods it gives the count per namespace only, and the full list is in the JSON
-//! (`pods_at_risk`) and in the journal (the `kubectl get pods --all-namespaces` output).
+//! (`pods_at_risk`) and in the journal (a `pods_at_risk` note line).
 
 use std::collections::BTreeMap;
 
@@ -45,8 +45,7 @@ pub fn advice(pods: &[PodSummary], when: &str) -> Vec<String> {
             by_namespace.iter().map(|(namespace, names)| format!("{namespace}: {}", names.len())).collect();
         lines.push(format!("per namespace: {}", counts.join(", ")));
         lines.push(
-            "the full list: `pods_at_risk` in `--output json`, and the `kubectl get pods --all-namespaces` output in the journal"
-                .to_string(),
+            "the full list: `pods_at_risk` in `--output json`, and the `pods_at_risk` note in the journal".to_string(),
         );
     }
     lines
@@ -61,6 +60,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let output = ctx.run_ok(&invocation)?;
     let pods = kubectl::parse_all_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let at_risk = decide_pods_at_risk(&pods, &since);
+    ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk }));
     let done = if at_risk.is_empty() {
         Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
     } else {

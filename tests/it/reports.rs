@@ -134,6 +134,10 @@ fn exit_130_a_ctrl_c_of_status_reads_as_an_interruption_of_a_read_only_command()
     assert_eq!(run.code, Some(130));
     assert!(run.stdout.contains("interrupted by SIGINT during `kubectl get pods"), "{}", run.stdout);
     assert!(!run.stdout.contains("fix the cause"), "{}", run.stdout);
+    // The journal records how long the interrupted command really ran (not 0 ms).
+    let journal = cluster.journal_entries();
+    let stopped = journal.iter().find(|e| e["error"].as_str().is_some_and(|e| e.contains("SIGINT"))).unwrap();
+    assert!(stopped["duration_ms"].as_u64().unwrap() >= 150, "{stopped:#}");
     assert_run!(cluster, "exit_130_status_interrupted", run);
 }
 
@@ -160,6 +164,12 @@ fn status_before_the_downgrade_is_a_red_verdict_with_a_hint_and_watch_does_not_w
 fn status_after_the_downgrade_is_an_aligned_table_and_the_migration_state() {
     let cluster = cluster(&["--nodes", "2"]);
     assert_eq!(cluster.run(&["run", "--yes", "--timeout", "60s"]).code, Some(0));
+    // The v3 pods may still be terminating just after the run: the table would list them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.show()["pods"].as_array().unwrap().iter().any(|p| p["deleting"] == true) {
+        assert!(Instant::now() < deadline, "the old pods never went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let run = cluster.run(&["status"]);
     assert_eq!(run.code, Some(0));
     assert!(
@@ -183,6 +193,10 @@ fn many_pods_at_risk_are_counted_per_namespace_and_listed_in_the_json() {
     let json = cluster.run(&["plan", "--output", "json"]);
     let document: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(document["pods_at_risk"].as_array().unwrap().len(), 30);
+    // ... and in the journal, as a note.
+    let notes = cluster.journal_notes();
+    let listed = notes.iter().find(|n| n["note"] == "pods_at_risk").expect("a pods_at_risk note");
+    assert_eq!(listed["value"]["pods"].as_array().unwrap().len(), 30, "{listed:#}");
     // What was planned did not run: no exit code, no duration.
     let planned: Vec<&serde_json::Value> = document["steps"]
         .as_array()

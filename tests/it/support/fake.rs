@@ -94,7 +94,15 @@ impl FakeCluster {
 
     /// The journal's entries (one per command; the header lines left out).
     pub fn journal_entries(&self) -> Vec<serde_json::Value> {
-        self.journal_lines().into_iter().filter(|line| line.get("header").is_none()).collect()
+        self.journal_lines()
+            .into_iter()
+            .filter(|line| line.get("header").is_none() && line.get("note").is_none())
+            .collect()
+    }
+
+    /// The journal's notes (`{"note": WHAT, "value": ...}`), findings kept next to the commands.
+    pub fn journal_notes(&self) -> Vec<serde_json::Value> {
+        self.journal_lines().into_iter().filter(|line| line.get("note").is_some()).collect()
     }
 
     /// Every line of the journal, headers included.
