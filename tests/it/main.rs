@@ -5,6 +5,7 @@
 
 mod parsers;
 mod scenarios;
+mod sessions;
 mod support;
 
 #[cfg(feature = "test-fakes")]
