@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
-use calico_downgrade::app::options_from_cli;
+use calico_downgrade::app::resolve;
 use calico_downgrade::cli::Cli;
 use calico_downgrade::exec::{Effect, Exec, ExecError, Flow, Invocation, Output, Tool};
-use calico_downgrade::playbook::{self, Command};
+use calico_downgrade::playbook;
 use calico_downgrade::tasks::{Context, Environment, Silent};
 
 fn fixtures_dir() -> PathBuf {
@@ -182,14 +182,7 @@ fn replay(path: &Path) -> (Header, i32, Vec<(String, Effect)>) {
     }
     let cli = Cli::try_parse_from(std::iter::once("calico-downgrade".to_string()).chain(header.tool_args.clone()))
         .unwrap_or_else(|e| panic!("session `{}`: the recorded arguments no longer parse: {e}", header.session));
-    let (options, _) = options_from_cli(&cli);
-    let command = match header.tool_args.first().map(String::as_str) {
-        Some("plan") => Command::Plan,
-        Some("run") => Command::Run,
-        Some("abort") => Command::Abort,
-        Some("status") => Command::Status,
-        other => panic!("session `{}`: no replay for `{other:?}`", header.session),
-    };
+    let (command, options, _) = resolve(cli);
     let mut exec = Replay {
         session: header.session.clone(),
         answers,
