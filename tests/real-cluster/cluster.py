@@ -376,12 +376,17 @@ class Cluster:
         self.variant = variant
         if state == "upgraded":
             self.apply("3.0", variant)
-            self.wait_for(lambda: self.workloads_settled(V30_IMAGES, variant), 120, "Calico v3.0 to be Running")
             if variant == "ondelete":
-                # OnDelete: the operator replaced the pods by hand (as Calico's upgrade docs say).
+                # OnDelete: the new template replaces no pod; the operator deleted them by hand
+                # (as Calico's upgrade docs say), once the controller had seen the template.
+                self.wait_for(self.daemonset_observed, 60, "the DaemonSet controller to see the v3.0 template")
                 self.replace_calico_node_pods(V30_IMAGES)
-                self.wait_for(lambda: self.workloads_settled(V30_IMAGES, variant), 120, "Calico v3.0 pods (OnDelete) to be Running")
+            self.wait_for(lambda: self.workloads_settled(V30_IMAGES, variant), 120, "Calico v3.0 to be Running")
         self.log(f"Calico {state} ({variant})")
+
+    def daemonset_observed(self):
+        ds = self.admin.get("/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node")
+        return ds.get("status", {}).get("observedGeneration", 0) >= ds["metadata"]["generation"]
 
     def replace_calico_node_pods(self, images):
         for p in self.calico_pods():
