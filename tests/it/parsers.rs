@@ -121,10 +121,19 @@ fn kubectl_namespaces_table_is_read() {
     });
 }
 
+/// The pod of `kubectl delete pod NAME ...`, read from the fixture's command in the README.
+fn deleted_pod(path: &Path) -> String {
+    let key = relative(path);
+    let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let at = words.windows(2).position(|w| w == ["delete", "pod"]).unwrap_or_else(|| panic!("`{command}` deletes no pod"));
+    words[at + 2].to_string()
+}
+
 #[test]
 fn kubectl_delete_pod_is_read_in_every_known_shape() {
     insta::glob!(FIXTURES, "kubectl/delete-pod/*.stdout", |path| {
-        insta::assert_debug_snapshot!(kubectl::parse_delete("calico-node-hvvg8", &output(path)));
+        insta::assert_debug_snapshot!(kubectl::parse_delete(&deleted_pod(path), &output(path)));
     });
 }
 
