@@ -126,7 +126,8 @@ fn deleted_pod(path: &Path) -> String {
     let key = relative(path);
     let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
     let words: Vec<&str> = command.split_whitespace().collect();
-    let at = words.windows(2).position(|w| w == ["delete", "pod"]).unwrap_or_else(|| panic!("`{command}` deletes no pod"));
+    let at =
+        words.windows(2).position(|w| w == ["delete", "pod"]).unwrap_or_else(|| panic!("`{command}` deletes no pod"));
     words[at + 2].to_string()
 }
 

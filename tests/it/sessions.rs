@@ -78,7 +78,8 @@ fn answer_of(step: &Step) -> Answer {
             let base = fixtures_dir().join(stem);
             // Not `with_extension`: the stem holds the kubectl version's dots.
             let read = |extension: &str| fs::read_to_string(format!("{}.{extension}", base.display())).ok();
-            let stdout = read("stdout").unwrap_or_else(|| panic!("the session names `{stem}.stdout`, which is missing"));
+            let stdout =
+                read("stdout").unwrap_or_else(|| panic!("the session names `{stem}.stdout`, which is missing"));
             let code = read("status").map_or(0, |s| s.trim().parse().expect("a status file holds an exit code"));
             (stdout, read("stderr").unwrap_or_default(), Some(code))
         }
@@ -268,5 +269,8 @@ fn every_fixture_folder_is_read_by_a_parser_test() {
             }
         }
     }
-    assert!(unread.is_empty(), "fixture folders no parser test reads (add an `insta::glob!` in tests/it/parsers.rs): {unread:?}");
+    assert!(
+        unread.is_empty(),
+        "fixture folders no parser test reads (add an `insta::glob!` in tests/it/parsers.rs): {unread:?}"
+    );
 }
