@@ -162,6 +162,35 @@ fn kubectl_controller_revisions_table_is_read_and_refused_without_owner() {
     });
 }
 
+/// Each revision object's name, images and the pod-spec fields its template sets (the whole
+/// template is what the plan compares; the snapshot keeps what can be reviewed).
+#[test]
+fn kubectl_revision_objects_are_read_with_their_templates() {
+    insta::glob!(FIXTURES, "kubectl/get-revision-objects/*.stdout", |path| {
+        let key = relative(path);
+        let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
+        let kind =
+            if command.contains(" controllerrevisions ") { WorkloadKind::DaemonSet } else { WorkloadKind::Deployment };
+        let read = kubectl::parse_revision_objects(kind, &output(path)).map(|objects| {
+            objects
+                .into_iter()
+                .map(|(name, template)| {
+                    let spec = template.get("spec");
+                    let images: Vec<String> = spec
+                        .and_then(|s| s.get("containers"))
+                        .and_then(|c| c.as_array())
+                        .map(|c| c.iter().filter_map(|c| c.get("image")?.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    let fields: Vec<String> =
+                        spec.and_then(|s| s.as_object()).map(|s| s.keys().cloned().collect()).unwrap_or_default();
+                    (name, images, fields)
+                })
+                .collect::<Vec<_>>()
+        });
+        insta::assert_debug_snapshot!(read);
+    });
+}
+
 #[test]
 fn kubectl_replica_sets_table_is_read_with_missing_revisions() {
     insta::glob!(FIXTURES, "kubectl/get-replicasets/*.stdout", |path| {
