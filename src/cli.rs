@@ -415,9 +415,9 @@ mod tests {
     }
 
     #[test]
-    fn flags_from_the_environment_are_read_as_people_write_them() {
-        // clap reads the process environment itself: this test only checks the naming, with
-        // a value clap never saw; the end-to-end tests set the variables for real.
+    fn a_value_on_the_command_line_is_named_as_the_option_even_with_the_variable_set() {
+        // The variable holds the same value, but the command line set it: the option is named.
+        // (clap reads the process environment itself; tests/it/cli.rs sets variables for real.)
         assert_eq!(
             error("run --yes --timeout 0s", &[("CALICO_DOWNGRADE_TIMEOUT", "0s")]),
             "error: invalid value '0s' for '--timeout <DURATION>': `0s` is too short: at least 1s",
