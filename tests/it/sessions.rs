@@ -8,18 +8,19 @@
 //! names it, so a changed query forces a recapture instead of leaving parsers proven on output
 //! of a command the tool no longer sends.
 
-use std::collections::{HashMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 
 use calico_downgrade::app::resolve;
 use calico_downgrade::cli::Cli;
-use calico_downgrade::exec::{Effect, Exec, ExecError, Flow, Invocation, Output, Tool};
+use calico_downgrade::exec::{Effect, ExecError, Invocation, Output, Tool};
 use calico_downgrade::playbook;
 use calico_downgrade::tasks::{Context, Environment, Silent};
+
+use crate::support::scripted::{Answer, Scripted};
 
 fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
@@ -61,17 +62,10 @@ fn tool(name: &str) -> Tool {
     }
 }
 
-/// What one recorded command answered.
-#[derive(Debug, Clone)]
-enum Answer {
-    Output(Output),
-    /// The command could not run to completion (timed out, say): replayed as the same error.
-    Failed(String),
-}
-
 fn answer_of(step: &Step) -> Answer {
     if let Some(error) = &step.error {
-        return Answer::Failed(error.clone());
+        // The command could not run to completion (timed out, say): replayed as the same error.
+        return Answer::Error(ExecError::Io(error.clone()));
     }
     let (stdout, stderr, code) = match (&step.fixture, &step.simulated) {
         (Some(stem), _) => {
@@ -91,73 +85,7 @@ fn answer_of(step: &Step) -> Answer {
         Some(signal) => (None, Some(signal)),
         None => (code, None),
     };
-    Answer::Output(Output { code, signal, stdout, stderr, duration: Duration::from_millis(10) })
-}
-
-/// Answers each command with the recorded outputs of the same argv, in the order they were
-/// recorded; the last one repeats (a replay may look once more than the real run did).
-struct Replay {
-    session: String,
-    answers: HashMap<(Tool, Vec<String>), VecDeque<Answer>>,
-    recorded: Vec<String>,
-    start: Instant,
-    offset: Duration,
-    check_mode: bool,
-    pub sent: Vec<(String, Effect)>,
-}
-
-impl Replay {
-    fn answer(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
-        self.sent.push((invocation.to_string(), invocation.effect));
-        if self.check_mode && invocation.effect == Effect::Mutating {
-            return Err(ExecError::RefusedInCheckMode);
-        }
-        let key = (invocation.tool, invocation.args.clone());
-        let Some(queue) = self.answers.get_mut(&key) else {
-            panic!(
-                "session `{}`: the tool now sends\n  {invocation}\nwhich the real run did not record; it recorded:\n  {}\n\
-                 a query changed: recapture with `scripts/capture-fixture` (fixtures/README.md)",
-                self.session,
-                self.recorded.join("\n  ")
-            );
-        };
-        let answer = if queue.len() > 1 { queue.pop_front().unwrap() } else { queue.front().cloned().unwrap() };
-        self.offset += Duration::from_millis(10);
-        match answer {
-            Answer::Output(output) => Ok(output),
-            Answer::Failed(message) => Err(ExecError::Io(message)),
-        }
-    }
-}
-
-impl Exec for Replay {
-    fn run(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
-        self.answer(invocation)
-    }
-
-    fn follow(
-        &mut self,
-        invocation: &Invocation,
-        _deadline: Instant,
-        on_line: &mut dyn FnMut(&str) -> Flow,
-    ) -> Result<Output, ExecError> {
-        let output = self.answer(invocation)?;
-        for line in output.stdout.lines() {
-            if on_line(line) == Flow::Stop {
-                break;
-            }
-        }
-        Ok(output)
-    }
-
-    fn now(&self) -> Instant {
-        self.start + self.offset
-    }
-
-    fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {
-        self.offset += duration;
-        Ok(())
-    }
+    Answer::Exact(Output { code, signal, stdout, stderr, duration: Duration::from_millis(10) })
 }
 
 fn sessions() -> Vec<PathBuf> {
@@ -174,32 +102,33 @@ fn replay(path: &Path) -> (Header, i32, Vec<(String, Effect)>) {
     let mut lines = text.lines();
     let header: Header = serde_json::from_str(lines.next().expect("a header line")).expect("the session header");
     let steps: Vec<Step> = lines.map(|l| serde_json::from_str(l).expect("a session step")).collect();
-    let mut answers: HashMap<(Tool, Vec<String>), VecDeque<Answer>> = HashMap::new();
+    // Each recorded output answers the same command (its one spelling, as the tool builds it;
+    // the program does not show), in the order recorded; the last one repeats.
+    let mut exec = Scripted::new();
     let mut recorded = Vec::new();
     for step in &steps {
-        let tool = tool(&step.tool);
-        recorded.push(Invocation::read_only(tool, step.tool.clone(), step.args.clone()).to_string());
-        answers.entry((tool, step.args.clone())).or_default().push_back(answer_of(step));
+        let command = Invocation::read_only(tool(&step.tool), step.tool.clone(), step.args.clone()).to_string();
+        exec.on(&command, answer_of(step));
+        recorded.push(command);
     }
+    exec.unscripted_hint = format!(
+        "\nsession `{}`: the real run did not record that command; it recorded:\n  {}\n\
+         a query changed: recapture with `scripts/capture-fixture` (fixtures/README.md)",
+        header.session,
+        recorded.join("\n  ")
+    );
     let cli = Cli::try_parse_from(std::iter::once("calico-downgrade".to_string()).chain(header.tool_args.clone()))
         .unwrap_or_else(|e| panic!("session `{}`: the recorded arguments no longer parse: {e}", header.session));
     let (command, options, _) = resolve(cli);
-    let mut exec = Replay {
-        session: header.session.clone(),
-        answers,
-        recorded,
-        start: Instant::now(),
-        offset: Duration::ZERO,
-        check_mode: options.check,
-        sent: Vec::new(),
-    };
+    exec.check_mode = options.check;
     let environment = Environment { path: None, cwd: PathBuf::from("/") };
     let mut observer = Silent;
     let outcome = {
         let mut ctx = Context::new(&options, &environment, &mut exec, &mut observer);
         playbook::execute(command, &mut ctx)
     };
-    (header, outcome.exit.code(), exec.sent)
+    let sent = exec.log.iter().map(|(command, effect, _)| (command.clone(), *effect)).collect();
+    (header, outcome.exit.code(), sent)
 }
 
 #[test]

@@ -9,7 +9,13 @@ use calico_downgrade::exec::{Effect, Exec, ExecError, Flow, Invocation, Output};
 
 #[derive(Debug, Clone)]
 pub enum Answer {
-    Output { code: i32, stdout: String, stderr: String },
+    Output {
+        code: i32,
+        stdout: String,
+        stderr: String,
+    },
+    /// An output exactly as recorded (a replayed real run: a watch stopped by a signal, say).
+    Exact(Output),
     Error(ExecError),
 }
 
@@ -28,6 +34,8 @@ pub struct Scripted {
     start: Instant,
     offset: Duration,
     pub check_mode: bool,
+    /// Said after `unscripted command: …` (a replay names the capture to redo).
+    pub unscripted_hint: String,
 }
 
 impl Scripted {
@@ -38,6 +46,7 @@ impl Scripted {
             start: Instant::now(),
             offset: Duration::ZERO,
             check_mode: false,
+            unscripted_hint: String::new(),
         }
     }
 
@@ -67,13 +76,15 @@ impl Scripted {
         if self.check_mode && invocation.effect == Effect::Mutating {
             return Err(ExecError::RefusedInCheckMode);
         }
-        let queue = self.answers.get_mut(&key).unwrap_or_else(|| panic!("unscripted command: {key}"));
+        let hint = &self.unscripted_hint;
+        let queue = self.answers.get_mut(&key).unwrap_or_else(|| panic!("unscripted command: {key}{hint}"));
         let answer = if queue.len() > 1 { queue.pop_front().unwrap() } else { queue.front().cloned().unwrap() };
         self.offset += Duration::from_millis(10);
         match answer {
             Answer::Output { code, stdout, stderr } => {
                 Ok(Output { code: Some(code), signal: None, stdout, stderr, duration: Duration::from_millis(10) })
             }
+            Answer::Exact(output) => Ok(output),
             Answer::Error(error) => Err(error),
         }
     }
