@@ -160,7 +160,10 @@ fn dry_runs(ctx: &mut Context, details: &mut Vec<String>) -> Result<(), Stop> {
                 ));
             }
             UndoResult::Refused { message } => {
-                if message.contains("(Forbidden)") {
+                // `Error from server (Forbidden): …`, or for the DaemonSet (real kubectl against
+                // v1.20.2, `fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr`)
+                // `error: failed restoring revision 1: daemonsets.apps "calico-node" is forbidden: User …`.
+                if message.contains("(Forbidden)") || message.contains(" is forbidden: ") {
                     return Err(Stop::new(
                         Exit::Precondition,
                         format!("the API server refuses `{invocation}`: {message}; nothing was changed"),

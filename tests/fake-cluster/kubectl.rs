@@ -480,7 +480,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         }
         Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
         Cmd::Undo { kind, name, namespace, to_revision, dry_run: false } => {
-            match forbidden(state, "patch", kind_resource(kind), &name, &namespace) {
+            match forbidden_undo(state, kind, &name, &namespace, to_revision) {
                 Some(refusal) => refusal,
                 None => undo(state, kind, &name, &namespace, to_revision, now, stuck),
             }
@@ -909,6 +909,16 @@ fn forbidden(
     ))
 }
 
+/// kubectl's rollback wraps the API server's refusal of the patch: `error: failed restoring
+/// revision N: daemonsets.apps "NAME" is forbidden: User ...` (real kubectl against v1.20.2,
+/// `fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr`).
+fn forbidden_undo(state: &State, kind: Kind, name: &str, namespace: &str, to: Option<u64>) -> Option<Output> {
+    let mut refusal = forbidden(state, "patch", kind_resource(kind), name, namespace)?;
+    let message = refusal.stderr.trim_start_matches("Error from server (Forbidden): ").to_string();
+    refusal.stderr = format!("error: failed restoring revision {}: {message}", to.unwrap_or(0));
+    Some(refusal)
+}
+
 /// `rollout undo --dry-run=server` (kubectl 1.18+): the same answer as the undo would give, on
 /// a copy of the state, with ` (server dry run)` after `rolled back`; the user must be allowed
 /// to patch, as the API server authorizes a dry run like the real request.
@@ -919,7 +929,7 @@ fn server_dry_run(state: &State, kind: Kind, name: &str, namespace: &str, to: Op
             1,
         );
     }
-    if let Some(refusal) = forbidden(state, "patch", kind_resource(kind), name, namespace) {
+    if let Some(refusal) = forbidden_undo(state, kind, name, namespace, to) {
         return refusal;
     }
     let mut copy = state.clone();

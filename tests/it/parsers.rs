@@ -132,6 +132,19 @@ fn deleted_pod(path: &Path) -> String {
 }
 
 #[test]
+fn kubectl_revision_objects_give_each_template_and_their_differences() {
+    insta::glob!(FIXTURES, "kubectl/get-revision-objects/*.stdout", |path| {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let kind =
+            if name.starts_with("controllerrevisions") { WorkloadKind::DaemonSet } else { WorkloadKind::Deployment };
+        let objects = kubectl::parse_revision_objects(kind, &output(path)).expect("both revisions");
+        let names: Vec<&str> = objects.iter().map(|(n, _)| n.as_str()).collect();
+        let changes = calico_downgrade::cluster::template_changes(&objects[0].1, &objects[1].1);
+        insta::assert_debug_snapshot!((names, changes));
+    });
+}
+
+#[test]
 fn kubectl_delete_pod_is_read_in_every_known_shape() {
     insta::glob!(FIXTURES, "kubectl/delete-pod/*.stdout", |path| {
         insta::assert_debug_snapshot!(kubectl::parse_delete(&deleted_pod(path), &output(path)));
@@ -306,6 +319,8 @@ fn run_every_parser(output: &Output, name: &str) {
     let _ = kubectl::is_nothing_found(&output.stderr);
     let _ = kubectl::parse_can_i(output);
     let _ = kubectl::parse_names(output);
+    let _ = kubectl::parse_revision_objects(WorkloadKind::DaemonSet, output);
+    let _ = kubectl::parse_revision_objects(WorkloadKind::Deployment, output);
     let _ = kubectl::parse_config_user(&output.stdout);
     for kind in [WorkloadKind::DaemonSet, WorkloadKind::Deployment] {
         let _ = kubectl::parse_undo(kind, name, output);

@@ -569,7 +569,8 @@ fn a_user_who_may_only_read_is_stopped_before_the_abort_naming_verb_resource_and
 #[test]
 fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_change() {
     let mut cluster = Cluster::upgraded();
-    let forbidden = "Error from server (Forbidden): daemonsets.apps \"calico-node\" is forbidden: User \"jane\" cannot patch resource \"daemonsets\" in API group \"apps\" in the namespace \"kube-system\"\n";
+    // What real kubectl printed for a user bound to ClusterRole view (a real capture).
+    let forbidden = include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr");
     cluster.exec.set(
         &kubectl().rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1).to_string(),
         exit(1, "", forbidden),
