@@ -443,6 +443,8 @@ class Control:
             c.kubelets.remove(arg)
         elif op == "not-ready":
             c.kubelets.not_ready(arg)
+        elif op == "not-ready-now":
+            c.kubelets.not_ready(arg, post=True)
         elif op == "ready":
             c.kubelets.ready(arg)
         elif op == "nodes":

@@ -312,10 +312,16 @@ class Kubelets:
                 raise
         self.log(f"{name}: removed")
 
-    def not_ready(self, name):
-        """The node's kubelet stops (no heartbeats, no pod updates): the node controller marks it NotReady."""
-        self.nodes[name].paused.set()
-        self.log(f"{name}: kubelet stopped (node will go NotReady)")
+    def not_ready(self, name, post=False):
+        """The node's kubelet stops (no heartbeats, no pod updates): the node controller marks it
+        NotReady after --node-monitor-grace-period. With `post`, the kubelet first reports
+        Ready=False itself, so the node controller reacts within its monitor period."""
+        node = self.nodes[name]
+        node.paused.set()
+        if post:
+            time.sleep(0.3)  # let a sync in flight finish, so no Ready=True follows
+            node.put_status(ready=False)
+        self.log(f"{name}: kubelet stopped (node goes NotReady){' after posting Ready=False' if post else ''}")
 
     def ready(self, name):
         node = self.nodes[name]
