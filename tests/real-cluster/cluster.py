@@ -233,7 +233,7 @@ class Cluster:
                                                "--controllers=*"])
         self._proc("kube-scheduler", [b("kube-scheduler"), *[a.format(kc=sch_kc) for a in common],
                                       f"--secure-port={self.ports['scheduler']}"])
-        self.kubelet_client = kube.Client("127.0.0.1", self.ports["apiserver"], pki("ca.crt"), pki("kubelets.crt"), pki("kubelets.key"))
+        self.kubelet_client = kube.Client("127.0.0.1", self.ports["apiserver"], pki("ca.crt"), pki("kubelets.crt"), pki("kubelets.key"), timeout=3.0)
         self.kubelets = Kubelets(self.kubelet_client, phase_delay=phase_delay, log=lambda m: self.log(f"kubelet {m}"))
         for i in range(1, nodes + 1):
             self.kubelets.add(f"node-{i}")

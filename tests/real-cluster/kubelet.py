@@ -10,7 +10,10 @@
   one phase every `phase_delay` seconds;
 - for a pod with a deletionTimestamp writes its containers as terminated and then deletes it
   with gracePeriodSeconds=0;
-- every API error is retried with capped backoff, so it rides out an API server restart.
+- a running pod whose Ready condition the node controller set False (the node was unreachable)
+  is reported ready again once the kubelet reaches the API server, as a real kubelet does;
+- every API error is retried with capped backoff (requests time out after 3 s), so it rides out
+  an API server restart.
 
 Controls (in-process, or through cluster.py's control socket / ctl.py): add a node, remove a
 node (stop its kubelet, delete its pods and the Node object), make a node NotReady (its kubelet
@@ -35,6 +38,10 @@ def now():
 
 def now_micro():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def pod_ready(pod):
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions", []))
 
 
 def digest(text):
@@ -234,10 +241,16 @@ class Node(threading.Thread):
                 continue
             if st["stage"] == -1:
                 # A pod already Running (e.g. after this kubelet restarted) is left as it is.
-                if phase == "Running" and all(c.get("ready") for c in pod["status"].get("containerStatuses", [])):
+                if phase == "Running" and all(c.get("ready") for c in pod["status"].get("containerStatuses", [])) \
+                        and pod["status"].get("containerStatuses"):
                     st["stage"] = 2
                     continue
                 st["stage"], st["since"] = 0, t
+            if st["stage"] == 2 and not pod_ready(pod):
+                # The node controller marked it not ready while this node was unreachable: a
+                # kubelet that is back reports its (still running) containers ready again.
+                self.put_pod_status(pod, self.status_for(pod, 2))
+                continue
             if st["stage"] < 2 and t - st["since"] >= self.phase_delay:
                 self.put_pod_status(pod, self.status_for(pod, st["stage"] + 1))
                 st["stage"], st["since"] = st["stage"] + 1, t

@@ -121,6 +121,7 @@ class Case:
         err = open(os.path.join(self.dir, f"stderr-{n}"), "w+")
         start = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.tier.children.append(proc)
 
         def finish():
             try:
@@ -372,12 +373,21 @@ def read_known_failures(path=KNOWN_FAILURES):
     return known
 
 
+def leftover_processes(run_dir):
+    """`ps` lines of live processes whose command line names the run folder (every server and tool run does)."""
+    ps = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    me = {str(os.getpid()), str(os.getppid())}
+    return [ln.strip() for ln in ps.splitlines()
+            if run_dir in ln and ln.split()[0] not in me and not ln.split()[1].startswith("Z")]
+
+
 class Tier:
     def __init__(self, args):
         self.args = args
         self.tool, self.fake_cluster = os.path.abspath(args.tool), os.path.abspath(args.fake_cluster)
         self.kubectls = kubectl_paths(args.bin_dir)
         self.cleanup = []
+        self.children = []  # every tool process started, killed (process group) if the tier stops early
         self.cluster = None
 
     def selected(self):
@@ -450,13 +460,16 @@ class Tier:
             print(f"real-cluster: the control plane failed: {e}", flush=True)
             failed += 1
         finally:
+            for proc in self.children:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
             if self.cluster:
-                pids = self.cluster.pids()
                 self.cluster.stop()
-                left = [p for p in pids if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
-                if left:
-                    print(f"FAIL processes left running: {left}", flush=True)
-                    failed += 1
+            left = leftover_processes(run_dir)
+            if left:
+                print("FAIL processes left running:\n  " + "\n  ".join(left), flush=True)
+                failed += 1
         print(f"real-cluster: {time.monotonic() - t0:.0f}s in all; logs in {run_dir}")
         print(f"real-cluster: known failures ({len(known_seen)}): {', '.join(known_seen) or 'none'}")
         print(f"real-cluster: {passed} passed, {failed} failed", flush=True)
