@@ -104,17 +104,18 @@ class Case:
         if r.returncode != 0:
             raise RuntimeError(f"`fake-cluster init` failed with exit code {r.returncode}: {r.stderr.strip()}")
 
-    def tool(self, *args, timeout=180, background=False):
-        """Run calico-downgrade with a cleared environment; stdout/stderr/journal kept in the case folder."""
+    def tool(self, *args, timeout=180, background=False, kubeconfig=None):
+        """Run calico-downgrade with a cleared environment; stdout/stderr/journal kept in the case folder.
+        `kubeconfig`: another user's (default: the admin's). `status` gets no --calicoctl (it refuses it)."""
         if self.fake is None:
             self.fakes()
         self.runs += 1
         n = self.runs
-        argv = [self.tier.tool, *args, "--kubectl", os.path.join(self.path_dir, "kubectl"),
-                "--calicoctl", os.path.join(self.fake, "bin", "calicoctl"),
+        calicoctl = [] if args[:1] == ("status",) else ["--calicoctl", os.path.join(self.fake, "bin", "calicoctl")]
+        argv = [self.tier.tool, *args, "--kubectl", os.path.join(self.path_dir, "kubectl"), *calicoctl,
                 "--calico-upgrade", os.path.join(self.fake, "bin", "calico-upgrade"),
                 "--journal", os.path.join(self.dir, f"journal-{n}.jsonl")]
-        env = {"PATH": self.path_dir, "HOME": self.home, "KUBECONFIG": self.cluster.admin_kubeconfig}
+        env = {"PATH": self.path_dir, "HOME": self.home, "KUBECONFIG": kubeconfig or self.cluster.admin_kubeconfig}
         with open(os.path.join(self.dir, f"argv-{n}"), "w") as f:
             f.write(" ".join(argv) + "\n")
         out = open(os.path.join(self.dir, f"stdout-{n}"), "w+")
@@ -343,6 +344,52 @@ def case_node_notready(c):
 
 
 # name -> (function, kubectl versions)
+def fake_calls(c, call):
+    """How many times the simulated Calico tools were called as `call` (calico-upgrade-abort ...)."""
+    with open(os.path.join(c.fake, "calls.jsonl")) as f:
+        return sum(1 for line in f if json.loads(line).get("call") == call)
+
+
+def case_view_user(c):
+    """A user bound to ClusterRole `view` (may read, not patch): stopped before the first change,
+    the abort included, naming the verb, the resource and the user."""
+    c.cluster.calico_state("upgraded", "etcd")
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "tier-jane-view"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "jane"}]}
+    try:
+        c.api.post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+    except ApiError as e:
+        if e.status != 409:
+            raise
+    jane = c.cluster.user_kubeconfig("jane")
+    before = c.resource_versions()
+    r = c.tool("run", "--yes", kubeconfig=jane)
+    expect(r.rc == 3, f"run as a view user exited {r.rc}: {r.why()}")
+    expect("FAILED [Check permissions]" in r.out, "the failure is not the permission check")
+    expect("user `jane` may not patch daemonsets.apps/calico-node in kube-system" in r.out,
+           "the verb, the resource and the user are not named")
+    expect(fake_calls(c, "calico-upgrade-abort") == 0, "calico-upgrade abort ran")
+    expect(c.resource_versions() == before, "the workloads changed")
+    c.expect_all_on(V30_IMAGES)
+
+
+def case_typo_deployment(c):
+    """`--deployment calico-kube-controler` (one letter missing) on an etcd cluster: exit 3 with
+    the closest name, for run and status alike; nothing changed."""
+    c.cluster.calico_state("upgraded", "etcd")
+    before = c.resource_versions()
+    r = c.tool("run", "--yes", "--deployment", "calico-kube-controler")
+    expect(r.rc == 3, f"run with a typo exited {r.rc}: {r.why()}")
+    expect("did you mean --deployment calico-kube-controllers?" in r.out, "no closest name offered")
+    expect("Calico v2.6 is running" not in r.out, "the run claims Calico v2.6")
+    s = c.tool("status", "--deployment", "calico-kube-controler")
+    expect(s.rc == 3, f"status with a typo exited {s.rc}: {s.why()}")
+    expect(fake_calls(c, "calico-upgrade-abort") == 0, "calico-upgrade abort ran")
+    expect(c.resource_versions() == before, "the workloads changed")
+
+
 CASES = {
     "run-twice": (case_run_twice, KUBECTLS),
     "plan": (case_plan, KUBECTLS),
@@ -354,6 +401,8 @@ CASES = {
     "apiserver-outage": (case_apiserver_outage, ["1.33"]),
     "node-joins": (case_node_joins, ["1.33"]),
     "node-notready": (case_node_notready, ["1.33"]),
+    "view-user": (case_view_user, ["1.20", "1.33"]),
+    "typo-deployment": (case_typo_deployment, ["1.27"]),
 }
 
 
