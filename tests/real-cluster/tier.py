@@ -390,6 +390,21 @@ def case_typo_deployment(c):
     expect(c.resource_versions() == before, "the workloads changed")
 
 
+def case_abort_on_v3(c):
+    """`abort` with calico/node on v3 refuses (exit 3) and points at `run`; `--abort-while-v3`
+    says it is meant, and the abort runs."""
+    c.cluster.calico_state("upgraded", "etcd")
+    before = c.resource_versions()
+    r = c.tool("abort", "--yes")
+    expect(r.rc == 3, f"abort on v3 exited {r.rc}: {r.why()}")
+    expect("run `calico-downgrade run`" in r.out, "the refusal does not point at run")
+    expect(fake_calls(c, "calico-upgrade-abort") == 0, "calico-upgrade abort ran")
+    meant = c.tool("abort", "--yes", "--abort-while-v3")
+    expect(meant.rc == 0, f"abort --abort-while-v3 exited {meant.rc}: {meant.why()}")
+    expect(fake_calls(c, "calico-upgrade-abort") == 1, "calico-upgrade abort did not run once")
+    expect(c.resource_versions() == before, "the abort changed the workloads")
+
+
 CASES = {
     "run-twice": (case_run_twice, KUBECTLS),
     "plan": (case_plan, KUBECTLS),
@@ -403,6 +418,7 @@ CASES = {
     "node-notready": (case_node_notready, ["1.33"]),
     "view-user": (case_view_user, ["1.20", "1.33"]),
     "typo-deployment": (case_typo_deployment, ["1.27"]),
+    "abort-on-v3": (case_abort_on_v3, ["1.32"]),
 }
 
 
