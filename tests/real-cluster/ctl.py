@@ -3,8 +3,8 @@
 The cluster (cluster.py) listens on a unix socket, `$CALICO_DOWNGRADE_REAL_CTL` (set by
 scripts/real-cluster/with-cluster) or `--socket PATH`. Operations:
   add-node NAME | remove-node NAME | not-ready NAME | not-ready-now NAME | ready NAME | nodes
-  (not-ready: the kubelet stops, NotReady after the grace period; not-ready-now: it posts
-  Ready=False first)
+  (not-ready: the kubelet stops; NotReady and its pods not ready after the 8 s grace period;
+  not-ready-now: it posts Ready=False first, which makes the node NotReady at once)
   kill-apiserver | start-apiserver | restart-apiserver SECONDS
   calico STATE[/VARIANT]          (upgraded|not-upgraded|none, etcd|ondelete|kdd)
   user-kubeconfig USER[/GROUP,...] (prints the kubeconfig's path)

@@ -327,8 +327,10 @@ class Kubelets:
 
     def not_ready(self, name, post=False):
         """The node's kubelet stops (no heartbeats, no pod updates): the node controller marks it
-        NotReady after --node-monitor-grace-period. With `post`, the kubelet first reports
-        Ready=False itself, so the node controller reacts within its monitor period."""
+        NotReady (Unknown) after --node-monitor-grace-period and sets its pods' Ready condition
+        False (seen on the 1.20 controller-manager). With `post`, the kubelet first reports
+        Ready=False itself: the node is NotReady at once, but the 1.20 node controller leaves
+        the pods' Ready condition alone until the grace period has passed."""
         node = self.nodes[name]
         node.paused.set()
         if post:
@@ -341,6 +343,12 @@ class Kubelets:
         node.last_status = 0.0
         node.paused.clear()
         self.log(f"{name}: kubelet running again")
+
+    def set_phase_delay(self, seconds):
+        """Seconds per pod phase from now on, on every node (and nodes added later)."""
+        self.phase_delay = seconds
+        for n in list(self.nodes.values()):
+            n.phase_delay = seconds
 
     def names(self):
         with self.lock:
