@@ -2,14 +2,16 @@
 //!
 //! Running pods are not proof (SPEC §1.4): right after `rollout undo` the old pods are all
 //! still Running; with an OnDelete DaemonSet they stay so forever; v3 calico-node reads `1/2`
-//! before `calico-upgrade complete`. A workload has converged when every pod it owns is
-//! Running, not being deleted, has all containers ready, runs exactly the target images, and
-//! there are as many such pods as desired.
+//! before `calico-upgrade complete`. A workload has converged when its live rollout status says
+//! the rollout is complete (what `kubectl rollout status` checks: the controller saw the latest
+//! template, every desired pod updated and available), AND every pod it owns that is not being
+//! deleted is Running with its `Ready` condition True on exactly the target images, as many as
+//! the live desired count (nodes join and leave during a wait).
 
 use serde::Serialize;
 
 use crate::cluster::{same_images, RollbackPlan, Workload};
-use crate::tools::kubectl::{PodStatus, WorkloadKind};
+use crate::tools::kubectl::{PodStatus, WorkloadKind, WorkloadStatus};
 
 /// What one workload must look like when the downgrade is done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,6 +66,8 @@ pub struct Progress {
     pub on_other_images: Vec<PodRef>,
     /// Pods on the target images that are not (yet) Running and ready, or being deleted.
     pub not_ready: Vec<PodRef>,
+    /// Why the live rollout status is not complete yet (`None`: complete, or not looked at).
+    pub rollout: Option<String>,
     pub converged: bool,
 }
 
@@ -101,8 +105,51 @@ pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStat
         ready,
         on_other_images,
         not_ready,
+        rollout: None,
         converged,
     }
+}
+
+/// Judge every target against the live rollout status as well as the pods: each target's
+/// desired count is the live one, and its rollout must be complete.
+pub fn judge_live<'a, I>(targets: &[Target], statuses: &[WorkloadStatus], pods: I) -> Vec<Progress>
+where
+    I: IntoIterator<Item = &'a PodStatus>,
+    I::IntoIter: Clone,
+{
+    let pods = pods.into_iter();
+    targets
+        .iter()
+        .map(|target| {
+            let status = statuses.iter().find(|s| s.kind == target.kind && s.name == target.name);
+            let live = Target { desired: status.map_or(target.desired, |s| s.desired), ..target.clone() };
+            let mut progress = judge_one(&live, pods.clone());
+            progress.rollout = match status {
+                Some(status) => status.incomplete(),
+                None => Some("not in the rollout status".to_string()),
+            };
+            progress.converged &= progress.rollout.is_none();
+            progress
+        })
+        .collect()
+}
+
+/// What a view of the pods says before the rollout status is read: every pod seen on the
+/// target images and ready. The count is not judged here: only the live rollout status knows
+/// how many are desired now (a node may have joined or left). Only a candidate.
+pub fn looks_done(progress: &[Progress]) -> bool {
+    progress.iter().all(|p| p.on_other_images.is_empty() && p.not_ready.is_empty() && p.ready > 0)
+}
+
+/// The targets with the live desired counts of the last rollout status seen.
+pub fn with_live_desired(targets: &[Target], statuses: &[WorkloadStatus]) -> Vec<Target> {
+    targets
+        .iter()
+        .map(|t| {
+            let live = statuses.iter().find(|s| s.kind == t.kind && s.name == t.name);
+            Target { desired: live.map_or(t.desired, |s| s.desired), ..t.clone() }
+        })
+        .collect()
 }
 
 /// Judge every target over the same pods (a slice, or the live rows of a watch's view,
@@ -139,6 +186,9 @@ pub fn summary(progress: &[Progress]) -> String {
             if !groups.is_empty() {
                 let parts: Vec<String> = groups.iter().map(|(label, count)| format!("{count} {label}")).collect();
                 line.push_str(&format!(" ({})", parts.join(", ")));
+            }
+            if let (Some(rollout), true) = (&p.rollout, p.on_other_images.is_empty()) {
+                line.push_str(&format!(" (rollout: {rollout})"));
             }
             line
         })

@@ -231,7 +231,12 @@ impl Exec for Runner {
         let started = SystemTime::now();
         let clock = Instant::now();
         let result = (|| {
-            let reader = self.expression(invocation).reader().map_err(|e| spawn_error(&invocation.program, e))?;
+            // stderr is captured (for the journal and the report), never passed to ours.
+            let reader = self
+                .expression(invocation)
+                .stderr_capture()
+                .reader()
+                .map_err(|e| spawn_error(&invocation.program, e))?;
             let pids = reader.pids();
             let reader = Arc::new(reader);
             // A thread turns the pipe into lines, so the loop below can keep an eye on the
@@ -240,13 +245,16 @@ impl Exec for Runner {
             let pipe = Arc::clone(&reader);
             let thread = std::thread::spawn(move || {
                 let mut buffered = BufReader::new(&*pipe);
-                let mut line = String::new();
+                let mut line = Vec::new();
                 loop {
                     line.clear();
-                    match buffered.read_line(&mut line) {
+                    // Bytes, not `read_line`: a line that is not UTF-8 is passed on (lossily)
+                    // instead of ending the watch.
+                    match buffered.read_until(b'\n', &mut line) {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {
-                            if sender.send(line.trim_end_matches(['\n', '\r']).to_string()).is_err() {
+                            let text = String::from_utf8_lossy(&line);
+                            if sender.send(text.trim_end_matches(['\n', '\r']).to_string()).is_err() {
                                 break;
                             }
                         }
@@ -283,12 +291,18 @@ impl Exec for Runner {
                 kill_group(&pids);
             }
             let _ = thread.join();
-            let (code, signal, stderr) = match reader.try_wait() {
-                Ok(Some(output)) => {
-                    let o = to_output(output, clock.elapsed());
-                    (o.code, o.signal, o.stderr)
+            // The child is gone or killed: reap it (briefly) to get its status and stderr.
+            let reaped_by = Instant::now() + TICK * 50;
+            let status = loop {
+                match reader.try_wait() {
+                    Ok(Some(output)) => break Some(to_output(output, clock.elapsed())),
+                    Ok(None) if Instant::now() < reaped_by => std::thread::sleep(TICK / 4),
+                    _ => break None,
                 }
-                _ => (None, Some(libc::SIGKILL), String::new()),
+            };
+            let (code, signal, stderr) = match status {
+                Some(o) => (o.code, o.signal, o.stderr),
+                None => (None, Some(libc::SIGKILL), String::new()),
             };
             Ok(Output { code, signal, stdout, stderr, duration: clock.elapsed() })
         })();

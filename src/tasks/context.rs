@@ -206,6 +206,13 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// `kubectl get daemonset/NAME deployment/NAME`: the workloads' live rollout status.
+    pub fn workload_status_invocation(&self) -> Invocation {
+        let cluster = self.cluster();
+        let deployment = cluster.deployment.as_ref().map(|d| d.name.as_str());
+        self.kubectl().workload_status(&self.options.namespace, &cluster.daemonset.name, deployment)
+    }
+
     /// The version a tool reported in `Find the tools`, for messages about its output.
     fn tool_version(&self, tool: crate::exec::Tool) -> Option<&str> {
         let tools = &self.facts.tools;

@@ -9,7 +9,7 @@ use crate::cluster::{Datastore, RollbackPlan, UpgradeState, Workload};
 use crate::convergence::{Progress, Target};
 use crate::tools::calico_upgrade::Migration;
 use crate::tools::calicoctl::CalicoctlVersion;
-use crate::tools::kubectl::{Kubectl, PodStatus, PodSummary};
+use crate::tools::kubectl::{Kubectl, PodStatus, PodSummary, WorkloadStatus};
 
 /// The tools as found and checked.
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +101,8 @@ pub struct Facts {
     pub progress: Option<Vec<Progress>>,
     /// Which cluster and datastore the run acts on (`kubectl config view --minify`).
     pub destination: Option<crate::destination::Destination>,
+    /// The last live rollout status of the workloads the wait read.
+    pub rollout: Option<Vec<WorkloadStatus>>,
     /// Whether any task changed the cluster (or, in check mode, would): only from what was
     /// observed (a mutating command that said so and a state read back), never from a command
     /// merely having been started.

@@ -29,7 +29,13 @@ pub fn pod_table(targets: &[Target], pods: &[PodStatus]) -> Vec<String> {
             pod.name.clone(),
             pod.node.clone().unwrap_or_else(|| "-".to_string()),
             phase.to_string(),
-            format!("{}/{}", pod.ready.iter().filter(|r| **r).count(), pod.images.len()),
+            // The pod's Ready condition (not its containers' flags: see `kubectl::POD_COLUMNS`).
+            match pod.ready {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "-",
+            }
+            .to_string(),
             calico::release(&pod.images).unwrap_or_else(|| "?".to_string()),
             pod.images.join(","),
         ]);

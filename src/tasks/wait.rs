@@ -1,21 +1,29 @@
 //! Task 6, "Wait for the pods" (the docs' `watch kubectl get pods -n kube-system`): wait until
-//! every pod of the DaemonSet and the Deployment is Running, ready, on the rolled-back
-//! images, and as many as desired (see `convergence`), or until `--timeout` (exit 4).
+//! the workloads' live rollout status is complete and every pod of the DaemonSet and the
+//! Deployment is Running, its Ready condition True, on the rolled-back images, as many as the
+//! live desired count (see `convergence`), or until `--timeout` (exit 4, naming what was last
+//! seen: the pods on old images, the pods not ready and their nodes).
 //!
-//! By default it follows `kubectl get pods --watch`: one long-lived kubectl whose rows are
-//! judged as they arrive. The watch never says that a pod is gone (a deleted pod's last row is
-//! simply its last), so a verdict from the watch is only a candidate, confirmed by one
-//! `kubectl get pods` before the tool says "converged": never early. With `--no-watch` it
-//! polls every `--poll-interval` instead. An OnDelete DaemonSet never replaces its pods: the
-//! task reports which pods still run the v3 images and stops with exit 4, unless
-//! `--replace-pods`, which deletes them one at a time, each replacement ready before the next.
+//! Each look is a complete view: `kubectl get pods`, then, when the pods look done, the
+//! workloads' rollout status. Between looks it follows `kubectl get pods --watch`, its view
+//! seeded with the last look, so progress always counts the whole view; a watch row is only a
+//! candidate, confirmed by the next look: never early. A watch that ends or fails is
+//! established again after a look (with backoff after failures); its stderr goes to the
+//! journal and the progress. Read-only commands ride out transient failures until the deadline
+//! (`Context::run_raw`); none runs past it. With `--no-watch` it polls every `--poll-interval`.
+//! An OnDelete DaemonSet never replaces its pods: the task reports which pods still run the v3
+//! images and stops with exit 4, unless `--replace-pods`, which deletes them one at a time
+//! (`--wait=false`), each replacement ready before the next.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::context::short_name;
 use super::{Context, Done, Stop, TaskResult};
-use crate::convergence::{all_converged, judge, summary, PodRef, Progress, Target};
-use crate::exec::{ExecError, Flow};
+use crate::convergence::{
+    all_converged, judge, judge_live, looks_done, summary, with_live_desired, PodRef, Progress, Target,
+};
+use crate::exec::{ExecError, Flow, Invocation, Output};
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, PodStatus, PodWatch};
 
@@ -63,44 +71,62 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     result
 }
 
-/// What one confirming look found: the pods, or no answer before the deadline (the API
-/// server unreachable through every retry), with kubectl's reason.
+/// What one confirming look found, or no answer before the deadline (the API server
+/// unreachable through every retry), with kubectl's reason.
 enum Look {
-    Seen(Vec<PodStatus>),
+    Seen { pods: Vec<PodStatus>, progress: Vec<Progress> },
     Lost(String),
 }
 
-/// One `kubectl get pods`, retried through transient failures until the deadline.
-fn look(ctx: &mut Context) -> Result<Look, Stop> {
-    let invocation = ctx.pods_invocation(false);
-    match ctx.run_raw(&invocation) {
-        Err(ExecError::Deadline) => {
-            Ok(Look::Lost(format!("`{}` was still running", super::context::short_name(&invocation))))
-        }
-        Err(error) => Err(super::exec_stop(&invocation, &error)),
-        Ok(output) if output.success() => {
-            kubectl::parse_pods(&output).map(Look::Seen).map_err(|e| ctx.unrecognised(&invocation, e))
-        }
+/// A read-only command of the wait, retried through transient failures until the deadline:
+/// its output, or `Err(Ok(cause))` when the deadline came first.
+fn read(ctx: &mut Context, invocation: &Invocation) -> Result<Result<Output, String>, Stop> {
+    match ctx.run_raw(invocation) {
+        Err(ExecError::Deadline) => Ok(Err(format!("`{}` was still running", short_name(invocation)))),
+        Err(error) => Err(super::exec_stop(invocation, &error)),
+        Ok(output) if output.success() => Ok(Ok(output)),
         Ok(output) => match kubectl::transient_failure(&output.stderr) {
-            Some(cause) => Ok(Look::Lost(cause)),
-            None => Err(super::refused(&invocation, &output)),
+            Some(cause) => Ok(Err(cause)),
+            None => Err(super::refused(invocation, &output)),
         },
     }
 }
 
-fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
-    let targets = targets.to_vec();
-    let on_delete = ctx.cluster().daemonset.is_on_delete();
-    // Right after a rollback, the first look is the watch's own opening listing: no poll
-    // before it. Each candidate the watch finds is then confirmed by the poll at the top of
-    // the loop. When nothing changed (a second run), one poll is all it takes.
-    let mut watching = !ctx.options.no_watch;
-    if watching && !on_delete && ctx.facts.changed {
-        watching = follow_until_candidate(ctx, &targets, &[], deadline)?;
+/// One confirming look: `kubectl get pods`, then, when the pods look done, the workloads'
+/// live rollout status (desired count, updated, available, observed generation), which the
+/// verdict needs as well. `targets` takes the live desired counts.
+fn look(ctx: &mut Context, targets: &mut Vec<Target>) -> Result<Look, Stop> {
+    let invocation = ctx.pods_invocation(false);
+    let output = match read(ctx, &invocation)? {
+        Ok(output) => output,
+        Err(cause) => return Ok(Look::Lost(cause)),
+    };
+    let pods = kubectl::parse_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
+    let progress = judge(targets.as_slice(), &pods);
+    if !looks_done(&progress) {
+        return Ok(Look::Seen { pods, progress });
     }
+    let invocation = ctx.workload_status_invocation();
+    let output = match read(ctx, &invocation)? {
+        Ok(output) => output,
+        Err(cause) => return Ok(Look::Lost(cause)),
+    };
+    let statuses = kubectl::parse_workload_status(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
+    *targets = with_live_desired(targets, &statuses);
+    let progress = judge_live(targets.as_slice(), &statuses, &pods);
+    ctx.facts.rollout = Some(statuses);
+    Ok(Look::Seen { pods, progress })
+}
+
+fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
+    let mut targets = targets.to_vec();
+    let on_delete = ctx.cluster().daemonset.is_on_delete();
+    // Every verdict, and every progress line, comes from a complete view: a poll first, then
+    // the watch seeded with it, whose candidates are confirmed by the next poll.
+    let mut watch_failures = 0u32;
     loop {
-        let pods = match look(ctx)? {
-            Look::Seen(pods) => pods,
+        let (pods, progress) = match look(ctx, &mut targets)? {
+            Look::Seen { pods, progress } => (pods, progress),
             Look::Lost(cause) => {
                 let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(&targets, &[]));
                 let mut stop = not_converged(ctx, &last);
@@ -108,9 +134,8 @@ fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Insta
                 return Err(stop);
             }
         };
-        let progress = judge(&targets, &pods);
         let elapsed = ctx.exec.now().saturating_duration_since(started);
-        ctx.observer.progress(&summary(&progress));
+        ctx.observer.progress(&progress_line(ctx, elapsed, &progress));
         ctx.facts.pods = Some(pods.clone());
         ctx.facts.progress = Some(progress.clone());
         if all_converged(&progress) {
@@ -151,10 +176,27 @@ fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Insta
         if ctx.exec.now() >= deadline {
             return Err(not_converged(ctx, &progress));
         }
-        if watching {
-            watching = follow_until_candidate(ctx, &targets, &pods, deadline)?;
-        } else {
+        if ctx.options.no_watch {
             ctx.pause(ctx.options.poll_interval)?;
+            continue;
+        }
+        match follow_until_candidate(ctx, &targets, &pods, started, deadline)? {
+            WatchEnd::Candidate | WatchEnd::Quiet => watch_failures = 0,
+            WatchEnd::Closed => {
+                // The API server closes watches now and then: watch again after a short rest.
+                ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))?;
+            }
+            WatchEnd::Failed(cause) => {
+                watch_failures += 1;
+                let pause = super::context::backoff(watch_failures)
+                    .max(ctx.options.poll_interval)
+                    .min(deadline.saturating_duration_since(ctx.exec.now()));
+                ctx.observer.progress(&format!(
+                    "the watch failed ({cause}): looking again in {:.1}s, then watching again",
+                    pause.as_secs_f64()
+                ));
+                ctx.pause(pause)?;
+            }
         }
     }
 }
@@ -200,7 +242,14 @@ fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
                 .zip(pod_list(&p.on_other_images))
                 .map(|(pod, line)| format!("  still {}: {line}", crate::calico::on_images(&pod.images))),
         );
-        details.extend(p.not_ready.iter().map(|r| format!("  not ready: {}", r.name)));
+        if let Some(rollout) = &p.rollout {
+            details.push(format!("  rollout: {rollout}"));
+        }
+        details.extend(
+            p.not_ready
+                .iter()
+                .map(|r| format!("  not ready: {} on {}", r.name, r.node.as_deref().unwrap_or("no node"))),
+        );
     }
     Stop::new(
         Exit::NotConverged,
@@ -209,16 +258,41 @@ fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
     .with_details(details)
 }
 
-/// Follow `kubectl get pods --watch` until the rows it prints make the workloads look
-/// converged (a candidate, to be confirmed by a poll), or a pod being deleted needs a fresh
-/// look (no row says when it is gone), or the watch ends, or the deadline passes. Returns
-/// whether watching is still worth it (false once a watch failed).
+/// How a watch ended.
+enum WatchEnd {
+    /// Its rows make the workloads look done (or, with `--replace-pods`, ready for the next
+    /// replacement): a candidate for the confirming look.
+    Candidate,
+    /// Time to look again: a pod being deleted (no row says when it is gone), a stalled
+    /// watch, or the deadline.
+    Quiet,
+    /// kubectl ended it cleanly (the API server closes watches now and then).
+    Closed,
+    /// kubectl failed (exit code or signal, and its stderr).
+    Failed(String),
+}
+
+/// A progress line: the counts from a complete view, the time spent and the timeout.
+fn progress_line(ctx: &Context, elapsed: Duration, progress: &[Progress]) -> String {
+    format!(
+        "{} ({:.1}s of {})",
+        summary(progress),
+        elapsed.as_secs_f64(),
+        humantime::format_duration(ctx.options.timeout)
+    )
+}
+
+/// Follow `kubectl get pods --watch`, its view seeded with the last complete look, until its
+/// rows make the workloads look done (a candidate, confirmed by the next look), a pod being
+/// deleted needs a fresh look, the watch ends, or the deadline passes. Each change it shows
+/// is judged on the whole view (the seed plus every row since), never on rows alone.
 fn follow_until_candidate(
     ctx: &mut Context,
     targets: &[Target],
     seed: &[PodStatus],
+    started: Instant,
     deadline: Instant,
-) -> Result<bool, Stop> {
+) -> Result<WatchEnd, Stop> {
     let mut view: BTreeMap<String, PodStatus> = seed.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let deleting_pending = seed.iter().any(|p| p.deleting && targets.iter().any(|t| t.owns(p)));
     // A pod being deleted needs a fresh look after one poll interval (no row says when it is
@@ -229,9 +303,11 @@ fn follow_until_candidate(
     let mut watch = PodWatch::default();
     let mut parse_error = None;
     let mut candidate = false;
-    let started = ctx.exec.now();
     let replacing = ctx.options.replace_pods && ctx.cluster().daemonset.is_on_delete();
     ctx.command_started(&invocation);
+    let timeout = humantime::format_duration(ctx.options.timeout).to_string();
+    // The rows carry no time: elapsed is read from the clock that `now` reads in production.
+    let since = Instant::now().checked_sub(ctx.exec.now().saturating_duration_since(started)).unwrap_or(started);
     let observer = &mut *ctx.observer;
     let result = ctx.exec.follow(&invocation, until, &mut |line| match watch.feed(line) {
         Ok(None) => Flow::Continue,
@@ -241,14 +317,14 @@ fn follow_until_candidate(
             }
             view.insert(pod.name.clone(), pod);
             let progress = judge(targets, view.values().filter(|p| !p.deleting));
-            observer.progress(&summary(&progress));
+            observer.progress(&format!("{} ({:.1}s of {timeout})", summary(&progress), since.elapsed().as_secs_f64()));
             // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
             // being deleted) is the moment to replace the next pod: stop watching then too.
             let next_replacement = replacing
                 && progress[0].not_ready.is_empty()
                 && !progress[0].on_other_images.is_empty()
                 && view.values().filter(|p| !p.deleting && targets[0].owns(p)).count() == targets[0].desired as usize;
-            if all_converged(&progress) || next_replacement {
+            if looks_done(&progress) || next_replacement {
                 candidate = true;
                 Flow::Stop
             } else {
@@ -261,30 +337,28 @@ fn follow_until_candidate(
         }
     });
     ctx.record(&invocation, &result);
-    let output = result.map_err(|e| super::exec_stop(&invocation, &e))?;
+    let output = match result {
+        Ok(output) => output,
+        Err(ExecError::Interrupted) => return Err(super::exec_stop(&invocation, &ExecError::Interrupted)),
+        // Could not start it (or it hung past every limit): the loop looks again, then watches again.
+        Err(error) => return Ok(WatchEnd::Failed(error.to_string())),
+    };
     if let Some(error) = parse_error {
         return Err(ctx.unrecognised(&invocation, error));
     }
-    // A watch that ended by itself: after a clean end (the API server closed it) the loop
-    // polls and watches again, resting one interval if it was short-lived; a failed watch
-    // (kubectl exited non-zero or was killed: no permission to watch, say) is not retried:
-    // the wait polls from then on, and says so once.
-    let ended_early = !candidate && ctx.exec.now() < until;
-    if !ended_early {
-        return Ok(true);
+    if candidate {
+        return Ok(WatchEnd::Candidate);
     }
-    if !output.success() {
-        let cause = kubectl::failure_message(&output.stderr);
-        ctx.observer.progress(&format!(
-            "the watch failed ({}{}): polling every {} instead",
-            output.status_text(),
-            if cause.is_empty() { String::new() } else { format!(": {cause}") },
-            humantime::format_duration(ctx.options.poll_interval)
-        ));
-        return Ok(false);
+    if ctx.exec.now() >= until {
+        return Ok(WatchEnd::Quiet);
     }
-    if ctx.exec.now().saturating_duration_since(started) < ctx.options.poll_interval {
-        ctx.pause(ctx.options.poll_interval)?;
+    if output.success() {
+        return Ok(WatchEnd::Closed);
     }
-    Ok(true)
+    let cause = kubectl::failure_message(&output.stderr);
+    Ok(WatchEnd::Failed(if cause.is_empty() {
+        output.status_text()
+    } else {
+        format!("{}: {cause}", output.status_text())
+    }))
 }

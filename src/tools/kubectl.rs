@@ -40,8 +40,14 @@ pub const DAEMONSET_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.status.desired
 pub const DEPLOYMENT_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.spec.replicas,STRATEGY:.spec.strategy.type,IMAGES:.spec.template.spec.containers[*].image,APP:.spec.selector.matchLabels.k8s-app";
 pub const CONTROLLER_REVISION_COLUMNS: &str = "NAME:.metadata.name,REVISION:.revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.data.spec.template.spec.containers[*].image";
 pub const REPLICA_SET_COLUMNS: &str = "NAME:.metadata.name,REVISION:.metadata.annotations.deployment\\.kubernetes\\.io/revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.spec.template.spec.containers[*].image";
+/// The live rollout status of the DaemonSet and the Deployment, in one table (the fields
+/// `kubectl rollout status` reads): DaemonSet rows fill DESIRED/UPDATED/AVAILABLE, Deployment
+/// rows SPEC/REPLICAS/UPDATEDREPLICAS/AVAILABLEREPLICAS; counters left out of the status are 0.
+pub const WORKLOAD_STATUS_COLUMNS: &str = "NAME:.metadata.name,GENERATION:.metadata.generation,OBSERVED:.status.observedGeneration,DESIRED:.status.desiredNumberScheduled,UPDATED:.status.updatedNumberScheduled,AVAILABLE:.status.numberAvailable,SPEC:.spec.replicas,REPLICAS:.status.replicas,UPDATEDREPLICAS:.status.updatedReplicas,AVAILABLEREPLICAS:.status.availableReplicas";
 pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,HOSTNETWORK:.spec.hostNetwork,NODE:.spec.nodeName";
-pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.containerStatuses[*].ready,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName";
+/// `READY` is the pod's `Ready` condition, not its containers' flags: when a node goes
+/// NotReady the node controller sets the condition to False while the flags stay true.
+pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.conditions[?(@.type==\"Ready\")].status,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName";
 /// One `NAME<TAB>VALUE<TAB>VALUEFROM` line per variable of every container: strings print the
 /// same in every kubectl (the real captures' `{range …}{"\t"}…{"\n"}{end}` queries), while a
 /// whole `env` array prints as JSON only from 1.19 (Go `%v` before). Only the emptiness of the
@@ -204,6 +210,18 @@ impl Kubectl {
             args.extend(["-l", selector]);
         }
         args.extend(["-o", &columns]);
+        self.read(&args)
+    }
+
+    /// `kubectl get daemonset/NAME [deployment/NAME] -n NS -o custom-columns=…`: the live
+    /// rollout status of the workloads, one row each.
+    pub fn workload_status(&self, namespace: &str, daemonset: &str, deployment: Option<&str>) -> Invocation {
+        let columns = format!("custom-columns={WORKLOAD_STATUS_COLUMNS}");
+        let daemonset = format!("daemonset/{daemonset}");
+        let deployment = deployment.map(|d| format!("deployment/{d}"));
+        let mut args = vec!["get", daemonset.as_str()];
+        args.extend(deployment.as_deref());
+        args.extend(["-n", namespace, "-o", &columns]);
         self.read(&args)
     }
 
@@ -568,8 +586,8 @@ pub struct PodStatus {
     pub name: String,
     /// `Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`.
     pub phase: Option<String>,
-    /// One entry per container status; empty before the kubelet reported any.
-    pub ready: Vec<bool>,
+    /// The `Ready` condition: `None` before the pod has one (unscheduled).
+    pub ready: Option<bool>,
     pub images: Vec<String>,
     pub owner: Option<String>,
     /// The pod has a deletion timestamp (`Terminating`).
@@ -578,13 +596,9 @@ pub struct PodStatus {
 }
 
 impl PodStatus {
-    /// Running, not being deleted, with every container reporting ready.
+    /// Running, not being deleted, its `Ready` condition True.
     pub fn is_running_and_ready(&self) -> bool {
-        self.phase.as_deref() == Some("Running")
-            && !self.deleting
-            && !self.ready.is_empty()
-            && self.ready.len() == self.images.len()
-            && self.ready.iter().all(|r| *r)
+        self.phase.as_deref() == Some("Running") && !self.deleting && self.ready == Some(true)
     }
 }
 
@@ -592,15 +606,12 @@ const POD_HEADERS: [&str; 7] = ["NAME", "PHASE", "READY", "IMAGES", "OWNER", "DE
 
 fn pod_row(what: &str, row: &[&str], text: &str) -> Result<PodStatus, Unrecognised> {
     let ready = match present(row[2]) {
-        None => Vec::new(),
-        Some(cell) => cell
-            .split(',')
-            .map(|flag| match flag {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                other => Err(Unrecognised::new(what, format!("READY `{other}` is neither true nor false"), text)),
-            })
-            .collect::<Result<_, _>>()?,
+        None => None,
+        Some("True") => Some(true),
+        Some("False" | "Unknown") => Some(false),
+        Some(other) => {
+            return Err(Unrecognised::new(what, format!("READY `{other}` is not True, False or Unknown"), text))
+        }
     };
     Ok(PodStatus {
         name: row[0].to_string(),
@@ -616,8 +627,8 @@ fn pod_row(what: &str, row: &[&str], text: &str) -> Result<PodStatus, Unrecognis
 /// Read `kubectl get pods -n NS -o custom-columns=NAME,PHASE,READY,IMAGES,OWNER,DELETING,NODE`
 /// (`fixtures/kubectl/get-pods-status/*`):
 /// ```text
-/// NAME                PHASE     READY       IMAGES                                                 OWNER         DELETING   NODE
-/// calico-node-nx2f6   Running   true,true   quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2   calico-node   <none>     node-1
+/// NAME                PHASE     READY   IMAGES                                                 OWNER         DELETING   NODE
+/// calico-node-nx2f6   Running   True    quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2   calico-node   <none>     node-1
 /// ```
 pub fn parse_pods(output: &Output) -> Result<Vec<PodStatus>, Unrecognised> {
     let what = "`kubectl get pods` table";
@@ -656,6 +667,118 @@ impl PodWatch {
         }
         pod_row(what, &row, line).map(Some)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live rollout status
+// ---------------------------------------------------------------------------------------------
+
+/// One workload's rollout status, as [`WORKLOAD_STATUS_COLUMNS`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadStatus {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub generation: u64,
+    pub observed_generation: u64,
+    /// DaemonSet `desiredNumberScheduled`; Deployment `spec.replicas`.
+    pub desired: u32,
+    /// DaemonSet `updatedNumberScheduled`; Deployment `status.updatedReplicas`.
+    pub updated: u32,
+    /// DaemonSet `numberAvailable`; Deployment `status.availableReplicas`.
+    pub available: u32,
+    /// Deployment `status.replicas` (old pods included); a DaemonSet's is its `desired`.
+    pub current: u32,
+}
+
+impl WorkloadStatus {
+    /// Why `kubectl rollout status` would still wait, or `None` when the rollout is complete:
+    /// the controller saw the latest template, every desired pod is updated and available, and
+    /// (Deployment) no old replica is left.
+    pub fn incomplete(&self) -> Option<String> {
+        if self.observed_generation < self.generation {
+            return Some(format!(
+                "the controller has not seen the latest template yet (observed generation {} < {})",
+                self.observed_generation, self.generation
+            ));
+        }
+        if self.updated < self.desired {
+            return Some(format!("{} of {} pods updated", self.updated, self.desired));
+        }
+        if self.current > self.updated {
+            return Some(format!("{} old pods pending termination", self.current - self.updated));
+        }
+        if self.available < self.desired {
+            return Some(format!("{} of {} updated pods available", self.available, self.desired));
+        }
+        None
+    }
+}
+
+const WORKLOAD_STATUS_HEADERS: [&str; 10] = [
+    "NAME",
+    "GENERATION",
+    "OBSERVED",
+    "DESIRED",
+    "UPDATED",
+    "AVAILABLE",
+    "SPEC",
+    "REPLICAS",
+    "UPDATEDREPLICAS",
+    "AVAILABLEREPLICAS",
+];
+
+/// Read [`WORKLOAD_STATUS_COLUMNS`] (`fixtures/kubectl/get-workload-status/*`): a row with
+/// DESIRED is a DaemonSet (`desiredNumberScheduled` is always printed), one with SPEC a
+/// Deployment; `<none>` in a counter is 0 (the API omits zero counters).
+/// ```text
+/// NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS
+/// calico-node               3            3          3         3         3           <none>   <none>     <none>            <none>
+/// calico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1
+/// ```
+pub fn parse_workload_status(output: &Output) -> Result<Vec<WorkloadStatus>, Unrecognised> {
+    let what = "`kubectl get daemonset/… deployment/…` rollout status table";
+    let table = custom_columns(what, output, &WORKLOAD_STATUS_HEADERS)?;
+    let text = &output.stdout;
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            let count = |i: usize| -> Result<u64, Unrecognised> {
+                Ok(number::<u64>(what, WORKLOAD_STATUS_HEADERS[i], row[i], text)?.unwrap_or(0))
+            };
+            let small = |i: usize| -> Result<u32, Unrecognised> {
+                Ok(number::<u32>(what, WORKLOAD_STATUS_HEADERS[i], row[i], text)?.unwrap_or(0))
+            };
+            let generation = count(1)?;
+            let observed_generation = count(2)?;
+            if present(row[3]).is_some() {
+                let desired = small(3)?;
+                Ok(WorkloadStatus {
+                    kind: WorkloadKind::DaemonSet,
+                    name: row[0].to_string(),
+                    generation,
+                    observed_generation,
+                    desired,
+                    updated: small(4)?,
+                    available: small(5)?,
+                    current: desired,
+                })
+            } else if present(row[6]).is_some() {
+                Ok(WorkloadStatus {
+                    kind: WorkloadKind::Deployment,
+                    name: row[0].to_string(),
+                    generation,
+                    observed_generation,
+                    desired: small(6)?,
+                    updated: small(8)?,
+                    available: small(9)?,
+                    current: small(7)?,
+                })
+            } else {
+                Err(Unrecognised::new(what, format!("row `{}` has neither DESIRED nor SPEC", row[0]), text))
+            }
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

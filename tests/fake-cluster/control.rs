@@ -39,12 +39,61 @@ pub fn run(argv: &[String]) -> i32 {
             },
             Err(_) => unexpected(argv, Some("outage DIR MS: MS is a number of milliseconds")),
         },
+        Some("add-node") if argv.len() == 3 => report(nodes(Path::new(&argv[2]), NodeChange::Add)),
+        Some("remove-node") if argv.len() == 4 => report(nodes(Path::new(&argv[2]), NodeChange::Remove(&argv[3]))),
+        Some("node-not-ready") if argv.len() == 4 => report(nodes(Path::new(&argv[2]), NodeChange::NotReady(&argv[3]))),
         Some("clear-faults") if argv.len() == 3 => match clear_faults(Path::new(&argv[2])) {
             Ok(()) => 0,
             Err(e) => fail(&e),
         },
         _ => unexpected(argv, None),
     }
+}
+
+fn report(result: Result<(), String>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => fail(&e),
+    }
+}
+
+enum NodeChange<'a> {
+    Add,
+    Remove(&'a str),
+    NotReady(&'a str),
+}
+
+/// `add-node DIR` (`node-N+1` joins), `remove-node DIR NODE` (the node object is deleted and
+/// the pod garbage collector deletes its pods), `node-not-ready DIR NODE` (its kubelet stops:
+/// the node controller sets its pods' Ready condition to False).
+fn nodes(dir: &Path, change: NodeChange) -> Result<(), String> {
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    let now = now_ms().max(state.clock_ms);
+    sim::advance(&mut state, now);
+    match change {
+        NodeChange::Add => state.config.nodes += 1,
+        NodeChange::Remove(node) => {
+            if !state.config.node_names().iter().any(|n| n == node) {
+                return Err(format!("no node {node}"));
+            }
+            state.config.removed_nodes.push(node.to_string());
+            for i in 0..state.pods.len() {
+                if state.pods[i].node.as_deref() == Some(node) {
+                    sim::delete_pod(&mut state, i, now);
+                }
+            }
+        }
+        NodeChange::NotReady(node) => {
+            if !state.config.node_names().iter().any(|n| n == node) {
+                return Err(format!("no node {node}"));
+            }
+            state.config.not_ready_nodes.push(node.to_string());
+        }
+    }
+    sim::run_controllers(&mut state, now);
+    cluster.save(&state)
 }
 
 /// `outage DIR MS`: the API server is down from now for MS milliseconds.
@@ -83,6 +132,8 @@ fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             v3_cluster_information: false,
             role: Role::Admin,
             user: "kubernetes-admin".into(),
+            removed_nodes: Vec::new(),
+            not_ready_nodes: Vec::new(),
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),

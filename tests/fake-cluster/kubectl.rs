@@ -41,7 +41,19 @@ pub enum Field {
     Node,
     Phase,
     Ready,
+    /// `.status.conditions[?(@.type=="Ready")].status`: `True`/`False`.
+    ReadyCondition,
     Deletion,
+    /// `.metadata.generation` and `.status.observedGeneration` (the fake's controllers see a
+    /// new template at once: both are the template's revision number).
+    Generation,
+    ObservedGeneration,
+    /// DaemonSet `.status.updatedNumberScheduled` / Deployment `.status.updatedReplicas`.
+    Updated,
+    /// DaemonSet `.status.numberAvailable` / Deployment `.status.availableReplicas`.
+    Available,
+    /// Deployment `.status.replicas`: its pods not being deleted, of every ReplicaSet.
+    StatusReplicas,
     /// The default table's `READY` (`2/2`), `STATUS`, `RESTARTS` and `AGE`.
     ReadyCount,
     /// `.spec.selector.matchLabels.k8s-app`: the workload's name, as in Calico's manifests.
@@ -103,6 +115,13 @@ pub enum Cmd {
         /// `--dry-run=server`: judged on a copy of the state, nothing kept.
         dry_run: bool,
     },
+    /// `get daemonset/NAME [deployment/NAME] -n NS -o custom-columns=...`: one table, a row per
+    /// object in the order named (kubectl's `printGeneric` prints them as one list).
+    Objects {
+        objects: Vec<(Resource, String)>,
+        namespace: String,
+        columns: Vec<String>,
+    },
     DeletePod {
         name: String,
         namespace: String,
@@ -161,6 +180,7 @@ impl Cmd {
             Cmd::ConfigUser => "kubectl-config-view",
             Cmd::ConfigView { .. } => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
+            Cmd::Objects { .. } => "kubectl-get-workloads",
         }
     }
 }
@@ -282,6 +302,14 @@ fn field(resource: Resource, path: &str) -> Option<Field> {
         (Resource::Pods, ".spec.nodeName") => Some(Field::Node),
         (Resource::Pods, ".status.phase") => Some(Field::Phase),
         (Resource::Pods, ".status.containerStatuses[*].ready") => Some(Field::Ready),
+        (Resource::Pods, r#".status.conditions[?(@.type=="Ready")].status"#) => Some(Field::ReadyCondition),
+        (Resource::DaemonSets | Resource::Deployments, ".metadata.generation") => Some(Field::Generation),
+        (Resource::DaemonSets | Resource::Deployments, ".status.observedGeneration") => Some(Field::ObservedGeneration),
+        (Resource::DaemonSets, ".status.updatedNumberScheduled") => Some(Field::Updated),
+        (Resource::DaemonSets, ".status.numberAvailable") => Some(Field::Available),
+        (Resource::Deployments, ".status.replicas") => Some(Field::StatusReplicas),
+        (Resource::Deployments, ".status.updatedReplicas") => Some(Field::Updated),
+        (Resource::Deployments, ".status.availableReplicas") => Some(Field::Available),
         (Resource::Pods, ".spec.containers[*].image") => Some(Field::Images),
         (Resource::Pods, ".spec.containers[*].name") => Some(Field::ContainerNames),
         (Resource::Pods, ".metadata.deletionTimestamp") => Some(Field::Deletion),
@@ -348,6 +376,27 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 (true, Some(CONFIG_VIEW_JSONPATH)) => Ok(Cmd::ConfigView { context: f.context.clone() }),
                 _ => Err("only `config view --minify` with the user's or the tool's jsonpath is simulated".into()),
             }
+        }
+        ["get", objects @ ..] if !objects.is_empty() && objects.iter().all(|o| o.contains('/')) => {
+            only(&["namespace", "output"])?;
+            let objects = objects
+                .iter()
+                .map(|o| {
+                    let (kind, name) = o.split_once('/').unwrap_or_default();
+                    match resource(kind) {
+                        Some(r @ (Resource::DaemonSets | Resource::Deployments)) if !name.is_empty() => {
+                            Ok((r, name.to_string()))
+                        }
+                        _ => Err(format!("only daemonset/NAME and deployment/NAME are simulated, not {o}")),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let spec = f
+                .output
+                .as_deref()
+                .and_then(|o| o.strip_prefix("custom-columns="))
+                .ok_or("only -o custom-columns=... is simulated for named objects")?;
+            Ok(Cmd::Objects { objects, namespace: namespace(), columns: spec.split(',').map(str::to_string).collect() })
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
@@ -507,7 +556,46 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             state.config.user
         )),
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace),
+        Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
     }
+}
+
+/// `kubectl get ds/A deployment/B -o custom-columns=…`: a field the object's kind has not is
+/// `<none>` (as jsonpath finds nothing); a missing object is NotFound on stderr, exit 1, after
+/// the rows of the others.
+fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns: &[String], t: u64) -> Output {
+    let style = state.config.kubectl_style;
+    let mut specs = Vec::new();
+    for column in columns {
+        let Some((header, path)) = column.split_once(':') else {
+            return err(
+                format!("error: unexpected custom-columns spec: {column}, expected <header>:<json-path-expr>\n"),
+                1,
+            );
+        };
+        specs.push((header.to_string(), path.to_string()));
+    }
+    let mut table = vec![specs.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>()];
+    let mut stderr = String::new();
+    for (resource, name) in objects {
+        let kind = if *resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
+        let Some(w) = state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) else {
+            stderr.push_str(&not_found(style, kind, name));
+            continue;
+        };
+        let item = Item::Workload(w);
+        table.push(
+            specs
+                .iter()
+                .map(|(_, path)| match field(*resource, path) {
+                    Some(f) => cell(state, &item, f, t),
+                    None => "<none>".to_string(),
+                })
+                .collect(),
+        );
+    }
+    let stdout = if table.len() > 1 { TabWriter::new(minwidth(style), false).format(&table) } else { String::new() };
+    Output { stdout, code: if stderr.is_empty() { 0 } else { 1 }, stderr, then: Then::Exit }
 }
 
 fn version(style: Style) -> &'static str {
@@ -555,9 +643,31 @@ fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
         (Item::Workload(w), Field::Namespace) => w.namespace.clone(),
         (Item::Workload(w), Field::Created) => rfc3339(w.created_at_ms),
         (Item::Workload(w), Field::Desired) => match w.kind {
-            Kind::DaemonSet => state.config.nodes.to_string(),
+            Kind::DaemonSet => state.config.node_names().len().to_string(),
             Kind::Deployment => w.replicas.to_string(),
         },
+        (Item::Workload(w), Field::Generation | Field::ObservedGeneration) => {
+            w.revisions.iter().find(|r| r.template == w.template).map_or(w.max_revision(), |r| r.number).to_string()
+        }
+        (Item::Workload(w), Field::Updated | Field::Available | Field::StatusReplicas) => {
+            let current = w.template.hash();
+            let live: Vec<&Pod> = state
+                .pods
+                .iter()
+                .filter(|p| p.controller == Some(w.kind) && p.namespace == w.namespace && p.deleting_at_ms.is_none())
+                .collect();
+            let count = match field {
+                Field::Updated => live.iter().filter(|p| p.template_hash == current).count(),
+                Field::Available => live.iter().filter(|p| sim::available(state, p, t)).count(),
+                _ => live.len(),
+            };
+            // The API omits a zero counter (`omitempty`): custom-columns prints `<none>`.
+            if count == 0 {
+                String::new()
+            } else {
+                count.to_string()
+            }
+        }
         (Item::Workload(w), Field::Strategy) => w.strategy.clone(),
         (Item::Workload(w), Field::App) => w.name.clone(),
         (Item::Workload(w), Field::Images) => w.template.images().join(","),
@@ -583,6 +693,9 @@ fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
         (Item::Pod(p), Field::Phase) => view(p, t).phase.to_string(),
         (Item::Pod(p), Field::Ready) => {
             view(p, t).ready.map(|r| r.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default()
+        }
+        (Item::Pod(p), Field::ReadyCondition) => {
+            if sim::ready_condition(state, p, t) { "True" } else { "False" }.to_string()
         }
         (Item::Pod(p), Field::Images) => p.images.join(","),
         (Item::Pod(p), Field::ContainerNames) => {

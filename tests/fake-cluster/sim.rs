@@ -44,9 +44,15 @@ pub fn view(pod: &Pod, t: u64) -> PodView {
     PodView { phase, ready, status }
 }
 
-/// Running, ready, not being deleted: what maxUnavailable counts as available.
-fn available(pod: &Pod, t: u64) -> bool {
-    pod.deleting_at_ms.is_none() && t >= pod.running_at_ms && pod.ready_at_ms.is_some_and(|r| t >= r)
+/// The pod's `Ready` condition at `t`: its containers ready and its node Ready (the node
+/// controller marks the pods of a NotReady node not ready; their container flags stay).
+pub fn ready_condition(state: &State, pod: &Pod, t: u64) -> bool {
+    view(pod, t).all_ready() && state.config.node_ready(pod.node.as_deref())
+}
+
+/// Running, Ready, not being deleted: what maxUnavailable counts as available.
+pub fn available(state: &State, pod: &Pod, t: u64) -> bool {
+    pod.deleting_at_ms.is_none() && ready_condition(state, pod, t)
 }
 
 /// Bring the simulation up to `now`. Returns nothing; the state says what happened.
@@ -109,6 +115,7 @@ pub fn delete_pod(state: &mut State, index: usize, t: u64) {
 fn new_pod(state: &mut State, workload: &Workload, owner: String, node: String, t: u64) -> Pod {
     let name = state.pod_name(&owner);
     let start = state.config.pod_start_ms;
+    let starts = !workload.stuck && state.config.node_ready(Some(&node));
     Pod {
         name,
         namespace: workload.namespace.clone(),
@@ -120,7 +127,8 @@ fn new_pod(state: &mut State, workload: &Workload, owner: String, node: String, 
         host_network: true,
         created_at_ms: t,
         running_at_ms: t + start,
-        ready_at_ms: if workload.stuck { None } else { Some(t + start) },
+        // A pod on a node whose kubelet stopped never starts.
+        ready_at_ms: if starts { Some(t + start) } else { None },
         deleting_at_ms: None,
         gone_at_ms: None,
     }
@@ -163,7 +171,7 @@ fn daemonset_controller(state: &mut State, t: u64) -> bool {
     for node in &nodes {
         for i in live_on(state, node) {
             let pod = &state.pods[i];
-            if !available(pod, t) {
+            if !available(state, pod, t) {
                 unavailable += 1;
             }
             if pod.template_hash != current {
@@ -171,7 +179,7 @@ fn daemonset_controller(state: &mut State, t: u64) -> bool {
             }
         }
     }
-    if let Some(&i) = old.iter().find(|&&i| !available(&state.pods[i], t)) {
+    if let Some(&i) = old.iter().find(|&&i| !available(state, &state.pods[i], t)) {
         delete_pod(state, i, t);
         return true;
     }

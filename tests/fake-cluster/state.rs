@@ -80,6 +80,14 @@ pub struct Config {
     /// The kubeconfig user's name (`kubectl config view --minify`), named in Forbidden errors.
     #[serde(default = "default_user")]
     pub user: String,
+    /// Nodes removed while the cluster runs (`fake-cluster remove-node`): `node-N` is gone.
+    #[serde(default)]
+    pub removed_nodes: Vec<String>,
+    /// Nodes whose kubelet stopped (`fake-cluster node-not-ready`): still desired by the
+    /// DaemonSet, their pods' Ready condition False (containers still flagged ready), and a
+    /// pod created there never starts.
+    #[serde(default)]
+    pub not_ready_nodes: Vec<String>,
 }
 
 fn default_user() -> String {
@@ -101,8 +109,13 @@ impl Role {
 }
 
 impl Config {
+    /// The nodes now: `node-1`..`node-N` (N grows with `add-node`) less the removed ones.
     pub fn node_names(&self) -> Vec<String> {
-        (1..=self.nodes).map(|i| format!("node-{i}")).collect()
+        (1..=self.nodes).map(|i| format!("node-{i}")).filter(|n| !self.removed_nodes.contains(n)).collect()
+    }
+
+    pub fn node_ready(&self, node: Option<&str>) -> bool {
+        node.is_none_or(|n| !self.not_ready_nodes.iter().any(|x| x == n))
     }
 }
 

@@ -233,6 +233,15 @@ fn kubectl_pods_table_is_read_mid_rollout_and_when_empty() {
 }
 
 #[test]
+fn kubectl_workload_rollout_status_is_read_with_omitted_counters_as_zero() {
+    insta::glob!(FIXTURES, "kubectl/get-workload-status/*.stdout", |path| {
+        let statuses = kubectl::parse_workload_status(&output(path));
+        let verdicts: Vec<_> = statuses.iter().flatten().map(|s| (s.name.clone(), s.incomplete())).collect();
+        insta::assert_debug_snapshot!((statuses, verdicts));
+    });
+}
+
+#[test]
 fn kubectl_pods_table_is_empty_only_when_kubectl_found_nothing() {
     insta::glob!(FIXTURES, "kubectl/get-empty/*.stdout", |path| {
         insta::assert_debug_snapshot!(kubectl::parse_pods(&output(path)));

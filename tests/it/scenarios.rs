@@ -53,6 +53,7 @@ impl Cluster {
         cluster.deployment(KC_V3);
         cluster.replica_sets(&[(1, KC_V2), (2, KC_V3)]);
         cluster.all_pods();
+        cluster.rollout(ROLLOUT_COMPLETE);
         cluster.allowed(true);
         cluster.dry_runs(1, 1);
         cluster.revision_objects(WorkloadKind::DaemonSet, "calico-node", &[(2, NODE_V3), (1, NODE_V2)]);
@@ -85,6 +86,13 @@ impl Cluster {
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
         let names: Vec<&str> = names.iter().map(String::as_str).collect();
         self.exec.set(&kubectl().revision_objects(kind, "kube-system", &names).to_string(), ok(&list.to_string()));
+    }
+
+    /// `kubectl get daemonset/calico-node deployment/calico-kube-controllers`: the live
+    /// rollout status (the last answer repeats).
+    fn rollout(&mut self, table: &str) {
+        let command = kubectl().workload_status("kube-system", "calico-node", Some("calico-kube-controllers"));
+        self.exec.set(&command.to_string(), ok(table));
     }
 
     /// `kubectl auth can-i` for every verb the run may need: all `yes`, or all `no`.
@@ -248,6 +256,8 @@ impl Cluster {
     }
 }
 
+const ROLLOUT_COMPLETE: &str = "NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS\ncalico-node               3            3          3         3         3           <none>   <none>     <none>            <none>\ncalico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1\n";
+
 const ABORT_OK: &str = "\nAborting upgrade\nRe-enabling Calico networking for v1\n * successfully resumed Calico networking in the v1 configuration\nUpgrade aborted successfully\n\n-------------------------------------------------------------------------------\n\nSuccessfully aborted the upgrade process.\n\n";
 
 fn pods_table(rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
@@ -260,19 +270,19 @@ fn pods_table(rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
 
 fn converged_v2() -> String {
     pods_table(&[
-        ("calico-node-a", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
-        ("calico-node-b", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
-        ("calico-node-c", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
-        ("calico-kube-controllers-5d7-x", "Running", "true", KC_V2, "calico-kube-controllers-5d7", "<none>"),
+        ("calico-node-a", "Running", "True", NODE_V2, "calico-node", "<none>"),
+        ("calico-node-b", "Running", "True", NODE_V2, "calico-node", "<none>"),
+        ("calico-node-c", "Running", "True", NODE_V2, "calico-node", "<none>"),
+        ("calico-kube-controllers-5d7-x", "Running", "True", KC_V2, "calico-kube-controllers-5d7", "<none>"),
     ])
 }
 
 fn still_v3() -> String {
     pods_table(&[
-        ("calico-node-a", "Running", "true,true", NODE_V3, "calico-node", "<none>"),
-        ("calico-node-b", "Running", "true,true", NODE_V3, "calico-node", "<none>"),
-        ("calico-node-c", "Running", "true,true", NODE_V3, "calico-node", "<none>"),
-        ("calico-kube-controllers-6f8-y", "Running", "true", KC_V3, "calico-kube-controllers-6f8", "<none>"),
+        ("calico-node-a", "Running", "True", NODE_V3, "calico-node", "<none>"),
+        ("calico-node-b", "Running", "True", NODE_V3, "calico-node", "<none>"),
+        ("calico-node-c", "Running", "True", NODE_V3, "calico-node", "<none>"),
+        ("calico-kube-controllers-6f8-y", "Running", "True", KC_V3, "calico-kube-controllers-6f8", "<none>"),
     ])
 }
 
@@ -652,11 +662,13 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
         cluster.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
         let selector = "k8s-app in (calico-node)";
         let pods = pods_table(&[
-            ("calico-node-a", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
-            ("calico-node-b", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
-            ("calico-node-c", "Running", "true,true", NODE_V2, "calico-node", "<none>"),
+            ("calico-node-a", "Running", "True", NODE_V2, "calico-node", "<none>"),
+            ("calico-node-b", "Running", "True", NODE_V2, "calico-node", "<none>"),
+            ("calico-node-c", "Running", "True", NODE_V2, "calico-node", "<none>"),
         ]);
         cluster.exec.set(&kubectl().pods("kube-system", Some(selector)).to_string(), ok(&pods));
+        let rollout = "NAME          GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS\ncalico-node   3            3          3         3         3           <none>   <none>     <none>            <none>\n";
+        cluster.exec.set(&kubectl().workload_status("kube-system", "calico-node", None).to_string(), ok(rollout));
         let outcome = cluster.run(Command::Run, &no_watch());
         assert_eq!(outcome.exit, expected, "{datastore_env:?}: {:#?}", outcome.failure);
         if expected == Exit::Precondition {
@@ -739,4 +751,84 @@ fn the_plan_names_the_template_changes_and_the_way_back() {
     );
     assert_eq!(cluster_facts.way_back.live_revisions[0].revision, 2);
     assert!(cluster_facts.way_back.cannot_undo[0].starts_with("the abort"), "{:?}", cluster_facts.way_back);
+}
+
+fn watch_command() -> String {
+    kubectl().watch_pods("kube-system", Some("k8s-app in (calico-node,calico-kube-controllers)")).to_string()
+}
+
+fn rollout_command() -> String {
+    kubectl().workload_status("kube-system", "calico-node", Some("calico-kube-controllers")).to_string()
+}
+
+const ROLLOUT_FOUR_NODES: &str = "NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS\ncalico-node               3            3          4         4         4           <none>   <none>     <none>            <none>\ncalico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1\n";
+
+/// The watch's rows are a candidate; the next look (pods, then the rollout status) decides.
+#[test]
+fn the_watch_finds_a_candidate_and_a_complete_look_confirms_it() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), ok(&converged_v2()));
+    cluster.exec.set(&watch_command(), ok(&converged_v2()));
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let wait: Vec<String> = cluster
+        .exec
+        .commands()
+        .into_iter()
+        .filter(|c| *c == pods_command() || *c == watch_command() || *c == rollout_command())
+        .collect();
+    assert_eq!(wait, [pods_command(), watch_command(), pods_command(), rollout_command()]);
+}
+
+/// A node joined: four pods on v2.6, the live rollout status desires four; the count read
+/// before the rollback (three) no longer decides.
+#[test]
+fn a_node_that_joined_is_counted_from_the_live_rollout_status() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let mut four = converged_v2();
+    four.push_str(&format!("calico-node-d   Running   True   {NODE_V2}   calico-node   <none>   node-4\n"));
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), ok(&four));
+    cluster.exec.set(&watch_command(), ok(&four));
+    cluster.rollout(ROLLOUT_FOUR_NODES);
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
+    assert!(wait.message.contains("calico-node 4/4"), "{}", wait.message);
+}
+
+/// A pod whose Ready condition is False (its node went NotReady; its containers still say
+/// ready) is not converged, and the exit-4 report names it and its node.
+#[test]
+fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let stalled = converged_v2().replace("calico-node-b   Running   True", "calico-node-b   Running   False");
+    let stalled = stalled.replacen("node-1\ncalico-node-c", "node-2\ncalico-node-c", 1);
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), ok(&stalled));
+    cluster.exec.set(&watch_command(), ok(&stalled));
+    let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
+    let failure = outcome.failure.unwrap();
+    assert!(failure.details.iter().any(|d| d.trim() == "not ready: calico-node-b on node-2"), "{:#?}", failure.details);
+}
+
+/// A watch that fails is established again after a look; its failure is not the run's.
+#[test]
+fn a_failed_watch_is_established_again() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), ok(&still_v3()));
+    cluster.exec.on(&pods_command(), ok(&converged_v2()));
+    cluster.exec.on(&watch_command(), exit(1, "", UNREACHABLE));
+    cluster.exec.on(&watch_command(), ok(&converged_v2()));
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(cluster.exec.commands().iter().filter(|c| **c == watch_command()).count(), 2);
 }

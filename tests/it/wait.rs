@@ -149,3 +149,46 @@ fn no_child_outlives_the_tool_killed_with_sigkill() {
     let _ = child.wait_with_output();
     none_left(&cluster);
 }
+
+fn run_with(cluster: &FakeCluster, args: &[&str], during: impl FnOnce()) -> (Option<i32>, String) {
+    let child = cluster.command(args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(cluster, "--watch", Duration::from_secs(20));
+    during();
+    let output = child.wait_with_output().unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+fn calico_node_pods(cluster: &FakeCluster) -> Vec<serde_json::Value> {
+    cluster.show()["pods"].as_array().unwrap().iter().filter(|p| p["owner"] == "calico-node").cloned().collect()
+}
+
+#[test]
+fn a_node_joining_during_the_wait_is_followed_to_the_live_desired_count() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);
+    let (code, stdout) = run_with(&cluster, &["run", "--yes", "--timeout", "60s"], || cluster.control("add-node", &[]));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("converged after") && stdout.contains("calico-node 4/4"), "{stdout}");
+    let pods = calico_node_pods(&cluster);
+    assert_eq!(pods.len(), 4, "{pods:#?}");
+    assert!(pods.iter().all(|p| p["images"].to_string().contains("v2.6.8")), "{pods:#?}");
+}
+
+#[test]
+fn a_node_leaving_during_the_wait_is_followed_to_the_live_desired_count() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);
+    let (code, stdout) =
+        run_with(&cluster, &["run", "--yes", "--timeout", "60s"], || cluster.control("remove-node", &["node-3"]));
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("converged after") && stdout.contains("calico-node 2/2"), "{stdout}");
+}
+
+#[test]
+fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);
+    let (code, stdout) =
+        run_with(&cluster, &["run", "--yes", "--timeout", "6s"], || cluster.control("node-not-ready", &["node-2"]));
+    assert_eq!(code, Some(4), "{stdout}");
+    assert!(stdout.contains("did not converge within 6s"), "{stdout}");
+    let named = stdout.lines().any(|l| l.contains("not ready: calico-node-") && l.ends_with("on node-2"));
+    assert!(named, "the exit-4 report names the pod and its node\n{stdout}");
+}
