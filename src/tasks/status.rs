@@ -11,7 +11,7 @@
 use super::{wait, Context, Done, Stop, TaskResult};
 use crate::calico;
 use crate::cluster::{Datastore, RollbackPlan};
-use crate::convergence::{all_converged, judge, summary, Target};
+use crate::convergence::{all_converged, summary, Target};
 use crate::exit::Exit;
 use crate::tools::calico_upgrade::{self, Migration};
 use crate::tools::kubectl::PodStatus;
@@ -126,19 +126,26 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         .collect();
     let migration = migration(ctx);
     let started = ctx.exec.now();
-    let (pods, progress) = loop {
-        let pods = wait::observe(ctx)?;
-        let progress = judge(&targets, &pods);
+    let deadline = started + ctx.options.timeout;
+    let mut live = targets.clone();
+    if ctx.options.follow {
+        ctx.deadline = Some(deadline);
+    }
+    // Judged as the wait judges, and followed as the wait follows (the watch between looks).
+    let looked = (|| loop {
+        let (pods, progress) = wait::observe_judged(ctx, &mut live)?;
         let done = all_converged(&progress)
             || !ctx.options.follow
             || !not_rolled_back.is_empty()
-            || ctx.exec.now() >= started + ctx.options.timeout;
+            || ctx.exec.now() >= deadline;
         if done {
-            break (pods, progress);
+            break Ok((pods, progress));
         }
         ctx.observer.progress(&summary(&progress));
-        ctx.pause(ctx.options.poll_interval)?;
-    };
+        wait::between_looks(ctx, &live, &pods, started, deadline)?;
+    })();
+    ctx.deadline = None;
+    let (pods, progress) = looked?;
     let mut details = pod_table(&targets, &pods);
     details.extend(migration);
     let converged = all_converged(&progress);

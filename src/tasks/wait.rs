@@ -36,6 +36,35 @@ pub fn observe(ctx: &mut Context) -> Result<Vec<PodStatus>, Stop> {
     kubectl::parse_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))
 }
 
+/// One complete look for `status`, judged as the wait judges (the pods' Ready condition, the
+/// live rollout status): the pods and the verdict. `targets` takes the live desired counts.
+pub fn observe_judged(ctx: &mut Context, targets: &mut Vec<Target>) -> Result<(Vec<PodStatus>, Vec<Progress>), Stop> {
+    match look(ctx, targets)? {
+        Look::Seen { pods, progress } => Ok((pods, progress)),
+        Look::Lost(cause) => Err(Stop::new(Exit::StepFailed, format!("no answer from the cluster: {cause}"))),
+    }
+}
+
+/// Between two looks of `status --watch`: follow the watch, seeded with the last look, until
+/// it shows a candidate (or rest one interval with `--no-watch`, or after the watch ended).
+pub fn between_looks(
+    ctx: &mut Context,
+    targets: &[Target],
+    seed: &[PodStatus],
+    started: Instant,
+    deadline: Instant,
+) -> Result<(), Stop> {
+    if ctx.options.no_watch {
+        return ctx.pause(ctx.options.poll_interval);
+    }
+    match follow_until_candidate(ctx, targets, seed, started, deadline)? {
+        WatchEnd::Candidate | WatchEnd::Quiet => Ok(()),
+        WatchEnd::Closed | WatchEnd::Failed(_) => {
+            ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))
+        }
+    }
+}
+
 fn pod_list(pods: &[PodRef]) -> Vec<String> {
     pods.iter()
         .map(|p| format!("{} on {}: {}", p.name, p.node.as_deref().unwrap_or("no node"), p.images.join(", ")))
