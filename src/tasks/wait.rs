@@ -237,7 +237,10 @@ fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
     old.sort_by(|a, b| (&a.node, &a.name).cmp(&(&b.node, &b.name)));
     let pod = &old[0];
     let invocation = ctx.kubectl().delete_pod(&ctx.options.namespace, &pod.name);
-    let output = ctx.run(&invocation)?;
+    let output = match ctx.run(&invocation) {
+        Ok(output) => output,
+        Err(stop) => return Err(settle_delete(ctx, &pod.name, &invocation, stop)),
+    };
     let deleted = kubectl::parse_delete(&pod.name, &output).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
     // kubectl reported the deletion: the cluster changed.
     ctx.facts.changed |= deleted;
@@ -253,6 +256,33 @@ fn replace_one(ctx: &mut Context, daemonset: &Progress) -> Result<(), Stop> {
         pod.node.as_deref().unwrap_or("no node")
     ));
     Ok(())
+}
+
+/// After a `kubectl delete pod` that could not finish (timed out, interrupted): look at the
+/// pods again and say what the look shows, changed (the pod is gone or being deleted), not
+/// changed (still there), or "may have changed" with what to check when no look is possible
+/// (after a signal the runner starts nothing more).
+fn settle_delete(ctx: &mut Context, pod: &str, delete: &Invocation, mut stop: Stop) -> Stop {
+    let namespace = ctx.options.namespace.clone();
+    let what = match observe(ctx) {
+        Ok(pods) => match pods.iter().find(|p| p.name == pod) {
+            Some(p) if !p.deleting => format!("not changed: pod {pod} is still there"),
+            _ => {
+                ctx.facts.changed = true;
+                format!("changed: pod {pod} is gone or being deleted: the deletion took effect")
+            }
+        },
+        Err(look) => {
+            let note = format!(
+                "pod {pod} may have been deleted: `{delete}` did not finish and the pods could not be read back ({}); check `kubectl get pod {pod} -n {namespace}`",
+                look.message
+            );
+            ctx.facts.may_have_changed.push(note.clone());
+            note
+        }
+    };
+    stop.details.push(what);
+    stop
 }
 
 fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {

@@ -316,3 +316,44 @@ fn sigterm_during_the_wait_stops_the_watch_and_exits_130() {
     );
     assert!(stdout.contains("not run: Verify and report"), "{stdout}");
 }
+
+/// A `kubectl delete pod` (`--replace-pods`) that hangs past `--command-timeout` is killed; the
+/// run then looks at the pods again and says what the look shows instead of guessing.
+#[test]
+fn a_delete_that_did_not_finish_is_read_back_before_the_run_says_what_changed() {
+    let cluster = FakeCluster::new(&[
+        "--strategy",
+        "OnDelete",
+        "--pod-start-ms",
+        "100",
+        "--pod-stop-ms",
+        "50",
+        "--fault",
+        "kubectl-delete-pod=hang",
+    ]);
+    let run = cluster.run(&[
+        "run",
+        "--yes",
+        "--replace-pods",
+        "--no-watch",
+        "--poll-interval",
+        "100ms",
+        "--command-timeout",
+        "1s",
+        "--timeout",
+        "20s",
+    ]);
+    let context = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(1), "{context}");
+    assert!(run.stdout.contains("FAILED [Wait for the pods]"), "{context}");
+    let calls = cluster.calls();
+    let delete = calls.iter().position(|c| c["call"].as_str() == Some("kubectl-delete-pod")).expect("a delete ran");
+    assert!(
+        calls[delete + 1..].iter().any(|c| c["call"].as_str() == Some("kubectl-get-pods")),
+        "the pods are read back after the delete: {context}"
+    );
+    assert!(
+        run.stdout.contains("not changed: pod calico-node-") && run.stdout.contains(" is still there"),
+        "{context}"
+    );
+}
