@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::fake::FakeCluster;
+use crate::support::fake::{interrupted_during_the_wait, signal, wait_for_call, FakeCluster};
 
 /// One row per external call: the fault-injection name, the task it belongs to, and the words
 /// of the command as the report spells it.
@@ -44,21 +44,15 @@ fn is_mutating(call: &serde_json::Value) -> bool {
 }
 
 /// Run one cell and check everything the matrix promises; returns a line for the table.
+/// Polling every 100ms, each command killed after 1s, the whole wait within 20s: a fault shows
+/// quickly.
+const QUICK_RUN: &[&str] = &["--no-watch", "--poll-interval", "100ms", "--command-timeout", "1s", "--timeout", "20s"];
+
 fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> String {
     let fault = format!("{call}={kind}");
     let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
     let started = Instant::now();
-    let run = cluster.run(&[
-        "run",
-        "--yes",
-        "--no-watch",
-        "--poll-interval",
-        "100ms",
-        "--command-timeout",
-        "1s",
-        "--timeout",
-        "20s",
-    ]);
+    let run = cluster.run(&[&["run", "--yes"], QUICK_RUN].concat());
     let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(expected), "{context}");
     assert!(run.stdout.contains(&format!("FAILED [{task}]")), "the failure names the task: {context}");
@@ -176,24 +170,6 @@ fn values_reach_the_child_as_one_argument_never_through_a_shell() {
     assert!(!std::path::Path::new("pwned").exists());
 }
 
-fn wait_for_call(cluster: &FakeCluster, needle: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cluster.calls().iter().any(|c| c["argv"].to_string().contains(needle)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no call containing {needle} within {within:?}");
-}
-
-fn signal(child: &std::process::Child, signal: i32) {
-    // SAFETY: sends a signal to a child this test started.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, signal);
-    }
-}
-
 /// Interrupt a run in each task, then run again: the second run completes the downgrade from
 /// wherever the cluster is, without repeating a rollback or toggling.
 #[test]
@@ -303,13 +279,8 @@ fn a_broken_watch_is_re_established_and_the_run_converges() {
 #[test]
 fn sigterm_during_the_wait_stops_the_watch_and_exits_130() {
     let cluster = FakeCluster::new(&["--pod-start-ms", "2000", "--pod-stop-ms", "100"]);
-    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(200));
-    signal(&child, libc::SIGTERM);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    let (code, stdout) = interrupted_during_the_wait(&cluster, libc::SIGTERM);
+    assert_eq!(code, Some(130), "{stdout}");
     assert!(
         stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGTERM during `kubectl get pods"),
         "{stdout}"
@@ -331,18 +302,7 @@ fn a_delete_that_did_not_finish_is_read_back_before_the_run_says_what_changed() 
         "--fault",
         "kubectl-delete-pod=hang",
     ]);
-    let run = cluster.run(&[
-        "run",
-        "--yes",
-        "--replace-pods",
-        "--no-watch",
-        "--poll-interval",
-        "100ms",
-        "--command-timeout",
-        "1s",
-        "--timeout",
-        "20s",
-    ]);
+    let run = cluster.run(&[&["run", "--yes", "--replace-pods"], QUICK_RUN].concat());
     let context = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(1), "{context}");
     assert!(run.stdout.contains("FAILED [Wait for the pods]"), "{context}");

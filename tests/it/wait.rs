@@ -4,18 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::fake::FakeCluster;
-
-fn wait_for_call(cluster: &FakeCluster, needle: &str, within: Duration) {
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if cluster.calls().iter().any(|c| c["argv"].to_string().contains(needle)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("no call containing {needle} within {within:?}");
-}
+use crate::support::fake::{interrupted_during_the_wait, signal, wait_for_call, FakeCluster};
 
 fn calls_named(cluster: &FakeCluster, call: &str) -> usize {
     cluster.calls().iter().filter(|c| c["call"] == call).count()
@@ -78,13 +67,6 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
     assert!(calls_named(&cluster, "kubectl-get-pods") >= 2, "polled through the outage");
 }
 
-fn signal(child: &std::process::Child, signal: i32) {
-    // SAFETY: sends a signal to a child this test started.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, signal);
-    }
-}
-
 /// The pids of the processes running one of this cluster's fakes (argv[0] under its `bin/`).
 fn fakes_running(cluster: &FakeCluster) -> Vec<u32> {
     let bin = cluster.bin().display().to_string();
@@ -111,13 +93,8 @@ fn none_left(cluster: &FakeCluster) {
 #[test]
 fn sighup_during_the_wait_is_an_interruption_with_the_report() {
     let cluster = FakeCluster::new(&["--pod-start-ms", "2000", "--pod-stop-ms", "100"]);
-    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
-    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
-    std::thread::sleep(Duration::from_millis(200));
-    signal(&child, libc::SIGHUP);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(130), "{stdout}");
+    let (code, stdout) = interrupted_during_the_wait(&cluster, libc::SIGHUP);
+    assert_eq!(code, Some(130), "{stdout}");
     assert!(stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGHUP during"), "{stdout}");
     assert!(stdout.contains("RECAP"), "{stdout}");
     none_left(&cluster);

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 pub const CALICO_DOWNGRADE: &str = env!("CARGO_BIN_EXE_calico-downgrade");
 pub const FAKE_CLUSTER: &str = env!("CARGO_BIN_EXE_fake-cluster");
@@ -226,4 +227,34 @@ pub fn normalise(text: &str, cluster: &FakeCluster) -> String {
 pub fn is_undo(call: &serde_json::Value) -> bool {
     let argv = call["argv"].to_string();
     argv.contains("\"undo\"") && !argv.contains("--dry-run=server")
+}
+
+/// Wait until the cluster has seen a call whose argv contains `needle`.
+pub fn wait_for_call(cluster: &FakeCluster, needle: &str, within: Duration) {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if cluster.calls().iter().any(|c| c["argv"].to_string().contains(needle)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("no call containing {needle} within {within:?}");
+}
+
+pub fn signal(child: &std::process::Child, signal: i32) {
+    // SAFETY: sends a signal to a child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+}
+
+/// `run --yes` on slow pods, sent `signal` once the wait follows the watch: its exit code and
+/// stdout.
+pub fn interrupted_during_the_wait(cluster: &FakeCluster, sig: i32) -> (Option<i32>, String) {
+    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(cluster, "--watch", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, sig);
+    let output = child.wait_with_output().unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
