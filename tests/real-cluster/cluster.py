@@ -475,13 +475,9 @@ class Control:
                 return
             with conn:
                 try:
-                    data = b""
-                    while not data.endswith(b"\n"):
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        data += chunk
-                    answer = {"ok": True, **self.handle(json.loads(data))}
+                    with conn.makefile("rb") as lines:
+                        request = json.loads(lines.readline())
+                    answer = {"ok": True, **self.handle(request)}
                 except Exception as e:  # noqa: BLE001 - the error goes back to the caller
                     answer = {"ok": False, "error": str(e)}
                 try:

@@ -24,13 +24,8 @@ def call(sock_path, op, arg=None, timeout=300):
         s.settimeout(timeout)
         s.connect(sock_path)
         s.sendall((json.dumps({"op": op, "arg": arg}) + "\n").encode())
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+        with s.makefile("rb") as lines:
+            return json.loads(lines.readline())
 
 
 def main(argv):
