@@ -291,6 +291,44 @@ pub trait Exec {
         self.run(invocation)
     }
 
+    /// Run independent commands at the same time, each as `run_by` would: the results in the
+    /// order given. The default runs them one after another.
+    fn run_all(
+        &mut self,
+        invocations: &[&Invocation],
+        deadline: Option<std::time::Instant>,
+    ) -> Vec<Result<Output, ExecError>> {
+        invocations.iter().map(|invocation| self.run_by(invocation, deadline)).collect()
+    }
+
+    /// Follow several long-lived commands at once (the watch of the pods and one of each
+    /// workload), handing each stdout line to `on_line` with the index of its command as it
+    /// arrives, until `on_line` says stop, one of them ends, or `deadline` passes; then every
+    /// one still running is stopped, and their outputs so far are returned in the order given.
+    /// The default follows them one after another, each to its end (scripted executors).
+    fn follow_all(
+        &mut self,
+        invocations: &[&Invocation],
+        deadline: std::time::Instant,
+        on_line: &mut dyn FnMut(usize, &str) -> Flow,
+    ) -> Vec<Result<Output, ExecError>> {
+        // After a stop, the rest are still started, and stopped at their first line.
+        let mut stopped = false;
+        let mut results = Vec::new();
+        for (index, invocation) in invocations.iter().enumerate() {
+            let result = self.follow(invocation, deadline, &mut |line| {
+                if stopped {
+                    return Flow::Stop;
+                }
+                let flow = on_line(index, line);
+                stopped = flow == Flow::Stop;
+                flow
+            });
+            results.push(result);
+        }
+        results
+    }
+
     /// Run a long-lived command (`kubectl get pods -w`), handing each stdout line to
     /// `on_line` as it arrives, until `on_line` says stop, the command ends, or `deadline`
     /// passes (then the child is stopped and the output so far is returned, not an error).

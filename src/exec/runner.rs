@@ -64,6 +64,100 @@ impl Runner {
         Ok(())
     }
 
+    /// Spawn a long-lived command whose stdout is read line by line by a thread of its own,
+    /// each line sent as `(index, Some(line))` and the end of the pipe as `(index, None)`.
+    /// stderr is captured (for the journal and the report), never passed to ours.
+    fn start_followed(
+        &self,
+        invocation: &Invocation,
+        index: usize,
+        sender: mpsc::Sender<(usize, Option<String>)>,
+    ) -> Result<Followed, ExecError> {
+        self.check_allowed(invocation)?;
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let reader = Arc::new(
+            self.expression(invocation)
+                .stderr_capture()
+                .reader()
+                .map_err(|e| spawn_error(&invocation.program, e))?,
+        );
+        let pipe = Arc::clone(&reader);
+        let thread = std::thread::spawn(move || {
+            let mut buffered = BufReader::new(&*pipe);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                // Bytes, not `read_line`: a line that is not UTF-8 is passed on (lossily)
+                // instead of ending the watch.
+                match buffered.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        if sender.send((index, Some(text.trim_end_matches(['\n', '\r']).to_string()))).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = sender.send((index, None));
+        });
+        Ok(Followed { started, clock, reader, thread: Some(thread), stdout: String::new() })
+    }
+
+    /// Spawn a command with its output captured; the clock of its `--command-timeout` starts now.
+    fn start(&self, invocation: &Invocation) -> Result<Running, ExecError> {
+        self.check_allowed(invocation)?;
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let capture = Capture::new().map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?;
+        let handle = capture
+            .redirect(self.expression(invocation))
+            .map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?
+            .start()
+            .map_err(|e| spawn_error(&invocation.program, e))?;
+        Ok(Running { started, clock, capture, handle })
+    }
+
+    /// Wait for a started command until it exits, `--command-timeout` passes (killed:
+    /// `TimedOut`), `by` passes (killed: `Deadline`) or a signal arrives (killed:
+    /// `Interrupted`); journal it and hand back the result.
+    fn finish(
+        &mut self,
+        invocation: &Invocation,
+        running: Result<Running, ExecError>,
+        by: Option<Instant>,
+    ) -> Result<Output, ExecError> {
+        let started = running.as_ref().map_or_else(|_| SystemTime::now(), |r| r.started);
+        let result = running.and_then(|Running { clock, capture, handle, .. }| {
+            let timeout_at = clock + self.command_timeout;
+            let deadline = by.map_or(timeout_at, |by| by.min(timeout_at));
+            loop {
+                let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
+                match handle.wait_timeout(slice) {
+                    Ok(Some(output)) => return Ok(capture.collect(to_output(output, clock.elapsed()))),
+                    Ok(None) => {}
+                    Err(e) => return Err(ExecError::Io(e.to_string())),
+                }
+                let interrupted = self.interrupted.load(Ordering::SeqCst);
+                if interrupted || Instant::now() >= deadline {
+                    kill_group(&handle.pids());
+                    let partial = handle.wait().map(|o| capture.collect(to_output(o, clock.elapsed())));
+                    if interrupted {
+                        return Err(ExecError::Interrupted);
+                    }
+                    if deadline < timeout_at {
+                        return Err(ExecError::Deadline);
+                    }
+                    let (stdout, stderr) = partial.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
+                    return Err(ExecError::TimedOut { after: self.command_timeout, stdout, stderr });
+                }
+            }
+        });
+        self.record(invocation, started, &result);
+        result
+    }
+
     fn record(&mut self, invocation: &Invocation, started: SystemTime, result: &Result<Output, ExecError>) {
         if let Some(journal) = &mut self.journal {
             journal.record(invocation, started, result);
@@ -99,6 +193,23 @@ fn spawn_error(program: &std::path::Path, error: std::io::Error) -> ExecError {
         std::io::ErrorKind::PermissionDenied => ExecError::PermissionDenied(program.to_path_buf()),
         _ => ExecError::Io(format!("failed to start `{}`: {error}", program.display())),
     }
+}
+
+/// A command started by [`Runner::start`], not yet waited for.
+struct Running {
+    started: SystemTime,
+    clock: Instant,
+    capture: Capture,
+    handle: duct::Handle,
+}
+
+/// A long-lived command started by [`Runner::start_followed`].
+struct Followed {
+    started: SystemTime,
+    clock: Instant,
+    reader: Arc<duct::ReaderHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    stdout: String,
 }
 
 /// Where a command's stdout and stderr go until it exits. On Linux: two in-memory files
@@ -183,42 +294,15 @@ impl Exec for Runner {
     }
 
     fn run_by(&mut self, invocation: &Invocation, by: Option<Instant>) -> Result<Output, ExecError> {
-        self.check_allowed(invocation)?;
-        let started = SystemTime::now();
-        let clock = Instant::now();
-        let result = (|| {
-            let capture = Capture::new().map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?;
-            let handle = capture
-                .redirect(self.expression(invocation))
-                .map_err(|e| ExecError::Io(format!("failed to capture output: {e}")))?
-                .start()
-                .map_err(|e| spawn_error(&invocation.program, e))?;
-            let timeout_at = clock + self.command_timeout;
-            let deadline = by.map_or(timeout_at, |by| by.min(timeout_at));
-            loop {
-                let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
-                match handle.wait_timeout(slice) {
-                    Ok(Some(output)) => return Ok(capture.collect(to_output(output, clock.elapsed()))),
-                    Ok(None) => {}
-                    Err(e) => return Err(ExecError::Io(e.to_string())),
-                }
-                let interrupted = self.interrupted.load(Ordering::SeqCst);
-                if interrupted || Instant::now() >= deadline {
-                    kill_group(&handle.pids());
-                    let partial = handle.wait().map(|o| capture.collect(to_output(o, clock.elapsed())));
-                    if interrupted {
-                        return Err(ExecError::Interrupted);
-                    }
-                    if deadline < timeout_at {
-                        return Err(ExecError::Deadline);
-                    }
-                    let (stdout, stderr) = partial.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
-                    return Err(ExecError::TimedOut { after: self.command_timeout, stdout, stderr });
-                }
-            }
-        })();
-        self.record(invocation, started, &result);
-        result
+        let running = self.start(invocation);
+        self.finish(invocation, running, by)
+    }
+
+    /// Every command is started before the first is waited for: independent reads take the
+    /// time of the slowest instead of the sum. Each is journaled as it is collected.
+    fn run_all(&mut self, invocations: &[&Invocation], by: Option<Instant>) -> Vec<Result<Output, ExecError>> {
+        let running: Vec<_> = invocations.iter().map(|invocation| self.start(invocation)).collect();
+        invocations.iter().zip(running).map(|(invocation, running)| self.finish(invocation, running, by)).collect()
     }
 
     fn follow(
@@ -227,87 +311,88 @@ impl Exec for Runner {
         deadline: Instant,
         on_line: &mut dyn FnMut(&str) -> Flow,
     ) -> Result<Output, ExecError> {
-        self.check_allowed(invocation)?;
-        let started = SystemTime::now();
-        let clock = Instant::now();
-        let result = (|| {
-            // stderr is captured (for the journal and the report), never passed to ours.
-            let reader = self
-                .expression(invocation)
-                .stderr_capture()
-                .reader()
-                .map_err(|e| spawn_error(&invocation.program, e))?;
-            let pids = reader.pids();
-            let reader = Arc::new(reader);
-            // A thread turns the pipe into lines, so the loop below can keep an eye on the
-            // clock and the signal flag while no line arrives.
-            let (sender, lines) = mpsc::channel::<String>();
-            let pipe = Arc::clone(&reader);
-            let thread = std::thread::spawn(move || {
-                let mut buffered = BufReader::new(&*pipe);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    // Bytes, not `read_line`: a line that is not UTF-8 is passed on (lossily)
-                    // instead of ending the watch.
-                    match buffered.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            let text = String::from_utf8_lossy(&line);
-                            if sender.send(text.trim_end_matches(['\n', '\r']).to_string()).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-            let mut stdout = String::new();
-            let mut stopped = false;
+        self.follow_all(&[invocation], deadline, &mut |_, line| on_line(line)).remove(0)
+    }
+
+    fn follow_all(
+        &mut self,
+        invocations: &[&Invocation],
+        deadline: Instant,
+        on_line: &mut dyn FnMut(usize, &str) -> Flow,
+    ) -> Vec<Result<Output, ExecError>> {
+        // A thread per child turns its pipe into lines on one channel (and says when the pipe
+        // closes), so the loop below can keep an eye on the clock and the signal flag while no
+        // line arrives.
+        let (sender, lines) = mpsc::channel::<(usize, Option<String>)>();
+        let mut children: Vec<Result<Followed, ExecError>> = invocations
+            .iter()
+            .enumerate()
+            .map(|(index, invocation)| self.start_followed(invocation, index, sender.clone()))
+            .collect();
+        drop(sender);
+        let mut interrupted = false;
+        if children.iter().all(Result::is_ok) {
             loop {
                 if self.interrupted.load(Ordering::SeqCst) {
-                    kill_group(&pids);
-                    let _ = thread.join();
-                    return Err(ExecError::Interrupted);
+                    interrupted = true;
+                    break;
                 }
                 let now = Instant::now();
                 if now >= deadline {
                     break;
                 }
                 match lines.recv_timeout((deadline - now).min(TICK * 5)) {
-                    Ok(line) => {
-                        stdout.push_str(&line);
-                        stdout.push('\n');
-                        if on_line(&line) == Flow::Stop {
-                            stopped = true;
+                    Ok((index, Some(line))) => {
+                        if let Ok(child) = &mut children[index] {
+                            child.stdout.push_str(&line);
+                            child.stdout.push('\n');
+                        }
+                        if on_line(index, &line) == Flow::Stop {
                             break;
                         }
                     }
+                    // One of them ended: the caller looks again and watches again.
+                    Ok((_, None)) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 }
             }
-            let finished = reader.try_wait().ok().flatten().is_some();
-            if !finished || stopped {
-                kill_group(&pids);
+        }
+        // Stop whatever still runs, then reap each (briefly) for its status and stderr.
+        for child in children.iter().flatten() {
+            if child.reader.try_wait().ok().flatten().is_none() {
+                kill_group(&child.reader.pids());
             }
-            let _ = thread.join();
-            // The child is gone or killed: reap it (briefly) to get its status and stderr.
-            let reaped_by = Instant::now() + TICK * 50;
-            let status = loop {
-                match reader.try_wait() {
-                    Ok(Some(output)) => break Some(to_output(output, clock.elapsed())),
-                    Ok(None) if Instant::now() < reaped_by => std::thread::sleep(TICK / 4),
-                    _ => break None,
+        }
+        let results: Vec<Result<Output, ExecError>> = children
+            .iter_mut()
+            .map(|child| {
+                let child = child.as_mut().map_err(|e| e.clone())?;
+                if let Some(thread) = child.thread.take() {
+                    let _ = thread.join();
                 }
-            };
-            let (code, signal, stderr) = match status {
-                Some(o) => (o.code, o.signal, o.stderr),
-                None => (None, Some(libc::SIGKILL), String::new()),
-            };
-            Ok(Output { code, signal, stdout, stderr, duration: clock.elapsed() })
-        })();
-        self.record(invocation, started, &result);
-        result
+                if interrupted {
+                    return Err(ExecError::Interrupted);
+                }
+                let reaped_by = Instant::now() + TICK * 50;
+                let status = loop {
+                    match child.reader.try_wait() {
+                        Ok(Some(output)) => break Some(to_output(output, child.clock.elapsed())),
+                        Ok(None) if Instant::now() < reaped_by => std::thread::sleep(TICK / 4),
+                        _ => break None,
+                    }
+                };
+                let (code, signal, stderr) = match status {
+                    Some(o) => (o.code, o.signal, o.stderr),
+                    None => (None, Some(libc::SIGKILL), String::new()),
+                };
+                Ok(Output { code, signal, stdout: std::mem::take(&mut child.stdout), stderr, duration: child.clock.elapsed() })
+            })
+            .collect();
+        for ((invocation, child), result) in invocations.iter().zip(&children).zip(&results) {
+            let started = child.as_ref().map_or_else(|_| SystemTime::now(), |c| c.started);
+            self.record(invocation, started, result);
+        }
+        results
     }
 
     fn now(&self) -> Instant {

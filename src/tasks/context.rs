@@ -33,6 +33,9 @@ pub struct Context<'a> {
     /// transient failure is retried within [`INSPECTION_RETRY_BUDGET`].
     pub deadline: Option<Instant>,
     commands: Vec<CommandRecord>,
+    /// Read-only commands a task started early for the next one (`prefetch`), with their
+    /// results: `run` hands such a result out instead of running the command again.
+    prefetched: Vec<(Invocation, Result<Output, ExecError>)>,
     /// When the command now running started (by the executor's clock), for its duration.
     started: Option<std::time::Instant>,
 }
@@ -71,6 +74,7 @@ impl<'a> Context<'a> {
             facts: Facts::default(),
             deadline: None,
             commands: Vec::new(),
+            prefetched: Vec::new(),
             started: None,
         }
     }
@@ -126,6 +130,14 @@ impl<'a> Context<'a> {
         self.commands.push(record);
     }
 
+    /// Record commands run together (`Exec::follow_all`), all started at `started`.
+    pub fn record_all(&mut self, invocations: &[&Invocation], results: &[Result<Output, ExecError>], started: Instant) {
+        for (invocation, result) in invocations.iter().zip(results) {
+            self.started = Some(started);
+            self.record(invocation, result);
+        }
+    }
+
     /// Run a command to completion. A command that could not run (missing, not executable,
     /// timed out, interrupted) is a `Stop`; a non-zero exit is left to the caller.
     pub fn run(&mut self, invocation: &Invocation) -> Result<Output, Stop> {
@@ -139,13 +151,88 @@ impl<'a> Context<'a> {
     /// retry is shown in the progress. A mutating command is never repeated here: its caller
     /// inspects again and decides again.
     pub fn run_raw(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
+        self.retrying(invocation, None)
+    }
+
+    /// Run independent commands at the same time (`Exec::run_all`), each recorded as `run_raw`
+    /// records it; one that failed in a way a retry can fix is then retried on its own, as
+    /// `run_raw` retries. The results come in the order given.
+    pub fn run_all_raw(&mut self, invocations: &[&Invocation]) -> Vec<Result<Output, ExecError>> {
+        // Those prefetched are taken as they come; the rest run now, together.
+        let fresh: Vec<&Invocation> =
+            invocations.iter().copied().filter(|i| !self.prefetched.iter().any(|(p, _)| p == *i)).collect();
+        for invocation in &fresh {
+            self.observer.command_started(invocation);
+        }
+        let started = self.exec.now();
+        let mut results = Vec::new();
+        if !fresh.is_empty() {
+            results = self.exec.run_all(&fresh, self.deadline);
+        }
+        let mut fresh_results = Vec::with_capacity(results.len());
+        for (invocation, result) in fresh.iter().zip(results) {
+            self.started = Some(started);
+            self.record(invocation, &result);
+            fresh_results.push(Some(result));
+        }
+        let mut fresh_results = fresh_results.into_iter();
+        invocations
+            .iter()
+            .map(|invocation| {
+                let first = if fresh.iter().any(|f| std::ptr::eq(*f, *invocation)) { fresh_results.next().flatten() } else { None };
+                self.retrying(invocation, first)
+            })
+            .collect()
+    }
+
+    /// [`Context::run_all_raw`], a command that could not run being a `Stop` as in `run`.
+    pub fn run_all(&mut self, invocations: &[&Invocation]) -> Vec<Result<Output, Stop>> {
+        let results = self.run_all_raw(invocations);
+        invocations.iter().zip(results).map(|(invocation, result)| result.map_err(|e| exec_stop(invocation, &e))).collect()
+    }
+
+    /// Start read-only commands that a later task will run, at the same time as `now` (this
+    /// task's own); `now`'s results are returned, the others kept until that task runs them
+    /// (`run_raw` takes them; each is recorded then, with the time it really ran, so the
+    /// report lists it under the task that used it). Mutating commands are never prefetched.
+    pub fn prefetch(&mut self, now: &[&Invocation], later: Vec<Invocation>) -> Vec<Result<Output, ExecError>> {
+        let later: Vec<Invocation> = later.into_iter().filter(|i| i.effect == Effect::ReadOnly).collect();
+        let all: Vec<&Invocation> = now.iter().copied().chain(later.iter()).collect();
+        for invocation in now {
+            self.observer.command_started(invocation);
+        }
+        let started = self.exec.now();
+        let mut results = self.exec.run_all(&all, self.deadline).into_iter();
+        let mut mine = Vec::with_capacity(now.len());
+        for invocation in now {
+            let result = results.next().expect("one result per command");
+            self.started = Some(started);
+            self.record(invocation, &result);
+            mine.push(result);
+        }
+        self.prefetched.extend(later.into_iter().zip(results));
+        now.iter().zip(mine).map(|(invocation, result)| self.retrying(invocation, Some(result))).collect()
+    }
+
+    /// The retry loop of `run_raw`, from a first attempt already made (`first`) or not.
+    fn retrying(&mut self, invocation: &Invocation, mut first: Option<Result<Output, ExecError>>) -> Result<Output, ExecError> {
         let retry = invocation.tool == crate::exec::Tool::Kubectl && invocation.effect == Effect::ReadOnly;
         let mut until = self.deadline;
         let mut attempt = 0;
         loop {
-            self.command_started(invocation);
-            let result = self.exec.run_by(invocation, self.deadline);
-            self.record(invocation, &result);
+            let prefetched = match first.take() {
+                Some(result) => Some(result),
+                None => self.take_prefetched(invocation),
+            };
+            let result = match prefetched {
+                Some(result) => result,
+                None => {
+                    self.command_started(invocation);
+                    let result = self.exec.run_by(invocation, self.deadline);
+                    self.record(invocation, &result);
+                    result
+                }
+            };
             let cause = match &result {
                 Ok(output) if retry && !output.success() => crate::tools::kubectl::transient_failure(&output.stderr),
                 _ => None,
@@ -166,6 +253,15 @@ impl<'a> Context<'a> {
             ));
             self.exec.sleep(pause)?;
         }
+    }
+
+    /// A prefetched result for this command, recorded now as if it had just run.
+    fn take_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
+        let at = self.prefetched.iter().position(|(i, _)| i == invocation)?;
+        let (_, result) = self.prefetched.remove(at);
+        self.command_started(invocation);
+        self.record(invocation, &result);
+        Some(result)
     }
 
     /// Run a command that must exit 0.
@@ -204,6 +300,15 @@ impl<'a> Context<'a> {
         } else {
             self.kubectl().pods(namespace, selector.as_deref())
         }
+    }
+
+    /// `kubectl get pods --watch --output-watch-events` of the Calico workloads' pods.
+    pub fn pod_events_invocation(&self) -> Invocation {
+        let cluster = self.cluster();
+        let workloads: Vec<&Workload> =
+            std::iter::once(&cluster.daemonset).chain(cluster.deployment.as_ref()).collect();
+        let selector = crate::cluster::pod_selector(&workloads);
+        self.kubectl().watch_pod_events(&self.options.namespace, selector.as_deref())
     }
 
     /// `kubectl get daemonset/NAME deployment/NAME`: the workloads' live rollout status.

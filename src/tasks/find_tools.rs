@@ -42,7 +42,21 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         .ok_or_else(|| missing(Tool::Kubectl, "--kubectl"))?;
     let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection(), client: None };
     let invocation = builder.version();
-    let output = version_output(ctx, &invocation)?;
+    // Every version command is independent of the others: the rest start with kubectl's.
+    let upgrade_found = locate("calico-upgrade", options.calico_upgrade.as_deref(), search_path, &environment.cwd);
+    let chosen = locate("calicoctl", options.calicoctl.as_deref(), search_path, &environment.cwd);
+    let mut paths: Vec<PathBuf> = chosen.path().map(Path::to_path_buf).into_iter().collect();
+    for path in all_on_path("calicoctl", search_path, &environment.cwd) {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    let mut later: Vec<Invocation> = upgrade_found.path().map(calico_upgrade::version_invocation).into_iter().collect();
+    if all {
+        later.extend(paths.iter().map(|path| calicoctl::version_invocation(path)));
+    }
+    let first = ctx.prefetch(&[&invocation], later).remove(0);
+    let output = version_output(ctx, &invocation, Some(first))?;
     let kubectl_version =
         kubectl::parse_client_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
     ctx.facts.tools.kubectl = Some(FoundTool { path: kubectl_path, version: display(&kubectl_version) });
@@ -50,10 +64,9 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
 
     // calico-upgrade (optional until the datastore is known; `status` shows the migration
     // state with it)
-    let upgrade_found = locate("calico-upgrade", options.calico_upgrade.as_deref(), search_path, &environment.cwd);
     if let Some(path) = upgrade_found.path().map(Path::to_path_buf) {
         let invocation = calico_upgrade::version_invocation(&path);
-        let output = version_output(ctx, &invocation)?;
+        let output = version_output(ctx, &invocation, None)?;
         let version =
             calico_upgrade::parse_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         ctx.facts.tools.calico_upgrade = Some(FoundTool { path, version: display(&version) });
@@ -68,20 +81,13 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     }
 
     // calicoctl: the chosen one, and every one on PATH.
-    let chosen = locate("calicoctl", options.calicoctl.as_deref(), search_path, &environment.cwd);
-    let mut paths: Vec<PathBuf> = chosen.path().map(Path::to_path_buf).into_iter().collect();
-    for path in all_on_path("calicoctl", search_path, &environment.cwd) {
-        if !paths.contains(&path) {
-            paths.push(path);
-        }
-    }
     if paths.is_empty() {
         return Err(missing(Tool::Calicoctl, "--calicoctl"));
     }
     let mut offending = Vec::new();
     for path in &paths {
         let invocation = calicoctl::version_invocation(path);
-        let output = version_output(ctx, &invocation)?;
+        let output = version_output(ctx, &invocation, None)?;
         let parsed = calicoctl::parse_version(&output).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         if !parsed.is_v2_6_client() {
             offending.push(format!(
@@ -141,8 +147,16 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
 
 /// Run a version command; a binary that is missing or not executable is a precondition
 /// failure (exit 3), any other failure to run is exit 1.
-fn version_output(ctx: &mut Context, invocation: &Invocation) -> Result<Output, Stop> {
-    let output = ctx.run_raw(invocation).map_err(|error| {
+fn version_output(
+    ctx: &mut Context,
+    invocation: &Invocation,
+    result: Option<Result<Output, ExecError>>,
+) -> Result<Output, Stop> {
+    let result = match result {
+        Some(result) => result,
+        None => ctx.run_raw(invocation),
+    };
+    let output = result.map_err(|error| {
         let stop = exec_stop(invocation, &error);
         match error {
             ExecError::NotFound(_) | ExecError::PermissionDenied(_) => Stop { exit: Exit::Precondition, ..stop },

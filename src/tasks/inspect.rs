@@ -3,9 +3,10 @@
 //! datastore type from the calico-node environment; then the pure decisions: is the cluster
 //! upgraded, which revision is the pre-upgrade one, and are the preconditions met.
 //!
-//! Five kubectl calls, each a custom-columns table carrying every field needed from that kind
-//! of object: DaemonSets, the calico-node environment, ControllerRevisions, Deployments,
-//! ReplicaSets (skipped when there is no Deployment).
+//! One kubectl call: `kubectl get daemonsets,deployments,controllerrevisions,replicasets -o
+//! json` carries every field needed, the calico-node environment and both revisions' pod
+//! templates (for the plan's template diff) included; the namespaces are listed only when that
+//! finds nothing at all (a mistyped `-n`).
 
 use super::{Cluster, Context, Done, LiveRevision, Stop, TaskResult, TemplateChanges, WayBack};
 use crate::calico::Generation;
@@ -15,7 +16,7 @@ use crate::cluster::{
 };
 use crate::exec::Invocation;
 use crate::exit::Exit;
-use crate::tools::kubectl::{self, EnvVar, RevisionRow, WorkloadKind, WorkloadRow};
+use crate::tools::kubectl::{self, EnvVar, Objects, RevisionRow, WorkloadKind, WorkloadRow};
 use crate::tools::Unrecognised;
 
 pub const NAME: &str = "Inspect the cluster";
@@ -78,35 +79,29 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let namespace = options.namespace.as_str();
     let kubectl = ctx.kubectl().clone();
 
-    let invocation = kubectl.daemonsets(namespace);
-    let daemonsets = read(ctx, &invocation, |o| kubectl::parse_workloads("`kubectl get daemonsets` table", o))?;
-    let Some(ds_row) = daemonsets.iter().find(|d| d.name == options.daemonset).cloned() else {
-        if daemonsets.is_empty() {
+    let invocation = kubectl.objects(namespace);
+    let objects = read(ctx, &invocation, kubectl::parse_objects)?;
+    let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
+    let Some(ds) = objects.daemonsets.iter().find(|d| d.row.name == options.daemonset) else {
+        if objects.daemonsets.is_empty() && objects.deployments.is_empty() {
             if let Some(stop) = missing_namespace(ctx, &kubectl, namespace) {
                 return Err(stop);
             }
         }
         return Err(no_daemonset(&options.daemonset, namespace, &daemonsets));
     };
+    let datastore = decide_datastore(&ds.env).map_err(|why| Stop::new(Exit::Precondition, why))?;
+    let rows = objects.controller_revisions.iter().map(|r| r.row.clone()).collect();
+    let daemonset = workload(WorkloadKind::DaemonSet, ds.row.clone(), revisions(rows, &options.daemonset))?;
 
-    let invocation = kubectl.daemonset_env(namespace, &options.daemonset);
-    let env = read(ctx, &invocation, |o| kubectl::parse_env(&o.stdout))?;
-    let datastore = decide_datastore(&env).map_err(|why| Stop::new(Exit::Precondition, why))?;
-
-    let invocation = kubectl.controller_revisions(namespace);
-    let rows = read(ctx, &invocation, |o| kubectl::parse_revisions("`kubectl get controllerrevisions` table", o))?;
-    let daemonset = workload(WorkloadKind::DaemonSet, ds_row, revisions(rows, &options.daemonset))?;
-
-    let invocation = kubectl.deployments(namespace);
-    let deployments = read(ctx, &invocation, |o| kubectl::parse_workloads("`kubectl get deployments` table", o))?;
+    let deployments: Vec<WorkloadRow> = objects.deployments.iter().map(|d| d.row.clone()).collect();
     let deployment = match deployments.iter().find(|d| d.name == options.deployment).cloned() {
         None => {
             no_deployment(&options.deployment, namespace, datastore, &deployments)?;
             None
         }
         Some(row) => {
-            let invocation = kubectl.replica_sets(namespace);
-            let rows = read(ctx, &invocation, |o| kubectl::parse_revisions("`kubectl get replicasets` table", o))?;
+            let rows = objects.replica_sets.iter().map(|r| r.row.clone()).collect();
             Some(workload(WorkloadKind::Deployment, row, revisions(rows, &options.deployment))?)
         }
     };
@@ -180,7 +175,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         });
         way_back.commands.push(kubectl.rollout_undo(workload.kind, namespace, &workload.name, live.number).to_string());
         if let Some(target) = workload.revisions.iter().find(|r| r.number == *revision) {
-            let changes = changes(ctx, &kubectl, workload, live, target)?;
+            let changes = changes(&objects, workload, live, target)?;
             details.push(format!(
                 "{}: the rollback changes the pod template (revision {} → {}):",
                 workload.reference(),
@@ -212,23 +207,16 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     Ok(Done::ok(message.join(", ")).with_details(details))
 }
 
-/// Both revisions' pod templates with one query, and the fields the rollback changes.
-fn changes(
-    ctx: &mut Context,
-    kubectl: &kubectl::Kubectl,
-    workload: &Workload,
-    live: &Revision,
-    target: &Revision,
-) -> Result<TemplateChanges, Stop> {
-    let invocation =
-        kubectl.revision_objects(workload.kind, &ctx.options.namespace, &[live.name.as_str(), target.name.as_str()]);
-    let objects = read(ctx, &invocation, |o| kubectl::parse_revision_objects(workload.kind, o))?;
-    let template = |name: &str| objects.iter().find(|(n, _)| n == name).map(|(_, t)| t);
+/// The fields of the pod template the rollback changes: both revisions' templates, as the
+/// inspection query returned them.
+fn changes(objects: &Objects, workload: &Workload, live: &Revision, target: &Revision) -> Result<TemplateChanges, Stop> {
+    let revisions = match workload.kind {
+        WorkloadKind::DaemonSet => &objects.controller_revisions,
+        WorkloadKind::Deployment => &objects.replica_sets,
+    };
+    let template = |name: &str| revisions.iter().find(|r| r.row.name == name).map(|r| &r.template);
     let (Some(from), Some(to)) = (template(&live.name), template(&target.name)) else {
-        return Err(Stop::new(
-            Exit::Unrecognised,
-            format!("`{invocation}` did not return both {} and {}", live.name, target.name),
-        ));
+        return Err(Stop::new(Exit::Unrecognised, format!("the inspection did not return both {} and {}", live.name, target.name)));
     };
     Ok(TemplateChanges {
         workload: workload.reference(),

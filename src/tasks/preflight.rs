@@ -6,11 +6,15 @@
 //! Observe, read-only only:
 //! - what inspection already did proves itself: listing DaemonSets, ControllerRevisions,
 //!   Deployments, ReplicaSets (and pods in every namespace, when the pods at risk were listed);
-//! - `kubectl auth can-i` for the rest: `patch` on each workload to roll back, `watch pods`
-//!   for the wait (`list pods` when nothing listed them yet), `delete pods` with
-//!   `--replace-pods`;
 //! - each planned `rollout undo` once with `--dry-run=server` (kubectl 1.18+), which the API
-//!   server authorizes, admits and validates like the real change, and stores nothing.
+//!   server authorizes (as the patch it is), admits and validates like the real change, and
+//!   stores nothing;
+//! - `kubectl auth can-i` for the rest: `watch pods` for the wait (`list pods` when nothing
+//!   listed them yet), `delete pods` with `--replace-pods`, and `patch` on each workload to
+//!   roll back where kubectl has no server dry run.
+//!
+//! All of them are read-only and independent: they run at the same time, started by the task
+//! before (`Pods at risk`) together with its own query.
 //!
 //! A `no` or a refused dry run is exit 3 naming the verb, the resource and the user; nothing was
 //! changed. The calico-upgrade abort needs no Kubernetes verb (it talks to etcd).
@@ -39,9 +43,13 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
     let mut needs = Vec::new();
     let workloads = std::iter::once((&cluster.daemonset, Some(&cluster.daemonset_plan)))
         .chain(cluster.deployment.as_ref().map(|d| (d, cluster.deployment_plan.as_ref())));
-    for (workload, plan) in workloads {
-        if matches!(plan, Some(RollbackPlan::RollBack { .. })) {
-            needs.push(Need { verb: "patch", resource: qualified(workload), why: "`kubectl rollout undo`" });
+    // The server dry run of each undo is authorized as the undo itself (a patch): where
+    // kubectl has it, asking `auth can-i patch` as well would only add a process.
+    if !server_dry_run(ctx) {
+        for (workload, plan) in workloads {
+            if matches!(plan, Some(RollbackPlan::RollBack { .. })) {
+                needs.push(Need { verb: "patch", resource: qualified(workload), why: "`kubectl rollout undo`" });
+            }
         }
     }
     if upgrade_time(&cluster.daemonset).is_none() {
@@ -54,6 +62,38 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
         needs.push(Need { verb: "delete", resource: "pods".into(), why: "--replace-pods" });
     }
     needs
+}
+
+/// kubectl has `--dry-run=server` (1.18+): each planned undo is tried on the server.
+fn server_dry_run(ctx: &Context) -> bool {
+    ctx.kubectl().client.as_ref().is_some_and(kubectl::has_server_dry_run)
+}
+
+/// The planned rollbacks: each workload with the revision it goes back to.
+fn planned(ctx: &Context) -> Vec<(Workload, u64)> {
+    let cluster = ctx.cluster();
+    std::iter::once((&cluster.daemonset, Some(&cluster.daemonset_plan)))
+        .chain(cluster.deployment.as_ref().map(|d| (d, cluster.deployment_plan.as_ref())))
+        .filter_map(|(w, plan)| match plan {
+            Some(RollbackPlan::RollBack { revision, .. }) => Some((w.clone(), *revision)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every command this task runs, in order: the `auth can-i` questions, then the server dry
+/// runs. All read-only and independent, so they run at the same time, and the task before
+/// (`Pods at risk`) starts them together with its own query (`Context::prefetch`).
+pub fn reads(ctx: &Context) -> Vec<crate::exec::Invocation> {
+    let kubectl = ctx.kubectl();
+    let namespace = ctx.options.namespace.as_str();
+    let mut reads: Vec<_> = needs(ctx).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
+    if server_dry_run(ctx) {
+        reads.extend(
+            planned(ctx).iter().map(|(w, revision)| kubectl.rollout_undo_server_dry_run(w.kind, namespace, &w.name, *revision)),
+        );
+    }
+    reads
 }
 
 /// `daemonsets.apps/calico-node`: the resource, its API group and the name, as `auth can-i`
@@ -86,9 +126,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     )];
 
     let mut denied = Vec::new();
-    for need in needs(ctx) {
+    let reads = reads(ctx);
+    let needs = needs(ctx);
+    let invocations: Vec<&crate::exec::Invocation> = reads.iter().collect();
+    let mut outputs = ctx.run_all(&invocations).into_iter();
+    for need in needs {
         let invocation = kubectl.can_i(need.verb, &need.resource, Some(&namespace));
-        let output = ctx.run(&invocation)?;
+        let output = outputs.next().expect("one answer per question")?;
         match kubectl::parse_can_i(&output).map_err(|e| ctx.unreadable(&invocation, &output, e))? {
             CanI::Yes => {
                 details.push(format!("allowed: {} {} in {namespace} ({})", need.verb, need.resource, need.why))
@@ -105,6 +149,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             }
         }
     }
+    dry_runs(ctx, outputs.collect(), &mut details, &mut denied)?;
     if !denied.is_empty() {
         let who = user(ctx).map_or_else(|| "the current kubeconfig user".to_string(), |u| format!("user `{u}`"));
         let what: Vec<&str> = denied.iter().map(|(what, _)| what.as_str()).collect();
@@ -113,26 +158,24 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         stop.details.push("ask for a role that may patch the Calico workloads in the namespace (ClusterRole `edit` or `admin` there), or run as such a user".into());
         return Err(stop);
     }
-
-    dry_runs(ctx, &mut details)?;
     Ok(Done::ok("every change the run makes is allowed").with_details(details))
 }
 
-/// Each planned rollback once with `--dry-run=server`, where kubectl has it.
-fn dry_runs(ctx: &mut Context, details: &mut Vec<String>) -> Result<(), Stop> {
-    let cluster = ctx.cluster().clone();
-    let planned: Vec<(Workload, u64)> = std::iter::once((&cluster.daemonset, Some(&cluster.daemonset_plan)))
-        .chain(cluster.deployment.as_ref().map(|d| (d, cluster.deployment_plan.as_ref())))
-        .filter_map(|(w, plan)| match plan {
-            Some(RollbackPlan::RollBack { revision, .. }) => Some((w.clone(), *revision)),
-            _ => None,
-        })
-        .collect();
+/// Each planned rollback once with `--dry-run=server`, where kubectl has it: `outputs` are
+/// their answers, run with the questions (`reads`).
+/// A refusal (Forbidden) is added to `denied` as `auth can-i` would put it: the server dry
+/// run is authorized as the patch itself.
+fn dry_runs(
+    ctx: &mut Context,
+    outputs: Vec<Result<crate::exec::Output, Stop>>,
+    details: &mut Vec<String>,
+    denied: &mut Vec<(String, String)>,
+) -> Result<(), Stop> {
+    let planned = planned(ctx);
     if planned.is_empty() {
         return Ok(());
     }
-    let version = ctx.kubectl().client.clone();
-    if !version.as_ref().is_some_and(kubectl::has_server_dry_run) {
+    if !server_dry_run(ctx) {
         details.push(format!(
             "not tried on the server: kubectl {} has no `--dry-run=server` (1.18+)",
             ctx.facts.tools.kubectl.as_ref().map_or("?", |t| t.version.as_str())
@@ -141,14 +184,17 @@ fn dry_runs(ctx: &mut Context, details: &mut Vec<String>) -> Result<(), Stop> {
     }
     let kubectl = ctx.kubectl().clone();
     let namespace = ctx.options.namespace.clone();
-    for (workload, revision) in planned {
+    for ((workload, revision), output) in planned.into_iter().zip(outputs) {
         let invocation = kubectl.rollout_undo_server_dry_run(workload.kind, &namespace, &workload.name, revision);
-        let output = ctx.run(&invocation)?;
+        let output = output?;
         let result = kubectl::parse_undo(workload.kind, &workload.name, &output)
             .map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         match result {
             UndoResult::WouldRollBack => {
-                details.push(format!("the API server accepts `{invocation}` (server dry run)"));
+                details.push(format!(
+                    "allowed: patch {} in {namespace} (the API server accepts `{invocation}`, a server dry run)",
+                    qualified(&workload)
+                ));
             }
             UndoResult::AlreadyAtRevision { .. } | UndoResult::RolledBack => {
                 details.push(format!("`{invocation}`: {}", output.stdout.trim()));
@@ -164,10 +210,11 @@ fn dry_runs(ctx: &mut Context, details: &mut Vec<String>) -> Result<(), Stop> {
                 // v1.20.2, `fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr`)
                 // `error: failed restoring revision 1: daemonsets.apps "calico-node" is forbidden: User …`.
                 if message.contains("(Forbidden)") || message.contains(" is forbidden: ") {
-                    return Err(Stop::new(
-                        Exit::Precondition,
-                        format!("the API server refuses `{invocation}`: {message}; nothing was changed"),
+                    denied.push((
+                        format!("patch {} in {namespace}", qualified(&workload)),
+                        format!("denied: patch {}, needed for `kubectl rollout undo`: the API server refuses `{invocation}`: {message}", qualified(&workload)),
                     ));
+                    continue;
                 }
                 return Err(refused(&invocation, &output));
             }

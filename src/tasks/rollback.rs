@@ -4,8 +4,10 @@
 //! The docs' `kubectl rollout undo` without `--to-revision` goes to "the revision before the
 //! current one", so running the procedure twice re-applies v3. This task always names the
 //! revision that inspection identified as the pre-upgrade one, and does nothing when the live
-//! template already has its images: a second run is a no-op. After the undo it reads the
-//! workload back and checks that the live template now carries the target images.
+//! template already has its images: a second run is a no-op. `changed` is kubectl's report of
+//! the server's answer (`rolled back`); the wait's first view of the workload then checks that
+//! the live template carries the target images. An undo that failed or did not finish is read
+//! back (`settle`).
 
 use super::{Context, Done, Stop, TaskResult};
 use crate::cluster::{same_images, RollbackPlan, UpgradeState, Workload};
@@ -57,12 +59,59 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             target_images.join(", ")
         )));
     }
-    let result = act(ctx, kind, &workload, revision, &target_images, &undo);
-    result.map_err(|stop| settle(ctx, kind, &workload, &target_images, &undo, stop))
+    // A failure a retry could fix (the API server unreachable, a timeout) leaves the cluster
+    // unknown: never repeated blindly, the undo is decided again on a fresh look at the
+    // template, within the inspection's retry budget.
+    let until = ctx.exec.now() + super::context::INSPECTION_RETRY_BUDGET;
+    let mut attempt = 0;
+    loop {
+        let stop = match act(ctx, kind, &workload, revision, &target_images, &undo) {
+            Ok(done) => return Ok(done),
+            Err(Failure::Final(stop)) => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+            Err(Failure::Transient(cause, stop)) => (cause, stop),
+        };
+        let (cause, stop) = stop;
+        attempt += 1;
+        let pause = super::context::backoff(attempt);
+        match live_images(ctx, kind, &workload.name) {
+            Ok(Some(live)) if same_images(&live, &target_images) => {
+                ctx.facts.changed = true;
+                return Ok(Done::changed(format!(
+                    "revision {revision}: {} → {} (`{undo}` failed: {cause}; read back, the rollback had taken effect)",
+                    workload.images.join(", "),
+                    live.join(", ")
+                )));
+            }
+            Ok(Some(live)) if same_images(&live, &workload.images) && ctx.exec.now() + pause < until => {
+                ctx.observer.progress(&format!(
+                    "{} failed: {cause}; {} still carries {}: rolling back again in {:.1}s",
+                    super::context::short_name(&undo),
+                    workload.reference(),
+                    live.join(", "),
+                    pause.as_secs_f64()
+                ));
+                ctx.exec.sleep(pause).map_err(|e| super::exec_stop(&undo, &e))?;
+            }
+            _ => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+        }
+    }
 }
 
-/// Run the undo, verify the template: `Ok` only when the live template carries the target
-/// images (changed, or already there).
+/// Why an undo did not end in the target state: a failure a retry could fix (its cause), after
+/// which the template is read again and the undo decided again, or one that ends the task.
+enum Failure {
+    Transient(String, Stop),
+    Final(Stop),
+}
+
+impl From<Stop> for Failure {
+    fn from(stop: Stop) -> Self {
+        Failure::Final(stop)
+    }
+}
+
+/// Run the undo: `Ok` when kubectl reports the rollback (changed) or that the template already
+/// matches the revision.
 fn act(
     ctx: &mut Context,
     kind: WorkloadKind,
@@ -70,25 +119,34 @@ fn act(
     revision: u64,
     target_images: &[String],
     undo: &Invocation,
-) -> TaskResult {
-    let kubectl = ctx.kubectl().clone();
-    let namespace = ctx.options.namespace.clone();
-    let output = ctx.run(undo)?;
+) -> Result<Done, Failure> {
+    let output = match ctx.run_raw(undo) {
+        Ok(output) => output,
+        Err(error @ crate::exec::ExecError::TimedOut { .. }) => {
+            return Err(Failure::Transient(error.to_string(), super::exec_stop(undo, &error)))
+        }
+        Err(error) => return Err(Failure::Final(super::exec_stop(undo, &error))),
+    };
+    if !output.success() {
+        if let Some(cause) = kubectl::transient_failure(&output.stderr) {
+            return Err(Failure::Transient(cause, super::refused(undo, &output)));
+        }
+    }
     let result = kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| ctx.unreadable(undo, &output, e))?;
     let rolled_back = match result {
         UndoResult::RolledBack => true,
         UndoResult::AlreadyAtRevision { .. } => false,
         UndoResult::WouldRollBack => {
-            return Err(Stop::new(
+            return Err(Failure::Final(Stop::new(
                 Exit::StepFailed,
                 format!("`{undo}` answered as a dry run (`rolled back (server dry run)`): nothing was rolled back"),
-            ));
+            )));
         }
         UndoResult::SkippedByServer { reason } => {
-            return Err(Stop::new(
+            return Err(Failure::Final(Stop::new(
                 Exit::StepFailed,
                 format!("`{undo}` did not roll back: skipped rollback ({reason})"),
-            ));
+            )));
         }
         UndoResult::Refused { message } => {
             let mut stop = super::refused(undo, &output);
@@ -96,46 +154,34 @@ fn act(
             if !stop.message.contains(message.trim()) && !stop.details.iter().any(|d| d.contains(message.trim())) {
                 stop.details.push(format!("kubectl: {message}"));
             }
-            return Err(stop);
+            return Err(Failure::Final(stop));
         }
     };
 
-    // Verify: the live template now carries the target images.
-    let invocation = match kind {
-        WorkloadKind::DaemonSet => kubectl.daemonsets(&namespace),
-        WorkloadKind::Deployment => kubectl.deployments(&namespace),
-    };
-    let output = ctx.run_ok(&invocation)?;
-    let rows = kubectl::parse_workloads("workload table", &output).map_err(|e| ctx.unrecognised(&invocation, e))?;
-    let live = rows
-        .into_iter()
-        .find(|row| row.name == workload.name)
-        .ok_or_else(|| Stop::new(Exit::StepFailed, format!("{} disappeared after `{undo}`", workload.reference())))?;
-    if !same_images(&live.images, target_images) {
-        return Err(Stop::new(
-            Exit::StepFailed,
-            format!(
-                "after `{undo}`, {} still runs {} instead of {}",
-                workload.reference(),
-                live.images.join(", "),
-                target_images.join(", ")
-            ),
-        ));
-    }
-    let message = format!("revision {revision}: {} → {}", workload.images.join(", "), live.images.join(", "));
-    Ok(if rolled_back { Done::changed(message) } else { Done::ok(format!("already at {message}")) })
+    // kubectl reports the server's answer to the patch; the live template is checked on the
+    // wait's first view of the workload (`wait`: its rollout status carries the template's
+    // images), which costs no command of its own.
+    let message = format!("revision {revision}: {} → {}", workload.images.join(", "), target_images.join(", "));
+    Ok(if rolled_back {
+        Done::changed(format!("{message} (`{}`)", output.stdout.trim()))
+    } else {
+        Done::ok(format!("already at {message}"))
+    })
 }
 
 /// The live images of the workload, read back; `None` when they cannot be read.
 fn live_images(ctx: &mut Context, kind: WorkloadKind, name: &str) -> Result<Option<Vec<String>>, String> {
     let kubectl = ctx.kubectl().clone();
     let namespace = ctx.options.namespace.clone();
-    let invocation = match kind {
-        WorkloadKind::DaemonSet => kubectl.daemonsets(&namespace),
-        WorkloadKind::Deployment => kubectl.deployments(&namespace),
-    };
-    let output = ctx.run_ok(&invocation).map_err(|stop| stop.message)?;
-    let rows = kubectl::parse_workloads("workload table", &output).map_err(|e| e.headline())?;
+    let invocation = kubectl.one_workload_status(kind, &namespace, name);
+    let output = ctx.run(&invocation).map_err(|stop| stop.message)?;
+    if !output.success() && kubectl::is_not_found(&output.stderr) {
+        return Ok(None);
+    }
+    if !output.success() {
+        return Err(kubectl::failure_message(&output.stderr));
+    }
+    let rows = kubectl::parse_workload_status(&output).map_err(|e| e.headline())?;
     Ok(rows.into_iter().find(|row| row.name == name).map(|row| row.images))
 }
 

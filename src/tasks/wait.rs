@@ -74,8 +74,14 @@ fn pod_list(pods: &[PodRef]) -> Vec<String> {
 pub fn run(ctx: &mut Context) -> TaskResult {
     let targets = ctx.cluster().targets();
     if ctx.options.check {
-        let invocation = ctx.pods_invocation(!ctx.options.no_watch);
-        ctx.plan_command(&invocation);
+        if super::watch::usable(ctx) {
+            for invocation in super::watch::invocations(ctx, &targets) {
+                ctx.plan_command(&invocation);
+            }
+        } else {
+            let invocation = ctx.pods_invocation(!ctx.options.no_watch);
+            ctx.plan_command(&invocation);
+        }
         let goal =
             targets.iter().map(|t| format!("{} {}× {}", t.name, t.desired, t.images.join(", "))).collect::<Vec<_>>();
         let mut message = format!(
@@ -95,7 +101,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let started = ctx.exec.now();
     let deadline = started + ctx.options.timeout;
     ctx.deadline = Some(deadline);
-    let result = wait(ctx, &targets, started, deadline);
+    let result = if super::watch::usable(ctx) {
+        super::watch::wait(ctx, &targets, started, deadline)
+    } else {
+        wait(ctx, &targets, started, deadline)
+    };
     ctx.deadline = None;
     result
 }
@@ -147,6 +157,28 @@ fn look(ctx: &mut Context, targets: &mut Vec<Target>) -> Result<Look, Stop> {
     Ok(Look::Seen { pods, progress })
 }
 
+/// The rollback's check, on the wait's view of the workloads: each live template carries the
+/// target images (`Roll back` reports kubectl's answer; this sees the template itself).
+pub(super) fn check_templates(targets: &[Target], statuses: &[kubectl::WorkloadStatus]) -> Result<(), Stop> {
+    for target in targets {
+        if let Some(status) = statuses.iter().find(|s| s.kind == target.kind && s.name == target.name) {
+            if !crate::cluster::same_images(&status.images, &target.images) {
+                return Err(Stop::new(
+                    Exit::StepFailed,
+                    format!(
+                        "{}/{}'s live template runs {} instead of the rollback's {}",
+                        target.kind.printed_kind(),
+                        target.name,
+                        status.images.join(", "),
+                        target.images.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
     let mut targets = targets.to_vec();
     let on_delete = ctx.cluster().daemonset.is_on_delete();
@@ -163,6 +195,9 @@ fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Insta
                 return Err(stop);
             }
         };
+        if let Some(statuses) = &ctx.facts.rollout {
+            check_templates(&targets, statuses)?;
+        }
         let elapsed = ctx.exec.now().saturating_duration_since(started);
         ctx.observer.progress(&progress_line(ctx, elapsed, &progress));
         ctx.facts.pods = Some(pods.clone());
@@ -285,7 +320,7 @@ fn settle_delete(ctx: &mut Context, pod: &str, delete: &Invocation, mut stop: St
     stop
 }
 
-fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
+pub(super) fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
     let mut details = Vec::new();
     for p in progress.iter().filter(|p| !p.converged) {
         details.push(format!(

@@ -43,7 +43,8 @@ pub const REPLICA_SET_COLUMNS: &str = "NAME:.metadata.name,REVISION:.metadata.an
 /// The live rollout status of the DaemonSet and the Deployment, in one table (the fields
 /// `kubectl rollout status` reads): DaemonSet rows fill DESIRED/UPDATED/AVAILABLE, Deployment
 /// rows SPEC/REPLICAS/UPDATEDREPLICAS/AVAILABLEREPLICAS; counters left out of the status are 0.
-pub const WORKLOAD_STATUS_COLUMNS: &str = "NAME:.metadata.name,GENERATION:.metadata.generation,OBSERVED:.status.observedGeneration,DESIRED:.status.desiredNumberScheduled,UPDATED:.status.updatedNumberScheduled,AVAILABLE:.status.numberAvailable,SPEC:.spec.replicas,REPLICAS:.status.replicas,UPDATEDREPLICAS:.status.updatedReplicas,AVAILABLEREPLICAS:.status.availableReplicas";
+/// IMAGES is the live template's: the rollback is checked on it.
+pub const WORKLOAD_STATUS_COLUMNS: &str = "NAME:.metadata.name,GENERATION:.metadata.generation,OBSERVED:.status.observedGeneration,DESIRED:.status.desiredNumberScheduled,UPDATED:.status.updatedNumberScheduled,AVAILABLE:.status.numberAvailable,SPEC:.spec.replicas,REPLICAS:.status.replicas,UPDATEDREPLICAS:.status.updatedReplicas,AVAILABLEREPLICAS:.status.availableReplicas,IMAGES:.spec.template.spec.containers[*].image";
 pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,HOSTNETWORK:.spec.hostNetwork,NODE:.spec.nodeName";
 /// `READY` is the pod's `Ready` condition, not its containers' flags: when a node goes
 /// NotReady the node controller sets the condition to False while the flags stay true.
@@ -195,6 +196,12 @@ impl Kubectl {
         self.read(&["get", "replicasets", "-n", namespace, "-o", &format!("custom-columns={REPLICA_SET_COLUMNS}")])
     }
 
+    /// `kubectl get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`:
+    /// everything inspection reads, in one call ([`parse_objects`]).
+    pub fn objects(&self, namespace: &str) -> Invocation {
+        self.read(&["get", OBJECT_KINDS, "-n", namespace, "-o", "json"])
+    }
+
     /// Every pod in the cluster, for the pods-at-risk list.
     pub fn all_pods(&self) -> Invocation {
         self.read(&["get", "pods", "--all-namespaces", "-o", &format!("custom-columns={ALL_PODS_COLUMNS}")])
@@ -225,12 +232,42 @@ impl Kubectl {
         self.read(&args)
     }
 
+    /// The rollout status of one workload (`kubectl get deployment/NAME …`), the same table.
+    pub fn one_workload_status(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Invocation {
+        let columns = format!("custom-columns={WORKLOAD_STATUS_COLUMNS}");
+        let object = format!("{}/{name}", kind.printed_kind());
+        self.read(&["get", &object, "-n", namespace, "-o", &columns])
+    }
+
     /// The same table, followed: one more row per change, until stopped.
     pub fn watch_pods(&self, namespace: &str, selector: Option<&str>) -> Invocation {
         let mut invocation = self.pods(namespace, selector);
         let at = invocation.args.iter().position(|a| a.starts_with("custom-columns=")).map_or(0, |i| i + 1);
         invocation.args.insert(at, "--watch".to_string());
         invocation
+    }
+
+    /// `kubectl get pods … --watch --output-watch-events` (kubectl 1.16+, [`has_watch_events`]):
+    /// the current pods as `ADDED` rows, then one row per event, `DELETED` included, so the
+    /// rows alone are an exact view ([`WatchEvents`]). The columns are [`POD_COLUMNS`] read
+    /// from the event's `.object`, after `EVENT:.type`.
+    pub fn watch_pod_events(&self, namespace: &str, selector: Option<&str>) -> Invocation {
+        let columns = format!("custom-columns={}", event_columns(POD_COLUMNS));
+        let mut args = vec!["get", "pods", "-n", namespace];
+        if let Some(selector) = selector {
+            args.extend(["-l", selector]);
+        }
+        args.extend(["-o", &columns, "--watch", "--output-watch-events"]);
+        self.read(&args)
+    }
+
+    /// `kubectl get daemonset/NAME -n NS … --watch --output-watch-events`: one workload's
+    /// rollout status ([`WORKLOAD_STATUS_COLUMNS`] from the event's `.object`), a row per
+    /// change. kubectl watches one resource type per call, so each workload has its own.
+    pub fn watch_workload(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Invocation {
+        let columns = format!("custom-columns={}", event_columns(WORKLOAD_STATUS_COLUMNS));
+        let object = format!("{}/{name}", kind.printed_kind());
+        self.read(&["get", &object, "-n", namespace, "-o", &columns, "--watch", "--output-watch-events"])
     }
 
     /// `kubectl rollout undo ds/NAME -n NS --to-revision=N`: always with an explicit revision,
@@ -311,6 +348,25 @@ impl Kubectl {
         let args = self.invocation(args);
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
+}
+
+/// `EVENT:.type,NAME:.object.metadata.name,…`: custom columns read from a watch event, whose
+/// object is under `.object` (with `--output-watch-events`, the plain paths print `<none>` in
+/// every cell: real kubectl 1.20 and 1.33, `fixtures/kubectl/watch-events/`).
+pub fn event_columns(columns: &str) -> String {
+    std::iter::once("EVENT:.type".to_string())
+        .chain(columns.split(',').map(|column| match column.split_once(":.") {
+            Some((header, path)) => format!("{header}:.object.{path}"),
+            None => column.to_string(),
+        }))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `--output-watch-events` came with kubectl 1.16 (kubernetes/kubernetes#72416); proven on
+/// real 1.20, 1.27 and 1.33 (`fixtures/kubectl/watch-events/`).
+pub fn has_watch_events(client: &Version) -> bool {
+    (client.major, client.minor) >= (1, 16)
 }
 
 /// `--dry-run=server` came with kubectl 1.18 (`--server-dry-run` before, from 1.13).
@@ -434,6 +490,221 @@ pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, 
             })
         })
         .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspection in one query: the namespace's workloads and their revisions, as JSON
+// ---------------------------------------------------------------------------------------------
+
+/// What [`Kubectl::objects`] asks for, in the order kubectl prints them.
+pub const OBJECT_KINDS: &str = "daemonsets,deployments,controllerrevisions,replicasets";
+
+/// A DaemonSet or Deployment of the namespace, read from its JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkloadObject {
+    pub row: WorkloadRow,
+    /// Every variable of every container of the pod template, in order.
+    pub env: Vec<EnvVar>,
+}
+
+/// A ControllerRevision or ReplicaSet: the revision and the pod template it restores.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RevisionObject {
+    pub row: RevisionRow,
+    /// The pod template, without the `$patch` key of a ControllerRevision's patch and the
+    /// `pod-template-hash` label the Deployment controller adds to a ReplicaSet's (neither is
+    /// part of what a rollback restores).
+    pub template: serde_json::Value,
+}
+
+/// Everything inspection reads, from one `kubectl get daemonsets,deployments,controllerrevisions,replicasets -o json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Objects {
+    pub daemonsets: Vec<WorkloadObject>,
+    pub deployments: Vec<WorkloadObject>,
+    pub controller_revisions: Vec<RevisionObject>,
+    pub replica_sets: Vec<RevisionObject>,
+}
+
+/// The fields of an object this tool reads; the rest of the JSON is ignored.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Item {
+    kind: String,
+    metadata: Metadata,
+    spec: Spec,
+    status: WorkloadStatusJson,
+    /// ControllerRevision: its revision number and the template patch.
+    revision: Option<u64>,
+    data: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Metadata {
+    name: String,
+    creation_timestamp: String,
+    annotations: std::collections::BTreeMap<String, String>,
+    owner_references: Vec<OwnerReference>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct OwnerReference {
+    name: String,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Spec {
+    replicas: Option<u32>,
+    selector: Selector,
+    update_strategy: Strategy,
+    strategy: Strategy,
+    template: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Selector {
+    match_labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct Strategy {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct WorkloadStatusJson {
+    desired_number_scheduled: Option<u32>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct TemplateJson {
+    spec: PodSpecJson,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct PodSpecJson {
+    containers: Vec<ContainerJson>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ContainerJson {
+    image: String,
+    env: Vec<EnvJson>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct EnvJson {
+    name: String,
+    value: Option<String>,
+    value_from: Option<serde_json::Value>,
+}
+
+fn template_of(template: Option<&serde_json::Value>) -> Result<TemplateJson, String> {
+    match template {
+        None => Ok(TemplateJson::default()),
+        Some(value) => TemplateJson::deserialize(value).map_err(|e| format!("a pod template this tool cannot read: {e}")),
+    }
+}
+
+use serde::Deserialize as _;
+
+/// Read `kubectl get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`
+/// (`fixtures/kubectl/get-objects/*`): a `List` of every such object of the namespace (empty:
+/// `{"items": [], "kind": "List", …}`, exit 0, nothing on stderr). JSON is what every kubectl
+/// prints alike, where tables and jsonpath differ across versions.
+pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
+    let what = "`kubectl get daemonsets,deployments,controllerrevisions,replicasets -o json` output";
+    let text = &output.stdout;
+    let refuse = |reason: String| Unrecognised::new(what, reason, text);
+    let document: serde_json::Value = serde_json::from_str(text).map_err(|e| refuse(format!("not JSON: {e}")))?;
+    if document.get("kind").and_then(|k| k.as_str()) != Some("List") {
+        return Err(refuse("not a `List`".to_string()));
+    }
+    let items = document.get("items").and_then(|i| i.as_array()).ok_or_else(|| refuse("a `List` without `items`".into()))?;
+    let mut objects = Objects::default();
+    for value in items {
+        let item = Item::deserialize(value).map_err(|e| refuse(format!("an object this tool cannot read: {e}")))?;
+        let name = item.metadata.name.clone();
+        if name.is_empty() {
+            return Err(refuse(format!("a {} without a name", item.kind)));
+        }
+        let owner = item.metadata.owner_references.first().map(|o| o.name.clone()).filter(|o| !o.is_empty());
+        match item.kind.as_str() {
+            "DaemonSet" | "Deployment" => {
+                let template = template_of(item.spec.template.as_ref()).map_err(|e| refuse(format!("{name}: {e}")))?;
+                let daemonset = item.kind == "DaemonSet";
+                let row = WorkloadRow {
+                    name,
+                    desired: if daemonset { item.status.desired_number_scheduled } else { item.spec.replicas },
+                    strategy: if daemonset { item.spec.update_strategy.kind } else { item.spec.strategy.kind },
+                    images: template.spec.containers.iter().map(|c| c.image.clone()).collect(),
+                    app: item.spec.selector.match_labels.get("k8s-app").cloned(),
+                };
+                let env = template
+                    .spec
+                    .containers
+                    .iter()
+                    .flat_map(|c| &c.env)
+                    .map(|e| EnvVar { name: e.name.clone(), value: e.value.clone().filter(|v| !v.is_empty()), value_from: e.value_from.is_some() })
+                    .collect();
+                let object = WorkloadObject { row, env };
+                if daemonset {
+                    objects.daemonsets.push(object);
+                } else {
+                    objects.deployments.push(object);
+                }
+            }
+            "ControllerRevision" | "ReplicaSet" => {
+                let revision_set = item.kind == "ControllerRevision";
+                let (revision, mut template) = if revision_set {
+                    (item.revision, item.data.as_ref().and_then(|d| d.pointer("/spec/template")).cloned())
+                } else {
+                    let revision = match item.metadata.annotations.get("deployment.kubernetes.io/revision") {
+                        None => None,
+                        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+                            refuse(format!("{name}: the revision annotation `{text}` is not a number"))
+                        })?),
+                    };
+                    (revision, item.spec.template.clone())
+                };
+                if let Some(serde_json::Value::Object(map)) = &mut template {
+                    map.remove("$patch");
+                }
+                if let Some(labels) =
+                    template.as_mut().and_then(|t| t.pointer_mut("/metadata/labels")).and_then(|l| l.as_object_mut())
+                {
+                    labels.remove("pod-template-hash");
+                }
+                let images = template_of(template.as_ref())
+                    .map_err(|e| refuse(format!("{name}: {e}")))?
+                    .spec
+                    .containers
+                    .iter()
+                    .map(|c| c.image.clone())
+                    .collect();
+                let row = RevisionRow { name, revision, created: item.metadata.creation_timestamp, owner, images };
+                let object = RevisionObject { row, template: template.unwrap_or(serde_json::Value::Null) };
+                if revision_set {
+                    objects.controller_revisions.push(object);
+                } else {
+                    objects.replica_sets.push(object);
+                }
+            }
+            other => return Err(refuse(format!("an object of kind `{other}`, which was not asked for"))),
+        }
+    }
+    Ok(objects)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -688,6 +959,8 @@ pub struct WorkloadStatus {
     pub available: u32,
     /// Deployment `status.replicas` (old pods included); a DaemonSet's is its `desired`.
     pub current: u32,
+    /// The live pod template's images.
+    pub images: Vec<String>,
 }
 
 impl WorkloadStatus {
@@ -714,7 +987,7 @@ impl WorkloadStatus {
     }
 }
 
-const WORKLOAD_STATUS_HEADERS: [&str; 10] = [
+const WORKLOAD_STATUS_HEADERS: [&str; 11] = [
     "NAME",
     "GENERATION",
     "OBSERVED",
@@ -725,60 +998,153 @@ const WORKLOAD_STATUS_HEADERS: [&str; 10] = [
     "REPLICAS",
     "UPDATEDREPLICAS",
     "AVAILABLEREPLICAS",
+    "IMAGES",
 ];
 
 /// Read [`WORKLOAD_STATUS_COLUMNS`] (`fixtures/kubectl/get-workload-status/*`): a row with
 /// DESIRED is a DaemonSet (`desiredNumberScheduled` is always printed), one with SPEC a
 /// Deployment; `<none>` in a counter is 0 (the API omits zero counters).
 /// ```text
-/// NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS
-/// calico-node               3            3          3         3         3           <none>   <none>     <none>            <none>
-/// calico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1
+/// NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS   IMAGES
+/// calico-node               3            3          3         3         3           <none>   <none>     <none>            <none>              quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4
+/// calico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1                   quay.io/calico/kube-controllers:v1.0.3
 /// ```
 pub fn parse_workload_status(output: &Output) -> Result<Vec<WorkloadStatus>, Unrecognised> {
     let what = "`kubectl get daemonset/… deployment/…` rollout status table";
     let table = custom_columns(what, output, &WORKLOAD_STATUS_HEADERS)?;
-    let text = &output.stdout;
-    table
-        .rows
-        .iter()
-        .map(|row| {
-            let count = |i: usize| -> Result<u64, Unrecognised> {
-                Ok(number::<u64>(what, WORKLOAD_STATUS_HEADERS[i], row[i], text)?.unwrap_or(0))
-            };
-            let small = |i: usize| -> Result<u32, Unrecognised> {
-                Ok(number::<u32>(what, WORKLOAD_STATUS_HEADERS[i], row[i], text)?.unwrap_or(0))
-            };
-            let generation = count(1)?;
-            let observed_generation = count(2)?;
-            if present(row[3]).is_some() {
-                let desired = small(3)?;
-                Ok(WorkloadStatus {
-                    kind: WorkloadKind::DaemonSet,
-                    name: row[0].to_string(),
-                    generation,
-                    observed_generation,
-                    desired,
-                    updated: small(4)?,
-                    available: small(5)?,
-                    current: desired,
-                })
-            } else if present(row[6]).is_some() {
-                Ok(WorkloadStatus {
-                    kind: WorkloadKind::Deployment,
-                    name: row[0].to_string(),
-                    generation,
-                    observed_generation,
-                    desired: small(6)?,
-                    updated: small(8)?,
-                    available: small(9)?,
-                    current: small(7)?,
-                })
-            } else {
-                Err(Unrecognised::new(what, format!("row `{}` has neither DESIRED nor SPEC", row[0]), text))
-            }
+    table.rows.iter().map(|row| workload_status_row(what, row, &output.stdout)).collect()
+}
+
+fn workload_status_row(what: &str, row: &[&str], text: &str) -> Result<WorkloadStatus, Unrecognised> {
+    let count = |i: usize| -> Result<u64, Unrecognised> {
+        Ok(number::<u64>(what, WORKLOAD_STATUS_HEADERS[i], row[i], text)?.unwrap_or(0))
+    };
+    let small = |i: usize| -> Result<u32, Unrecognised> {
+        Ok(number::<u32>(what, WORKLOAD_STATUS_HEADERS[i], row[i], text)?.unwrap_or(0))
+    };
+    let generation = count(1)?;
+    let observed_generation = count(2)?;
+    let name = row[0].to_string();
+    let images = images(row[10]);
+    if present(row[3]).is_some() {
+        let desired = small(3)?;
+        Ok(WorkloadStatus {
+            kind: WorkloadKind::DaemonSet,
+            name,
+            generation,
+            observed_generation,
+            desired,
+            updated: small(4)?,
+            available: small(5)?,
+            current: desired,
+            images,
         })
-        .collect()
+    } else if present(row[6]).is_some() {
+        Ok(WorkloadStatus {
+            kind: WorkloadKind::Deployment,
+            name,
+            generation,
+            observed_generation,
+            desired: small(6)?,
+            updated: small(8)?,
+            available: small(9)?,
+            current: small(7)?,
+            images,
+        })
+    } else {
+        Err(Unrecognised::new(what, format!("row `{}` has neither DESIRED nor SPEC", row[0]), text))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watch events (`--output-watch-events`)
+// ---------------------------------------------------------------------------------------------
+
+/// The `EVENT` column of a watch with `--output-watch-events`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum WatchEvent {
+    /// In the first block, an object that exists; later, a new one.
+    Added,
+    Modified,
+    /// The object is gone; the row is its last state.
+    Deleted,
+}
+
+/// Reads a `--output-watch-events` stream line by line (`fixtures/kubectl/watch-events/*`):
+/// the header (`EVENT` and the columns asked for) once, then one row per event. The first
+/// block is aligned as one table; later rows keep those widths and may widen, so cells are
+/// split on runs of spaces (no cell of these columns holds one).
+/// ```text
+/// EVENT   NAME          GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   …
+/// ADDED   calico-node   2            2          3         3         3           …
+/// MODIFIED   calico-node   3            3          3         <none>    2        …
+/// ```
+#[derive(Debug)]
+pub struct WatchEvents<T> {
+    what: &'static str,
+    headers: &'static [&'static str],
+    header_seen: bool,
+    row: fn(&str, &[&str], &str) -> Result<T, Unrecognised>,
+}
+
+impl WatchEvents<PodStatus> {
+    /// The pods' watch ([`Kubectl::watch_pod_events`]).
+    pub fn pods() -> Self {
+        WatchEvents { what: "`kubectl get pods --watch --output-watch-events` stream", headers: &POD_HEADERS, header_seen: false, row: pod_row }
+    }
+}
+
+impl WatchEvents<WorkloadStatus> {
+    /// A workload's watch ([`Kubectl::watch_workload`]).
+    pub fn workload() -> Self {
+        WatchEvents {
+            what: "`kubectl get daemonset|deployment/NAME --watch --output-watch-events` stream",
+            headers: &WORKLOAD_STATUS_HEADERS,
+            header_seen: false,
+            row: workload_status_row,
+        }
+    }
+}
+
+impl<T> WatchEvents<T> {
+    /// Feed one line; `Ok(None)` for the header or a blank line.
+    pub fn feed(&mut self, line: &str) -> Result<Option<(WatchEvent, T)>, Unrecognised> {
+        let cells = table::cells(line);
+        if cells.is_empty() {
+            return Ok(None);
+        }
+        if cells[0] == "EVENT" && cells[1..].iter().copied().eq(self.headers.iter().copied()) {
+            self.header_seen = true;
+            return Ok(None);
+        }
+        if !self.header_seen {
+            return Err(Unrecognised::new(
+                self.what,
+                format!("expected the header EVENT {}", self.headers.join(" ")),
+                line,
+            ));
+        }
+        if cells.len() != self.headers.len() + 1 {
+            return Err(Unrecognised::new(
+                self.what,
+                format!("a row has {} cells where the header has {}", cells.len(), self.headers.len() + 1),
+                line,
+            ));
+        }
+        let event = match cells[0] {
+            "ADDED" => WatchEvent::Added,
+            "MODIFIED" => WatchEvent::Modified,
+            "DELETED" => WatchEvent::Deleted,
+            other => {
+                return Err(Unrecognised::new(
+                    self.what,
+                    format!("`{other}` is not a watch event this tool knows (ADDED, MODIFIED, DELETED)"),
+                    line,
+                ))
+            }
+        };
+        (self.row)(self.what, &cells[1..], line).map(|value| Some((event, value)))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -138,6 +138,81 @@ fn kubectl_delete_pod_is_read_in_every_known_shape() {
     });
 }
 
+/// Everything inspection reads, from one query: each workload's row and environment, each
+/// revision's row and the pod-spec fields its template sets (the whole template is what the
+/// plan compares; the snapshot keeps what can be reviewed).
+#[test]
+fn kubectl_objects_of_the_namespace_are_read_from_one_json_list() {
+    insta::glob!(FIXTURES, "kubectl/get-objects/*.stdout", |path| {
+        let read = kubectl::parse_objects(&output(path)).map(|objects| {
+            let revisions = |list: &[kubectl::RevisionObject]| -> Vec<_> {
+                list.iter()
+                    .map(|r| {
+                        let fields: Vec<String> = r
+                            .template
+                            .get("spec")
+                            .and_then(|s| s.as_object())
+                            .map(|s| s.keys().cloned().collect())
+                            .unwrap_or_default();
+                        (r.row.clone(), fields)
+                    })
+                    .collect()
+            };
+            (
+                objects.daemonsets.clone(),
+                objects.deployments.clone(),
+                revisions(&objects.controller_revisions),
+                revisions(&objects.replica_sets),
+            )
+        });
+        insta::assert_debug_snapshot!(read);
+    });
+}
+
+/// The fields the rollback changes, between the newest and the oldest revision of each
+/// workload in the real captures (live and pre-upgrade, in the upgraded state).
+#[test]
+fn template_changes_between_the_captured_revisions() {
+    insta::glob!(FIXTURES, "kubectl/get-objects/*.stdout", |path| {
+        let Ok(objects) = kubectl::parse_objects(&output(path)) else { return };
+        let changes: Vec<_> = [&objects.controller_revisions, &objects.replica_sets]
+            .into_iter()
+            .filter(|list| list.len() >= 2)
+            .map(|list| {
+                let mut list: Vec<_> = list.iter().collect();
+                list.sort_by_key(|r| r.row.revision);
+                let (oldest, newest) = (list[0], list[list.len() - 1]);
+                (newest.row.name.clone(), calico_downgrade::cluster::template_changes(&newest.template, &oldest.template))
+            })
+            .collect();
+        insta::assert_debug_snapshot!(changes);
+    });
+}
+
+/// Each line of a `--output-watch-events` stream of the pods, as the wait reads it.
+#[test]
+fn kubectl_pod_watch_events_are_read_row_by_row() {
+    insta::glob!(FIXTURES, "kubectl/watch-pod-events/*.stdout", |path| {
+        let mut watch = kubectl::WatchEvents::pods();
+        let rows: Vec<_> = output(path).stdout.lines().map(|line| watch.feed(line)).collect();
+        insta::assert_debug_snapshot!(rows);
+    });
+}
+
+/// Each line of a `--output-watch-events` stream of one workload's rollout status.
+#[test]
+fn kubectl_workload_watch_events_are_read_row_by_row() {
+    insta::glob!(FIXTURES, "kubectl/watch-workload/*.stdout", |path| {
+        let mut watch = kubectl::WatchEvents::workload();
+        let rows: Vec<_> = output(path)
+            .stdout
+            .lines()
+            .map(|line| watch.feed(line).map(|row| row.map(|(event, s)| (event, s.incomplete(), s))))
+            .collect();
+        insta::assert_debug_snapshot!(rows);
+    });
+}
+
 #[test]
 fn kubectl_daemonsets_table_is_read_by_columns() {
     insta::glob!(FIXTURES, "kubectl/get-daemonsets/*.stdout", |path| {
@@ -337,9 +412,15 @@ fn run_every_parser(output: &Output, name: &str) {
         let _ = kubectl::parse_delete(name, output);
     }
     let mut watch = PodWatch::default();
+    let mut pod_events = kubectl::WatchEvents::pods();
+    let mut workload_events = kubectl::WatchEvents::workload();
     for line in output.stdout.lines() {
         let _ = watch.feed(line);
+        let _ = pod_events.feed(line);
+        let _ = workload_events.feed(line);
     }
+    let _ = kubectl::parse_objects(output);
+    let _ = kubectl::parse_workload_status(output);
     let _ = table::parse("table", &output.stdout);
     let _ = calicoctl::parse_version(output);
     let _ = calico_upgrade::parse_version(&output.stdout);

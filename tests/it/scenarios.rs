@@ -39,53 +39,143 @@ fn version(v: &str) -> semver::Version {
 struct Cluster {
     exec: Scripted,
     upgrade_version: String,
+    /// What `kubectl get daemonsets,deployments,controllerrevisions,replicasets -o json`
+    /// answers (`render` after each change).
+    model: Model,
+}
+
+/// The namespace's workloads and revisions, as the inspection query shows them.
+#[derive(Clone)]
+struct Model {
+    daemonset: String,
+    strategy: String,
+    node_images: String,
+    /// `NAME<TAB>VALUE<TAB>VALUEFROM` lines, as the environment was once written here.
+    env: String,
+    revisions: Vec<(u64, String, String)>,
+    /// `None`: no Deployment in the namespace.
+    deployment: Option<String>,
+    replica_sets: Vec<(u64, String)>,
+}
+
+/// A pod template with one container per image (comma-separated), and these variables.
+fn template(images: &str, env: &[serde_json::Value]) -> serde_json::Value {
+    let containers: Vec<serde_json::Value> = images
+        .split(',')
+        .enumerate()
+        .map(|(i, image)| {
+            let name = image.rsplit('/').next().unwrap().split(':').next().unwrap();
+            let mut container = serde_json::json!({"name": name, "image": image});
+            if i == 0 && !env.is_empty() {
+                container["env"] = serde_json::Value::Array(env.to_vec());
+            }
+            container
+        })
+        .collect();
+    serde_json::json!({"metadata": {"labels": {"k8s-app": "x"}}, "spec": {"containers": containers}})
+}
+
+impl Model {
+    fn json(&self) -> String {
+        let env: Vec<serde_json::Value> = self
+            .env
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(|line| {
+                let mut fields = line.split('\t');
+                let name = fields.next().unwrap_or_default();
+                let value = fields.next().unwrap_or_default();
+                let from = fields.next().unwrap_or_default();
+                if from.is_empty() {
+                    serde_json::json!({"name": name, "value": value})
+                } else {
+                    serde_json::json!({"name": name, "valueFrom": {"configMapKeyRef": {"key": "k", "name": "calico-config"}}})
+                }
+            })
+            .collect();
+        let mut items = vec![serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": self.daemonset, "namespace": "kube-system", "generation": 3},
+            "spec": {"selector": {"matchLabels": {"k8s-app": self.daemonset}}, "updateStrategy": {"type": self.strategy},
+                     "template": template(&self.node_images, &env)},
+            "status": {"desiredNumberScheduled": 3}
+        })];
+        if let Some(images) = &self.deployment {
+            items.push(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": "calico-kube-controllers", "namespace": "kube-system", "generation": 3},
+                "spec": {"replicas": 1, "selector": {"matchLabels": {"k8s-app": "calico-kube-controllers"}},
+                         "strategy": {"type": "Recreate"}, "template": template(images, &[])},
+                "status": {}
+            }));
+        }
+        for (n, images, created) in &self.revisions {
+            items.push(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "ControllerRevision",
+                "metadata": {"name": format!("{}-{n:09}", self.daemonset), "creationTimestamp": created,
+                             "ownerReferences": [{"kind": "DaemonSet", "name": self.daemonset}]},
+                "revision": n,
+                "data": {"spec": {"template": template(images, &env)}}
+            }));
+        }
+        if self.deployment.is_some() {
+            for (n, images) in &self.replica_sets {
+                items.push(serde_json::json!({
+                    "apiVersion": "apps/v1", "kind": "ReplicaSet",
+                    "metadata": {"name": format!("calico-kube-controllers-{n:09}"), "creationTimestamp": format!("2026-11-23T20:2{n}:00Z"),
+                                 "annotations": {"deployment.kubernetes.io/revision": n.to_string()},
+                                 "ownerReferences": [{"kind": "Deployment", "name": "calico-kube-controllers"}]},
+                    "spec": {"replicas": 0, "template": template(images, &[])}
+                }));
+            }
+        }
+        serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}).to_string()
+    }
+}
+
+fn objects_command() -> String {
+    kubectl().objects("kube-system").to_string()
 }
 
 impl Cluster {
     /// Upgraded: revision 1 has v2.6 images, revision 2 (live) v3.0; etcd datastore;
     /// calico-upgrade v1.0.5 with a migration in progress.
     fn upgraded() -> Cluster {
-        let mut cluster = Cluster { exec: Scripted::new(), upgrade_version: "1.0.5".into() };
+        let model = Model {
+            daemonset: "calico-node".into(),
+            strategy: "RollingUpdate".into(),
+            node_images: NODE_V3.into(),
+            env: "CLUSTER_TYPE\tk8s,bgp\t\n".into(),
+            revisions: vec![
+                (1, NODE_V2.into(), "2026-11-23T20:22:59Z".into()),
+                (2, NODE_V3.into(), "2026-11-23T21:30:32Z".into()),
+            ],
+            deployment: Some(KC_V3.into()),
+            replica_sets: vec![(1, KC_V2.into()), (2, KC_V3.into())],
+        };
+        let mut cluster = Cluster { exec: Scripted::new(), upgrade_version: "1.0.5".into(), model };
         cluster.tools("v1.6.5", "v1.0.5");
-        cluster.daemonset("RollingUpdate", NODE_V3);
-        cluster.env("CLUSTER_TYPE\tk8s,bgp\t\n");
-        cluster.revisions(&[(1, NODE_V2, "2026-11-23T20:22:59Z"), (2, NODE_V3, "2026-11-23T21:30:32Z")]);
-        cluster.deployment(KC_V3);
-        cluster.replica_sets(&[(1, KC_V2), (2, KC_V3)]);
+        cluster.render();
         cluster.all_pods();
         cluster.rollout(ROLLOUT_COMPLETE);
         cluster.allowed(true);
         cluster.dry_runs(1, 1);
-        cluster.revision_objects(WorkloadKind::DaemonSet, "calico-node", &[(2, NODE_V3), (1, NODE_V2)]);
-        cluster.revision_objects(WorkloadKind::Deployment, "calico-kube-controllers", &[(2, KC_V3), (1, KC_V2)]);
         cluster
     }
 
-    /// `kubectl get controllerrevisions|replicasets LIVE TARGET -o json`: the two revisions,
-    /// their templates carrying the images (comma-separated, one container each).
-    fn revision_objects(&mut self, kind: WorkloadKind, owner: &str, revisions: &[(u64, &str)]) {
-        let names: Vec<String> = revisions.iter().map(|(n, _)| format!("{owner}-{n:09}")).collect();
-        let items: Vec<serde_json::Value> = revisions
-            .iter()
-            .zip(&names)
-            .map(|((_, images), name)| {
-                let containers: Vec<serde_json::Value> = images
-                    .split(',')
-                    .map(|image| {
-                        let container = image.rsplit('/').next().unwrap().split(':').next().unwrap();
-                        serde_json::json!({"name": container, "image": image})
-                    })
-                    .collect();
-                let template = serde_json::json!({"spec": {"containers": containers}});
-                match kind {
-                    WorkloadKind::DaemonSet => serde_json::json!({"kind": "ControllerRevision", "metadata": {"name": name}, "data": {"spec": {"template": template}}}),
-                    WorkloadKind::Deployment => serde_json::json!({"kind": "ReplicaSet", "metadata": {"name": name}, "spec": {"template": template}}),
-                }
-            })
-            .collect();
-        let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.exec.set(&kubectl().revision_objects(kind, "kube-system", &names).to_string(), ok(&list.to_string()));
+    /// Answer the inspection query from the model.
+    fn render(&mut self) {
+        let json = self.model.json();
+        self.exec.set(&objects_command(), ok(&json));
+    }
+
+    /// A kubectl older than 1.16 (no `--output-watch-events`, no `--dry-run=server`): the
+    /// wait by looks, the watch's rows only candidates.
+    fn old_kubectl(&mut self) {
+        self.exec.set(
+            &kubectl().version().to_string(),
+            ok("Client Version: version.Info{Major:\"1\", Minor:\"15\", GitVersion:\"v1.15.12\", GitCommit:\"x\"}\n"),
+        );
     }
 
     /// `kubectl get daemonset/calico-node deployment/calico-kube-controllers`: the live
@@ -109,6 +199,20 @@ impl Cluster {
             self.exec.set(&k.can_i(verb, resource, Some("kube-system")).to_string(), answer.clone());
         }
         self.exec.set(&k.config_user().to_string(), ok("jane"));
+        if !yes {
+            // The server dry runs are authorized as the patch (what real kubectl printed for a
+            // user bound to ClusterRole view, a real capture, and its Deployment twin).
+            let forbidden = include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr");
+            self.exec.set(
+                &k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1).to_string(),
+                exit(1, "", forbidden),
+            );
+            self.exec.set(
+                &k.rollout_undo_server_dry_run(WorkloadKind::Deployment, "kube-system", "calico-kube-controllers", 1)
+                    .to_string(),
+                exit(1, "", "Error from server (Forbidden): deployments.apps \"calico-kube-controllers\" is forbidden: User \"jane\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"kube-system\"\n"),
+            );
+        }
     }
 
     /// `rollout undo --dry-run=server` of both workloads to these revisions: accepted.
@@ -146,39 +250,29 @@ impl Cluster {
     }
 
     fn daemonset(&mut self, strategy: &str, images: &str) {
-        let table = format!(
-            "NAME          DESIRED   STRATEGY        IMAGES   APP\ncalico-node   3         {strategy:<13}   {images}   calico-node\n"
-        );
-        self.exec.set(&kubectl().daemonsets("kube-system").to_string(), ok(&table));
+        self.model.strategy = strategy.into();
+        self.model.node_images = images.into();
+        self.render();
     }
 
-    fn env(&mut self, json: &str) {
-        self.exec.set(&kubectl().daemonset_env("kube-system", "calico-node").to_string(), ok(json));
+    fn env(&mut self, lines: &str) {
+        self.model.env = lines.into();
+        self.render();
     }
 
     fn revisions(&mut self, revisions: &[(u64, &str, &str)]) {
-        let mut table = "NAME                    REVISION   CREATED                OWNER         IMAGES\n".to_string();
-        for (n, images, created) in revisions {
-            table.push_str(&format!("calico-node-{n:09}   {n:<8}   {created}   calico-node   {images}\n"));
-        }
-        self.exec.set(&kubectl().controller_revisions("kube-system").to_string(), ok(&table));
+        self.model.revisions = revisions.iter().map(|(n, i, c)| (*n, i.to_string(), c.to_string())).collect();
+        self.render();
     }
 
     fn deployment(&mut self, images: &str) {
-        let table = format!("NAME                      DESIRED   STRATEGY   IMAGES   APP\ncalico-kube-controllers   1         Recreate   {images}   calico-kube-controllers\n");
-        self.exec.set(&kubectl().deployments("kube-system").to_string(), ok(&table));
+        self.model.deployment = Some(images.into());
+        self.render();
     }
 
     fn replica_sets(&mut self, revisions: &[(u64, &str)]) {
-        let mut table =
-            "NAME                                 REVISION   CREATED                OWNER                     IMAGES\n"
-                .to_string();
-        for (n, images) in revisions {
-            table.push_str(&format!(
-                "calico-kube-controllers-{n:09}   {n:<8}   2026-11-23T20:2{n}:00Z   calico-kube-controllers   {images}\n"
-            ));
-        }
-        self.exec.set(&kubectl().replica_sets("kube-system").to_string(), ok(&table));
+        self.model.replica_sets = revisions.iter().map(|(n, i)| (*n, i.to_string())).collect();
+        self.render();
     }
 
     fn all_pods(&mut self) {
@@ -218,14 +312,17 @@ impl Cluster {
         self.exec.on(&kubectl().rollout_undo(kind, "kube-system", name, revision).to_string(), answer);
     }
 
-    /// The templates read back after `rollout undo` (the first read is the inspection's).
-    fn after_undo(&mut self, strategy: &str, node: &str, kube_controllers: &str) {
-        let ds = format!(
-            "NAME          DESIRED   STRATEGY        IMAGES   APP\ncalico-node   3         {strategy:<13}   {node}   calico-node\n"
+    /// The live templates read back after a `rollout undo` that failed (`settle`), one
+    /// workload at a time.
+    fn after_undo(&mut self, node: &str, kube_controllers: &str) {
+        let k = kubectl();
+        let ds = format!("{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {node}\n");
+        self.exec.on(&k.one_workload_status(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(), ok(&ds));
+        let deploy = format!("{STATUS_HEADER}\ncalico-kube-controllers   3   3   <none>   <none>   <none>   1   1   1   1   {kube_controllers}\n");
+        self.exec.on(
+            &k.one_workload_status(WorkloadKind::Deployment, "kube-system", "calico-kube-controllers").to_string(),
+            ok(&deploy),
         );
-        self.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
-        let deploy = format!("NAME                      DESIRED   STRATEGY   IMAGES   APP\ncalico-kube-controllers   1         Recreate   {kube_controllers}   calico-kube-controllers\n");
-        self.exec.on(&kubectl().deployments("kube-system").to_string(), ok(&deploy));
     }
 
     /// The commands of a downgrade that goes well with kubectl 1.33: a migration in progress,
@@ -236,7 +333,7 @@ impl Cluster {
         self.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
         let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
         self.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
-        self.after_undo(strategy, NODE_V2, KC_V2);
+        let _ = strategy;
     }
 
     /// `kubectl get pods` answers, in order (the last repeats).
@@ -256,7 +353,9 @@ impl Cluster {
     }
 }
 
-const ROLLOUT_COMPLETE: &str = "NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS\ncalico-node               3            3          3         3         3           <none>   <none>     <none>            <none>\ncalico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1\n";
+const STATUS_HEADER: &str =
+    "NAME   GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC   REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS   IMAGES";
+const ROLLOUT_COMPLETE: &str = "NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS   IMAGES\ncalico-node               3            3          3         3         3           <none>   <none>     <none>            <none>              quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4\ncalico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1                   quay.io/calico/kube-controllers:v1.0.3\n";
 
 const ABORT_OK: &str = "\nAborting upgrade\nRe-enabling Calico networking for v1\n * successfully resumed Calico networking in the v1 configuration\nUpgrade aborted successfully\n\n-------------------------------------------------------------------------------\n\nSuccessfully aborted the upgrade process.\n\n";
 
@@ -374,7 +473,6 @@ fn calico_upgrade_v1_0_0_is_answered_yes_on_stdin_and_has_no_no_prompts() {
         1,
         ok("deployment \"calico-kube-controllers\" rolled back\n"),
     );
-    cluster.after_undo("RollingUpdate", NODE_V2, KC_V2);
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
@@ -440,14 +538,14 @@ fn a_kubectl_that_hangs_fails_the_task_naming_the_command() {
         stdout: String::new(),
         stderr: String::new(),
     };
-    cluster.exec.set(&kubectl().controller_revisions("kube-system").to_string(), Answer::Error(hang));
+    cluster.exec.set(&objects_command(), Answer::Error(hang));
     let outcome = cluster.run(Command::Run, &no_watch());
     assert!(cluster.exec.mutating().is_empty());
     assert_eq!(outcome.exit, Exit::StepFailed);
     let failure = outcome.failure.unwrap();
     assert_eq!(failure.task, "Inspect the cluster");
     assert!(
-        failure.message.contains("kubectl get controllerrevisions") && failure.message.contains("2m"),
+        failure.message.contains("kubectl get daemonsets,deployments,controllerrevisions,replicasets") && failure.message.contains("2m"),
         "{}",
         failure.message
     );
@@ -459,10 +557,10 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     let mut cluster = Cluster::upgraded();
     cluster.exec = Scripted::new();
     cluster.tools("v1.6.5", "v1.0.5");
-    cluster.exec.on(
-        &kubectl().daemonsets("kube-system").to_string(),
-        ok(&format!("NAME    DESIRED   STRATEGY        IMAGES   APP\ncanal   3         RollingUpdate   {NODE_V3},quay.io/coreos/flannel:v0.9.1   canal\n")),
-    );
+    cluster.model.daemonset = "canal".into();
+    cluster.model.node_images = format!("{NODE_V3},quay.io/coreos/flannel:v0.9.1");
+    cluster.model.deployment = None;
+    cluster.render();
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure.unwrap().message;
@@ -528,12 +626,9 @@ fn a_forbidden_poll_is_not_retried() {
 #[test]
 fn a_transient_failure_during_inspection_is_retried_within_its_budget() {
     let mut cluster = Cluster::upgraded();
-    let revisions = kubectl().controller_revisions("kube-system").to_string();
-    let mut table = "NAME                    REVISION   CREATED                OWNER         IMAGES\n".to_string();
-    for (n, images, created) in [(1, NODE_V2, "2026-11-23T20:22:59Z"), (2, NODE_V3, "2026-11-23T21:30:32Z")] {
-        table.push_str(&format!("calico-node-{n:09}   {n:<8}   {created}   calico-node   {images}\n"));
-    }
-    let table = table.as_str();
+    let revisions = objects_command();
+    let json = cluster.model.json();
+    let table = json.as_str();
     cluster.exec.set(&revisions, exit(1, "", UNREACHABLE));
     cluster.exec.on(
         &revisions,
@@ -588,8 +683,13 @@ fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_cha
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failure);
     assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
-    let message = outcome.failure.unwrap().message;
-    assert!(message.contains("User \"jane\" cannot patch resource \"daemonsets\""), "{message}");
+    let failure = outcome.failure.unwrap();
+    assert_eq!(
+        failure.message,
+        "user `jane` may not patch daemonsets.apps/calico-node in kube-system: nothing was changed"
+    );
+    let details = failure.details.join("\n");
+    assert!(details.contains("User \"jane\" cannot patch resource \"daemonsets\""), "{details}");
 }
 
 #[test]
@@ -638,7 +738,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
     let k = kubectl();
     cluster
         .exec
-        .set(&k.daemonsets("kube-sytem").to_string(), exit(0, "", "No resources found in kube-sytem namespace.\n"));
+        .set(&k.objects("kube-sytem").to_string(), ok("{\"apiVersion\": \"v1\", \"items\": [], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"));
     cluster.exec.set(&k.namespaces().to_string(), ok("NAME\ndefault\nkube-node-lease\nkube-public\nkube-system\n"));
     let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
@@ -653,13 +753,9 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
     {
         let mut cluster = Cluster::upgraded();
         cluster.env(datastore_env);
-        cluster.exec.set(
-            &kubectl().deployments("kube-system").to_string(),
-            exit(0, "", "No resources found in kube-system namespace.\n"),
-        );
+        cluster.model.deployment = None;
+        cluster.render();
         cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-        let ds = format!("NAME          DESIRED   STRATEGY        IMAGES   APP\ncalico-node   3         RollingUpdate   {NODE_V2}   calico-node\n");
-        cluster.exec.on(&kubectl().daemonsets("kube-system").to_string(), ok(&ds));
         let selector = "k8s-app in (calico-node)";
         let pods = pods_table(&[
             ("calico-node-a", "Running", "True", NODE_V2, "calico-node", "<none>"),
@@ -667,7 +763,8 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
             ("calico-node-c", "Running", "True", NODE_V2, "calico-node", "<none>"),
         ]);
         cluster.exec.set(&kubectl().pods("kube-system", Some(selector)).to_string(), ok(&pods));
-        let rollout = "NAME          GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS\ncalico-node   3            3          3         3         3           <none>   <none>     <none>            <none>\n";
+        let rollout = format!("{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {NODE_V2}\n");
+        let rollout = rollout.as_str();
         cluster.exec.set(&kubectl().workload_status("kube-system", "calico-node", None).to_string(), ok(rollout));
         let outcome = cluster.run(Command::Run, &no_watch());
         assert_eq!(outcome.exit, expected, "{datastore_env:?}: {:#?}", outcome.failure);
@@ -695,6 +792,7 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     // Refused: the template still has the v3 images, so nothing changed.
     let mut cluster = Cluster::upgraded();
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, exit(1, "", forbidden));
+    cluster.after_undo(NODE_V3, KC_V3);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
     assert_eq!(outcome.exit, Exit::StepFailed);
     assert!(!outcome.facts.changed, "a refused undo changed nothing");
@@ -709,18 +807,40 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
         stdout: String::new(),
         stderr: String::new(),
     };
+    // Inspected again and decided again: the rollback took effect, so the run goes on.
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang.clone()));
-    cluster.after_undo("RollingUpdate", NODE_V2, KC_V3);
+    cluster.after_undo(NODE_V2, KC_V3);
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
-    assert_eq!(outcome.exit, Exit::StepFailed);
-    assert!(outcome.facts.changed, "the rollback is seen to have taken effect");
-    let failure = outcome.failure.unwrap();
-    assert!(failure.details.iter().any(|d| d.starts_with("changed: ds/calico-node now carries")), "{failure:#?}");
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
+    assert_eq!(step.status, Status::Changed);
+    assert!(step.message.contains("read back, the rollback had taken effect"), "{}", step.message);
+    let undos = cluster.exec.mutating().iter().filter(|c| c.contains("rollout undo ds/")).count();
+    assert_eq!(undos, 1, "not repeated once the template shows it took effect");
+
+    // Unreachable, and the template reads back unchanged: the undo is decided again and run
+    // again (it names its revision, so a second one cannot toggle).
+    let mut cluster = Cluster::upgraded();
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, exit(1, "", UNREACHABLE));
+    cluster.after_undo(NODE_V3, KC_V3);
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let undos = cluster.exec.mutating().iter().filter(|c| c.contains("rollout undo ds/")).count();
+    assert_eq!(undos, 2, "{:?}", cluster.exec.mutating());
+    let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
+    assert_eq!(step.status, Status::Changed, "{}", step.message);
 
     // Timed out, and the template cannot be read back: may have changed, with what to check.
     let mut cluster = Cluster::upgraded();
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang));
-    cluster.exec.on(&kubectl().daemonsets("kube-system").to_string(), Answer::Error(ExecError::Interrupted));
+    cluster.exec.on(
+        &kubectl().one_workload_status(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(),
+        Answer::Error(ExecError::Interrupted),
+    );
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
     assert!(!outcome.facts.changed);
     assert_eq!(outcome.facts.may_have_changed.len(), 1, "{:#?}", outcome.facts.may_have_changed);
@@ -761,12 +881,13 @@ fn rollout_command() -> String {
     kubectl().workload_status("kube-system", "calico-node", Some("calico-kube-controllers")).to_string()
 }
 
-const ROLLOUT_FOUR_NODES: &str = "NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS\ncalico-node               3            3          4         4         4           <none>   <none>     <none>            <none>\ncalico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1\n";
+const ROLLOUT_FOUR_NODES: &str = "NAME                      GENERATION   OBSERVED   DESIRED   UPDATED   AVAILABLE   SPEC     REPLICAS   UPDATEDREPLICAS   AVAILABLEREPLICAS   IMAGES\ncalico-node               3            3          4         4         4           <none>   <none>     <none>            <none>              quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4\ncalico-kube-controllers   3            3          <none>    <none>    <none>      1        1          1                 1                   quay.io/calico/kube-controllers:v1.0.3\n";
 
 /// The watch's rows are a candidate; the next look (pods, then the rollout status) decides.
 #[test]
 fn the_watch_finds_a_candidate_and_a_complete_look_confirms_it() {
     let mut cluster = Cluster::upgraded();
+    cluster.old_kubectl();
     cluster.downgrades("RollingUpdate");
     cluster.exec.on(&pods_command(), ok(&still_v3()));
     cluster.exec.on(&pods_command(), ok(&converged_v2()));
@@ -787,6 +908,7 @@ fn the_watch_finds_a_candidate_and_a_complete_look_confirms_it() {
 #[test]
 fn a_node_that_joined_is_counted_from_the_live_rollout_status() {
     let mut cluster = Cluster::upgraded();
+    cluster.old_kubectl();
     cluster.downgrades("RollingUpdate");
     let mut four = converged_v2();
     four.push_str(&format!("calico-node-d   Running   True   {NODE_V2}   calico-node   <none>   node-4\n"));
@@ -805,6 +927,7 @@ fn a_node_that_joined_is_counted_from_the_live_rollout_status() {
 #[test]
 fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
     let mut cluster = Cluster::upgraded();
+    cluster.old_kubectl();
     cluster.downgrades("RollingUpdate");
     let stalled = converged_v2().replace("calico-node-b   Running   True", "calico-node-b   Running   False");
     let stalled = stalled.replacen("node-1\ncalico-node-c", "node-2\ncalico-node-c", 1);
@@ -822,6 +945,7 @@ fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
 #[test]
 fn a_failed_watch_is_established_again() {
     let mut cluster = Cluster::upgraded();
+    cluster.old_kubectl();
     cluster.downgrades("RollingUpdate");
     cluster.exec.on(&pods_command(), ok(&still_v3()));
     cluster.exec.on(&pods_command(), ok(&still_v3()));
@@ -831,4 +955,168 @@ fn a_failed_watch_is_established_again() {
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     assert_eq!(cluster.exec.commands().iter().filter(|c| **c == watch_command()).count(), 2);
+}
+
+// The wait by watch events (kubectl 1.16+): three watches, their rows an exact view.
+
+fn pod_events_command() -> String {
+    kubectl().watch_pod_events("kube-system", Some("k8s-app in (calico-node,calico-kube-controllers)")).to_string()
+}
+
+fn workload_watch_command(kind: WorkloadKind, name: &str) -> String {
+    kubectl().watch_workload(kind, "kube-system", name).to_string()
+}
+
+/// `EVENT NAME PHASE READY IMAGES OWNER DELETING NODE` rows.
+fn pod_events(rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
+    let mut table = "EVENT   NAME   PHASE   READY   IMAGES   OWNER   DELETING   NODE\n".to_string();
+    for (event, name, phase, ready, images, deleting) in rows {
+        let owner = if name.starts_with("calico-node") { "calico-node" } else { "calico-kube-controllers-5d7" };
+        table.push_str(&format!("{event}   {name}   {phase}   {ready}   {images}   {owner}   {deleting}   node-1\n"));
+    }
+    table
+}
+
+/// One workload's watch: `(event, desired, updated, available, images)` rows.
+fn workload_events(kind: WorkloadKind, rows: &[(&str, u32, u32, u32, &str)]) -> String {
+    let mut table = format!("EVENT   {STATUS_HEADER}\n");
+    for (event, desired, updated, available, images) in rows {
+        match kind {
+            WorkloadKind::DaemonSet => table.push_str(&format!(
+                "{event}   calico-node   3   3   {desired}   {updated}   {available}   <none>   <none>   <none>   <none>   {images}\n"
+            )),
+            WorkloadKind::Deployment => table.push_str(&format!(
+                "{event}   calico-kube-controllers   3   3   <none>   <none>   <none>   {desired}   {desired}   {updated}   {available}   {images}\n"
+            )),
+        }
+    }
+    table
+}
+
+/// The Deployment's watch, its rollout complete on v1.
+fn deployment_done() -> String {
+    workload_events(WorkloadKind::Deployment, &[("ADDED", 1, 1, 1, KC_V2)])
+}
+
+#[test]
+fn the_watch_events_are_an_exact_view_and_converged_needs_no_confirming_poll() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let pods = pod_events(&[
+        ("ADDED", "calico-node-a", "Running", "True", NODE_V3, "<none>"),
+        ("ADDED", "calico-node-b", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-node-c", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-kube-controllers-5d7-x", "Running", "True", KC_V2, "<none>"),
+        ("MODIFIED", "calico-node-a", "Running", "True", NODE_V3, "2026-12-02T01:12:17Z"),
+        ("DELETED", "calico-node-a", "Running", "True", NODE_V3, "2026-12-02T01:12:17Z"),
+        ("ADDED", "calico-node-d", "Pending", "<none>", NODE_V2, "<none>"),
+        ("MODIFIED", "calico-node-d", "Running", "True", NODE_V2, "<none>"),
+    ]);
+    cluster.exec.set(&pod_events_command(), ok(&pods));
+    let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 2, 2, NODE_V2), ("MODIFIED", 3, 3, 3, NODE_V2)]);
+    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
+    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
+    assert!(wait.message.contains("calico-node 3/3"), "{}", wait.message);
+    let commands: Vec<&str> = wait.commands.iter().map(|c| c.command.as_str()).collect();
+    assert_eq!(
+        commands,
+        [
+            pod_events_command(),
+            workload_watch_command(WorkloadKind::DaemonSet, "calico-node"),
+            workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers")
+        ],
+        "no poll: the events alone decide"
+    );
+    assert!(!cluster.exec.commands().contains(&pods_command()));
+}
+
+/// Until the DaemonSet's rollout status says complete, pods all on v2.6 are not enough; and a
+/// node that joined counts from the live status.
+#[test]
+fn the_watch_waits_for_the_live_rollout_status_and_follows_a_node_joining() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let mut rows = vec![
+        ("ADDED", "calico-node-a", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-node-b", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-node-c", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-kube-controllers-5d7-x", "Running", "True", KC_V2, "<none>"),
+    ];
+    rows.push(("ADDED", "calico-node-d", "Pending", "<none>", NODE_V2, "<none>"));
+    rows.push(("MODIFIED", "calico-node-d", "Running", "True", NODE_V2, "<none>"));
+    cluster.exec.set(&pod_events_command(), ok(&pod_events(&rows)));
+    // The status, seen after every pod row: 3 desired while a fourth pod runs is not done;
+    // the DaemonSet controller then counts the new node.
+    let ds = workload_events(
+        WorkloadKind::DaemonSet,
+        &[("ADDED", 3, 3, 2, NODE_V2), ("MODIFIED", 4, 4, 3, NODE_V2), ("MODIFIED", 4, 4, 4, NODE_V2)],
+    );
+    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
+    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
+    assert!(wait.message.contains("calico-node 4/4"), "{}", wait.message);
+}
+
+/// A template that does not carry the rollback's images (another actor, a mutating webhook)
+/// is seen on the first row of the DaemonSet's watch: exit 1, never converged.
+#[test]
+fn a_live_template_without_the_target_images_fails_the_wait() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let pods = pod_events(&[("ADDED", "calico-node-a", "Running", "True", NODE_V3, "<none>")]);
+    cluster.exec.set(&pod_events_command(), ok(&pods));
+    let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V3)]);
+    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
+    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
+    let failure = outcome.failure.unwrap();
+    assert_eq!(failure.task, "Wait for the pods");
+    assert!(failure.message.starts_with("daemonset/calico-node's live template runs quay.io/calico/node:v3.0.4"), "{}", failure.message);
+}
+
+/// A watch that fails in a way a retry can fix is started again, all three, after a pause;
+/// the failure is shown and recorded, and the run converges.
+#[test]
+fn a_failed_event_watch_is_started_again_after_a_pause() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let done = pod_events(&[
+        ("ADDED", "calico-node-a", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-node-b", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-node-c", "Running", "True", NODE_V2, "<none>"),
+        ("ADDED", "calico-kube-controllers-5d7-x", "Running", "True", KC_V2, "<none>"),
+    ]);
+    cluster.exec.on(&pod_events_command(), exit(1, "", UNREACHABLE));
+    cluster.exec.on(&pod_events_command(), ok(&done));
+    let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)]);
+    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
+    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count(), 2);
+    let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
+    assert!(wait.commands.iter().any(|c| c.exit_code == Some(1)), "the failed watch is in the report");
+}
+
+/// A watch that stays down past `--timeout` ends with exit 4, what was last seen, and why.
+#[test]
+fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.exec.set(&pod_events_command(), exit(1, "", UNREACHABLE));
+    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), exit(1, "", UNREACHABLE));
+    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), exit(1, "", UNREACHABLE));
+    let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
+    let failure = outcome.failure.unwrap();
+    assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
+    let watches = cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count();
+    assert!((3..=12).contains(&watches), "backoff, not a tight loop: {watches}");
 }

@@ -1,0 +1,239 @@
+//! The wait by watch events, where kubectl has `--output-watch-events` (1.16+) and the
+//! DaemonSet replaces its own pods (RollingUpdate): three watches at once, the pods and each
+//! workload's rollout status, and nothing else.
+//!
+//! With events (`ADDED`, `MODIFIED`, `DELETED`), the rows alone are an exact view: the first
+//! block is the current list (kubectl lists, then watches from that list's resourceVersion),
+//! every later row one change, a deletion included. So no confirming poll is needed: the
+//! verdict is judged on the whole view after every row (`convergence::judge_live`), and
+//! converged is claimed the moment the view says so, never earlier: every workload's rollout
+//! status complete (as `kubectl rollout status` judges it) and every pod that is not being
+//! deleted Running, Ready, on the target images, as many as the live desired count. The
+//! workloads' rows also carry the live template's images, which are checked against the
+//! rollback's target on sight (the rollback's own check, at no extra command).
+//!
+//! A watch that ends or fails ends all three (the view is rebuilt from fresh lists); they are
+//! started again at once after a clean end, after a capped backoff after a failure a retry can
+//! fix (every retry shown in the progress and journaled), never past `--timeout`.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use super::wait::{check_templates, not_converged};
+use super::{Context, Done, Stop, TaskResult};
+use crate::convergence::{all_converged, judge, judge_live, summary, Progress, Target};
+use crate::exec::{ExecError, Flow, Invocation, Output};
+use crate::exit::Exit;
+use crate::tools::kubectl::{self, PodStatus, WatchEvent, WatchEvents, WorkloadStatus};
+use crate::tools::Unrecognised;
+
+/// The exact watch can be used: watching is not turned off, kubectl has watch events, and
+/// the DaemonSet's pods are replaced by its controller (OnDelete takes the look-based wait,
+/// which names the pods to replace from a complete listing).
+pub fn usable(ctx: &Context) -> bool {
+    !ctx.options.no_watch
+        && !ctx.cluster().daemonset.is_on_delete()
+        && ctx.kubectl().client.as_ref().is_some_and(kubectl::has_watch_events)
+}
+
+/// What the three watches have shown so far.
+struct View {
+    pods: BTreeMap<String, PodStatus>,
+    statuses: Vec<Option<WorkloadStatus>>,
+}
+
+/// Why the watches were stopped from inside.
+enum Verdict {
+    Converged(Vec<Progress>),
+    /// A workload's live template does not carry the rollback's target images, or the
+    /// workload was deleted: exit 1 with this message.
+    Broken(String),
+    Unreadable(usize, Unrecognised),
+}
+
+pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
+    let mut failures = 0u32;
+    let mut lost: Option<String> = None;
+    loop {
+        if ctx.exec.now() >= deadline {
+            let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(targets, &[]));
+            let mut stop = not_converged(ctx, &last);
+            if let Some(cause) = lost {
+                stop.details.insert(0, format!("no answer from the cluster at the end: {cause}"));
+            }
+            return Err(stop);
+        }
+        let invocations = invocations(ctx, targets);
+        let refs: Vec<&Invocation> = invocations.iter().collect();
+        let (verdict, results, began) = follow(ctx, targets, &refs, started, deadline);
+        match verdict {
+            Some(Verdict::Converged(progress)) => {
+                let elapsed = ctx.exec.now().saturating_duration_since(started);
+                ctx.facts.progress = Some(progress.clone());
+                return Ok(Done::ok(format!("converged after {:.1}s: {}", elapsed.as_secs_f64(), summary(&progress))));
+            }
+            Some(Verdict::Broken(message)) => return Err(Stop::new(Exit::StepFailed, message)),
+            Some(Verdict::Unreadable(index, error)) => return Err(ctx.unrecognised(refs[index], error)),
+            None => {}
+        }
+        if let Some((invocation, _)) = refs.iter().zip(&results).find(|(_, r)| matches!(r, Err(ExecError::Interrupted))) {
+            return Err(super::exec_stop(invocation, &ExecError::Interrupted));
+        }
+        if ctx.exec.now() >= deadline {
+            continue;
+        }
+        // A watch ended on its own: the one that did says why.
+        match ended(&refs, &results) {
+            Ended::Cleanly => {
+                // The API server closes watches now and then; one that ends at once is not
+                // started again in a tight loop.
+                lost = None;
+                let lasted = ctx.exec.now().saturating_duration_since(began);
+                if lasted < ctx.options.poll_interval {
+                    ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))?;
+                }
+            }
+            Ended::Failed { invocation, output, cause } => {
+                let Some(transient) = cause else {
+                    return Err(super::refused(invocation, &output));
+                };
+                failures += 1;
+                let pause = super::context::backoff(failures).min(deadline.saturating_duration_since(ctx.exec.now()));
+                ctx.observer.progress(&format!(
+                    "the watch failed ({transient}): watching again in {:.1}s",
+                    pause.as_secs_f64()
+                ));
+                lost = Some(transient);
+                ctx.pause(pause)?;
+            }
+            Ended::NotStarted(invocation, error) => return Err(super::exec_stop(invocation, &error)),
+        }
+    }
+}
+
+/// The pods' watch, then one per workload, in the order of `targets`.
+pub fn invocations(ctx: &Context, targets: &[Target]) -> Vec<Invocation> {
+    let namespace = ctx.options.namespace.as_str();
+    let pods = ctx.pod_events_invocation();
+    let kubectl = ctx.kubectl();
+    std::iter::once(pods).chain(targets.iter().map(|t| kubectl.watch_workload(t.kind, namespace, &t.name))).collect()
+}
+
+/// Follow the watches until the view converges, a template is wrong, a row cannot be read,
+/// one of them ends, or the deadline; each is recorded. Returns the verdict (if the watches
+/// were stopped for one), their results and when they were started.
+fn follow(
+    ctx: &mut Context,
+    targets: &[Target],
+    invocations: &[&Invocation],
+    started: Instant,
+    deadline: Instant,
+) -> (Option<Verdict>, Vec<Result<Output, ExecError>>, Instant) {
+    for invocation in invocations {
+        ctx.observer.command_started(invocation);
+    }
+    let began = ctx.exec.now();
+    let mut view = View { pods: BTreeMap::new(), statuses: vec![None; targets.len()] };
+    let mut pods = WatchEvents::pods();
+    let mut workloads: Vec<WatchEvents<WorkloadStatus>> = targets.iter().map(|_| WatchEvents::workload()).collect();
+    let mut verdict = None;
+    let mut last_line = String::new();
+    let mut last_progress = None;
+    let timeout = humantime::format_duration(ctx.options.timeout).to_string();
+    // The rows carry no time: elapsed is read from the clock that `now` reads in production.
+    let since = Instant::now().checked_sub(began.saturating_duration_since(started)).unwrap_or(started);
+    let observer = &mut *ctx.observer;
+    let results = ctx.exec.follow_all(invocations, deadline, &mut |index, line| {
+        let changed = if index == 0 {
+            match pods.feed(line) {
+                Ok(None) => false,
+                Ok(Some((WatchEvent::Deleted, pod))) => view.pods.remove(&pod.name).is_some(),
+                Ok(Some((_, pod))) => view.pods.insert(pod.name.clone(), pod.clone()).as_ref() != Some(&pod),
+                Err(error) => {
+                    verdict = Some(Verdict::Unreadable(index, error));
+                    return Flow::Stop;
+                }
+            }
+        } else {
+            let target = &targets[index - 1];
+            match workloads[index - 1].feed(line) {
+                Ok(None) => false,
+                Ok(Some((event, status))) => {
+                    if event == WatchEvent::Deleted {
+                        verdict = Some(Verdict::Broken(format!(
+                            "{}/{} was deleted during the wait",
+                            target.kind.printed_kind(),
+                            target.name
+                        )));
+                        return Flow::Stop;
+                    }
+                    if let Err(stop) = check_templates(std::slice::from_ref(target), std::slice::from_ref(&status)) {
+                        verdict = Some(Verdict::Broken(stop.message));
+                        return Flow::Stop;
+                    }
+                    let slot = &mut view.statuses[index - 1];
+                    let changed = slot.as_ref() != Some(&status);
+                    *slot = Some(status);
+                    changed
+                }
+                Err(error) => {
+                    verdict = Some(Verdict::Unreadable(index, error));
+                    return Flow::Stop;
+                }
+            }
+        };
+        // A verdict only once every watch has shown its object: a complete view.
+        if !changed || view.statuses.iter().any(Option::is_none) {
+            return Flow::Continue;
+        }
+        let statuses: Vec<WorkloadStatus> = view.statuses.iter().flatten().cloned().collect();
+        let progress = judge_live(targets, &statuses, view.pods.values().filter(|p| !p.deleting));
+        let line = summary(&progress);
+        if line != last_line {
+            observer.progress(&format!("{line} ({:.1}s of {timeout})", since.elapsed().as_secs_f64()));
+            last_line = line;
+        }
+        let done = all_converged(&progress);
+        last_progress = Some((progress, statuses));
+        if done {
+            verdict = last_progress.as_ref().map(|(p, _)| Verdict::Converged(p.clone()));
+            return Flow::Stop;
+        }
+        Flow::Continue
+    });
+    ctx.record_all(invocations, &results, began);
+    if let Some((progress, statuses)) = last_progress {
+        ctx.facts.progress = Some(progress);
+        ctx.facts.rollout = Some(statuses);
+        ctx.facts.pods = Some(view.pods.into_values().collect());
+    }
+    (verdict, results, began)
+}
+
+/// How the watches ended when nothing inside stopped them.
+enum Ended<'a> {
+    /// kubectl ended a watch with exit 0 (the API server closed it).
+    Cleanly,
+    /// A watch exited non-zero: its output and, when a retry can fix it, why.
+    Failed { invocation: &'a Invocation, output: Output, cause: Option<String> },
+    /// A watch could not be started at all.
+    NotStarted(&'a Invocation, ExecError),
+}
+
+fn ended<'a>(invocations: &[&'a Invocation], results: &[Result<Output, ExecError>]) -> Ended<'a> {
+    for (invocation, result) in invocations.iter().zip(results) {
+        match result {
+            Err(error) => return Ended::NotStarted(invocation, error.clone()),
+            Ok(output) if output.code.is_some_and(|code| code != 0) => {
+                let message = kubectl::failure_message(&output.stderr);
+                let cause = kubectl::transient_failure(&output.stderr).or_else(|| {
+                    // A watch cut by the server mid-stream (no message kubectl classifies).
+                    (message.is_empty()).then(|| output.status_text())
+                });
+                return Ended::Failed { invocation, output: output.clone(), cause };
+            }
+            Ok(_) => {}
+        }
+    }
+    Ended::Cleanly
+}
