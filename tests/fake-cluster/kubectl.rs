@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::Duration;
 
+use crate::objects;
 use crate::sim::{self, view, Undo};
 use crate::state::{now_ms, rfc3339, ClusterDir, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
@@ -147,6 +148,12 @@ pub enum Cmd {
         names: Vec<String>,
         namespace: String,
     },
+    /// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json` (one or more
+    /// of those types): every object of them as one `List`.
+    ObjectsJson {
+        resources: Vec<Resource>,
+        namespace: String,
+    },
 }
 
 /// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
@@ -180,6 +187,7 @@ impl Cmd {
             Cmd::ConfigUser => "kubectl-config-view",
             Cmd::ConfigView { .. } => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
+            Cmd::ObjectsJson { .. } => "kubectl-get-objects",
             Cmd::Objects { .. } => "kubectl-get-workloads",
         }
     }
@@ -398,6 +406,21 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 .ok_or("only -o custom-columns=... is simulated for named objects")?;
             Ok(Cmd::Objects { objects, namespace: namespace(), columns: spec.split(',').map(str::to_string).collect() })
         }
+        ["get", what] if f.output.as_deref() == Some("json") => {
+            only(&["namespace", "output"])?;
+            let mut resources = Vec::new();
+            for word in what.split(',') {
+                match resource(word) {
+                    Some(Resource::Pods) | None => {
+                        return Err(format!("only daemonsets, deployments, controllerrevisions and replicasets are simulated as JSON lists, not {word}"))
+                    }
+                    // kubectl drops a type named twice (also by a synonym).
+                    Some(r) if resources.contains(&r) => {}
+                    Some(r) => resources.push(r),
+                }
+            }
+            Ok(Cmd::ObjectsJson { resources, namespace: namespace() })
+        }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
             only(&["namespace", "output", "watch", "selector"])?;
@@ -555,7 +578,8 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             context.as_deref().unwrap_or(CONTEXT),
             state.config.user
         )),
-        Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace),
+        Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
+        Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
     }
 }
@@ -642,24 +666,14 @@ fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
         (Item::Workload(w), Field::Name) => w.name.clone(),
         (Item::Workload(w), Field::Namespace) => w.namespace.clone(),
         (Item::Workload(w), Field::Created) => rfc3339(w.created_at_ms),
-        (Item::Workload(w), Field::Desired) => match w.kind {
-            Kind::DaemonSet => state.config.node_names().len().to_string(),
-            Kind::Deployment => w.replicas.to_string(),
-        },
-        (Item::Workload(w), Field::Generation | Field::ObservedGeneration) => {
-            w.revisions.iter().find(|r| r.template == w.template).map_or(w.max_revision(), |r| r.number).to_string()
-        }
+        (Item::Workload(w), Field::Desired) => objects::desired(state, w).to_string(),
+        (Item::Workload(w), Field::Generation | Field::ObservedGeneration) => objects::generation(w).to_string(),
         (Item::Workload(w), Field::Updated | Field::Available | Field::StatusReplicas) => {
-            let current = w.template.hash();
-            let live: Vec<&Pod> = state
-                .pods
-                .iter()
-                .filter(|p| p.controller == Some(w.kind) && p.namespace == w.namespace && p.deleting_at_ms.is_none())
-                .collect();
+            let counts = objects::counts(state, w, t);
             let count = match field {
-                Field::Updated => live.iter().filter(|p| p.template_hash == current).count(),
-                Field::Available => live.iter().filter(|p| sim::available(state, p, t)).count(),
-                _ => live.len(),
+                Field::Updated => counts.updated,
+                Field::Available => counts.available,
+                _ => counts.live,
             };
             // The API omits a zero counter (`omitempty`): custom-columns prints `<none>`.
             if count == 0 {
@@ -1053,30 +1067,10 @@ fn server_dry_run(state: &State, kind: Kind, name: &str, namespace: &str, to: Op
     answer
 }
 
-/// A pod template as the API server returns it (the fields the simulation has).
-fn template_json(workload: &Workload, template: &crate::state::Template, hash: Option<&str>) -> serde_json::Value {
-    let mut labels = serde_json::json!({ "k8s-app": workload.name });
-    if let Some(hash) = hash {
-        labels["pod-template-hash"] = serde_json::Value::String(hash.to_string());
-    }
-    let containers: Vec<serde_json::Value> = template
-        .containers
-        .iter()
-        .map(|c| {
-            let mut container = serde_json::json!({ "image": c.image, "name": c.name });
-            if !c.env.is_empty() {
-                container["env"] = serde_json::from_str(&env_json(&c.env)).expect("env JSON");
-            }
-            container
-        })
-        .collect();
-    serde_json::json!({ "metadata": { "labels": labels }, "spec": { "containers": containers, "hostNetwork": true } })
-}
-
 /// `get controllerrevisions|replicasets NAME... -o json`: one object, or a `List` of several,
 /// printed as kubectl prints JSON (4-space indentation); a name that does not exist is
 /// NotFound (exit 1).
-fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str) -> Output {
+fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str, t: u64) -> Output {
     let group = if state.config.kubectl_style.is_old() { "extensions" } else { "apps" };
     let (resource, group) = match kind {
         Kind::DaemonSet => ("controllerrevisions", "apps"),
@@ -1088,46 +1082,27 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
         let Some((w, r)) = workload.and_then(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r))) else {
             return err(format!("Error from server (NotFound): {resource}.{group} \"{name}\" not found\n"), 1);
         };
-        let metadata = serde_json::json!({
-            "name": r.name,
-            "namespace": w.namespace,
-            "creationTimestamp": rfc3339(r.created_at_ms),
-            "ownerReferences": [{ "name": w.name, "controller": true }],
-        });
-        items.push(match kind {
-            Kind::DaemonSet => serde_json::json!({
-                "apiVersion": "apps/v1",
-                "kind": "ControllerRevision",
-                "metadata": metadata,
-                "revision": r.number,
-                "data": { "spec": { "template": {
-                    "$patch": "replace",
-                    "metadata": template_json(w, &r.template, None)["metadata"],
-                    "spec": template_json(w, &r.template, None)["spec"],
-                } } },
-            }),
-            Kind::Deployment => {
-                let mut metadata = metadata;
-                metadata["annotations"] = serde_json::json!({ "deployment.kubernetes.io/revision": r.number.to_string() });
-                serde_json::json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "metadata": metadata,
-                    "spec": { "template": template_json(w, &r.template, Some(r.name.rsplit('-').next().unwrap_or(""))) },
-                })
-            }
-        });
+        items.push(objects::revision_json(state, w, r, t));
     }
-    let document = if items.len() == 1 {
-        items.remove(0)
-    } else {
-        serde_json::json!({ "apiVersion": "v1", "items": items, "kind": "List", "metadata": { "resourceVersion": "" } })
-    };
-    let mut bytes = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
-    serde::Serialize::serialize(&document, &mut serializer).expect("JSON");
-    out(String::from_utf8(bytes).expect("UTF-8") + "\n")
+    let document = if items.len() == 1 { items.remove(0) } else { objects::list(items) };
+    out(objects::pretty(&document))
+}
+
+/// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`: a `List` of
+/// every object of those types in the namespace, type by type in the order named, each type
+/// sorted by name as the API server lists it; none: the empty `List`, exit 0.
+fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) -> Output {
+    let mut documents = Vec::new();
+    for resource in resources {
+        for item in items(state, *resource, Some(namespace)) {
+            documents.push(match item {
+                Item::Workload(w) => objects::workload_json(state, w, t),
+                Item::Revision(w, r) => objects::revision_json(state, w, r, t),
+                Item::Pod(_) => unreachable!("pods are not listed as JSON"),
+            });
+        }
+    }
+    out(objects::pretty(&objects::list(documents)))
 }
 
 /// Every namespace: the four a cluster starts with and those the objects are in, by name.

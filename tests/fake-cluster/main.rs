@@ -13,6 +13,7 @@ mod calico_upgrade;
 mod calicoctl;
 mod control;
 mod kubectl;
+mod objects;
 mod scenario;
 mod sim;
 mod state;

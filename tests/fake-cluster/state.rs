@@ -307,6 +307,7 @@ pub const CALLS: &[&str] = &[
     "kubectl-auth-can-i",
     "kubectl-config-view",
     "kubectl-get-revision-objects",
+    "kubectl-get-objects",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",
