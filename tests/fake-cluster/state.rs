@@ -308,6 +308,7 @@ pub const CALLS: &[&str] = &[
     "kubectl-config-view",
     "kubectl-get-revision-objects",
     "kubectl-get-objects",
+    "kubectl-get-workloads",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",
