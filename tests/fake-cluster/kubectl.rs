@@ -1,5 +1,6 @@
 //! `kubectl`: the commands the README lists, parsed by hand, answered from the state in the
-//! byte format of the configured kubectl (1.9, 1.20 or 1.33), including `get pods --watch`.
+//! byte format of the configured kubectl (1.9, 1.20 or 1.33); a `--watch` answers its first
+//! block here and goes on in `watch.rs`.
 //!
 //! Output shapes come from `shared/formats/real/kubectl-{1.20.2-debian,1.33.1}` (real captures)
 //! and `shared/formats/fixtures/kubectl` (1.9, from the source): custom-columns tables through
@@ -7,14 +8,11 @@
 //! (1.9) or `kind.apps/name result` (1.20+); jsonpath of objects as Go syntax before 1.19 and
 //! as JSON after.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::time::Duration;
-
 use crate::objects;
 use crate::sim::{self, view, Undo};
-use crate::state::{now_ms, rfc3339, ClusterDir, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
+use crate::state::{rfc3339, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
+use crate::watch::{Target, Watch};
 use crate::{Output, Then};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +60,11 @@ pub enum Field {
     Status,
     Restarts,
     Age,
+    /// `--output-watch-events`: `.type`, the event (`ADDED`, `MODIFIED`, `DELETED`).
+    EventType,
+    /// A path the object has not (prints `<none>`): with `--output-watch-events` a path that
+    /// is not under `.object`.
+    Missing,
 }
 
 /// `kubectl get pods -n NS` with no `-o`: the default table (server-side printing).
@@ -101,6 +104,8 @@ pub enum Cmd {
         namespace: Option<String>,
         columns: Vec<(String, Field)>,
         watch: bool,
+        /// `--output-watch-events` (with `watch`).
+        events: bool,
     },
     /// `get daemonset NAME -n NS -o jsonpath={.spec.template.spec.containers[*].env}`.
     Env {
@@ -201,6 +206,8 @@ struct Flags {
     all_namespaces: bool,
     output: Option<String>,
     watch: bool,
+    /// `--output-watch-events`: print each watch event's type (kubectl 1.16+).
+    watch_events: bool,
     client: bool,
     to_revision: Option<String>,
     selector: Option<String>,
@@ -244,6 +251,7 @@ fn flags(args: &[String]) -> Result<Flags, String> {
                 set(&mut f.output, arg[2..].into())?
             }
             "-w" | "--watch" | "--watch=true" => f.watch = true,
+            "--output-watch-events" | "--output-watch-events=true" => f.watch_events = true,
             "-l" | "--selector" => set(&mut f.selector, next(&mut i)?)?,
             _ if arg.starts_with("--selector=") => set(&mut f.selector, arg["--selector=".len()..].into())?,
             "--client" | "--client=true" => f.client = true,
@@ -325,12 +333,23 @@ fn field(resource: Resource, path: &str) -> Option<Field> {
     })
 }
 
-fn columns(resource: Resource, spec: &str) -> Result<Vec<(String, Field)>, String> {
+/// The fields of `-o custom-columns=SPEC`. With `--output-watch-events` the printed object is
+/// the event: `.type` is its type, `.object.X` the field `.X` of the object, and a known path
+/// not under `.object` finds nothing (`<none>`). A path the fake does not know is refused.
+fn columns(resource: Resource, spec: &str, events: bool) -> Result<Vec<(String, Field)>, String> {
     spec.split(',')
         .map(|column| {
             let (header, path) =
                 column.split_once(':').ok_or_else(|| format!("column `{column}` is not HEADER:PATH"))?;
-            let field = field(resource, path).ok_or_else(|| format!("the fake has no field `{path}`"))?;
+            let found = match (events, path) {
+                (true, ".type") => Some(Field::EventType),
+                (true, _) => match path.strip_prefix(".object") {
+                    Some(inner) if inner.starts_with('.') => field(resource, inner),
+                    _ => field(resource, path).map(|_| Field::Missing),
+                },
+                (false, _) => field(resource, path),
+            };
+            let field = found.ok_or_else(|| format!("the fake has no field `{path}`"))?;
             Ok((header.to_string(), field))
         })
         .collect()
@@ -346,6 +365,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("namespace", f.namespace.is_some() || f.all_namespaces),
             ("output", f.output.is_some()),
             ("watch", f.watch),
+            ("output-watch-events", f.watch_events),
             ("client", f.client),
             ("to-revision", f.to_revision.is_some()),
             ("selector", f.selector.is_some()),
@@ -423,14 +443,24 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
-            only(&["namespace", "output", "watch", "selector"])?;
+            only(&["namespace", "output", "watch", "selector", "output-watch-events"])?;
+            if f.watch_events && !f.watch {
+                return Err("--output-watch-events only with --watch".into());
+            }
             let selector = f.selector.as_deref().map(Selector::parse).transpose()?;
             if selector.is_some() && resource != Resource::Pods {
                 return Err("-l only for pods".into());
             }
             if f.output.is_none() && resource == Resource::Pods && !f.all_namespaces && !f.watch {
                 let columns = DEFAULT_POD_COLUMNS.iter().map(|(h, f)| (h.to_string(), *f)).collect();
-                return Ok(Cmd::List { resource, namespace: Some(namespace()), columns, watch: false, selector });
+                return Ok(Cmd::List {
+                    resource,
+                    namespace: Some(namespace()),
+                    columns,
+                    watch: false,
+                    events: false,
+                    selector,
+                });
             }
             let spec = f
                 .output
@@ -444,7 +474,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 return Err("--all-namespaces only for pods".into());
             }
             let namespace = if f.all_namespaces { None } else { Some(namespace()) };
-            Ok(Cmd::List { resource, namespace, columns: columns(resource, spec)?, watch: f.watch, selector })
+            let columns = columns(resource, spec, f.watch_events)?;
+            Ok(Cmd::List { resource, namespace, columns, watch: f.watch, events: f.watch_events, selector })
         }
         ["get", what, names @ ..]
             if matches!(resource(what), Some(Resource::ControllerRevisions | Resource::ReplicaSets))
@@ -534,7 +565,7 @@ fn err(stderr: impl Into<String>, code: i32) -> Output {
     Output { stdout: String::new(), stderr: stderr.into(), code, then: Then::Exit }
 }
 
-fn minwidth(style: Style) -> usize {
+pub(crate) fn minwidth(style: Style) -> usize {
     if style.is_old() {
         MINWIDTH_OLD
     } else {
@@ -547,8 +578,8 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     let style = state.config.kubectl_style;
     match cmd {
         Cmd::Version => out(version(style)),
-        Cmd::List { resource, namespace, columns, watch, selector } => {
-            list(state, resource, namespace, columns, watch, selector, now)
+        Cmd::List { resource, namespace, columns, watch, events, selector } => {
+            list(state, resource, namespace, columns, (watch, events), selector, now)
         }
         Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
         Cmd::Undo { kind, name, namespace, to_revision, dry_run: false } => {
@@ -622,6 +653,14 @@ fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns
     Output { stdout, code: if stderr.is_empty() { 0 } else { 1 }, stderr, then: Then::Exit }
 }
 
+/// A flag the configured kubectl does not have: cobra refuses it before any request.
+/// `--output-watch-events` came with kubectl 1.16.
+pub fn flag_error(cmd: &Cmd, style: Style) -> Option<Output> {
+    let events = matches!(cmd, Cmd::List { events: true, .. });
+    (events && style.is_old())
+        .then(|| err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
+}
+
 fn version(style: Style) -> &'static str {
     match style {
         Style::V1_9 => {
@@ -647,7 +686,7 @@ fn nothing_found(style: Style, namespace: Option<&str>) -> String {
 }
 
 /// One object a table row is made from.
-enum Item<'a> {
+pub(crate) enum Item<'a> {
     Workload(&'a Workload),
     Revision(&'a Workload, &'a Revision),
     Pod(&'a Pod),
@@ -661,7 +700,7 @@ fn none_if_empty(text: String) -> String {
     }
 }
 
-fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
+pub(crate) fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
     let text = match (item, field) {
         (Item::Workload(w), Field::Name) => w.name.clone(),
         (Item::Workload(w), Field::Namespace) => w.namespace.clone(),
@@ -759,7 +798,7 @@ fn k8s_app(state: &State, pod: &Pod) -> Option<String> {
     pod.controller.and_then(|kind| state.workload(kind)).map(|w| w.name.clone())
 }
 
-fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
+pub(crate) fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
     let Some(selector) = selector else { return items };
     items
         .into_iter()
@@ -772,7 +811,7 @@ fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>
         .collect()
 }
 
-fn items<'a>(state: &'a State, resource: Resource, namespace: Option<&str>) -> Vec<Item<'a>> {
+pub(crate) fn items<'a>(state: &'a State, resource: Resource, namespace: Option<&str>) -> Vec<Item<'a>> {
     let in_ns = |ns: &str| namespace.is_none_or_eq(ns);
     let mut items: Vec<(String, String, Item)> = Vec::new();
     match resource {
@@ -815,7 +854,7 @@ impl NamespaceFilter for Option<&str> {
     }
 }
 
-fn header(columns: &[(String, Field)]) -> Vec<String> {
+pub(crate) fn header(columns: &[(String, Field)]) -> Vec<String> {
     columns.iter().map(|(h, _)| h.clone()).collect()
 }
 
@@ -838,18 +877,18 @@ fn list(
     resource: Resource,
     namespace: Option<String>,
     columns: Vec<(String, Field)>,
-    watch: bool,
+    (watch, events): (bool, bool),
     selector: Option<Selector>,
     t: u64,
 ) -> Output {
     let style = state.config.kubectl_style;
-    let body = rows(state, resource, namespace.as_deref(), &columns, selector.as_ref(), t);
     if watch {
-        let namespace = namespace.unwrap_or_default();
-        let mut watch = Watch::new(style, namespace, columns, selector);
-        let stdout = watch.start(state, body);
+        let target = Target::Pods { namespace: namespace.unwrap_or_default(), selector };
+        let mut watch = Watch::new(style, target, columns, events);
+        let stdout = watch.start(state);
         return Output { stdout, stderr: String::new(), code: 0, then: Then::Watch(Box::new(watch)) };
     }
+    let body = rows(state, resource, namespace.as_deref(), &columns, selector.as_ref(), t);
     if body.is_empty() {
         return err(nothing_found(style, namespace.as_deref()), 0);
     }
@@ -1137,141 +1176,4 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         answer.then = Then::WaitUntil(gone);
     }
     answer
-}
-
-// ---------------------------------------------------------------------------------------------
-// get pods --watch
-// ---------------------------------------------------------------------------------------------
-
-/// A running `kubectl get pods -n NS -o custom-columns=... --watch`.
-#[derive(Debug)]
-pub struct Watch {
-    style: Style,
-    namespace: String,
-    selector: Option<Selector>,
-    columns: Vec<(String, Field)>,
-    /// The last row printed per pod name.
-    last: BTreeMap<String, Vec<String>>,
-    /// 1.12+: one tabwriter with remembered widths for the whole stream.
-    writer: TabWriter,
-    header_printed: bool,
-}
-
-impl Watch {
-    fn new(style: Style, namespace: String, columns: Vec<(String, Field)>, selector: Option<Selector>) -> Self {
-        Watch {
-            style,
-            namespace,
-            selector,
-            columns,
-            last: BTreeMap::new(),
-            writer: TabWriter::new(minwidth(style), true),
-            header_printed: false,
-        }
-    }
-
-    /// The first listing: header and every current row, aligned as one block.
-    fn start(&mut self, state: &State, body: Vec<Vec<String>>) -> String {
-        let pods = selected(state, items(state, Resource::Pods, Some(&self.namespace)), self.selector.as_ref());
-        for (item, row) in pods.iter().zip(&body) {
-            if let Item::Pod(p) = item {
-                self.last.insert(p.name.clone(), row.clone());
-            }
-        }
-        if body.is_empty() {
-            return String::new();
-        }
-        let mut table = vec![header(&self.columns)];
-        table.extend(body);
-        self.header_printed = true;
-        self.writer.format(&table)
-    }
-
-    /// One event row (with the header first if nothing was printed yet).
-    fn event(&mut self, row: Vec<String>) -> String {
-        let mut table = Vec::new();
-        if !self.header_printed {
-            table.push(header(&self.columns));
-            self.header_printed = true;
-        }
-        table.push(row);
-        if self.style.is_old() {
-            // kubectl ≤1.11 printed each event through a fresh tabwriter.
-            TabWriter::new(MINWIDTH_OLD, false).format(&table)
-        } else {
-            self.writer.format(&table)
-        }
-    }
-
-    /// Compare the state with what was printed; return the rows to print now.
-    fn poll(&mut self, state: &State) -> String {
-        let t = state.clock_ms;
-        let mut text = String::new();
-        let mut seen = Vec::new();
-        for item in selected(state, items(state, Resource::Pods, Some(&self.namespace)), self.selector.as_ref()) {
-            let Item::Pod(p) = &item else { continue };
-            let row: Vec<String> = self.columns.iter().map(|(_, f)| cell(state, &item, *f, t)).collect();
-            seen.push(p.name.clone());
-            if self.last.get(&p.name) != Some(&row) {
-                text.push_str(&self.event(row.clone()));
-                self.last.insert(p.name.clone(), row);
-            }
-        }
-        let vanished: Vec<String> = self.last.keys().filter(|n| !seen.contains(n)).cloned().collect();
-        for name in vanished {
-            let last = self.last.remove(&name).unwrap_or_default();
-            // The pod's final state (MODIFIED, if not printed yet), then the DELETED event.
-            let final_row = state
-                .tombstones
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| {
-                    let at = p.gone_at_ms.unwrap_or(t).saturating_sub(1);
-                    let item = Item::Pod(p);
-                    self.columns.iter().map(|(_, f)| cell(state, &item, *f, at)).collect::<Vec<String>>()
-                })
-                .unwrap_or_else(|| last.clone());
-            if final_row != last {
-                text.push_str(&self.event(final_row.clone()));
-            }
-            text.push_str(&self.event(final_row));
-        }
-        text
-    }
-}
-
-/// Follow the cluster until killed: poll every ~20 ms, print a row per change, flush.
-pub fn watch_loop(cluster: &ClusterDir, watch: &mut Watch) -> i32 {
-    let mut stdout = std::io::stdout();
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        let polled = (|| -> Result<String, String> {
-            let _lock = cluster.lock()?;
-            let mut state = cluster.load()?;
-            let now = now_ms().max(state.clock_ms);
-            sim::advance(&mut state, now);
-            cluster.save(&state)?;
-            if state.in_outage(now) {
-                return Err(UNREACHABLE.to_string());
-            }
-            Ok(watch.poll(&state))
-        })();
-        match polled {
-            Err(e) if e == UNREACHABLE => {
-                // A watch whose server went away: kubectl prints why and exits 1.
-                eprint!("{e}");
-                return 1;
-            }
-            Ok(text) if text.is_empty() => {}
-            Ok(text) => {
-                if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
-                    return 0;
-                }
-            }
-            Err(e) => {
-                eprintln!("fake-cluster: {e}");
-                return 98;
-            }
-        }
-    }
 }
