@@ -63,7 +63,7 @@ pub enum Field {
     /// `--output-watch-events`: `.type`, the event (`ADDED`, `MODIFIED`, `DELETED`).
     EventType,
     /// A path the object has not (prints `<none>`): with `--output-watch-events` a path that
-    /// is not under `.object`.
+    /// is not under `.object`, on a named workload a field of the other kind.
     Missing,
 }
 
@@ -153,6 +153,15 @@ pub enum Cmd {
         names: Vec<String>,
         namespace: String,
     },
+    /// `get daemonset/NAME -n NS -o custom-columns=... --watch [--output-watch-events]` (or
+    /// `deployment/NAME`): follow one workload. Several objects are kubectl's errors.
+    WatchObject {
+        objects: Vec<(Resource, String)>,
+        namespace: String,
+        /// Resolved for the first object's kind.
+        columns: Vec<(String, Field)>,
+        events: bool,
+    },
     /// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json` (one or more
     /// of those types): every object of them as one `List`.
     ObjectsJson {
@@ -193,6 +202,7 @@ impl Cmd {
             Cmd::ConfigView { .. } => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
+            Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
         }
     }
@@ -335,8 +345,9 @@ fn field(resource: Resource, path: &str) -> Option<Field> {
 
 /// The fields of `-o custom-columns=SPEC`. With `--output-watch-events` the printed object is
 /// the event: `.type` is its type, `.object.X` the field `.X` of the object, and a known path
-/// not under `.object` finds nothing (`<none>`). A path the fake does not know is refused.
-fn columns(resource: Resource, spec: &str, events: bool) -> Result<Vec<(String, Field)>, String> {
+/// not under `.object` finds nothing (`<none>`). `lenient`: an unknown path is `<none>` too (a
+/// named workload's columns name fields of both kinds); else the fake refuses it.
+fn columns(resource: Resource, spec: &str, events: bool, lenient: bool) -> Result<Vec<(String, Field)>, String> {
     spec.split(',')
         .map(|column| {
             let (header, path) =
@@ -349,7 +360,11 @@ fn columns(resource: Resource, spec: &str, events: bool) -> Result<Vec<(String, 
                 },
                 (false, _) => field(resource, path),
             };
-            let field = found.ok_or_else(|| format!("the fake has no field `{path}`"))?;
+            let field = match found {
+                Some(f) => f,
+                None if lenient => Field::Missing,
+                None => return Err(format!("the fake has no field `{path}`")),
+            };
             Ok((header.to_string(), field))
         })
         .collect()
@@ -406,7 +421,10 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
         }
         ["get", objects @ ..] if !objects.is_empty() && objects.iter().all(|o| o.contains('/')) => {
-            only(&["namespace", "output"])?;
+            only(&["namespace", "output", "watch", "output-watch-events"])?;
+            if f.watch_events && !f.watch {
+                return Err("--output-watch-events only with --watch".into());
+            }
             let objects = objects
                 .iter()
                 .map(|o| {
@@ -424,6 +442,10 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 .as_deref()
                 .and_then(|o| o.strip_prefix("custom-columns="))
                 .ok_or("only -o custom-columns=... is simulated for named objects")?;
+            if f.watch {
+                let columns = columns(objects[0].0, spec, f.watch_events, true)?;
+                return Ok(Cmd::WatchObject { objects, namespace: namespace(), columns, events: f.watch_events });
+            }
             Ok(Cmd::Objects { objects, namespace: namespace(), columns: spec.split(',').map(str::to_string).collect() })
         }
         ["get", what] if f.output.as_deref() == Some("json") => {
@@ -474,7 +496,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 return Err("--all-namespaces only for pods".into());
             }
             let namespace = if f.all_namespaces { None } else { Some(namespace()) };
-            let columns = columns(resource, spec, f.watch_events)?;
+            let columns = columns(resource, spec, f.watch_events, false)?;
             Ok(Cmd::List { resource, namespace, columns, watch: f.watch, events: f.watch_events, selector })
         }
         ["get", what, names @ ..]
@@ -581,6 +603,9 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::List { resource, namespace, columns, watch, events, selector } => {
             list(state, resource, namespace, columns, (watch, events), selector, now)
         }
+        Cmd::WatchObject { objects, namespace, columns, events } => {
+            watch_object(state, &objects, namespace, columns, events, now)
+        }
         Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
         Cmd::Undo { kind, name, namespace, to_revision, dry_run: false } => {
             match forbidden_undo(state, kind, &name, &namespace, to_revision) {
@@ -653,10 +678,64 @@ fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns
     Output { stdout, code: if stderr.is_empty() { 0 } else { 1 }, stderr, then: Then::Exit }
 }
 
+/// `kubectl get daemonset/NAME -n NS -o custom-columns=... --watch [--output-watch-events]`:
+/// the object's row, then one per change (`watch.rs`). Two kinds: kubectl's builder refuses
+/// them (`SingleResourceType`); a missing object: NotFound; two objects of one kind: kubectl
+/// 1.12+ prints both rows and then cannot watch two sources, 1.9 refuses at once.
+fn watch_object(
+    state: &State,
+    objects: &[(Resource, String)],
+    namespace: String,
+    columns: Vec<(String, Field)>,
+    events: bool,
+    t: u64,
+) -> Output {
+    let style = state.config.kubectl_style;
+    if objects.iter().any(|(r, _)| *r != objects[0].0) {
+        return err("error: you may only specify a single resource type\n", 1);
+    }
+    let kind = if objects[0].0 == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
+    let mut found = Vec::new();
+    for (_, name) in objects {
+        match state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) {
+            Some(w) => found.push(w),
+            None => return err(not_found(style, kind, name), 1),
+        }
+    }
+    if found.len() > 1 && style.is_old() {
+        return err(
+            format!(
+                "error: watch is only supported on individual resources and resource collections - {} resources were found\n",
+                found.len()
+            ),
+            1,
+        );
+    }
+    if found.len() > 1 {
+        let mut table = vec![header(&columns)];
+        for w in found {
+            let item = Item::Workload(w);
+            let event =
+                |f: &Field| if *f == Field::EventType { "ADDED".to_string() } else { cell(state, &item, *f, t) };
+            table.push(columns.iter().map(|(_, f)| event(f)).collect());
+        }
+        return Output {
+            stdout: TabWriter::new(minwidth(style), true).format(&table),
+            stderr: "error: you may only watch a single resource or type of resource at a time\n".into(),
+            code: 1,
+            then: Then::Exit,
+        };
+    }
+    let target = Target::Object { kind, name: objects[0].1.clone(), namespace };
+    let mut watch = Watch::new(style, target, columns, events);
+    let stdout = watch.start(state);
+    Output { stdout, stderr: String::new(), code: 0, then: Then::Watch(Box::new(watch)) }
+}
+
 /// A flag the configured kubectl does not have: cobra refuses it before any request.
 /// `--output-watch-events` came with kubectl 1.16.
 pub fn flag_error(cmd: &Cmd, style: Style) -> Option<Output> {
-    let events = matches!(cmd, Cmd::List { events: true, .. });
+    let events = matches!(cmd, Cmd::List { events: true, .. } | Cmd::WatchObject { events: true, .. });
     (events && style.is_old())
         .then(|| err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
 }

@@ -45,7 +45,7 @@ pub enum Then {
     Exit,
     /// Sleep until this wall-clock time, then exit (`kubectl delete` waiting for the pod).
     WaitUntil(u64),
-    /// Keep following the pods (`kubectl get pods --watch`) until killed.
+    /// Keep following the pods or a workload (`kubectl get ... --watch`) until killed.
     Watch(Box<watch::Watch>),
 }
 

@@ -298,6 +298,7 @@ pub const CALLS: &[&str] = &[
     "kubectl-get-pods-all",
     "kubectl-get-pods",
     "kubectl-watch-pods",
+    "kubectl-watch-workload",
     "kubectl-undo-daemonset",
     "kubectl-undo-deployment",
     "kubectl-delete-pod",

@@ -1,4 +1,6 @@
-//! `kubectl get pods -n NS [-l SEL] --watch`, with or without `--output-watch-events` (kubectl 1.16+: an `EVENT:.type` column, the object under
+//! `kubectl get ... --watch`: the pods of a namespace (`get pods -n NS [-l SEL] --watch`) or
+//! one named DaemonSet or Deployment (`get daemonset/NAME --watch`), with or without
+//! `--output-watch-events` (kubectl 1.16+: an `EVENT:.type` column, the object under
 //! `.object`).
 //!
 //! The first block is every current object (as `ADDED` events) aligned as one table; then
@@ -18,7 +20,7 @@ use std::time::Duration;
 use crate::kubectl::{cell, header, items, minwidth, selected, Field, Item, Resource, Selector, UNREACHABLE};
 use crate::objects;
 use crate::sim;
-use crate::state::{now_ms, ClusterDir, State, Style};
+use crate::state::{now_ms, ClusterDir, Kind, State, Style};
 use crate::table::{TabWriter, MINWIDTH_OLD};
 
 /// What a watch follows.
@@ -26,6 +28,8 @@ use crate::table::{TabWriter, MINWIDTH_OLD};
 pub enum Target {
     /// `get pods -n NS [-l SELECTOR] --watch`.
     Pods { namespace: String, selector: Option<Selector> },
+    /// `get daemonset/NAME -n NS --watch` (or `deployment/NAME`).
+    Object { kind: Kind, name: String, namespace: String },
 }
 
 /// One object as last printed: its cells (event columns left empty) and what tells a change.
@@ -104,10 +108,17 @@ impl Watch {
                     })
                     .collect()
             }
+            Target::Object { kind, name, namespace } => state
+                .workload(*kind)
+                .filter(|w| w.name == *name && w.namespace == *namespace)
+                .map(|w| (w.name.clone(), self.snapshot(state, &Item::Workload(w), t)))
+                .into_iter()
+                .collect(),
         }
     }
 
-    /// The last state of a pod that is gone: as it was the instant before it disappeared.
+    /// The last state of an object that is gone: a pod as it was the instant before it
+    /// disappeared; a workload as last printed.
     fn final_state(&self, state: &State, name: &str, last: &Seen) -> Seen {
         match &self.target {
             Target::Pods { .. } => state
@@ -116,6 +127,7 @@ impl Watch {
                 .find(|p| p.name == name)
                 .map(|p| self.snapshot(state, &Item::Pod(p), p.gone_at_ms.unwrap_or(state.clock_ms).saturating_sub(1)))
                 .unwrap_or_else(|| last.clone()),
+            Target::Object { .. } => last.clone(),
         }
     }
 
@@ -319,9 +331,48 @@ mod tests {
     }
 
     #[test]
-    fn old_kubectl_has_no_watch_events() {
+    fn daemonset_watch_follows_the_rollout() {
+        let mut state = cluster(&["--nodes", "2", "--no-deployment"]);
+        let text = follow(
+            &mut state,
+            &[
+                "get",
+                "daemonset/calico-node",
+                "-n",
+                "kube-system",
+                "-o",
+                DS_COLUMNS,
+                "--watch",
+                "--output-watch-events",
+            ],
+        );
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows[0], ["EVENT", "NAME", "GENERATION", "OBSERVED", "DESIRED", "UPDATED", "AVAILABLE", "REPLICAS"]);
+        assert_eq!(rows[1], ["ADDED", "calico-node", "2", "2", "2", "2", "2", "<none>"]);
+        assert!(text.lines().nth(2).unwrap().starts_with("MODIFIED   calico-node   3 "), "{text}");
+        assert!(rows[2..].iter().all(|r| r[0] == "MODIFIED" && r[2] == "3"), "{text}");
+        assert_eq!(rows.last().unwrap()[..7], ["MODIFIED", "calico-node", "3", "3", "2", "2", "2"]);
+        let mut distinct = rows[2..].to_vec();
+        distinct.dedup();
+        assert_eq!(distinct.len(), rows.len() - 2, "a row per change: {text}");
+    }
+
+    #[test]
+    fn a_missing_workload_two_kinds_and_old_kubectl_are_refused() {
+        let mut state = cluster(&[]);
         let columns = "custom-columns=EVENT:.type,NAME:.object.metadata.name";
         let base = ["-n", "kube-system", "-o", columns, "--watch", "--output-watch-events"];
+        let missing = run(&mut state, &[&["get", "daemonset/nope"][..], &base].concat(), T0);
+        assert_eq!(
+            (missing.stderr.as_str(), missing.code),
+            ("Error from server (NotFound): daemonsets.apps \"nope\" not found\n", 1)
+        );
+        let both =
+            run(&mut state, &[&["get", "ds/calico-node", "deploy/calico-kube-controllers"][..], &base].concat(), T0);
+        assert_eq!(
+            (both.stdout.as_str(), both.stderr.as_str(), both.code),
+            ("", "error: you may only specify a single resource type\n", 1)
+        );
         let cmd = command(&[&["get", "pods"][..], &base].concat());
         let refusal = flag_error(&cmd, Style::V1_9).expect("1.9 has no --output-watch-events");
         assert_eq!(
