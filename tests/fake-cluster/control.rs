@@ -119,7 +119,7 @@ fn fail(message: &str) -> i32 {
     98
 }
 
-fn parse_init(args: &[String]) -> Result<InitOptions, String> {
+pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
     let mut options = InitOptions {
         config: Config {
             kubectl_style: Style::V1_33,

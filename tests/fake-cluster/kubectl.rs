@@ -1,5 +1,6 @@
 //! `kubectl`: the commands the README lists, parsed by hand, answered from the state in the
-//! byte format of the configured kubectl (1.9, 1.20 or 1.33), including `get pods --watch`.
+//! byte format of the configured kubectl (1.9, 1.20 or 1.33); a `--watch` answers its first
+//! block here and goes on in `watch.rs`.
 //!
 //! Output shapes come from `shared/formats/real/kubectl-{1.20.2-debian,1.33.1}` (real captures)
 //! and `shared/formats/fixtures/kubectl` (1.9, from the source): custom-columns tables through
@@ -7,13 +8,11 @@
 //! (1.9) or `kind.apps/name result` (1.20+); jsonpath of objects as Go syntax before 1.19 and
 //! as JSON after.
 
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::time::Duration;
-
+use crate::objects;
 use crate::sim::{self, view, Undo};
-use crate::state::{now_ms, rfc3339, ClusterDir, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
+use crate::state::{rfc3339, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
+use crate::watch::{Target, Watch};
 use crate::{Output, Then};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +60,11 @@ pub enum Field {
     Status,
     Restarts,
     Age,
+    /// `--output-watch-events`: `.type`, the event (`ADDED`, `MODIFIED`, `DELETED`).
+    EventType,
+    /// A path the object has not (prints `<none>`): with `--output-watch-events` a path that
+    /// is not under `.object`, on a named workload a field of the other kind.
+    Missing,
 }
 
 /// `kubectl get pods -n NS` with no `-o`: the default table (server-side printing).
@@ -100,6 +104,8 @@ pub enum Cmd {
         namespace: Option<String>,
         columns: Vec<(String, Field)>,
         watch: bool,
+        /// `--output-watch-events` (with `watch`).
+        events: bool,
     },
     /// `get daemonset NAME -n NS -o jsonpath={.spec.template.spec.containers[*].env}`.
     Env {
@@ -147,6 +153,21 @@ pub enum Cmd {
         names: Vec<String>,
         namespace: String,
     },
+    /// `get daemonset/NAME -n NS -o custom-columns=... --watch [--output-watch-events]` (or
+    /// `deployment/NAME`): follow one workload. Several objects are kubectl's errors.
+    WatchObject {
+        objects: Vec<(Resource, String)>,
+        namespace: String,
+        /// Resolved for the first object's kind.
+        columns: Vec<(String, Field)>,
+        events: bool,
+    },
+    /// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json` (one or more
+    /// of those types): every object of them as one `List`.
+    ObjectsJson {
+        resources: Vec<Resource>,
+        namespace: String,
+    },
 }
 
 /// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
@@ -180,6 +201,8 @@ impl Cmd {
             Cmd::ConfigUser => "kubectl-config-view",
             Cmd::ConfigView { .. } => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
+            Cmd::ObjectsJson { .. } => "kubectl-get-objects",
+            Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
         }
     }
@@ -193,6 +216,8 @@ struct Flags {
     all_namespaces: bool,
     output: Option<String>,
     watch: bool,
+    /// `--output-watch-events`: print each watch event's type (kubectl 1.16+).
+    watch_events: bool,
     client: bool,
     to_revision: Option<String>,
     selector: Option<String>,
@@ -236,6 +261,7 @@ fn flags(args: &[String]) -> Result<Flags, String> {
                 set(&mut f.output, arg[2..].into())?
             }
             "-w" | "--watch" | "--watch=true" => f.watch = true,
+            "--output-watch-events" | "--output-watch-events=true" => f.watch_events = true,
             "-l" | "--selector" => set(&mut f.selector, next(&mut i)?)?,
             _ if arg.starts_with("--selector=") => set(&mut f.selector, arg["--selector=".len()..].into())?,
             "--client" | "--client=true" => f.client = true,
@@ -317,12 +343,28 @@ fn field(resource: Resource, path: &str) -> Option<Field> {
     })
 }
 
-fn columns(resource: Resource, spec: &str) -> Result<Vec<(String, Field)>, String> {
+/// The fields of `-o custom-columns=SPEC`. With `--output-watch-events` the printed object is
+/// the event: `.type` is its type, `.object.X` the field `.X` of the object, and a known path
+/// not under `.object` finds nothing (`<none>`). `lenient`: an unknown path is `<none>` too (a
+/// named workload's columns name fields of both kinds); else the fake refuses it.
+fn columns(resource: Resource, spec: &str, events: bool, lenient: bool) -> Result<Vec<(String, Field)>, String> {
     spec.split(',')
         .map(|column| {
             let (header, path) =
                 column.split_once(':').ok_or_else(|| format!("column `{column}` is not HEADER:PATH"))?;
-            let field = field(resource, path).ok_or_else(|| format!("the fake has no field `{path}`"))?;
+            let found = match (events, path) {
+                (true, ".type") => Some(Field::EventType),
+                (true, _) => match path.strip_prefix(".object") {
+                    Some(inner) if inner.starts_with('.') => field(resource, inner),
+                    _ => field(resource, path).map(|_| Field::Missing),
+                },
+                (false, _) => field(resource, path),
+            };
+            let field = match found {
+                Some(f) => f,
+                None if lenient => Field::Missing,
+                None => return Err(format!("the fake has no field `{path}`")),
+            };
             Ok((header.to_string(), field))
         })
         .collect()
@@ -338,6 +380,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("namespace", f.namespace.is_some() || f.all_namespaces),
             ("output", f.output.is_some()),
             ("watch", f.watch),
+            ("output-watch-events", f.watch_events),
             ("client", f.client),
             ("to-revision", f.to_revision.is_some()),
             ("selector", f.selector.is_some()),
@@ -378,7 +421,10 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
         }
         ["get", objects @ ..] if !objects.is_empty() && objects.iter().all(|o| o.contains('/')) => {
-            only(&["namespace", "output"])?;
+            only(&["namespace", "output", "watch", "output-watch-events"])?;
+            if f.watch_events && !f.watch {
+                return Err("--output-watch-events only with --watch".into());
+            }
             let objects = objects
                 .iter()
                 .map(|o| {
@@ -396,18 +442,47 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 .as_deref()
                 .and_then(|o| o.strip_prefix("custom-columns="))
                 .ok_or("only -o custom-columns=... is simulated for named objects")?;
+            if f.watch {
+                let columns = columns(objects[0].0, spec, f.watch_events, true)?;
+                return Ok(Cmd::WatchObject { objects, namespace: namespace(), columns, events: f.watch_events });
+            }
             Ok(Cmd::Objects { objects, namespace: namespace(), columns: spec.split(',').map(str::to_string).collect() })
+        }
+        ["get", what] if f.output.as_deref() == Some("json") => {
+            only(&["namespace", "output"])?;
+            let mut resources = Vec::new();
+            for word in what.split(',') {
+                match resource(word) {
+                    Some(Resource::Pods) | None => {
+                        return Err(format!("only daemonsets, deployments, controllerrevisions and replicasets are simulated as JSON lists, not {word}"))
+                    }
+                    // kubectl drops a type named twice (also by a synonym).
+                    Some(r) if resources.contains(&r) => {}
+                    Some(r) => resources.push(r),
+                }
+            }
+            Ok(Cmd::ObjectsJson { resources, namespace: namespace() })
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
-            only(&["namespace", "output", "watch", "selector"])?;
+            only(&["namespace", "output", "watch", "selector", "output-watch-events"])?;
+            if f.watch_events && !f.watch {
+                return Err("--output-watch-events only with --watch".into());
+            }
             let selector = f.selector.as_deref().map(Selector::parse).transpose()?;
             if selector.is_some() && resource != Resource::Pods {
                 return Err("-l only for pods".into());
             }
             if f.output.is_none() && resource == Resource::Pods && !f.all_namespaces && !f.watch {
                 let columns = DEFAULT_POD_COLUMNS.iter().map(|(h, f)| (h.to_string(), *f)).collect();
-                return Ok(Cmd::List { resource, namespace: Some(namespace()), columns, watch: false, selector });
+                return Ok(Cmd::List {
+                    resource,
+                    namespace: Some(namespace()),
+                    columns,
+                    watch: false,
+                    events: false,
+                    selector,
+                });
             }
             let spec = f
                 .output
@@ -421,7 +496,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 return Err("--all-namespaces only for pods".into());
             }
             let namespace = if f.all_namespaces { None } else { Some(namespace()) };
-            Ok(Cmd::List { resource, namespace, columns: columns(resource, spec)?, watch: f.watch, selector })
+            let columns = columns(resource, spec, f.watch_events, false)?;
+            Ok(Cmd::List { resource, namespace, columns, watch: f.watch, events: f.watch_events, selector })
         }
         ["get", what, names @ ..]
             if matches!(resource(what), Some(Resource::ControllerRevisions | Resource::ReplicaSets))
@@ -511,7 +587,7 @@ fn err(stderr: impl Into<String>, code: i32) -> Output {
     Output { stdout: String::new(), stderr: stderr.into(), code, then: Then::Exit }
 }
 
-fn minwidth(style: Style) -> usize {
+pub(crate) fn minwidth(style: Style) -> usize {
     if style.is_old() {
         MINWIDTH_OLD
     } else {
@@ -524,8 +600,11 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     let style = state.config.kubectl_style;
     match cmd {
         Cmd::Version => out(version(style)),
-        Cmd::List { resource, namespace, columns, watch, selector } => {
-            list(state, resource, namespace, columns, watch, selector, now)
+        Cmd::List { resource, namespace, columns, watch, events, selector } => {
+            list(state, resource, namespace, columns, (watch, events), selector, now)
+        }
+        Cmd::WatchObject { objects, namespace, columns, events } => {
+            watch_object(state, &objects, namespace, columns, events, now)
         }
         Cmd::Env { name, namespace, containers } => env(state, &name, &namespace, &containers),
         Cmd::Undo { kind, name, namespace, to_revision, dry_run: false } => {
@@ -555,7 +634,8 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             context.as_deref().unwrap_or(CONTEXT),
             state.config.user
         )),
-        Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace),
+        Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
+        Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
     }
 }
@@ -598,6 +678,68 @@ fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns
     Output { stdout, code: if stderr.is_empty() { 0 } else { 1 }, stderr, then: Then::Exit }
 }
 
+/// `kubectl get daemonset/NAME -n NS -o custom-columns=... --watch [--output-watch-events]`:
+/// the object's row, then one per change (`watch.rs`). Two kinds: kubectl's builder refuses
+/// them (`SingleResourceType`); a missing object: NotFound; two objects of one kind: kubectl
+/// 1.12+ prints both rows and then cannot watch two sources, 1.9 refuses at once.
+fn watch_object(
+    state: &State,
+    objects: &[(Resource, String)],
+    namespace: String,
+    columns: Vec<(String, Field)>,
+    events: bool,
+    t: u64,
+) -> Output {
+    let style = state.config.kubectl_style;
+    if objects.iter().any(|(r, _)| *r != objects[0].0) {
+        return err("error: you may only specify a single resource type\n", 1);
+    }
+    let kind = if objects[0].0 == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
+    let mut found = Vec::new();
+    for (_, name) in objects {
+        match state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) {
+            Some(w) => found.push(w),
+            None => return err(not_found(style, kind, name), 1),
+        }
+    }
+    if found.len() > 1 && style.is_old() {
+        return err(
+            format!(
+                "error: watch is only supported on individual resources and resource collections - {} resources were found\n",
+                found.len()
+            ),
+            1,
+        );
+    }
+    if found.len() > 1 {
+        let mut table = vec![header(&columns)];
+        for w in found {
+            let item = Item::Workload(w);
+            let event =
+                |f: &Field| if *f == Field::EventType { "ADDED".to_string() } else { cell(state, &item, *f, t) };
+            table.push(columns.iter().map(|(_, f)| event(f)).collect());
+        }
+        return Output {
+            stdout: TabWriter::new(minwidth(style), true).format(&table),
+            stderr: "error: you may only watch a single resource or type of resource at a time\n".into(),
+            code: 1,
+            then: Then::Exit,
+        };
+    }
+    let target = Target::Object { kind, name: objects[0].1.clone(), namespace };
+    let mut watch = Watch::new(style, target, columns, events);
+    let stdout = watch.start(state);
+    Output { stdout, stderr: String::new(), code: 0, then: Then::Watch(Box::new(watch)) }
+}
+
+/// A flag the configured kubectl does not have: cobra refuses it before any request.
+/// `--output-watch-events` came with kubectl 1.16.
+pub fn flag_error(cmd: &Cmd, style: Style) -> Option<Output> {
+    let events = matches!(cmd, Cmd::List { events: true, .. } | Cmd::WatchObject { events: true, .. });
+    (events && style.is_old())
+        .then(|| err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
+}
+
 fn version(style: Style) -> &'static str {
     match style {
         Style::V1_9 => {
@@ -623,7 +765,7 @@ fn nothing_found(style: Style, namespace: Option<&str>) -> String {
 }
 
 /// One object a table row is made from.
-enum Item<'a> {
+pub(crate) enum Item<'a> {
     Workload(&'a Workload),
     Revision(&'a Workload, &'a Revision),
     Pod(&'a Pod),
@@ -637,29 +779,19 @@ fn none_if_empty(text: String) -> String {
     }
 }
 
-fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
+pub(crate) fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
     let text = match (item, field) {
         (Item::Workload(w), Field::Name) => w.name.clone(),
         (Item::Workload(w), Field::Namespace) => w.namespace.clone(),
         (Item::Workload(w), Field::Created) => rfc3339(w.created_at_ms),
-        (Item::Workload(w), Field::Desired) => match w.kind {
-            Kind::DaemonSet => state.config.node_names().len().to_string(),
-            Kind::Deployment => w.replicas.to_string(),
-        },
-        (Item::Workload(w), Field::Generation | Field::ObservedGeneration) => {
-            w.revisions.iter().find(|r| r.template == w.template).map_or(w.max_revision(), |r| r.number).to_string()
-        }
+        (Item::Workload(w), Field::Desired) => objects::desired(state, w).to_string(),
+        (Item::Workload(w), Field::Generation | Field::ObservedGeneration) => objects::generation(w).to_string(),
         (Item::Workload(w), Field::Updated | Field::Available | Field::StatusReplicas) => {
-            let current = w.template.hash();
-            let live: Vec<&Pod> = state
-                .pods
-                .iter()
-                .filter(|p| p.controller == Some(w.kind) && p.namespace == w.namespace && p.deleting_at_ms.is_none())
-                .collect();
+            let counts = objects::counts(state, w, t);
             let count = match field {
-                Field::Updated => live.iter().filter(|p| p.template_hash == current).count(),
-                Field::Available => live.iter().filter(|p| sim::available(state, p, t)).count(),
-                _ => live.len(),
+                Field::Updated => counts.updated,
+                Field::Available => counts.available,
+                _ => counts.live,
             };
             // The API omits a zero counter (`omitempty`): custom-columns prints `<none>`.
             if count == 0 {
@@ -745,7 +877,7 @@ fn k8s_app(state: &State, pod: &Pod) -> Option<String> {
     pod.controller.and_then(|kind| state.workload(kind)).map(|w| w.name.clone())
 }
 
-fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
+pub(crate) fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
     let Some(selector) = selector else { return items };
     items
         .into_iter()
@@ -758,7 +890,7 @@ fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>
         .collect()
 }
 
-fn items<'a>(state: &'a State, resource: Resource, namespace: Option<&str>) -> Vec<Item<'a>> {
+pub(crate) fn items<'a>(state: &'a State, resource: Resource, namespace: Option<&str>) -> Vec<Item<'a>> {
     let in_ns = |ns: &str| namespace.is_none_or_eq(ns);
     let mut items: Vec<(String, String, Item)> = Vec::new();
     match resource {
@@ -801,7 +933,7 @@ impl NamespaceFilter for Option<&str> {
     }
 }
 
-fn header(columns: &[(String, Field)]) -> Vec<String> {
+pub(crate) fn header(columns: &[(String, Field)]) -> Vec<String> {
     columns.iter().map(|(h, _)| h.clone()).collect()
 }
 
@@ -824,18 +956,18 @@ fn list(
     resource: Resource,
     namespace: Option<String>,
     columns: Vec<(String, Field)>,
-    watch: bool,
+    (watch, events): (bool, bool),
     selector: Option<Selector>,
     t: u64,
 ) -> Output {
     let style = state.config.kubectl_style;
-    let body = rows(state, resource, namespace.as_deref(), &columns, selector.as_ref(), t);
     if watch {
-        let namespace = namespace.unwrap_or_default();
-        let mut watch = Watch::new(style, namespace, columns, selector);
-        let stdout = watch.start(state, body);
+        let target = Target::Pods { namespace: namespace.unwrap_or_default(), selector };
+        let mut watch = Watch::new(style, target, columns, events);
+        let stdout = watch.start(state);
         return Output { stdout, stderr: String::new(), code: 0, then: Then::Watch(Box::new(watch)) };
     }
+    let body = rows(state, resource, namespace.as_deref(), &columns, selector.as_ref(), t);
     if body.is_empty() {
         return err(nothing_found(style, namespace.as_deref()), 0);
     }
@@ -1053,30 +1185,10 @@ fn server_dry_run(state: &State, kind: Kind, name: &str, namespace: &str, to: Op
     answer
 }
 
-/// A pod template as the API server returns it (the fields the simulation has).
-fn template_json(workload: &Workload, template: &crate::state::Template, hash: Option<&str>) -> serde_json::Value {
-    let mut labels = serde_json::json!({ "k8s-app": workload.name });
-    if let Some(hash) = hash {
-        labels["pod-template-hash"] = serde_json::Value::String(hash.to_string());
-    }
-    let containers: Vec<serde_json::Value> = template
-        .containers
-        .iter()
-        .map(|c| {
-            let mut container = serde_json::json!({ "image": c.image, "name": c.name });
-            if !c.env.is_empty() {
-                container["env"] = serde_json::from_str(&env_json(&c.env)).expect("env JSON");
-            }
-            container
-        })
-        .collect();
-    serde_json::json!({ "metadata": { "labels": labels }, "spec": { "containers": containers, "hostNetwork": true } })
-}
-
 /// `get controllerrevisions|replicasets NAME... -o json`: one object, or a `List` of several,
 /// printed as kubectl prints JSON (4-space indentation); a name that does not exist is
 /// NotFound (exit 1).
-fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str) -> Output {
+fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str, t: u64) -> Output {
     let group = if state.config.kubectl_style.is_old() { "extensions" } else { "apps" };
     let (resource, group) = match kind {
         Kind::DaemonSet => ("controllerrevisions", "apps"),
@@ -1088,46 +1200,27 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
         let Some((w, r)) = workload.and_then(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r))) else {
             return err(format!("Error from server (NotFound): {resource}.{group} \"{name}\" not found\n"), 1);
         };
-        let metadata = serde_json::json!({
-            "name": r.name,
-            "namespace": w.namespace,
-            "creationTimestamp": rfc3339(r.created_at_ms),
-            "ownerReferences": [{ "name": w.name, "controller": true }],
-        });
-        items.push(match kind {
-            Kind::DaemonSet => serde_json::json!({
-                "apiVersion": "apps/v1",
-                "kind": "ControllerRevision",
-                "metadata": metadata,
-                "revision": r.number,
-                "data": { "spec": { "template": {
-                    "$patch": "replace",
-                    "metadata": template_json(w, &r.template, None)["metadata"],
-                    "spec": template_json(w, &r.template, None)["spec"],
-                } } },
-            }),
-            Kind::Deployment => {
-                let mut metadata = metadata;
-                metadata["annotations"] = serde_json::json!({ "deployment.kubernetes.io/revision": r.number.to_string() });
-                serde_json::json!({
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "metadata": metadata,
-                    "spec": { "template": template_json(w, &r.template, Some(r.name.rsplit('-').next().unwrap_or(""))) },
-                })
-            }
-        });
+        items.push(objects::revision_json(state, w, r, t));
     }
-    let document = if items.len() == 1 {
-        items.remove(0)
-    } else {
-        serde_json::json!({ "apiVersion": "v1", "items": items, "kind": "List", "metadata": { "resourceVersion": "" } })
-    };
-    let mut bytes = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
-    serde::Serialize::serialize(&document, &mut serializer).expect("JSON");
-    out(String::from_utf8(bytes).expect("UTF-8") + "\n")
+    let document = if items.len() == 1 { items.remove(0) } else { objects::list(items) };
+    out(objects::pretty(&document))
+}
+
+/// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`: a `List` of
+/// every object of those types in the namespace, type by type in the order named, each type
+/// sorted by name as the API server lists it; none: the empty `List`, exit 0.
+fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) -> Output {
+    let mut documents = Vec::new();
+    for resource in resources {
+        for item in items(state, *resource, Some(namespace)) {
+            documents.push(match item {
+                Item::Workload(w) => objects::workload_json(state, w, t),
+                Item::Revision(w, r) => objects::revision_json(state, w, r, t),
+                Item::Pod(_) => unreachable!("pods are not listed as JSON"),
+            });
+        }
+    }
+    out(objects::pretty(&objects::list(documents)))
 }
 
 /// Every namespace: the four a cluster starts with and those the objects are in, by name.
@@ -1162,141 +1255,4 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         answer.then = Then::WaitUntil(gone);
     }
     answer
-}
-
-// ---------------------------------------------------------------------------------------------
-// get pods --watch
-// ---------------------------------------------------------------------------------------------
-
-/// A running `kubectl get pods -n NS -o custom-columns=... --watch`.
-#[derive(Debug)]
-pub struct Watch {
-    style: Style,
-    namespace: String,
-    selector: Option<Selector>,
-    columns: Vec<(String, Field)>,
-    /// The last row printed per pod name.
-    last: BTreeMap<String, Vec<String>>,
-    /// 1.12+: one tabwriter with remembered widths for the whole stream.
-    writer: TabWriter,
-    header_printed: bool,
-}
-
-impl Watch {
-    fn new(style: Style, namespace: String, columns: Vec<(String, Field)>, selector: Option<Selector>) -> Self {
-        Watch {
-            style,
-            namespace,
-            selector,
-            columns,
-            last: BTreeMap::new(),
-            writer: TabWriter::new(minwidth(style), true),
-            header_printed: false,
-        }
-    }
-
-    /// The first listing: header and every current row, aligned as one block.
-    fn start(&mut self, state: &State, body: Vec<Vec<String>>) -> String {
-        let pods = selected(state, items(state, Resource::Pods, Some(&self.namespace)), self.selector.as_ref());
-        for (item, row) in pods.iter().zip(&body) {
-            if let Item::Pod(p) = item {
-                self.last.insert(p.name.clone(), row.clone());
-            }
-        }
-        if body.is_empty() {
-            return String::new();
-        }
-        let mut table = vec![header(&self.columns)];
-        table.extend(body);
-        self.header_printed = true;
-        self.writer.format(&table)
-    }
-
-    /// One event row (with the header first if nothing was printed yet).
-    fn event(&mut self, row: Vec<String>) -> String {
-        let mut table = Vec::new();
-        if !self.header_printed {
-            table.push(header(&self.columns));
-            self.header_printed = true;
-        }
-        table.push(row);
-        if self.style.is_old() {
-            // kubectl ≤1.11 printed each event through a fresh tabwriter.
-            TabWriter::new(MINWIDTH_OLD, false).format(&table)
-        } else {
-            self.writer.format(&table)
-        }
-    }
-
-    /// Compare the state with what was printed; return the rows to print now.
-    fn poll(&mut self, state: &State) -> String {
-        let t = state.clock_ms;
-        let mut text = String::new();
-        let mut seen = Vec::new();
-        for item in selected(state, items(state, Resource::Pods, Some(&self.namespace)), self.selector.as_ref()) {
-            let Item::Pod(p) = &item else { continue };
-            let row: Vec<String> = self.columns.iter().map(|(_, f)| cell(state, &item, *f, t)).collect();
-            seen.push(p.name.clone());
-            if self.last.get(&p.name) != Some(&row) {
-                text.push_str(&self.event(row.clone()));
-                self.last.insert(p.name.clone(), row);
-            }
-        }
-        let vanished: Vec<String> = self.last.keys().filter(|n| !seen.contains(n)).cloned().collect();
-        for name in vanished {
-            let last = self.last.remove(&name).unwrap_or_default();
-            // The pod's final state (MODIFIED, if not printed yet), then the DELETED event.
-            let final_row = state
-                .tombstones
-                .iter()
-                .find(|p| p.name == name)
-                .map(|p| {
-                    let at = p.gone_at_ms.unwrap_or(t).saturating_sub(1);
-                    let item = Item::Pod(p);
-                    self.columns.iter().map(|(_, f)| cell(state, &item, *f, at)).collect::<Vec<String>>()
-                })
-                .unwrap_or_else(|| last.clone());
-            if final_row != last {
-                text.push_str(&self.event(final_row.clone()));
-            }
-            text.push_str(&self.event(final_row));
-        }
-        text
-    }
-}
-
-/// Follow the cluster until killed: poll every ~20 ms, print a row per change, flush.
-pub fn watch_loop(cluster: &ClusterDir, watch: &mut Watch) -> i32 {
-    let mut stdout = std::io::stdout();
-    loop {
-        std::thread::sleep(Duration::from_millis(20));
-        let polled = (|| -> Result<String, String> {
-            let _lock = cluster.lock()?;
-            let mut state = cluster.load()?;
-            let now = now_ms().max(state.clock_ms);
-            sim::advance(&mut state, now);
-            cluster.save(&state)?;
-            if state.in_outage(now) {
-                return Err(UNREACHABLE.to_string());
-            }
-            Ok(watch.poll(&state))
-        })();
-        match polled {
-            Err(e) if e == UNREACHABLE => {
-                // A watch whose server went away: kubectl prints why and exits 1.
-                eprint!("{e}");
-                return 1;
-            }
-            Ok(text) if text.is_empty() => {}
-            Ok(text) => {
-                if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
-                    return 0;
-                }
-            }
-            Err(e) => {
-                eprintln!("fake-cluster: {e}");
-                return 98;
-            }
-        }
-    }
 }

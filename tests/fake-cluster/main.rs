@@ -13,10 +13,12 @@ mod calico_upgrade;
 mod calicoctl;
 mod control;
 mod kubectl;
+mod objects;
 mod scenario;
 mod sim;
 mod state;
 mod table;
+mod watch;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -43,8 +45,8 @@ pub enum Then {
     Exit,
     /// Sleep until this wall-clock time, then exit (`kubectl delete` waiting for the pod).
     WaitUntil(u64),
-    /// Keep following the pods (`kubectl get pods --watch`) until killed.
-    Watch(Box<kubectl::Watch>),
+    /// Keep following the pods or a workload (`kubectl get ... --watch`) until killed.
+    Watch(Box<watch::Watch>),
 }
 
 /// Print the unexpected-command line (and why, on a second line) and return 97.
@@ -192,11 +194,18 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
             call: call.into(),
             kubeconfig: state::kubeconfig_env(),
         })?;
-        let mut fault = state.take_fault(call);
-        if state.in_outage(now) && call.starts_with("kubectl-") && call != "kubectl-version" {
+        // A flag the configured kubectl does not have fails before any request: no fault, no
+        // outage applies.
+        let refusal = match &command {
+            Command::Kubectl(cmd) => kubectl::flag_error(cmd, state.config.kubectl_style),
+            _ => None,
+        };
+        let mut fault = if refusal.is_some() { None } else { state.take_fault(call) };
+        if refusal.is_none() && state.in_outage(now) && call.starts_with("kubectl-") && call != "kubectl-version" {
             fault = Some(FaultKind::Unreachable);
         }
         let output = match fault {
+            _ if refusal.is_some() => refusal,
             Some(
                 FaultKind::Fail | FaultKind::Unreachable | FaultKind::Garbage | FaultKind::Hang | FaultKind::Signal,
             ) => None,
@@ -252,7 +261,7 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
                 std::thread::sleep(Duration::from_millis(at - now));
             }
         }
-        Then::Watch(mut watch) => return Ok(kubectl::watch_loop(cluster, &mut watch)),
+        Then::Watch(mut watch) => return Ok(watch::watch_loop(cluster, &mut watch)),
     }
     Ok(output.code)
 }
