@@ -36,6 +36,9 @@ struct Entry<'a> {
     duration_ms: u128,
     exit_code: Option<i32>,
     signal: Option<i32>,
+    /// Stopped by this tool (a watch that had shown enough): the signal is the tool's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stopped: bool,
     error: Option<String>,
     stdin: Option<&'a str>,
     stdout: &'a str,
@@ -91,6 +94,7 @@ impl Journal {
 
     pub fn record(&mut self, invocation: &Invocation, started: SystemTime, result: &Result<Output, ExecError>) {
         let empty = String::new();
+        let stopped = result.as_ref().is_ok_and(|o| o.stopped);
         let (exit_code, signal, error, stdout, stderr, duration) = match result {
             Ok(output) => (output.code, output.signal, None, &output.stdout, &output.stderr, output.duration),
             Err(ExecError::TimedOut { stdout, stderr, after }) => {
@@ -113,6 +117,7 @@ impl Journal {
             duration_ms: duration.as_millis(),
             exit_code,
             signal,
+            stopped,
             error,
             stdin: invocation.stdin.as_deref(),
             stdout,

@@ -192,6 +192,9 @@ pub struct Output {
     pub stdout: String,
     pub stderr: String,
     pub duration: Duration,
+    /// This tool stopped it (a watch, once it had seen enough or at its deadline): its exit
+    /// status is the kill's, not the command's.
+    pub stopped: bool,
 }
 
 impl Output {

@@ -285,6 +285,7 @@ fn to_output(output: &std::process::Output, duration: Duration) -> Output {
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         duration,
+        stopped: false,
     }
 }
 
@@ -301,8 +302,78 @@ impl Exec for Runner {
     /// Every command is started before the first is waited for: independent reads take the
     /// time of the slowest instead of the sum. Each is journaled as it is collected.
     fn run_all(&mut self, invocations: &[&Invocation], by: Option<Instant>) -> Vec<Result<Output, ExecError>> {
-        let running: Vec<_> = invocations.iter().map(|invocation| self.start(invocation)).collect();
-        invocations.iter().zip(running).map(|(invocation, running)| self.finish(invocation, running, by)).collect()
+        let running: Vec<Result<Running, ExecError>> = invocations.iter().map(|invocation| self.start(invocation)).collect();
+        let mut results: Vec<Option<Result<Output, ExecError>>> = vec![None; running.len()];
+        std::thread::scope(|scope| {
+            // A thread per child only waits for it (SIGCHLD, no polling) and says which one
+            // ended, so each is journaled as soon as it is done, whichever finishes first.
+            let (sender, ended) = mpsc::channel::<usize>();
+            let mut pending = 0;
+            for (index, child) in running.iter().enumerate() {
+                match child {
+                    Ok(child) => {
+                        pending += 1;
+                        let sender = sender.clone();
+                        scope.spawn(move || {
+                            let _ = child.handle.wait();
+                            let _ = sender.send(index);
+                        });
+                    }
+                    Err(error) => {
+                        let result = Err(error.clone());
+                        self.record(invocations[index], SystemTime::now(), &result);
+                        results[index] = Some(result);
+                    }
+                }
+            }
+            drop(sender);
+            let mut stop: Option<ExecError> = None;
+            while pending > 0 {
+                match ended.recv_timeout(TICK) {
+                    Ok(index) => {
+                        pending -= 1;
+                        let Ok(child) = &running[index] else { continue };
+                        let collected = child.handle.wait().map(|o| child.capture.collect(to_output(o, child.clock.elapsed())));
+                        // One that exited by itself before the stop keeps its own result.
+                        let killed = collected.as_ref().is_ok_and(|o| o.signal == Some(libc::SIGKILL));
+                        let stop = if killed { stop.clone() } else { None };
+                        let result = match (&stop, collected) {
+                            (Some(ExecError::TimedOut { after, .. }), Ok(partial)) => {
+                                Err(ExecError::TimedOut { after: *after, stdout: partial.stdout, stderr: partial.stderr })
+                            }
+                            (Some(reason), _) => Err(reason.clone()),
+                            (None, Ok(output)) => Ok(output),
+                            (None, Err(e)) => Err(ExecError::Io(e.to_string())),
+                        };
+                        self.record(invocations[index], child.started, &result);
+                        results[index] = Some(result);
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) if stop.is_none() => {
+                        let now = Instant::now();
+                        let timeout_at = running.iter().flatten().map(|c| c.clock).min().unwrap_or(now) + self.command_timeout;
+                        stop = if self.interrupted.load(Ordering::SeqCst) {
+                            Some(ExecError::Interrupted)
+                        } else if by.is_some_and(|by| now >= by && by < timeout_at) {
+                            Some(ExecError::Deadline)
+                        } else if now >= timeout_at {
+                            Some(ExecError::TimedOut { after: self.command_timeout, stdout: String::new(), stderr: String::new() })
+                        } else {
+                            None
+                        };
+                        if stop.is_some() {
+                            for (index, child) in running.iter().enumerate() {
+                                if let (Ok(child), None) = (child, &results[index]) {
+                                    kill_group(&child.handle.pids());
+                                }
+                            }
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        });
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(ExecError::Io("no result".into())))).collect()
     }
 
     fn follow(
@@ -358,14 +429,19 @@ impl Exec for Runner {
             }
         }
         // Stop whatever still runs, then reap each (briefly) for its status and stderr.
-        for child in children.iter().flatten() {
-            if child.reader.try_wait().ok().flatten().is_none() {
-                kill_group(&child.reader.pids());
+        let mut stopped = vec![false; children.len()];
+        for (index, child) in children.iter().enumerate() {
+            if let Ok(child) = child {
+                if child.reader.try_wait().ok().flatten().is_none() {
+                    kill_group(&child.reader.pids());
+                    stopped[index] = true;
+                }
             }
         }
         let results: Vec<Result<Output, ExecError>> = children
             .iter_mut()
-            .map(|child| {
+            .zip(stopped)
+            .map(|(child, stopped)| {
                 let child = child.as_mut().map_err(|e| e.clone())?;
                 if let Some(thread) = child.thread.take() {
                     let _ = thread.join();
@@ -385,7 +461,14 @@ impl Exec for Runner {
                     Some(o) => (o.code, o.signal, o.stderr),
                     None => (None, Some(libc::SIGKILL), String::new()),
                 };
-                Ok(Output { code, signal, stdout: std::mem::take(&mut child.stdout), stderr, duration: child.clock.elapsed() })
+                Ok(Output {
+                    code,
+                    signal,
+                    stdout: std::mem::take(&mut child.stdout),
+                    stderr,
+                    duration: child.clock.elapsed(),
+                    stopped,
+                })
             })
             .collect();
         for ((invocation, child), result) in invocations.iter().zip(&children).zip(&results) {

@@ -82,7 +82,9 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
                     live.join(", ")
                 )));
             }
-            Ok(Some(live)) if same_images(&live, &workload.images) && ctx.exec.now() + pause < until => {
+            Ok(Some(live))
+                if same_images(&live, &workload.images) && attempt < UNDO_ATTEMPTS && ctx.exec.now() + pause < until =>
+            {
                 ctx.observer.progress(&format!(
                     "{} failed: {cause}; {} still carries {}: rolling back again in {:.1}s",
                     super::context::short_name(&undo),
@@ -96,6 +98,10 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         }
     }
 }
+
+/// At most this many undos of one workload in a run: each after a read that showed the
+/// template unchanged.
+const UNDO_ATTEMPTS: u32 = 3;
 
 /// Why an undo did not end in the target state: a failure a retry could fix (its cause), after
 /// which the template is read again and the undo decided again, or one that ends the task.
@@ -163,7 +169,10 @@ fn act(
     // images), which costs no command of its own.
     let message = format!("revision {revision}: {} → {}", workload.images.join(", "), target_images.join(", "));
     Ok(if rolled_back {
-        Done::changed(format!("{message} (`{}`)", output.stdout.trim()))
+        Done::changed(message).with_details(vec![format!(
+            "kubectl: `{}`; the wait checks that the live template carries these images",
+            output.stdout.trim()
+        )])
     } else {
         Done::ok(format!("already at {message}"))
     })

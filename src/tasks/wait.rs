@@ -104,7 +104,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let result = if super::watch::usable(ctx) {
         super::watch::wait(ctx, &targets, started, deadline)
     } else {
-        wait(ctx, &targets, started, deadline)
+        wait_by_looks(ctx, &targets, started, deadline)
     };
     ctx.deadline = None;
     result
@@ -179,7 +179,10 @@ pub(super) fn check_templates(targets: &[Target], statuses: &[kubectl::WorkloadS
     Ok(())
 }
 
-fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
+/// The wait by looks: a complete `kubectl get pods` (then the rollout status), the watch's
+/// rows between looks only candidates. For kubectl without watch events, `--no-watch`, OnDelete,
+/// and when the exact watch cannot be used (`watch`).
+pub(super) fn wait_by_looks(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
     let mut targets = targets.to_vec();
     let on_delete = ctx.cluster().daemonset.is_on_delete();
     // Every verdict, and every progress line, comes from a complete view: a poll first, then

@@ -14,7 +14,11 @@
 //!
 //! A watch that ends or fails ends all three (the view is rebuilt from fresh lists); they are
 //! started again at once after a clean end, after a capped backoff after a failure a retry can
-//! fix (every retry shown in the progress and journaled), never past `--timeout`.
+//! fix (every retry shown in the progress and journaled), never past `--timeout`, and every
+//! `--command-timeout` anyway (a fresh list). A watch that fails otherwise, or shows nothing
+//! within `--command-timeout` (hung), hands the rest of the wait to the wait by looks
+//! (`wait::wait_by_looks`), whose polls are judged as every read is: the watch alone never
+//! fails the run, except for rows it cannot read or a template that is not the target.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -42,6 +46,10 @@ struct View {
     statuses: Vec<Option<WorkloadStatus>>,
 }
 
+/// Watches that fail this many times in a row (with no verdict between) hand the wait over to
+/// the looks, which ride out an outage on their own.
+const WATCH_ATTEMPTS: u32 = 3;
+
 /// Why the watches were stopped from inside.
 enum Verdict {
     Converged(Vec<Progress>),
@@ -65,7 +73,10 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
         }
         let invocations = invocations(ctx, targets);
         let refs: Vec<&Invocation> = invocations.iter().collect();
-        let (verdict, results, began) = follow(ctx, targets, &refs, started, deadline);
+        let (verdict, results, began, shown) = follow(ctx, targets, &refs, started, deadline);
+        if shown.iter().all(|s| *s) {
+            failures = 0;
+        }
         match verdict {
             Some(Verdict::Converged(progress)) => {
                 let elapsed = ctx.exec.now().saturating_duration_since(started);
@@ -79,7 +90,17 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
         if let Some((invocation, _)) = refs.iter().zip(&results).find(|(_, r)| matches!(r, Err(ExecError::Interrupted))) {
             return Err(super::exec_stop(invocation, &ExecError::Interrupted));
         }
-        if ctx.exec.now() >= deadline {
+        let now = ctx.exec.now();
+        if now >= deadline {
+            continue;
+        }
+        if now >= began + ctx.options.command_timeout && !results.iter().any(ended_by_itself) {
+            if !shown.iter().all(|s| *s) {
+                // A watch that printed nothing within --command-timeout hangs.
+                ctx.observer.progress("a watch showed nothing within --command-timeout: looking at the pods instead");
+                return super::wait::wait_by_looks(ctx, targets, started, deadline);
+            }
+            // Quiet for a while: the watches are started again, their lists a fresh check.
             continue;
         }
         // A watch ended on its own: the one that did says why.
@@ -93,20 +114,28 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
                     ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))?;
                 }
             }
-            Ended::Failed { invocation, output, cause } => {
-                let Some(transient) = cause else {
-                    return Err(super::refused(invocation, &output));
-                };
+            Ended::Retry(cause) if failures + 1 >= WATCH_ATTEMPTS => {
+                ctx.observer.progress(&format!(
+                    "the watch failed {WATCH_ATTEMPTS} times in a row ({cause}): looking at the pods instead"
+                ));
+                return super::wait::wait_by_looks(ctx, targets, started, deadline);
+            }
+            Ended::Retry(cause) => {
                 failures += 1;
                 let pause = super::context::backoff(failures).min(deadline.saturating_duration_since(ctx.exec.now()));
                 ctx.observer.progress(&format!(
-                    "the watch failed ({transient}): watching again in {:.1}s",
+                    "the watch failed ({cause}): watching again in {:.1}s",
                     pause.as_secs_f64()
                 ));
-                lost = Some(transient);
+                lost = Some(cause);
                 ctx.pause(pause)?;
             }
-            Ended::NotStarted(invocation, error) => return Err(super::exec_stop(invocation, &error)),
+            Ended::Fallback(cause) => {
+                // Not a failure a retry fixes, nor the verdict's: the wait goes on by looks
+                // (whose own failures are judged as every read's are).
+                ctx.observer.progress(&format!("the watch failed ({cause}): looking at the pods instead"));
+                return super::wait::wait_by_looks(ctx, targets, started, deadline);
+            }
         }
     }
 }
@@ -128,7 +157,7 @@ fn follow(
     invocations: &[&Invocation],
     started: Instant,
     deadline: Instant,
-) -> (Option<Verdict>, Vec<Result<Output, ExecError>>, Instant) {
+) -> (Option<Verdict>, Vec<Result<Output, ExecError>>, Instant, Vec<bool>) {
     for invocation in invocations {
         ctx.observer.command_started(invocation);
     }
@@ -137,18 +166,28 @@ fn follow(
     let mut pods = WatchEvents::pods();
     let mut workloads: Vec<WatchEvents<WorkloadStatus>> = targets.iter().map(|_| WatchEvents::workload()).collect();
     let mut verdict = None;
+    let mut shown = vec![false; invocations.len()];
     let mut last_line = String::new();
     let mut last_progress = None;
     let timeout = humantime::format_duration(ctx.options.timeout).to_string();
     // The rows carry no time: elapsed is read from the clock that `now` reads in production.
     let since = Instant::now().checked_sub(began.saturating_duration_since(started)).unwrap_or(started);
     let observer = &mut *ctx.observer;
-    let results = ctx.exec.follow_all(invocations, deadline, &mut |index, line| {
+    // Started again after --command-timeout at the latest: a hung watch is found out, and a
+    // quiet one gets a fresh list.
+    let until = deadline.min(began + ctx.options.command_timeout);
+    let results = ctx.exec.follow_all(invocations, until, &mut |index, line| {
         let changed = if index == 0 {
             match pods.feed(line) {
                 Ok(None) => false,
-                Ok(Some((WatchEvent::Deleted, pod))) => view.pods.remove(&pod.name).is_some(),
-                Ok(Some((_, pod))) => view.pods.insert(pod.name.clone(), pod.clone()).as_ref() != Some(&pod),
+                Ok(Some((WatchEvent::Deleted, pod))) => {
+                    shown[0] = true;
+                    view.pods.remove(&pod.name).is_some()
+                }
+                Ok(Some((_, pod))) => {
+                    shown[0] = true;
+                    view.pods.insert(pod.name.clone(), pod.clone()).as_ref() != Some(&pod)
+                }
                 Err(error) => {
                     verdict = Some(Verdict::Unreadable(index, error));
                     return Flow::Stop;
@@ -159,6 +198,7 @@ fn follow(
             match workloads[index - 1].feed(line) {
                 Ok(None) => false,
                 Ok(Some((event, status))) => {
+                    shown[index] = true;
                     if event == WatchEvent::Deleted {
                         verdict = Some(Verdict::Broken(format!(
                             "{}/{} was deleted during the wait",
@@ -207,30 +247,39 @@ fn follow(
         ctx.facts.rollout = Some(statuses);
         ctx.facts.pods = Some(view.pods.into_values().collect());
     }
-    (verdict, results, began)
+    // The pods' watch has shown itself once its header is read (no pod is a valid list).
+    shown[0] |= pods.header_seen();
+    (verdict, results, began, shown)
 }
 
 /// How the watches ended when nothing inside stopped them.
-enum Ended<'a> {
+enum Ended {
     /// kubectl ended a watch with exit 0 (the API server closed it).
     Cleanly,
-    /// A watch exited non-zero: its output and, when a retry can fix it, why.
-    Failed { invocation: &'a Invocation, output: Output, cause: Option<String> },
-    /// A watch could not be started at all.
-    NotStarted(&'a Invocation, ExecError),
+    /// A watch failed in a way a retry can fix (or was cut without a word): why.
+    Retry(String),
+    /// A watch failed otherwise, or could not be started: why.
+    Fallback(String),
 }
 
-fn ended<'a>(invocations: &[&'a Invocation], results: &[Result<Output, ExecError>]) -> Ended<'a> {
+/// A watch that exited, or could not run, rather than being stopped by this tool.
+fn ended_by_itself(result: &Result<Output, ExecError>) -> bool {
+    result.as_ref().map_or(true, |output| !output.stopped)
+}
+
+fn ended(invocations: &[&Invocation], results: &[Result<Output, ExecError>]) -> Ended {
     for (invocation, result) in invocations.iter().zip(results) {
         match result {
-            Err(error) => return Ended::NotStarted(invocation, error.clone()),
-            Ok(output) if output.code.is_some_and(|code| code != 0) => {
+            Err(error) => return Ended::Fallback(format!("`{}`: {error}", super::context::short_name(invocation))),
+            Ok(output) if !output.success() && ended_by_itself(result) => {
                 let message = kubectl::failure_message(&output.stderr);
-                let cause = kubectl::transient_failure(&output.stderr).or_else(|| {
-                    // A watch cut by the server mid-stream (no message kubectl classifies).
-                    (message.is_empty()).then(|| output.status_text())
-                });
-                return Ended::Failed { invocation, output: output.clone(), cause };
+                if let Some(cause) = kubectl::transient_failure(&output.stderr) {
+                    return Ended::Retry(cause);
+                }
+                if message.is_empty() || output.code.is_none() {
+                    return Ended::Retry(output.status_text());
+                }
+                return Ended::Fallback(format!("{}: {message}", output.status_text()));
             }
             Ok(_) => {}
         }

@@ -1107,6 +1107,11 @@ impl WatchEvents<WorkloadStatus> {
 }
 
 impl<T> WatchEvents<T> {
+    /// The header has been read: the stream is the one asked for.
+    pub fn header_seen(&self) -> bool {
+        self.header_seen
+    }
+
     /// Feed one line; `Ok(None)` for the header or a blank line.
     pub fn feed(&mut self, line: &str) -> Result<Option<(WatchEvent, T)>, Unrecognised> {
         let cells = table::cells(line);

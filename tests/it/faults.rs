@@ -13,13 +13,13 @@ const CALLS: &[(&str, &str, &str)] = &[
     ("kubectl-version", "Find the tools", "kubectl version --client"),
     ("calico-upgrade-version", "Find the tools", "calico-upgrade version"),
     ("calicoctl-version", "Find the tools", "calicoctl version"),
-    ("kubectl-get-daemonsets", "Inspect the cluster", "kubectl get daemonsets"),
-    ("kubectl-get-env", "Inspect the cluster", "kubectl get daemonset calico-node"),
-    ("kubectl-get-controllerrevisions", "Inspect the cluster", "kubectl get controllerrevisions"),
-    ("kubectl-get-deployments", "Inspect the cluster", "kubectl get deployments"),
-    ("kubectl-get-replicasets", "Inspect the cluster", "kubectl get replicasets"),
+    (
+        "kubectl-get-objects",
+        "Inspect the cluster",
+        "kubectl get daemonsets,deployments,controllerrevisions,replicasets -n kube-system -o json",
+    ),
     ("kubectl-get-pods-all", "Pods at risk", "kubectl get pods --all-namespaces"),
-    ("kubectl-auth-can-i", "Check permissions", "kubectl auth can-i patch daemonsets.apps/calico-node -n kube-system"),
+    ("kubectl-auth-can-i", "Check permissions", "kubectl auth can-i watch pods -n kube-system"),
     (
         "kubectl-undo-daemonset-dry-run",
         "Check permissions",
@@ -52,7 +52,10 @@ fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> Str
     let fault = format!("{call}={kind}");
     let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
     let started = Instant::now();
-    let run = cluster.run(&[&["run", "--yes"], QUICK_RUN].concat());
+    // `auth can-i` is asked only for the watch (kubectl 1.33 has the server dry run, which
+    // proves `patch`): that cell watches.
+    let quick: Vec<&str> = QUICK_RUN.iter().copied().filter(|a| call != "kubectl-auth-can-i" || *a != "--no-watch").collect();
+    let run = cluster.run(&[&["run", "--yes"], quick.as_slice()].concat());
     let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(expected), "{context}");
     assert!(run.stdout.contains(&format!("FAILED [{task}]")), "the failure names the task: {context}");
@@ -70,17 +73,29 @@ fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> Str
     // No mutating command after the faulted one.
     let calls = cluster.calls();
     let faulted = calls.iter().position(|c| c["call"].as_str() == Some(call)).expect("the faulted call ran");
-    assert!(!calls[faulted + 1..].iter().any(is_mutating), "a mutating command ran after the fault: {context}");
+    // The one exception: an undo that hung is decided again on a fresh read of the template,
+    // and run again (it names its revision) while that read shows it unchanged, up to 3 times.
+    let again = |c: &&serde_json::Value| kind == "hang" && c["argv"] == calls[faulted]["argv"];
+    let after: Vec<_> = calls[faulted + 1..].iter().filter(|c| is_mutating(c)).collect();
+    assert!(after.iter().all(again), "a mutating command ran after the fault: {context}");
+    assert!(after.len() <= 2, "{context}");
 
-    // The journal holds every command, the faulted one included, in order.
+    // The journal holds every command, the faulted one included (commands run together are
+    // journaled as each ends, so the order within such a group may differ).
     let journal = cluster.journal_entries();
     assert_eq!(journal.len(), calls.len(), "one journal line per command: {context}");
-    for (entry, call) in journal.iter().zip(&calls) {
-        let argv: Vec<&str> = entry["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-        let called: Vec<&str> = call["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-        assert_eq!(argv[1..], called[1..], "{context}");
-    }
+    assert_eq!(argvs(&journal), argvs(&calls), "{context}");
     format!("| {call} | {kind} | exit {expected} | {:.1}s |", started.elapsed().as_secs_f64())
+}
+
+/// The arguments of each entry (journal lines or recorded calls), sorted.
+fn argvs(entries: &[serde_json::Value]) -> Vec<Vec<String>> {
+    let mut argvs: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| e["argv"].as_array().unwrap()[1..].iter().map(|a| a.as_str().unwrap().to_string()).collect())
+        .collect();
+    argvs.sort();
+    argvs
 }
 
 fn matrix(kind: &str, expected: i32) {
@@ -177,7 +192,7 @@ fn an_interrupted_run_exits_130_and_a_new_run_completes_without_toggling() {
     // One point in each task that runs a command (`Verify and report` runs none).
     let points = [
         ("calicoctl-version=hang", "\"calicoctl\""),
-        ("kubectl-get-controllerrevisions=hang", "controllerrevisions"),
+        ("kubectl-get-objects=hang", "controllerrevisions"),
         ("kubectl-get-pods-all=hang", "--all-namespaces"),
         ("calico-upgrade-abort=hang", "\"abort\""),
         ("kubectl-undo-daemonset=hang", "ds/calico-node"),
@@ -228,14 +243,11 @@ fn the_journal_survives_the_tool_being_killed() {
     let journal = cluster.journal_entries();
     let calls = cluster.calls();
     assert_eq!(journal.len(), calls.len() - 1, "every finished command is in the journal; the hung one is not");
-    for (entry, call) in journal.iter().zip(&calls) {
-        assert_eq!(
-            entry["argv"].as_array().unwrap()[1..],
-            call["argv"].as_array().unwrap()[1..],
-            "journal and calls agree"
-        );
-        assert_eq!(entry["exit_code"], 0);
-    }
+    let hung: Vec<_> = calls.iter().filter(|c| c["call"] == "kubectl-get-pods-all").cloned().collect();
+    let finished: Vec<_> = calls.iter().filter(|c| c["call"] != "kubectl-get-pods-all").cloned().collect();
+    assert_eq!(hung.len(), 1);
+    assert_eq!(argvs(&journal), argvs(&finished), "journal and calls agree");
+    assert!(journal.iter().all(|e| e["exit_code"] == 0), "{journal:#?}");
 }
 
 /// The watch is an optimisation: when it fails, dies or stalls, the wait looks again and
@@ -265,7 +277,7 @@ fn a_broken_watch_is_re_established_and_the_run_converges() {
             let watch_stderr: Vec<String> = cluster
                 .journal_entries()
                 .iter()
-                .filter(|e| e["argv"].to_string().contains("--watch"))
+                .filter(|e| e["argv"].to_string().contains("--watch") && e["argv"].to_string().contains("\"pods\""))
                 .map(|e| e["stderr"].as_str().unwrap_or_default().to_string())
                 .collect();
             assert!(watch_stderr.iter().all(|e| e.contains("error: injected failure")), "{watch_stderr:?}");

@@ -40,6 +40,7 @@ fn output(stdout_path: &Path) -> Output {
         stdout: fs::read_to_string(stdout_path).expect("read the fixture"),
         stderr: sibling("stderr").unwrap_or_default(),
         duration: Duration::ZERO,
+        stopped: false,
     }
 }
 
@@ -505,7 +506,7 @@ fn code() -> impl Strategy<Value = Option<i32>> {
 }
 
 fn case_output(stdout: String, stderr: String, code: Option<i32>) -> Output {
-    Output { code, signal: code.is_none().then_some(9), stdout, stderr, duration: Duration::ZERO }
+    Output { code, signal: code.is_none().then_some(9), stdout, stderr, duration: Duration::ZERO, stopped: false }
 }
 
 /// 256 cases each in the test suite; `scripts/fuzz` runs a million or more through

@@ -84,7 +84,7 @@ fn verbose_echoes_a_command_when_it_starts() {
 
 #[test]
 fn exit_2_output_no_parser_knows_quotes_it_once() {
-    let cluster = cluster(&["--fault", "kubectl-get-controllerrevisions=garbage"]);
+    let cluster = cluster(&["--fault", "kubectl-get-objects=garbage"]);
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(2));
     assert_run!(cluster, "exit_2_unrecognised", run);

@@ -1104,11 +1104,14 @@ fn a_failed_event_watch_is_started_again_after_a_pause() {
     assert!(wait.commands.iter().any(|c| c.exit_code == Some(1)), "the failed watch is in the report");
 }
 
-/// A watch that stays down past `--timeout` ends with exit 4, what was last seen, and why.
+/// Watches that keep failing hand the wait to the looks, which ride out the outage until
+/// `--timeout`: exit 4, what was last seen, and why.
 #[test]
 fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     let mut cluster = Cluster::upgraded();
     cluster.downgrades("RollingUpdate");
+    cluster.exec.set(&pods_command(), exit(1, "", UNREACHABLE));
+    cluster.exec.set(&watch_command(), exit(1, "", UNREACHABLE));
     cluster.exec.set(&pod_events_command(), exit(1, "", UNREACHABLE));
     cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), exit(1, "", UNREACHABLE));
     cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), exit(1, "", UNREACHABLE));
@@ -1118,5 +1121,7 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     let failure = outcome.failure.unwrap();
     assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
     let watches = cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count();
-    assert!((3..=12).contains(&watches), "backoff, not a tight loop: {watches}");
+    assert_eq!(watches, 3, "three tries, then the looks");
+    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    assert!((3..=12).contains(&polls), "backoff, not a tight loop: {polls}");
 }

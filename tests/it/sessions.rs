@@ -50,6 +50,9 @@ struct Step {
     /// The simulated calicoctl and calico-upgrade, whose output is kept inline.
     simulated: Option<Simulated>,
     signal: Option<i32>,
+    /// Stopped by the tool (a watch that had shown enough).
+    #[serde(default)]
+    stopped: bool,
     error: Option<String>,
 }
 
@@ -85,7 +88,7 @@ fn answer_of(step: &Step) -> Answer {
         Some(signal) => (None, Some(signal)),
         None => (code, None),
     };
-    Answer::Exact(Output { code, signal, stdout, stderr, duration: Duration::from_millis(10) })
+    Answer::Exact(Output { code, signal, stdout, stderr, duration: Duration::from_millis(10), stopped: step.stopped })
 }
 
 fn sessions() -> Vec<PathBuf> {

@@ -82,7 +82,7 @@ impl Scripted {
         self.offset += Duration::from_millis(10);
         match answer {
             Answer::Output { code, stdout, stderr } => {
-                Ok(Output { code: Some(code), signal: None, stdout, stderr, duration: Duration::from_millis(10) })
+                Ok(Output { code: Some(code), signal: None, stdout, stderr, duration: Duration::from_millis(10), stopped: false })
             }
             Answer::Exact(output) => Ok(output),
             Answer::Error(error) => Err(error),
