@@ -77,10 +77,7 @@ impl Runner {
         let started = SystemTime::now();
         let clock = Instant::now();
         let reader = Arc::new(
-            self.expression(invocation)
-                .stderr_capture()
-                .reader()
-                .map_err(|e| spawn_error(&invocation.program, e))?,
+            self.expression(invocation).stderr_capture().reader().map_err(|e| spawn_error(&invocation.program, e))?,
         );
         let pipe = Arc::clone(&reader);
         let thread = std::thread::spawn(move || {
@@ -302,7 +299,8 @@ impl Exec for Runner {
     /// Every command is started before the first is waited for: independent reads take the
     /// time of the slowest instead of the sum. Each is journaled as it is collected.
     fn run_all(&mut self, invocations: &[&Invocation], by: Option<Instant>) -> Vec<Result<Output, ExecError>> {
-        let running: Vec<Result<Running, ExecError>> = invocations.iter().map(|invocation| self.start(invocation)).collect();
+        let running: Vec<Result<Running, ExecError>> =
+            invocations.iter().map(|invocation| self.start(invocation)).collect();
         let mut results: Vec<Option<Result<Output, ExecError>>> = vec![None; running.len()];
         std::thread::scope(|scope| {
             // A thread per child only waits for it (SIGCHLD, no polling) and says which one
@@ -333,14 +331,17 @@ impl Exec for Runner {
                     Ok(index) => {
                         pending -= 1;
                         let Ok(child) = &running[index] else { continue };
-                        let collected = child.handle.wait().map(|o| child.capture.collect(to_output(o, child.clock.elapsed())));
+                        let collected =
+                            child.handle.wait().map(|o| child.capture.collect(to_output(o, child.clock.elapsed())));
                         // One that exited by itself before the stop keeps its own result.
                         let killed = collected.as_ref().is_ok_and(|o| o.signal == Some(libc::SIGKILL));
                         let stop = if killed { stop.clone() } else { None };
                         let result = match (&stop, collected) {
-                            (Some(ExecError::TimedOut { after, .. }), Ok(partial)) => {
-                                Err(ExecError::TimedOut { after: *after, stdout: partial.stdout, stderr: partial.stderr })
-                            }
+                            (Some(ExecError::TimedOut { after, .. }), Ok(partial)) => Err(ExecError::TimedOut {
+                                after: *after,
+                                stdout: partial.stdout,
+                                stderr: partial.stderr,
+                            }),
                             (Some(reason), _) => Err(reason.clone()),
                             (None, Ok(output)) => Ok(output),
                             (None, Err(e)) => Err(ExecError::Io(e.to_string())),
@@ -350,13 +351,18 @@ impl Exec for Runner {
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) if stop.is_none() => {
                         let now = Instant::now();
-                        let timeout_at = running.iter().flatten().map(|c| c.clock).min().unwrap_or(now) + self.command_timeout;
+                        let timeout_at =
+                            running.iter().flatten().map(|c| c.clock).min().unwrap_or(now) + self.command_timeout;
                         stop = if self.interrupted.load(Ordering::SeqCst) {
                             Some(ExecError::Interrupted)
                         } else if by.is_some_and(|by| now >= by && by < timeout_at) {
                             Some(ExecError::Deadline)
                         } else if now >= timeout_at {
-                            Some(ExecError::TimedOut { after: self.command_timeout, stdout: String::new(), stderr: String::new() })
+                            Some(ExecError::TimedOut {
+                                after: self.command_timeout,
+                                stdout: String::new(),
+                                stderr: String::new(),
+                            })
                         } else {
                             None
                         };

@@ -179,7 +179,11 @@ impl<'a> Context<'a> {
         invocations
             .iter()
             .map(|invocation| {
-                let first = if fresh.iter().any(|f| std::ptr::eq(*f, *invocation)) { fresh_results.next().flatten() } else { None };
+                let first = if fresh.iter().any(|f| std::ptr::eq(*f, *invocation)) {
+                    fresh_results.next().flatten()
+                } else {
+                    None
+                };
                 self.retrying(invocation, first)
             })
             .collect()
@@ -188,7 +192,11 @@ impl<'a> Context<'a> {
     /// [`Context::run_all_raw`], a command that could not run being a `Stop` as in `run`.
     pub fn run_all(&mut self, invocations: &[&Invocation]) -> Vec<Result<Output, Stop>> {
         let results = self.run_all_raw(invocations);
-        invocations.iter().zip(results).map(|(invocation, result)| result.map_err(|e| exec_stop(invocation, &e))).collect()
+        invocations
+            .iter()
+            .zip(results)
+            .map(|(invocation, result)| result.map_err(|e| exec_stop(invocation, &e)))
+            .collect()
     }
 
     /// Start read-only commands that a later task will run, at the same time as `now` (this
@@ -215,7 +223,11 @@ impl<'a> Context<'a> {
     }
 
     /// The retry loop of `run_raw`, from a first attempt already made (`first`) or not.
-    fn retrying(&mut self, invocation: &Invocation, mut first: Option<Result<Output, ExecError>>) -> Result<Output, ExecError> {
+    fn retrying(
+        &mut self,
+        invocation: &Invocation,
+        mut first: Option<Result<Output, ExecError>>,
+    ) -> Result<Output, ExecError> {
         let retry = invocation.tool == crate::exec::Tool::Kubectl && invocation.effect == Effect::ReadOnly;
         let mut until = self.deadline;
         let mut attempt = 0;

@@ -209,14 +209,22 @@ pub fn run(ctx: &mut Context) -> TaskResult {
 
 /// The fields of the pod template the rollback changes: both revisions' templates, as the
 /// inspection query returned them.
-fn changes(objects: &Objects, workload: &Workload, live: &Revision, target: &Revision) -> Result<TemplateChanges, Stop> {
+fn changes(
+    objects: &Objects,
+    workload: &Workload,
+    live: &Revision,
+    target: &Revision,
+) -> Result<TemplateChanges, Stop> {
     let revisions = match workload.kind {
         WorkloadKind::DaemonSet => &objects.controller_revisions,
         WorkloadKind::Deployment => &objects.replica_sets,
     };
     let template = |name: &str| revisions.iter().find(|r| r.row.name == name).map(|r| &r.template);
     let (Some(from), Some(to)) = (template(&live.name), template(&target.name)) else {
-        return Err(Stop::new(Exit::Unrecognised, format!("the inspection did not return both {} and {}", live.name, target.name)));
+        return Err(Stop::new(
+            Exit::Unrecognised,
+            format!("the inspection did not return both {} and {}", live.name, target.name),
+        ));
     };
     Ok(TemplateChanges {
         workload: workload.reference(),

@@ -87,10 +87,13 @@ fn planned(ctx: &Context) -> Vec<(Workload, u64)> {
 pub fn reads(ctx: &Context) -> Vec<crate::exec::Invocation> {
     let kubectl = ctx.kubectl();
     let namespace = ctx.options.namespace.as_str();
-    let mut reads: Vec<_> = needs(ctx).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
+    let mut reads: Vec<_> =
+        needs(ctx).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
     if server_dry_run(ctx) {
         reads.extend(
-            planned(ctx).iter().map(|(w, revision)| kubectl.rollout_undo_server_dry_run(w.kind, namespace, &w.name, *revision)),
+            planned(ctx)
+                .iter()
+                .map(|(w, revision)| kubectl.rollout_undo_server_dry_run(w.kind, namespace, &w.name, *revision)),
         );
     }
     reads

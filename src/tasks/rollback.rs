@@ -83,7 +83,9 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
                 )));
             }
             Ok(Some(live))
-                if same_images(&live, &workload.images) && attempt < UNDO_ATTEMPTS && ctx.exec.now() + pause < until =>
+                if same_images(&live, &workload.images)
+                    && attempt < UNDO_ATTEMPTS
+                    && ctx.exec.now() + pause < until =>
             {
                 ctx.observer.progress(&format!(
                     "{} failed: {cause}; {} still carries {}: rolling back again in {:.1}s",

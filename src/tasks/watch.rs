@@ -73,7 +73,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
         }
         let invocations = invocations(ctx, targets);
         let refs: Vec<&Invocation> = invocations.iter().collect();
-        let (verdict, results, began, shown) = follow(ctx, targets, &refs, started, deadline);
+        let Followed { verdict, results, began, shown } = follow(ctx, targets, &refs, started, deadline);
         if shown.iter().all(|s| *s) {
             failures = 0;
         }
@@ -87,7 +87,8 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
             Some(Verdict::Unreadable(index, error)) => return Err(ctx.unrecognised(refs[index], error)),
             None => {}
         }
-        if let Some((invocation, _)) = refs.iter().zip(&results).find(|(_, r)| matches!(r, Err(ExecError::Interrupted))) {
+        if let Some((invocation, _)) = refs.iter().zip(&results).find(|(_, r)| matches!(r, Err(ExecError::Interrupted)))
+        {
             return Err(super::exec_stop(invocation, &ExecError::Interrupted));
         }
         let now = ctx.exec.now();
@@ -123,10 +124,8 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
             Ended::Retry(cause) => {
                 failures += 1;
                 let pause = super::context::backoff(failures).min(deadline.saturating_duration_since(ctx.exec.now()));
-                ctx.observer.progress(&format!(
-                    "the watch failed ({cause}): watching again in {:.1}s",
-                    pause.as_secs_f64()
-                ));
+                ctx.observer
+                    .progress(&format!("the watch failed ({cause}): watching again in {:.1}s", pause.as_secs_f64()));
                 lost = Some(cause);
                 ctx.pause(pause)?;
             }
@@ -157,7 +156,7 @@ fn follow(
     invocations: &[&Invocation],
     started: Instant,
     deadline: Instant,
-) -> (Option<Verdict>, Vec<Result<Output, ExecError>>, Instant, Vec<bool>) {
+) -> Followed {
     for invocation in invocations {
         ctx.observer.command_started(invocation);
     }
@@ -249,7 +248,16 @@ fn follow(
     }
     // The pods' watch has shown itself once its header is read (no pod is a valid list).
     shown[0] |= pods.header_seen();
-    (verdict, results, began, shown)
+    Followed { verdict, results, began, shown }
+}
+
+/// What one round of the three watches left: why they were stopped from inside (if they
+/// were), each one's result, when they were started, and which of them showed its object.
+struct Followed {
+    verdict: Option<Verdict>,
+    results: Vec<Result<Output, ExecError>>,
+    began: Instant,
+    shown: Vec<bool>,
 }
 
 /// How the watches ended when nothing inside stopped them.

@@ -1,8 +1,9 @@
 //! kubectl: the commands the tool runs and the pure parsers of what they print.
 //!
-//! Inspection uses `-o custom-columns` (one call per kind of object, every field the tool
-//! needs in one table, cells that never contain spaces) and one `-o jsonpath` for the
-//! calico-node environment. Shapes differ across kubectl 1.7–1.33 (see `fixtures/README.md`):
+//! Inspection reads one `-o json` list (every DaemonSet, Deployment, ControllerRevision and
+//! ReplicaSet of the namespace, their templates included); the other queries use
+//! `-o custom-columns` (every field the tool needs in one table, cells that never contain
+//! spaces), the wait's watches with `--output-watch-events`. Shapes differ across kubectl 1.7–1.33 (see `fixtures/README.md`):
 //! `rollout undo` prints `daemonset "x" rolled back` (1.7–1.9), `daemonset.extensions "x"
 //! rolled back` (1.10) or `daemonset.apps/x rolled back` (1.11+); "nothing found" is a
 //! message on stderr whose wording changed in 1.17. Every parser says which shape it read
@@ -37,9 +38,6 @@ pub struct Kubectl {
 }
 
 pub const DAEMONSET_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.status.desiredNumberScheduled,STRATEGY:.spec.updateStrategy.type,IMAGES:.spec.template.spec.containers[*].image,APP:.spec.selector.matchLabels.k8s-app";
-pub const DEPLOYMENT_COLUMNS: &str = "NAME:.metadata.name,DESIRED:.spec.replicas,STRATEGY:.spec.strategy.type,IMAGES:.spec.template.spec.containers[*].image,APP:.spec.selector.matchLabels.k8s-app";
-pub const CONTROLLER_REVISION_COLUMNS: &str = "NAME:.metadata.name,REVISION:.revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.data.spec.template.spec.containers[*].image";
-pub const REPLICA_SET_COLUMNS: &str = "NAME:.metadata.name,REVISION:.metadata.annotations.deployment\\.kubernetes\\.io/revision,CREATED:.metadata.creationTimestamp,OWNER:.metadata.ownerReferences[0].name,IMAGES:.spec.template.spec.containers[*].image";
 /// The live rollout status of the DaemonSet and the Deployment, in one table (the fields
 /// `kubectl rollout status` reads): DaemonSet rows fill DESIRED/UPDATED/AVAILABLE, Deployment
 /// rows SPEC/REPLICAS/UPDATEDREPLICAS/AVAILABLEREPLICAS; counters left out of the status are 0.
@@ -49,13 +47,6 @@ pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata
 /// `READY` is the pod's `Ready` condition, not its containers' flags: when a node goes
 /// NotReady the node controller sets the condition to False while the flags stay true.
 pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.conditions[?(@.type==\"Ready\")].status,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName";
-/// One `NAME<TAB>VALUE<TAB>VALUEFROM` line per variable of every container: strings print the
-/// same in every kubectl (the real captures' `{range …}{"\t"}…{"\n"}{end}` queries), while a
-/// whole `env` array prints as JSON only from 1.19 (Go `%v` before). Only the emptiness of the
-/// `valueFrom` field is read, whatever its format.
-pub const ENV_JSONPATH: &str =
-    r#"jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{"\t"}{.value}{"\t"}{.valueFrom}{"\n"}{end}"#;
-
 /// The context, its cluster's server and its user, tab-separated on one line. `--minify` keeps
 /// only the context in use, so each list has one entry. Real output (kubectl 1.20.2 and 1.33.1,
 /// `fixtures/kubectl/config-view/`):
@@ -171,29 +162,6 @@ impl Kubectl {
 
     pub fn daemonsets(&self, namespace: &str) -> Invocation {
         self.read(&["get", "daemonsets", "-n", namespace, "-o", &format!("custom-columns={DAEMONSET_COLUMNS}")])
-    }
-
-    pub fn daemonset_env(&self, namespace: &str, name: &str) -> Invocation {
-        self.read(&["get", "daemonset", name, "-n", namespace, "-o", ENV_JSONPATH])
-    }
-
-    pub fn controller_revisions(&self, namespace: &str) -> Invocation {
-        self.read(&[
-            "get",
-            "controllerrevisions",
-            "-n",
-            namespace,
-            "-o",
-            &format!("custom-columns={CONTROLLER_REVISION_COLUMNS}"),
-        ])
-    }
-
-    pub fn deployments(&self, namespace: &str) -> Invocation {
-        self.read(&["get", "deployments", "-n", namespace, "-o", &format!("custom-columns={DEPLOYMENT_COLUMNS}")])
-    }
-
-    pub fn replica_sets(&self, namespace: &str) -> Invocation {
-        self.read(&["get", "replicasets", "-n", namespace, "-o", &format!("custom-columns={REPLICA_SET_COLUMNS}")])
     }
 
     /// `kubectl get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`:
@@ -315,20 +283,6 @@ impl Kubectl {
     /// who was refused. Reads the kubeconfig only, never the cluster.
     pub fn config_user(&self) -> Invocation {
         self.read(&["config", "view", "--minify", "-o", "jsonpath={.contexts[0].context.user}"])
-    }
-
-    /// The revision objects of one workload by name, whole, as JSON: ControllerRevisions
-    /// (`.data.spec.template`) or ReplicaSets (`.spec.template`). `-o json` prints the same
-    /// JSON in every kubectl, where a jsonpath of an object printed Go syntax before 1.19.
-    pub fn revision_objects(&self, kind: WorkloadKind, namespace: &str, names: &[&str]) -> Invocation {
-        let resource = match kind {
-            WorkloadKind::DaemonSet => "controllerrevisions",
-            WorkloadKind::Deployment => "replicasets",
-        };
-        let mut args = vec!["get", resource];
-        args.extend(names.iter().copied());
-        args.extend(["-n", namespace, "-o", "json"]);
-        self.read(&args)
     }
 
     /// Every namespace's name, to suggest one for a `--namespace` that does not exist.
@@ -613,7 +567,9 @@ struct EnvJson {
 fn template_of(template: Option<&serde_json::Value>) -> Result<TemplateJson, String> {
     match template {
         None => Ok(TemplateJson::default()),
-        Some(value) => TemplateJson::deserialize(value).map_err(|e| format!("a pod template this tool cannot read: {e}")),
+        Some(value) => {
+            TemplateJson::deserialize(value).map_err(|e| format!("a pod template this tool cannot read: {e}"))
+        }
     }
 }
 
@@ -631,7 +587,8 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
     if document.get("kind").and_then(|k| k.as_str()) != Some("List") {
         return Err(refuse("not a `List`".to_string()));
     }
-    let items = document.get("items").and_then(|i| i.as_array()).ok_or_else(|| refuse("a `List` without `items`".into()))?;
+    let items =
+        document.get("items").and_then(|i| i.as_array()).ok_or_else(|| refuse("a `List` without `items`".into()))?;
     let mut objects = Objects::default();
     for value in items {
         let item = Item::deserialize(value).map_err(|e| refuse(format!("an object this tool cannot read: {e}")))?;
@@ -656,7 +613,11 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
                     .containers
                     .iter()
                     .flat_map(|c| &c.env)
-                    .map(|e| EnvVar { name: e.name.clone(), value: e.value.clone().filter(|v| !v.is_empty()), value_from: e.value_from.is_some() })
+                    .map(|e| EnvVar {
+                        name: e.name.clone(),
+                        value: e.value.clone().filter(|v| !v.is_empty()),
+                        value_from: e.value_from.is_some(),
+                    })
                     .collect();
                 let object = WorkloadObject { row, env };
                 if daemonset {
@@ -722,29 +683,6 @@ pub struct RevisionRow {
     pub images: Vec<String>,
 }
 
-/// Read `kubectl get controllerrevisions|replicasets -o custom-columns=NAME,REVISION,CREATED,OWNER,IMAGES`
-/// (`fixtures/kubectl/get-controllerrevisions/*`):
-/// ```text
-/// NAME                    REVISION   CREATED                OWNER         IMAGES
-/// calico-node-98648fc54   133        2026-11-23T20:22:59Z   calico-node   quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4
-/// ```
-pub fn parse_revisions(what: &str, output: &Output) -> Result<Vec<RevisionRow>, Unrecognised> {
-    let table = custom_columns(what, output, &["NAME", "REVISION", "CREATED", "OWNER", "IMAGES"])?;
-    table
-        .rows
-        .iter()
-        .map(|row| {
-            Ok(RevisionRow {
-                name: row[0].to_string(),
-                revision: number(what, "REVISION", row[1], &output.stdout)?,
-                created: row[2].to_string(),
-                owner: present(row[3]).map(str::to_string),
-                images: images(row[4]),
-            })
-        })
-        .collect()
-}
-
 // ---------------------------------------------------------------------------------------------
 // The calico-node environment: which datastore
 // ---------------------------------------------------------------------------------------------
@@ -756,50 +694,6 @@ pub struct EnvVar {
     pub value: Option<String>,
     /// Set from a ConfigMap, Secret or field reference: the value is not in the template.
     pub value_from: bool,
-}
-
-/// Read the calico-node environment, [`ENV_JSONPATH`] (`fixtures/kubectl/get-daemonset-env/*`;
-/// `<TAB>` stands for a tab):
-/// ```text
-/// ETCD_ENDPOINTS<TAB><TAB>{"configMapKeyRef":{"key":"etcd_endpoints","name":"calico-config"}}
-/// CLUSTER_TYPE<TAB>k8s,bgp<TAB>
-/// ```
-///
-/// jsonpath prints a string value raw, so a literal value may span lines (an inlined
-/// `CNI_NETWORK_CONFIG`, `fixtures/kubectl/get-daemonset-env/synthetic-multiline-value-1.19`):
-/// a record runs from its name to the newline after its second tab. A value holding a tab would
-/// shift the fields, so the third field must be empty or a printed `valueFrom` (JSON `{…}` from
-/// kubectl 1.19, Go `map[…]` before); anything else is refused rather than read as a `valueFrom`.
-pub fn parse_env(stdout: &str) -> Result<Vec<EnvVar>, Unrecognised> {
-    let what = "calico-node environment (`kubectl get daemonset -o jsonpath`)";
-    let mut vars = Vec::new();
-    let mut rest = stdout.trim_start_matches(['\r', '\n']);
-    while !rest.is_empty() {
-        let refuse = |reason: &str| Unrecognised::new(what, reason, rest);
-        let Some((name, after_name)) = rest.split_once('\t') else {
-            return Err(refuse("expected NAME, VALUE and VALUEFROM separated by tabs"));
-        };
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(refuse("expected a variable name before the first tab"));
-        }
-        let Some((value, after_value)) = after_name.split_once('\t') else {
-            return Err(refuse("expected NAME, VALUE and VALUEFROM separated by tabs"));
-        };
-        let (value_from, next) = after_value.split_once('\n').unwrap_or((after_value, ""));
-        let value_from = value_from.trim();
-        let printed_source = (value_from.starts_with('{') && value_from.ends_with('}'))
-            || (value_from.starts_with("map[") && value_from.ends_with(']'));
-        if !value_from.is_empty() && !printed_source {
-            return Err(refuse("the field after VALUE is not a printed valueFrom (a tab inside a value?)"));
-        }
-        vars.push(EnvVar {
-            name: name.to_string(),
-            value: (!value.is_empty()).then(|| value.to_string()),
-            value_from: !value_from.is_empty(),
-        });
-        rest = next.trim_start_matches(['\r', '\n']);
-    }
-    Ok(vars)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1090,7 +984,12 @@ pub struct WatchEvents<T> {
 impl WatchEvents<PodStatus> {
     /// The pods' watch ([`Kubectl::watch_pod_events`]).
     pub fn pods() -> Self {
-        WatchEvents { what: "`kubectl get pods --watch --output-watch-events` stream", headers: &POD_HEADERS, header_seen: false, row: pod_row }
+        WatchEvents {
+            what: "`kubectl get pods --watch --output-watch-events` stream",
+            headers: &POD_HEADERS,
+            header_seen: false,
+            row: pod_row,
+        }
     }
 }
 
@@ -1294,52 +1193,6 @@ pub fn parse_can_i(output: &Output) -> Result<CanI, Unrecognised> {
             &output.stdout,
         )),
     }
-}
-
-/// Read `kubectl get controllerrevisions|replicasets NAME... -o json`
-/// (`fixtures/kubectl/get-revision-objects/*`): each object's name and pod template. One name
-/// prints the object, several a `List` of them. A ControllerRevision holds the template as the
-/// patch `{"spec":{"template":{…,"$patch":"replace"}}}` (the `$patch` key is dropped); a
-/// ReplicaSet's template carries the `pod-template-hash` label the Deployment controller adds
-/// (dropped too: it is not part of what a rollback restores).
-pub fn parse_revision_objects(
-    kind: WorkloadKind,
-    output: &Output,
-) -> Result<Vec<(String, serde_json::Value)>, Unrecognised> {
-    let what = match kind {
-        WorkloadKind::DaemonSet => "`kubectl get controllerrevisions -o json` output",
-        WorkloadKind::Deployment => "`kubectl get replicasets -o json` output",
-    };
-    let document: serde_json::Value = serde_json::from_str(&output.stdout)
-        .map_err(|e| Unrecognised::new(what, format!("not JSON: {e}"), &output.stdout))?;
-    let items = match document.get("kind").and_then(|k| k.as_str()) {
-        Some("List") => document.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_default(),
-        Some(_) => vec![document],
-        None => return Err(Unrecognised::new(what, "no `kind`", &output.stdout)),
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let name = item.pointer("/metadata/name").and_then(|n| n.as_str()).map(str::to_string);
-            let pointer = match kind {
-                WorkloadKind::DaemonSet => "/data/spec/template",
-                WorkloadKind::Deployment => "/spec/template",
-            };
-            let mut template = item.pointer(pointer).cloned();
-            if let Some(serde_json::Value::Object(map)) = &mut template {
-                map.remove("$patch");
-            }
-            if let Some(labels) =
-                template.as_mut().and_then(|t| t.pointer_mut("/metadata/labels")).and_then(|l| l.as_object_mut())
-            {
-                labels.remove("pod-template-hash");
-            }
-            match (name, template) {
-                (Some(name), Some(template)) => Ok((name, template)),
-                _ => Err(Unrecognised::new(what, format!("an item without a name or `{pointer}`"), &output.stdout)),
-            }
-        })
-        .collect()
 }
 
 /// Read `kubectl config view --minify -o jsonpath={.contexts[0].context.user}`: the user's

@@ -54,7 +54,8 @@ fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> Str
     let started = Instant::now();
     // `auth can-i` is asked only for the watch (kubectl 1.33 has the server dry run, which
     // proves `patch`): that cell watches.
-    let quick: Vec<&str> = QUICK_RUN.iter().copied().filter(|a| call != "kubectl-auth-can-i" || *a != "--no-watch").collect();
+    let quick: Vec<&str> =
+        QUICK_RUN.iter().copied().filter(|a| call != "kubectl-auth-can-i" || *a != "--no-watch").collect();
     let run = cluster.run(&[&["run", "--yes"], quick.as_slice()].concat());
     let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(expected), "{context}");

@@ -183,7 +183,10 @@ fn template_changes_between_the_captured_revisions() {
                 let mut list: Vec<_> = list.iter().collect();
                 list.sort_by_key(|r| r.row.revision);
                 let (oldest, newest) = (list[0], list[list.len() - 1]);
-                (newest.row.name.clone(), calico_downgrade::cluster::template_changes(&newest.template, &oldest.template))
+                (
+                    newest.row.name.clone(),
+                    calico_downgrade::cluster::template_changes(&newest.template, &oldest.template),
+                )
             })
             .collect();
         insta::assert_debug_snapshot!(changes);
@@ -218,79 +221,6 @@ fn kubectl_workload_watch_events_are_read_row_by_row() {
 fn kubectl_daemonsets_table_is_read_by_columns() {
     insta::glob!(FIXTURES, "kubectl/get-daemonsets/*.stdout", |path| {
         insta::assert_debug_snapshot!(kubectl::parse_workloads("`kubectl get daemonsets` table", &output(path)));
-    });
-}
-
-#[test]
-fn kubectl_deployments_table_is_read_by_columns() {
-    insta::glob!(FIXTURES, "kubectl/get-deployments/*.stdout", |path| {
-        insta::assert_debug_snapshot!(kubectl::parse_workloads("`kubectl get deployments` table", &output(path)));
-    });
-}
-
-#[test]
-fn kubectl_controller_revisions_table_is_read_and_refused_without_owner() {
-    insta::glob!(FIXTURES, "kubectl/get-controllerrevisions/*.stdout", |path| {
-        insta::assert_debug_snapshot!(kubectl::parse_revisions(
-            "`kubectl get controllerrevisions` table",
-            &output(path)
-        ));
-    });
-}
-
-/// Each revision object's name, images and the pod-spec fields its template sets (the whole
-/// template is what the plan compares; the snapshot keeps what can be reviewed).
-#[test]
-fn kubectl_revision_objects_are_read_with_their_templates() {
-    insta::glob!(FIXTURES, "kubectl/get-revision-objects/*.stdout", |path| {
-        let key = relative(path);
-        let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
-        let kind =
-            if command.contains(" controllerrevisions ") { WorkloadKind::DaemonSet } else { WorkloadKind::Deployment };
-        let read = kubectl::parse_revision_objects(kind, &output(path)).map(|objects| {
-            objects
-                .into_iter()
-                .map(|(name, template)| {
-                    let spec = template.get("spec");
-                    let images: Vec<String> = spec
-                        .and_then(|s| s.get("containers"))
-                        .and_then(|c| c.as_array())
-                        .map(|c| c.iter().filter_map(|c| c.get("image")?.as_str().map(str::to_string)).collect())
-                        .unwrap_or_default();
-                    let fields: Vec<String> =
-                        spec.and_then(|s| s.as_object()).map(|s| s.keys().cloned().collect()).unwrap_or_default();
-                    (name, images, fields)
-                })
-                .collect::<Vec<_>>()
-        });
-        insta::assert_debug_snapshot!(read);
-    });
-}
-
-/// The fields the rollback changes, from the two revisions of each real capture (the live one
-/// first, as inspection asks for them).
-#[test]
-fn template_changes_between_the_two_captured_revisions() {
-    insta::glob!(FIXTURES, "kubectl/get-revision-objects/*.stdout", |path| {
-        let command = readme_commands().get(&relative(path)).expect("a row in fixtures/README.md");
-        let kind =
-            if command.contains(" controllerrevisions ") { WorkloadKind::DaemonSet } else { WorkloadKind::Deployment };
-        let objects = kubectl::parse_revision_objects(kind, &output(path)).expect("both revisions");
-        insta::assert_debug_snapshot!(calico_downgrade::cluster::template_changes(&objects[0].1, &objects[1].1));
-    });
-}
-
-#[test]
-fn kubectl_replica_sets_table_is_read_with_missing_revisions() {
-    insta::glob!(FIXTURES, "kubectl/get-replicasets/*.stdout", |path| {
-        insta::assert_debug_snapshot!(kubectl::parse_revisions("`kubectl get replicasets` table", &output(path)));
-    });
-}
-
-#[test]
-fn kubectl_calico_node_environment_is_read_one_variable_at_a_time() {
-    insta::glob!(FIXTURES, "kubectl/get-daemonset-env/*.stdout", |path| {
-        insta::assert_debug_snapshot!(kubectl::parse_env(&output(path).stdout));
     });
 }
 
@@ -397,15 +327,11 @@ fn calico_upgrade_inprogress_is_read_from_text_and_exit_code() {
 fn run_every_parser(output: &Output, name: &str) {
     let _ = kubectl::parse_client_version(&output.stdout);
     let _ = kubectl::parse_workloads("workloads", output);
-    let _ = kubectl::parse_revisions("revisions", output);
-    let _ = kubectl::parse_env(&output.stdout);
     let _ = kubectl::parse_all_pods(output);
     let _ = kubectl::parse_pods(output);
     let _ = kubectl::is_nothing_found(&output.stderr);
     let _ = kubectl::parse_can_i(output);
     let _ = kubectl::parse_names(output);
-    let _ = kubectl::parse_revision_objects(WorkloadKind::DaemonSet, output);
-    let _ = kubectl::parse_revision_objects(WorkloadKind::Deployment, output);
     let _ = kubectl::parse_config_user(&output.stdout);
     for kind in [WorkloadKind::DaemonSet, WorkloadKind::Deployment] {
         let _ = kubectl::parse_undo(kind, name, output);

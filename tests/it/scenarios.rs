@@ -129,7 +129,8 @@ impl Model {
                 }));
             }
         }
-        serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}}).to_string()
+        serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
+            .to_string()
     }
 }
 
@@ -316,8 +317,10 @@ impl Cluster {
     /// workload at a time.
     fn after_undo(&mut self, node: &str, kube_controllers: &str) {
         let k = kubectl();
-        let ds = format!("{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {node}\n");
-        self.exec.on(&k.one_workload_status(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(), ok(&ds));
+        let ds =
+            format!("{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {node}\n");
+        self.exec
+            .on(&k.one_workload_status(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(), ok(&ds));
         let deploy = format!("{STATUS_HEADER}\ncalico-kube-controllers   3   3   <none>   <none>   <none>   1   1   1   1   {kube_controllers}\n");
         self.exec.on(
             &k.one_workload_status(WorkloadKind::Deployment, "kube-system", "calico-kube-controllers").to_string(),
@@ -545,7 +548,8 @@ fn a_kubectl_that_hangs_fails_the_task_naming_the_command() {
     let failure = outcome.failure.unwrap();
     assert_eq!(failure.task, "Inspect the cluster");
     assert!(
-        failure.message.contains("kubectl get daemonsets,deployments,controllerrevisions,replicasets") && failure.message.contains("2m"),
+        failure.message.contains("kubectl get daemonsets,deployments,controllerrevisions,replicasets")
+            && failure.message.contains("2m"),
         "{}",
         failure.message
     );
@@ -736,9 +740,10 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
     // A typo'd namespace: kubectl finds nothing there, and the namespaces say why.
     let mut cluster = Cluster::upgraded();
     let k = kubectl();
-    cluster
-        .exec
-        .set(&k.objects("kube-sytem").to_string(), ok("{\"apiVersion\": \"v1\", \"items\": [], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"));
+    cluster.exec.set(
+        &k.objects("kube-sytem").to_string(),
+        ok("{\"apiVersion\": \"v1\", \"items\": [], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"),
+    );
     cluster.exec.set(&k.namespaces().to_string(), ok("NAME\ndefault\nkube-node-lease\nkube-public\nkube-system\n"));
     let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
@@ -763,7 +768,9 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
             ("calico-node-c", "Running", "True", NODE_V2, "calico-node", "<none>"),
         ]);
         cluster.exec.set(&kubectl().pods("kube-system", Some(selector)).to_string(), ok(&pods));
-        let rollout = format!("{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {NODE_V2}\n");
+        let rollout = format!(
+            "{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {NODE_V2}\n"
+        );
         let rollout = rollout.as_str();
         cluster.exec.set(&kubectl().workload_status("kube-system", "calico-node", None).to_string(), ok(rollout));
         let outcome = cluster.run(Command::Run, &no_watch());
@@ -1015,7 +1022,9 @@ fn the_watch_events_are_an_exact_view_and_converged_needs_no_confirming_poll() {
     cluster.exec.set(&pod_events_command(), ok(&pods));
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 2, 2, NODE_V2), ("MODIFIED", 3, 3, 3, NODE_V2)]);
     cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster
+        .exec
+        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
@@ -1055,7 +1064,9 @@ fn the_watch_waits_for_the_live_rollout_status_and_follows_a_node_joining() {
         &[("ADDED", 3, 3, 2, NODE_V2), ("MODIFIED", 4, 4, 3, NODE_V2), ("MODIFIED", 4, 4, 4, NODE_V2)],
     );
     cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster
+        .exec
+        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
@@ -1072,12 +1083,18 @@ fn a_live_template_without_the_target_images_fails_the_wait() {
     cluster.exec.set(&pod_events_command(), ok(&pods));
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V3)]);
     cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster
+        .exec
+        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
     let failure = outcome.failure.unwrap();
     assert_eq!(failure.task, "Wait for the pods");
-    assert!(failure.message.starts_with("daemonset/calico-node's live template runs quay.io/calico/node:v3.0.4"), "{}", failure.message);
+    assert!(
+        failure.message.starts_with("daemonset/calico-node's live template runs quay.io/calico/node:v3.0.4"),
+        "{}",
+        failure.message
+    );
 }
 
 /// A watch that fails in a way a retry can fix is started again, all three, after a pause;
@@ -1096,7 +1113,9 @@ fn a_failed_event_watch_is_started_again_after_a_pause() {
     cluster.exec.on(&pod_events_command(), ok(&done));
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)]);
     cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster
+        .exec
+        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     assert_eq!(cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count(), 2);
@@ -1114,7 +1133,9 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     cluster.exec.set(&watch_command(), exit(1, "", UNREACHABLE));
     cluster.exec.set(&pod_events_command(), exit(1, "", UNREACHABLE));
     cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), exit(1, "", UNREACHABLE));
-    cluster.exec.set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), exit(1, "", UNREACHABLE));
+    cluster
+        .exec
+        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), exit(1, "", UNREACHABLE));
     let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);

@@ -81,9 +81,14 @@ impl Scripted {
         let answer = if queue.len() > 1 { queue.pop_front().unwrap() } else { queue.front().cloned().unwrap() };
         self.offset += Duration::from_millis(10);
         match answer {
-            Answer::Output { code, stdout, stderr } => {
-                Ok(Output { code: Some(code), signal: None, stdout, stderr, duration: Duration::from_millis(10), stopped: false })
-            }
+            Answer::Output { code, stdout, stderr } => Ok(Output {
+                code: Some(code),
+                signal: None,
+                stdout,
+                stderr,
+                duration: Duration::from_millis(10),
+                stopped: false,
+            }),
             Answer::Exact(output) => Ok(output),
             Answer::Error(error) => Err(error),
         }
