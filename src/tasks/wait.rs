@@ -119,7 +119,7 @@ enum Look {
 
 /// A read-only command of the wait, retried through transient failures until the deadline:
 /// its output, or `Err(Ok(cause))` when the deadline came first.
-fn read(ctx: &mut Context, invocation: &Invocation) -> Result<Result<Output, String>, Stop> {
+pub(super) fn read(ctx: &mut Context, invocation: &Invocation) -> Result<Result<Output, String>, Stop> {
     match ctx.run_raw(invocation) {
         Err(ExecError::Deadline) => Ok(Err(format!("`{}` was still running", short_name(invocation)))),
         Err(error) => Err(super::exec_stop(invocation, &error)),
@@ -191,12 +191,7 @@ pub(super) fn wait_by_looks(ctx: &mut Context, targets: &[Target], started: Inst
     loop {
         let (pods, progress) = match look(ctx, &mut targets)? {
             Look::Seen { pods, progress } => (pods, progress),
-            Look::Lost(cause) => {
-                let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(&targets, &[]));
-                let mut stop = not_converged(ctx, &last);
-                stop.details.insert(0, format!("no answer from the cluster at the end: {cause}"));
-                return Err(stop);
-            }
+            Look::Lost(cause) => return Err(timed_out(ctx, &targets, Some(cause))),
         };
         if let Some(statuses) = &ctx.facts.rollout {
             check_templates(&targets, statuses)?;
@@ -320,6 +315,17 @@ fn settle_delete(ctx: &mut Context, pod: &str, delete: &Invocation, mut stop: St
         }
     };
     stop.details.push(what);
+    stop
+}
+
+/// The end of `--timeout`: what was last seen (nothing yet: every pod missing) and, when the
+/// cluster did not answer at the end, kubectl's reason.
+pub(super) fn timed_out(ctx: &Context, targets: &[Target], no_answer: Option<String>) -> Stop {
+    let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(targets, &[]));
+    let mut stop = not_converged(ctx, &last);
+    if let Some(cause) = no_answer {
+        stop.details.insert(0, format!("no answer from the cluster at the end: {cause}"));
+    }
     stop
 }
 

@@ -14,7 +14,8 @@
 //!
 //! A watch that ends or fails ends all three (the view is rebuilt from fresh lists); they are
 //! started again at once after a clean end, after a capped backoff after a failure a retry can
-//! fix (every retry shown in the progress and journaled), never past `--timeout`, and every
+//! fix (every retry shown in the progress and journaled; after three in a row, one `kubectl get
+//! pods` retried until the API server answers), never past `--timeout`, and every
 //! `--command-timeout` anyway (a fresh list). A watch that fails otherwise, or shows nothing
 //! within `--command-timeout` (hung), hands the rest of the wait to the wait by looks
 //! (`wait::wait_by_looks`), whose polls are judged as every read is: the watch alone never
@@ -23,9 +24,9 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::wait::{check_templates, not_converged};
+use super::wait::{check_templates, timed_out};
 use super::{Context, Done, Stop, TaskResult};
-use crate::convergence::{all_converged, judge, judge_live, summary, Progress, Target};
+use crate::convergence::{all_converged, judge_live, summary, Progress, Target};
 use crate::exec::{ExecError, Flow, Invocation, Output};
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, PodStatus, WatchEvent, WatchEvents, WorkloadStatus};
@@ -46,8 +47,8 @@ struct View {
     statuses: Vec<Option<WorkloadStatus>>,
 }
 
-/// Watches that fail this many times in a row (with no verdict between) hand the wait over to
-/// the looks, which ride out an outage on their own.
+/// Watches that fail this many times in a row (none showing its object) wait for the API
+/// server with one read retried until it answers, then watch again.
 const WATCH_ATTEMPTS: u32 = 3;
 
 /// Why the watches were stopped from inside.
@@ -61,21 +62,20 @@ enum Verdict {
 
 pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
     let mut failures = 0u32;
+    // The watches failed WATCH_ATTEMPTS times, then a plain read was answered, and no round of
+    // watches has shown its objects since.
+    let mut answered = false;
     let mut lost: Option<String> = None;
     loop {
         if ctx.exec.now() >= deadline {
-            let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(targets, &[]));
-            let mut stop = not_converged(ctx, &last);
-            if let Some(cause) = lost {
-                stop.details.insert(0, format!("no answer from the cluster at the end: {cause}"));
-            }
-            return Err(stop);
+            return Err(timed_out(ctx, targets, lost));
         }
         let invocations = invocations(ctx, targets);
         let refs: Vec<&Invocation> = invocations.iter().collect();
         let Followed { verdict, results, began, shown } = follow(ctx, targets, &refs, started, deadline);
         if shown.iter().all(|s| *s) {
             failures = 0;
+            answered = false;
         }
         match verdict {
             Some(Verdict::Converged(progress)) => {
@@ -115,11 +115,29 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
                     ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))?;
                 }
             }
-            Ended::Retry(cause) if failures + 1 >= WATCH_ATTEMPTS => {
+            Ended::Retry(cause) if failures + 1 >= WATCH_ATTEMPTS && answered => {
+                // The API server answers a plain read, yet the watches keep failing.
                 ctx.observer.progress(&format!(
-                    "the watch failed {WATCH_ATTEMPTS} times in a row ({cause}): looking at the pods instead"
+                    "the watch keeps failing ({cause}) while the API server answers: looking at the pods instead"
                 ));
                 return super::wait::wait_by_looks(ctx, targets, started, deadline);
+            }
+            Ended::Retry(cause) if failures + 1 >= WATCH_ATTEMPTS => {
+                // The API server is away: one `kubectl get pods`, retried until it answers or
+                // the deadline (`Context::run_raw`), instead of starting three watches a time.
+                ctx.observer.progress(&format!(
+                    "the watch failed {WATCH_ATTEMPTS} times in a row ({cause}): waiting for an answer to `kubectl get pods`, then watching again"
+                ));
+                let invocation = ctx.pods_invocation(false);
+                match super::wait::read(ctx, &invocation)? {
+                    Ok(_) => {
+                        failures = 0;
+                        lost = None;
+                        answered = true;
+                    }
+                    // No answer with no time left to retry: the end of the wait.
+                    Err(cause) => return Err(timed_out(ctx, targets, Some(cause))),
+                }
             }
             Ended::Retry(cause) => {
                 failures += 1;

@@ -1142,7 +1142,7 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     let failure = outcome.failure.unwrap();
     assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
     let watches = cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count();
-    assert_eq!(watches, 3, "three tries, then the looks");
+    assert_eq!(watches, 3, "three tries, then one read retried until the deadline");
     let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
     assert!((3..=12).contains(&polls), "backoff, not a tight loop: {polls}");
 }

@@ -314,6 +314,57 @@ def case_apiserver_outage(c):
     c.expect_all_on(V26_IMAGES)
 
 
+def case_undo_outage(c):
+    """The API server goes down just as the DaemonSet's `rollout undo` starts: kubectl fails with
+    connection refused. The tool must not repeat it blindly: it reads the template again (riding
+    out the outage), sees it unchanged, runs the undo again, and the run ends converged."""
+    c.cluster.calico_state("upgraded", "etcd")
+    asked = os.path.join(c.dir, "undo-asked")
+    down = os.path.join(c.dir, "apiserver-down")
+    # A kubectl in front of the real one: the first real `rollout undo ds/…` waits for the API
+    # server to be taken down, then runs (and fails as kubectl does against a dead server).
+    shim = os.path.join(c.path_dir, "kubectl")
+    os.unlink(shim)
+    with open(shim, "w") as f:
+        f.write(f"""#!/bin/sh
+case " $* " in
+  *" rollout undo ds/"*" --dry-run=server "*) ;;
+  *" rollout undo ds/"*)
+    if [ ! -e {asked} ]; then
+      : > {asked}
+      i=0; while [ ! -e {down} ] && [ $i -lt 200 ]; do /bin/sleep 0.05; i=$((i+1)); done
+    fi ;;
+esac
+exec {c.kubectl} "$@"
+""")
+    os.chmod(shim, 0o755)
+
+    def outage():
+        deadline = time.monotonic() + 120
+        while not os.path.exists(asked) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if os.path.exists(asked):
+            c.cluster.kill_apiserver()
+            open(down, "w").close()
+            time.sleep(4)
+            c.cluster.start_apiserver()
+
+    thread = threading.Thread(target=outage, daemon=True)
+    thread.start()
+    r = c.tool("run", "--yes", "--output", "json", "--timeout", "90s")
+    thread.join(30)
+    expect(r.rc == 0, f"run exited {r.rc} after the API server went down under `rollout undo` (want 0): {r.why()}")
+    journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
+    undos = [e for e in journal if e.get("argv", [])[1:3] == ["rollout", "undo"] and "--dry-run=server" not in e["argv"]
+             and e["argv"][3].startswith("ds/")]
+    expect(len(undos) == 2, f"want the DaemonSet's undo run twice (failed, then decided again), saw {len(undos)}")
+    expect(undos[0].get("exit_code") == 1 and "refused" in undos[0].get("stderr", ""),
+           f"the first undo did not fail against the dead server: {undos[0].get('exit_code')} {undos[0].get('stderr', '')[:200]}")
+    step = next((s for s in (r.doc or {}).get("steps", []) if s.get("name") == "Roll back ds/calico-node"), {})
+    expect(step.get("status") == "changed", f"the DaemonSet's rollback is {step.get('status')}, want changed")
+    c.expect_all_on(V26_IMAGES)
+
+
 def case_node_joins(c):
     c.cluster.calico_state("upgraded", "etcd")
     finish = c.tool("run", "--yes", "--output", "json", "--timeout", "40s", background=True)
@@ -421,6 +472,7 @@ CASES = {
     "pods-at-risk": (case_pods_at_risk, ["1.27"]),
     "rollback-first": (case_rollback_first, ["1.31"]),
     "apiserver-outage": (case_apiserver_outage, ["1.33"]),
+    "undo-outage": (case_undo_outage, ["1.29"]),
     "node-joins": (case_node_joins, ["1.33"]),
     "node-notready": (case_node_notready, ["1.33"]),
     "view-user": (case_view_user, ["1.20", "1.33"]),
