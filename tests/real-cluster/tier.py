@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -339,20 +338,17 @@ exec {c.kubectl} "$@"
 """)
     os.chmod(shim, 0o755)
 
-    def outage():
-        deadline = time.monotonic() + 120
-        while not os.path.exists(asked) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if os.path.exists(asked):
-            c.cluster.kill_apiserver()
-            open(down, "w").close()
-            time.sleep(4)
-            c.cluster.start_apiserver()
-
-    thread = threading.Thread(target=outage, daemon=True)
-    thread.start()
-    r = c.tool("run", "--yes", "--output", "json", "--timeout", "90s")
-    thread.join(30)
+    # On this thread: the servers die with the thread that started them (PR_SET_PDEATHSIG).
+    finish = c.tool("run", "--yes", "--output", "json", "--timeout", "90s", background=True)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(asked) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    expect(os.path.exists(asked), "the tool never ran `rollout undo ds/calico-node`")
+    c.cluster.kill_apiserver()
+    open(down, "w").close()
+    time.sleep(4)
+    c.cluster.start_apiserver()
+    r = finish()
     expect(r.rc == 0, f"run exited {r.rc} after the API server went down under `rollout undo` (want 0): {r.why()}")
     journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
     undos = [e for e in journal if e.get("argv", [])[1:3] == ["rollout", "undo"] and "--dry-run=server" not in e["argv"]
