@@ -149,15 +149,27 @@ fn refusal(presentation: &Presentation, refused: Refusal) -> i32 {
 /// A command that ran before the journal existed: recorded in it once it does.
 type Call = (Invocation, SystemTime, Result<Output, ExecError>);
 
+/// The calls `identify` ran for the playbook (all but its own `config view`), once: the first
+/// playbook run takes them.
+fn ready(calls: &mut Vec<Call>) -> Vec<Call> {
+    if calls.len() > 1 {
+        calls.split_off(1)
+    } else {
+        Vec::new()
+    }
+}
+
 /// Which cluster and datastore: one read-only `kubectl config view --minify` (run before the
 /// journal exists, and recorded in it right after its header), plus where calico-upgrade
-/// will look. `None` for the call when kubectl was not found (`Find the tools` says so).
+/// will look. `kubectl version --client`, which `Find the tools` runs first, runs at the same
+/// time (both read only the kubeconfig and the binary): its call comes second, handed to the
+/// playbook as prefetched. No calls when kubectl was not found (`Find the tools` says so).
 fn identify(
     options: &Options,
     environment: &Environment,
     snapshot: &Snapshot,
     runner: &mut Runner,
-) -> (Destination, Option<Call>) {
+) -> (Destination, Vec<Call>) {
     let found = locate("kubectl", options.kubectl.as_deref(), environment.path.as_deref(), &environment.cwd);
     let var = |name: &str| snapshot.var(name).map(str::to_string);
     let calico_upgrade = datastore_access(
@@ -167,12 +179,14 @@ fn identify(
         Path::new(DEFAULT_APICONFIGV3).is_file(),
     );
     let Some(program) = found.path().filter(|p| p.is_file()) else {
-        return (Destination { kube: None, kube_error: None, calico_upgrade }, None);
+        return (Destination { kube: None, kube_error: None, calico_upgrade }, Vec::new());
     };
-    let invocation =
-        Kubectl { program: program.to_path_buf(), connection: options.connection(), client: None }.config_view();
+    let kubectl = Kubectl { program: program.to_path_buf(), connection: options.connection(), client: None };
+    let invocation = kubectl.config_view();
+    let version = kubectl.version();
     let started = SystemTime::now();
-    let result = runner.run(&invocation);
+    let mut results = runner.run_all(&[&invocation, &version], None).into_iter();
+    let (result, version_result) = (results.next().expect("two results"), results.next().expect("two results"));
     let (kube, kube_error) = match &result {
         Ok(output) => match kubectl::parse_config_view(output) {
             Ok(kube) => (Some(kube), None),
@@ -180,7 +194,10 @@ fn identify(
         },
         Err(error) => (None, Some(format!("`{invocation}` could not run: {error}"))),
     };
-    (Destination { kube, kube_error, calico_upgrade }, Some((invocation, started, result)))
+    (
+        Destination { kube, kube_error, calico_upgrade },
+        vec![(invocation, started, result), (version, started, version_result)],
+    )
 }
 
 /// Stop before anything ran: the reasons on stderr and, with `--output json`, a JSON result
@@ -234,7 +251,7 @@ pub fn execute(
         env: snapshot.vars.clone(),
     };
     let environment = Environment { path: snapshot.var_os("PATH").map(Into::into), cwd: snapshot.cwd.clone() };
-    let (destination, identity_call) = identify(options, &environment, snapshot, &mut runner);
+    let (destination, mut identity_calls) = identify(options, &environment, snapshot, &mut runner);
 
     let now = SystemTime::now();
     let started = humantime::format_rfc3339_seconds(now).to_string();
@@ -269,7 +286,7 @@ pub fn execute(
     let must_record = changes || presentation.module;
     let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header)) {
         Some(Ok(mut journal)) => {
-            if let Some((invocation, started, result)) = &identity_call {
+            for (invocation, started, result) in &identity_calls {
                 journal.record(invocation, *started, result);
             }
             Some(journal)
@@ -317,13 +334,29 @@ pub fn execute(
         let plan = match presentation.output {
             OutputFormat::Text => {
                 let mut text = TextReport::new(std::io::stdout(), style);
-                let plan = run_playbook(command, &plan_options, &environment, &mut runner, &mut text, &destination);
+                let plan = run_playbook(
+                    command,
+                    &plan_options,
+                    &environment,
+                    &mut runner,
+                    &mut text,
+                    &destination,
+                    ready(&mut identity_calls),
+                );
                 text.finish(&plan, None);
                 plan
             }
             OutputFormat::Json => {
                 let mut text = TextReport::new(std::io::stderr(), Style { live: false, colour: false, ..style });
-                let plan = run_playbook(command, &plan_options, &environment, &mut runner, &mut text, &destination);
+                let plan = run_playbook(
+                    command,
+                    &plan_options,
+                    &environment,
+                    &mut runner,
+                    &mut text,
+                    &destination,
+                    ready(&mut identity_calls),
+                );
                 text.finish(&plan, None);
                 plan
             }
@@ -349,13 +382,16 @@ pub fn execute(
         OutputFormat::Text => &mut text,
         OutputFormat::Json => &mut silent,
     };
-    let outcome = run_playbook(command, options, &environment, &mut runner, observer, &destination);
+    let outcome =
+        run_playbook(command, options, &environment, &mut runner, observer, &destination, ready(&mut identity_calls));
     if presentation.output == OutputFormat::Text {
         text.finish(&outcome, runner.journal.as_ref().map(|j| j.path().display().to_string()).as_deref());
     }
     report(presentation, &runner, &outcome, false)
 }
 
+/// `ready`: commands already run for this playbook (`kubectl version --client`, run with the
+/// `config view`), handed out when a task runs them.
 fn run_playbook(
     command: Command,
     options: &Options,
@@ -363,9 +399,13 @@ fn run_playbook(
     runner: &mut Runner,
     observer: &mut dyn Observer,
     destination: &Destination,
+    ready: Vec<Call>,
 ) -> Outcome {
     observer.destination(destination);
     let mut ctx = Context::new(options, environment, runner, observer);
+    for (invocation, _, result) in ready {
+        ctx.prefetched(invocation, result);
+    }
     ctx.facts.destination = Some(destination.clone());
     playbook::execute(command, &mut ctx)
 }

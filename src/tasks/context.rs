@@ -158,35 +158,7 @@ impl<'a> Context<'a> {
     /// records it; one that failed in a way a retry can fix is then retried on its own, as
     /// `run_raw` retries. The results come in the order given.
     pub fn run_all_raw(&mut self, invocations: &[&Invocation]) -> Vec<Result<Output, ExecError>> {
-        // Those prefetched are taken as they come; the rest run now, together.
-        let fresh: Vec<&Invocation> =
-            invocations.iter().copied().filter(|i| !self.prefetched.iter().any(|(p, _)| p == *i)).collect();
-        for invocation in &fresh {
-            self.observer.command_started(invocation);
-        }
-        let started = self.exec.now();
-        let mut results = Vec::new();
-        if !fresh.is_empty() {
-            results = self.exec.run_all(&fresh, self.deadline);
-        }
-        let mut fresh_results = Vec::with_capacity(results.len());
-        for (invocation, result) in fresh.iter().zip(results) {
-            self.started = Some(started);
-            self.record(invocation, &result);
-            fresh_results.push(Some(result));
-        }
-        let mut fresh_results = fresh_results.into_iter();
-        invocations
-            .iter()
-            .map(|invocation| {
-                let first = if fresh.iter().any(|f| std::ptr::eq(*f, *invocation)) {
-                    fresh_results.next().flatten()
-                } else {
-                    None
-                };
-                self.retrying(invocation, first)
-            })
-            .collect()
+        self.prefetch(invocations, Vec::new())
     }
 
     /// [`Context::run_all_raw`], a command that could not run being a `Stop` as in `run`.
@@ -204,22 +176,37 @@ impl<'a> Context<'a> {
     /// (`run_raw` takes them; each is recorded then, with the time it really ran, so the
     /// report lists it under the task that used it). Mutating commands are never prefetched.
     pub fn prefetch(&mut self, now: &[&Invocation], later: Vec<Invocation>) -> Vec<Result<Output, ExecError>> {
-        let later: Vec<Invocation> = later.into_iter().filter(|i| i.effect == Effect::ReadOnly).collect();
-        let all: Vec<&Invocation> = now.iter().copied().chain(later.iter()).collect();
-        for invocation in now {
+        let known = |this: &Self, i: &Invocation| this.prefetched.iter().any(|(p, _)| p == i);
+        let later: Vec<Invocation> =
+            later.into_iter().filter(|i| i.effect == Effect::ReadOnly && !known(self, i)).collect();
+        // This task's own commands that were prefetched already are taken, not run again.
+        let fresh: Vec<&Invocation> = now.iter().copied().filter(|i| !known(self, i)).collect();
+        let all: Vec<&Invocation> = fresh.iter().copied().chain(later.iter()).collect();
+        for invocation in &fresh {
             self.observer.command_started(invocation);
         }
         let started = self.exec.now();
-        let mut results = self.exec.run_all(&all, self.deadline).into_iter();
-        let mut mine = Vec::with_capacity(now.len());
-        for invocation in now {
+        let mut results = if all.is_empty() { Vec::new() } else { self.exec.run_all(&all, self.deadline) }.into_iter();
+        let mut mine = Vec::with_capacity(fresh.len());
+        for invocation in &fresh {
             let result = results.next().expect("one result per command");
             self.started = Some(started);
             self.record(invocation, &result);
             mine.push(result);
         }
         self.prefetched.extend(later.into_iter().zip(results));
-        now.iter().zip(mine).map(|(invocation, result)| self.retrying(invocation, Some(result))).collect()
+        let mut mine = mine.into_iter();
+        now.iter()
+            .map(|invocation| {
+                let first = if fresh.iter().any(|f| std::ptr::eq(*f, *invocation)) { mine.next() } else { None };
+                self.retrying(invocation, first)
+            })
+            .collect()
+    }
+
+    /// A command already run (and journaled) before this context existed, for a task to take.
+    pub fn prefetched(&mut self, invocation: Invocation, result: Result<Output, ExecError>) {
+        self.prefetched.push((invocation, result));
     }
 
     /// The retry loop of `run_raw`, from a first attempt already made (`first`) or not.
