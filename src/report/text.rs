@@ -29,6 +29,9 @@ pub struct TextReport<W: Write> {
     /// next output.
     bar: Option<indicatif::ProgressBar>,
     last_progress: String,
+    /// `-v`: the commands echoed as started and not finished yet. A result that does not
+    /// follow its own command alone names it.
+    running: Vec<String>,
 }
 
 fn paint(colour: bool, code: &str, text: &str) -> String {
@@ -50,7 +53,7 @@ fn status_colour(status: Status) -> &'static str {
 
 impl<W: Write> TextReport<W> {
     pub fn new(out: W, style: Style) -> Self {
-        TextReport { out, style, started: Instant::now(), bar: None, last_progress: String::new() }
+        TextReport { out, style, started: Instant::now(), bar: None, last_progress: String::new(), running: Vec::new() }
     }
 
     fn clear_progress(&mut self) {
@@ -169,6 +172,7 @@ impl<W: Write> Observer for TextReport<W> {
         self.clear_progress();
         let _ = writeln!(self.out, "    $ {invocation}");
         let _ = self.out.flush();
+        self.running.push(invocation.to_string());
     }
 
     fn command_finished(&mut self, record: &CommandRecord) {
@@ -176,7 +180,16 @@ impl<W: Write> Observer for TextReport<W> {
             return;
         }
         self.clear_progress();
-        let _ = writeln!(self.out, "      {}", command_result(record));
+        // Alone in flight, the result follows its own command; with others (commands run
+        // together, or one started by the task before) it names the command.
+        let alone = self.running.len() == 1 && self.running[0] == record.command;
+        self.running.retain(|c| *c != record.command);
+        if alone {
+            let _ = writeln!(self.out, "      {}", command_result(record));
+        } else {
+            let name: Vec<&str> = record.command.split(' ').take_while(|w| !w.starts_with('-')).collect();
+            let _ = writeln!(self.out, "      {} ({})", command_result(record), name.join(" "));
+        }
         let _ = self.out.flush();
     }
 }

@@ -35,7 +35,7 @@ pub struct Context<'a> {
     commands: Vec<CommandRecord>,
     /// Read-only commands a task started early for the next one (`prefetch`), with their
     /// results: `run` hands such a result out instead of running the command again.
-    prefetched: Vec<(Invocation, Result<Output, ExecError>)>,
+    prefetched: Vec<(Invocation, Result<Output, ExecError>, Duration)>,
     /// When the command now running started (by the executor's clock), for its duration.
     started: Option<std::time::Instant>,
 }
@@ -176,13 +176,14 @@ impl<'a> Context<'a> {
     /// (`run_raw` takes them; each is recorded then, with the time it really ran, so the
     /// report lists it under the task that used it). Mutating commands are never prefetched.
     pub fn prefetch(&mut self, now: &[&Invocation], later: Vec<Invocation>) -> Vec<Result<Output, ExecError>> {
-        let known = |this: &Self, i: &Invocation| this.prefetched.iter().any(|(p, _)| p == i);
+        let known = |this: &Self, i: &Invocation| this.prefetched.iter().any(|(p, _, _)| p == i);
         let later: Vec<Invocation> =
             later.into_iter().filter(|i| i.effect == Effect::ReadOnly && !known(self, i)).collect();
         // This task's own commands that were prefetched already are taken, not run again.
         let fresh: Vec<&Invocation> = now.iter().copied().filter(|i| !known(self, i)).collect();
         let all: Vec<&Invocation> = fresh.iter().copied().chain(later.iter()).collect();
-        for invocation in &fresh {
+        // Each is echoed (`-v`) as it starts, the later ones too; they are recorded when taken.
+        for invocation in &all {
             self.observer.command_started(invocation);
         }
         let started = self.exec.now();
@@ -194,7 +195,9 @@ impl<'a> Context<'a> {
             self.record(invocation, &result);
             mine.push(result);
         }
-        self.prefetched.extend(later.into_iter().zip(results));
+        // How long they took, for the record of one that could not finish.
+        let took = self.exec.now().saturating_duration_since(started);
+        self.prefetched.extend(later.into_iter().zip(results).map(|(invocation, result)| (invocation, result, took)));
         let mut mine = mine.into_iter();
         now.iter()
             .map(|invocation| {
@@ -206,7 +209,7 @@ impl<'a> Context<'a> {
 
     /// A command already run (and journaled) before this context existed, for a task to take.
     pub fn prefetched(&mut self, invocation: Invocation, result: Result<Output, ExecError>) {
-        self.prefetched.push((invocation, result));
+        self.prefetched.push((invocation, result, Duration::ZERO));
     }
 
     /// The retry loop of `run_raw`, from a first attempt already made (`first`) or not.
@@ -256,21 +259,18 @@ impl<'a> Context<'a> {
 
     /// A prefetched result for this command, recorded now as if it had just run.
     fn take_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
-        let at = self.prefetched.iter().position(|(i, _)| i == invocation)?;
-        let (_, result) = self.prefetched.remove(at);
-        self.command_started(invocation);
+        let at = self.prefetched.iter().position(|(i, _, _)| i == invocation)?;
+        let (_, result, took) = self.prefetched.remove(at);
+        let now = self.exec.now();
+        self.started = Some(now.checked_sub(took).unwrap_or(now));
         self.record(invocation, &result);
         Some(result)
     }
 
     /// Run a command that must exit 0.
     pub fn run_ok(&mut self, invocation: &Invocation) -> Result<Output, Stop> {
-        let output = self.run(invocation)?;
-        if output.success() {
-            Ok(output)
-        } else {
-            Err(refused(invocation, &output))
-        }
+        let result = self.run_raw(invocation);
+        super::failures::succeeded(invocation, result)
     }
 
     pub fn kubectl(&self) -> &Kubectl {

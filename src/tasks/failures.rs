@@ -55,3 +55,13 @@ pub(super) fn unrecognised(invocation: &Invocation, error: Unrecognised, tool_ve
         error.excerpt.iter().filter(|l| !message.contains(l.trim())).map(|l| format!("| {l}")).collect();
     Stop::new(Exit::Unrecognised, message).with_details(quoted)
 }
+
+/// A command that must have run and exited 0: its output, or the `Stop` for why not.
+pub fn succeeded(invocation: &Invocation, result: Result<Output, ExecError>) -> Result<Output, Stop> {
+    let output = result.map_err(|error| exec_stop(invocation, &error))?;
+    if output.success() {
+        Ok(output)
+    } else {
+        Err(refused(invocation, &output))
+    }
+}

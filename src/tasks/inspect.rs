@@ -14,22 +14,10 @@ use crate::cluster::{
     closest_names, decide_rollback, decide_state, describe_revisions, did_you_mean, live_revision, template_changes,
     Datastore, Revision, RollbackPlan, UpgradeState, Workload,
 };
-use crate::exec::Invocation;
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, EnvVar, Objects, RevisionRow, WorkloadKind, WorkloadRow};
-use crate::tools::Unrecognised;
 
 pub const NAME: &str = "Inspect the cluster";
-
-/// Run a read-only kubectl command that must succeed, and parse its output.
-fn read<T>(
-    ctx: &mut Context,
-    invocation: &Invocation,
-    parse: impl FnOnce(&crate::exec::Output) -> Result<T, Unrecognised>,
-) -> Result<T, Stop> {
-    let output = ctx.run_ok(invocation)?;
-    parse(&output).map_err(|e| ctx.unrecognised(invocation, e))
-}
 
 fn revisions(rows: Vec<RevisionRow>, owner: &str) -> Vec<Revision> {
     let mut revisions: Vec<Revision> = rows
@@ -80,7 +68,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let kubectl = ctx.kubectl().clone();
 
     let invocation = kubectl.objects(namespace);
-    let objects = read(ctx, &invocation, kubectl::parse_objects)?;
+    // The pods-at-risk query needs nothing from this one: it starts now too (a read wasted
+    // only when the cluster turns out never upgraded).
+    let result = ctx.prefetch(&[&invocation], vec![kubectl.all_pods()]).remove(0);
+    let output = super::succeeded(&invocation, result)?;
+    let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
     let Some(ds) = objects.daemonsets.iter().find(|d| d.row.name == options.daemonset) else {
         if objects.daemonsets.is_empty() && objects.deployments.is_empty() {

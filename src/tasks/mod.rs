@@ -27,6 +27,6 @@ pub mod watch;
 
 pub use context::{Context, Environment};
 pub use facts::{CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, TemplateChanges, Tools, WayBack};
-pub use failures::{exec_stop, refused};
+pub use failures::{exec_stop, refused, succeeded};
 pub use observer::{Observer, Silent};
 pub use outcome::{CommandRecord, Done, Status, Step, Stop, TaskResult};

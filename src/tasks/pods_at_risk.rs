@@ -60,10 +60,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     // The permission checks of the next task start now too: all read-only, all independent.
     let later = super::preflight::reads(ctx);
     let result = ctx.prefetch(&[&invocation], later).remove(0);
-    let output = result.map_err(|e| super::exec_stop(&invocation, &e))?;
-    if !output.success() {
-        return Err(super::refused(&invocation, &output));
-    }
+    let output = super::succeeded(&invocation, result)?;
     let pods = kubectl::parse_all_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let at_risk = decide_pods_at_risk(&pods, &since);
     ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk }));

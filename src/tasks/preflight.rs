@@ -9,9 +9,10 @@
 //! - each planned `rollout undo` once with `--dry-run=server` (kubectl 1.18+), which the API
 //!   server authorizes (as the patch it is), admits and validates like the real change, and
 //!   stores nothing;
-//! - `kubectl auth can-i` for the rest: `watch pods` for the wait (`list pods` when nothing
-//!   listed them yet), `delete pods` with `--replace-pods`, and `patch` on each workload to
-//!   roll back where kubectl has no server dry run.
+//! - `kubectl auth can-i` for the rest: `list pods` for the wait when nothing listed them yet,
+//!   `delete pods` with `--replace-pods`, and `patch` on each workload to roll back where
+//!   kubectl has no server dry run. `watch pods` is not needed: a wait that may not watch
+//!   looks at the pods instead (`watch`: a watch refused is not the run's failure).
 //!
 //! All of them are read-only and independent: they run at the same time, started by the task
 //! before (`Pods at risk`) together with its own query.
@@ -54,9 +55,6 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
     }
     if upgrade_time(&cluster.daemonset).is_none() {
         needs.push(Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" });
-    }
-    if !options.no_watch {
-        needs.push(Need { verb: "watch", resource: "pods".into(), why: "the wait's watch of the pods" });
     }
     if options.replace_pods {
         needs.push(Need { verb: "delete", resource: "pods".into(), why: "--replace-pods" });
@@ -127,6 +125,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         "allowed (read during inspection): list daemonsets.apps, controllerrevisions.apps, deployments.apps, replicasets.apps in {namespace}{}",
         if upgrade_time(&ctx.cluster().daemonset).is_some() { "; list pods in all namespaces" } else { "" }
     )];
+    if !ctx.options.no_watch {
+        details.push(format!("not needed: watch pods in {namespace} (without it the wait looks at the pods instead)"));
+    }
 
     let mut denied = Vec::new();
     let reads = reads(ctx);

@@ -19,7 +19,8 @@ const CALLS: &[(&str, &str, &str)] = &[
         "kubectl get daemonsets,deployments,controllerrevisions,replicasets -n kube-system -o json",
     ),
     ("kubectl-get-pods-all", "Pods at risk", "kubectl get pods --all-namespaces"),
-    ("kubectl-auth-can-i", "Check permissions", "kubectl auth can-i watch pods -n kube-system"),
+    // Asked only where kubectl has no server dry run: that cell runs kubectl 1.9's.
+    ("kubectl-auth-can-i", "Check permissions", "kubectl auth can-i patch daemonsets.apps/calico-node -n kube-system"),
     (
         "kubectl-undo-daemonset-dry-run",
         "Check permissions",
@@ -50,13 +51,13 @@ const QUICK_RUN: &[&str] = &["--no-watch", "--poll-interval", "100ms", "--comman
 
 fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> String {
     let fault = format!("{call}={kind}");
-    let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
+    let mut init = vec!["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault];
+    if call == "kubectl-auth-can-i" {
+        init.extend(["--kubectl-style", "1.9"]);
+    }
+    let cluster = FakeCluster::new(&init);
     let started = Instant::now();
-    // `auth can-i` is asked only for the watch (kubectl 1.33 has the server dry run, which
-    // proves `patch`): that cell watches.
-    let quick: Vec<&str> =
-        QUICK_RUN.iter().copied().filter(|a| call != "kubectl-auth-can-i" || *a != "--no-watch").collect();
-    let run = cluster.run(&[&["run", "--yes"], quick.as_slice()].concat());
+    let run = cluster.run(&[&["run", "--yes"], QUICK_RUN].concat());
     let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.code, Some(expected), "{context}");
     assert!(run.stdout.contains(&format!("FAILED [{task}]")), "the failure names the task: {context}");
