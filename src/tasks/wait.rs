@@ -188,6 +188,7 @@ pub(super) fn wait_by_looks(ctx: &mut Context, targets: &[Target], started: Inst
     // Every verdict, and every progress line, comes from a complete view: a poll first, then
     // the watch seeded with it, whose candidates are confirmed by the next poll.
     let mut watch_failures = 0u32;
+    let mut watch_refused = false;
     loop {
         let (pods, progress) = match look(ctx, &mut targets)? {
             Look::Seen { pods, progress } => (pods, progress),
@@ -238,7 +239,7 @@ pub(super) fn wait_by_looks(ctx: &mut Context, targets: &[Target], started: Inst
         if ctx.exec.now() >= deadline {
             return Err(not_converged(ctx, &progress));
         }
-        if ctx.options.no_watch {
+        if ctx.options.no_watch || watch_refused {
             ctx.pause(ctx.options.poll_interval)?;
             continue;
         }
@@ -247,6 +248,14 @@ pub(super) fn wait_by_looks(ctx: &mut Context, targets: &[Target], started: Inst
             WatchEnd::Closed => {
                 // The API server closes watches now and then: watch again after a short rest.
                 ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))?;
+            }
+            WatchEnd::Failed(cause) if cause.contains("(Forbidden)") || cause.contains(" is forbidden: ") => {
+                // May list but not watch: the rest of the wait polls.
+                ctx.observer.progress(&format!(
+                    "the watch is refused ({cause}): looking every {}",
+                    humantime::format_duration(ctx.options.poll_interval)
+                ));
+                watch_refused = true;
             }
             WatchEnd::Failed(cause) => {
                 watch_failures += 1;

@@ -1147,3 +1147,28 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
     assert!((3..=12).contains(&polls), "backoff, not a tight loop: {polls}");
 }
+
+/// A user who may list pods but not watch them: the event watch is refused, the wait looks at
+/// the pods instead (every `--poll-interval`, no further watch), and converges.
+#[test]
+fn a_refused_watch_is_not_the_runs_failure_the_wait_looks_instead() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let refused = "Error from server (Forbidden): pods is forbidden: User \"ops\" cannot watch resource \"pods\" in API group \"\" in the namespace \"kube-system\"\n";
+    cluster.exec.set(&pod_events_command(), exit(1, "", refused));
+    cluster.exec.set(
+        &workload_watch_command(WorkloadKind::DaemonSet, "calico-node"),
+        ok(&workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)])),
+    );
+    cluster
+        .exec
+        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster.exec.set(&watch_command(), exit(1, "", refused));
+    cluster.pods(&[&still_v3(), &still_v3(), &converged_v2()]);
+    let outcome = cluster.run(Command::Run, &options());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    let count = |command: String| cluster.exec.commands().iter().filter(|c| **c == command).count();
+    assert_eq!(count(pod_events_command()), 1, "not retried: refused is not transient");
+    assert_eq!(count(watch_command()), 1, "once refused, the looks do not watch again");
+    assert_eq!(count(pods_command()), 3);
+}
