@@ -64,9 +64,14 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     // template, within the inspection's retry budget.
     let until = ctx.exec.now() + super::context::INSPECTION_RETRY_BUDGET;
     let mut attempt = 0;
+    // What happened to the attempts before the one that worked, for the report.
+    let mut earlier: Vec<String> = Vec::new();
     loop {
         let stop = match act(ctx, kind, &workload, revision, &target_images, &undo) {
-            Ok(done) => return Ok(done),
+            Ok(mut done) => {
+                done.details.splice(0..0, earlier);
+                return Ok(done);
+            }
             Err(Failure::Final(stop)) => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
             Err(Failure::Transient(cause, stop)) => (cause, stop),
         };
@@ -87,13 +92,15 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
                     && attempt < UNDO_ATTEMPTS
                     && ctx.exec.now() + pause < until =>
             {
-                ctx.observer.progress(&format!(
+                let line = format!(
                     "{} failed: {cause}; {} still carries {}: rolling back again in {:.1}s",
                     super::context::short_name(&undo),
                     workload.reference(),
                     live.join(", "),
                     pause.as_secs_f64()
-                ));
+                );
+                ctx.observer.progress(&line);
+                earlier.push(format!("attempt {attempt}: {line}"));
                 ctx.exec.sleep(pause).map_err(|e| super::exec_stop(&undo, &e))?;
             }
             _ => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),

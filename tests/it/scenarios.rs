@@ -841,6 +841,13 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     assert_eq!(undos, 2, "{:?}", cluster.exec.mutating());
     let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
     assert_eq!(step.status, Status::Changed, "{}", step.message);
+    assert!(
+        step.details.iter().any(|d| d
+            .starts_with("attempt 1: kubectl rollout undo ds/calico-node failed: The connection to the server")
+            && d.contains("still carries quay.io/calico/node:v3.0.4")),
+        "the report tells the attempt that failed: {:#?}",
+        step.details
+    );
 
     // Timed out, and the template cannot be read back: may have changed, with what to check.
     let mut cluster = Cluster::upgraded();
