@@ -331,36 +331,14 @@ pub fn execute(
         // The plan first, as text (on stderr when stdout carries the JSON document).
         let plan_options = Options { check: true, ..options.clone() };
         runner.check_mode = true;
-        let plan = match presentation.output {
-            OutputFormat::Text => {
-                let mut text = TextReport::new(std::io::stdout(), style);
-                let plan = run_playbook(
-                    command,
-                    &plan_options,
-                    &environment,
-                    &mut runner,
-                    &mut text,
-                    &destination,
-                    ready(&mut identity_calls),
-                );
-                text.finish(&plan, None);
-                plan
-            }
-            OutputFormat::Json => {
-                let mut text = TextReport::new(std::io::stderr(), Style { live: false, colour: false, ..style });
-                let plan = run_playbook(
-                    command,
-                    &plan_options,
-                    &environment,
-                    &mut runner,
-                    &mut text,
-                    &destination,
-                    ready(&mut identity_calls),
-                );
-                text.finish(&plan, None);
-                plan
-            }
+        let (out, plan_style): (Box<dyn std::io::Write>, Style) = match presentation.output {
+            OutputFormat::Text => (Box::new(std::io::stdout()), style),
+            OutputFormat::Json => (Box::new(std::io::stderr()), Style { live: false, colour: false, ..style }),
         };
+        let mut text = TextReport::new(out, plan_style);
+        let ready = ready(&mut identity_calls);
+        let plan = run_playbook(command, &plan_options, &environment, &mut runner, &mut text, &destination, ready);
+        text.finish(&plan, None);
         if plan.exit != Exit::Done || !plan.facts.changed {
             // The plan found a problem, or nothing to do: nothing to ask.
             if plan.exit == Exit::Done {

@@ -166,8 +166,7 @@ pub fn invocations(ctx: &Context, targets: &[Target]) -> Vec<Invocation> {
 }
 
 /// Follow the watches until the view converges, a template is wrong, a row cannot be read,
-/// one of them ends, or the deadline; each is recorded. Returns the verdict (if the watches
-/// were stopped for one), their results and when they were started.
+/// one of them ends, `--command-timeout` passes, or the deadline; each is recorded.
 fn follow(
     ctx: &mut Context,
     targets: &[Target],

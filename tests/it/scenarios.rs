@@ -347,6 +347,11 @@ impl Cluster {
         }
     }
 
+    /// How many times `command` ran.
+    fn count(&self, command: &str) -> usize {
+        self.exec.commands().iter().filter(|c| *c == command).count()
+    }
+
     fn run(&mut self, command: Command, options: &Options) -> Outcome {
         self.exec.check_mode = options.check;
         let environment = Environment::default();
@@ -588,7 +593,7 @@ fn one_failed_poll_during_the_wait_is_retried_and_the_run_converges() {
     cluster.exec.on(&pods_command(), ok(&converged_v2()));
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
-    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    let polls = cluster.count(&pods_command());
     assert_eq!(polls, 3, "the failed poll was run again");
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
     let failed: Vec<_> = wait.commands.iter().filter(|c| c.exit_code == Some(1)).collect();
@@ -612,7 +617,7 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
         "{:#?}",
         failure.details
     );
-    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    let polls = cluster.count(&pods_command());
     assert!((4..=20).contains(&polls), "retried with backoff within the 10 s, not in a tight loop: {polls}");
 }
 
@@ -624,7 +629,7 @@ fn a_forbidden_poll_is_not_retried() {
     cluster.exec.on(&pods_command(), exit(1, "", forbidden));
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
-    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    let polls = cluster.count(&pods_command());
     assert_eq!(polls, 1);
 }
 
@@ -644,13 +649,13 @@ fn a_transient_failure_during_inspection_is_retried_within_its_budget() {
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
-    assert_eq!(cluster.exec.commands().iter().filter(|c| **c == revisions).count(), 3);
+    assert_eq!(cluster.count(&revisions), 3);
     // And it gives up when the server stays away: exit 1 after the budget, not forever.
     let mut down = Cluster::upgraded();
     down.exec.set(&revisions, exit(1, "", UNREACHABLE));
     let outcome = down.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::StepFailed);
-    let attempts = down.exec.commands().iter().filter(|c| **c == revisions).count();
+    let attempts = down.count(&revisions);
     assert!((3..=12).contains(&attempts), "{attempts}");
     assert!(down.exec.mutating().is_empty());
 }
@@ -969,7 +974,7 @@ fn a_failed_watch_is_established_again() {
     cluster.exec.on(&watch_command(), ok(&converged_v2()));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
-    assert_eq!(cluster.exec.commands().iter().filter(|c| **c == watch_command()).count(), 2);
+    assert_eq!(cluster.count(&watch_command()), 2);
 }
 
 // The wait by watch events (kubectl 1.16+): three watches, their rows an exact view.
@@ -1126,7 +1131,7 @@ fn a_failed_event_watch_is_started_again_after_a_pause() {
         .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
-    assert_eq!(cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count(), 2);
+    assert_eq!(cluster.count(&pod_events_command()), 2);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
     assert!(wait.commands.iter().any(|c| c.exit_code == Some(1)), "the failed watch is in the report");
 }
@@ -1149,9 +1154,9 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
     let failure = outcome.failure.unwrap();
     assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
-    let watches = cluster.exec.commands().iter().filter(|c| **c == pod_events_command()).count();
+    let watches = cluster.count(&pod_events_command());
     assert_eq!(watches, 3, "three tries, then one read retried until the deadline");
-    let polls = cluster.exec.commands().iter().filter(|c| **c == pods_command()).count();
+    let polls = cluster.count(&pods_command());
     assert!((3..=12).contains(&polls), "backoff, not a tight loop: {polls}");
 }
 
@@ -1174,7 +1179,7 @@ fn a_refused_watch_is_not_the_runs_failure_the_wait_looks_instead() {
     cluster.pods(&[&still_v3(), &still_v3(), &converged_v2()]);
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
-    let count = |command: String| cluster.exec.commands().iter().filter(|c| **c == command).count();
+    let count = |command: String| cluster.count(&command);
     assert_eq!(count(pod_events_command()), 1, "not retried: refused is not transient");
     assert_eq!(count(watch_command()), 1, "once refused, the looks do not watch again");
     assert_eq!(count(pods_command()), 3);
