@@ -78,8 +78,9 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         let (cause, stop) = stop;
         attempt += 1;
         let pause = super::context::backoff(attempt);
-        match live_images(ctx, kind, &workload.name) {
-            Ok(Some(live)) if same_images(&live, &target_images) => {
+        let read = live_images(ctx, kind, &workload.name);
+        match &read {
+            Ok(Some(live)) if same_images(live, &target_images) => {
                 ctx.facts.changed = true;
                 return Ok(Done::changed(format!(
                     "revision {revision}: {} → {} (`{undo}` failed: {cause}; read back, the rollback had taken effect)",
@@ -88,9 +89,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
                 )));
             }
             Ok(Some(live))
-                if same_images(&live, &workload.images)
-                    && attempt < UNDO_ATTEMPTS
-                    && ctx.exec.now() + pause < until =>
+                if same_images(live, &workload.images) && attempt < UNDO_ATTEMPTS && ctx.exec.now() + pause < until =>
             {
                 let line = format!(
                     "{} failed: {cause}; {} still carries {}: rolling back again in {:.1}s",
@@ -103,7 +102,8 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
                 earlier.push(format!("attempt {attempt}: {line}"));
                 ctx.exec.sleep(pause).map_err(|e| super::exec_stop(&undo, &e))?;
             }
-            _ => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+            // What the read showed decides: nothing is read twice.
+            _ => return Err(settle_with(ctx, &workload, &target_images, &undo, read, stop)),
         }
     }
 }
@@ -212,10 +212,23 @@ fn settle(
     workload: &Workload,
     target_images: &[String],
     undo: &Invocation,
+    stop: Stop,
+) -> Stop {
+    let read = live_images(ctx, kind, &workload.name);
+    settle_with(ctx, workload, target_images, undo, read, stop)
+}
+
+/// `settle` with the template already read back (`live_images`).
+fn settle_with(
+    ctx: &mut Context,
+    workload: &Workload,
+    target_images: &[String],
+    undo: &Invocation,
+    read: Result<Option<Vec<String>>, String>,
     mut stop: Stop,
 ) -> Stop {
     let reference = workload.reference();
-    let what = match live_images(ctx, kind, &workload.name) {
+    let what = match read {
         Ok(Some(live)) if same_images(&live, target_images) => {
             ctx.facts.changed = true;
             format!(

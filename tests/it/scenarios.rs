@@ -347,6 +347,14 @@ impl Cluster {
         }
     }
 
+    /// The workloads' event watches: the DaemonSet's rows, and the Deployment's rollout
+    /// complete on v1.
+    fn workload_watches(&mut self, daemonset: Answer) {
+        self.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), daemonset);
+        let deployment = workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers");
+        self.exec.set(&deployment, ok(&deployment_done()));
+    }
+
     /// How many times `command` ran.
     fn count(&self, command: &str) -> usize {
         self.exec.commands().iter().filter(|c| *c == command).count()
@@ -1034,10 +1042,7 @@ fn the_watch_events_are_an_exact_view_and_converged_needs_no_confirming_poll() {
     ]);
     cluster.exec.set(&pod_events_command(), ok(&pods));
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 2, 2, NODE_V2), ("MODIFIED", 3, 3, 3, NODE_V2)]);
-    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster
-        .exec
-        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
@@ -1076,10 +1081,7 @@ fn the_watch_waits_for_the_live_rollout_status_and_follows_a_node_joining() {
         WorkloadKind::DaemonSet,
         &[("ADDED", 3, 3, 2, NODE_V2), ("MODIFIED", 4, 4, 3, NODE_V2), ("MODIFIED", 4, 4, 4, NODE_V2)],
     );
-    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster
-        .exec
-        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
@@ -1095,10 +1097,7 @@ fn a_live_template_without_the_target_images_fails_the_wait() {
     let pods = pod_events(&[("ADDED", "calico-node-a", "Running", "True", NODE_V3, "<none>")]);
     cluster.exec.set(&pod_events_command(), ok(&pods));
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V3)]);
-    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster
-        .exec
-        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
     let failure = outcome.failure.unwrap();
@@ -1125,10 +1124,7 @@ fn a_failed_event_watch_is_started_again_after_a_pause() {
     cluster.exec.on(&pod_events_command(), exit(1, "", UNREACHABLE));
     cluster.exec.on(&pod_events_command(), ok(&done));
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)]);
-    cluster.exec.set(&workload_watch_command(WorkloadKind::DaemonSet, "calico-node"), ok(&ds));
-    cluster
-        .exec
-        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
     assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
     assert_eq!(cluster.count(&pod_events_command()), 2);
@@ -1168,13 +1164,7 @@ fn a_refused_watch_is_not_the_runs_failure_the_wait_looks_instead() {
     cluster.downgrades("RollingUpdate");
     let refused = "Error from server (Forbidden): pods is forbidden: User \"ops\" cannot watch resource \"pods\" in API group \"\" in the namespace \"kube-system\"\n";
     cluster.exec.set(&pod_events_command(), exit(1, "", refused));
-    cluster.exec.set(
-        &workload_watch_command(WorkloadKind::DaemonSet, "calico-node"),
-        ok(&workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)])),
-    );
-    cluster
-        .exec
-        .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), ok(&deployment_done()));
+    cluster.workload_watches(ok(&workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)])));
     cluster.exec.set(&watch_command(), exit(1, "", refused));
     cluster.pods(&[&still_v3(), &still_v3(), &converged_v2()]);
     let outcome = cluster.run(Command::Run, &options());
