@@ -435,12 +435,9 @@ fn usage(usage: &crate::cli::Usage) -> i32 {
     usage.exit
 }
 
-/// The whole program after `main` read the environment: the Ansible module or the command
-/// line, then the playbook. `main` stays thin.
+/// The command line after `main` read the environment (the Ansible module, which sits above
+/// this, has been ruled out): usage, completions and the manual page, or the playbook.
 pub fn main_with(args: Vec<std::ffi::OsString>, snapshot: Snapshot, interrupted: Arc<AtomicBool>) -> i32 {
-    if let Some(code) = crate::ansible::try_module(&args, &snapshot, Arc::clone(&interrupted)) {
-        return code;
-    }
     let cli = match crate::cli::parse(&args, &snapshot.utf8_vars()) {
         Ok(cli) => cli,
         Err(refused) => return usage(&refused),

@@ -1,12 +1,14 @@
-//! The entry point: read the environment once, install the SIGINT/SIGTERM/SIGHUP flag, hand the
-//! arguments to [`calico_downgrade::app::main_with`] (the command line or an Ansible arguments
-//! file), and exit with the documented code.
+//! The entry point: read the environment once, install the SIGINT/SIGTERM/SIGHUP flag, then
+//! either run as the Ansible module ([`calico_downgrade::ansible::try_module`], one argument
+//! naming a JSON file) or hand the command line to [`calico_downgrade::app::main_with`], and
+//! exit with the documented code. Both entry points sit above the application they drive.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use calico_downgrade::ansible::try_module;
 use calico_downgrade::app::{main_with, Snapshot};
 
 // The one place that reads the environment (clippy.toml bans it everywhere else).
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
         args: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
     };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = try_module(&args, &snapshot, Arc::clone(&interrupted)) {
+        return exit_code(code);
+    }
     exit_code(main_with(rewrite_plugin_name(args), snapshot, interrupted))
 }
 
