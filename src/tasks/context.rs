@@ -267,6 +267,21 @@ impl<'a> Context<'a> {
         Some(result)
     }
 
+    /// A read-only command of the wait, retried through transient failures until the deadline
+    /// (`run_raw`): its output, or `Ok(Err(cause))` when the deadline came first with no
+    /// answer (the API server unreachable through every retry), with kubectl's reason.
+    pub fn read_through(&mut self, invocation: &Invocation) -> Result<Result<Output, String>, Stop> {
+        match self.run_raw(invocation) {
+            Err(ExecError::Deadline) => Ok(Err(format!("`{}` was still running", short_name(invocation)))),
+            Err(error) => Err(exec_stop(invocation, &error)),
+            Ok(output) if output.success() => Ok(Ok(output)),
+            Ok(output) => match crate::tools::kubectl::transient_failure(&output.stderr) {
+                Some(cause) => Ok(Err(cause)),
+                None => Err(refused(invocation, &output)),
+            },
+        }
+    }
+
     /// Run a command that must exit 0.
     pub fn run_ok(&mut self, invocation: &Invocation) -> Result<Output, Stop> {
         let result = self.run_raw(invocation);

@@ -23,7 +23,6 @@ pub mod rollback;
 pub mod status;
 pub mod verify;
 pub mod wait;
-pub mod watch;
 
 pub use context::{Context, Environment};
 pub use facts::{CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, TemplateChanges, Tools, WayBack};

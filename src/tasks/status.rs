@@ -133,7 +133,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     }
     // Judged as the wait judges, and followed as the wait follows (the watch between looks).
     let looked = (|| loop {
-        let (pods, progress) = wait::observe_judged(ctx, &mut live)?;
+        let (pods, progress) = wait::looks::observe_judged(ctx, &mut live)?;
         let done = all_converged(&progress)
             || !ctx.options.follow
             || !not_rolled_back.is_empty()
@@ -142,7 +142,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             break Ok((pods, progress));
         }
         ctx.observer.progress(&summary(&progress));
-        wait::between_looks(ctx, &live, &pods, started, deadline)?;
+        wait::looks::between_looks(ctx, &live, &pods, started, deadline)?;
     })();
     ctx.deadline = None;
     let (pods, progress) = looked?;
