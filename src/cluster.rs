@@ -273,6 +273,54 @@ fn diff_values(path: &str, from: Option<&serde_json::Value>, to: Option<&serde_j
     }
 }
 
+/// One container of a pod template as a diff shows it: its image and environment, each
+/// variable as `NAME=value` or, set from elsewhere, `NAME from configMap calico-config/key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerSummary {
+    pub name: String,
+    pub image: String,
+    pub env: Vec<String>,
+}
+
+/// The containers (init containers first) of a pod template, for a before/after diff.
+pub fn template_summary(template: &serde_json::Value) -> Vec<ContainerSummary> {
+    let spec = template.get("spec");
+    let lists = ["initContainers", "containers"].map(|key| spec.and_then(|s| s.get(key)).and_then(|c| c.as_array()));
+    lists
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|container| {
+            let text = |key: &str| container.get(key).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let env = container.get("env").and_then(|e| e.as_array()).into_iter().flatten().map(describe_env).collect();
+            ContainerSummary { name: text("name"), image: text("image"), env }
+        })
+        .collect()
+}
+
+/// `NAME=value`, or where the value comes from (`valueFrom`).
+fn describe_env(var: &serde_json::Value) -> String {
+    let name = var.get("name").and_then(|n| n.as_str()).unwrap_or_default();
+    if let Some(value) = var.get("value").and_then(|v| v.as_str()) {
+        return format!("{name}={value}");
+    }
+    let Some(from) = var.get("valueFrom").and_then(|f| f.as_object()) else {
+        return format!("{name}=");
+    };
+    let source = |kind: &str, key: &str| {
+        let reference = from.get(key)?;
+        let text = |field: &str| reference.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+        Some(format!("{name} from {kind} {}/{}", text("name"), text("key")))
+    };
+    source("configMap", "configMapKeyRef")
+        .or_else(|| source("secret", "secretKeyRef"))
+        .or_else(|| {
+            let path = from.get("fieldRef")?.get("fieldPath")?.as_str()?;
+            Some(format!("{name} from field {path}"))
+        })
+        .unwrap_or_else(|| format!("{name} from {}", serde_json::Value::Object(from.clone())))
+}
+
 /// The label selector for the pods of the Calico workloads (`k8s-app in (calico-node,
 /// calico-kube-controllers)`), when every workload selects by `k8s-app`; otherwise `None`, and
 /// the namespace's pods are listed whole (they are matched to workloads by owner anyway).

@@ -58,6 +58,9 @@ pub struct TemplateChanges {
     pub from_revision: u64,
     pub to_revision: u64,
     pub changes: Vec<String>,
+    /// The pod template's containers before (the live revision) and after (the target).
+    pub before: Vec<crate::cluster::ContainerSummary>,
+    pub after: Vec<crate::cluster::ContainerSummary>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

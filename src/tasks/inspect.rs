@@ -12,7 +12,7 @@ use super::{Cluster, Context, Done, LiveRevision, Stop, TaskResult, TemplateChan
 use crate::calico::Generation;
 use crate::cluster::{
     closest_names, decide_rollback, decide_state, describe_revisions, did_you_mean, live_revision, template_changes,
-    Datastore, Revision, RollbackPlan, UpgradeState, Workload,
+    template_summary, Datastore, Revision, RollbackPlan, UpgradeState, Workload,
 };
 use crate::exit::Exit;
 use crate::tools::kubectl::{self, EnvVar, Objects, RevisionRow, WorkloadKind, WorkloadRow};
@@ -223,6 +223,8 @@ fn changes(
         from_revision: live.number,
         to_revision: target.number,
         changes: template_changes(from, to),
+        before: template_summary(from),
+        after: template_summary(to),
     })
 }
 
