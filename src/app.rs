@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use crate::cli::{Cli, CommandArg};
 use crate::cluster::Datastore;
-use crate::destination::{datastore_access, Destination, DEFAULT_APICONFIGV1, DEFAULT_APICONFIGV3};
+use crate::destination::{self, datastore_access, Destination, DEFAULT_APICONFIGV1, DEFAULT_APICONFIGV3};
 use crate::exec::journal::{self, Header, Holder, Journal, RunLock};
 use crate::exec::runner::Runner;
 use crate::exec::{Exec, ExecError, Invocation, Output};
@@ -149,21 +149,21 @@ fn refusal(presentation: &Presentation, refused: Refusal) -> i32 {
 /// A command that ran before the journal existed: recorded in it once it does.
 type Call = (Invocation, SystemTime, Result<Output, ExecError>);
 
-/// The calls `identify` ran for the playbook (all but its own `config view`), once: the first
-/// playbook run takes them.
+/// The calls `identify` ran, for the playbook, once: the first playbook run takes them (`Find
+/// the cluster` its `config view`, `Find the tools` the version), so the report lists them
+/// under the task they serve.
 fn ready(calls: &mut Vec<Call>) -> Vec<Call> {
-    if calls.len() > 1 {
-        calls.split_off(1)
-    } else {
-        Vec::new()
-    }
+    std::mem::take(calls)
 }
 
-/// Which cluster and datastore: one read-only `kubectl config view --minify` (run before the
-/// journal exists, and recorded in it right after its header), plus where calico-upgrade
-/// will look. `kubectl version --client`, which `Find the tools` runs first, runs at the same
-/// time (both read only the kubeconfig and the binary): its call comes second, handed to the
-/// playbook as prefetched. No calls when kubectl was not found (`Find the tools` says so).
+/// Which cluster and datastore: the kubeconfig kubectl will read (and where its path came
+/// from), one read-only `kubectl config view --minify` (run before the journal exists, and
+/// recorded in it right after its header), plus where calico-upgrade will look. `kubectl
+/// version --client`, which `Find the tools` runs first, runs at the same time (both read only
+/// the kubeconfig and the binary): its call comes second, handed to the playbook as
+/// prefetched. When the context cannot be used, the contexts there are are listed (`kubectl
+/// config get-contexts -o name`). No calls when kubectl was not found (`Find the tools` says
+/// so), no `config view` when there is no kubeconfig to read.
 fn identify(
     options: &Options,
     environment: &Environment,
@@ -178,26 +178,47 @@ fn identify(
         Path::new(DEFAULT_APICONFIGV1).is_file(),
         Path::new(DEFAULT_APICONFIGV3).is_file(),
     );
+    let kubeconfig = destination::kubeconfig(
+        options.kubeconfig.as_deref(),
+        snapshot.var_os("KUBECONFIG"),
+        snapshot.var("HOME"),
+        snapshot.var("KUBERNETES_SERVICE_HOST").is_some_and(|h| !h.is_empty()),
+        &|path| path.is_file(),
+    );
+    let mut destination = Destination { kubeconfig, kube: None, kube_error: None, contexts: Vec::new(), calico_upgrade };
     let Some(program) = found.path().filter(|p| p.is_file()) else {
-        return (Destination { kube: None, kube_error: None, calico_upgrade }, Vec::new());
+        return (destination, Vec::new());
     };
     let kubectl = Kubectl { program: program.to_path_buf(), connection: options.connection(), client: None };
-    let invocation = kubectl.config_view();
     let version = kubectl.version();
     let started = SystemTime::now();
+    if destination.kubeconfig.missing().is_some() {
+        let result = runner.run(&version);
+        return (destination, vec![(version, started, result)]);
+    }
+    let invocation = kubectl.config_view();
     let mut results = runner.run_all(&[&invocation, &version], None).into_iter();
     let (result, version_result) = (results.next().expect("two results"), results.next().expect("two results"));
-    let (kube, kube_error) = match &result {
+    match &result {
         Ok(output) => match kubectl::parse_config_view(output) {
-            Ok(kube) => (Some(kube), None),
-            Err(error) => (None, Some(error)),
+            Ok(kube) => destination.kube = Some(kube),
+            Err(error) => destination.kube_error = Some(error),
         },
-        Err(error) => (None, Some(format!("`{invocation}` could not run: {error}"))),
-    };
-    (
-        Destination { kube, kube_error, calico_upgrade },
-        vec![(invocation, started, result), (version, started, version_result)],
-    )
+        Err(error) => destination.kube_error = Some(format!("`{invocation}` could not run: {error}")),
+    }
+    let mut calls = vec![(invocation, started, result), (version, started, version_result)];
+    if destination.problem(options.context.as_deref()).is_some() {
+        let contexts = kubectl.contexts();
+        let started = SystemTime::now();
+        let result = runner.run(&contexts);
+        if let Ok(output) = &result {
+            if output.success() {
+                destination.contexts = kubectl::parse_context_names(&output.stdout);
+            }
+        }
+        calls.push((contexts, started, result));
+    }
+    (destination, calls)
 }
 
 /// Stop before anything ran: the reasons on stderr and, with `--output json`, a JSON result

@@ -28,6 +28,8 @@ pub enum Task {
     FindTools,
     /// `status` needs only kubectl.
     FindKubectl,
+    /// Which cluster kubectl reaches: a kubeconfig, a context, a server.
+    FindCluster,
     Inspect,
     PodsAtRisk,
     /// Before the first change: every verb the run needs is allowed.
@@ -46,6 +48,7 @@ impl Task {
     pub fn name(self, options: &Options) -> String {
         match self {
             Task::FindTools | Task::FindKubectl => tasks::find_tools::NAME.to_string(),
+            Task::FindCluster => tasks::find_cluster::NAME.to_string(),
             Task::Inspect => tasks::inspect::NAME.to_string(),
             Task::PodsAtRisk => tasks::pods_at_risk::NAME.to_string(),
             Task::Preflight => tasks::preflight::NAME.to_string(),
@@ -66,7 +69,7 @@ impl Task {
             Task::RollBack(_) => "Downgrading a self-hosted installation, step 2",
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
             Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
-            Task::Inspect | Task::Verify | Task::Preflight => "Downgrading a self-hosted installation",
+            Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster => "Downgrading a self-hosted installation",
         }
     }
 
@@ -75,6 +78,7 @@ impl Task {
         match self {
             Task::FindTools
             | Task::FindKubectl
+            | Task::FindCluster
             | Task::Inspect
             | Task::PodsAtRisk
             | Task::Preflight
@@ -100,7 +104,7 @@ impl Task {
         match (self, command) {
             (_, Command::Status) => "`status` only reads: nothing was changed; run it again when you like".to_string(),
             (_, Command::Plan) => "`plan` only reads: nothing was changed; run it again when you like".to_string(),
-            (Task::FindTools | Task::FindKubectl | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::CheckNode | Task::ObservePods, _) => {
+            (Task::FindTools | Task::FindKubectl | Task::FindCluster | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::CheckNode | Task::ObservePods, _) => {
                 "nothing was changed yet; run the same command again to carry on".to_string()
             }
             (Task::Abort, _) => {
@@ -120,6 +124,7 @@ impl Task {
         match self {
             Task::FindTools => tasks::find_tools::run(ctx, true),
             Task::FindKubectl => tasks::find_tools::run(ctx, false),
+            Task::FindCluster => tasks::find_cluster::run(ctx),
             Task::Inspect => tasks::inspect::run(ctx),
             Task::PodsAtRisk => tasks::pods_at_risk::run(ctx),
             Task::Preflight => tasks::preflight::run(ctx),
@@ -133,25 +138,41 @@ impl Task {
     }
 }
 
-/// The tasks of a command, in order.
-pub fn tasks_for(command: Command, options: &Options) -> Vec<Task> {
-    let rollback = [Task::RollBack(WorkloadKind::DaemonSet), Task::RollBack(WorkloadKind::Deployment), Task::Wait];
+/// The tasks of a command, in order, in stages: the tasks of a stage all run, and the run stops
+/// after a stage in which one failed (the tools and the kubeconfig are checked together, so an
+/// operator learns everything to fix at once).
+pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
+    let rollback = [
+        vec![Task::RollBack(WorkloadKind::DaemonSet)],
+        vec![Task::RollBack(WorkloadKind::Deployment)],
+        vec![Task::Wait],
+    ];
     match command {
-        Command::Abort => vec![Task::FindTools, Task::CheckNode, Task::Abort],
-        Command::Status => vec![Task::FindKubectl, Task::Inspect, Task::ObservePods],
+        Command::Abort => vec![vec![Task::FindTools, Task::FindCluster], vec![Task::CheckNode], vec![Task::Abort]],
+        Command::Status => vec![vec![Task::FindKubectl, Task::FindCluster], vec![Task::Inspect], vec![Task::ObservePods]],
         Command::Plan | Command::Run => {
-            let mut list = vec![Task::FindTools, Task::Inspect, Task::PodsAtRisk, Task::Preflight];
+            let mut list = vec![
+                vec![Task::FindTools, Task::FindCluster],
+                vec![Task::Inspect],
+                vec![Task::PodsAtRisk],
+                vec![Task::Preflight],
+            ];
             if options.rollback_first {
                 list.extend(rollback);
-                list.push(Task::Abort);
+                list.push(vec![Task::Abort]);
             } else {
-                list.push(Task::Abort);
+                list.push(vec![Task::Abort]);
                 list.extend(rollback);
             }
-            list.push(Task::Verify);
+            list.push(vec![Task::Verify]);
             list
         }
     }
+}
+
+/// The tasks of a command, in order.
+pub fn tasks_for(command: Command, options: &Options) -> Vec<Task> {
+    stages_for(command, options).into_iter().flatten().collect()
 }
 
 /// The failed task, with the advice the report prints.
@@ -171,70 +192,88 @@ pub struct Outcome {
     /// Tasks not run because an earlier one failed.
     pub not_run: Vec<String>,
     pub exit: Exit,
-    pub failure: Option<Failure>,
+    /// Every task that failed, in order (more than one only within one stage); the run's exit
+    /// code is the first one's.
+    pub failures: Vec<Failure>,
     pub facts: Facts,
 }
 
-/// Run the tasks of `command` in order, stopping at the first failure.
+impl Outcome {
+    /// The first failure: the one the exit code tells.
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failures.first()
+    }
+}
+
+/// Run the stages of `command` in order, stopping after the first one in which a task failed.
 pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
     let options = ctx.options;
-    let list = tasks_for(command, options);
+    let stages = stages_for(command, options);
+    let list: Vec<Task> = stages.iter().flatten().copied().collect();
     let mut steps = Vec::new();
-    let mut failure = None;
+    let mut failures = Vec::new();
     let mut exit = Exit::Done;
     let mut not_run = Vec::new();
-    for (index, task) in list.iter().enumerate() {
-        let name = task.name(options);
-        ctx.observer.task_started(&name);
-        let mut result = task.run(ctx);
-        if *task == Task::Inspect && matches!(command, Command::Run | Command::Plan) {
-            result = result.and_then(|done| tasks::inspect::require_calico_upgrade(ctx).map(|()| done));
-        }
-        let commands = ctx.take_commands();
-        let step = match result {
-            Ok(done) => {
-                // A task says `changed` only from what it observed (or, in check mode, would).
-                if done.status == Status::Changed {
-                    ctx.facts.changed = true;
-                }
-                Step { name, status: done.status, message: done.message, details: done.details, commands }
+    let mut index = 0;
+    for stage in &stages {
+        for task in stage {
+            let name = task.name(options);
+            ctx.observer.task_started(&name);
+            let mut result = task.run(ctx);
+            if *task == Task::Inspect && matches!(command, Command::Run | Command::Plan) {
+                result = result.and_then(|done| tasks::inspect::require_calico_upgrade(ctx).map(|()| done));
             }
-            Err(Stop { exit: stop_exit, message, details, safe_next }) => {
-                exit = stop_exit;
-                let mut safe_next = safe_next.unwrap_or_else(|| {
-                    if stop_exit == Exit::Interrupted {
-                        task.safe_next_interrupted(command)
-                    } else {
-                        task.safe_next().to_string()
+            let commands = ctx.take_commands();
+            let step = match result {
+                Ok(done) => {
+                    // A task says `changed` only from what it observed (or, in check mode, would).
+                    if done.status == Status::Changed {
+                        ctx.facts.changed = true;
                     }
-                });
-                // With --rollback-first the abort comes last: say so when it never ran.
-                if list[index + 1..].contains(&Task::Abort)
-                    && list[..index].iter().any(|t| matches!(t, Task::RollBack(_)))
-                {
-                    safe_next.push_str(
-                        "; the data migration has not been aborted yet: run `calico-downgrade abort` once every calico/node pod runs Calico v2.x",
-                    );
+                    Step { name, status: done.status, message: done.message, details: done.details, commands }
                 }
-                failure =
-                    Some(Failure { task: name.clone(), message: message.clone(), details: details.clone(), safe_next });
-                Step { name, status: Status::Failed, message, details, commands }
-            }
-        };
-        ctx.observer.task_finished(&step);
-        let failed = step.status == Status::Failed;
-        steps.push(step);
-        if failed {
-            not_run = list[index + 1..].iter().map(|t| t.name(options)).collect();
+                Err(Stop { exit: stop_exit, message, details, safe_next }) => {
+                    if failures.is_empty() {
+                        exit = stop_exit;
+                    }
+                    let mut safe_next = safe_next.unwrap_or_else(|| {
+                        if stop_exit == Exit::Interrupted {
+                            task.safe_next_interrupted(command)
+                        } else {
+                            task.safe_next().to_string()
+                        }
+                    });
+                    // With --rollback-first the abort comes last: say so when it never ran.
+                    if list[index + 1..].contains(&Task::Abort)
+                        && list[..index].iter().any(|t| matches!(t, Task::RollBack(_)))
+                    {
+                        safe_next.push_str(
+                            "; the data migration has not been aborted yet: run `calico-downgrade abort` once every calico/node pod runs Calico v2.x",
+                        );
+                    }
+                    failures.push(Failure { task: name.clone(), message: message.clone(), details: details.clone(), safe_next });
+                    Step { name, status: Status::Failed, message, details, commands }
+                }
+            };
+            ctx.observer.task_finished(&step);
+            steps.push(step);
+            index += 1;
+        }
+        if !failures.is_empty() {
+            not_run = list[index..].iter().map(|t| t.name(options)).collect();
             break;
         }
     }
-    if failure.is_none() && command == Command::Status {
+    if failures.is_empty() && command == Command::Status {
         // `status` exits 1 when the pods have not converged.
         let converged = ctx.facts.progress.as_deref().is_some_and(crate::convergence::all_converged);
         if !converged {
             exit = Exit::StepFailed;
         }
     }
-    Outcome { command, check: options.check, steps, not_run, exit, failure, facts: ctx.facts.clone() }
+    // A change was made: exit 3 ("nothing was changed") would not be true any more.
+    if exit == Exit::Precondition && !options.check && (ctx.facts.changed || !ctx.facts.may_have_changed.is_empty()) {
+        exit = Exit::StepFailed;
+    }
+    Outcome { command, check: options.check, steps, not_run, exit, failures, facts: ctx.facts.clone() }
 }

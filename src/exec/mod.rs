@@ -227,6 +227,11 @@ pub enum ExecError {
     Deadline,
     /// Check mode refused a mutating command: a bug in a task, never an operator error.
     RefusedInCheckMode,
+    /// The command ran, and said the cluster cannot be reached with this configuration at all
+    /// (a name that does not resolve, an untrusted certificate, bad credentials), or did not
+    /// answer within the inspection's retry budget, before anything was changed: the message
+    /// and details name the kubeconfig, the context, the server and kubectl's own words.
+    Unreachable { message: String, details: Vec<String> },
     /// Any other failure to spawn or wait.
     Io(String),
 }
@@ -249,6 +254,7 @@ impl fmt::Display for ExecError {
                 f.write_str("refused: check mode never runs a command that changes the cluster")
             }
             ExecError::Io(message) => f.write_str(message),
+            ExecError::Unreachable { message, .. } => f.write_str(message),
         }
     }
 }

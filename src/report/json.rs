@@ -30,7 +30,11 @@ pub struct Document<'a> {
     pub recap: Recap,
     pub steps: &'a [Step],
     pub not_run: &'a [String],
+    /// The failure the exit code tells (the first).
     pub failure: Option<&'a Failure>,
+    /// Every task that failed (more than one when tasks of one stage failed together: a tool
+    /// and the kubeconfig, say).
+    pub failures: &'a [Failure],
     pub tools: &'a Tools,
     /// Which cluster and datastore: kubectl's context, server and user, calico-upgrade's
     /// configuration (`destination::Destination`).
@@ -92,7 +96,8 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         recap: Recap::of(outcome),
         steps: &outcome.steps,
         not_run: &outcome.not_run,
-        failure: outcome.failure.as_ref(),
+        failure: outcome.failure(),
+        failures: &outcome.failures,
         tools: &facts.tools,
         cluster: facts.destination.as_ref(),
         state_before,

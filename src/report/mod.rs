@@ -42,7 +42,7 @@ impl std::fmt::Display for Recap {
 /// above, is only referred to: its task, its exit code and the message's first clause when
 /// that is short and names no command.
 pub fn brief_summary(outcome: &Outcome) -> String {
-    let Some(failure) = &outcome.failure else {
+    let Some(failure) = outcome.failure() else {
         return summary_message(outcome);
     };
     let code = outcome.exit.code();
@@ -60,7 +60,7 @@ pub fn brief_summary(outcome: &Outcome) -> String {
 
 /// One sentence for the whole run (`msg` in JSON, the last line of the text report).
 pub fn summary_message(outcome: &Outcome) -> String {
-    if let Some(failure) = &outcome.failure {
+    if let Some(failure) = outcome.failure() {
         return format!("{} failed: {}", failure.task, failure.message);
     }
     let last = outcome.steps.last().map(|s| s.message.clone()).unwrap_or_default();

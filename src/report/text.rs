@@ -69,7 +69,7 @@ impl<W: Write> TextReport<W> {
         self.clear_progress();
         let out = &mut self.out;
         let colour = self.style.colour;
-        if let Some(failure) = &outcome.failure {
+        for failure in &outcome.failures {
             let word = if outcome.exit == crate::exit::Exit::Interrupted { "INTERRUPTED" } else { "FAILED" };
             let header = format!("{word} [{}]:", failure.task);
             let _ = writeln!(out, "{} {}", paint(colour, "31", &header), failure.message);
@@ -243,12 +243,14 @@ mod tests {
             steps: vec![step("Find the tools", Status::Ok, "kubectl v1.33.1"), last.clone()],
             not_run: Vec::new(),
             exit: if converged { Exit::Done } else { Exit::StepFailed },
-            failure: (!converged).then(|| Failure {
+            failures: (!converged).then(|| Failure {
                 task: last.name.clone(),
                 message: last.message.clone(),
                 details: vec!["stderr: one more line".into()],
                 safe_next: "`calico-downgrade plan` shows what `run` would do".into(),
-            }),
+            })
+            .into_iter()
+            .collect(),
             facts: Default::default(),
         }
     }

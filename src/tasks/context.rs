@@ -213,6 +213,12 @@ impl<'a> Context<'a> {
     }
 
     /// The retry loop of `run_raw`, from a first attempt already made (`first`) or not.
+    ///
+    /// Before anything changed and outside the wait, a failure that says the cluster cannot be
+    /// reached with this configuration at all (`kubectl::unreachable`) is not retried, and one
+    /// that a retry could fix but that outlasts the budget is the end too: both become
+    /// `ExecError::Unreachable`, exit 3, naming the kubeconfig, the context, the server and
+    /// kubectl's words.
     fn retrying(
         &mut self,
         invocation: &Invocation,
@@ -235,26 +241,69 @@ impl<'a> Context<'a> {
                     result
                 }
             };
-            let cause = match &result {
-                Ok(output) if retry && !output.success() => crate::tools::kubectl::transient_failure(&output.stderr),
-                _ => None,
+            let failed = match &result {
+                Ok(output) if retry && !output.success() => output,
+                _ => return result,
             };
-            let Some(cause) = cause else { return result };
+            let before_any_change = self.before_any_change();
+            if let Some(kind) = crate::tools::kubectl::unreachable(&failed.stderr).filter(|_| before_any_change) {
+                return Err(self.unreachable(kind.meaning(), &failed.stderr));
+            }
+            let Some(cause) = crate::tools::kubectl::transient_failure(&failed.stderr) else { return result };
             attempt += 1;
             let now = self.exec.now();
             let until = *until.get_or_insert(now + INSPECTION_RETRY_BUDGET);
             let pause = backoff(attempt);
             if now + pause >= until {
+                if before_any_change {
+                    let budget = humantime::format_duration(INSPECTION_RETRY_BUDGET);
+                    return Err(self.unreachable(&format!("no answer within {budget} of retries"), &failed.stderr));
+                }
                 self.observer.progress(&format!("{} failed: {cause}; no time left to retry", short_name(invocation)));
                 return result;
             }
+            let left = until.saturating_duration_since(now);
             self.observer.progress(&format!(
-                "{} failed: {cause}; retry {attempt} in {:.1}s",
-                short_name(invocation),
-                pause.as_secs_f64()
+                "no answer from {} ({cause}): retry {attempt} in {:.1}s, for up to {:.0}s more",
+                self.server(),
+                pause.as_secs_f64(),
+                left.as_secs_f64()
             ));
             self.exec.sleep(pause)?;
         }
+    }
+
+    /// Nothing was changed yet (or this is check mode), and this is not the wait: a failure to
+    /// reach the cluster still means "nothing was changed".
+    fn before_any_change(&self) -> bool {
+        self.deadline.is_none() && (self.options.check || (!self.facts.changed && self.facts.may_have_changed.is_empty()))
+    }
+
+    /// The API server the kubeconfig names, for messages.
+    fn server(&self) -> String {
+        match self.facts.destination.as_ref().and_then(|d| d.kube.as_ref()) {
+            Some(kube) if !kube.server.is_empty() => kube.server.clone(),
+            _ => "the API server".to_string(),
+        }
+    }
+
+    /// The cluster cannot be reached: why, with the kubeconfig, context, server and user, and
+    /// kubectl's own words.
+    fn unreachable(&self, why: &str, stderr: &str) -> ExecError {
+        let destination = self.facts.destination.as_ref();
+        let mut details = Vec::new();
+        if let Some(destination) = destination {
+            details.push(format!("kubeconfig: {}", destination.kubeconfig.describe()));
+            details.push(destination.cluster_line());
+        }
+        details.extend(crate::tools::kubectl::stderr_lines(stderr).into_iter().map(|l| format!("kubectl: {l}")));
+        ExecError::Unreachable { message: format!("cannot reach {}: {why}; nothing was changed", self.server()), details }
+    }
+
+    /// A command run before the playbook for this task (`app::identify`), recorded under the
+    /// running task; nothing when it was not run.
+    pub fn take_if_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
+        self.take_prefetched(invocation)
     }
 
     /// A prefetched result for this command, recorded now as if it had just run.

@@ -25,6 +25,9 @@ pub fn exec_stop(invocation: &Invocation, error: &ExecError) -> Stop {
         )
         .with_details(excerpt(stderr).into_iter().map(|l| format!("stderr: {l}")).collect()),
         ExecError::Deadline => Stop::new(Exit::StepFailed, format!("`{command}` was stopped at the end of --timeout")),
+        ExecError::Unreachable { message, details } => {
+            Stop::new(Exit::Precondition, message.clone()).with_details(details.clone())
+        }
         _ => Stop::new(Exit::StepFailed, format!("`{command}` could not run: {error}")),
     }
 }

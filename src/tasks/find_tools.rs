@@ -29,20 +29,17 @@ fn missing(tool: Tool, option: &str) -> Stop {
     )
 }
 
-/// `all`: also calico-upgrade and every calicoctl (`status` needs kubectl only).
+/// `all`: also calico-upgrade and every calicoctl (`status` needs kubectl only). Every tool is
+/// looked at before the task says what is wrong, so one run names every tool to install or
+/// replace.
 pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     let options = ctx.options;
     let environment = ctx.environment;
     let search_path = environment.path.as_deref();
+    let mut problems: Vec<Stop> = Vec::new();
 
-    // kubectl
-    let kubectl_path = locate("kubectl", options.kubectl.as_deref(), search_path, &environment.cwd)
-        .path()
-        .map(Path::to_path_buf)
-        .ok_or_else(|| missing(Tool::Kubectl, "--kubectl"))?;
-    let builder = Kubectl { program: kubectl_path.clone(), connection: options.connection(), client: None };
-    let invocation = builder.version();
-    // Every version command is independent of the others: the rest start with kubectl's.
+    // Every version command is independent of the others: they start together.
+    let kubectl_path = locate("kubectl", options.kubectl.as_deref(), search_path, &environment.cwd).path().map(Path::to_path_buf);
     let upgrade_found = locate("calico-upgrade", options.calico_upgrade.as_deref(), search_path, &environment.cwd);
     let chosen = locate("calicoctl", options.calicoctl.as_deref(), search_path, &environment.cwd);
     let mut paths: Vec<PathBuf> = chosen.path().map(Path::to_path_buf).into_iter().collect();
@@ -51,73 +48,106 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
             paths.push(path);
         }
     }
+    let builder =
+        kubectl_path.clone().map(|program| Kubectl { program, connection: options.connection(), client: None });
     let mut later: Vec<Invocation> = upgrade_found.path().map(calico_upgrade::version_invocation).into_iter().collect();
     if all {
         later.extend(paths.iter().map(|path| calicoctl::version_invocation(path)));
     }
-    let first = ctx.prefetch(&[&invocation], later).remove(0);
-    let output = version_output(ctx, &invocation, Some(first))?;
-    let kubectl_version =
-        kubectl::parse_client_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
-    ctx.facts.tools.kubectl = Some(FoundTool { path: kubectl_path, version: display(&kubectl_version) });
-    ctx.facts.kubectl = Some(Kubectl { client: Some(kubectl_version.clone()), ..builder });
+    let first: Vec<Invocation> = builder.iter().map(Kubectl::version).collect();
+    let mut results = ctx.prefetch(&first.iter().collect::<Vec<_>>(), later).into_iter();
+
+    // kubectl
+    match (&builder, first.first()) {
+        (Some(builder), Some(invocation)) => {
+            let parsed = version_output(ctx, invocation, results.next()).and_then(|output| {
+                kubectl::parse_client_version(&output.stdout).map_err(|e| ctx.unreadable(invocation, &output, e))
+            });
+            match parsed {
+                Ok(version) => {
+                    ctx.facts.tools.kubectl = Some(FoundTool { path: builder.program.clone(), version: display(&version) });
+                    ctx.facts.kubectl = Some(Kubectl { client: Some(version), ..builder.clone() });
+                }
+                Err(stop) => problems.push(stop),
+            }
+        }
+        _ => problems.push(missing(Tool::Kubectl, "--kubectl")),
+    }
 
     // calico-upgrade (optional until the datastore is known; `status` shows the migration
     // state with it)
     if let Some(path) = upgrade_found.path().map(Path::to_path_buf) {
         let invocation = calico_upgrade::version_invocation(&path);
-        let output = version_output(ctx, &invocation, None)?;
-        let version =
-            calico_upgrade::parse_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
-        ctx.facts.tools.calico_upgrade = Some(FoundTool { path, version: display(&version) });
-        ctx.facts.calico_upgrade_version = Some(version);
-    }
-    if !all {
-        let mut message = format!("kubectl {}", display(&kubectl_version));
-        if let Some(upgrade) = &ctx.facts.tools.calico_upgrade {
-            message.push_str(&format!(", calico-upgrade {}", upgrade.version));
+        let parsed = version_output(ctx, &invocation, None).and_then(|output| {
+            calico_upgrade::parse_version(&output.stdout).map_err(|e| ctx.unreadable(&invocation, &output, e))
+        });
+        match parsed {
+            Ok(version) => {
+                ctx.facts.tools.calico_upgrade = Some(FoundTool { path, version: display(&version) });
+                ctx.facts.calico_upgrade_version = Some(version);
+            }
+            Err(stop) => problems.push(stop),
         }
-        return Ok(Done::ok(message));
     }
 
     // calicoctl: the chosen one, and every one on PATH.
-    if paths.is_empty() {
-        return Err(missing(Tool::Calicoctl, "--calicoctl"));
-    }
-    let mut offending = Vec::new();
-    for path in &paths {
-        let invocation = calicoctl::version_invocation(path);
-        let output = version_output(ctx, &invocation, None)?;
-        let parsed = calicoctl::parse_version(&output).map_err(|e| ctx.unreadable(&invocation, &output, e))?;
-        if !parsed.is_v2_6_client() {
-            offending.push(format!(
-                "`{}` is calicoctl {}, {}",
-                path.display(),
-                parsed.client_text,
-                if parsed.client.major == 2 && parsed.client.minor == 0 {
-                    "the client of Calico v3.0 (numbered v2.0.x), which speaks the v3 data model"
-                } else {
-                    "a client of Calico v3.x or later"
+    if all {
+        if paths.is_empty() {
+            problems.push(missing(Tool::Calicoctl, "--calicoctl"));
+        }
+        let mut offending = Vec::new();
+        for path in &paths {
+            let invocation = calicoctl::version_invocation(path);
+            let parsed = version_output(ctx, &invocation, None)
+                .and_then(|output| calicoctl::parse_version(&output).map_err(|e| ctx.unreadable(&invocation, &output, e)));
+            let parsed = match parsed {
+                Ok(parsed) => parsed,
+                Err(stop) => {
+                    problems.push(stop);
+                    continue;
                 }
+            };
+            if !parsed.is_v2_6_client() {
+                offending.push(format!(
+                    "`{}` is calicoctl {}, {}",
+                    path.display(),
+                    parsed.client_text,
+                    if parsed.client.major == 2 && parsed.client.minor == 0 {
+                        "the client of Calico v3.0 (numbered v2.0.x), which speaks the v3 data model"
+                    } else {
+                        "a client of Calico v3.x or later"
+                    }
+                ));
+            }
+            if chosen.path() == Some(path.as_path()) {
+                ctx.facts.tools.calicoctl = Some(FoundTool { path: path.clone(), version: parsed.client_text.clone() });
+            }
+            ctx.facts.tools.calicoctls.push(CalicoctlSeen { path: path.clone(), version: parsed });
+        }
+        if !offending.is_empty() {
+            problems.push(
+                Stop::new(
+                    Exit::Precondition,
+                    "a calicoctl newer than Calico v2.6's is installed; the docs: \"Do not use versions of calicoctl v3.0+ after aborting the upgrade\"",
+                )
+                .with_details(
+                    offending
+                        .into_iter()
+                        .chain(["remove or rename it, and install the calicoctl of Calico v2.6 (v1.6.x, e.g. v1.6.5 for Calico v2.6.12)".to_string()])
+                        .collect(),
+                ),
+            );
+        }
+    }
+
+    if !problems.is_empty() {
+        if all && matches!(upgrade_found, Found::Missing) {
+            problems.push(Stop::new(
+                Exit::Precondition,
+                "calico-upgrade was not found on PATH: it is needed if the datastore is etcd (install it or pass --calico-upgrade)",
             ));
         }
-        let is_chosen = chosen.path() == Some(path.as_path());
-        if is_chosen {
-            ctx.facts.tools.calicoctl = Some(FoundTool { path: path.clone(), version: parsed.client_text.clone() });
-        }
-        ctx.facts.tools.calicoctls.push(CalicoctlSeen { path: path.clone(), version: parsed });
-    }
-    if !offending.is_empty() {
-        return Err(Stop::new(
-            Exit::Precondition,
-            "a calicoctl newer than Calico v2.6's is installed; the docs: \"Do not use versions of calicoctl v3.0+ after aborting the upgrade\"",
-        )
-        .with_details(
-            offending
-                .into_iter()
-                .chain(["remove or rename it, and install the calicoctl of Calico v2.6 (v1.6.x, e.g. v1.6.5 for Calico v2.6.12)".to_string()])
-                .collect(),
-        ));
+        return Err(together(problems));
     }
 
     let tools = &ctx.facts.tools;
@@ -127,7 +157,8 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     }
     match &tools.calico_upgrade {
         Some(upgrade) => message.push(format!("calico-upgrade {}", upgrade.version)),
-        None => message.push("calico-upgrade not found (needed only with an etcd datastore)".to_string()),
+        None if all => message.push("calico-upgrade not found (needed only with an etcd datastore)".to_string()),
+        None => {}
     }
     let mut details: Vec<String> = Vec::new();
     if let Some(t) = &tools.kubectl {
@@ -139,10 +170,24 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     if let Some(t) = &tools.calico_upgrade {
         details.push(format!("calico-upgrade: {}", t.path.display()));
     }
-    if let Found::Missing = upgrade_found {
+    if all && matches!(upgrade_found, Found::Missing) {
         details.push("calico-upgrade: not on PATH".to_string());
     }
     Ok(Done::ok(message.join(", ")).with_details(details))
+}
+
+/// Several problems as one: the first one's exit code, every message as a line.
+fn together(mut problems: Vec<Stop>) -> Stop {
+    if problems.len() == 1 {
+        return problems.remove(0);
+    }
+    let exit = problems[0].exit;
+    let message = format!("{} problems with the tools: nothing was changed", problems.len());
+    let details = problems
+        .into_iter()
+        .flat_map(|stop| std::iter::once(stop.message).chain(stop.details.into_iter().map(|d| format!("  {d}"))))
+        .collect();
+    Stop::new(exit, message).with_details(details)
 }
 
 /// Run a version command; a binary that is missing or not executable is a precondition

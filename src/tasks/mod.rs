@@ -15,6 +15,7 @@ mod observer;
 mod outcome;
 
 pub mod abort;
+pub mod find_cluster;
 pub mod find_tools;
 pub mod inspect;
 pub mod pods_at_risk;

@@ -96,6 +96,12 @@ pub fn parse_config_view(output: &Output) -> Result<KubeContext, String> {
     }
 }
 
+/// Read `kubectl config get-contexts -o name`: one name per line (kubectl 1.20, 1.33; nothing,
+/// exit 0, when there is no kubeconfig).
+pub fn parse_context_names(stdout: &str) -> Vec<String> {
+    stdout.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect()
+}
+
 /// The two workload kinds the downgrade rolls back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -156,6 +162,16 @@ impl Kubectl {
         }
         if let Some(context) = &self.connection.context {
             args.push(format!("--context={context}"));
+        }
+        Invocation::read_only(Tool::Kubectl, &self.program, args)
+    }
+
+    /// `kubectl config get-contexts -o name`: the contexts of the kubeconfig, one per line
+    /// (local, read-only), to list when the one asked for cannot be used.
+    pub fn contexts(&self) -> Invocation {
+        let mut args: Vec<String> = ["config", "get-contexts", "-o", "name"].map(String::from).into();
+        if let Some(kubeconfig) = &self.connection.kubeconfig {
+            args.push(format!("--kubeconfig={kubeconfig}"));
         }
         Invocation::read_only(Tool::Kubectl, &self.program, args)
     }
@@ -1275,6 +1291,82 @@ const PERMANENT: &[&str] = &[
     "error: the server doesn't have a resource type",
     "you must be logged in",
 ];
+
+/// Why kubectl could not reach the cluster, when no retry within a run can fix it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreachable {
+    /// The server's name does not resolve (`no such host`).
+    UnknownHost,
+    /// The server's certificate is not trusted by the kubeconfig (`x509: …`).
+    UntrustedCertificate,
+    /// The server refused the credentials (`Unauthorized`, `You must be logged in`).
+    Unauthorized,
+    /// kubectl found no server and fell back to `localhost:8080`.
+    NoServer,
+    /// The kubeconfig names a context that does not exist.
+    UnknownContext,
+}
+
+impl Unreachable {
+    /// What it means, in words.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Unreachable::UnknownHost => "the server's name does not resolve",
+            Unreachable::UntrustedCertificate => "the server's certificate is not trusted by the kubeconfig's certificate authority",
+            Unreachable::Unauthorized => "the server does not accept the kubeconfig's credentials",
+            Unreachable::NoServer => "kubectl found no cluster in its configuration and fell back to localhost:8080",
+            Unreachable::UnknownContext => "the kubeconfig's context does not exist",
+        }
+    }
+}
+
+/// Whether a kubectl failure says the cluster cannot be reached with this configuration at all
+/// (real stderr of kubectl 1.20 and 1.33 against kube-apiserver 1.20:
+/// `fixtures/kubectl/get-objects/unreachable-*.stderr`): `Unable to connect to the server: x509:
+/// certificate signed by unknown authority` (1.33: `tls: failed to verify certificate: x509: …`),
+/// `Unable to connect to the server: dial tcp: lookup NAME on …: no such host`, `error: You
+/// must be logged in to the server (Unauthorized)` (1.33: `(the server has asked for the client
+/// to provide credentials)`), `The connection to the server localhost:8080 was refused`,
+/// `Error in configuration: context was not found for specified context: NAME`.
+pub fn unreachable(stderr: &str) -> Option<Unreachable> {
+    let lower = stderr.to_ascii_lowercase();
+    if lower.contains("no such host") {
+        Some(Unreachable::UnknownHost)
+    } else if lower.contains("x509: ") {
+        Some(Unreachable::UntrustedCertificate)
+    } else if lower.contains("you must be logged in to the server") || lower.contains("(unauthorized)") {
+        Some(Unreachable::Unauthorized)
+    } else if lower.contains("the connection to the server localhost:8080 was refused") {
+        Some(Unreachable::NoServer)
+    } else if lower.contains("context was not found for specified context") {
+        Some(Unreachable::UnknownContext)
+    } else {
+        None
+    }
+}
+
+/// kubectl's own words on a failure, once each: its stderr lines without klog's prefixed
+/// repetitions (`E1205 00:35:07.836346 5229 memcache.go:265] "Unhandled Error" …`, printed once
+/// per retry of discovery and then summed up on the last line), without blank lines and
+/// duplicates, whole. When klog's lines are all there is, they are kept (deduplicated).
+pub fn stderr_lines(stderr: &str) -> Vec<String> {
+    let klog = |line: &str| {
+        let mut chars = line.chars();
+        matches!(chars.next(), Some('E' | 'W' | 'I' | 'F'))
+            && line.get(1..5).is_some_and(|d| d.bytes().all(|b| b.is_ascii_digit()))
+            && line.get(5..6) == Some(" ")
+    };
+    let lines: Vec<&str> = stderr.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
+    let plain: Vec<&str> = lines.iter().copied().filter(|l| !klog(l)).collect();
+    let chosen = if plain.is_empty() { lines } else { plain };
+    let mut out: Vec<String> = Vec::new();
+    for line in chosen {
+        if !out.iter().any(|o| o == line) {
+            out.push(line.to_string());
+        }
+    }
+    out
+}
 
 /// The stderr line that makes a kubectl failure transient (a retry may succeed), or `None`:
 /// a failure is transient only when one line names a transient cause and none a permanent one.

@@ -134,6 +134,8 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             user: "kubernetes-admin".into(),
             removed_nodes: Vec::new(),
             not_ready_nodes: Vec::new(),
+            contexts: vec![crate::kubectl::CONTEXT.to_string()],
+            current_context: Some(crate::kubectl::CONTEXT.to_string()),
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),
@@ -205,6 +207,13 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
                 }
             }
             "--user" => options.config.user = value,
+            "--contexts" => {
+                options.config.contexts = value.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
+                options.config.current_context = options.config.contexts.first().cloned();
+            }
+            "--current-context" => {
+                options.config.current_context = if value == "none" { None } else { Some(value) };
+            }
             "--pod-start-ms" => options.config.pod_start_ms = number(&value)?,
             "--pod-stop-ms" => options.config.pod_stop_ms = number(&value)?,
             "--extra-pods" => options.extra_pods = number(&value)? as u32,
@@ -260,7 +269,29 @@ fn init(dir: &Path, options: &InitOptions) -> Result<(), String> {
     let _lock = cluster.lock()?;
     let state = scenario::build(options, now_ms());
     cluster.save(&state)?;
+    write_kubeconfig(dir, &state.config)?;
     fs::write(cluster.calls_path(), "").map_err(|e| format!("cannot create {}: {e}", cluster.calls_path().display()))
+}
+
+/// `DIR/kubeconfig`: a kubeconfig as an operator's looks (JSON, which is YAML), naming the
+/// simulated contexts. The fakes never read it (they answer from the state); the tool checks
+/// that the file kubectl would read exists.
+fn write_kubeconfig(dir: &Path, config: &crate::state::Config) -> Result<(), String> {
+    let contexts: Vec<serde_json::Value> = config
+        .contexts
+        .iter()
+        .map(|name| serde_json::json!({"name": name, "context": {"cluster": "fake-cluster", "user": config.user}}))
+        .collect();
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake-cluster", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "contexts": contexts,
+        "current-context": config.current_context.clone().unwrap_or_default(),
+        "users": [{"name": config.user, "user": {"token": "simulated"}}],
+    });
+    let path = dir.join("kubeconfig");
+    fs::write(&path, format!("{kubeconfig:#}\n")).map_err(|e| format!("cannot create {}: {e}", path.display()))
 }
 
 #[derive(Serialize)]

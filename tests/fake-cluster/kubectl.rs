@@ -89,6 +89,13 @@ pub enum Containers {
 pub const UNREACHABLE: &str =
     "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?\n";
 
+/// kubectl 1.33's stderr when the server's name does not resolve, its certificate is not
+/// trusted, or it refuses the credentials (real captures against kube-apiserver 1.20,
+/// `fixtures/kubectl/get-objects/unreachable-*`; the server being the fake's own).
+pub const UNKNOWN_HOST: &str = "E1205 00:35:07.967621    5245 memcache.go:265] \"Unhandled Error\" err=\"couldn't get current server API group list: Get \\\"https://no-such-host.invalid:6443/api?timeout=2m0s\\\": dial tcp: lookup no-such-host.invalid on 10.255.255.53:53: no such host\"\nUnable to connect to the server: dial tcp: lookup no-such-host.invalid on 10.255.255.53:53: no such host\n";
+pub const UNTRUSTED: &str = "E1205 00:35:07.836346    5229 memcache.go:265] \"Unhandled Error\" err=\"couldn't get current server API group list: Get \\\"https://127.0.0.1:6443/api?timeout=2m0s\\\": tls: failed to verify certificate: x509: certificate signed by unknown authority\"\nUnable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority\n";
+pub const UNAUTHORIZED: &str = "E1205 00:35:08.222927    5277 memcache.go:265] \"Unhandled Error\" err=\"couldn't get current server API group list: the server has asked for the client to provide credentials\"\nerror: You must be logged in to the server (the server has asked for the client to provide credentials)\n";
+
 /// What `calico-downgrade` asks for the calico-node environment.
 pub const ENV_LINES_JSONPATH: &str =
     "jsonpath={range .spec.template.spec.containers[*].env[*]}{.name}{\"\\t\"}{.value}{\"\\t\"}{.valueFrom}{\"\\n\"}{end}";
@@ -147,6 +154,8 @@ pub enum Cmd {
     ConfigView {
         context: Option<String>,
     },
+    /// `config get-contexts -o name`.
+    Contexts,
     /// `get controllerrevisions|replicasets NAME... -n NS -o json`: the objects, whole.
     RevisionObjects {
         kind: Kind,
@@ -200,6 +209,7 @@ impl Cmd {
             Cmd::CanI { .. } => "kubectl-auth-can-i",
             Cmd::ConfigUser => "kubectl-config-view",
             Cmd::ConfigView { .. } => "kubectl-config-view",
+            Cmd::Contexts => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
@@ -420,6 +430,13 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 _ => Err("only `config view --minify` with the user's or the tool's jsonpath is simulated".into()),
             }
         }
+        ["config", "get-contexts"] => {
+            only(&["output"])?;
+            match f.output.as_deref() {
+                Some("name") => Ok(Cmd::Contexts),
+                _ => Err("only `config get-contexts -o name` is simulated".into()),
+            }
+        }
         ["get", objects @ ..] if !objects.is_empty() && objects.iter().all(|o| o.contains('/')) => {
             only(&["namespace", "output", "watch", "output-watch-events"])?;
             if f.watch_events && !f.watch {
@@ -629,11 +646,13 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             }
         }
         Cmd::ConfigUser => out(state.config.user.clone()),
-        Cmd::ConfigView { context } => out(format!(
-            "{}\tfake-cluster\thttps://127.0.0.1:6443\t{}\n",
-            context.as_deref().unwrap_or(CONTEXT),
-            state.config.user
-        )),
+        Cmd::ConfigView { context } => match context.or_else(|| state.config.current_context.clone()) {
+            // kubectl 1.20 and 1.33 against a kubeconfig without, or with an unknown, context.
+            None => err("error: current-context must exist in order to minify\n", 1),
+            Some(name) if !state.config.contexts.contains(&name) => err(format!("error: cannot locate context {name}\n"), 1),
+            Some(name) => out(format!("{name}\tfake-cluster\thttps://127.0.0.1:6443\t{}\n", state.config.user)),
+        },
+        Cmd::Contexts => out(state.config.contexts.iter().map(|c| format!("{c}\n")).collect::<String>()),
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
         Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),

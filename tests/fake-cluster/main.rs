@@ -207,7 +207,14 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
         let output = match fault {
             _ if refusal.is_some() => refusal,
             Some(
-                FaultKind::Fail | FaultKind::Unreachable | FaultKind::Garbage | FaultKind::Hang | FaultKind::Signal,
+                FaultKind::Fail
+                | FaultKind::Unreachable
+                | FaultKind::UnknownHost
+                | FaultKind::Untrusted
+                | FaultKind::Unauthorized
+                | FaultKind::Garbage
+                | FaultKind::Hang
+                | FaultKind::Signal,
             ) => None,
             _ => Some(match command {
                 Command::Kubectl(cmd) => kubectl::execute(&mut state, cmd, now, fault == Some(FaultKind::Stuck)),
@@ -227,6 +234,18 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
             }
             Some(FaultKind::Unreachable) => {
                 eprint!("{}", kubectl::UNREACHABLE);
+                1
+            }
+            Some(FaultKind::UnknownHost) => {
+                eprint!("{}", kubectl::UNKNOWN_HOST);
+                1
+            }
+            Some(FaultKind::Untrusted) => {
+                eprint!("{}", kubectl::UNTRUSTED);
+                1
+            }
+            Some(FaultKind::Unauthorized) => {
+                eprint!("{}", kubectl::UNAUTHORIZED);
                 1
             }
             Some(FaultKind::Garbage) => {

@@ -88,6 +88,20 @@ pub struct Config {
     /// pod created there never starts.
     #[serde(default)]
     pub not_ready_nodes: Vec<String>,
+    /// The kubeconfig's contexts (`config get-contexts -o name`); `--context` must name one.
+    #[serde(default = "default_contexts")]
+    pub contexts: Vec<String>,
+    /// The kubeconfig's current context; `None`: `config view --minify` fails as kubectl's does.
+    #[serde(default = "default_current_context")]
+    pub current_context: Option<String>,
+}
+
+fn default_contexts() -> Vec<String> {
+    vec![crate::kubectl::CONTEXT.to_string()]
+}
+
+fn default_current_context() -> Option<String> {
+    Some(crate::kubectl::CONTEXT.to_string())
 }
 
 fn default_user() -> String {
@@ -265,6 +279,11 @@ pub enum FaultKind {
     Fail,
     /// The API server out of reach: what real kubectl prints then.
     Unreachable,
+    /// The server's name does not resolve, its certificate is not trusted, or it refuses the
+    /// credentials: what real kubectl 1.33 prints then (no retry fixes these).
+    UnknownHost,
+    Untrusted,
+    Unauthorized,
     Garbage,
     Hang,
     Signal,
@@ -277,6 +296,9 @@ impl FaultKind {
         match text {
             "fail" => Some(FaultKind::Fail),
             "unreachable" => Some(FaultKind::Unreachable),
+            "unknown-host" => Some(FaultKind::UnknownHost),
+            "untrusted" => Some(FaultKind::Untrusted),
+            "unauthorized" => Some(FaultKind::Unauthorized),
             "garbage" => Some(FaultKind::Garbage),
             "hang" => Some(FaultKind::Hang),
             "signal" => Some(FaultKind::Signal),

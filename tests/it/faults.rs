@@ -172,9 +172,12 @@ fn names_are_validated_before_anything_runs() {
 
 #[test]
 fn values_reach_the_child_as_one_argument_never_through_a_shell() {
-    let cluster = FakeCluster::new(&[]);
-    let kubeconfig = "/tmp/a b/$(touch pwned);'q'\"`id`";
-    let run = cluster.run(&["plan", "--kubeconfig", kubeconfig, "--context", "ctx with spaces; echo"]);
+    let cluster = FakeCluster::new(&["--contexts", "ctx with spaces; echo"]);
+    // The kubeconfig must exist (the tool checks before kubectl falls back to localhost:8080).
+    let kubeconfig = format!("{}/a b/$(touch pwned);'q'\"`id`", cluster.path().display());
+    std::fs::create_dir_all(std::path::Path::new(&kubeconfig).parent().unwrap()).unwrap();
+    std::fs::copy(cluster.kubeconfig(), &kubeconfig).unwrap();
+    let run = cluster.run(&["plan", "--kubeconfig", &kubeconfig, "--context", "ctx with spaces; echo"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     let calls = cluster.calls();
     let kubectl_calls: Vec<_> = calls.iter().filter(|c| c["argv"][0].as_str().unwrap().ends_with("kubectl")).collect();

@@ -415,7 +415,7 @@ fn run_downgrades_an_upgraded_etcd_cluster_in_the_documented_order() {
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&still_v3(), &converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     insta::assert_debug_snapshot!(statuses(&outcome));
     insta::assert_snapshot!(cluster.exec.commands().join("\n"));
     let at_risk: Vec<String> = outcome.facts.pods_at_risk.unwrap().iter().map(|p| p.name.clone()).collect();
@@ -427,7 +427,7 @@ fn plan_runs_no_mutating_command_and_shows_the_commands_it_would_run() {
     let mut cluster = Cluster::upgraded();
     cluster.inprogress(&[true]);
     let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
     let planned: Vec<String> =
         outcome.steps.iter().flat_map(|s| s.commands.iter().filter(|c| c.planned).map(|c| c.command.clone())).collect();
@@ -445,7 +445,7 @@ fn a_second_run_on_a_downgraded_cluster_changes_nothing() {
     cluster.inprogress(&[false]);
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
     assert!(!outcome.facts.changed);
     assert!(statuses(&outcome).iter().all(|(_, s)| *s != Status::Changed), "{:?}", statuses(&outcome));
@@ -458,7 +458,7 @@ fn run_refuses_when_calicoctl_is_the_v3_0_client_numbered_v2_0() {
         cluster.tools(bad, "v1.0.5");
         let outcome = cluster.run(Command::Run, &no_watch());
         assert_eq!(outcome.exit, Exit::Precondition, "{bad}");
-        let failure = outcome.failure.unwrap();
+        let failure = outcome.failure().cloned().unwrap();
         assert!(failure.details.iter().any(|d| d.contains(bad) && d.contains("/fake/calicoctl")), "{failure:?}");
         assert!(cluster.exec.mutating().is_empty());
     }
@@ -472,7 +472,7 @@ fn a_false_success_of_calico_upgrade_v1_0_3_fails_the_run_before_any_rollback() 
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::StepFailed);
     assert_eq!(cluster.exec.mutating().len(), 1, "only the abort ran: {:?}", cluster.exec.mutating());
-    let failure = outcome.failure.unwrap();
+    let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Abort the upgrade");
     assert!(failure.details.iter().any(|d| d.contains("known bug")), "{failure:?}");
 }
@@ -491,7 +491,7 @@ fn calico_upgrade_v1_0_0_is_answered_yes_on_stdin_and_has_no_no_prompts() {
     );
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let (abort, _, stdin) =
         cluster.exec.log.iter().find(|(c, e, _)| *e == Effect::Mutating && c.contains("abort")).unwrap();
     assert!(!abort.contains("--no-prompts"), "{abort}");
@@ -504,7 +504,7 @@ fn pruned_history_is_a_precondition_failure_naming_the_revisions() {
     cluster.revisions(&[(2, NODE_V3, "2026-11-23T21:30:32Z")]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition);
-    let message = outcome.failure.unwrap().message;
+    let message = outcome.failure().cloned().unwrap().message;
     assert!(message.contains("revisionHistoryLimit") && message.contains("2 (quay.io/calico/node:v3.0.4"), "{message}");
 }
 
@@ -516,7 +516,7 @@ fn an_on_delete_daemonset_stops_with_exit_4_naming_the_pods_still_on_v3() {
     cluster.pods(&[&still_v3()]);
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::NotConverged);
-    let failure = outcome.failure.unwrap();
+    let failure = outcome.failure().cloned().unwrap();
     assert!(failure.message.contains("OnDelete"), "{failure:?}");
     assert!(failure.details.iter().any(|d| d.contains("calico-node-a") && d.contains("v3.0.4")), "{failure:?}");
     assert!(failure.details.iter().any(|d| d.contains("--replace-pods")), "{failure:?}");
@@ -530,7 +530,7 @@ fn the_wait_times_out_with_exit_4() {
     let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged);
-    assert_eq!(outcome.failure.unwrap().task, "Wait for the pods");
+    assert_eq!(outcome.failure().cloned().unwrap().task, "Wait for the pods");
 }
 
 #[test]
@@ -539,7 +539,7 @@ fn rollback_first_rolls_back_and_waits_before_the_abort() {
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let names: Vec<String> = outcome.steps.iter().map(|s| s.name.clone()).collect();
     let wait = names.iter().position(|n| n == "Wait for the pods").unwrap();
     let abort = names.iter().position(|n| n == "Abort the upgrade").unwrap();
@@ -558,7 +558,7 @@ fn a_kubectl_that_hangs_fails_the_task_naming_the_command() {
     let outcome = cluster.run(Command::Run, &no_watch());
     assert!(cluster.exec.mutating().is_empty());
     assert_eq!(outcome.exit, Exit::StepFailed);
-    let failure = outcome.failure.unwrap();
+    let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Inspect the cluster");
     assert!(
         failure.message.contains("kubectl get daemonsets,deployments,controllerrevisions,replicasets")
@@ -581,7 +581,7 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     cluster.all_pods();
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition);
-    let message = outcome.failure.unwrap().message;
+    let message = outcome.failure().cloned().unwrap().message;
     assert!(message.contains("canal installation") && message.contains("--daemonset canal"), "{message}");
 }
 
@@ -600,7 +600,7 @@ fn one_failed_poll_during_the_wait_is_retried_and_the_run_converges() {
     cluster.exec.on(&pods_command(), exit(1, "", UNREACHABLE));
     cluster.exec.on(&pods_command(), ok(&converged_v2()));
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let polls = cluster.count(&pods_command());
     assert_eq!(polls, 3, "the failed poll was run again");
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
@@ -616,8 +616,8 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
     cluster.exec.on(&pods_command(), exit(1, "", UNREACHABLE));
     let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
-    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
-    let failure = outcome.failure.unwrap();
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Wait for the pods");
     assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
     assert!(
@@ -636,7 +636,7 @@ fn a_forbidden_poll_is_not_retried() {
     let forbidden = "Error from server (Forbidden): pods is forbidden: User \"ops\" cannot list resource \"pods\" in API group \"\" in the namespace \"kube-system\"\n";
     cluster.exec.on(&pods_command(), exit(1, "", forbidden));
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failures);
     let polls = cluster.count(&pods_command());
     assert_eq!(polls, 1);
 }
@@ -656,13 +656,17 @@ fn a_transient_failure_during_inspection_is_retried_within_its_budget() {
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     assert_eq!(cluster.count(&revisions), 3);
-    // And it gives up when the server stays away: exit 1 after the budget, not forever.
+    // And it gives up when the server stays away: exit 3 (nothing was changed) after the
+    // budget, not forever, saying which server did not answer and kubectl's words.
     let mut down = Cluster::upgraded();
     down.exec.set(&revisions, exit(1, "", UNREACHABLE));
     let outcome = down.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::StepFailed);
+    assert_eq!(outcome.exit, Exit::Precondition);
+    let failure = outcome.failure().unwrap();
+    assert!(failure.message.starts_with("cannot reach the API server: no answer within 20s of retries"), "{failure:?}");
+    assert!(failure.details.iter().any(|d| d.starts_with("kubectl: The connection to the server")), "{failure:?}");
     let attempts = down.count(&revisions);
     assert!((3..=12).contains(&attempts), "{attempts}");
     assert!(down.exec.mutating().is_empty());
@@ -674,10 +678,10 @@ fn a_user_who_may_only_read_is_stopped_before_the_abort_naming_verb_resource_and
     cluster.allowed(false);
     cluster.inprogress(&[true]);
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
     assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
     assert!(!outcome.facts.changed);
-    let failure = outcome.failure.unwrap();
+    let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Check permissions");
     assert!(
         failure.message.contains("user `jane` may not patch daemonsets.apps/calico-node in kube-system")
@@ -699,9 +703,9 @@ fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_cha
         exit(1, "", forbidden),
     );
     let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
     assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
-    let failure = outcome.failure.unwrap();
+    let failure = outcome.failure().cloned().unwrap();
     assert_eq!(
         failure.message,
         "user `jane` may not patch daemonsets.apps/calico-node in kube-system: nothing was changed"
@@ -719,7 +723,7 @@ fn plan_shows_the_permission_checks_and_a_kubectl_without_server_dry_run_says_so
     );
     cluster.inprogress(&[true]);
     let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let step = outcome.steps.iter().find(|s| s.name == "Check permissions").unwrap();
     let details = step.details.join("\n");
     assert!(details.contains("allowed: patch daemonsets.apps/calico-node in kube-system"), "{details}");
@@ -734,7 +738,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
     let mut cluster = Cluster::upgraded();
     let outcome = cluster.run(Command::Run, &Options { deployment: "calico-kube-controler".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
-    let message = outcome.failure.unwrap().message;
+    let message = outcome.failure().cloned().unwrap().message;
     assert!(message.contains("did you mean --deployment calico-kube-controllers?"), "{message}");
     assert!(cluster.exec.mutating().is_empty());
 
@@ -743,7 +747,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
     let options = Options { daemonset: "calico-nod".into(), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::Precondition);
-    let message = outcome.failure.unwrap().message;
+    let message = outcome.failure().cloned().unwrap().message;
     assert!(message.contains("did you mean --daemonset calico-node?"), "{message}");
 
     // `status` with the typo does not say converged.
@@ -761,7 +765,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
     cluster.exec.set(&k.namespaces().to_string(), ok("NAME\ndefault\nkube-node-lease\nkube-public\nkube-system\n"));
     let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
-    let message = outcome.failure.unwrap().message;
+    let message = outcome.failure().cloned().unwrap().message;
     assert_eq!(message, "there is no namespace kube-sytem; did you mean -n kube-system?");
 }
 
@@ -788,9 +792,9 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
         let rollout = rollout.as_str();
         cluster.exec.set(&kubectl().workload_status("kube-system", "calico-node", None).to_string(), ok(rollout));
         let outcome = cluster.run(Command::Run, &no_watch());
-        assert_eq!(outcome.exit, expected, "{datastore_env:?}: {:#?}", outcome.failure);
+        assert_eq!(outcome.exit, expected, "{datastore_env:?}: {:#?}", outcome.failures);
         if expected == Exit::Precondition {
-            let message = outcome.failure.unwrap().message;
+            let message = outcome.failure().cloned().unwrap().message;
             assert!(
                 message.contains("with the etcd datastore the Calico v3.0 manifests run calico-kube-controllers"),
                 "{message}"
@@ -818,7 +822,7 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     assert_eq!(outcome.exit, Exit::StepFailed);
     assert!(!outcome.facts.changed, "a refused undo changed nothing");
     assert!(outcome.facts.may_have_changed.is_empty());
-    let failure = outcome.failure.unwrap();
+    let failure = outcome.failure().cloned().unwrap();
     assert!(failure.details.iter().any(|d| d.starts_with("not changed: ds/calico-node still carries")), "{failure:#?}");
 
     // Timed out, but the template reads back with the target images: it took effect.
@@ -834,7 +838,7 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
     assert_eq!(step.status, Status::Changed);
     assert!(step.message.contains("read back, the rollback had taken effect"), "{}", step.message);
@@ -849,7 +853,7 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let undos = cluster.exec.mutating().iter().filter(|c| c.contains("rollout undo ds/")).count();
     assert_eq!(undos, 2, "{:?}", cluster.exec.mutating());
     let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
@@ -880,7 +884,7 @@ fn the_plan_names_the_template_changes_and_the_way_back() {
     let mut cluster = Cluster::upgraded();
     cluster.inprogress(&[true]);
     let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let inspect = outcome.steps.iter().find(|s| s.name == "Inspect the cluster").unwrap();
     let details = inspect.details.join("\n");
     assert!(details.contains("ds/calico-node: the rollback changes the pod template (revision 2 → 1):"), "{details}");
@@ -921,7 +925,7 @@ fn the_watch_finds_a_candidate_and_a_complete_look_confirms_it() {
     cluster.exec.on(&pods_command(), ok(&converged_v2()));
     cluster.exec.set(&watch_command(), ok(&converged_v2()));
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let wait: Vec<String> = cluster
         .exec
         .commands()
@@ -945,7 +949,7 @@ fn a_node_that_joined_is_counted_from_the_live_rollout_status() {
     cluster.exec.set(&watch_command(), ok(&four));
     cluster.rollout(ROLLOUT_FOUR_NODES);
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
     assert!(wait.message.contains("calico-node 4/4"), "{}", wait.message);
 }
@@ -964,8 +968,8 @@ fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
     cluster.exec.set(&watch_command(), ok(&stalled));
     let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
     let outcome = cluster.run(Command::Run, &options);
-    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
-    let failure = outcome.failure.unwrap();
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
     assert!(failure.details.iter().any(|d| d.trim() == "not ready: calico-node-b on node-2"), "{:#?}", failure.details);
 }
 
@@ -981,7 +985,7 @@ fn a_failed_watch_is_established_again() {
     cluster.exec.on(&watch_command(), exit(1, "", UNREACHABLE));
     cluster.exec.on(&watch_command(), ok(&converged_v2()));
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     assert_eq!(cluster.count(&watch_command()), 2);
 }
 
@@ -1044,7 +1048,7 @@ fn the_watch_events_are_an_exact_view_and_converged_needs_no_confirming_poll() {
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 2, 2, NODE_V2), ("MODIFIED", 3, 3, 3, NODE_V2)]);
     cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
     assert!(wait.message.contains("calico-node 3/3"), "{}", wait.message);
     let commands: Vec<&str> = wait.commands.iter().map(|c| c.command.as_str()).collect();
@@ -1083,7 +1087,7 @@ fn the_watch_waits_for_the_live_rollout_status_and_follows_a_node_joining() {
     );
     cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
     assert!(wait.message.contains("calico-node 4/4"), "{}", wait.message);
 }
@@ -1099,8 +1103,8 @@ fn a_live_template_without_the_target_images_fails_the_wait() {
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V3)]);
     cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failure);
-    let failure = outcome.failure.unwrap();
+    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Wait for the pods");
     assert!(
         failure.message.starts_with("daemonset/calico-node's live template runs quay.io/calico/node:v3.0.4"),
@@ -1126,7 +1130,7 @@ fn a_failed_event_watch_is_started_again_after_a_pause() {
     let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V2)]);
     cluster.workload_watches(ok(&ds));
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     assert_eq!(cluster.count(&pod_events_command()), 2);
     let wait = outcome.steps.iter().find(|s| s.name == "Wait for the pods").unwrap();
     assert!(wait.commands.iter().any(|c| c.exit_code == Some(1)), "the failed watch is in the report");
@@ -1147,8 +1151,8 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
         .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), exit(1, "", UNREACHABLE));
     let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
     let outcome = cluster.run(Command::Run, &options);
-    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failure);
-    let failure = outcome.failure.unwrap();
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
     assert!(failure.details[0].contains("was refused"), "{:#?}", failure.details);
     let watches = cluster.count(&pod_events_command());
     assert_eq!(watches, 3, "three tries, then one read retried until the deadline");
@@ -1168,7 +1172,7 @@ fn a_refused_watch_is_not_the_runs_failure_the_wait_looks_instead() {
     cluster.exec.set(&watch_command(), exit(1, "", refused));
     cluster.pods(&[&still_v3(), &still_v3(), &converged_v2()]);
     let outcome = cluster.run(Command::Run, &options());
-    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failure);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
     let count = |command: String| cluster.count(&command);
     assert_eq!(count(pod_events_command()), 1, "not retried: refused is not transient");
     assert_eq!(count(watch_command()), 1, "once refused, the looks do not watch again");

@@ -42,6 +42,11 @@ impl FakeCluster {
         self.dir.path().join("bin")
     }
 
+    /// The simulated cluster's kubeconfig (`fake-cluster init` writes it), as `KUBECONFIG`.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
     pub fn journal(&self) -> PathBuf {
         self.dir.path().join("journal.jsonl")
     }
@@ -78,6 +83,7 @@ impl FakeCluster {
             .env_clear()
             .env("PATH", self.bin())
             .env("HOME", self.dir.path().join("home"))
+            .env("KUBECONFIG", self.kubeconfig())
             .env("CALICO_DOWNGRADE_JOURNAL", self.journal())
             .stdin(Stdio::null());
         command
