@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cli::{Cli, CommandArg};
-use crate::cluster::Datastore;
 use crate::destination::{self, datastore_access, Destination, DEFAULT_APICONFIGV1, DEFAULT_APICONFIGV3};
 use crate::exec::journal::{self, Header, Holder, Journal, RunLock};
 use crate::exec::runner::Runner;
@@ -79,32 +78,16 @@ enum Refusal {
     Interrupted,
 }
 
-/// Ask on the terminal, naming the cluster; `Ok` when the operator answers yes.
+/// Ask on the terminal, one short question naming the namespace and the cluster; `Ok` when
+/// the operator answers yes.
 fn ask(
     command: Command,
     options: &Options,
     destination: &Destination,
-    datastore: Option<Datastore>,
     interrupted: &AtomicBool,
 ) -> Result<(), Refusal> {
-    // The etcd datastore is changed by calico-upgrade: say which one it will reach.
-    let migration = match datastore {
-        Some(Datastore::Etcd) => format!(
-            "\n  calico-upgrade: Calico v2.6 data from {}; Calico v3.0 data from {}\n",
-            destination.calico_upgrade.v1, destination.calico_upgrade.v3
-        ),
-        _ => String::new(),
-    };
-    eprint!(
-        "This will {} in namespace {} of {}.{migration} Proceed? [y/N] ",
-        if command == Command::Run {
-            "abort the Calico data migration and roll Calico back to v2.6"
-        } else {
-            "abort the Calico data migration"
-        },
-        options.namespace,
-        destination.cluster_line(),
-    );
+    let what = if command == Command::Run { "Downgrade Calico" } else { "Abort the Calico data migration" };
+    eprint!("{what} in {} of {}? [y/N] ", options.namespace, destination.short());
     let _ = std::io::stderr().flush();
     // The signal handler restarts an interrupted read, so the answer is read on a thread
     // while this one watches for Ctrl-C.
@@ -185,7 +168,8 @@ fn identify(
         snapshot.var("KUBERNETES_SERVICE_HOST").is_some_and(|h| !h.is_empty()),
         &|path| path.is_file(),
     );
-    let mut destination = Destination { kubeconfig, kube: None, kube_error: None, contexts: Vec::new(), calico_upgrade };
+    let mut destination =
+        Destination { kubeconfig, kube: None, kube_error: None, contexts: Vec::new(), calico_upgrade };
     let Some(program) = found.path().filter(|p| p.is_file()) else {
         return (destination, Vec::new());
     };
@@ -348,6 +332,7 @@ pub fn execute(
         quiet: presentation.quiet,
     };
 
+    let mut planned = Vec::new();
     if ask_first {
         // The plan first, as text (on stderr when stdout carries the JSON document).
         let plan_options = Options { check: true, ..options.clone() };
@@ -367,15 +352,15 @@ pub fn execute(
             }
             return report(presentation, &runner, &plan, true);
         }
-        let datastore = plan.facts.cluster.as_ref().map(|cluster| cluster.datastore);
-        if let Err(refused) = ask(command, options, &destination, datastore, &runner.interrupted) {
+        if let Err(refused) = ask(command, options, &destination, &runner.interrupted) {
             return refusal(presentation, refused);
         }
         runner.check_mode = false;
+        planned = plan.steps;
     }
     // Not `stdout().lock()`: indicatif's ticker thread writes to stdout too, and would wait
-    // forever for a lock this thread held.
-    let mut text = TextReport::new(std::io::stdout(), style);
+    // forever for a lock this thread held. After the plan, only what happens next is shown.
+    let mut text = TextReport::new(std::io::stdout(), style).after_plan(&planned);
     let mut silent = Silent;
     let observer: &mut dyn Observer = match presentation.output {
         OutputFormat::Text => &mut text,
@@ -400,7 +385,6 @@ fn run_playbook(
     destination: &Destination,
     ready: Vec<Call>,
 ) -> Outcome {
-    observer.destination(destination);
     let mut ctx = Context::new(options, environment, runner, observer);
     for (invocation, _, result) in ready {
         ctx.prefetched(invocation, result);

@@ -1,9 +1,12 @@
 //! Calico's images and release lines: which image belongs to Calico v2.6 and which to v3.x.
 //!
-//! Calico v2.6 ships `calico/node:v2.6.x` and `calico/kube-controllers:v1.0.x`; Calico v3.0
-//! ships `calico/node:v3.0.x` and `calico/kube-controllers:v2.0.x` (v3.0.10 on: `v3.0.x`).
-//! Registries differ (`quay.io/calico/node`, `calico/node`, a private mirror), so an image is
-//! recognised by the last two path segments of its repository.
+//! Calico v2.6 ships `calico/node:v2.6.x`, `calico/cni:v1.11.x` and
+//! `calico/kube-controllers:v1.0.x`; Calico v3.0 ships `calico/node:v3.0.x`,
+//! `calico/cni:v2.0.x`, `calico/kube-controllers:v2.0.x` and, in its Kubernetes-API-datastore
+//! manifests, `calico/typha:v0.6.x` (from v3.0.10 every component carries the Calico version).
+//! Calico v2.6's manifests run no Typha. Registries differ (`quay.io/calico/node`,
+//! `calico/node`, a private mirror), so an image is recognised by the last two path segments
+//! of its repository.
 
 use semver::Version;
 use serde::Serialize;
@@ -18,6 +21,12 @@ pub enum Component {
     KubeControllers,
     /// Calico v2.5 and earlier: `calico/kube-policy-controller`.
     PolicyController,
+    /// `calico/cni`: the CNI plugin and its installer (`install-cni`).
+    Cni,
+    /// `calico/typha`: the fan-out proxy of the Kubernetes API datastore manifests (Calico v3.0).
+    Typha,
+    /// Any other `calico/*` image (`calico/ctl`, `calico/routereflector`, ...).
+    Other,
 }
 
 /// Which side of the upgrade a set of images is on.
@@ -54,8 +63,39 @@ pub fn component(image: &str) -> Option<Component> {
         "node" => Some(Component::Node),
         "kube-controllers" => Some(Component::KubeControllers),
         "kube-policy-controller" => Some(Component::PolicyController),
+        "cni" => Some(Component::Cni),
+        "typha" => Some(Component::Typha),
+        _ => Some(Component::Other),
+    }
+}
+
+/// Whether an image is Calico's (`quay.io/calico/*`, or `calico/*` from any registry or mirror).
+pub fn is_calico(image: &str) -> bool {
+    component(image).is_some()
+}
+
+/// The Calico release (major, minor) one image belongs to, by its component's numbering:
+/// calico/node carries it; calico/cni v1.11 and calico/kube-controllers v1.0 shipped with
+/// v2.6, their v2.0 with v3.0; calico/typha v0.6 with v3.0; from v3.0.10 every component
+/// carries the Calico version. `None` when that cannot be told.
+pub fn image_release(image: &str) -> Option<(u64, u64)> {
+    let component = component(image)?;
+    let version = split_image(image).1.and_then(version::parse_lenient)?;
+    let own = (version.major, version.minor);
+    match (component, version.major, version.minor) {
+        (_, major, _) if major >= 3 => Some(own),
+        (Component::Node, 2, _) => Some(own),
+        (Component::KubeControllers | Component::Cni, 1, _) => Some((2, 6)),
+        (Component::KubeControllers | Component::Cni, 2, 0) => Some((3, 0)),
+        (Component::Typha, 0, 6) => Some((3, 0)),
+        (Component::PolicyController, _, _) => Some((2, 5)),
         _ => None,
     }
+}
+
+/// The newest Calico release among `images`, named `v3.0`; `None` when none can be told.
+pub fn newest_release(images: &[String]) -> Option<(u64, u64)> {
+    images.iter().filter_map(|image| image_release(image)).max()
 }
 
 /// The version of `wanted` among `images`, if its tag is a version.
@@ -80,13 +120,98 @@ pub fn generation(images: &[String], defining: Component) -> Generation {
     };
     let v2_major = match defining {
         Component::Node => 2,
-        Component::KubeControllers | Component::PolicyController => 1,
+        Component::KubeControllers | Component::PolicyController | Component::Cni => 1,
+        // Typha shipped with Calico v3.0 first (v0.6.x); no v2.6 manifest runs it.
+        Component::Typha => {
+            return if (version.major, version.minor) >= (0, 6) { Generation::V3 } else { Generation::Unknown }
+        }
+        Component::Other => return Generation::Unknown,
     };
     match version.major {
         major if major == v2_major => Generation::V2,
         major if major > v2_major => Generation::V3,
         _ => Generation::Unknown,
     }
+}
+
+/// `v3.0`: a release as the report names it.
+pub fn release_name((major, minor): (u64, u64)) -> String {
+    format!("v{major}.{minor}")
+}
+
+/// The shape of a CNI network configuration, as `calico-config`'s `cni_network_config` holds
+/// it: Calico v3.0's manifests made it a conflist (`"plugins": [calico, portmap]`, written as
+/// `10-calico.conflist` by the v3.0 installer, `CNI_CONF_NAME`); Calico v2.6's is a single
+/// network configuration (`"type": "calico"`), which its installer (calico/cni v1.11, no
+/// `CNI_CONF_NAME`) writes as `10-calico.conf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "format")]
+pub enum CniConfig {
+    /// A `plugins` list (the Calico v3.0 shape).
+    Conflist { cni_version: Option<String>, plugins: Vec<String> },
+    /// One network configuration (the Calico v2.6 shape).
+    Conf { cni_version: Option<String> },
+    /// Not JSON even with the installer's `__PLACEHOLDERS__` filled in: not told apart.
+    Unreadable { reason: String },
+}
+
+/// Read `cni_network_config`. The installer replaces `__NAME__` placeholders before writing
+/// the file, and some stand where a number goes (`"mtu": __CNI_MTU__`), so bare ones count as
+/// a number here.
+pub fn cni_config(text: &str) -> CniConfig {
+    let filled = fill_placeholders(text);
+    let value: serde_json::Value = match serde_json::from_str(&filled) {
+        Ok(value) => value,
+        Err(error) => return CniConfig::Unreadable { reason: format!("not JSON: {error}") },
+    };
+    let cni_version = value.get("cniVersion").and_then(|v| v.as_str()).map(str::to_string);
+    match value.get("plugins").and_then(|p| p.as_array()) {
+        Some(plugins) => CniConfig::Conflist {
+            cni_version,
+            plugins: plugins.iter().filter_map(|p| Some(p.get("type")?.as_str()?.to_string())).collect(),
+        },
+        None if value.get("type").is_some() => CniConfig::Conf { cni_version },
+        None => CniConfig::Unreadable { reason: "neither `plugins` nor `type`".to_string() },
+    }
+}
+
+/// `__CNI_MTU__` outside a string becomes `0`; inside strings placeholders are left alone.
+fn fill_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if c == '_' && chars.peek() == Some(&'_') {
+            // A bare placeholder: `__` NAME `__`.
+            let mut name = String::from("_");
+            while let Some(&next) = chars.peek() {
+                if next.is_ascii_uppercase() || next.is_ascii_digit() || next == '_' {
+                    name.push(next);
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push_str(if name.len() > 4 && name.ends_with("__") { "0" } else { &name });
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The Calico release a set of images belongs to, as the report names it: `v2.6`, `v3.0`
@@ -155,6 +280,37 @@ mod tests {
             generation(&images(&["quay.io/calico/kube-controllers:v3.0.11"]), Component::KubeControllers),
             Generation::V3
         );
+    }
+
+    #[test]
+    fn every_calico_image_is_placed_in_its_release_whatever_the_registry() {
+        assert_eq!(image_release("quay.io/calico/typha:v0.6.2"), Some((3, 0)));
+        assert_eq!(image_release("registry.corp:5000/mirror/calico/typha:v3.0.12"), Some((3, 0)));
+        assert_eq!(image_release("calico/cni:v1.11.4"), Some((2, 6)));
+        assert_eq!(image_release("calico/cni:v2.0.2"), Some((3, 0)));
+        assert_eq!(image_release("quay.io/calico/node:v2.6.8"), Some((2, 6)));
+        assert_eq!(image_release("quay.io/calico/typha:latest"), None);
+        assert!(
+            is_calico("calico/ctl:v1.6.5") && !is_calico("nginx:1.25") && !is_calico("quay.io/coreos/flannel:v0.9.1")
+        );
+        assert_eq!(newest_release(&images(&["quay.io/calico/typha:v0.6.2", "nginx:1.25"])), Some((3, 0)));
+        assert_eq!(generation(&images(&["quay.io/calico/typha:v0.6.2"]), Component::Typha), Generation::V3);
+    }
+
+    #[test]
+    fn the_cni_configuration_of_each_release_is_told_apart() {
+        // calico-config's cni_network_config of the Calico v3.0 KDD manifest (projectcalico/calico
+        // v3.0/.../kubernetes-datastore/calico-networking/1.7/calico.yaml), shortened.
+        let v3 = r#"{"name": "k8s-pod-network", "cniVersion": "0.3.0", "plugins": [
+            {"type": "calico", "mtu": 1500, "nodename": "__KUBERNETES_NODE_NAME__"},
+            {"type": "portmap", "snat": true, "capabilities": {"portMappings": true}}]}"#;
+        assert_eq!(
+            cni_config(v3),
+            CniConfig::Conflist { cni_version: Some("0.3.0".into()), plugins: vec!["calico".into(), "portmap".into()] }
+        );
+        let v2 = r#"{"name": "k8s-pod-network", "cniVersion": "0.1.0", "type": "calico", "mtu": __CNI_MTU__}"#;
+        assert_eq!(cni_config(v2), CniConfig::Conf { cni_version: Some("0.1.0".into()) });
+        assert!(matches!(cni_config("{not json"), CniConfig::Unreadable { .. }));
     }
 
     #[test]

@@ -17,55 +17,61 @@ use crate::exit::Exit;
 use crate::options::{Options, Presentation};
 
 const ABOUT_ORDERS: &str = "\
-Orders: by default the docs' order (\"Downgrading a self-hosted installation\"): abort the data
-migration, then roll back. --rollback-first rolls back and waits first, as the Calico
-troubleshooting page and calico-upgrade's own abort prompt ask (\"all calico/node instances ...
-should be running Calico v2.x\").";
+Orders: by default the docs' (\"Downgrading a self-hosted installation\"): abort
+the data migration, then roll back. --rollback-first rolls back and waits
+first, as the Calico troubleshooting page and calico-upgrade's own abort prompt
+ask (\"all calico/node instances ... should be running Calico v2.x\").";
 
+const ENVIRONMENT: &str = "\
+Every option can also be set from CALICO_DOWNGRADE_<NAME>, as in
+CALICO_DOWNGRADE_NAMESPACE=calico or CALICO_DOWNGRADE_YES=1.";
+
+// Every example fits an 80-column terminal on one line (a test renders the help at 80).
 const EXAMPLES: &str = "\
 Examples:
-  calico-downgrade plan                          read-only: what would be done, with the exact commands
-  calico-downgrade run                           show the plan, ask, then abort the migration, roll back, wait, verify
-  calico-downgrade run --yes --output json       unattended, one JSON document at the end
-  calico-downgrade run --rollback-first --yes    roll back and wait before aborting the migration
-  calico-downgrade run --replace-pods --yes      also replace the pods of an OnDelete DaemonSet
-  calico-downgrade abort --yes                   only \"Aborting the upgrade\" (components never upgraded)
-  calico-downgrade status --watch                follow the Calico pods until converged
-  calico-downgrade man > calico-downgrade.1      the manual page
-  kubectl calico-downgrade plan                  as a kubectl plugin (installed as kubectl-calico_downgrade)
+  calico-downgrade plan                      what would be done, and how
+  calico-downgrade run                       show the plan, ask, then downgrade
+  calico-downgrade run --yes --output json   unattended: one JSON document
+  calico-downgrade run --rollback-first      roll back and wait, then abort
+  calico-downgrade run --replace-pods        an OnDelete DaemonSet: replace pods
+  calico-downgrade abort                     only \"Aborting the upgrade\"
+  calico-downgrade status --watch            follow the pods until converged
+  kubectl calico-downgrade plan              as a kubectl plugin
 Each command's own options: calico-downgrade <COMMAND> --help";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
-  calico-downgrade plan                                 what `run` would do, with the exact commands
-  calico-downgrade plan --context prod --output json    the plan as one JSON document
-  calico-downgrade plan --rollback-first                the plan in the troubleshooting page's order";
+  calico-downgrade plan                          what `run` would do
+  calico-downgrade plan --context prod           on another context
+  calico-downgrade plan --output json            the plan as one JSON document
+  calico-downgrade plan --rollback-first         in the troubleshooting order";
 
 const RUN_EXAMPLES: &str = "\
 Examples:
-  calico-downgrade run                           show the plan, ask, then carry it out
-  calico-downgrade run --yes --output json       unattended, one JSON document at the end
-  calico-downgrade run --replace-pods --yes      also replace the pods of an OnDelete DaemonSet";
+  calico-downgrade run                           show the plan, ask, then act
+  calico-downgrade run --yes --output json       unattended: one JSON document
+  calico-downgrade run --replace-pods --yes      OnDelete: replace the pods too
+  calico-downgrade run --stop-typha --yes        also scale Typha down to 0";
 
 const ABORT_EXAMPLES: &str = "\
 Examples:
-  calico-downgrade abort --check                         what the abort would run
-  calico-downgrade abort --yes                           abort the data migration
-  calico-downgrade abort --yes --apiconfigv1 v1.yaml     with calico-upgrade's configuration files";
+  calico-downgrade abort --check                 what the abort would run
+  calico-downgrade abort --yes                   abort the data migration
+  calico-downgrade abort --apiconfigv1 v1.yaml   with calico-upgrade's files";
 
 const STATUS_EXAMPLES: &str = "\
 Examples:
   calico-downgrade status                        one look at the Calico pods
-  calico-downgrade status --watch --timeout 5m   follow them until they converge
-  calico-downgrade status --output json          the pods and the verdict as JSON";
+  calico-downgrade status --watch --timeout 5m   follow them until converged
+  calico-downgrade status --output json          the pods and the verdict";
 
 const STATUS_EXIT_CODES: &str = "\
 Exit codes:
-  0    the pods have converged: every one Running, ready, on the pre-upgrade images
-  1    they have not (or a command failed)
-  2    usage error, or output the tool could not understand
+  0    converged: every pod Running, ready, on the pre-upgrade images
+  1    not converged (or a command failed)
+  2    usage error, or output the tool could not read
   3    a precondition is not met (kubectl missing, no such DaemonSet)
-  130  interrupted (SIGINT/SIGTERM)";
+  130  interrupted (SIGINT, SIGTERM, SIGHUP)";
 
 /// The rows of the exit-code table that apply to a command.
 fn exit_codes(codes: &[&str]) -> String {
@@ -84,7 +90,7 @@ fn help(examples: &str, codes: &[&str]) -> String {
     name = "calico-downgrade",
     version,
     about = "Take a Kubernetes cluster from Calico v3.0 back to Calico v2.6, as the Calico docs prescribe",
-    after_help = format!("{EXAMPLES}\n\n{ABOUT_ORDERS}\n\n{}", crate::exit::TABLE),
+    after_help = format!("{EXAMPLES}\n\n{ENVIRONMENT}\n\n{}", crate::exit::TABLE),
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -137,8 +143,8 @@ pub enum CommandArg {
 /// none ([`uses_options`]).
 pub fn unused(command: &str) -> &'static [&'static str] {
     match command {
-        // A plan never changes anything, so there is nothing to confirm.
-        "plan" => &["yes", "abort_while_v3"],
+        // A plan never changes anything, so there is nothing to confirm, and it never waits.
+        "plan" => &["yes", "abort_while_v3", "timeout", "poll_interval", "no_watch"],
         "run" => &["abort_while_v3"],
         // The abort neither rolls back nor waits.
         "abort" => &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first"],
@@ -155,7 +161,9 @@ pub fn uses_options(command: &str) -> bool {
 
 /// The clap command with each subcommand's unused options hidden from its help and completions.
 pub fn command() -> clap::Command {
-    let command = Cli::command();
+    // The variables are named once, after the examples (`ENVIRONMENT`), not beside each option:
+    // the option list then fits an 80-column terminal in two columns.
+    let command = Cli::command().mut_args(|arg| arg.hide_env(true));
     let globals: Vec<clap::Arg> = command.get_arguments().filter(|arg| arg.is_global_set()).cloned().collect();
     // clap copies each global option into every subcommand that lacks it when the command is
     // built; a hidden copy put there first is kept instead.
@@ -430,6 +438,36 @@ mod tests {
         let names = subcommand_names();
         for name in ["plan", "run", "abort", "status", "completions", "man", "help"] {
             assert!(names.iter().any(|n| n == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_help_fits_an_80_column_terminal_without_wrapping_an_example() {
+        let mut command = command().term_width(80);
+        command.build();
+        let mut helps = vec![("calico-downgrade".to_string(), command.render_long_help().to_string())];
+        for sub in command.get_subcommands_mut() {
+            helps.push((sub.get_name().to_string(), sub.render_long_help().to_string()));
+        }
+        for (name, help) in helps {
+            let examples = help.split("Examples:").nth(1).unwrap_or_default();
+            for line in examples.lines().filter(|l| l.starts_with("  ") && !l.starts_with("   ")) {
+                let first = line.trim_start();
+                assert!(
+                    first.starts_with("calico-downgrade")
+                        || first.starts_with("kubectl ")
+                        || first.chars().next().is_some_and(|c| c.is_ascii_digit()),
+                    "{name}: a wrapped example or exit-code line: {line:?}\n{help}"
+                );
+            }
+            assert!(help.lines().all(|l| l.chars().count() <= 80), "{name}:\n{help}");
+        }
+    }
+
+    #[test]
+    fn plan_does_without_the_wait_s_options() {
+        for option in ["timeout", "poll_interval", "no_watch", "yes"] {
+            assert!(unused("plan").contains(&option), "{option}");
         }
     }
 

@@ -187,8 +187,11 @@ pub fn summary(progress: &[Progress]) -> String {
                 let parts: Vec<String> = groups.iter().map(|(label, count)| format!("{count} {label}")).collect();
                 line.push_str(&format!(" ({})", parts.join(", ")));
             }
-            if let (Some(rollout), true) = (&p.rollout, p.on_other_images.is_empty()) {
-                line.push_str(&format!(" (rollout: {rollout})"));
+            // The pods are all there but the workload's own status has not caught up: said
+            // without a second count that would contradict the first (the reason is in the
+            // exit-4 report).
+            if p.rollout.is_some() && p.on_other_images.is_empty() && p.ready >= p.desired {
+                line.push_str(", its rollout status not complete yet");
             }
             line
         })

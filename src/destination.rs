@@ -86,7 +86,9 @@ impl Kubeconfig {
             KubeconfigOrigin::Option => format!("{paths} (--kubeconfig)"),
             KubeconfigOrigin::Variable => format!("{paths} (KUBECONFIG)"),
             KubeconfigOrigin::Default => format!("{paths} (kubectl's default, ~/.kube/config)"),
-            KubeconfigOrigin::InCluster => "the pod's service account (no kubeconfig; KUBERNETES_SERVICE_HOST is set)".into(),
+            KubeconfigOrigin::InCluster => {
+                "the pod's service account (no kubeconfig; KUBERNETES_SERVICE_HOST is set)".into()
+            }
             KubeconfigOrigin::Nowhere => "none (no --kubeconfig, no KUBECONFIG, no HOME)".into(),
         }
     }
@@ -98,9 +100,7 @@ impl Kubeconfig {
             KubeconfigOrigin::Option if !absent.is_empty() => {
                 Some(format!("the kubeconfig `{}` given with --kubeconfig does not exist", absent[0]))
             }
-            KubeconfigOrigin::Variable if self.files.is_empty() => {
-                Some("KUBECONFIG names no file".to_string())
-            }
+            KubeconfigOrigin::Variable if self.files.is_empty() => Some("KUBECONFIG names no file".to_string()),
             KubeconfigOrigin::Variable if absent.len() == self.files.len() => Some(format!(
                 "no kubeconfig: {} named by KUBECONFIG {}",
                 absent.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
@@ -265,10 +265,7 @@ impl Destination {
             return None;
         }
         if error.contains("cannot locate context") {
-            let name = context.map_or_else(
-                || error.rsplit(' ').next().unwrap_or_default().to_string(),
-                str::to_string,
-            );
+            let name = context.map_or_else(|| error.rsplit(' ').next().unwrap_or_default().to_string(), str::to_string);
             let given = if context.is_some() { "given with --context" } else { "the kubeconfig's current context" };
             return Some((
                 format!("there is no context `{name}` ({given}) in {}", self.kubeconfig.describe()),
@@ -367,11 +364,8 @@ mod tests {
     #[test]
     fn a_context_that_cannot_be_used_is_named_with_the_contexts_there_are() {
         let config = kubeconfig(None, Some("/etc/k/a".as_ref()), None, false, &exists_only(&["/etc/k/a"]));
-        let unknown = destination(
-            config.clone(),
-            None,
-            Some("`kubectl config view --minify` failed: cannot locate context prd"),
-        );
+        let unknown =
+            destination(config.clone(), None, Some("`kubectl config view --minify` failed: cannot locate context prd"));
         let (message, details) = unknown.problem(Some("prd")).unwrap();
         assert_eq!(message, "there is no context `prd` (given with --context) in /etc/k/a (KUBECONFIG)");
         assert_eq!(details, ["contexts in the kubeconfig: prod, staging"]);
@@ -381,9 +375,15 @@ mod tests {
             Some("`kubectl config view --minify` failed: current-context must exist in order to minify"),
         );
         assert_eq!(none.problem(None).unwrap().0, "/etc/k/a (KUBECONFIG) has no current context; pass --context NAME");
-        let serverless = KubeContext { context: "prod".into(), cluster: "c".into(), server: String::new(), user: "u".into() };
+        let serverless =
+            KubeContext { context: "prod".into(), cluster: "c".into(), server: String::new(), user: "u".into() };
         assert!(destination(config.clone(), Some(serverless), None).problem(None).unwrap().0.contains("no server"));
-        let fine = KubeContext { context: "prod".into(), cluster: "c".into(), server: "https://x:6443".into(), user: "u".into() };
+        let fine = KubeContext {
+            context: "prod".into(),
+            cluster: "c".into(),
+            server: "https://x:6443".into(),
+            user: "u".into(),
+        };
         assert_eq!(destination(config, Some(fine), None).problem(None), None);
     }
 }

@@ -11,11 +11,11 @@ pub enum Exit {
     StepFailed,
     /// 2: usage error, or output the tool could not understand (nothing further was attempted).
     Unrecognised,
-    /// 3: a precondition is not met: nothing was changed.
+    /// 3: a precondition is not met (or the prompt was answered no): nothing was changed.
     Precondition,
     /// 4: changes were made but the pods did not converge within `--timeout`.
     NotConverged,
-    /// 130: interrupted (SIGINT/SIGTERM): children stopped, what was done is reported.
+    /// 130: interrupted (SIGINT, SIGTERM, SIGHUP): children stopped, what was done is reported.
     Interrupted,
 }
 
@@ -42,8 +42,8 @@ impl From<Exit> for i32 {
 pub const TABLE: &str = "\
 Exit codes:
   0    done, or nothing to do (already downgraded)
-  1    a step failed: a tool or the cluster said no; later steps were not attempted
-  2    usage error, or output the tool could not understand (nothing further was attempted)
-  3    a precondition is not met: nothing was changed
-  4    changes were made but the pods did not converge within --timeout
-  130  interrupted (SIGINT/SIGTERM): children stopped, what was done is reported";
+  1    a step failed (a tool or the cluster said no); later steps did not run
+  2    usage error, or output the tool could not read; nothing further ran
+  3    a precondition is not met, or the prompt was answered no: no change
+  4    changes were made, but the pods did not converge within --timeout
+  130  interrupted (SIGINT, SIGTERM, SIGHUP): children stopped, work reported";

@@ -21,20 +21,20 @@ use crate::tools::kubectl::Connection;
 /// and `follow` come from the subcommand.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct Options {
-    /// kubectl to use (default: the first on PATH)
+    /// kubectl to run (default: the first on PATH)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_KUBECTL", value_name = "PATH", value_parser = program)]
     pub kubectl: Option<PathBuf>,
-    /// calicoctl to use (default: the first on PATH); every calicoctl on PATH is checked
+    /// calicoctl to check (default: the first; all on PATH are checked)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_CALICOCTL", value_name = "PATH", value_parser = program)]
     pub calicoctl: Option<PathBuf>,
-    /// calico-upgrade to use (default: the first on PATH)
+    /// calico-upgrade to run (default: the first on PATH)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_CALICO_UPGRADE", value_name = "PATH", value_parser = program)]
     pub calico_upgrade: Option<PathBuf>,
-    /// kubeconfig passed to every kubectl call (KUBECONFIG is honoured as kubectl honours it)
+    /// kubeconfig for every kubectl call (else KUBECONFIG, ~/.kube/config)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_KUBECONFIG", value_name = "PATH",
           allow_hyphen_values = true, value_parser = passed_on)]
     pub kubeconfig: Option<String>,
-    /// kubeconfig context passed to every kubectl call
+    /// kubeconfig context for every kubectl call
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_CONTEXT", value_name = "NAME",
           allow_hyphen_values = true, value_parser = passed_on)]
     pub context: Option<String>,
@@ -42,49 +42,48 @@ pub struct Options {
     #[arg(short = 'n', long, global = true, env = "CALICO_DOWNGRADE_NAMESPACE", default_value = "kube-system",
           value_parser = namespace)]
     pub namespace: String,
-    /// The calico/node DaemonSet (`canal` for canal installs)
+    /// The calico/node DaemonSet (`canal` for canal)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_DAEMONSET", default_value = "calico-node",
           value_parser = object_name)]
     pub daemonset: String,
-    /// The calico/kube-controllers Deployment (absent in Kubernetes-API-datastore installs)
+    /// The calico/kube-controllers Deployment
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_DEPLOYMENT", default_value = "calico-kube-controllers",
           value_parser = object_name)]
     pub deployment: String,
-    /// Passed to calico-upgrade as --apiconfigv1
+    /// calico-upgrade's --apiconfigv1 (Calico v2.6 data)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_APICONFIGV1", value_name = "PATH",
           allow_hyphen_values = true, value_parser = passed_on)]
     pub apiconfigv1: Option<String>,
-    /// Passed to calico-upgrade as --apiconfigv3
+    /// calico-upgrade's --apiconfigv3 (Calico v3.0 data)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_APICONFIGV3", value_name = "PATH",
           allow_hyphen_values = true, value_parser = passed_on)]
     pub apiconfigv3: Option<String>,
-    /// Roll the DaemonSet back to this revision instead of the newest one with v2.x images
+    /// DaemonSet revision to roll back to (default: newest v2.x)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_TO_REVISION", value_name = "N",
           allow_hyphen_values = true, value_parser = revision)]
     pub to_revision: Option<u64>,
-    /// How long to wait for the pods, in all (1s to a week)
+    /// How long to wait for the pods (1s to a week)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_TIMEOUT", value_name = "DURATION", default_value = "10m",
           allow_hyphen_values = true, value_parser = timeout)]
     pub timeout: Duration,
-    /// How long any one external command may take (1s to a day)
+    /// How long one external command may take (1s to a day)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_COMMAND_TIMEOUT", value_name = "DURATION", default_value = "2m",
           allow_hyphen_values = true, value_parser = command_timeout)]
     pub command_timeout: Duration,
-    /// Interval between two looks at the pods when polling (10ms to an hour)
+    /// Pause between two looks when polling (10ms to an hour)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_POLL_INTERVAL", value_name = "DURATION", default_value = "2s",
           allow_hyphen_values = true, value_parser = poll_interval)]
     pub poll_interval: Duration,
-    /// Poll with `kubectl get pods` instead of following `kubectl get pods --watch`
+    /// Poll with `kubectl get pods` instead of watching
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_NO_WATCH", value_parser = BoolishValueParser::new())]
     pub no_watch: bool,
-    /// With an OnDelete DaemonSet, delete its old pods one node at a time
+    /// OnDelete DaemonSet: delete its old pods node by node
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_REPLACE_PODS", value_parser = BoolishValueParser::new())]
     pub replace_pods: bool,
-    /// Roll back and wait before aborting the data migration
+    /// Roll back and wait before aborting the migration
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_ROLLBACK_FIRST", value_parser = BoolishValueParser::new())]
     pub rollback_first: bool,
-    /// `abort` only: abort even though calico/node still runs Calico v3 (the docs' "Aborting the
-    /// upgrade" is for components never upgraded; `run` aborts and rolls back in the docs' order)
+    /// `abort`: abort although calico/node still runs Calico v3
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_ABORT_WHILE_V3", value_parser = BoolishValueParser::new())]
     pub abort_while_v3: bool,
     /// Plan only: observe, never change (plan, `run --check`, `abort --check`, Ansible check mode).
@@ -101,13 +100,13 @@ pub struct Presentation {
     /// Report format
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_OUTPUT", value_enum, default_value = "text")]
     pub output: OutputFormat,
-    /// Journal file (default: under $XDG_STATE_HOME/calico-downgrade/)
+    /// Journal file (default: one per run in $XDG_STATE_HOME/calico-downgrade/)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_JOURNAL", value_name = "PATH")]
     pub journal: Option<PathBuf>,
-    /// Do not ask for confirmation (required when stdin is not a terminal)
+    /// Do not ask (required when stdin is not a terminal)
     #[arg(short = 'y', long, global = true, env = "CALICO_DOWNGRADE_YES", value_parser = BoolishValueParser::new())]
     pub yes: bool,
-    /// Echo each command as it runs
+    /// Show every detail, and each command as it runs
     #[arg(short = 'v', long, global = true, env = "CALICO_DOWNGRADE_VERBOSE", value_parser = BoolishValueParser::new())]
     pub verbose: bool,
     /// Invoked as the Ansible module: the journal is required for every action.

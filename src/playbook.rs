@@ -69,7 +69,9 @@ impl Task {
             Task::RollBack(_) => "Downgrading a self-hosted installation, step 2",
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
             Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
-            Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster => "Downgrading a self-hosted installation",
+            Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster => {
+                "Downgrading a self-hosted installation"
+            }
         }
     }
 
@@ -149,7 +151,9 @@ pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
     ];
     match command {
         Command::Abort => vec![vec![Task::FindTools, Task::FindCluster], vec![Task::CheckNode], vec![Task::Abort]],
-        Command::Status => vec![vec![Task::FindKubectl, Task::FindCluster], vec![Task::Inspect], vec![Task::ObservePods]],
+        Command::Status => {
+            vec![vec![Task::FindKubectl, Task::FindCluster], vec![Task::Inspect], vec![Task::ObservePods]]
+        }
         Command::Plan | Command::Run => {
             let mut list = vec![
                 vec![Task::FindTools, Task::FindCluster],
@@ -230,7 +234,14 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
                     if done.status == Status::Changed {
                         ctx.facts.changed = true;
                     }
-                    Step { name, status: done.status, message: done.message, details: done.details, commands }
+                    Step {
+                        name,
+                        status: done.status,
+                        message: done.message,
+                        summary: done.summary,
+                        details: done.details,
+                        commands,
+                    }
                 }
                 Err(Stop { exit: stop_exit, message, details, safe_next }) => {
                     if failures.is_empty() {
@@ -251,8 +262,13 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
                             "; the data migration has not been aborted yet: run `calico-downgrade abort` once every calico/node pod runs Calico v2.x",
                         );
                     }
-                    failures.push(Failure { task: name.clone(), message: message.clone(), details: details.clone(), safe_next });
-                    Step { name, status: Status::Failed, message, details, commands }
+                    failures.push(Failure {
+                        task: name.clone(),
+                        message: message.clone(),
+                        details: details.clone(),
+                        safe_next,
+                    });
+                    Step { name, status: Status::Failed, message, summary: Vec::new(), details, commands }
                 }
             };
             ctx.observer.task_finished(&step);

@@ -20,7 +20,7 @@ const TICK: Duration = Duration::from_millis(20);
 
 pub struct Runner {
     pub command_timeout: Duration,
-    /// Set by the SIGINT/SIGTERM handler installed in `main`.
+    /// Set by the SIGINT/SIGTERM/SIGHUP handler installed in `main`.
     pub interrupted: Arc<AtomicBool>,
     /// Refuse every [`Effect::Mutating`] invocation (plan, `run --check`, Ansible check mode).
     pub check_mode: bool,

@@ -1,14 +1,20 @@
 //! The text report: one block per task in the style of Ansible (`TASK [Roll back ds/calico-node]`,
 //! then `ok:`, `changed:`, `skipped:` or `failed:` and what was observed), printed as each task
-//! finishes; a live progress line during the wait on a terminal (plain timestamped lines
+//! finishes; a live progress line during the wait on a terminal (one line per change
 //! otherwise); and a closing recap. Colour only on a terminal, never with `NO_COLOR` or
 //! `TERM=dumb`. The report goes to stdout; nothing here writes to stderr.
+//!
+//! Screens are for people, the journal for the record: a task shows its message and its few
+//! summary lines; its details (every revision, the whole template diff, each permission
+//! answer, the read-only commands it would run) only with `-v` (they are always in the journal
+//! and the JSON). A failure is told once, whole. After a plan shown before the prompt, the
+//! tasks that find what the plan found are not shown again: only what happens next.
 
 use std::io::Write;
-use std::time::Instant;
+use std::time::Duration;
 
 use super::{brief_summary, Recap};
-use crate::exec::Invocation;
+use crate::exec::{Effect, Invocation};
 use crate::playbook::Outcome;
 use crate::tasks::{CommandRecord, Observer, Status, Step};
 
@@ -24,14 +30,21 @@ pub struct Style {
 pub struct TextReport<W: Write> {
     out: W,
     style: Style,
-    started: Instant,
     /// The live progress line on a terminal (indicatif, drawn on stdout), cleared before the
     /// next output.
     bar: Option<indicatif::ProgressBar>,
+    /// The last progress line, without its clock: an unchanged line is not printed again.
     last_progress: String,
     /// `-v`: the commands echoed as started and not finished yet. A result that does not
     /// follow its own command alone names it.
     running: Vec<String>,
+    /// The plan shown before the prompt: a task that finds just what it found is not shown
+    /// again.
+    planned: Vec<Step>,
+    /// The task started and its header not printed yet (held back while it may be as planned).
+    pending: Option<String>,
+    /// Tasks found as planned since the last one shown, named in one line before the next.
+    as_planned: Vec<String>,
 }
 
 fn paint(colour: bool, code: &str, text: &str) -> String {
@@ -51,9 +64,29 @@ fn status_colour(status: Status) -> &'static str {
     }
 }
 
+/// `12.3s of 10m`: the wait's one clock.
+fn clock(elapsed: Duration, limit: Duration) -> String {
+    format!("{:.1}s of {}", elapsed.as_secs_f64(), humantime::format_duration(limit))
+}
+
 impl<W: Write> TextReport<W> {
     pub fn new(out: W, style: Style) -> Self {
-        TextReport { out, style, started: Instant::now(), bar: None, last_progress: String::new(), running: Vec::new() }
+        TextReport {
+            out,
+            style,
+            bar: None,
+            last_progress: String::new(),
+            running: Vec::new(),
+            planned: Vec::new(),
+            pending: None,
+            as_planned: Vec::new(),
+        }
+    }
+
+    /// After the plan was shown: tasks that find what these steps found are not shown again.
+    pub fn after_plan(mut self, planned: &[Step]) -> Self {
+        self.planned = planned.to_vec();
+        self
     }
 
     fn clear_progress(&mut self) {
@@ -62,11 +95,51 @@ impl<W: Write> TextReport<W> {
         }
     }
 
-    /// The closing lines: the failure, told once in full (what failed, the tool's own words,
-    /// what is safe to do next), the tasks not run, the recap with a one-line reference to the
-    /// failure, and the journal's path.
+    /// Print the held-back task header (and, before it, which tasks were as planned).
+    fn flush_header(&mut self) {
+        let Some(name) = self.pending.take() else { return };
+        self.clear_progress();
+        if !self.as_planned.is_empty() {
+            let _ = writeln!(self.out, "\nas planned: {}", self.as_planned.join(", "));
+            self.as_planned.clear();
+        }
+        let header = format!("TASK [{name}] ");
+        let stars = 80usize.saturating_sub(header.chars().count()).max(3);
+        let _ = writeln!(self.out, "\n{header}{}", "*".repeat(stars));
+        let _ = self.out.flush();
+    }
+
+    /// The line on screen for a progress update: drawn live on a terminal, else printed when
+    /// it says something new.
+    fn show_progress(&mut self, line: &str, shown: String) {
+        if self.style.quiet || line == self.last_progress {
+            return;
+        }
+        self.flush_header();
+        self.last_progress = line.to_string();
+        if self.style.live {
+            let _ = self.out.flush();
+            let bar = self.bar.get_or_insert_with(|| {
+                let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
+                let template = if self.style.colour { "  {spinner:.cyan} {msg}" } else { "  {spinner} {msg}" };
+                bar.set_style(indicatif::ProgressStyle::with_template(template).expect("static template"));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            });
+            bar.set_message(shown);
+        } else {
+            let _ = writeln!(self.out, "  {shown}");
+        }
+        let _ = self.out.flush();
+    }
+
+    /// The closing lines: each failure, told once in full (what failed, the tool's own words,
+    /// what is safe to do next), the tasks not run, the recap (in a plan, what would change),
+    /// a one-line reference to the failure or the run's verdict unless the last task just said
+    /// it, and the journal's path.
     pub fn finish(&mut self, outcome: &Outcome, journal: Option<&str>) {
         self.clear_progress();
+        self.pending = None;
         let out = &mut self.out;
         let colour = self.style.colour;
         for failure in &outcome.failures {
@@ -89,8 +162,19 @@ impl<W: Write> TextReport<W> {
             crate::exit::Exit::Done => "32",
             _ => "31",
         };
-        let _ = writeln!(out, "{}", paint(colour, verdict_colour, &recap.to_string()));
-        let _ = writeln!(out, "{}", brief_summary(outcome));
+        let counts = if outcome.check {
+            format!("ok={} would change={} failed={} skipped={}", recap.ok, recap.changed, recap.failed, recap.skipped)
+        } else {
+            recap.to_string()
+        };
+        let _ = writeln!(out, "{}", paint(colour, verdict_colour, &counts));
+        let summary = brief_summary(outcome);
+        let last = outcome.steps.last().map(|s| s.message.as_str());
+        if outcome.failures.is_empty() && last == Some(summary.as_str()) {
+            // The verdict is the last task's message, just printed above.
+        } else {
+            let _ = writeln!(out, "{summary}");
+        }
         if let Some(journal) = journal {
             let _ = writeln!(out, "journal: {journal}");
         }
@@ -99,68 +183,60 @@ impl<W: Write> TextReport<W> {
 }
 
 impl<W: Write> Observer for TextReport<W> {
-    fn destination(&mut self, destination: &crate::destination::Destination) {
-        if self.style.quiet {
-            return;
-        }
-        let _ = writeln!(self.out, "CLUSTER {}", "*".repeat(72));
-        for line in destination.lines() {
-            let _ = writeln!(self.out, "{line}");
-        }
-        let _ = self.out.flush();
-    }
-
     fn task_started(&mut self, name: &str) {
         if self.style.quiet {
             return;
         }
         self.clear_progress();
-        let header = format!("TASK [{name}] ");
-        let stars = 80usize.saturating_sub(header.chars().count()).max(3);
-        let _ = writeln!(self.out, "\n{header}{}", "*".repeat(stars));
-        let _ = self.out.flush();
+        self.pending = Some(name.to_string());
+        if !self.planned.iter().any(|step| step.name == name) {
+            self.flush_header();
+        }
     }
 
     fn progress(&mut self, line: &str) {
-        if self.style.quiet || line == self.last_progress {
-            return;
-        }
-        self.last_progress = line.to_string();
-        if self.style.live {
-            let _ = self.out.flush();
-            let bar = self.bar.get_or_insert_with(|| {
-                let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
-                let template = if self.style.colour {
-                    "  {spinner:.cyan} [{elapsed}] {msg}"
-                } else {
-                    "  {spinner} [{elapsed}] {msg}"
-                };
-                bar.set_style(indicatif::ProgressStyle::with_template(template).expect("static template"));
-                bar.enable_steady_tick(std::time::Duration::from_millis(120));
-                bar
-            });
-            bar.set_message(line.to_string());
-        } else {
-            let elapsed = self.started.elapsed().as_secs_f64();
-            let _ = writeln!(self.out, "  [{elapsed:>6.1}s] {line}");
-        }
-        let _ = self.out.flush();
+        self.show_progress(line, line.to_string());
+    }
+
+    fn waiting(&mut self, line: &str, elapsed: Duration, limit: Duration) {
+        let shown = format!("[{}] {line}", clock(elapsed, limit));
+        self.show_progress(line, shown);
     }
 
     fn task_finished(&mut self, step: &Step) {
         self.clear_progress();
         // A failure is told once, in full, by `finish`, right after this.
         if self.style.quiet || step.status == Status::Failed {
+            self.pending = None;
             return;
         }
+        let same = |planned: &Step| {
+            planned.name == step.name
+                && planned.status == step.status
+                && planned.message == step.message
+                && planned.summary == step.summary
+        };
+        if self.pending.is_some() && self.planned.iter().any(same) {
+            self.pending = None;
+            self.as_planned.push(step.name.clone());
+            return;
+        }
+        self.flush_header();
         let colour = self.style.colour;
+        let verbose = self.style.verbose;
         let out = &mut self.out;
         let _ = writeln!(out, "{}: {}", paint(colour, status_colour(step.status), step.status.word()), step.message);
-        for detail in &step.details {
-            let _ = writeln!(out, "    {detail}");
+        for line in &step.summary {
+            let _ = writeln!(out, "    {line}");
         }
-        for command in step.commands.iter().filter(|c| c.planned) {
-            let _ = writeln!(out, "    would run: {}", crate::exec::shorten_line(&command.command, &command.argv));
+        if verbose {
+            for detail in &step.details {
+                let _ = writeln!(out, "    {detail}");
+            }
+        }
+        // What a plan would change, as commands to paste; `-v` shows the reads too.
+        for command in step.commands.iter().filter(|c| c.planned && (verbose || c.effect == Effect::Mutating)) {
+            let _ = writeln!(out, "    would run: {}", command.command);
         }
         let _ = out.flush();
     }
@@ -169,6 +245,7 @@ impl<W: Write> Observer for TextReport<W> {
         if !self.style.verbose || self.style.quiet {
             return;
         }
+        self.flush_header();
         self.clear_progress();
         let _ = writeln!(self.out, "    $ {invocation}");
         let _ = self.out.flush();
@@ -179,6 +256,7 @@ impl<W: Write> Observer for TextReport<W> {
         if !self.style.verbose || self.style.quiet {
             return;
         }
+        self.flush_header();
         self.clear_progress();
         // Alone in flight, the result follows its own command; with others (commands run
         // together, or one started by the task before) it names the command.
@@ -215,7 +293,14 @@ mod tests {
     use crate::playbook::{Command, Failure};
 
     fn step(name: &str, status: Status, message: &str) -> Step {
-        Step { name: name.into(), status, message: message.into(), details: Vec::new(), commands: Vec::new() }
+        Step {
+            name: name.into(),
+            status,
+            message: message.into(),
+            summary: Vec::new(),
+            details: Vec::new(),
+            commands: Vec::new(),
+        }
     }
 
     fn render(outcome: &Outcome, colour: bool) -> String {
@@ -243,14 +328,15 @@ mod tests {
             steps: vec![step("Find the tools", Status::Ok, "kubectl v1.33.1"), last.clone()],
             not_run: Vec::new(),
             exit: if converged { Exit::Done } else { Exit::StepFailed },
-            failures: (!converged).then(|| Failure {
-                task: last.name.clone(),
-                message: last.message.clone(),
-                details: vec!["stderr: one more line".into()],
-                safe_next: "`calico-downgrade plan` shows what `run` would do".into(),
-            })
-            .into_iter()
-            .collect(),
+            failures: (!converged)
+                .then(|| Failure {
+                    task: last.name.clone(),
+                    message: last.message.clone(),
+                    details: vec!["stderr: one more line".into()],
+                    safe_next: "`calico-downgrade plan` shows what `run` would do".into(),
+                })
+                .into_iter()
+                .collect(),
             facts: Default::default(),
         }
     }

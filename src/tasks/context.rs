@@ -276,7 +276,8 @@ impl<'a> Context<'a> {
     /// Nothing was changed yet (or this is check mode), and this is not the wait: a failure to
     /// reach the cluster still means "nothing was changed".
     fn before_any_change(&self) -> bool {
-        self.deadline.is_none() && (self.options.check || (!self.facts.changed && self.facts.may_have_changed.is_empty()))
+        self.deadline.is_none()
+            && (self.options.check || (!self.facts.changed && self.facts.may_have_changed.is_empty()))
     }
 
     /// The API server the kubeconfig names, for messages.
@@ -297,7 +298,10 @@ impl<'a> Context<'a> {
             details.push(destination.cluster_line());
         }
         details.extend(crate::tools::kubectl::stderr_lines(stderr).into_iter().map(|l| format!("kubectl: {l}")));
-        ExecError::Unreachable { message: format!("cannot reach {}: {why}; nothing was changed", self.server()), details }
+        ExecError::Unreachable {
+            message: format!("cannot reach {}: {why}; nothing was changed", self.server()),
+            details,
+        }
     }
 
     /// A command run before the playbook for this task (`app::identify`), recorded under the

@@ -49,6 +49,50 @@ pub struct Cluster {
     /// The commands that put the workloads back where they were before the run (a rollback to
     /// the revision that was live), and what cannot be undone.
     pub way_back: WayBack,
+    /// Every other workload of the namespace that runs a Calico image (Typha, say): the
+    /// rollback does not touch them.
+    pub others: Vec<OtherWorkload>,
+    /// What `calico-config` holds that the rollback does not change.
+    pub calico_config: Option<CalicoConfig>,
+}
+
+/// A Calico workload of the namespace that the rollback does not touch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OtherWorkload {
+    pub kind: crate::tools::kubectl::WorkloadKind,
+    pub name: String,
+    /// Desired pods (a Deployment's replicas, a DaemonSet's scheduled count).
+    pub desired: u32,
+    pub images: Vec<String>,
+    /// The newest Calico release its images belong to (`v3.0`), when it can be told.
+    pub release: Option<String>,
+    /// It runs `calico/typha`: Calico v2.6 does not use it.
+    pub typha: bool,
+}
+
+impl OtherWorkload {
+    /// `deployment/calico-typha`.
+    pub fn reference(&self) -> String {
+        format!("{}/{}", self.kind.resource(), self.name)
+    }
+
+    /// It runs pods on Calico v3 images: what the run leaves on v3.
+    pub fn runs_v3(&self) -> bool {
+        self.desired > 0 && crate::calico::newest_release(&self.images).is_some_and(|r| r >= (3, 0))
+    }
+}
+
+/// `calico-config` (the ConfigMap the calico-node template reads its CNI configuration from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CalicoConfig {
+    /// The ConfigMap's name and the key of the CNI configuration (`cni_network_config`).
+    pub name: String,
+    pub cni_key: String,
+    /// The CNI configuration's shape; `None` when it was not read (`unread` says why).
+    pub cni: Option<crate::calico::CniConfig>,
+    /// `typha_service_name`, when the ConfigMap has it (Calico v3.0's KDD manifests).
+    pub typha_service_name: Option<String>,
+    pub unread: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

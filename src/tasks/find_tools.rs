@@ -39,7 +39,8 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
     let mut problems: Vec<Stop> = Vec::new();
 
     // Every version command is independent of the others: they start together.
-    let kubectl_path = locate("kubectl", options.kubectl.as_deref(), search_path, &environment.cwd).path().map(Path::to_path_buf);
+    let kubectl_path =
+        locate("kubectl", options.kubectl.as_deref(), search_path, &environment.cwd).path().map(Path::to_path_buf);
     let upgrade_found = locate("calico-upgrade", options.calico_upgrade.as_deref(), search_path, &environment.cwd);
     let chosen = locate("calicoctl", options.calicoctl.as_deref(), search_path, &environment.cwd);
     let mut paths: Vec<PathBuf> = chosen.path().map(Path::to_path_buf).into_iter().collect();
@@ -65,7 +66,8 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
             });
             match parsed {
                 Ok(version) => {
-                    ctx.facts.tools.kubectl = Some(FoundTool { path: builder.program.clone(), version: display(&version) });
+                    ctx.facts.tools.kubectl =
+                        Some(FoundTool { path: builder.program.clone(), version: display(&version) });
                     ctx.facts.kubectl = Some(Kubectl { client: Some(version), ..builder.clone() });
                 }
                 Err(stop) => problems.push(stop),
@@ -98,8 +100,9 @@ pub fn run(ctx: &mut Context, all: bool) -> TaskResult {
         let mut offending = Vec::new();
         for path in &paths {
             let invocation = calicoctl::version_invocation(path);
-            let parsed = version_output(ctx, &invocation, None)
-                .and_then(|output| calicoctl::parse_version(&output).map_err(|e| ctx.unreadable(&invocation, &output, e)));
+            let parsed = version_output(ctx, &invocation, None).and_then(|output| {
+                calicoctl::parse_version(&output).map_err(|e| ctx.unreadable(&invocation, &output, e))
+            });
             let parsed = match parsed {
                 Ok(parsed) => parsed,
                 Err(stop) => {

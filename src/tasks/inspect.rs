@@ -8,7 +8,9 @@
 //! templates (for the plan's template diff) included; the namespaces are listed only when that
 //! finds nothing at all (a mistyped `-n`).
 
-use super::{Cluster, Context, Done, LiveRevision, Stop, TaskResult, TemplateChanges, WayBack};
+use super::{
+    CalicoConfig, Cluster, Context, Done, LiveRevision, OtherWorkload, Stop, TaskResult, TemplateChanges, WayBack,
+};
 use crate::calico::Generation;
 use crate::cluster::{
     closest_names, decide_rollback, decide_state, describe_revisions, did_you_mean, live_revision, template_changes,
@@ -68,9 +70,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let kubectl = ctx.kubectl().clone();
 
     let invocation = kubectl.objects(namespace);
-    // The pods-at-risk query needs nothing from this one: it starts now too (a read wasted
-    // only when the cluster turns out never upgraded).
-    let result = ctx.prefetch(&[&invocation], vec![kubectl.all_pods()]).remove(0);
+    // The pods-at-risk query and `calico-config` need nothing from this one: they start now
+    // too (a read wasted only when the cluster turns out never upgraded).
+    let later = vec![kubectl.all_pods(), kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
+    let result = ctx.prefetch(&[&invocation], later).remove(0);
     let output = super::succeeded(&invocation, result)?;
     let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
@@ -151,9 +154,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         .collect();
     let mut template_changes = Vec::new();
     let mut way_back = WayBack::default();
-    for (workload, plan) in planned {
-        let RollbackPlan::RollBack { revision, .. } = plan else { continue };
+    let mut summary = Vec::new();
+    for (workload, plan) in &planned {
+        let RollbackPlan::RollBack { revision, .. } = plan else {
+            summary.push(short(workload, plan, None));
+            continue;
+        };
         let Some(live) = live_revision(workload) else {
+            summary.push(short(workload, plan, None));
             details.push(format!(
                 "{}: no revision carries the live images, so the way back cannot be named",
                 workload.reference()
@@ -165,17 +173,23 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             revision: live.number,
             images: live.images.clone(),
         });
-        way_back.commands.push(kubectl.rollout_undo(workload.kind, namespace, &workload.name, live.number).to_string());
-        if let Some(target) = workload.revisions.iter().find(|r| r.number == *revision) {
-            let changes = changes(&objects, workload, live, target)?;
-            details.push(format!(
-                "{}: the rollback changes the pod template (revision {} → {}):",
-                workload.reference(),
-                live.number,
-                target.number
-            ));
-            details.extend(changes.changes.iter().map(|c| format!("  {c}")));
-            template_changes.push(changes);
+        way_back
+            .commands
+            .push(kubectl.for_people().rollout_undo(workload.kind, namespace, &workload.name, live.number).to_string());
+        match workload.revisions.iter().find(|r| r.number == *revision) {
+            Some(target) => {
+                let changes = changes(&objects, workload, live, target)?;
+                summary.push(short(workload, plan, Some((live, changes.changes.len()))));
+                details.push(format!(
+                    "{}: the rollback changes the pod template (revision {} → {}):",
+                    workload.reference(),
+                    live.number,
+                    target.number
+                ));
+                details.extend(changes.changes.iter().map(|c| format!("  {c}")));
+                template_changes.push(changes);
+            }
+            None => summary.push(short(workload, plan, None)),
         }
     }
     if datastore == Datastore::Etcd && state != UpgradeState::NotUpgraded {
@@ -186,6 +200,30 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     for command in &way_back.commands {
         details.push(format!("way back: `{command}`"));
     }
+
+    // The rest of the Calico installation: what the rollback leaves as it is.
+    let others = other_workloads(&objects, &options.daemonset, deployment.as_ref().map(|d| d.name.as_str()));
+    let to_v2 = matches!(daemonset_plan, RollbackPlan::RollBack { ref images, .. } if crate::calico::generation(images, crate::calico::Component::Node) == Generation::V2)
+        || state == UpgradeState::AlreadyDowngraded;
+    let calico_config = calico_config(ctx, &kubectl, namespace, &ds.env);
+    let typha_service = calico_config.as_ref().and_then(|c| c.typha_service_name.clone());
+    for other in &others {
+        details.push(format!(
+            "{}: {} desired, {} ({})",
+            other.reference(),
+            other.desired,
+            other.images.join(", "),
+            other.release.as_deref().map_or("release unknown".to_string(), |r| format!("Calico {r}"))
+        ));
+        if let Some(line) = other_step(other, namespace, typha_service.as_deref()) {
+            summary.push(line);
+        }
+    }
+    if let Some(config) = &calico_config {
+        let (screen, evidence) = config_lines(config, to_v2);
+        summary.extend(screen);
+        details.extend(evidence);
+    }
     ctx.facts.cluster = Some(Cluster {
         datastore,
         state,
@@ -195,8 +233,175 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         deployment_plan,
         template_changes,
         way_back,
+        others,
+        calico_config,
     });
-    Ok(Done::ok(message.join(", ")).with_details(details))
+    Ok(Done::ok(message.join(", ")).with_summary(summary).with_details(details))
+}
+
+/// The name of the ConfigMap in every Calico manifest; the DaemonSet's template may name another.
+pub const DEFAULT_CALICO_CONFIG: &str = "calico-config";
+
+/// One workload in a line for the screen: `ds/calico-node: 3 pods, RollingUpdate; revision 2
+/// (v3.0) live → revision 1 (v2.6), 4 template fields change`.
+fn short(workload: &Workload, plan: &RollbackPlan, live: Option<(&Revision, usize)>) -> String {
+    let release = |images: &[String]| {
+        crate::calico::newest_release(images).map_or_else(|| "?".to_string(), crate::calico::release_name)
+    };
+    let pods = format!(
+        "{} {}, {}",
+        workload.desired,
+        if workload.desired == 1 { "pod" } else { "pods" },
+        workload.strategy.as_deref().unwrap_or("no strategy")
+    );
+    match (plan, live) {
+        (RollbackPlan::AlreadyThere, _) => {
+            format!("{}: {pods}, on {} images: no rollback", workload.reference(), release(&workload.images))
+        }
+        (RollbackPlan::RollBack { revision, images }, Some((live, fields))) => format!(
+            "{}: {pods}; revision {} ({}) live → revision {revision} ({}), {fields} template field{} change",
+            workload.reference(),
+            live.number,
+            release(&live.images),
+            release(images),
+            if fields == 1 { "" } else { "s" }
+        ),
+        (RollbackPlan::RollBack { revision, images }, None) => format!(
+            "{}: {pods}, on {} images → revision {revision} ({})",
+            workload.reference(),
+            release(&workload.images),
+            release(images)
+        ),
+    }
+}
+
+/// Every DaemonSet and Deployment of the namespace, besides the two the rollback takes back,
+/// that runs a Calico image (`quay.io/calico/*`, or `calico/*` from any registry or mirror).
+fn other_workloads(objects: &Objects, daemonset: &str, deployment: Option<&str>) -> Vec<OtherWorkload> {
+    let daemonsets =
+        objects.daemonsets.iter().filter(|d| d.row.name != daemonset).map(|d| (WorkloadKind::DaemonSet, d));
+    let deployments = objects
+        .deployments
+        .iter()
+        .filter(|d| Some(d.row.name.as_str()) != deployment)
+        .map(|d| (WorkloadKind::Deployment, d));
+    daemonsets
+        .chain(deployments)
+        .filter(|(_, object)| object.row.images.iter().any(|image| crate::calico::is_calico(image)))
+        .map(|(kind, object)| OtherWorkload {
+            kind,
+            name: object.row.name.clone(),
+            desired: object.row.desired.unwrap_or(0),
+            images: object.row.images.clone(),
+            release: crate::calico::newest_release(&object.row.images).map(crate::calico::release_name),
+            typha: object
+                .row
+                .images
+                .iter()
+                .any(|i| crate::calico::component(i) == Some(crate::calico::Component::Typha)),
+        })
+        .collect()
+}
+
+/// What to do about a Calico workload the rollback leaves on v3 images, in one line; `None`
+/// when it runs no v3 pod.
+pub fn other_step(other: &OtherWorkload, namespace: &str, typha_service: Option<&str>) -> Option<String> {
+    if !other.runs_v3() {
+        return None;
+    }
+    let release = other.release.as_deref().unwrap_or("v3");
+    Some(if other.typha {
+        let service = match typha_service {
+            Some(name) if name != "none" => {
+                format!("; then set typha_service_name in calico-config to \"none\" (it names `{name}`)")
+            }
+            _ => String::new(),
+        };
+        format!(
+            "{}: {} {} of Calico {release} Typha, which v2.6 does not use: once calico-node runs v2.6, `kubectl scale {} -n {namespace} --replicas=0` (or pass --stop-typha){service}",
+            other.reference(),
+            other.desired,
+            if other.desired == 1 { "replica" } else { "replicas" },
+            other.reference()
+        )
+    } else {
+        format!(
+            "{}: runs Calico {release} images ({}), which the documented downgrade does not roll back: roll it back to its pre-upgrade revision yourself",
+            other.reference(),
+            other.images.join(", ")
+        )
+    })
+}
+
+/// `calico-config`, as the calico-node template names it (`CNI_NETWORK_CONFIG` from a
+/// ConfigMap key), read with the inspection; `None` when the template takes its CNI
+/// configuration from no ConfigMap. A ConfigMap that cannot be read is said so, never a stop:
+/// what it holds only informs.
+fn calico_config(
+    ctx: &mut Context,
+    kubectl: &kubectl::Kubectl,
+    namespace: &str,
+    env: &[EnvVar],
+) -> Option<CalicoConfig> {
+    let (name, key) = env.iter().find(|var| var.name == "CNI_NETWORK_CONFIG")?.config_map.clone()?;
+    // The default name was read with the inspection query; another one is read now.
+    let default = kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG);
+    let prefetched = ctx.take_if_prefetched(&default);
+    let result = if name == DEFAULT_CALICO_CONFIG {
+        prefetched.map_or_else(|| ctx.run_raw(&default), |r| r)
+    } else {
+        ctx.run_raw(&kubectl.config_map(namespace, &name))
+    };
+    let mut config =
+        CalicoConfig { name: name.clone(), cni_key: key.clone(), cni: None, typha_service_name: None, unread: None };
+    match result {
+        Ok(output) => match kubectl::parse_config_map(&output) {
+            Ok(Some(data)) => {
+                config.typha_service_name = data.get("typha_service_name").cloned();
+                match data.get(&key) {
+                    Some(text) => config.cni = Some(crate::calico::cni_config(text)),
+                    None => config.unread = Some(format!("it has no key `{key}`")),
+                }
+            }
+            Ok(None) => config.unread = Some(format!("there is no configmap/{name} in {namespace}")),
+            Err(_) if !output.success() => {
+                config.unread = Some(kubectl::failure_message(&output.stderr));
+            }
+            Err(error) => config.unread = Some(error.headline()),
+        },
+        Err(error) => config.unread = Some(error.to_string()),
+    }
+    Some(config)
+}
+
+/// The screen's lines and the evidence about `calico-config`: its CNI configuration is Calico
+/// v3.0's conflist while the rollback goes to v2.6, whose installer writes it as
+/// `10-calico.conf` beside the stale `10-calico.conflist` of v3.0 (which file the kubelet then
+/// reads depends on its version).
+fn config_lines(config: &CalicoConfig, to_v2: bool) -> (Vec<String>, Vec<String>) {
+    let reference = format!("configmap/{}", config.name);
+    match (&config.cni, &config.unread) {
+        (_, Some(why)) => (
+            vec![format!("{reference}: not read ({why}): its CNI configuration was not checked")],
+            Vec::new(),
+        ),
+        (Some(crate::calico::CniConfig::Conflist { cni_version, plugins }), _) if to_v2 => (
+            vec![
+                format!(
+                    "{reference}: {} is Calico v3.0's conflist (cniVersion {}, {}), which v2.6's install-cni would write as 10-calico.conf",
+                    config.cni_key,
+                    cni_version.as_deref().unwrap_or("unset"),
+                    plugins.join(" + ")
+                ),
+                format!(
+                    "  re-apply {reference} from your Calico v2.6 manifest before or with the rollback, then remove the stale /etc/cni/net.d/10-calico.conflist on each node"
+                ),
+            ],
+            vec![format!("{reference}: {}: {:?}", config.cni_key, config.cni)],
+        ),
+        (Some(cni), _) => (Vec::new(), vec![format!("{reference}: {}: {cni:?}", config.cni_key)]),
+        (None, None) => (Vec::new(), Vec::new()),
+    }
 }
 
 /// The fields of the pod template the rollback changes: both revisions' templates, as the

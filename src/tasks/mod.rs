@@ -26,7 +26,10 @@ pub mod verify;
 pub mod wait;
 
 pub use context::{Context, Environment};
-pub use facts::{CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, TemplateChanges, Tools, WayBack};
+pub use facts::{
+    CalicoConfig, CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, OtherWorkload, TemplateChanges, Tools,
+    WayBack,
+};
 pub use failures::{exec_stop, refused, succeeded};
 pub use observer::{Observer, Silent};
 pub use outcome::{CommandRecord, Done, Status, Step, Stop, TaskResult};

@@ -6,11 +6,12 @@ use crate::exec::Invocation;
 
 /// Hears about tasks as they happen (the text report prints them live).
 pub trait Observer {
-    /// Which cluster and datastore the run acts on, before the first task.
-    fn destination(&mut self, _destination: &crate::destination::Destination) {}
     fn task_started(&mut self, _name: &str) {}
-    /// A progress update during a long task (the wait).
+    /// A progress update during a task (a retry, the wait changing strategy).
     fn progress(&mut self, _line: &str) {}
+    /// The wait's view changed: what it shows, how long the wait has run and its limit
+    /// (`--timeout`). The line carries no clock of its own.
+    fn waiting(&mut self, _line: &str, _elapsed: std::time::Duration, _limit: std::time::Duration) {}
     fn task_finished(&mut self, _step: &Step) {}
     /// A command starts (`-v` echoes it whole).
     fn command_started(&mut self, _invocation: &Invocation) {}

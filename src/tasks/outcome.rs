@@ -44,12 +44,18 @@ pub struct CommandRecord {
     pub planned: bool,
 }
 
-/// A finished task, as the report shows it.
+/// A finished task, as the report shows it: on the screen its message and summary lines, with
+/// `-v`, in the journal and in the JSON also every detail (the whole evidence).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     pub name: String,
     pub status: Status,
     pub message: String,
+    /// Short lines the screen shows under the message (what an operator acts on).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub summary: Vec<String>,
+    /// Every fact behind the message, one per line: shown with `-v`, kept in the journal and
+    /// the JSON. A failure's details are its evidence and are always shown.
     pub details: Vec<String>,
     pub commands: Vec<CommandRecord>,
 }
@@ -59,21 +65,32 @@ pub struct Step {
 pub struct Done {
     pub status: Status,
     pub message: String,
+    /// Short lines for the screen (see [`Step::summary`]).
+    pub summary: Vec<String>,
     pub details: Vec<String>,
 }
 
 impl Done {
+    fn new(status: Status, message: impl Into<String>) -> Done {
+        Done { status, message: message.into(), summary: Vec::new(), details: Vec::new() }
+    }
     pub fn ok(message: impl Into<String>) -> Done {
-        Done { status: Status::Ok, message: message.into(), details: Vec::new() }
+        Done::new(Status::Ok, message)
     }
     pub fn changed(message: impl Into<String>) -> Done {
-        Done { status: Status::Changed, message: message.into(), details: Vec::new() }
+        Done::new(Status::Changed, message)
     }
     pub fn skipped(message: impl Into<String>) -> Done {
-        Done { status: Status::Skipped, message: message.into(), details: Vec::new() }
+        Done::new(Status::Skipped, message)
     }
+    /// The whole evidence (`-v`, the journal, the JSON).
     pub fn with_details(mut self, details: Vec<String>) -> Done {
         self.details = details;
+        self
+    }
+    /// The short lines the screen shows.
+    pub fn with_summary(mut self, summary: Vec<String>) -> Done {
+        self.summary = summary;
         self
     }
 }

@@ -141,7 +141,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         if done {
             break Ok((pods, progress));
         }
-        ctx.observer.progress(&summary(&progress));
+        let elapsed = ctx.exec.now().saturating_duration_since(started);
+        ctx.observer.waiting(&summary(&progress), elapsed, ctx.options.timeout);
         wait::looks::between_looks(ctx, &live, &pods, started, deadline)?;
     })();
     ctx.deadline = None;

@@ -147,6 +147,12 @@ impl Kubectl {
         Invocation::read_only(Tool::Kubectl, &self.program, args)
     }
 
+    /// The same kubectl for commands shown to people to paste (the way back): without the
+    /// `--request-timeout` the tool gives its own commands.
+    pub fn for_people(&self) -> Kubectl {
+        Kubectl { connection: Connection { request_timeout_secs: 0, ..self.connection.clone() }, ..self.clone() }
+    }
+
     /// `kubectl version --client`: needs no cluster.
     pub fn version(&self) -> Invocation {
         Invocation::read_only(Tool::Kubectl, &self.program, vec!["version".into(), "--client".into()])
@@ -184,6 +190,12 @@ impl Kubectl {
     /// everything inspection reads, in one call ([`parse_objects`]).
     pub fn objects(&self, namespace: &str) -> Invocation {
         self.read(&["get", OBJECT_KINDS, "-n", namespace, "-o", "json"])
+    }
+
+    /// `kubectl get configmap/NAME -n NS -o json`: one ConfigMap (`calico-config`), its data
+    /// read by [`parse_config_map`].
+    pub fn config_map(&self, namespace: &str, name: &str) -> Invocation {
+        self.read(&["get", &format!("configmap/{name}"), "-n", namespace, "-o", "json"])
     }
 
     /// Every pod in the cluster, for the pods-at-risk list.
@@ -633,6 +645,11 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
                         name: e.name.clone(),
                         value: e.value.clone().filter(|v| !v.is_empty()),
                         value_from: e.value_from.is_some(),
+                        config_map: e.value_from.as_ref().and_then(|from| {
+                            let reference = from.get("configMapKeyRef")?;
+                            let text = |field: &str| Some(reference.get(field)?.as_str()?.to_string());
+                            Some((text("name")?, text("key")?))
+                        }),
                     })
                     .collect();
                 let object = WorkloadObject { row, env };
@@ -684,6 +701,36 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
     Ok(objects)
 }
 
+/// Read `kubectl get configmap/NAME -o json` (`fixtures/kubectl/get-configmap/*`): the
+/// ConfigMap's `data`, key by key; `None` when kubectl said it does not exist (`Error from
+/// server (NotFound): configmaps "calico-config" not found`, exit 1).
+pub fn parse_config_map(output: &Output) -> Result<Option<std::collections::BTreeMap<String, String>>, Unrecognised> {
+    let what = "`kubectl get configmap -o json` output";
+    if !output.success() && is_not_found(&output.stderr) {
+        return Ok(None);
+    }
+    let refuse = |reason: String| Unrecognised::new(what, reason, &output.stdout);
+    let document: serde_json::Value =
+        serde_json::from_str(&output.stdout).map_err(|e| refuse(format!("not JSON: {e}")))?;
+    if document.get("kind").and_then(|k| k.as_str()) != Some("ConfigMap") {
+        return Err(refuse("not a `ConfigMap`".into()));
+    }
+    let data = match document.get("data") {
+        None | Some(serde_json::Value::Null) => Default::default(),
+        Some(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(key, value)| {
+                value
+                    .as_str()
+                    .map(|v| (key.clone(), v.to_string()))
+                    .ok_or_else(|| refuse(format!("`data.{key}` is not a string")))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(refuse("`data` is not an object".into())),
+    };
+    Ok(Some(data))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Revision history: ControllerRevisions (DaemonSet) and ReplicaSets (Deployment)
 // ---------------------------------------------------------------------------------------------
@@ -710,6 +757,8 @@ pub struct EnvVar {
     pub value: Option<String>,
     /// Set from a ConfigMap, Secret or field reference: the value is not in the template.
     pub value_from: bool,
+    /// Set from a ConfigMap: its name and key (`calico-config`, `cni_network_config`).
+    pub config_map: Option<(String, String)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1312,7 +1361,9 @@ impl Unreachable {
     pub fn meaning(self) -> &'static str {
         match self {
             Unreachable::UnknownHost => "the server's name does not resolve",
-            Unreachable::UntrustedCertificate => "the server's certificate is not trusted by the kubeconfig's certificate authority",
+            Unreachable::UntrustedCertificate => {
+                "the server's certificate is not trusted by the kubeconfig's certificate authority"
+            }
             Unreachable::Unauthorized => "the server does not accept the kubeconfig's credentials",
             Unreachable::NoServer => "kubectl found no cluster in its configuration and fell back to localhost:8080",
             Unreachable::UnknownContext => "the kubeconfig's context does not exist",

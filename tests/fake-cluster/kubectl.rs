@@ -649,7 +649,9 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::ConfigView { context } => match context.or_else(|| state.config.current_context.clone()) {
             // kubectl 1.20 and 1.33 against a kubeconfig without, or with an unknown, context.
             None => err("error: current-context must exist in order to minify\n", 1),
-            Some(name) if !state.config.contexts.contains(&name) => err(format!("error: cannot locate context {name}\n"), 1),
+            Some(name) if !state.config.contexts.contains(&name) => {
+                err(format!("error: cannot locate context {name}\n"), 1)
+            }
             Some(name) => out(format!("{name}\tfake-cluster\thttps://127.0.0.1:6443\t{}\n", state.config.user)),
         },
         Cmd::Contexts => out(state.config.contexts.iter().map(|c| format!("{c}\n")).collect::<String>()),

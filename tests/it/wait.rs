@@ -22,7 +22,11 @@ fn one_failed_poll_is_retried_and_the_run_ends_with_exit_0() {
     ]);
     let run = cluster.run(&["run", "--yes", "--no-watch", "--poll-interval", "100ms", "--timeout", "30s"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("was refused") && run.stdout.contains("retry 1 in"), "the retry is shown\n{}", run.stdout);
+    assert!(
+        run.stdout.contains("was refused") && run.stdout.contains("retry 1 in"),
+        "the retry is shown\n{}",
+        run.stdout
+    );
     let refused: Vec<_> = cluster
         .journal_entries()
         .into_iter()

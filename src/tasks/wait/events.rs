@@ -197,7 +197,7 @@ fn follow(
     let mut shown = vec![false; invocations.len()];
     let mut last_line = String::new();
     let mut last_progress = None;
-    let timeout = humantime::format_duration(ctx.options.timeout).to_string();
+    let limit = ctx.options.timeout;
     // The rows carry no time: elapsed is read from the clock that `now` reads in production.
     let since = Instant::now().checked_sub(began.saturating_duration_since(started)).unwrap_or(started);
     let observer = &mut *ctx.observer;
@@ -258,7 +258,7 @@ fn follow(
         let progress = judge_live(targets, &statuses, view.pods.values().filter(|p| !p.deleting));
         let line = summary(&progress);
         if line != last_line {
-            observer.progress(&format!("{line} ({:.1}s of {timeout})", since.elapsed().as_secs_f64()));
+            observer.waiting(&line, since.elapsed(), limit);
             last_line = line;
         }
         let done = all_converged(&progress);

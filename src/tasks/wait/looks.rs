@@ -17,7 +17,7 @@
 //! (`--wait=false`), each replacement ready before the next.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::end::{check_templates, not_converged, pod_list, timed_out};
 use crate::convergence::{all_converged, judge, judge_live, looks_done, summary, with_live_desired, Progress, Target};
@@ -114,7 +114,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
             check_templates(&targets, statuses)?;
         }
         let elapsed = ctx.exec.now().saturating_duration_since(started);
-        ctx.observer.progress(&progress_line(ctx, elapsed, &progress));
+        ctx.observer.waiting(&summary(&progress), elapsed, ctx.options.timeout);
         ctx.facts.pods = Some(pods.clone());
         ctx.facts.progress = Some(progress.clone());
         if all_converged(&progress) {
@@ -257,16 +257,6 @@ enum WatchEnd {
     Failed(String),
 }
 
-/// A progress line: the counts from a complete view, the time spent and the timeout.
-fn progress_line(ctx: &Context, elapsed: Duration, progress: &[Progress]) -> String {
-    format!(
-        "{} ({:.1}s of {})",
-        summary(progress),
-        elapsed.as_secs_f64(),
-        humantime::format_duration(ctx.options.timeout)
-    )
-}
-
 /// Follow `kubectl get pods --watch`, its view seeded with the last complete look, until its
 /// rows make the workloads look done (a candidate, confirmed by the next look), a pod being
 /// deleted needs a fresh look, the watch ends, or the deadline passes. Each change it shows
@@ -290,7 +280,7 @@ fn follow_until_candidate(
     let mut candidate = false;
     let replacing = ctx.options.replace_pods && ctx.cluster().daemonset.is_on_delete();
     ctx.command_started(&invocation);
-    let timeout = humantime::format_duration(ctx.options.timeout).to_string();
+    let limit = ctx.options.timeout;
     // The rows carry no time: elapsed is read from the clock that `now` reads in production.
     let since = Instant::now().checked_sub(ctx.exec.now().saturating_duration_since(started)).unwrap_or(started);
     let observer = &mut *ctx.observer;
@@ -302,7 +292,7 @@ fn follow_until_candidate(
             }
             view.insert(pod.name.clone(), pod);
             let progress = judge(targets, view.values().filter(|p| !p.deleting));
-            observer.progress(&format!("{} ({:.1}s of {timeout})", summary(&progress), since.elapsed().as_secs_f64()));
+            observer.waiting(&summary(&progress), since.elapsed(), limit);
             // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
             // being deleted) is the moment to replace the next pod: stop watching then too.
             let next_replacement = replacing
