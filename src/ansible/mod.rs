@@ -10,7 +10,10 @@
 //! (`to_revision: "1"`, a templated `"{{ rev }}"`). Errors name the argument.
 //!
 //! With `_ansible_diff` (`ansible-playbook --diff`) the result also carries Ansible's `diff`
-//! ([`crate::report::diff`]).
+//! ([`crate::report::diff`]). Its documentation for `ansible-doc` is generated from the same
+//! definitions ([`documentation`]).
+
+pub mod documentation;
 
 use std::ffi::OsString;
 use std::path::Path;
