@@ -261,6 +261,20 @@ mod tests {
     }
 
     #[test]
+    fn the_diff_is_asked_for_with_ansible_diff_as_ansible_sends_it() {
+        assert_eq!(diff_mode(r#"{"action":"run"}"#), Ok(false));
+        assert_eq!(diff_mode(r#"{"action":"run","_ansible_diff":true}"#), Ok(true));
+        assert_eq!(diff_mode(r#"{"action":"run","_ansible_diff":"False"}"#), Ok(false));
+        assert_eq!(diff_mode(r#"{"action":"run","_ansible_diff":null}"#), Ok(false));
+        assert_eq!(
+            diff_mode(r#"{"action":"run","_ansible_diff":"perhaps"}"#),
+            Err(r#"`_ansible_diff`: "perhaps" is not a boolean"#.to_string())
+        );
+        // Not an option of the tool: the command line is the same with or without it.
+        assert_eq!(line(r#"{"action":"plan","_ansible_diff":true}"#).unwrap(), ["calico-downgrade", "plan"]);
+    }
+
+    #[test]
     fn a_subcommand_name_is_not_a_module_file_even_when_such_a_file_exists() {
         let dir = tempfile::tempdir().unwrap();
         let plan = dir.path().join("plan");
