@@ -406,7 +406,7 @@ fn report(presentation: &Presentation, runner: &Runner, outcome: &Outcome, finis
         }
     }
     if presentation.output == OutputFormat::Json {
-        let document = crate::report::json::render(outcome, journal_text.as_deref());
+        let document = crate::report::json::render(outcome, journal_text.as_deref(), presentation.diff);
         let _ = print_stdout(format!("{document}\n").as_bytes());
     }
     outcome.exit.code()

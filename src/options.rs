@@ -112,6 +112,9 @@ pub struct Presentation {
     /// Invoked as the Ansible module: the journal is required for every action.
     #[arg(skip)]
     pub module: bool,
+    /// The module asked for Ansible's `diff` (`_ansible_diff`): the JSON document carries it.
+    #[arg(skip)]
+    pub diff: bool,
     /// Print only failures and the recap
     #[arg(short = 'q', long, global = true, env = "CALICO_DOWNGRADE_QUIET", value_parser = BoolishValueParser::new(),
           conflicts_with = "verbose")]

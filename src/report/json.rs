@@ -44,6 +44,9 @@ pub struct Document<'a> {
     pub pods: Option<&'a [PodStatus]>,
     pub pods_at_risk: Option<&'a [PodSummary]>,
     pub journal: Option<&'a str>,
+    /// Ansible's `diff`, only when the module was asked for it (`_ansible_diff`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Vec<super::diff::FileDiff>>,
 }
 
 #[derive(Serialize)]
@@ -109,9 +112,12 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         pods: facts.pods.as_deref(),
         pods_at_risk: facts.pods_at_risk.as_deref(),
         journal,
+        diff: None,
     }
 }
 
-pub fn render(outcome: &Outcome, journal: Option<&str>) -> String {
-    serde_json::to_string_pretty(&document(outcome, journal)).expect("the report always serializes")
+/// `diff`: with Ansible's `diff` ([`super::diff`]).
+pub fn render(outcome: &Outcome, journal: Option<&str>, diff: bool) -> String {
+    let document = Document { diff: diff.then(|| super::diff::of(outcome)), ..document(outcome, journal) };
+    serde_json::to_string_pretty(&document).expect("the report always serializes")
 }

@@ -1,7 +1,8 @@
 //! Reporting an [`Outcome`]: `text` (Ansible-style task lines, live, then a recap), `json`
-//! (one document at the end, also a valid Ansible module result) and `progress` (the live
-//! line during the wait).
+//! (one document at the end, also a valid Ansible module result, with Ansible's `diff` from
+//! `diff` when asked) and `progress` (the live line during the wait).
 
+pub mod diff;
 pub mod json;
 pub mod text;
 

@@ -9,6 +9,8 @@ mod sessions;
 mod support;
 
 #[cfg(feature = "test-fakes")]
+mod ansible;
+#[cfg(feature = "test-fakes")]
 mod beyond;
 #[cfg(feature = "test-fakes")]
 mod cli;

@@ -8,6 +8,12 @@
 //! list. Values are read as Ansible sends them, as its own modules read them: booleans as
 //! yes/no, true/false, on/off, 1/0 in any case, numbers and durations also as strings
 //! (`to_revision: "1"`, a templated `"{{ rev }}"`). Errors name the argument.
+//!
+//! With `_ansible_diff` (`ansible-playbook --diff`) the result also carries Ansible's `diff`
+//! ([`crate::report::diff`]). Its documentation for `ansible-doc` is generated from the same
+//! definitions ([`documentation`]).
+
+pub mod documentation;
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -20,6 +26,9 @@ use serde_json::Value;
 use crate::app::{execute, refuse_early, resolve, Snapshot};
 use crate::exit::Exit;
 use crate::options::{OutputFormat, Presentation};
+
+/// The module's `action`: the subcommands that run the playbook.
+pub const ACTIONS: [&str; 4] = ["plan", "run", "abort", "status"];
 
 /// Options the module sets itself: it always prints JSON, never prompts, and takes check mode
 /// from Ansible's `_ansible_check_mode`.
@@ -52,14 +61,16 @@ pub fn try_module(args: &[OsString], snapshot: &Snapshot, interrupted: Arc<Atomi
     if !text.trim_start().starts_with('{') {
         return None;
     }
-    Some(match command_line(&text) {
-        Ok(argv) => match crate::cli::parse(&argv, &snapshot.utf8_vars()) {
+    let call = command_line(&text).and_then(|argv| Ok((argv, diff_mode(&text)?)));
+    Some(match call {
+        Ok((argv, diff)) => match crate::cli::parse(&argv, &snapshot.utf8_vars()) {
             Ok(cli) => {
                 let (command, options, mut presentation) = resolve(cli);
                 presentation.output = OutputFormat::Json;
                 presentation.quiet = true;
                 presentation.yes = true;
                 presentation.module = true;
+                presentation.diff = diff;
                 execute(command, &options, &presentation, snapshot, interrupted)
             }
             Err(usage) => failed(describe(&usage.error)),
@@ -68,15 +79,41 @@ pub fn try_module(args: &[OsString], snapshot: &Snapshot, interrupted: Arc<Atomi
     })
 }
 
+/// The module arguments as a JSON object.
+fn arguments(text: &str) -> Result<serde_json::Map<String, Value>, String> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("the module arguments are not a JSON object".into()),
+        Err(e) => Err(format!("the module arguments are not valid JSON: {e}")),
+    }
+}
+
+/// Whether Ansible asks for the `diff` (`_ansible_diff`, `ansible-playbook --diff`).
+pub fn diff_mode(text: &str) -> Result<bool, String> {
+    match arguments(text)?.get("_ansible_diff") {
+        None | Some(Value::Null) => Ok(false),
+        Some(value) => boolean(value).ok_or_else(|| format!("`_ansible_diff`: {value} is not a boolean")),
+    }
+}
+
+/// The options an action takes as module arguments: its own and the global ones it uses, less
+/// those the module sets itself.
+pub fn usable<'a>(command: &'a clap::Command, action: &str) -> Vec<&'a clap::Arg> {
+    let sub = command.find_subcommand(action).expect("every action is a subcommand");
+    sub.get_arguments()
+        .chain(command.get_arguments())
+        .filter(|arg| {
+            let id = arg.get_id().as_str();
+            !crate::cli::unused(action).contains(&id) && !SET_BY_THE_MODULE.contains(&id)
+        })
+        .collect()
+}
+
 /// The command line that the module arguments stand for.
 pub fn command_line(text: &str) -> Result<Vec<OsString>, String> {
-    let arguments: serde_json::Map<String, Value> = match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => map,
-        Ok(_) => return Err("the module arguments are not a JSON object".into()),
-        Err(e) => return Err(format!("the module arguments are not valid JSON: {e}")),
-    };
+    let arguments = arguments(text)?;
     let action = match arguments.get("action") {
-        Some(Value::String(action)) if ["plan", "run", "abort", "status"].contains(&action.as_str()) => action.clone(),
+        Some(Value::String(action)) if ACTIONS.contains(&action.as_str()) => action.clone(),
         Some(other) => return Err(format!("option `action`: {other} is not one of plan, run, abort, status")),
         None => return Err("option `action` is required: plan, run, abort or status".into()),
     };
@@ -85,16 +122,7 @@ pub fn command_line(text: &str) -> Result<Vec<OsString>, String> {
         Some(value) => boolean(value).ok_or_else(|| format!("`_ansible_check_mode`: {value} is not a boolean"))?,
     };
     let command = crate::cli::command();
-    let sub = command.find_subcommand(&action).expect("every action is a subcommand");
-    // The action's own options, and the global ones it uses.
-    let usable: Vec<&clap::Arg> = sub
-        .get_arguments()
-        .chain(command.get_arguments())
-        .filter(|arg| {
-            let id = arg.get_id().as_str();
-            !crate::cli::unused(&action).contains(&id) && !SET_BY_THE_MODULE.contains(&id)
-        })
-        .collect();
+    let usable = usable(&command, &action);
     let mut argv: Vec<OsString> = vec!["calico-downgrade".into(), action.clone().into()];
     let mut unknown = Vec::new();
     for (key, value) in &arguments {
@@ -230,6 +258,20 @@ mod tests {
             r#"option `action`: "destroy" is not one of plan, run, abort, status"#
         );
         assert_eq!(line(r#"["run"]"#).unwrap_err(), "the module arguments are not a JSON object");
+    }
+
+    #[test]
+    fn the_diff_is_asked_for_with_ansible_diff_as_ansible_sends_it() {
+        assert_eq!(diff_mode(r#"{"action":"run"}"#), Ok(false));
+        assert_eq!(diff_mode(r#"{"action":"run","_ansible_diff":true}"#), Ok(true));
+        assert_eq!(diff_mode(r#"{"action":"run","_ansible_diff":"False"}"#), Ok(false));
+        assert_eq!(diff_mode(r#"{"action":"run","_ansible_diff":null}"#), Ok(false));
+        assert_eq!(
+            diff_mode(r#"{"action":"run","_ansible_diff":"perhaps"}"#),
+            Err(r#"`_ansible_diff`: "perhaps" is not a boolean"#.to_string())
+        );
+        // Not an option of the tool: the command line is the same with or without it.
+        assert_eq!(line(r#"{"action":"plan","_ansible_diff":true}"#).unwrap(), ["calico-downgrade", "plan"]);
     }
 
     #[test]
