@@ -134,6 +134,23 @@ pub fn generation(images: &[String], defining: Component) -> Generation {
     }
 }
 
+/// `Calico v3.0 → v2.6 images`: a rollback in a few words (the images themselves when their
+/// releases cannot be told).
+pub fn transition(from: &[String], to: &[String]) -> String {
+    match (newest_release(from), newest_release(to)) {
+        (Some(a), Some(b)) => format!("Calico {} → {} images", release_name(a), release_name(b)),
+        _ => format!("{} → {}", from.join(", "), to.join(", ")),
+    }
+}
+
+/// `Calico v2.6 images`, or the images when their release cannot be told.
+pub fn images_in_words(images: &[String]) -> String {
+    match newest_release(images) {
+        Some(release) => format!("Calico {} images", release_name(release)),
+        None => images.join(", "),
+    }
+}
+
 /// `v3.0`: a release as the report names it.
 pub fn release_name((major, minor): (u64, u64)) -> String {
     format!("v{major}.{minor}")

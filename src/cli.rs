@@ -147,9 +147,13 @@ pub fn unused(command: &str) -> &'static [&'static str] {
         "plan" => &["yes", "abort_while_v3", "timeout", "poll_interval", "no_watch"],
         "run" => &["abort_while_v3"],
         // The abort neither rolls back nor waits.
-        "abort" => &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first"],
+        "abort" => {
+            &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first", "stop_typha"]
+        }
         // Status only looks (the migration state included); it changes nothing.
-        "status" => &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3"],
+        "status" => {
+            &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3", "stop_typha"]
+        }
         _ => &[],
     }
 }

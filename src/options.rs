@@ -80,6 +80,9 @@ pub struct Options {
     /// OnDelete DaemonSet: delete its old pods node by node
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_REPLACE_PODS", value_parser = BoolishValueParser::new())]
     pub replace_pods: bool,
+    /// Scale Calico v3.0's Typha to 0 once calico-node runs v2.6, which does not use it
+    #[arg(long, global = true, env = "CALICO_DOWNGRADE_STOP_TYPHA", value_parser = BoolishValueParser::new())]
+    pub stop_typha: bool,
     /// Roll back and wait before aborting the migration
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_ROLLBACK_FIRST", value_parser = BoolishValueParser::new())]
     pub rollback_first: bool,

@@ -39,6 +39,8 @@ pub enum Task {
     Abort,
     RollBack(WorkloadKind),
     Wait,
+    /// `--stop-typha`: Typha to 0 once calico-node runs v2.6.
+    StopTypha,
     Verify,
     /// `status`: one look at the pods.
     ObservePods,
@@ -56,6 +58,7 @@ impl Task {
             Task::Abort => tasks::abort::NAME.to_string(),
             Task::RollBack(kind) => tasks::rollback::name(kind, options),
             Task::Wait => tasks::wait::NAME.to_string(),
+            Task::StopTypha => tasks::typha::NAME.to_string(),
             Task::Verify => tasks::verify::NAME.to_string(),
             Task::ObservePods => "Observe the pods".to_string(),
         }
@@ -68,6 +71,7 @@ impl Task {
             Task::FindTools | Task::FindKubectl => "Aborting the upgrade, step 2 (the previous calicoctl)",
             Task::RollBack(_) => "Downgrading a self-hosted installation, step 2",
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
+            Task::StopTypha => "Downgrading a self-hosted installation (what v3.0's manifests added)",
             Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
             Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster => {
                 "Downgrading a self-hosted installation"
@@ -97,6 +101,9 @@ impl Task {
             Task::Wait => {
                 "the rollback is done; follow the pods with `calico-downgrade status --watch`, or run again to wait again"
             }
+            Task::StopTypha => {
+                "calico-node runs v2.6 and Typha is not used by it; scale it to 0 with the command above, or run again"
+            }
             Task::Verify => "run `calico-downgrade status` to look again",
         }
     }
@@ -118,6 +125,9 @@ impl Task {
             (Task::Wait, _) => {
                 "the rollback is done and the pods are being replaced; follow them with `calico-downgrade status --watch`".to_string()
             }
+            (Task::StopTypha, _) => {
+                "`kubectl scale` may or may not have reached the API server; `kubectl get deployment -n NAMESPACE` shows Typha's replicas".to_string()
+            }
             (Task::Verify, _) => "run `calico-downgrade status` to look again".to_string(),
         }
     }
@@ -134,6 +144,7 @@ impl Task {
             Task::Abort => tasks::abort::run(ctx),
             Task::RollBack(kind) => tasks::rollback::run(ctx, kind),
             Task::Wait => tasks::wait::run(ctx),
+            Task::StopTypha => tasks::typha::run(ctx),
             Task::Verify => tasks::verify::run(ctx),
             Task::ObservePods => tasks::status::run(ctx),
         }
@@ -144,11 +155,14 @@ impl Task {
 /// after a stage in which one failed (the tools and the kubeconfig are checked together, so an
 /// operator learns everything to fix at once).
 pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
-    let rollback = [
+    let mut rollback = vec![
         vec![Task::RollBack(WorkloadKind::DaemonSet)],
         vec![Task::RollBack(WorkloadKind::Deployment)],
         vec![Task::Wait],
     ];
+    if options.stop_typha {
+        rollback.push(vec![Task::StopTypha]);
+    }
     match command {
         Command::Abort => vec![vec![Task::FindTools, Task::FindCluster], vec![Task::CheckNode], vec![Task::Abort]],
         Command::Status => {

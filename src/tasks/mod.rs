@@ -22,6 +22,7 @@ pub mod pods_at_risk;
 pub mod preflight;
 pub mod rollback;
 pub mod status;
+pub mod typha;
 pub mod verify;
 pub mod wait;
 

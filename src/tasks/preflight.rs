@@ -53,6 +53,15 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
             }
         }
     }
+    if options.stop_typha && !server_dry_run(ctx) {
+        for typha in super::typha::running(ctx) {
+            needs.push(Need {
+                verb: "patch",
+                resource: format!("deployments.apps/{}", typha.name),
+                why: "`kubectl scale` (--stop-typha)",
+            });
+        }
+    }
     if upgrade_time(&cluster.daemonset).is_none() {
         needs.push(Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" });
     }
@@ -93,8 +102,21 @@ pub fn reads(ctx: &Context) -> Vec<crate::exec::Invocation> {
                 .iter()
                 .map(|(w, revision)| kubectl.rollout_undo_server_dry_run(w.kind, namespace, &w.name, *revision)),
         );
+        reads.extend(scale_dry_runs(ctx));
     }
     reads
+}
+
+/// With `--stop-typha`, each Typha's `kubectl scale … --replicas=0 --dry-run=server`.
+fn scale_dry_runs(ctx: &Context) -> Vec<crate::exec::Invocation> {
+    if !ctx.options.stop_typha {
+        return Vec::new();
+    }
+    let kubectl = ctx.kubectl();
+    super::typha::running(ctx)
+        .iter()
+        .map(|typha| kubectl.scale_server_dry_run(&ctx.options.namespace, &typha.name, 0))
+        .collect()
 }
 
 /// `daemonsets.apps/calico-node`: the resource, its API group and the name, as `auth can-i`
@@ -153,7 +175,33 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             }
         }
     }
-    dry_runs(ctx, outputs.collect(), &mut details, &mut denied)?;
+    let mut outputs: Vec<Result<crate::exec::Output, Stop>> = outputs.collect();
+    let scales = if server_dry_run(ctx) {
+        let count = scale_dry_runs(ctx).len();
+        outputs.split_off(outputs.len().saturating_sub(count))
+    } else {
+        Vec::new()
+    };
+    dry_runs(ctx, outputs, &mut details, &mut denied)?;
+    for (invocation, output) in scale_dry_runs(ctx).iter().zip(scales) {
+        let output = output?;
+        let name = invocation.args.get(1).and_then(|a| a.strip_prefix("deployment/")).unwrap_or_default().to_string();
+        if kubectl::parse_scale(&name, &output).map_err(|e| ctx.unreadable(invocation, &output, e))? {
+            details.push(format!(
+                "allowed: scale deployments.apps/{name} in {namespace} (a server dry run of `{invocation}`)"
+            ));
+        } else {
+            let message = kubectl::failure_message(&output.stderr);
+            if message.contains("(Forbidden)") || message.contains(" is forbidden: ") {
+                denied.push((
+                    format!("scale deployments.apps/{name} in {namespace}"),
+                    format!("denied: scale deployments.apps/{name}, needed for --stop-typha: {message}"),
+                ));
+            } else {
+                return Err(refused(invocation, &output));
+            }
+        }
+    }
     if !denied.is_empty() {
         let who = user(ctx).map_or_else(|| "the current kubeconfig user".to_string(), |u| format!("user `{u}`"));
         let what: Vec<&str> = denied.iter().map(|(what, _)| what.as_str()).collect();

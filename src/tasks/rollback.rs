@@ -10,6 +10,7 @@
 //! back (`settle`).
 
 use super::{Context, Done, Stop, TaskResult};
+use crate::calico::{images_in_words, transition};
 use crate::cluster::{same_images, RollbackPlan, UpgradeState, Workload};
 use crate::exec::Invocation;
 use crate::exit::Exit;
@@ -43,7 +44,8 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             } else {
                 "already on the pre-upgrade images"
             };
-            return Ok(Done::ok(format!("{why} ({})", workload.images.join(", "))));
+            return Ok(Done::ok(format!("{why} ({})", images_in_words(&workload.images)))
+                .with_details(vec![format!("live images: {}", workload.images.join(", "))]));
         }
         RollbackPlan::RollBack { revision, images } => (revision, images),
     };
@@ -54,10 +56,10 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
         ctx.plan_command(&undo);
         ctx.facts.changed = true;
         return Ok(Done::changed(format!(
-            "would roll back to revision {revision}: {} → {}",
-            workload.images.join(", "),
-            target_images.join(", ")
-        )));
+            "would roll back to revision {revision} ({})",
+            transition(&workload.images, &target_images)
+        ))
+        .with_details(vec![images_line(&workload.images, &target_images)]));
     }
     // A failure a retry could fix (the API server unreachable, a timeout) leaves the cluster
     // unknown: never repeated blindly, the undo is decided again on a fresh look at the
@@ -83,10 +85,10 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             Ok(Some(live)) if same_images(live, &target_images) => {
                 ctx.facts.changed = true;
                 return Ok(Done::changed(format!(
-                    "revision {revision}: {} → {} (`{undo}` failed: {cause}; read back, the rollback had taken effect)",
-                    workload.images.join(", "),
-                    live.join(", ")
-                )));
+                    "rolled back to revision {revision} ({}): `{undo}` failed ({cause}), but read back, the rollback had taken effect",
+                    transition(&workload.images, live)
+                ))
+                .with_details(vec![images_line(&workload.images, live)]));
             }
             Ok(Some(live))
                 if same_images(live, &workload.images) && attempt < UNDO_ATTEMPTS && ctx.exec.now() + pause < until =>
@@ -176,15 +178,25 @@ fn act(
     // kubectl reports the server's answer to the patch; the live template is checked on the
     // wait's first view of the workload (`wait`: its rollout status carries the template's
     // images), which costs no command of its own.
-    let message = format!("revision {revision}: {} → {}", workload.images.join(", "), target_images.join(", "));
+    let images = images_line(&workload.images, target_images);
     Ok(if rolled_back {
-        Done::changed(message).with_details(vec![format!(
-            "kubectl: `{}`; the wait checks that the live template carries these images",
-            output.stdout.trim()
-        )])
+        Done::changed(format!("rolled back to revision {revision} ({})", transition(&workload.images, target_images)))
+            .with_details(vec![
+                images,
+                format!(
+                    "kubectl: `{}`; the wait checks that the live template carries these images",
+                    output.stdout.trim()
+                ),
+            ])
     } else {
-        Done::ok(format!("already at {message}"))
+        Done::ok(format!("already at revision {revision} ({})", images_in_words(target_images)))
+            .with_details(vec![images])
     })
+}
+
+/// `images: A, B → C, D`: the whole images, for the details.
+fn images_line(from: &[String], to: &[String]) -> String {
+    format!("images: {} → {}", from.join(", "), to.join(", "))
 }
 
 /// The live images of the workload, read back; `None` when they cannot be read.

@@ -318,6 +318,28 @@ impl Kubectl {
         self.read(&["get", "namespaces", "-o", "custom-columns=NAME:.metadata.name"])
     }
 
+    /// `kubectl scale deployment/NAME -n NS --replicas=N` (Typha to 0 with `--stop-typha`, and
+    /// back, the way back).
+    pub fn scale(&self, namespace: &str, name: &str, replicas: u32) -> Invocation {
+        let args = self.invocation(vec![
+            "scale".into(),
+            format!("deployment/{name}"),
+            "-n".into(),
+            namespace.into(),
+            format!("--replicas={replicas}"),
+        ]);
+        Invocation::mutating(Tool::Kubectl, &self.program, args)
+    }
+
+    /// The same with `--dry-run=server` (kubectl 1.18+): authorized and admitted as the change
+    /// itself, stored nowhere.
+    pub fn scale_server_dry_run(&self, namespace: &str, name: &str, replicas: u32) -> Invocation {
+        let mut invocation = self.scale(namespace, name, replicas);
+        let at = invocation.args.iter().position(|a| a.starts_with("--replicas=")).map_or(0, |i| i + 1);
+        invocation.args.insert(at, "--dry-run=server".to_string());
+        Invocation::read_only(Tool::Kubectl, &invocation.program, invocation.args)
+    }
+
     /// Delete one pod (OnDelete DaemonSets, `--replace-pods`). With `--wait=false` (kubectl
     /// 1.11+; older ones never waited): kubectl returns once the deletion is accepted instead
     /// of blocking until the pod is gone, which a pod on an unreachable node never is; the
@@ -1208,6 +1230,35 @@ pub fn parse_delete(name: &str, output: &Output) -> Result<bool, Unrecognised> {
         Err(Unrecognised::new(
             format!("`kubectl delete pod {name}` output"),
             format!("expected `{subject}`"),
+            &output.stdout,
+        ))
+    }
+}
+
+/// Read `kubectl scale deployment/NAME …` (`fixtures/kubectl/scale/*`): `Ok(true)` when kubectl
+/// reports the new size accepted, `Ok(false)` when it said no (a non-zero exit: its stderr
+/// says why).
+/// ```text
+/// deployment.apps/calico-typha scaled                    (1.20, 1.33)
+/// deployment.apps/calico-typha scaled (server dry run)   (1.33 with --dry-run=server; 1.20 prints the line above)
+/// ```
+pub fn parse_scale(name: &str, output: &Output) -> Result<bool, Unrecognised> {
+    if !output.success() {
+        return Ok(false);
+    }
+    let reported = output.stdout.lines().map(str::trim_end).any(|line| {
+        ["deployment.apps/", "deployment.extensions/", "deployment/"].iter().any(|prefix| {
+            line.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_prefix(name))
+                .is_some_and(|rest| rest == " scaled" || rest == " scaled (server dry run)")
+        })
+    });
+    if reported {
+        Ok(true)
+    } else {
+        Err(Unrecognised::new(
+            format!("`kubectl scale deployment/{name}` output"),
+            format!("expected `deployment.apps/{name} scaled`"),
             &output.stdout,
         ))
     }

@@ -29,21 +29,26 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             let invocation = ctx.pods_invocation(!ctx.options.no_watch);
             ctx.plan_command(&invocation);
         }
-        let goal =
-            targets.iter().map(|t| format!("{} {}× {}", t.name, t.desired, t.images.join(", "))).collect::<Vec<_>>();
-        let mut message = format!(
-            "check mode: would wait up to {} for {}",
+        let goal = targets
+            .iter()
+            .map(|t| format!("{} {}/{} on {}", t.name, t.desired, t.desired, crate::calico::images_in_words(&t.images)))
+            .collect::<Vec<_>>();
+        let message = format!(
+            "would wait up to {} for {}, Running and ready",
             humantime::format_duration(ctx.options.timeout),
-            goal.join("; ")
+            goal.join(", ")
         );
+        let mut summary = Vec::new();
         if ctx.cluster().daemonset.is_on_delete() {
-            message.push_str(if ctx.options.replace_pods {
-                "; the DaemonSet is OnDelete: its old pods would be deleted one node at a time (--replace-pods)"
+            summary.push(if ctx.options.replace_pods {
+                "the DaemonSet is OnDelete: its old pods would be deleted one node at a time (--replace-pods)"
             } else {
-                "; the DaemonSet is OnDelete: the rollback replaces no pod, so the run would stop with exit 4 naming the pods still on v3 (pass --replace-pods)"
-            });
+                "the DaemonSet is OnDelete: the rollback replaces no pod, so the run would stop with exit 4 naming the pods still on v3 (pass --replace-pods)"
+            }
+            .to_string());
         }
-        return Ok(Done::skipped(message));
+        let details = targets.iter().map(|t| format!("{} images: {}", t.name, t.images.join(", "))).collect();
+        return Ok(Done::skipped(message).with_summary(summary).with_details(details));
     }
     let started = ctx.exec.now();
     let deadline = started + ctx.options.timeout;

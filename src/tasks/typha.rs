@@ -1,0 +1,56 @@
+//! Task "Stop Typha" (`--stop-typha`): Calico v3.0's Kubernetes-API-datastore manifests add a
+//! `calico-typha` Deployment, which Calico v2.6 neither ships nor uses (its calico-node template
+//! has no `FELIX_TYPHAK8SSERVICENAME`), so there is no revision to roll it back to. Once
+//! calico-node runs v2.6 (the task comes right after the wait converged), it is scaled to 0:
+//! `kubectl scale deployment/calico-typha -n NS --replicas=0`, recorded with the command that
+//! puts it back (`--replicas=N`, its size before). Without the flag the report names the
+//! command and the tool changes nothing.
+
+use super::{Context, Done, OtherWorkload, TaskResult};
+use crate::tools::kubectl;
+
+pub const NAME: &str = "Stop Typha";
+
+/// The Typha workloads that run Calico v3 pods.
+pub fn running(ctx: &Context) -> Vec<OtherWorkload> {
+    ctx.cluster().others.iter().filter(|o| o.typha && o.runs_v3()).cloned().collect()
+}
+
+pub fn run(ctx: &mut Context) -> TaskResult {
+    let typhas = running(ctx);
+    if typhas.is_empty() {
+        return Ok(Done::skipped("no Calico v3 Typha runs in the namespace"));
+    }
+    let namespace = ctx.options.namespace.clone();
+    let kubectl = ctx.kubectl().clone();
+    let mut done = Vec::new();
+    let mut way_back = Vec::new();
+    for typha in &typhas {
+        let scale = kubectl.scale(&namespace, &typha.name, 0);
+        let back = kubectl.for_people().scale(&namespace, &typha.name, typha.desired).to_string();
+        if ctx.options.check {
+            ctx.plan_command(&scale);
+            done.push(format!("{} ({} → 0 replicas)", typha.reference(), typha.desired));
+            way_back.push(back);
+            continue;
+        }
+        let output = ctx.run(&scale)?;
+        let scaled = kubectl::parse_scale(&typha.name, &output).map_err(|e| ctx.unreadable(&scale, &output, e))?;
+        if !scaled {
+            return Err(super::refused(&scale, &output));
+        }
+        ctx.facts.changed = true;
+        if let Some(other) = ctx.facts.cluster.as_mut().and_then(|c| c.others.iter_mut().find(|o| o.name == typha.name))
+        {
+            other.desired = 0;
+        }
+        done.push(format!("{} ({} → 0 replicas)", typha.reference(), typha.desired));
+        way_back.push(back);
+    }
+    if let Some(cluster) = ctx.facts.cluster.as_mut() {
+        cluster.way_back.commands.extend(way_back.iter().cloned());
+    }
+    let verb = if ctx.options.check { "would scale" } else { "scaled" };
+    Ok(Done::changed(format!("{verb} Typha to 0, which Calico v2.6 does not use: {}", done.join(", ")))
+        .with_summary(way_back.iter().map(|c| format!("way back: {c}")).collect()))
+}
