@@ -11,8 +11,12 @@ killed and started again with the same flags (`restart_apiserver`). Simulated ku
 (kubelet.py) run as threads; a control socket (`run_dir/control.sock`, see ctl.py) lets a shell
 add/remove nodes, make them NotReady, restart the API server while the cluster is up.
 
-Calico-like workloads come from manifests/ and are applied with the real kubectl, the way an
-operator got to each state (`calico_state`).
+Calico-like workloads come from manifests/ (cut down from Calico's own v2.6 and v3.0 manifests;
+each file says from which) and are applied with the real kubectl, the way an operator got to
+each state (`calico_state`). The v3.0 KDD manifest brings Typha with 0 replicas and
+typha_service_name "none": `set_typha_service_name` and `scale_typha` turn it on;
+`replace_calico_config` replaces calico-config's data (after `calico_state("upgraded", "etcd")`
+it already holds the v3.0 conflist).
 
 Command line: `python3 cluster.py up [--state upgraded|not-upgraded|none] [--variant
 etcd|ondelete|kdd] [--nodes N] [--run-dir DIR] -- CMD ARGS...` starts a cluster, runs CMD with
@@ -353,9 +357,12 @@ class Cluster:
         return True
 
     def remove_calico(self):
-        for kind, name in (("daemonset", "calico-node"), ("deployment", "calico-kube-controllers")):
+        """Delete the Calico workloads, Typha (the v3.0 KDD manifest's) and calico-config, and wait
+        for their pods to be gone: the next variant starts from a cluster without Calico."""
+        for kind, name in (("daemonset", "calico-node"), ("deployment", "calico-kube-controllers"),
+                           ("deployment", "calico-typha"), ("service", "calico-typha"), ("configmap", "calico-config")):
             self.kubectl_run("delete", kind, name, "-n", "kube-system", "--ignore-not-found", "--wait=true", "--timeout=60s")
-        self.wait_for(lambda: not self.calico_pods(), 90, "the Calico pods to be gone")
+        self.wait_for(lambda: not self.calico_pods() and not self.typha_pods(), 90, "the Calico pods to be gone")
         self.variant = None
 
     def calico_state(self, state="upgraded", variant="etcd"):
@@ -395,6 +402,54 @@ class Cluster:
             if {c["image"] for c in p["spec"]["containers"]} <= images:
                 continue
             self.kubectl_run("delete", "pod", p["metadata"]["name"], "-n", "kube-system", "--wait=false")
+
+    # --- Typha and calico-config (the v3.0 KDD manifest's) -----------------------------------
+    def typha_pods(self):
+        q = {"labelSelector": "k8s-app=calico-typha"}
+        return [p for p in self.admin.get("/api/v1/namespaces/kube-system/pods", **q)["items"]
+                if not p["metadata"].get("deletionTimestamp")]
+
+    def typha_settled(self, replicas):
+        """calico-typha's Deployment observed and `replicas` pods Running and Ready (none terminating)."""
+        dep = self.admin.get("/apis/apps/v1/namespaces/kube-system/deployments/calico-typha")
+        st = dep.get("status", {})
+        if st.get("observedGeneration", 0) < dep["metadata"]["generation"] or dep["spec"]["replicas"] != replicas:
+            return False
+        pods = self.typha_pods()
+        return len(pods) == replicas and all(
+            p.get("status", {}).get("phase") == "Running"
+            and {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True" for p in pods)
+
+    def scale_typha(self, replicas, timeout=60):
+        """`kubectl scale deployment/calico-typha --replicas=N`, then wait until N Typha pods run,
+        Ready, on the simulated kubelets. Typha is hostNetwork with containerPort 5473, so the
+        scheduler puts at most one on each node: N <= the number of nodes."""
+        self.kubectl_run("scale", "deployment/calico-typha", "-n", "kube-system", f"--replicas={replicas}")
+        self.wait_for(lambda: self.typha_settled(replicas), timeout, f"{replicas} calico-typha pods Running and Ready")
+        self.log(f"calico-typha scaled to {replicas}")
+
+    def calico_config(self):
+        """calico-config's data, as the API server has it."""
+        return self.admin.get("/api/v1/namespaces/kube-system/configmaps/calico-config").get("data", {})
+
+    def set_typha_service_name(self, name="calico-typha"):
+        """Point Felix at Typha (`typha_service_name` in calico-config; "none" turns it off), as
+        the v3.0 manifest tells an operator to, together with scale_typha. calico-node reads it
+        at start: only pods created afterwards carry the new value."""
+        self.admin.patch("/api/v1/namespaces/kube-system/configmaps/calico-config", {"data": {"typha_service_name": name}})
+        self.log(f"calico-config typha_service_name={name}")
+
+    def replace_calico_config(self, data):
+        """Replace calico-config's whole `data` with `data` (a dict of strings); returns the old data.
+        A PUT of the live object: its metadata (kubectl's last-applied annotation) stays, so a
+        later `kubectl apply` of a manifest merges with what is there as it would for an operator."""
+        path = "/api/v1/namespaces/kube-system/configmaps/calico-config"
+        cm = self.admin.get(path)
+        old = cm.get("data", {})
+        cm["data"] = dict(data)
+        self.admin.put(path, cm)
+        self.log(f"calico-config data replaced: {', '.join(sorted(data))}")
+        return old
 
     # --- shutdown -----------------------------------------------------------------------------
     def stop(self):
