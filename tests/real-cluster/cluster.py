@@ -11,8 +11,35 @@ killed and started again with the same flags (`restart_apiserver`). Simulated ku
 (kubelet.py) run as threads; a control socket (`run_dir/control.sock`, see ctl.py) lets a shell
 add/remove nodes, make them NotReady, restart the API server while the cluster is up.
 
-Calico-like workloads come from manifests/ and are applied with the real kubectl, the way an
-operator got to each state (`calico_state`).
+Calico-like workloads come from manifests/ (cut down from Calico's own v2.6 and v3.0 manifests;
+each file says from which) and are applied with the real kubectl, the way an operator got to
+each state (`calico_state`). The v3.0 KDD manifest brings Typha with 0 replicas and
+typha_service_name "none": `set_typha_service_name` and `scale_typha` turn it on;
+`replace_calico_config` replaces calico-config's data (after `calico_state("upgraded", "etcd")`
+it already holds the v3.0 conflist).
+
+Other conditions an operator meets:
+- a slow link: `proxy.Proxy(cluster.ports["apiserver"], rtt_ms)` and
+  `proxied_kubeconfig(proxy.port)` (the admin kubeconfig with the server at the proxy);
+- a big cluster: `create_filler_pods(n)` / `remove_filler_pods()`: ordinary app pods in
+  namespace `filler` that no scheduler takes (Pending, unbound, unseen by the kubelets).
+  Measured on 2 cores: 3000 created in 5.0 s (4 concurrent POSTs; 1.4 KB posted, 2.5 KB as
+  the API server returns it without managedFields, 4.6 KB with); removed in 15 s; idle CPU of
+  the servers 0.09 cores with them (0.08 without);
+- kubeconfigs that fail: `kubeconfig_untrusted_ca`, `_unresolvable`, `_refused`,
+  `_no_current_context`, `_missing_context`, `_two_contexts` (what kubectl 1.20 and 1.33 print
+  for each is in its docstring);
+- RBAC: `bind_role(user, namespace, rules)`, `bind_cluster_role(user, rules)` (idempotent; they
+  return the user's kubeconfig) and `unbind_role` / `unbind_cluster_role`.
+
+Two clusters side by side (two run folders, one process or two) work: every port is picked
+free at start (never the same one twice in a process), each has its own control socket and
+kubelets. Measured on 2 cores with 3 nodes each: the second starts in 9.9 s while the first
+runs (the first in 10.1 s); both together hold 1.04 GiB RSS idle (per cluster: kube-apiserver
+~330 MiB, kube-controller-manager ~88, etcd ~47, kube-scheduler ~43; the Python process with
+both clusters' kubelets 25 MiB), 1.09 GiB with Calico applied on both. Start each from a thread
+that lives as long as the cluster: the servers get PR_SET_PDEATHSIG, which fires when the
+thread that started them ends.
 
 Command line: `python3 cluster.py up [--state upgraded|not-upgraded|none] [--variant
 etcd|ondelete|kdd] [--nodes N] [--run-dir DIR] -- CMD ARGS...` starts a cluster, runs CMD with
@@ -22,6 +49,7 @@ KUBECONFIG and CALICO_DOWNGRADE_REAL_RUN set, and stops everything when CMD ends
 import argparse
 import atexit
 import ctypes
+import http.client
 import json
 import os
 import shutil
@@ -38,6 +66,7 @@ sys.path.insert(0, HERE)
 
 import kube  # noqa: E402
 from kubelet import Kubelets  # noqa: E402
+from proxy import Proxy  # noqa: E402
 
 MANIFESTS = os.path.join(HERE, "manifests")
 VARIANTS = ("etcd", "ondelete", "kdd")
@@ -47,10 +76,22 @@ V26_IMAGES = {"quay.io/calico/node:v2.6.8", "quay.io/calico/cni:v1.11.4", "quay.
 V30_IMAGES = {"quay.io/calico/node:v3.0.4", "quay.io/calico/cni:v2.0.2", "quay.io/calico/kube-controllers:v2.0.2"}
 
 
+_PORTS_GIVEN = set()
+_PORTS_LOCK = threading.Lock()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free 127.0.0.1 port, never one this process handed out before: two clusters in one
+    process (started one after the other) cannot be given the same port between the moment it
+    is picked and the moment its server binds it."""
+    with _PORTS_LOCK:
+        while True:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            if port not in _PORTS_GIVEN:
+                _PORTS_GIVEN.add(port)
+                return port
 
 
 def _pdeathsig():
@@ -119,6 +160,7 @@ class Cluster:
         self.procs = {}
         self.stopped = False
         self.variant = None
+        self.proxies = []  # proxy.Proxy instances opened through the control socket, closed by stop()
         self.event_log = open(os.path.join(self.logs, "cluster.log"), "a", buffering=1)
         self.log_lock = threading.Lock()
         atexit.register(self.stop)
@@ -353,9 +395,12 @@ class Cluster:
         return True
 
     def remove_calico(self):
-        for kind, name in (("daemonset", "calico-node"), ("deployment", "calico-kube-controllers")):
+        """Delete the Calico workloads, Typha (the v3.0 KDD manifest's) and calico-config, and wait
+        for their pods to be gone: the next variant starts from a cluster without Calico."""
+        for kind, name in (("daemonset", "calico-node"), ("deployment", "calico-kube-controllers"),
+                           ("deployment", "calico-typha"), ("service", "calico-typha"), ("configmap", "calico-config")):
             self.kubectl_run("delete", kind, name, "-n", "kube-system", "--ignore-not-found", "--wait=true", "--timeout=60s")
-        self.wait_for(lambda: not self.calico_pods(), 90, "the Calico pods to be gone")
+        self.wait_for(lambda: not self.calico_pods() and not self.typha_pods(), 90, "the Calico pods to be gone")
         self.variant = None
 
     def calico_state(self, state="upgraded", variant="etcd"):
@@ -396,6 +441,324 @@ class Cluster:
                 continue
             self.kubectl_run("delete", "pod", p["metadata"]["name"], "-n", "kube-system", "--wait=false")
 
+    # --- Typha and calico-config (the v3.0 KDD manifest's) -----------------------------------
+    def typha_pods(self):
+        q = {"labelSelector": "k8s-app=calico-typha"}
+        return [p for p in self.admin.get("/api/v1/namespaces/kube-system/pods", **q)["items"]
+                if not p["metadata"].get("deletionTimestamp")]
+
+    def typha_settled(self, replicas):
+        """calico-typha's Deployment observed and `replicas` pods Running and Ready (none terminating)."""
+        dep = self.admin.get("/apis/apps/v1/namespaces/kube-system/deployments/calico-typha")
+        st = dep.get("status", {})
+        if st.get("observedGeneration", 0) < dep["metadata"]["generation"] or dep["spec"]["replicas"] != replicas:
+            return False
+        pods = self.typha_pods()
+        return len(pods) == replicas and all(
+            p.get("status", {}).get("phase") == "Running"
+            and {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True" for p in pods)
+
+    def scale_typha(self, replicas, timeout=60):
+        """`kubectl scale deployment/calico-typha --replicas=N`, then wait until N Typha pods run,
+        Ready, on the simulated kubelets. Typha is hostNetwork with containerPort 5473, so the
+        scheduler puts at most one on each node: N <= the number of nodes."""
+        self.kubectl_run("scale", "deployment/calico-typha", "-n", "kube-system", f"--replicas={replicas}")
+        self.wait_for(lambda: self.typha_settled(replicas), timeout, f"{replicas} calico-typha pods Running and Ready")
+        self.log(f"calico-typha scaled to {replicas}")
+
+    def calico_config(self):
+        """calico-config's data, as the API server has it."""
+        return self.admin.get("/api/v1/namespaces/kube-system/configmaps/calico-config").get("data", {})
+
+    def set_typha_service_name(self, name="calico-typha"):
+        """Point Felix at Typha (`typha_service_name` in calico-config; "none" turns it off), as
+        the v3.0 manifest tells an operator to, together with scale_typha. calico-node reads it
+        at start: only pods created afterwards carry the new value."""
+        self.admin.patch("/api/v1/namespaces/kube-system/configmaps/calico-config", {"data": {"typha_service_name": name}})
+        self.log(f"calico-config typha_service_name={name}")
+
+    def replace_calico_config(self, data):
+        """Replace calico-config's whole `data` with `data` (a dict of strings); returns the old data.
+        A PUT of the live object: its metadata (kubectl's last-applied annotation) stays, so a
+        later `kubectl apply` of a manifest merges with what is there as it would for an operator."""
+        path = "/api/v1/namespaces/kube-system/configmaps/calico-config"
+        cm = self.admin.get(path)
+        old = cm.get("data", {})
+        cm["data"] = dict(data)
+        self.admin.put(path, cm)
+        self.log(f"calico-config data replaced: {', '.join(sorted(data))}")
+        return old
+
+    # --- filler pods: a big cluster's pod count without its load --------------------------------
+    FILLER_SCHEDULER = "no-such-scheduler"
+    FILLER_APPS = ("cart", "checkout", "catalog", "search", "payments", "profile", "reviews", "shipping")
+
+    def filler_pod(self, namespace, index):
+        """An ordinary app pod (not hostNetwork; labels, env, ports, resources, a probe: ~2 KB of
+        JSON once the API server has defaulted it) that no scheduler picks up: its schedulerName
+        names no running scheduler, so it stays Pending and unbound, and the simulated kubelets
+        (which list only pods bound to their node) never see it."""
+        app = self.FILLER_APPS[index % len(self.FILLER_APPS)]
+        digest = f"{(index * 2654435761) % 16 ** 10:010x}"
+        return {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": f"{app}-{digest[:10]}-{index:05d}", "namespace": namespace,
+                "labels": {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": "shop", "app.kubernetes.io/version": "1.14.3",
+                           "tier": "backend", "pod-template-hash": digest[:10], "calico-downgrade/filler": "true"},
+                "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9102"},
+            },
+            "spec": {
+                "schedulerName": self.FILLER_SCHEDULER,
+                "terminationGracePeriodSeconds": 30,
+                "containers": [{
+                    "name": app, "image": f"registry.example.com/shop/{app}:1.14.3",
+                    "ports": [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9102}],
+                    "env": [
+                        {"name": "LOG_LEVEL", "value": "info"},
+                        {"name": "HTTP_PORT", "value": "8080"},
+                        {"name": "DATABASE_URL", "value": f"postgres://{app}@postgres.shop.svc.cluster.local:5432/{app}"},
+                        {"name": "CACHE_URL", "value": "redis://redis.shop.svc.cluster.local:6379/0"},
+                        {"name": "OTEL_EXPORTER_OTLP_ENDPOINT", "value": "http://otel-collector.observability:4317"},
+                        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    ],
+                    "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10},
+                }],
+            },
+        }
+
+    def create_filler_pods(self, count, namespace="filler", start=0, threads=4):
+        """Create pods `start`..`count`-1 in `namespace` (made if missing) with `threads` concurrent
+        POSTs; an existing pod of the same name counts as created. Returns the seconds it took.
+        Measured (2 cores, 4 threads): see the module docstring."""
+        ns_path = "/api/v1/namespaces"
+        try:
+            self.admin.post(ns_path, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        except kube.ApiError as e:
+            if e.status != 409:
+                raise
+        # The ServiceAccount admission plugin refuses pods until the namespace's default
+        # ServiceAccount has its token.
+        self.wait_for(lambda: self._service_account_ready(namespace, "default"), 60, f"the {namespace} default ServiceAccount")
+        t0 = time.monotonic()
+        errors = []
+
+        def worker(k):
+            for i in range(start + k, count, threads):
+                if errors:
+                    return
+                for attempt in range(20):
+                    try:
+                        self.admin.post(f"{ns_path}/{namespace}/pods", self.filler_pod(namespace, i))
+                        break
+                    except kube.ApiError as e:
+                        if e.status == 409:
+                            break
+                        if e.status not in (429, 500, 503, 504) or attempt == 19:
+                            errors.append(e)
+                            return
+                    except (OSError, http.client.HTTPException) as e:
+                        if attempt == 19:
+                            errors.append(e)
+                            return
+                    time.sleep(0.1 * (attempt + 1))
+
+        pool = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        if errors:
+            raise RuntimeError(f"creating filler pods failed: {errors[0]}")
+        took = time.monotonic() - t0
+        self.log(f"{count - start} filler pods created in {namespace} in {took:.1f}s")
+        return took
+
+    def filler_count(self, namespace="filler"):
+        try:
+            items = self.admin.get(f"/api/v1/namespaces/{namespace}/pods", labelSelector="calico-downgrade/filler=true")["items"]
+        except kube.ApiError as e:
+            if e.status == 404:
+                return 0
+            raise
+        return len(items)
+
+    def remove_filler_pods(self, namespace="filler", timeout=180):
+        """Delete the namespace and wait until it (and so every filler pod) is gone. Returns seconds."""
+        t0 = time.monotonic()
+        try:
+            # One deletecollection first: unbound pods go at once, where the namespace controller
+            # alone deletes them one by one at its client's 20 requests/s (~55 s for 3000).
+            self.admin.delete(f"/api/v1/namespaces/{namespace}/pods")
+            self.admin.delete(f"/api/v1/namespaces/{namespace}")
+        except kube.ApiError as e:
+            if e.status != 404:
+                raise
+
+        def gone():
+            try:
+                self.admin.get(f"/api/v1/namespaces/{namespace}")
+                return False
+            except kube.ApiError as e:
+                if e.status == 404:
+                    return True
+                raise
+        self.wait_for(gone, timeout, f"namespace {namespace} to be deleted")
+        took = time.monotonic() - t0
+        self.log(f"namespace {namespace} deleted in {took:.1f}s")
+        return took
+
+    # --- kubeconfigs: through the proxy, and broken the ways an operator meets ----------------
+    def admin_config(self):
+        """The admin kubeconfig as a dict (a fresh copy to change)."""
+        with open(self.admin_kubeconfig) as f:
+            return json.load(f)
+
+    def write_kubeconfig(self, name, cfg):
+        path = os.path.join(self.run_dir, f"{name}.kubeconfig")
+        with open(path, "w") as f:
+            json.dump(cfg, f, indent=1)
+        return path
+
+    def kubeconfig_with_server(self, server, name):
+        """The admin kubeconfig with its cluster's server replaced by `server`."""
+        cfg = self.admin_config()
+        cfg["clusters"][0]["cluster"]["server"] = server
+        return self.write_kubeconfig(name, cfg)
+
+    def proxied_kubeconfig(self, proxy_port):
+        """The admin kubeconfig with the server at a proxy.Proxy on `proxy_port` (same CA, same user)."""
+        return self.kubeconfig_with_server(f"https://127.0.0.1:{proxy_port}", f"admin-via-{proxy_port}")
+
+    def kubeconfig_untrusted_ca(self):
+        """The server's certificate is signed by a CA the kubeconfig does not trust (its
+        certificate-authority is another CA). `kubectl get pods`, exit 1 at once (0.06 s):
+        1.20: `Unable to connect to the server: x509: certificate signed by unknown authority`;
+        1.33: five `E... memcache.go:265] "Unhandled Error" err="couldn't get current server API
+        group list: Get \"https://127.0.0.1:PORT/api?timeout=32s\": tls: failed to verify
+        certificate: x509: certificate signed by unknown authority"` lines, then
+        `Unable to connect to the server: tls: failed to verify certificate: x509: certificate
+        signed by unknown authority`."""
+        other = os.path.join(self.pki, "other-ca")
+        os.makedirs(other, exist_ok=True)
+        if not os.path.exists(os.path.join(other, "ca.crt")):
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
+                    "-subj", "/CN=some-other-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=other)
+        cfg = self.admin_config()
+        cfg["clusters"][0]["cluster"]["certificate-authority"] = os.path.join(other, "ca.crt")
+        return self.write_kubeconfig("untrusted-ca", cfg)
+
+    def kubeconfig_unresolvable(self):
+        """The server is a name that does not resolve (.invalid never does, RFC 6761).
+        `kubectl get pods`, exit 1 in 0.05 s here (the resolver answers NXDOMAIN at once):
+        1.20: `Unable to connect to the server: dial tcp: lookup no-such-host.invalid on
+        <nameserver>:53: no such host`; 1.33: five memcache.go:265 "Unhandled Error" lines
+        (`couldn't get current server API group list: Get "https://no-such-host.invalid:6443/
+        api?timeout=32s": dial tcp: lookup ...: no such host`), then the 1.20 line."""
+        return self.kubeconfig_with_server("https://no-such-host.invalid:6443", "unresolvable")
+
+    def kubeconfig_refused(self):
+        """The server is a 127.0.0.1 port where nothing listens: connection refused.
+        `kubectl get pods`, exit 1 in 0.05 s: 1.20: `The connection to the server
+        127.0.0.1:PORT was refused - did you specify the right host or port?`; 1.33: five
+        memcache.go:265 "Unhandled Error" lines (`... dial tcp 127.0.0.1:PORT: connect:
+        connection refused`), then the same last line as 1.20."""
+        return self.kubeconfig_with_server(f"https://127.0.0.1:{free_port()}", "refused")
+
+    def kubeconfig_no_current_context(self):
+        """A kubeconfig whose `current-context` is unset (its one context exists). kubectl
+        does not say so: it falls back to http://localhost:8080. `kubectl get pods`, exit 1 in
+        0.05 s (nothing on port 8080 here): 1.20: `The connection to the server localhost:8080
+        was refused - did you specify the right host or port?`; 1.33: five memcache.go:265
+        lines (`Get "http://localhost:8080/api?timeout=32s": dial tcp 127.0.0.1:8080: connect:
+        connection refused`), then the same last line."""
+        cfg = self.admin_config()
+        del cfg["current-context"]
+        return self.write_kubeconfig("no-current-context", cfg)
+
+    def kubeconfig_missing_context(self):
+        """A kubeconfig whose current-context names a context that is not in it.
+        `kubectl get pods`, exit 1 in 0.04 s, one line from 1.20 and 1.33 alike:
+        `Error in configuration: context was not found for specified context: deleted-context`."""
+        cfg = self.admin_config()
+        cfg["current-context"] = "deleted-context"
+        return self.write_kubeconfig("missing-context", cfg)
+
+    def kubeconfig_two_contexts(self):
+        """The admin kubeconfig with two contexts, `real-cluster` (current) and `staging` (the
+        same cluster and user): `--context nope` is unknown while two others exist.
+        `kubectl --context nope get pods`, exit 1 in 0.04 s, 1.20 and 1.33 alike: `Error in
+        configuration: context was not found for specified context: nope` (the existing
+        contexts are not listed); `--context staging` works."""
+        cfg = self.admin_config()
+        cfg["contexts"].append({"name": "staging", "context": {"cluster": "real-cluster", "user": cfg["users"][0]["name"]}})
+        return self.write_kubeconfig("two-contexts", cfg)
+
+    # --- RBAC ---------------------------------------------------------------------------------
+    RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+    def _upsert(self, collection, body):
+        """Create the object, or replace it if it exists (idempotent)."""
+        try:
+            return self.admin.post(collection, body)
+        except kube.ApiError as e:
+            if e.status != 409:
+                raise
+        path = f"{collection}/{body['metadata']['name']}"
+        live = self.admin.get(path)
+        body = dict(body, metadata={**body["metadata"], "resourceVersion": live["metadata"]["resourceVersion"]})
+        return self.admin.put(path, body)
+
+    def _delete_quietly(self, path):
+        try:
+            self.admin.delete(path)
+        except kube.ApiError as e:
+            if e.status != 404:
+                raise
+
+    @staticmethod
+    def _subject(user):
+        return [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+
+    def bind_role(self, user, namespace, rules, name=None):
+        """A Role with `rules` (dicts as in a manifest: apiGroups, resources, verbs, ...) in
+        `namespace` and a RoleBinding of it to `user`, both named `name` (default tier-<user>);
+        run again, it replaces them. Returns the user's kubeconfig."""
+        name = name or f"tier-{user}"
+        ns = f"{self.RBAC}/namespaces/{namespace}"
+        self._upsert(f"{ns}/roles", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                                     "metadata": {"name": name, "namespace": namespace}, "rules": list(rules)})
+        self._upsert(f"{ns}/rolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace}, "subjects": self._subject(user),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}})
+        return self.user_kubeconfig(user)
+
+    def unbind_role(self, user, namespace, name=None):
+        name = name or f"tier-{user}"
+        self._delete_quietly(f"{self.RBAC}/namespaces/{namespace}/rolebindings/{name}")
+        self._delete_quietly(f"{self.RBAC}/namespaces/{namespace}/roles/{name}")
+
+    def bind_cluster_role(self, user, rules, name=None):
+        """A ClusterRole with `rules` and a ClusterRoleBinding of it to `user`, both named `name`
+        (default tier-<user>); idempotent. Returns the user's kubeconfig."""
+        name = name or f"tier-{user}"
+        self._upsert(f"{self.RBAC}/clusterroles", {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                                                   "metadata": {"name": name}, "rules": list(rules)})
+        self._upsert(f"{self.RBAC}/clusterrolebindings", {
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": name}, "subjects": self._subject(user),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name}})
+        return self.user_kubeconfig(user)
+
+    def unbind_cluster_role(self, user, name=None):
+        name = name or f"tier-{user}"
+        self._delete_quietly(f"{self.RBAC}/clusterrolebindings/{name}")
+        self._delete_quietly(f"{self.RBAC}/clusterroles/{name}")
+
     # --- shutdown -----------------------------------------------------------------------------
     def stop(self):
         if self.stopped:
@@ -403,6 +766,8 @@ class Cluster:
         self.stopped = True
         if getattr(self, "control", None):
             self.control.close()
+        for p in self.proxies:
+            p.close()
         if getattr(self, "kubelets", None):
             self.kubelets.stop()
         for name in ("kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
@@ -461,6 +826,30 @@ class Control:
         elif op == "user-kubeconfig":
             user, _, groups = arg.partition("/")
             return {"kubeconfig": c.user_kubeconfig(user, [g for g in groups.split(",") if g])}
+        elif op == "filler-pods":
+            n = int(arg)
+            have = c.filler_count()
+            if n < have:
+                c.remove_filler_pods()
+                have = 0
+            took = c.create_filler_pods(n, start=have) if n > have else 0.0
+            return {"filler_pods": n, "seconds": took}
+        elif op == "scale-typha":
+            c.scale_typha(int(arg))
+        elif op == "typha-service":
+            c.set_typha_service_name(arg or "calico-typha")
+        elif op == "proxy":
+            rtt = float(arg or 0)
+            p = Proxy(c.ports["apiserver"], rtt)
+            c.proxies.append(p)
+            return {"port": p.port, "kubeconfig": c.proxied_kubeconfig(p.port)}
+        elif op == "kubeconfig":
+            makers = {"untrusted-ca": c.kubeconfig_untrusted_ca, "unresolvable": c.kubeconfig_unresolvable,
+                      "refused": c.kubeconfig_refused, "no-current-context": c.kubeconfig_no_current_context,
+                      "missing-context": c.kubeconfig_missing_context, "two-contexts": c.kubeconfig_two_contexts}
+            if arg not in makers:
+                raise ValueError(f"unknown kubeconfig {arg!r}; one of {', '.join(makers)}")
+            return {"kubeconfig": makers[arg]()}
         elif op == "info":
             return {"server": c.server, "run_dir": c.run_dir, "kubeconfig": c.admin_kubeconfig, "pids": c.pids()}
         else:
