@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use crate::cli::{Cli, CommandArg};
 use crate::destination::{self, datastore_access, Destination, DEFAULT_APICONFIGV1, DEFAULT_APICONFIGV3};
-use crate::exec::journal::{self, Header, Holder, Journal, RunLock};
+use crate::exec::journal::{self, Header, Journal};
 use crate::exec::runner::Runner;
 use crate::exec::{Exec, ExecError, Invocation, Output};
 use crate::exit::Exit;
@@ -32,8 +32,10 @@ pub struct Snapshot {
     pub stdin_is_terminal: bool,
     pub stdout_is_terminal: bool,
     pub pid: u32,
-    /// The command line, for the journal's header and the run lock.
+    /// The command line, for the journal's header and the cluster lock.
     pub args: Vec<String>,
+    /// This host's name (`uname -n`), for the cluster lock.
+    pub host: String,
 }
 
 impl Snapshot {
@@ -205,6 +207,18 @@ fn identify(
     (destination, calls)
 }
 
+/// The command line as the lock and the journal show it: `calico-downgrade run --yes`.
+fn command_line(args: &[String]) -> String {
+    let mut words: Vec<String> =
+        args.iter().map(|a| shlex::try_quote(a).map_or_else(|_| a.clone(), |q| q.into_owned())).collect();
+    if let Some(first) = words.first_mut() {
+        *first = std::path::Path::new(first.as_str())
+            .file_name()
+            .map_or_else(|| first.clone(), |n| n.to_string_lossy().into_owned());
+    }
+    words.join(" ")
+}
+
 /// Stop before anything ran: the reasons on stderr and, with `--output json`, a JSON result
 /// on stdout all the same (scripts and Ansible always get one document).
 pub fn refuse_early(presentation: &Presentation, exit: Exit, reasons: &[String]) -> i32 {
@@ -248,36 +262,23 @@ pub fn execute(
             )),
         );
     }
-    let mut runner = Runner {
-        command_timeout: options.command_timeout,
-        interrupted,
-        check_mode: options.check,
-        journal: None,
-        env: snapshot.vars.clone(),
+    let mut runner = Runner::new(options.command_timeout, interrupted, options.check, snapshot.vars.clone());
+    let environment = Environment {
+        path: snapshot.var_os("PATH").map(Into::into),
+        cwd: snapshot.cwd.clone(),
+        host: snapshot.host.clone(),
+        user: snapshot.var("USER").or_else(|| snapshot.var("LOGNAME")).unwrap_or_default().to_string(),
+        pid: snapshot.pid,
+        command_line: command_line(&snapshot.args),
     };
-    let environment = Environment { path: snapshot.var_os("PATH").map(Into::into), cwd: snapshot.cwd.clone() };
     let (destination, mut identity_calls) = identify(options, &environment, snapshot, &mut runner);
 
     let now = SystemTime::now();
     let started = humantime::format_rfc3339_seconds(now).to_string();
-    let state_dir = journal::state_dir(snapshot.var("XDG_STATE_HOME"), snapshot.var("HOME"));
     let journal_path = presentation
         .journal
         .clone()
         .or_else(|| journal::default_path(snapshot.var("XDG_STATE_HOME"), snapshot.var("HOME"), now, snapshot.pid));
-    let _lock = if changes {
-        let holder = Holder { pid: snapshot.pid, started: started.clone(), command_line: snapshot.args.clone() };
-        let dir = state_dir.clone().or_else(|| journal_path.as_deref().and_then(Path::parent).map(Path::to_path_buf));
-        match dir.as_deref().map(|dir| RunLock::acquire(dir, &holder)) {
-            Some(Ok(lock)) => Some(lock),
-            Some(Err(error)) => {
-                return refuse_early(presentation, Exit::Precondition, &[format!("{error:#}: nothing was changed")])
-            }
-            None => None,
-        }
-    } else {
-        None
-    };
     let header = Header {
         tool: env!("CARGO_PKG_NAME"),
         version: env!("CARGO_PKG_VERSION"),
@@ -290,9 +291,18 @@ pub fn execute(
     };
     let must_record = changes || presentation.module;
     let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header)) {
-        Some(Ok(mut journal)) => {
+        Some(Ok(journal)) => {
             for (invocation, started, result) in &identity_calls {
                 journal.record(invocation, *started, result);
+            }
+            // The default journals are kept to the newest few (`--keep-journals`); one named
+            // with --journal is the user's.
+            if presentation.journal.is_none() && presentation.keep_journals > 0 {
+                if let Some(dir) = journal.path().parent() {
+                    if let Err(error) = journal::prune(dir, presentation.keep_journals) {
+                        eprintln!("warning: {error:#}");
+                    }
+                }
             }
             Some(journal)
         }
@@ -397,7 +407,7 @@ fn run_playbook(
 /// `finished_text` when the text report was already closed (the plan shown before asking).
 fn report(presentation: &Presentation, runner: &Runner, outcome: &Outcome, finished_text: bool) -> i32 {
     let journal_text = runner.journal.as_ref().map(|j| j.path().display().to_string());
-    if let Some(error) = runner.journal.as_ref().and_then(|j| j.write_error.clone()) {
+    if let Some(error) = runner.journal.as_ref().and_then(|j| j.write_error()) {
         eprintln!("warning: {error}");
     }
     if finished_text && presentation.output == OutputFormat::Text {

@@ -344,15 +344,17 @@ pub fn upgrade_time(daemonset: &Workload) -> Option<&str> {
 /// v3.x revision of the DaemonSet. RFC 3339 UTC times with a `Z` compare as strings; a time
 /// that does not parse counts as at risk rather than being dropped silently.
 pub fn decide_pods_at_risk(pods: &[PodSummary], since: &str) -> Vec<PodSummary> {
-    let since_time = humantime::parse_rfc3339(since).ok();
-    pods.iter()
-        .filter(|pod| !pod.host_network)
-        .filter(|pod| match (since_time, humantime::parse_rfc3339(&pod.created)) {
-            (Some(since), Ok(created)) => created > since,
+    pods.iter().filter(|pod| at_risk(pod, since)).cloned().collect()
+}
+
+/// One pod of [`decide_pods_at_risk`]: not on the host network, created after `since` (or
+/// when either time cannot be read: listed rather than missed).
+pub fn at_risk(pod: &PodSummary, since: &str) -> bool {
+    !pod.host_network
+        && match (humantime::parse_rfc3339(since), humantime::parse_rfc3339(&pod.created)) {
+            (Ok(since), Ok(created)) => created > since,
             _ => true,
-        })
-        .cloned()
-        .collect()
+        }
 }
 
 #[cfg(test)]

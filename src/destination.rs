@@ -205,6 +205,20 @@ pub fn datastore_access(
     }
 }
 
+impl DatastoreAccess {
+    /// `calico-upgrade reads v2.6 data from …, v3.0 data from …`, short: only what was found.
+    pub fn short(&self) -> String {
+        let short = |text: &str| match text.split_once(": calico-upgrade's built-in defaults") {
+            Some(_) => "its built-in defaults".to_string(),
+            None => text.to_string(),
+        };
+        if self.v1 == self.v3 || short(&self.v1) == short(&self.v3) {
+            return format!("calico-upgrade reads the v2.6 and v3.0 data from {}", short(&self.v1));
+        }
+        format!("calico-upgrade reads v2.6 data from {}, v3.0 data from {}", short(&self.v1), short(&self.v3))
+    }
+}
+
 impl Destination {
     /// One line naming the cluster, for the prompt and the report.
     pub fn cluster_line(&self) -> String {
@@ -284,9 +298,10 @@ impl Destination {
         None
     }
 
-    /// The lines the report shows before the first task.
+    /// Every fact about the destination, one per line (`-v`, the journal).
     pub fn lines(&self) -> Vec<String> {
         vec![
+            format!("kubeconfig: {}", self.kubeconfig.describe()),
             self.cluster_line(),
             format!("calico-upgrade, Calico v2.6 data (etcdv2): {}", self.calico_upgrade.v1),
             format!("calico-upgrade, Calico v3.0 data (etcdv3): {}", self.calico_upgrade.v3),

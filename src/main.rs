@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         stdout_is_terminal: std::io::stdout().is_terminal(),
         pid: std::process::id(),
         args: std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect(),
+        host: rustix::system::uname().nodename().to_string_lossy().into_owned(),
     };
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if let Some(code) = try_module(&args, &snapshot, Arc::clone(&interrupted)) {

@@ -106,6 +106,9 @@ pub struct Presentation {
     /// Journal file (default: one per run in $XDG_STATE_HOME/calico-downgrade/)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_JOURNAL", value_name = "PATH")]
     pub journal: Option<PathBuf>,
+    /// Default journals to keep, the newest first (0 keeps them all)
+    #[arg(long, global = true, env = "CALICO_DOWNGRADE_KEEP_JOURNALS", value_name = "N", default_value = "100")]
+    pub keep_journals: usize,
     /// Do not ask (required when stdin is not a terminal)
     #[arg(short = 'y', long, global = true, env = "CALICO_DOWNGRADE_YES", value_parser = BoolishValueParser::new())]
     pub yes: bool,

@@ -36,6 +36,8 @@ pub enum Task {
     Preflight,
     /// `abort`: calico/node must not run Calico v3 (unless `--abort-while-v3`).
     CheckNode,
+    /// Before the first change: the cluster lock (another run changing the cluster stops this one).
+    Lock,
     Abort,
     RollBack(WorkloadKind),
     Wait,
@@ -55,6 +57,7 @@ impl Task {
             Task::PodsAtRisk => tasks::pods_at_risk::NAME.to_string(),
             Task::Preflight => tasks::preflight::NAME.to_string(),
             Task::CheckNode => tasks::abort::CHECK_NODE.to_string(),
+            Task::Lock => tasks::lock::NAME.to_string(),
             Task::Abort => tasks::abort::NAME.to_string(),
             Task::RollBack(kind) => tasks::rollback::name(kind, options),
             Task::Wait => tasks::wait::NAME.to_string(),
@@ -73,7 +76,7 @@ impl Task {
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
             Task::StopTypha => "Downgrading a self-hosted installation (what v3.0's manifests added)",
             Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
-            Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster => {
+            Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster | Task::Lock => {
                 "Downgrading a self-hosted installation"
             }
         }
@@ -89,6 +92,7 @@ impl Task {
             | Task::PodsAtRisk
             | Task::Preflight
             | Task::CheckNode
+            | Task::Lock
             | Task::ObservePods => {
                 "nothing was changed; fix the cause and run again"
             }
@@ -113,7 +117,7 @@ impl Task {
         match (self, command) {
             (_, Command::Status) => "`status` only reads: nothing was changed; run it again when you like".to_string(),
             (_, Command::Plan) => "`plan` only reads: nothing was changed; run it again when you like".to_string(),
-            (Task::FindTools | Task::FindKubectl | Task::FindCluster | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::CheckNode | Task::ObservePods, _) => {
+            (Task::FindTools | Task::FindKubectl | Task::FindCluster | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::CheckNode | Task::Lock | Task::ObservePods, _) => {
                 "nothing was changed yet; run the same command again to carry on".to_string()
             }
             (Task::Abort, _) => {
@@ -141,6 +145,7 @@ impl Task {
             Task::PodsAtRisk => tasks::pods_at_risk::run(ctx),
             Task::Preflight => tasks::preflight::run(ctx),
             Task::CheckNode => tasks::abort::check_node(ctx),
+            Task::Lock => tasks::lock::run(ctx),
             Task::Abort => tasks::abort::run(ctx),
             Task::RollBack(kind) => tasks::rollback::run(ctx, kind),
             Task::Wait => tasks::wait::run(ctx),
@@ -164,17 +169,20 @@ pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
         rollback.push(vec![Task::StopTypha]);
     }
     match command {
-        Command::Abort => vec![vec![Task::FindTools, Task::FindCluster], vec![Task::CheckNode], vec![Task::Abort]],
+        Command::Abort => {
+            vec![vec![Task::FindTools, Task::FindCluster], vec![Task::CheckNode], vec![Task::Lock], vec![Task::Abort]]
+        }
         Command::Status => {
             vec![vec![Task::FindKubectl, Task::FindCluster], vec![Task::Inspect], vec![Task::ObservePods]]
         }
         Command::Plan | Command::Run => {
-            let mut list = vec![
-                vec![Task::FindTools, Task::FindCluster],
-                vec![Task::Inspect],
-                vec![Task::PodsAtRisk],
-                vec![Task::Preflight],
-            ];
+            // The pods at risk only inform: a plan shows them with the inspection; a run
+            // reports them with the result, their listing having run meanwhile.
+            let mut list = vec![vec![Task::FindTools, Task::FindCluster], vec![Task::Inspect]];
+            if command == Command::Plan || options.check {
+                list.push(vec![Task::PodsAtRisk]);
+            }
+            list.extend([vec![Task::Preflight], vec![Task::Lock]]);
             if options.rollback_first {
                 list.extend(rollback);
                 list.push(vec![Task::Abort]);
@@ -182,7 +190,11 @@ pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
                 list.push(vec![Task::Abort]);
                 list.extend(rollback);
             }
-            list.push(vec![Task::Verify]);
+            // Check mode verifies nothing: no task for it.
+            if !(command == Command::Plan || options.check) {
+                list.push(vec![Task::PodsAtRisk]);
+                list.push(vec![Task::Verify]);
+            }
             list
         }
     }
@@ -286,6 +298,14 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
                 }
             };
             ctx.observer.task_finished(&step);
+            // The task's whole result, beside its commands: the screen shows less.
+            ctx.exec.note(
+                "step",
+                serde_json::json!({
+                    "name": step.name, "status": step.status, "message": step.message,
+                    "summary": step.summary, "details": step.details,
+                }),
+            );
             steps.push(step);
             index += 1;
         }
@@ -293,6 +313,14 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
             not_run = list[index..].iter().map(|t| t.name(options)).collect();
             break;
         }
+    }
+    // What runs in the background and was not collected is stopped and journaled.
+    ctx.settle_background();
+    // The cluster lock, if this run took it: released however the run ended.
+    if let Some(step) = tasks::lock::release(ctx) {
+        ctx.observer.task_started(&step.name);
+        ctx.observer.task_finished(&step);
+        steps.push(step);
     }
     if failures.is_empty() && command == Command::Status {
         // `status` exits 1 when the pods have not converged.

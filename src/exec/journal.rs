@@ -6,12 +6,14 @@
 //! flushed before the tool acts on the result, so it survives the tool being killed.
 //!
 //! The first line is a [`Header`]: the tool's version, its command line and the cluster it
-//! acts on. A finding the report only summarises (the pods at risk) is kept as a `note` line. Files are created 0600 (they hold the clusters' output) in a 0700 directory. A
-//! [`RunLock`] in the state directory keeps two runs on one host from interleaving their
-//! changes; the second is told who holds it.
+//! acts on. A finding the report only summarises (the pods at risk) and each task's whole
+//! result are kept as `note` lines. Files are created 0600 (they hold the clusters' output) in
+//! a 0700 directory; only the newest default journals are kept ([`prune`]). Two runs against
+//! one cluster are kept apart by the cluster lock (`lease`), not here: a host may change many
+//! clusters at once.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -20,12 +22,19 @@ use serde::Serialize;
 
 use super::{ExecError, Invocation, Output};
 
-#[derive(Debug)]
+/// The journal of one run. Cloning it shares the file: the command that renews the cluster
+/// lock in the background (`Runner::keep`) is journaled in the same file, line by line.
+#[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
+    file: std::sync::Arc<std::sync::Mutex<Written>>,
+}
+
+#[derive(Debug)]
+struct Written {
     file: File,
     /// Set once a write failed, so the report can say the journal is incomplete.
-    pub write_error: Option<String>,
+    error: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -85,14 +94,31 @@ impl Journal {
         file.write_all(line.as_bytes())
             .and_then(|()| file.flush())
             .map_err(|e| anyhow::anyhow!("failed to write the journal `{}`: {e}", path.display()))?;
-        Ok(Journal { path: path.to_path_buf(), file, write_error: None })
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file: std::sync::Arc::new(std::sync::Mutex::new(Written { file, error: None })),
+        })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn record(&mut self, invocation: &Invocation, started: SystemTime, result: &Result<Output, ExecError>) {
+    /// The first write that failed, if any: the journal is incomplete.
+    pub fn write_error(&self) -> Option<String> {
+        self.file.lock().ok().and_then(|w| w.error.clone())
+    }
+
+    /// Append one line with a single `write`, flushed; a failure is kept for `write_error`.
+    fn append(&self, mut line: String) {
+        line.push('\n');
+        let Ok(mut written) = self.file.lock() else { return };
+        if let Err(e) = written.file.write_all(line.as_bytes()).and_then(|()| written.file.flush()) {
+            written.error.get_or_insert_with(|| format!("failed to write the journal `{}`: {e}", self.path.display()));
+        }
+    }
+
+    pub fn record(&self, invocation: &Invocation, started: SystemTime, result: &Result<Output, ExecError>) {
         let empty = String::new();
         let stopped = result.as_ref().is_ok_and(|o| o.stopped);
         let (exit_code, signal, error, stdout, stderr, duration) = match result {
@@ -123,84 +149,41 @@ impl Journal {
             stdout,
             stderr,
         };
-        let mut line = serde_json::to_string(&entry).expect("a journal entry always serializes");
-        line.push('\n');
-        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()) {
-            self.write_error
-                .get_or_insert_with(|| format!("failed to write the journal `{}`: {e}", self.path.display()));
-        }
+        self.append(serde_json::to_string(&entry).expect("a journal entry always serializes"));
     }
 }
 
 impl Journal {
     /// A finding as one line, `{"note": WHAT, "value": ...}`, between the commands.
-    pub fn note(&mut self, what: &str, value: &serde_json::Value) {
-        let mut line = serde_json::to_string(&serde_json::json!({ "note": what, "value": value }))
-            .expect("a journal note always serializes");
-        line.push('\n');
-        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|()| self.file.flush()) {
-            self.write_error
-                .get_or_insert_with(|| format!("failed to write the journal `{}`: {e}", self.path.display()));
-        }
+    pub fn note(&self, what: &str, value: &serde_json::Value) {
+        self.append(
+            serde_json::to_string(&serde_json::json!({ "note": what, "value": value }))
+                .expect("a journal note always serializes"),
+        );
     }
 }
 
-/// Who holds the run lock, as written into the lock file.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Holder {
-    pub pid: u32,
-    pub started: String,
-    pub command_line: Vec<String>,
-}
-
-/// The run lock: an exclusive lock on `lock` in the state directory, held until the process
-/// ends (the operating system releases it also when the tool is killed).
-#[derive(Debug)]
-pub struct RunLock {
-    _file: File,
-}
-
-impl RunLock {
-    /// Take the lock in `dir`, or say who holds it.
-    pub fn acquire(dir: &Path, holder: &Holder) -> anyhow::Result<RunLock> {
-        create_private_dir(dir)
-            .map_err(|e| anyhow::anyhow!("failed to create the state directory `{}`: {e}", dir.display()))?;
-        let path = dir.join("lock");
-        // Not truncated on open: the content belongs to whoever holds the lock.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| anyhow::anyhow!("failed to open the lock `{}`: {e}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
-                let who = match serde_json::from_str::<Holder>(text.trim()) {
-                    Ok(h) => format!("pid {}, started {}: `{}`", h.pid, h.started, h.command_line.join(" ")),
-                    Err(_) => "a run that has not yet said who it is".to_string(),
-                };
-                anyhow::bail!(
-                    "another calico-downgrade is changing a cluster from this host ({who}); wait for it to end (lock `{}`)",
-                    path.display()
-                );
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                anyhow::bail!("failed to lock `{}`: {e}", path.display())
-            }
-        }
-        let text = serde_json::to_string(holder).expect("a holder always serializes");
-        file.set_len(0)
-            .and_then(|()| file.rewind())
-            .and_then(|()| file.write_all(text.as_bytes()))
-            .and_then(|()| file.flush())
-            .map_err(|e| anyhow::anyhow!("failed to write the lock `{}`: {e}", path.display()))?;
-        Ok(RunLock { _file: file })
+/// Delete all but the newest `keep` default journals in `dir` (`journal-<time>-<pid>.jsonl`,
+/// whose names sort by time): a tool tried for an afternoon leaves no pile. Other files, and
+/// journals kept with `--journal`, are never touched. Returns how many were removed.
+pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<usize> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("failed to list the journals in `{}`: {e}", dir.display()))?;
+    let mut journals: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("journal-") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    journals.sort();
+    let excess = journals.len().saturating_sub(keep);
+    for path in &journals[..excess] {
+        std::fs::remove_file(path)
+            .map_err(|e| anyhow::anyhow!("failed to remove the old journal `{}`: {e}", path.display()))?;
     }
+    Ok(excess)
 }
 
 /// The state directory: `$XDG_STATE_HOME/calico-downgrade/` (or `~/.local/state/calico-downgrade/`).
@@ -261,20 +244,16 @@ mod tests {
     }
 
     #[test]
-    fn the_second_lock_is_told_who_holds_the_first() {
+    fn only_the_newest_default_journals_are_kept() {
         let dir = tempfile::tempdir().unwrap();
-        let holder = Holder {
-            pid: 4242,
-            started: "2026-01-01T00:00:00Z".into(),
-            command_line: vec!["calico-downgrade".into(), "run".into()],
-        };
-        let first = RunLock::acquire(dir.path(), &holder).unwrap();
-        let second = RunLock::acquire(dir.path(), &Holder { pid: 1, ..holder.clone() }).expect_err("held");
-        assert!(
-            second.to_string().contains("(pid 4242, started 2026-01-01T00:00:00Z: `calico-downgrade run`)"),
-            "{second}"
-        );
-        drop(first);
-        RunLock::acquire(dir.path(), &holder).expect("free again once the first is gone");
+        for stamp in ["2026-01-01T000001Z-1", "2026-01-01T000003Z-1", "2026-01-01T000002Z-7"] {
+            std::fs::write(dir.path().join(format!("journal-{stamp}.jsonl")), "").unwrap();
+        }
+        std::fs::write(dir.path().join("mine.jsonl"), "").unwrap();
+        assert_eq!(prune(dir.path(), 2).unwrap(), 1);
+        let mut left: Vec<String> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        left.sort();
+        assert_eq!(left, ["journal-2026-01-01T000002Z-7.jsonl", "journal-2026-01-01T000003Z-1.jsonl", "mine.jsonl"]);
     }
 }

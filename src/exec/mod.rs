@@ -176,8 +176,9 @@ impl fmt::Display for Invocation {
         for arg in redact(&self.args) {
             write!(f, " {}", Invocation::display_arg(&arg))?;
         }
-        if self.stdin.is_some() {
-            f.write_str(" <<< yes")?;
+        // What goes to stdin, as a shell here-string: `<<< yes`, `<<< '{"apiVersion":…}'`.
+        if let Some(stdin) = &self.stdin {
+            write!(f, " <<< {}", Invocation::display_arg(stdin.trim_end_matches('\n')))?;
         }
         Ok(())
     }
@@ -234,6 +235,9 @@ pub enum ExecError {
     Unreachable { message: String, details: Vec<String> },
     /// Any other failure to spawn or wait.
     Io(String),
+    /// The cluster lock was lost (another run took it over, or it could not be renewed within
+    /// its lease): no command that changes the cluster runs any more.
+    LockLost(String),
 }
 
 impl fmt::Display for ExecError {
@@ -254,6 +258,7 @@ impl fmt::Display for ExecError {
                 f.write_str("refused: check mode never runs a command that changes the cluster")
             }
             ExecError::Io(message) => f.write_str(message),
+            ExecError::LockLost(why) => write!(f, "not run: the cluster lock was lost ({why})"),
             ExecError::Unreachable { message, .. } => f.write_str(message),
         }
     }
@@ -287,6 +292,18 @@ pub enum Flow {
     Continue,
     Stop,
 }
+
+/// A command started by `Exec::spawn`: done already (executors that cannot run anything in
+/// the background), or running, to be collected.
+#[derive(Debug)]
+pub enum Pending {
+    Done(Result<Output, ExecError>),
+    Running(usize),
+}
+
+/// What keeps the cluster lock alive (`Exec::keep`): run every so often on an executor of its
+/// own; `Err(why)` once the lock is lost.
+pub type Renewal = Box<dyn FnMut(&mut dyn Exec) -> Result<(), String> + Send>;
 
 /// The seam between tasks and processes.
 pub trait Exec {
@@ -354,9 +371,47 @@ pub trait Exec {
     /// Sleep (or, scripted, advance time); returns early with `Err(Interrupted)` on a signal.
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError>;
 
+    /// Start a read-only command and return at once, to `collect` its result later: a listing
+    /// that only informs (the pods at risk) runs while the downgrade goes on. The default runs
+    /// it to its end now.
+    fn spawn(&mut self, invocation: &Invocation) -> Pending {
+        Pending::Done(self.run(invocation))
+    }
+
+    /// The result of a spawned command, waiting for it if it still runs (stopped at
+    /// `deadline`, if given); journaled then.
+    fn collect(&mut self, pending: Pending, _deadline: Option<std::time::Instant>) -> Result<Output, ExecError> {
+        match pending {
+            Pending::Done(result) => result,
+            Pending::Running(_) => Err(ExecError::Io("this executor runs nothing in the background".into())),
+        }
+    }
+
     /// Keep a finding in the journal next to the commands it came from (the pods at risk,
     /// which the report may only count). Executors without a journal ignore it.
     fn note(&mut self, _what: &str, _value: serde_json::Value) {}
+
+    /// The wall clock, for the times written into the cluster lock (scripted executors fix it).
+    fn wall_clock(&self) -> std::time::SystemTime {
+        std::time::SystemTime::now()
+    }
+
+    /// Keep the cluster lock alive in the background: `renewal` runs every `every` (its
+    /// commands journaled like any other) until `stop_keeping`. Once it says the lock is lost,
+    /// every command that changes the cluster is refused with `ExecError::LockLost`.
+    /// Executors that cannot run anything in the background ignore it.
+    fn keep(&mut self, _every: Duration, _renewal: Renewal) {}
+
+    /// Stop the renewal; why the lock was lost, if it was.
+    fn stop_keeping(&mut self) -> Option<String> {
+        None
+    }
+
+    /// Run a command that must run even after a signal (the lock's release), for at most
+    /// `within`.
+    fn run_to_clean_up(&mut self, invocation: &Invocation, _within: Duration) -> Result<Output, ExecError> {
+        self.run(invocation)
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::journal::Journal;
-use super::{Effect, Exec, ExecError, Flow, Invocation, Output};
+use super::{Effect, Exec, ExecError, Flow, Invocation, Output, Pending, Renewal};
 
 /// How often a waiting loop looks at the clock and the signal flag.
 const TICK: Duration = Duration::from_millis(20);
@@ -28,6 +28,39 @@ pub struct Runner {
     /// The environment every child gets: the tool's own environment as `main` read it.
     /// Kept as `OsString`: nothing is dropped for not being UTF-8.
     pub env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    /// The cluster lock's renewal, running on a thread of its own (`keep`).
+    pub keeper: Option<Keeper>,
+    /// Why the cluster lock was lost, once it was: mutating commands are refused then.
+    pub lost: Arc<std::sync::Mutex<Option<String>>>,
+    /// Commands started in the background (`spawn`), until collected.
+    background: Vec<Option<(Invocation, Result<Running, ExecError>)>>,
+}
+
+/// The thread that renews the cluster lock, and how to stop it.
+pub struct Keeper {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Runner {
+    /// A runner for the tool's commands: no journal yet, no lock.
+    pub fn new(
+        command_timeout: Duration,
+        interrupted: Arc<AtomicBool>,
+        check_mode: bool,
+        env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    ) -> Runner {
+        Runner {
+            command_timeout,
+            interrupted,
+            check_mode,
+            journal: None,
+            env,
+            keeper: None,
+            lost: Arc::default(),
+            background: Vec::new(),
+        }
+    }
 }
 
 impl Runner {
@@ -57,6 +90,11 @@ impl Runner {
     fn check_allowed(&self, invocation: &Invocation) -> Result<(), ExecError> {
         if self.check_mode && invocation.effect == Effect::Mutating {
             return Err(ExecError::RefusedInCheckMode);
+        }
+        if invocation.effect == Effect::Mutating {
+            if let Some(why) = self.lost.lock().ok().and_then(|lost| lost.clone()) {
+                return Err(ExecError::LockLost(why));
+            }
         }
         if self.interrupted.load(Ordering::SeqCst) {
             return Err(ExecError::Interrupted);
@@ -156,7 +194,7 @@ impl Runner {
     }
 
     fn record(&mut self, invocation: &Invocation, started: SystemTime, result: &Result<Output, ExecError>) {
-        if let Some(journal) = &mut self.journal {
+        if let Some(journal) = &self.journal {
             journal.record(invocation, started, result);
         }
     }
@@ -489,9 +527,89 @@ impl Exec for Runner {
     }
 
     fn note(&mut self, what: &str, value: serde_json::Value) {
-        if let Some(journal) = &mut self.journal {
+        if let Some(journal) = &self.journal {
             journal.note(what, &value);
         }
+    }
+
+    /// A thread with a runner of its own (the same environment and journal, no signal flag: it
+    /// renews until told to stop, after a signal too, so the lock is held until it is
+    /// released) runs `renewal` every `every`; each command at most `every` long.
+    fn keep(&mut self, every: Duration, mut renewal: Renewal) {
+        self.stop_keeping();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut background = Runner {
+            command_timeout: every.min(self.command_timeout),
+            interrupted: Arc::new(AtomicBool::new(false)),
+            check_mode: false,
+            journal: self.journal.clone(),
+            env: self.env.clone(),
+            keeper: None,
+            lost: Arc::default(),
+            background: Vec::new(),
+        };
+        let lost = Arc::clone(&self.lost);
+        let stopping = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || loop {
+            let until = Instant::now() + every;
+            while Instant::now() < until {
+                if stopping.load(Ordering::SeqCst) {
+                    return;
+                }
+                std::thread::sleep(TICK);
+            }
+            if let Err(why) = renewal(&mut background) {
+                if let Ok(mut lost) = lost.lock() {
+                    *lost = Some(why);
+                }
+                return;
+            }
+        });
+        self.keeper = Some(Keeper { stop, thread });
+    }
+
+    /// The child starts now; its output goes to memory files (no reader thread), read when it
+    /// is collected.
+    fn spawn(&mut self, invocation: &Invocation) -> Pending {
+        let running = self.start(invocation);
+        self.background.push(Some((invocation.clone(), running)));
+        Pending::Running(self.background.len() - 1)
+    }
+
+    fn collect(&mut self, pending: Pending, deadline: Option<Instant>) -> Result<Output, ExecError> {
+        match pending {
+            Pending::Done(result) => result,
+            Pending::Running(index) => match self.background.get_mut(index).and_then(Option::take) {
+                Some((invocation, running)) => self.finish(&invocation, running, deadline),
+                None => Err(ExecError::Io("collected twice".into())),
+            },
+        }
+    }
+
+    fn stop_keeping(&mut self) -> Option<String> {
+        if let Some(keeper) = self.keeper.take() {
+            keeper.stop.store(true, Ordering::SeqCst);
+            let _ = keeper.thread.join();
+        }
+        self.lost.lock().ok().and_then(|lost| lost.clone())
+    }
+
+    /// After a signal too: the release of the cluster lock must run. Never in check mode.
+    fn run_to_clean_up(&mut self, invocation: &Invocation, within: Duration) -> Result<Output, ExecError> {
+        if self.check_mode && invocation.effect == Effect::Mutating {
+            return Err(ExecError::RefusedInCheckMode);
+        }
+        let mut cleaner = Runner {
+            command_timeout: within,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            check_mode: false,
+            journal: self.journal.clone(),
+            env: self.env.clone(),
+            keeper: None,
+            lost: Arc::default(),
+            background: Vec::new(),
+        };
+        cleaner.run(invocation)
     }
 
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {

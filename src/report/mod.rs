@@ -59,19 +59,26 @@ pub fn brief_summary(outcome: &Outcome) -> String {
     }
 }
 
+/// The step whose message is the run's verdict: the last one but the lock's release.
+pub fn verdict(outcome: &Outcome) -> Option<&crate::tasks::Step> {
+    outcome.steps.iter().rev().find(|s| s.name != crate::tasks::lock::RELEASE)
+}
+
 /// One sentence for the whole run (`msg` in JSON, the last line of the text report).
 pub fn summary_message(outcome: &Outcome) -> String {
     if let Some(failure) = outcome.failure() {
         return format!("{} failed: {}", failure.task, failure.message);
     }
-    let last = outcome.steps.last().map(|s| s.message.clone()).unwrap_or_default();
+    let last = verdict(outcome).map(|s| s.message.clone()).unwrap_or_default();
     match outcome.command {
         crate::playbook::Command::Status => last,
         _ if outcome.check => {
-            if outcome.facts.changed {
-                "check mode: the downgrade would change the cluster (see the planned commands)".to_string()
-            } else {
+            let would: Vec<&str> =
+                outcome.steps.iter().filter(|s| s.status == Status::Changed).map(|s| s.name.as_str()).collect();
+            if would.is_empty() {
                 "check mode: nothing to do, the cluster is already downgraded".to_string()
+            } else {
+                format!("would change: {}", would.join(", "))
             }
         }
         crate::playbook::Command::Abort => last,

@@ -100,12 +100,13 @@ impl<W: Write> TextReport<W> {
         let Some(name) = self.pending.take() else { return };
         self.clear_progress();
         if !self.as_planned.is_empty() {
-            let _ = writeln!(self.out, "\nas planned: {}", self.as_planned.join(", "));
+            let _ = writeln!(self.out, "as planned: {}", self.as_planned.join(", "));
             self.as_planned.clear();
         }
+        // No blank line between tasks: the starred header separates them, and a run fits one screen.
         let header = format!("TASK [{name}] ");
         let stars = 80usize.saturating_sub(header.chars().count()).max(3);
-        let _ = writeln!(self.out, "\n{header}{}", "*".repeat(stars));
+        let _ = writeln!(self.out, "{header}{}", "*".repeat(stars));
         let _ = self.out.flush();
     }
 
@@ -169,7 +170,7 @@ impl<W: Write> TextReport<W> {
         };
         let _ = writeln!(out, "{}", paint(colour, verdict_colour, &counts));
         let summary = brief_summary(outcome);
-        let last = outcome.steps.last().map(|s| s.message.as_str());
+        let last = super::verdict(outcome).map(|s| s.message.as_str());
         if outcome.failures.is_empty() && last == Some(summary.as_str()) {
             // The verdict is the last task's message, just printed above.
         } else {

@@ -109,6 +109,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     if ctx.options.check {
         ctx.plan_command(&abort);
         ctx.facts.changed = true;
+        let reads = ctx.facts.destination.as_ref().map(|d| d.calico_upgrade.short()).into_iter().collect();
         return Ok(Done::changed(if can_check {
             "would abort the data migration in progress".to_string()
         } else {
@@ -116,7 +117,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                 "would abort the data migration (calico-upgrade {} cannot report whether one is in progress)",
                 tool.version
             )
-        }));
+        })
+        .with_summary(reads));
     }
     let check = can_check.then_some(check);
     let output = ctx.run(&abort).map_err(|stop| settle(ctx, check.as_ref(), stop))?;

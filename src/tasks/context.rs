@@ -20,6 +20,12 @@ use crate::tools::Unrecognised;
 pub struct Environment {
     pub path: Option<OsString>,
     pub cwd: PathBuf,
+    /// Who runs: this host's name, the user (`USER`), the pid and the command line, as the
+    /// cluster lock names its holder.
+    pub host: String,
+    pub user: String,
+    pub pid: u32,
+    pub command_line: String,
 }
 
 pub struct Context<'a> {
@@ -38,6 +44,9 @@ pub struct Context<'a> {
     prefetched: Vec<(Invocation, Result<Output, ExecError>, Duration)>,
     /// When the command now running started (by the executor's clock), for its duration.
     started: Option<std::time::Instant>,
+    /// Read-only commands started in the background for a later task (`start_in_background`),
+    /// with when they started: `run_raw` collects one when that task runs it.
+    background: Vec<(Invocation, crate::exec::Pending, Instant)>,
 }
 
 /// How long inspection keeps retrying a read-only kubectl command that failed transiently.
@@ -76,6 +85,7 @@ impl<'a> Context<'a> {
             commands: Vec::new(),
             prefetched: Vec::new(),
             started: None,
+            background: Vec::new(),
         }
     }
 
@@ -207,6 +217,29 @@ impl<'a> Context<'a> {
             .collect()
     }
 
+    /// Start a read-only command that a later task will run, and go on at once: it runs while
+    /// the tasks between work (the pods-at-risk listing during the rollout). Mutating commands
+    /// never run in the background.
+    pub fn start_in_background(&mut self, invocation: Invocation) {
+        if invocation.effect != Effect::ReadOnly || self.background.iter().any(|(i, _, _)| *i == invocation) {
+            return;
+        }
+        self.observer.command_started(&invocation);
+        let started = self.exec.now();
+        let pending = self.exec.spawn(&invocation);
+        self.background.push((invocation, pending, started));
+    }
+
+    /// Stop and record whatever still runs in the background (a task that would have collected
+    /// it did not run): nothing started is left out of the journal.
+    pub fn settle_background(&mut self) {
+        for (invocation, pending, started) in std::mem::take(&mut self.background) {
+            let result = self.exec.collect(pending, Some(self.exec.now()));
+            self.started = Some(started);
+            self.record(&invocation, &result);
+        }
+    }
+
     /// A command already run (and journaled) before this context existed, for a task to take.
     pub fn prefetched(&mut self, invocation: Invocation, result: Result<Output, ExecError>) {
         self.prefetched.push((invocation, result, Duration::ZERO));
@@ -310,8 +343,16 @@ impl<'a> Context<'a> {
         self.take_prefetched(invocation)
     }
 
-    /// A prefetched result for this command, recorded now as if it had just run.
+    /// A prefetched result for this command, recorded now as if it had just run; one started
+    /// in the background is waited for (until the deadline, if any).
     fn take_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
+        if let Some(at) = self.background.iter().position(|(i, _, _)| i == invocation) {
+            let (_, pending, started) = self.background.remove(at);
+            let result = self.exec.collect(pending, self.deadline);
+            self.started = Some(started);
+            self.record(invocation, &result);
+            return Some(result);
+        }
         let at = self.prefetched.iter().position(|(i, _, _)| i == invocation)?;
         let (_, result, took) = self.prefetched.remove(at);
         let now = self.exec.now();

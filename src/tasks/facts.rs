@@ -154,6 +154,10 @@ pub struct Facts {
     /// observed (a mutating command that said so and a state read back), never from a command
     /// merely having been started.
     pub changed: bool,
+    /// The namespace whose cluster lock this run holds (taken by `Lock the cluster`, released
+    /// at the end of the playbook).
+    #[serde(skip)]
+    pub lock: Option<String>,
     /// Changes that could not be confirmed or ruled out (a mutating command failed or was
     /// interrupted and the state could not be read back), each saying what to check.
     pub may_have_changed: Vec<String>,

@@ -26,13 +26,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     if let Some((message, details)) = destination.problem(ctx.options.context.as_deref()) {
         return Err(Stop::new(Exit::Precondition, format!("{message}: nothing was changed")).with_details(details));
     }
-    let details = vec![format!("kubeconfig: {}", destination.kubeconfig.describe())];
+    let details = destination.lines();
     let message = match &destination.kube {
         Some(kube) => format!(
-            "context {} at {}{}",
+            "context {} at {}{}, kubeconfig {}",
             kube.context,
             kube.server,
-            if kube.user.is_empty() { String::new() } else { format!(" as {}", kube.user) }
+            if kube.user.is_empty() { String::new() } else { format!(" as {}", kube.user) },
+            destination.kubeconfig.describe()
         ),
         None => destination.kubeconfig.describe(),
     };

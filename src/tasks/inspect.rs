@@ -70,9 +70,12 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let kubectl = ctx.kubectl().clone();
 
     let invocation = kubectl.objects(namespace);
-    // The pods-at-risk query and `calico-config` need nothing from this one: they start now
-    // too (a read wasted only when the cluster turns out never upgraded).
-    let later = vec![kubectl.all_pods(), kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
+    // The pods-at-risk listing needs nothing from this query and only informs: it starts now
+    // and runs in the background, its cost (the cluster's pod count) waited for by nobody (a
+    // read wasted only when the cluster turns out never upgraded). `calico-config` is read
+    // with this query.
+    ctx.start_in_background(kubectl.all_pods());
+    let later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
     let result = ctx.prefetch(&[&invocation], later).remove(0);
     let output = super::succeeded(&invocation, result)?;
     let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
@@ -259,7 +262,7 @@ fn short(workload: &Workload, plan: &RollbackPlan, live: Option<(&Revision, usiz
             format!("{}: {pods}, on {} images: no rollback", workload.reference(), release(&workload.images))
         }
         (RollbackPlan::RollBack { revision, images }, Some((live, fields))) => format!(
-            "{}: {pods}; revision {} ({}) live → revision {revision} ({}), {fields} template field{} change",
+            "{}: {pods}; revision {} ({}) live → revision {revision} ({}), {fields} field{} change",
             workload.reference(),
             live.number,
             release(&live.images),
@@ -356,7 +359,8 @@ fn calico_config(
         CalicoConfig { name: name.clone(), cni_key: key.clone(), cni: None, typha_service_name: None, unread: None };
     match result {
         Ok(output) => match kubectl::parse_config_map(&output) {
-            Ok(Some(data)) => {
+            Ok(Some(map)) => {
+                let data = map.data;
                 config.typha_service_name = data.get("typha_service_name").cloned();
                 match data.get(&key) {
                     Some(text) => config.cni = Some(crate::calico::cni_config(text)),
@@ -387,17 +391,16 @@ fn config_lines(config: &CalicoConfig, to_v2: bool) -> (Vec<String>, Vec<String>
         ),
         (Some(crate::calico::CniConfig::Conflist { cni_version, plugins }), _) if to_v2 => (
             vec![
-                format!(
-                    "{reference}: {} is Calico v3.0's conflist (cniVersion {}, {}), which v2.6's install-cni would write as 10-calico.conf",
-                    config.cni_key,
-                    cni_version.as_deref().unwrap_or("unset"),
-                    plugins.join(" + ")
-                ),
-                format!(
-                    "  re-apply {reference} from your Calico v2.6 manifest before or with the rollback, then remove the stale /etc/cni/net.d/10-calico.conflist on each node"
-                ),
+                format!("{reference} holds Calico v3.0's CNI conflist, which v2.6 would install as 10-calico.conf"),
+                "  re-apply it from your v2.6 manifest before the rollback, then delete 10-calico.conflist on each node"
+                    .to_string(),
             ],
-            vec![format!("{reference}: {}: {:?}", config.cni_key, config.cni)],
+            vec![format!(
+                "{reference}: {} is a conflist (cniVersion {}, plugins {}), the shape of Calico v3.0's manifests; v2.6's install-cni (no CNI_CONF_NAME) writes it to 10-calico.conf and leaves v3.0's 10-calico.conflist in place; which of the two the kubelet reads depends on its version",
+                config.cni_key,
+                cni_version.as_deref().unwrap_or("unset"),
+                plugins.join(", ")
+            )],
         ),
         (Some(cni), _) => (Vec::new(), vec![format!("{reference}: {}: {cni:?}", config.cni_key)]),
         (None, None) => (Vec::new(), Vec::new()),

@@ -18,6 +18,7 @@ pub mod abort;
 pub mod find_cluster;
 pub mod find_tools;
 pub mod inspect;
+pub mod lock;
 pub mod pods_at_risk;
 pub mod preflight;
 pub mod rollback;

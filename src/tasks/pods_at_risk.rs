@@ -1,9 +1,17 @@
-//! Task 3, "Pods at risk": the docs warn that "any pods created after `calico-upgrade
-//! complete` and before downgrading will lose networking", and leave it there. This task
-//! lists the candidates: pods in all namespaces, not on the host network, created after the
-//! first v3.x revision of the DaemonSet (the moment the upgrade reached calico-node). No command
-//! reports when `complete` ran, so the list is worded as what was observed, never as fact, and
-//! it errs on the side of listing too many.
+//! Task "Pods at risk": the docs warn that "any pods created after `calico-upgrade complete`
+//! and before downgrading will lose networking", and leave it there. This task lists the
+//! candidates: pods in all namespaces, not on the host network, created after the first v3.x
+//! revision of the DaemonSet (the moment the upgrade reached calico-node). No command reports
+//! when `complete` ran, so the list is worded as what was observed, never as fact, and it errs
+//! on the side of listing too many.
+//!
+//! It only informs, so it never stands in the way: its query starts with the inspection and
+//! runs in the background; `run` collects it after the wait (reported with the result), `plan`
+//! right after the inspection. Its cost grows with the cluster's pod count, none of which waits
+//! for it. The listing is read row by row and only the pods at risk are kept. When it cannot
+//! be had (a user who may list pods only in the Calico namespace, the API server away, output
+//! this tool cannot read), the pods at risk are "unknown", with why and the command an admin
+//! can run: never the run's failure.
 //!
 //! The report groups them by namespace with a ready-to-paste `kubectl delete pod -n NS …`; past
 //! [`LIST_LIMIT`] pods it gives the count per namespace only, and the full list is in the JSON
@@ -12,7 +20,7 @@
 use std::collections::BTreeMap;
 
 use super::{Context, Done, TaskResult};
-use crate::cluster::{decide_pods_at_risk, upgrade_time, UpgradeState};
+use crate::cluster::{upgrade_time, UpgradeState};
 use crate::tools::kubectl::{self, PodSummary};
 
 pub const NAME: &str = "Pods at risk";
@@ -57,26 +65,50 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         return Ok(Done::skipped("no v3.x revision of the DaemonSet: no pod was created under Calico v3"));
     };
     let invocation = ctx.kubectl().all_pods();
-    // The permission checks of the next task start now too: all read-only, all independent.
-    let later = super::preflight::reads(ctx);
-    let result = ctx.prefetch(&[&invocation], later).remove(0);
-    let output = super::succeeded(&invocation, result)?;
-    let pods = kubectl::parse_all_pods(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
-    let at_risk = decide_pods_at_risk(&pods, &since);
+    let admin = admin_command(ctx.kubectl());
+    let unknown = |why: String| {
+        Done::skipped(format!("unknown: {why}")).with_summary(vec![format!(
+            "an admin can list them: `{admin}`; those created after {since}, not on the host network, lose networking"
+        )])
+    };
+    let output = match ctx.run_raw(&invocation) {
+        Ok(output) if output.success() => output,
+        Ok(output) => {
+            return Ok(unknown(format!(
+                "`kubectl get pods --all-namespaces` failed: {}",
+                kubectl::failure_message(&output.stderr)
+            )))
+        }
+        Err(error) => return Ok(unknown(format!("`kubectl get pods --all-namespaces` did not finish: {error}"))),
+    };
+    let at_risk = match kubectl::parse_all_pods_where(&output, |pod| crate::cluster::at_risk(pod, &since)) {
+        Ok(pods) => pods,
+        Err(error) => return Ok(unknown(format!("{} (the journal has its output)", error.headline()))),
+    };
     ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk }));
     let done = if at_risk.is_empty() {
-        Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
+        Done::ok(format!("none: no pod outside the host network was created after the v3 upgrade began at {since}"))
     } else {
         let when = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
             // Some of them may have been created after the rollback, with v2 networking.
             "unless they were created after the rollback"
-        } else {
+        } else if ctx.options.check {
             "once the downgrade is done"
+        } else {
+            "now"
         };
-        Done::ok(headline(at_risk.len(), &since)).with_details(advice(&at_risk, when))
+        Done::ok(headline(at_risk.len(), &since)).with_summary(advice(&at_risk, when))
     };
     ctx.facts.pods_at_risk = Some(at_risk);
     Ok(done)
+}
+
+/// What an admin runs to list every pod with its creation time, newest last.
+fn admin_command(kubectl: &kubectl::Kubectl) -> String {
+    let mut command = kubectl.for_people().all_pods();
+    command.args.retain(|a| !a.starts_with("--kubeconfig=") && !a.starts_with("--context="));
+    command.args.push("--sort-by=.metadata.creationTimestamp".to_string());
+    command.to_string()
 }
 
 #[cfg(test)]

@@ -62,9 +62,15 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
             });
         }
     }
-    if upgrade_time(&cluster.daemonset).is_none() {
-        needs.push(Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" });
+    needs.push(Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" });
+    // The cluster lock: created by `Lock the cluster` itself, before any change (a plan asks),
+    // renewed while the run works, deleted at its end.
+    let lock = format!("configmaps/{}", crate::lease::NAME);
+    if options.check {
+        needs.push(Need { verb: "create", resource: "configmaps".into(), why: "the cluster lock" });
     }
+    needs.push(Need { verb: "update", resource: lock.clone(), why: "renewing the cluster lock" });
+    needs.push(Need { verb: "delete", resource: lock, why: "releasing the cluster lock" });
     if options.replace_pods {
         needs.push(Need { verb: "delete", resource: "pods".into(), why: "--replace-pods" });
     }
@@ -144,9 +150,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let namespace = ctx.options.namespace.clone();
     let kubectl = ctx.kubectl().clone();
     let mut details = vec![format!(
-        "allowed (read during inspection): list daemonsets.apps, controllerrevisions.apps, deployments.apps, replicasets.apps in {namespace}{}",
-        if upgrade_time(&ctx.cluster().daemonset).is_some() { "; list pods in all namespaces" } else { "" }
+        "allowed (read during inspection): list daemonsets.apps, controllerrevisions.apps, deployments.apps, replicasets.apps in {namespace}"
     )];
+    if upgrade_time(&ctx.cluster().daemonset).is_some() {
+        details.push(
+            "not needed: list pods in all namespaces (the pods at risk only inform: without it they are unknown)"
+                .into(),
+        );
+    }
     if !ctx.options.no_watch {
         details.push(format!("not needed: watch pods in {namespace} (without it the wait looks at the pods instead)"));
     }

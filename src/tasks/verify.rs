@@ -1,6 +1,11 @@
 //! Task 7, "Verify and report": what the last observation of the pods showed (it is the one
-//! that confirmed convergence, so nothing is run again), the pods at risk, and the next steps
-//! the docs require: delete the migrated v3 data before any new migration attempt.
+//! that confirmed convergence, so nothing is run again), what of Calico v3.0 the rollback left
+//! (a Typha still running, `calico-config`'s v3.0 CNI configuration), the next steps the docs
+//! require (delete the migrated v3 data before any new migration attempt) and the way back.
+//!
+//! The claim "Calico v2.6 is running" is made only when the pods converged on v2.x images and
+//! nothing of the namespace's Calico installation still runs v3.0; otherwise the message says
+//! what remains.
 
 use super::{Context, Done, TaskResult};
 use crate::calico::{generation, Component, Generation};
@@ -37,24 +42,64 @@ pub fn v3_only_crds() -> Vec<String> {
         .collect()
 }
 
-pub fn next_steps(datastore: Option<Datastore>) -> Vec<String> {
-    let mut steps = vec![
+/// The next steps, each as (a short line for the screen, the whole sentence).
+pub fn next_steps(datastore: Option<Datastore>) -> Vec<(String, String)> {
+    let mut steps = vec![(
+        "use only calicoctl v1.6.x (Calico v2.6's) from now on".to_string(),
         "use only the calicoctl of Calico v2.6 (v1.6.x) from now on; the docs: \"Do not use versions of calicoctl v3.0+ after aborting the upgrade\"".to_string(),
-    ];
+    )];
     match datastore {
-        Some(Datastore::Etcd) | None => steps.push(
+        Some(Datastore::Etcd) | None => steps.push((
+            "before any new migration attempt, delete the migrated v3 data: `ETCDCTL_API=3 etcdctl del --prefix /calico/`".to_string(),
             "before any new migration attempt, delete the migrated v3 data (the `/calico/` prefix in etcd v3, e.g. `ETCDCTL_API=3 etcdctl del --prefix /calico/`), as the docs require; this tool does not delete it".to_string(),
-        ),
+        )),
         Some(Datastore::Kubernetes) => {
             let crds = v3_only_crds();
-            steps.push(format!(
-                "before any new upgrade attempt, you may remove the CRDs that Calico v3.0 added and v2.6 does not use, with the v3 objects in them: `kubectl delete crd {}`; never delete {}: Calico v2.6 keeps its configuration there; this tool deletes nothing",
-                crds.join(" "),
-                V2_6_KDD_CRDS.iter().map(|c| format!("{c}.crd.projectcalico.org")).collect::<Vec<_>>().join(", ")
+            steps.push((
+                format!("before any new upgrade attempt, you may remove the CRDs only v3.0 uses: `kubectl delete crd {}`", crds.join(" ")),
+                format!(
+                    "before any new upgrade attempt, you may remove the CRDs that Calico v3.0 added and v2.6 does not use, with the v3 objects in them: `kubectl delete crd {}`; never delete {}: Calico v2.6 keeps its configuration there; this tool deletes nothing",
+                    crds.join(" "),
+                    V2_6_KDD_CRDS.iter().map(|c| format!("{c}.crd.projectcalico.org")).collect::<Vec<_>>().join(", ")
+                ),
             ))
         }
     }
     steps
+}
+
+/// What of Calico v3.0 the run leaves in the namespace, each as (what, the step that fits).
+pub fn remains(cluster: &super::Cluster, namespace: &str) -> Vec<(String, String)> {
+    let typha_service = cluster.calico_config.as_ref().and_then(|c| c.typha_service_name.clone());
+    let mut left: Vec<(String, String)> = cluster
+        .others
+        .iter()
+        .filter(|o| o.runs_v3())
+        .filter_map(|other| {
+            let step = super::inspect::other_step(other, namespace, typha_service.as_deref())?;
+            Some((
+                format!(
+                    "{} ({} {})",
+                    other.reference(),
+                    other.desired,
+                    if other.kind == crate::tools::kubectl::WorkloadKind::DaemonSet { "pods" } else { "replicas" }
+                ),
+                step,
+            ))
+        })
+        .collect();
+    if let Some(config) = &cluster.calico_config {
+        if matches!(config.cni, Some(crate::calico::CniConfig::Conflist { .. })) {
+            left.push((
+                format!("{}'s CNI conflist", config.name),
+                format!(
+                    "re-apply {} from your v2.6 manifest, restart calico-node's pods, remove 10-calico.conflist on each node",
+                    config.name
+                ),
+            ));
+        }
+    }
+    left
 }
 
 pub fn run(ctx: &mut Context) -> TaskResult {
@@ -81,17 +126,17 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             details.push(format!("{} images: {}", target.name, target.images.join(", ")));
         }
     }
-    let at_risk = ctx.facts.pods_at_risk.clone().unwrap_or_default();
-    let since = ctx.facts.cluster.as_ref().and_then(|c| crate::cluster::upgrade_time(&c.daemonset)).map(str::to_string);
-    if let (false, Some(since)) = (at_risk.is_empty(), since) {
-        details.push(format!("{}:", super::pods_at_risk::headline(at_risk.len(), &since)));
-        details.extend(super::pods_at_risk::advice(&at_risk, "now").into_iter().map(|l| format!("  {l}")));
-    }
+    let mut summary = Vec::new();
     let datastore = ctx.facts.cluster.as_ref().map(|c| c.datastore);
-    details.extend(next_steps(datastore).into_iter().map(|s| format!("next: {s}")));
+    for (short, whole) in next_steps(datastore) {
+        summary.push(format!("next: {short}"));
+        details.push(format!("next: {whole}"));
+    }
+    let left = ctx.facts.cluster.as_ref().map(|c| remains(c, &ctx.options.namespace)).unwrap_or_default();
+    summary.extend(left.iter().map(|(_, step)| format!("left: {step}")));
     if let Some(cluster) = &ctx.facts.cluster {
         for command in &cluster.way_back.commands {
-            details.push(format!("way back (the workloads as before the run): `{command}`"));
+            summary.push(format!("way back: {command}"));
         }
         for what in &cluster.way_back.cannot_undo {
             details.push(format!("cannot be undone here: {what}"));
@@ -103,14 +148,21 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         let targets = ctx.cluster().targets();
         targets.first().is_some_and(|ds| generation(&ds.images, Component::Node) == Generation::V2)
     });
-    let message = match (converged, on_v2) {
-        (true, true) => "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string(),
-        (true, false) => {
+    let workloads = progress.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" and ");
+    let message = match (converged, on_v2, left.is_empty()) {
+        (true, true, true) => {
+            "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string()
+        }
+        (true, true, false) => format!(
+            "{workloads} run Calico v2.6; left on v3.0: {}",
+            left.iter().map(|(what, _)| what.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        (true, false, _) => {
             "every pod Running and ready on the chosen revision's images, which are not Calico v2.x".to_string()
         }
-        (false, _) => "the pods have not converged".to_string(),
+        (false, _, _) => "the pods have not converged".to_string(),
     };
-    Ok(Done::ok(message).with_details(details))
+    Ok(Done::ok(message).with_summary(summary).with_details(details))
 }
 
 #[cfg(test)]
@@ -128,7 +180,8 @@ mod tests {
                 "networkpolicies.crd.projectcalico.org"
             ]
         );
-        let advice = next_steps(Some(Datastore::Kubernetes)).join("\n");
+        let advice =
+            next_steps(Some(Datastore::Kubernetes)).into_iter().map(|(_, whole)| whole).collect::<Vec<_>>().join("\n");
         let command = advice.split('`').nth(1).unwrap();
         for crd in V2_6_KDD_CRDS {
             assert!(!command.split(' ').any(|w| w == format!("{crd}.crd.projectcalico.org")), "{command}");

@@ -129,6 +129,9 @@ impl WorkloadKind {
 }
 
 impl Kubectl {
+    /// The arguments of a command that changes the cluster: the connection only. It is shown
+    /// for the operator to paste (`would run`, the way back) and the tool stops it at
+    /// `--command-timeout` itself, so it carries no `--request-timeout`.
     fn invocation(&self, mut args: Vec<String>) -> Vec<String> {
         if let Some(kubeconfig) = &self.connection.kubeconfig {
             args.push(format!("--kubeconfig={kubeconfig}"));
@@ -136,14 +139,16 @@ impl Kubectl {
         if let Some(context) = &self.connection.context {
             args.push(format!("--context={context}"));
         }
-        if self.connection.request_timeout_secs > 0 {
-            args.push(format!("--request-timeout={}s", self.connection.request_timeout_secs));
-        }
         args
     }
 
+    /// A read: the connection, and kubectl's own `--request-timeout` (a watch is ended by it,
+    /// a fresh list then started).
     fn read(&self, args: &[&str]) -> Invocation {
-        let args = self.invocation(args.iter().map(|s| s.to_string()).collect());
+        let mut args = self.invocation(args.iter().map(|s| s.to_string()).collect());
+        if self.connection.request_timeout_secs > 0 {
+            args.push(format!("--request-timeout={}s", self.connection.request_timeout_secs));
+        }
         Invocation::read_only(Tool::Kubectl, &self.program, args)
     }
 
@@ -196,6 +201,31 @@ impl Kubectl {
     /// read by [`parse_config_map`].
     pub fn config_map(&self, namespace: &str, name: &str) -> Invocation {
         self.read(&["get", &format!("configmap/{name}"), "-n", namespace, "-o", "json"])
+    }
+
+    /// `kubectl create configmap calico-downgrade-lock -n NS --from-literal=K=V … -o json`: the
+    /// cluster lock, created only if no other run holds it (the API server refuses a name that
+    /// exists).
+    pub fn create_lock(&self, namespace: &str, data: &[(&str, String)]) -> Invocation {
+        let mut args: Vec<String> =
+            ["create", "configmap", crate::lease::NAME, "-n", namespace].map(String::from).into();
+        args.extend(data.iter().map(|(key, value)| format!("--from-literal={key}={value}")));
+        args.extend(["-o".to_string(), "json".to_string()]);
+        Invocation::mutating(Tool::Kubectl, &self.program, self.invocation(args))
+    }
+
+    /// `kubectl replace -f - -o json -n NS` with the lock on stdin ([`crate::lease::replacement`]):
+    /// a renewal or a takeover, refused (Conflict) when the lock changed since it was read.
+    pub fn replace_lock(&self, namespace: &str, body: String) -> Invocation {
+        let args: Vec<String> = ["replace", "-f", "-", "-o", "json", "-n", namespace].map(String::from).into();
+        Invocation::mutating(Tool::Kubectl, &self.program, self.invocation(args)).with_stdin(body)
+    }
+
+    /// `kubectl delete configmap/calico-downgrade-lock -n NS`: the lock released.
+    pub fn delete_lock(&self, namespace: &str) -> Invocation {
+        let object = format!("configmap/{}", crate::lease::NAME);
+        let args: Vec<String> = vec!["delete".into(), object, "-n".into(), namespace.into()];
+        Invocation::mutating(Tool::Kubectl, &self.program, self.invocation(args))
     }
 
     /// Every pod in the cluster, for the pods-at-risk list.
@@ -723,11 +753,19 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
     Ok(objects)
 }
 
-/// Read `kubectl get configmap/NAME -o json` (`fixtures/kubectl/get-configmap/*`): the
-/// ConfigMap's `data`, key by key; `None` when kubectl said it does not exist (`Error from
-/// server (NotFound): configmaps "calico-config" not found`, exit 1).
-pub fn parse_config_map(output: &Output) -> Result<Option<std::collections::BTreeMap<String, String>>, Unrecognised> {
-    let what = "`kubectl get configmap -o json` output";
+/// A ConfigMap as `-o json` shows it: its resourceVersion and data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigMap {
+    pub resource_version: String,
+    pub data: std::collections::BTreeMap<String, String>,
+}
+
+/// Read `kubectl get configmap/NAME -o json` (`fixtures/kubectl/get-configmap/*`), and what
+/// `kubectl create configmap … -o json` and `kubectl replace -f - -o json` print of the object
+/// they wrote: the ConfigMap's resourceVersion and `data`, key by key; `None` when kubectl said
+/// it does not exist (`Error from server (NotFound): configmaps "calico-config" not found`).
+pub fn parse_config_map(output: &Output) -> Result<Option<ConfigMap>, Unrecognised> {
+    let what = "`kubectl … configmap -o json` output";
     if !output.success() && is_not_found(&output.stderr) {
         return Ok(None);
     }
@@ -750,7 +788,23 @@ pub fn parse_config_map(output: &Output) -> Result<Option<std::collections::BTre
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(refuse("`data` is not an object".into())),
     };
-    Ok(Some(data))
+    let resource_version =
+        document.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    Ok(Some(ConfigMap { resource_version, data }))
+}
+
+/// `kubectl create configmap …` said the name is taken: `Error from server (AlreadyExists):
+/// configmaps "calico-downgrade-lock" already exists` (1.20), `error: failed to create
+/// configmap: configmaps "calico-downgrade-lock" already exists` (1.33).
+pub fn is_already_exists(stderr: &str) -> bool {
+    stderr.lines().any(|line| line.contains("(AlreadyExists)") || line.trim_end().ends_with("already exists"))
+}
+
+/// `kubectl replace` lost a compare-and-swap: `Error from server (Conflict): error when
+/// replacing "STDIN": Operation cannot be fulfilled on configmaps "…": the object has been
+/// modified; …` (1.20, 1.33).
+pub fn is_conflict(stderr: &str) -> bool {
+    stderr.lines().any(|line| line.starts_with("Error from server (Conflict)"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -804,32 +858,44 @@ pub struct PodSummary {
 /// kube-system   calico-kube-controllers-655f4fbb7-m7tbl   2026-11-23T21:31:37Z   true          node-3
 /// ```
 pub fn parse_all_pods(output: &Output) -> Result<Vec<PodSummary>, Unrecognised> {
+    parse_all_pods_where(output, |_| true)
+}
+
+/// [`parse_all_pods`], keeping only the pods `keep` wants: row by row, so a cluster of many
+/// pods leaves no copy of every one in memory (the pods at risk are a few of them).
+pub fn parse_all_pods_where(
+    output: &Output,
+    mut keep: impl FnMut(&PodSummary) -> bool,
+) -> Result<Vec<PodSummary>, Unrecognised> {
     let what = "`kubectl get pods --all-namespaces` table";
     let table = custom_columns(what, output, &["NAMESPACE", "NAME", "CREATED", "HOSTNETWORK", "NODE"])?;
-    table
-        .rows
-        .iter()
-        .map(|row| {
-            let host_network = match row[3] {
-                "true" => true,
-                "false" | "<none>" => false,
-                other => {
-                    return Err(Unrecognised::new(
-                        what,
-                        format!("HOSTNETWORK `{other}` is neither true nor false"),
-                        &output.stdout,
-                    ))
-                }
-            };
-            Ok(PodSummary {
-                namespace: row[0].to_string(),
-                name: row[1].to_string(),
-                created: row[2].to_string(),
-                host_network,
-                node: present(row[4]).map(str::to_string),
-            })
+    let mut kept = Vec::new();
+    for pod in table.rows.iter().map(|row| {
+        let host_network = match row[3] {
+            "true" => true,
+            "false" | "<none>" => false,
+            other => {
+                return Err(Unrecognised::new(
+                    what,
+                    format!("HOSTNETWORK `{other}` is neither true nor false"),
+                    &output.stdout,
+                ))
+            }
+        };
+        Ok(PodSummary {
+            namespace: row[0].to_string(),
+            name: row[1].to_string(),
+            created: row[2].to_string(),
+            host_network,
+            node: present(row[4]).map(str::to_string),
         })
-        .collect()
+    }) {
+        let pod = pod?;
+        if keep(&pod) {
+            kept.push(pod);
+        }
+    }
+    Ok(kept)
 }
 
 /// A pod of the namespace, with what convergence needs.

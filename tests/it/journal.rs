@@ -9,8 +9,6 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 
-use calico_downgrade::exec::journal::{Holder, RunLock};
-
 use crate::support::fake::FakeCluster;
 
 const FAST: &[&str] = &["--pod-start-ms", "100", "--pod-stop-ms", "50"];
@@ -81,30 +79,6 @@ fn run_abort_and_the_module_refuse_before_any_change_when_the_journal_cannot_be_
     let plan = cluster.command(&["plan"]).env("CALICO_DOWNGRADE_JOURNAL", &unwritable).output().unwrap();
     assert_eq!(plan.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&plan.stderr).contains("continuing without a journal"));
-}
-
-#[test]
-fn a_second_run_on_the_host_is_refused_and_told_who_holds_the_lock() {
-    let cluster = FakeCluster::new(FAST);
-    let state = cluster.path().join("home/.local/state/calico-downgrade");
-    let holder = Holder {
-        pid: 4242,
-        started: "2026-12-01T23:00:00Z".into(),
-        command_line: vec!["calico-downgrade".into(), "run".into(), "--yes".into()],
-    };
-    let lock = RunLock::acquire(&state, &holder).unwrap();
-    let run = cluster.run(&["run", "--yes"]);
-    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("(pid 4242, started 2026-12-01T23:00:00Z: `calico-downgrade run --yes`)"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(mutating_calls(&cluster), 0);
-    // Read-only commands do not need the lock.
-    assert_eq!(cluster.run(&["plan"]).code, Some(0));
-    drop(lock);
-    assert_eq!(cluster.run(&["run", "--yes", "--timeout", "60s"]).code, Some(0));
 }
 
 /// A pseudo-terminal for stdin: (the side the test writes answers to, the side the tool reads).

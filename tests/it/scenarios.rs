@@ -161,7 +161,31 @@ impl Cluster {
         cluster.rollout(ROLLOUT_COMPLETE);
         cluster.allowed(true);
         cluster.dry_runs(1, 1);
+        cluster.calico_config();
+        cluster.lock_free();
         cluster
+    }
+
+    /// `calico-config`, read with the inspection: not there (the model's template takes no CNI
+    /// configuration from a ConfigMap, so nothing is judged on it).
+    fn calico_config(&mut self) {
+        let command = kubectl().config_map("kube-system", "calico-config").to_string();
+        self.exec.set(&command, exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"));
+    }
+
+    /// The cluster lock: free, taken (the create answers the object it made, whatever time the
+    /// scripted clock says), released.
+    fn lock_free(&mut self) {
+        let k = kubectl();
+        let namespace = "kube-system";
+        self.exec.set(
+            &k.config_map(namespace, calico_downgrade::lease::NAME).to_string(),
+            exit(1, "", "Error from server (NotFound): configmaps \"calico-downgrade-lock\" not found\n"),
+        );
+        let created = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {},
+            "metadata": {"name": calico_downgrade::lease::NAME, "namespace": namespace, "resourceVersion": "4699"}});
+        self.exec.lock_answer = Some(ok(&format!("{created:#}\n")));
+        self.exec.set(&k.delete_lock(namespace).to_string(), ok("configmap \"calico-downgrade-lock\" deleted\n"));
     }
 
     /// Answer the inspection query from the model.
@@ -196,6 +220,9 @@ impl Cluster {
             ("list", "pods"),
             ("watch", "pods"),
             ("delete", "pods"),
+            ("create", "configmaps"),
+            ("update", "configmaps/calico-downgrade-lock"),
+            ("delete", "configmaps/calico-downgrade-lock"),
         ] {
             self.exec.set(&k.can_i(verb, resource, Some("kube-system")).to_string(), answer.clone());
         }
@@ -579,6 +606,7 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     cluster.model.deployment = None;
     cluster.render();
     cluster.all_pods();
+    cluster.calico_config();
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure().cloned().unwrap().message;
@@ -684,8 +712,10 @@ fn a_user_who_may_only_read_is_stopped_before_the_abort_naming_verb_resource_and
     let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Check permissions");
     assert!(
-        failure.message.contains("user `jane` may not patch daemonsets.apps/calico-node in kube-system")
-            && failure.message.contains("patch deployments.apps/calico-kube-controllers"),
+        failure.message.starts_with("user `jane` may not ")
+            && failure.message.contains("patch daemonsets.apps/calico-node in kube-system")
+            && failure.message.contains("patch deployments.apps/calico-kube-controllers")
+            && failure.message.contains("update configmaps/calico-downgrade-lock in kube-system"),
         "{}",
         failure.message
     );
@@ -763,6 +793,10 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
         ok("{\"apiVersion\": \"v1\", \"items\": [], \"kind\": \"List\", \"metadata\": {\"resourceVersion\": \"\"}}\n"),
     );
     cluster.exec.set(&k.namespaces().to_string(), ok("NAME\ndefault\nkube-node-lease\nkube-public\nkube-system\n"));
+    cluster.exec.set(
+        &k.config_map("kube-sytem", "calico-config").to_string(),
+        exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"),
+    );
     let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure().cloned().unwrap().message;
@@ -893,7 +927,8 @@ fn the_plan_names_the_template_changes_and_the_way_back() {
         "{details}"
     );
     let cluster_facts = outcome.facts.cluster.unwrap();
-    let undo_to_2 = |kind, name| kubectl().rollout_undo(kind, "kube-system", name, 2).to_string();
+    // As an operator types them: without the tool's own --request-timeout.
+    let undo_to_2 = |kind, name| kubectl().for_people().rollout_undo(kind, "kube-system", name, 2).to_string();
     assert_eq!(
         cluster_facts.way_back.commands,
         [

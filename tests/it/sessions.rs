@@ -124,7 +124,7 @@ fn replay(path: &Path) -> (Header, i32, Vec<(String, Effect)>) {
         .unwrap_or_else(|e| panic!("session `{}`: the recorded arguments no longer parse: {e}", header.session));
     let (command, options, _) = resolve(cli);
     exec.check_mode = options.check;
-    let environment = Environment { path: None, cwd: PathBuf::from("/") };
+    let environment = Environment { path: None, cwd: PathBuf::from("/"), ..Environment::default() };
     let mut observer = Silent;
     let outcome = {
         let mut ctx = Context::new(&options, &environment, &mut exec, &mut observer);

@@ -29,14 +29,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             let invocation = ctx.pods_invocation(!ctx.options.no_watch);
             ctx.plan_command(&invocation);
         }
-        let goal = targets
-            .iter()
-            .map(|t| format!("{} {}/{} on {}", t.name, t.desired, t.desired, crate::calico::images_in_words(&t.images)))
-            .collect::<Vec<_>>();
+        let goal = targets.iter().map(|t| format!("{} {}/{}", t.name, t.desired, t.desired)).collect::<Vec<_>>();
+        let images: Vec<String> = targets.iter().flat_map(|t| t.images.clone()).collect();
         let message = format!(
-            "would wait up to {} for {}, Running and ready",
+            "would wait up to {} for {} ready on {}",
             humantime::format_duration(ctx.options.timeout),
-            goal.join(", ")
+            goal.join(" and "),
+            crate::calico::images_in_words(&images)
         );
         let mut summary = Vec::new();
         if ctx.cluster().daemonset.is_on_delete() {

@@ -27,6 +27,11 @@ pub fn exit(code: i32, stdout: &str, stderr: &str) -> Answer {
     Answer::Output { code, stdout: stdout.to_string(), stderr: stderr.to_string() }
 }
 
+/// The scripted wall clock: 2026-12-05T01:00:00Z plus the time scripted so far.
+pub fn wall_clock_at(offset: Duration) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + Duration::from_secs(1_796_432_400) + offset
+}
+
 pub struct Scripted {
     /// Per command: the answers in order; the last one repeats.
     answers: BTreeMap<String, VecDeque<Answer>>,
@@ -36,6 +41,9 @@ pub struct Scripted {
     pub check_mode: bool,
     /// Said after `unscripted command: …` (a replay names the capture to redo).
     pub unscripted_hint: String,
+    /// The answer to `kubectl create configmap calico-downgrade-lock …`, whatever times its
+    /// literals carry (they come from the wall clock when the lock is taken).
+    pub lock_answer: Option<Answer>,
 }
 
 impl Scripted {
@@ -47,6 +55,7 @@ impl Scripted {
             offset: Duration::ZERO,
             check_mode: false,
             unscripted_hint: String::new(),
+            lock_answer: None,
         }
     }
 
@@ -66,8 +75,19 @@ impl Scripted {
         self.log.iter().map(|(c, _, _)| c.clone()).collect()
     }
 
+    /// The commands that changed Calico: the mutating ones but the cluster lock's own (taken
+    /// before the first change and released at the end of every `run`).
     pub fn mutating(&self) -> Vec<String> {
-        self.log.iter().filter(|(_, e, _)| *e == Effect::Mutating).map(|(c, _, _)| c.clone()).collect()
+        self.log
+            .iter()
+            .filter(|(c, e, _)| *e == Effect::Mutating && !c.contains("calico-downgrade-lock"))
+            .map(|(c, _, _)| c.clone())
+            .collect()
+    }
+
+    /// The cluster lock's commands (create, replace, delete).
+    pub fn lock_commands(&self) -> Vec<String> {
+        self.log.iter().filter(|(c, _, _)| c.contains("calico-downgrade-lock")).map(|(c, _, _)| c.clone()).collect()
     }
 
     fn answer(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
@@ -77,8 +97,18 @@ impl Scripted {
             return Err(ExecError::RefusedInCheckMode);
         }
         let hint = &self.unscripted_hint;
-        let queue = self.answers.get_mut(&key).unwrap_or_else(|| panic!("unscripted command: {key}{hint}"));
-        let answer = if queue.len() > 1 { queue.pop_front().unwrap() } else { queue.front().cloned().unwrap() };
+        let lock = key.starts_with("kubectl create configmap calico-downgrade-lock ");
+        let answer = match (self.answers.get_mut(&key), &self.lock_answer) {
+            (Some(queue), _) => {
+                if queue.len() > 1 {
+                    queue.pop_front().unwrap()
+                } else {
+                    queue.front().cloned().unwrap()
+                }
+            }
+            (None, Some(answer)) if lock => answer.clone(),
+            (None, _) => panic!("unscripted command: {key}{hint}"),
+        };
         self.offset += Duration::from_millis(10);
         match answer {
             Answer::Output { code, stdout, stderr } => Ok(Output {
@@ -117,6 +147,12 @@ impl Exec for Scripted {
 
     fn now(&self) -> Instant {
         self.start + self.offset
+    }
+
+    /// A fixed wall clock, moved with the scripted one: the times written into the cluster
+    /// lock are part of the commands' spelling.
+    fn wall_clock(&self) -> std::time::SystemTime {
+        wall_clock_at(self.offset)
     }
 
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {
