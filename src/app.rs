@@ -299,7 +299,7 @@ pub fn execute(
             // with --journal is the user's.
             if presentation.journal.is_none() && presentation.keep_journals > 0 {
                 if let Some(dir) = journal.path().parent() {
-                    if let Err(error) = journal::prune(dir, presentation.keep_journals) {
+                    if let Err(error) = journal::prune(dir, presentation.keep_journals as usize) {
                         eprintln!("warning: {error:#}");
                     }
                 }

@@ -108,7 +108,7 @@ pub struct Presentation {
     pub journal: Option<PathBuf>,
     /// Default journals to keep, the newest first (0 keeps them all)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_KEEP_JOURNALS", value_name = "N", default_value = "100")]
-    pub keep_journals: usize,
+    pub keep_journals: u64,
     /// Do not ask (required when stdin is not a terminal)
     #[arg(short = 'y', long, global = true, env = "CALICO_DOWNGRADE_YES", value_parser = BoolishValueParser::new())]
     pub yes: bool,

@@ -617,9 +617,9 @@ mod tests {
         let rendered = Yaml::Map(vec![("timeout".into(), timeout)]).render();
         assert_eq!(
             rendered,
-            "timeout:\n  description:\n    - \"How long to wait for the pods, in all (1s to a week).\"\n    \
+            "timeout:\n  description:\n    - \"How long to wait for the pods (1s to a week).\"\n    \
              - \"A duration such as V(10m), V(90s), V(1h30m) or V(500ms).\"\n    \
-             - \"O(action=abort) does not take it (setting it there fails the task).\"\n  type: str\n  default: \"10m\"\n"
+             - \"O(action=plan) and O(action=abort) do not take it (setting it there fails the task).\"\n  type: str\n  default: \"10m\"\n"
         );
     }
 

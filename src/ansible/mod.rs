@@ -223,8 +223,8 @@ mod tests {
             ["calico-downgrade", "run", "--rollback-first", "--timeout=90s", "--to-revision=1", "--check"]
         );
         assert_eq!(
-            line(r#"{"action":"plan","to_revision":2,"no_watch":1}"#).unwrap(),
-            ["calico-downgrade", "plan", "--no-watch", "--to-revision=2"]
+            line(r#"{"action":"run","to_revision":2,"no_watch":1}"#).unwrap(),
+            ["calico-downgrade", "run", "--no-watch", "--to-revision=2"]
         );
         for yes in ["yes", "YES", "True", "on", "1", "y", "t"] {
             assert_eq!(boolean(&Value::String(yes.into())), Some(true), "{yes}");

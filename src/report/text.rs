@@ -163,7 +163,7 @@ impl<W: Write> TextReport<W> {
             crate::exit::Exit::Done => "32",
             _ => "31",
         };
-        let counts = if outcome.check {
+        let counts = if outcome.check && outcome.command != crate::playbook::Command::Status {
             format!("ok={} would change={} failed={} skipped={}", recap.ok, recap.changed, recap.failed, recap.skipped)
         } else {
             recap.to_string()

@@ -240,6 +240,23 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Run this task's command (`now`, which may change the cluster) at the same time as an
+    /// independent one the next task of the same stage runs (`with`: the two `rollout undo`).
+    /// `with`'s result is kept for that task, recorded when it runs the command (never run
+    /// twice); `now`'s is returned, retried as `run_raw` retries.
+    pub fn run_together(&mut self, now: &Invocation, with: Invocation) -> Result<Output, ExecError> {
+        self.observer.command_started(now);
+        self.observer.command_started(&with);
+        let started = self.exec.now();
+        let mut results = self.exec.run_all(&[now, &with], self.deadline).into_iter();
+        let (mine, theirs) = (results.next().expect("two results"), results.next().expect("two results"));
+        self.started = Some(started);
+        self.record(now, &mine);
+        let took = self.exec.now().saturating_duration_since(started);
+        self.prefetched.push((with, theirs, took));
+        self.retrying(now, Some(mine))
+    }
+
     /// A command already run (and journaled) before this context existed, for a task to take.
     pub fn prefetched(&mut self, invocation: Invocation, result: Result<Output, ExecError>) {
         self.prefetched.push((invocation, result, Duration::ZERO));

@@ -47,6 +47,24 @@ fn workload(kind: WorkloadKind, row: WorkloadRow, revisions: Vec<Revision>) -> R
     Ok(Workload { kind, name: row.name, desired, strategy: row.strategy, images: row.images, app: row.app, revisions })
 }
 
+/// One workload read again, with its revision history (the same query as the inspection):
+/// after a rollback the cluster refused because it moved under it (a revision renumbered by
+/// another run's rollback, the object modified), the next decision is taken on what is there
+/// now. `None` when the workload is gone.
+pub fn read_workload(ctx: &mut Context, kind: WorkloadKind, name: &str) -> Result<Option<Workload>, Stop> {
+    let kubectl = ctx.kubectl().clone();
+    let invocation = kubectl.objects(&ctx.options.namespace);
+    let output = ctx.run_ok(&invocation)?;
+    let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
+    let (rows, history) = match kind {
+        WorkloadKind::DaemonSet => (&objects.daemonsets, &objects.controller_revisions),
+        WorkloadKind::Deployment => (&objects.deployments, &objects.replica_sets),
+    };
+    let Some(object) = rows.iter().find(|o| o.row.name == name) else { return Ok(None) };
+    let revisions = revisions(history.iter().map(|r| r.row.clone()).collect(), name);
+    workload(kind, object.row.clone(), revisions).map(Some)
+}
+
 /// The datastore from the calico-node environment: `DATASTORE_TYPE=kubernetes` is the
 /// Kubernetes API datastore; absent, or `etcdv2`/`etcdv3`, is etcd.
 pub fn decide_datastore(env: &[EnvVar]) -> Result<Datastore, String> {

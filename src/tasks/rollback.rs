@@ -51,7 +51,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     };
     let kubectl = ctx.kubectl().clone();
     let namespace = ctx.options.namespace.clone();
-    let undo = kubectl.rollout_undo(kind, &namespace, &workload.name, revision);
+    let mut undo = kubectl.rollout_undo(kind, &namespace, &workload.name, revision);
     if ctx.options.check {
         ctx.plan_command(&undo);
         ctx.facts.changed = true;
@@ -66,15 +66,49 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     // template, within the inspection's retry budget.
     let until = ctx.exec.now() + super::context::INSPECTION_RETRY_BUDGET;
     let mut attempt = 0;
+    let (mut revision, mut target_images) = (revision, target_images);
     // What happened to the attempts before the one that worked, for the report.
     let mut earlier: Vec<String> = Vec::new();
+    // The Deployment's undo is independent of the DaemonSet's: both start at once, and the
+    // Deployment's task (next, in the same stage) takes its result.
+    let mut together = (kind == WorkloadKind::DaemonSet).then(|| deployment_undo(ctx)).flatten();
     loop {
-        let stop = match act(ctx, kind, &workload, revision, &target_images, &undo) {
+        let acted = act(ctx, kind, &workload, revision, &target_images, &undo, together.take());
+        let stop = match acted {
             Ok(mut done) => {
                 done.details.splice(0..0, earlier);
                 return Ok(done);
             }
             Err(Failure::Final(stop)) => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+            Err(Failure::Moved(cause, stop)) if attempt + 1 < UNDO_ATTEMPTS => {
+                // The cluster moved under the rollback: read the workload again and decide again.
+                attempt += 1;
+                let Some(fresh) = super::inspect::read_workload(ctx, kind, &workload.name)? else {
+                    return Err(settle(ctx, kind, &workload, &target_images, &undo, stop));
+                };
+                if same_images(&fresh.images, &target_images) {
+                    return Ok(Done::ok(format!(
+                        "already at {} ({}): `{undo}` found the cluster moved ({cause}), and read again, the rollback had been done",
+                        images_in_words(&target_images),
+                        workload.reference()
+                    ))
+                    .with_details(earlier));
+                }
+                let to_revision = if kind == WorkloadKind::DaemonSet { ctx.options.to_revision } else { None };
+                match crate::cluster::decide_rollback(&fresh, to_revision) {
+                    Ok(RollbackPlan::RollBack { revision: next, images }) => {
+                        earlier.push(format!(
+                            "attempt {attempt}: `{undo}` found the cluster moved ({cause}); read again, revision {next} carries the target images"
+                        ));
+                        revision = next;
+                        target_images = images;
+                        undo = kubectl.rollout_undo(kind, &namespace, &workload.name, revision);
+                        continue;
+                    }
+                    _ => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+                }
+            }
+            Err(Failure::Moved(_, stop)) => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
             Err(Failure::Transient(cause, stop)) => (cause, stop),
         };
         let (cause, stop) = stop;
@@ -115,10 +149,34 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
 const UNDO_ATTEMPTS: u32 = 3;
 
 /// Why an undo did not end in the target state: a failure a retry could fix (its cause), after
-/// which the template is read again and the undo decided again, or one that ends the task.
+/// which the template is read again and the undo decided again; the cluster moved under it (a
+/// revision renumbered by another rollback, the object modified), after which the workload is
+/// read again and the rollback decided again; or one that ends the task.
 enum Failure {
     Transient(String, Stop),
+    Moved(String, Stop),
     Final(Stop),
+}
+
+/// The Deployment's undo, when its rollback is planned: run together with the DaemonSet's.
+fn deployment_undo(ctx: &Context) -> Option<Invocation> {
+    let cluster = ctx.cluster();
+    match (&cluster.deployment, &cluster.deployment_plan) {
+        (Some(deployment), Some(RollbackPlan::RollBack { revision, .. })) => Some(ctx.kubectl().rollout_undo(
+            WorkloadKind::Deployment,
+            &ctx.options.namespace,
+            &deployment.name,
+            *revision,
+        )),
+        _ => None,
+    }
+}
+
+/// kubectl's words when the cluster moved under an undo: `error: unable to find specified
+/// revision 9 in history` (a Deployment rollback renumbers the revision it restores), `…the
+/// object has been modified; please apply your changes to the latest version…` (Conflict).
+fn moved(message: &str) -> bool {
+    message.contains("unable to find specified revision") || message.contains("the object has been modified")
 }
 
 impl From<Stop> for Failure {
@@ -136,8 +194,13 @@ fn act(
     revision: u64,
     target_images: &[String],
     undo: &Invocation,
+    together: Option<Invocation>,
 ) -> Result<Done, Failure> {
-    let output = match ctx.run_raw(undo) {
+    let first = match together {
+        Some(other) => ctx.run_together(undo, other),
+        None => ctx.run_raw(undo),
+    };
+    let output = match first {
         Ok(output) => output,
         Err(error @ crate::exec::ExecError::TimedOut { .. }) => {
             return Err(Failure::Transient(error.to_string(), super::exec_stop(undo, &error)))
@@ -170,6 +233,9 @@ fn act(
             // kubectl's own words, once: only when `refused` has not quoted them already.
             if !stop.message.contains(message.trim()) && !stop.details.iter().any(|d| d.contains(message.trim())) {
                 stop.details.push(format!("kubectl: {message}"));
+            }
+            if moved(&message) || moved(&output.stderr) {
+                return Err(Failure::Moved(message.trim().to_string(), stop));
             }
             return Err(Failure::Final(stop));
         }
