@@ -92,9 +92,20 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     // and runs in the background, its cost (the cluster's pod count) waited for by nobody (a
     // read wasted only when the cluster turns out never upgraded). `calico-config` is read
     // with this query.
-    ctx.start_in_background(kubectl.all_pods());
+    //
+    // Without a fresh discovery cache every kubectl would discover the API on its own: this
+    // query then runs alone and writes the cache, the others start once it is there.
+    let cached = ctx.facts.destination.as_ref().is_none_or(|d| d.discovery_cached);
     let later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
-    let result = ctx.prefetch(&[&invocation], later).remove(0);
+    let result = if cached {
+        ctx.start_in_background(kubectl.all_pods());
+        ctx.prefetch(&[&invocation], later).remove(0)
+    } else {
+        let result = ctx.run_raw(&invocation);
+        ctx.start_in_background(kubectl.all_pods());
+        ctx.prefetch(&[], later);
+        result
+    };
     let output = super::succeeded(&invocation, result)?;
     let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
