@@ -160,11 +160,10 @@ impl Task {
 /// after a stage in which one failed (the tools and the kubeconfig are checked together, so an
 /// operator learns everything to fix at once).
 pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
-    let mut rollback = vec![
-        vec![Task::RollBack(WorkloadKind::DaemonSet)],
-        vec![Task::RollBack(WorkloadKind::Deployment)],
-        vec![Task::Wait],
-    ];
+    // The two rollbacks are independent: one stage, their undos run at once, and both are
+    // reported even when one fails.
+    let mut rollback =
+        vec![vec![Task::RollBack(WorkloadKind::DaemonSet), Task::RollBack(WorkloadKind::Deployment)], vec![Task::Wait]];
     if options.stop_typha {
         rollback.push(vec![Task::StopTypha]);
     }

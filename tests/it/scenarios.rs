@@ -848,16 +848,22 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
 #[test]
 fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     let forbidden = "Error from server (Forbidden): daemonsets.apps \"calico-node\" is forbidden: User \"jane\" cannot patch resource \"daemonsets\" in API group \"apps\" in the namespace \"kube-system\"\n";
-    // Refused: the template still has the v3 images, so nothing changed.
+    // Refused: the template still has the v3 images, so nothing changed there. The
+    // Deployment's undo ran with it (they are independent) and is reported too.
     let mut cluster = Cluster::upgraded();
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, exit(1, "", forbidden));
+    let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
     cluster.after_undo(NODE_V3, KC_V3);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
     assert_eq!(outcome.exit, Exit::StepFailed);
-    assert!(!outcome.facts.changed, "a refused undo changed nothing");
     assert!(outcome.facts.may_have_changed.is_empty());
     let failure = outcome.failure().cloned().unwrap();
+    assert_eq!(failure.task, "Roll back ds/calico-node");
     assert!(failure.details.iter().any(|d| d.starts_with("not changed: ds/calico-node still carries")), "{failure:#?}");
+    let deployment = outcome.steps.iter().find(|s| s.name == "Roll back deployment/calico-kube-controllers").unwrap();
+    assert_eq!(deployment.status, Status::Changed, "the undo that ran with it is reported: {deployment:#?}");
+    assert_eq!(outcome.not_run, ["Wait for the pods", "Abort the upgrade", "Pods at risk", "Verify and report"]);
 
     // Timed out, but the template reads back with the target images: it took effect.
     let mut cluster = Cluster::upgraded();
@@ -903,12 +909,15 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     // Timed out, and the template cannot be read back: may have changed, with what to check.
     let mut cluster = Cluster::upgraded();
     cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang));
+    let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
+    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
     cluster.exec.on(
         &kubectl().one_workload_status(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(),
         Answer::Error(ExecError::Interrupted),
     );
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
-    assert!(!outcome.facts.changed);
+    let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
+    assert_eq!(step.status, Status::Failed, "{step:#?}");
     assert_eq!(outcome.facts.may_have_changed.len(), 1, "{:#?}", outcome.facts.may_have_changed);
     assert!(outcome.facts.may_have_changed[0].contains("kubectl rollout history ds/calico-node -n kube-system"));
 }
