@@ -145,6 +145,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
         faults: Vec::new(),
         extra_pods: 2,
         ready_flag: None,
+        typha: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -206,6 +207,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
                     _ => return Err(format!("--role: `{value}` is not admin or view")),
                 }
             }
+            "--typha" => options.typha = Some(number(&value)? as u32),
             "--user" => options.config.user = value,
             "--contexts" => {
                 options.config.contexts = value.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
@@ -307,6 +309,9 @@ struct WorkloadSummary {
     name: String,
     namespace: String,
     strategy: String,
+    /// `.spec.replicas` of a Deployment (`kubectl scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicas: Option<u32>,
     images: Vec<String>,
     revisions: Vec<RevisionSummary>,
     stuck: bool,
@@ -333,6 +338,7 @@ struct Summary {
     datastore: Datastore,
     daemonset: Option<WorkloadSummary>,
     deployment: Option<WorkloadSummary>,
+    typha: Option<WorkloadSummary>,
     pods: Vec<PodSummary>,
     etcd_ready: bool,
     migration_in_progress: bool,
@@ -355,6 +361,7 @@ fn workload_summary(w: &Workload) -> WorkloadSummary {
         name: w.name.clone(),
         namespace: w.namespace.clone(),
         strategy: w.strategy.clone(),
+        replicas: (w.kind == crate::state::Kind::Deployment).then_some(w.replicas),
         images: w.template.images(),
         revisions,
         stuck: w.stuck,
@@ -389,6 +396,7 @@ pub fn summary(state: &State, calls: BTreeMap<String, u64>) -> String {
         datastore: state.config.datastore,
         daemonset: state.daemonset.as_ref().map(workload_summary),
         deployment: state.deployment.as_ref().map(workload_summary),
+        typha: state.typha.as_ref().map(workload_summary),
         pods,
         etcd_ready: state.etcd_ready,
         migration_in_progress: state.migration_in_progress(),

@@ -680,7 +680,7 @@ fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns
     let mut stderr = String::new();
     for (resource, name) in objects {
         let kind = if *resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
-        let Some(w) = state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) else {
+        let Some(w) = state.find(kind, name, namespace) else {
             stderr.push_str(&not_found(style, kind, name));
             continue;
         };
@@ -718,7 +718,7 @@ fn watch_object(
     let kind = if objects[0].0 == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
     let mut found = Vec::new();
     for (_, name) in objects {
-        match state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) {
+        match state.find(kind, name, &namespace) {
             Some(w) => found.push(w),
             None => return err(not_found(style, kind, name), 1),
         }
@@ -895,7 +895,7 @@ impl Selector {
 /// The `k8s-app` label of a pod: the name of the DaemonSet or Deployment that made it (as in
 /// Calico's manifests); other pods carry `app` labels only.
 fn k8s_app(state: &State, pod: &Pod) -> Option<String> {
-    pod.controller.and_then(|kind| state.workload(kind)).map(|w| w.name.clone())
+    state.owner_of(pod).map(|w| w.name.clone())
 }
 
 pub(crate) fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
@@ -917,13 +917,13 @@ pub(crate) fn items<'a>(state: &'a State, resource: Resource, namespace: Option<
     match resource {
         Resource::DaemonSets | Resource::Deployments => {
             let kind = if resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
-            if let Some(w) = state.workload(kind).filter(|w| in_ns(&w.namespace)) {
+            for w in state.workloads().filter(|w| w.kind == kind && in_ns(&w.namespace)) {
                 items.push((w.namespace.clone(), w.name.clone(), Item::Workload(w)));
             }
         }
         Resource::ControllerRevisions | Resource::ReplicaSets => {
             let kind = if resource == Resource::ControllerRevisions { Kind::DaemonSet } else { Kind::Deployment };
-            if let Some(w) = state.workload(kind).filter(|w| in_ns(&w.namespace)) {
+            for w in state.workloads().filter(|w| w.kind == kind && in_ns(&w.namespace)) {
                 for r in &w.revisions {
                     items.push((w.namespace.clone(), r.name.clone(), Item::Revision(w, r)));
                 }
@@ -1111,7 +1111,7 @@ fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u
         Kind::Deployment => "deployment",
     };
     let subject = if style.is_old() { format!("{printed} \"{name}\"") } else { format!("{printed}.apps/{name}") };
-    let Some(workload) = state.workload_mut(kind).filter(|w| w.name == name && w.namespace == namespace) else {
+    let Some(workload) = state.find_mut(kind, name, namespace) else {
         return err(not_found(style, kind, name), 1);
     };
     if stuck {
@@ -1215,10 +1215,13 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
         Kind::DaemonSet => ("controllerrevisions", "apps"),
         Kind::Deployment => ("replicasets", group),
     };
-    let workload = state.workload(kind).filter(|w| w.namespace == namespace);
     let mut items = Vec::new();
     for name in names {
-        let Some((w, r)) = workload.and_then(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r))) else {
+        let found = state
+            .workloads()
+            .filter(|w| w.kind == kind && w.namespace == namespace)
+            .find_map(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r)));
+        let Some((w, r)) = found else {
             return err(format!("Error from server (NotFound): {resource}.{group} \"{name}\" not found\n"), 1);
         };
         items.push(objects::revision_json(state, w, r, t));
@@ -1248,11 +1251,7 @@ fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) 
 fn namespaces(state: &State) -> Output {
     let mut names: std::collections::BTreeSet<String> =
         ["default", "kube-node-lease", "kube-public", "kube-system"].iter().map(|s| s.to_string()).collect();
-    for kind in [Kind::DaemonSet, Kind::Deployment] {
-        if let Some(w) = state.workload(kind) {
-            names.insert(w.namespace.clone());
-        }
-    }
+    names.extend(state.workloads().map(|w| w.namespace.clone()));
     names.extend(state.pods.iter().map(|p| p.namespace.clone()));
     let mut rows = vec![vec!["NAME".to_string()]];
     rows.extend(names.into_iter().map(|name| vec![name]));

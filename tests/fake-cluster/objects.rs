@@ -36,11 +36,7 @@ pub struct Counts {
 /// The pods of a workload's kind and namespace at `t`, counted as its controller does.
 pub fn counts(state: &State, w: &Workload, t: u64) -> Counts {
     let current = w.template.hash();
-    let live: Vec<&Pod> = state
-        .pods
-        .iter()
-        .filter(|p| p.controller == Some(w.kind) && p.namespace == w.namespace && p.deleting_at_ms.is_none())
-        .collect();
+    let live: Vec<&Pod> = state.pods.iter().filter(|p| w.owns(p) && p.deleting_at_ms.is_none()).collect();
     Counts {
         live: live.len(),
         updated: live.iter().filter(|p| p.template_hash == current).count(),
@@ -90,6 +86,16 @@ pub fn template_json(workload: &Workload, template: &Template, hash: Option<&str
 
 fn owner_reference(kind: &str, name: &str) -> Value {
     json!([{ "apiVersion": "apps/v1", "blockOwnerDeletion": true, "controller": true, "kind": kind, "name": name }])
+}
+
+/// A Deployment's `.spec.strategy` as the API server defaults it (Typha's RollingUpdate gets
+/// the default 25 % surge and unavailability).
+fn deployment_strategy(strategy: &str) -> Value {
+    if strategy == "RollingUpdate" {
+        json!({ "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" }, "type": "RollingUpdate" })
+    } else {
+        json!({ "type": strategy })
+    }
 }
 
 /// The DaemonSet or Deployment at `t`.
@@ -154,7 +160,7 @@ pub fn workload_json(state: &State, w: &Workload, t: u64) -> Value {
                     "replicas": w.replicas,
                     "revisionHistoryLimit": 10,
                     "selector": selector,
-                    "strategy": { "type": w.strategy },
+                    "strategy": deployment_strategy(&w.strategy),
                     "template": template,
                 },
                 "status": status,

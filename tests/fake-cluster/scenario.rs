@@ -1,10 +1,12 @@
 //! The cluster `fake-cluster init` builds: Calico v2.6 and v3.0 pod templates (images and
 //! environment as in the Calico manifests, etcd or Kubernetes datastore, calico-node or canal),
-//! their revision history for the chosen `--state`, and running pods.
+//! their revision history for the chosen `--state`, running pods, and Calico v3.0's Typha
+//! (`--typha N`).
 
 use crate::sim::revision_for;
 use crate::state::{
     fnv32a, safe_encode, Config, Container, Datastore, EnvVar, Fault, Kind, Pod, State, Template, ValueFrom, Workload,
+    CALICO_NAMESPACE,
 };
 
 pub const NODE_V2: &str = "quay.io/calico/node:v2.6.8";
@@ -14,6 +16,7 @@ pub const NODE_V3: &str = "quay.io/calico/node:v3.0.4";
 pub const CNI_V3: &str = "quay.io/calico/cni:v2.0.2";
 pub const KUBE_CONTROLLERS_V3: &str = "quay.io/calico/kube-controllers:v2.0.2";
 pub const FLANNEL: &str = "quay.io/coreos/flannel:v0.9.1";
+pub const TYPHA_V3: &str = "quay.io/calico/typha:v0.6.3";
 
 /// The cluster's place in the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +43,8 @@ pub struct InitOptions {
     pub extra_pods: u32,
     /// `/calico/v1/Ready`; `None`: false for not-upgraded/upgraded, true for downgraded.
     pub ready_flag: Option<bool>,
+    /// `--typha N`: Calico v3.0's Typha Deployment with N replicas.
+    pub typha: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +171,24 @@ fn kube_controllers_template(gen: Gen) -> Template {
     }
 }
 
+/// Calico v3.0's `calico-typha` container (the Kubernetes-datastore manifest).
+fn typha_template() -> Template {
+    Template {
+        containers: vec![Container {
+            name: "calico-typha".into(),
+            image: TYPHA_V3.into(),
+            env: vec![
+                lit("TYPHA_LOGSEVERITYSCREEN", "info"),
+                lit("TYPHA_LOGFILEPATH", "none"),
+                lit("TYPHA_LOGSEVERITYSYS", "none"),
+                lit("TYPHA_CONNECTIONREBALANCINGMODE", "kubernetes"),
+                lit("TYPHA_DATASTORETYPE", "kubernetes"),
+                lit("TYPHA_HEALTHENABLED", "true"),
+            ],
+        }],
+    }
+}
+
 const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
@@ -183,7 +206,7 @@ fn workload(
     let mut w = Workload {
         kind,
         name: name.into(),
-        namespace: "kube-system".into(),
+        namespace: CALICO_NAMESPACE.into(),
         strategy: strategy.into(),
         replicas,
         template: v2.clone(),
@@ -253,6 +276,7 @@ pub fn build(options: &InitOptions, now: u64) -> State {
         cluster_information,
         faults: options.faults.clone(),
         outage_until_ms: None,
+        typha: None,
     };
     let nodes = state.config.node_names();
 
@@ -333,6 +357,33 @@ pub fn build(options: &InitOptions, now: u64) -> State {
             deleting_at_ms: None,
             gone_at_ms: None,
         });
+    }
+
+    // Built last, so that without it every other name is what it always was.
+    if let Some(replicas) = options.typha {
+        let template = typha_template();
+        let mut typha = Workload {
+            kind: Kind::Deployment,
+            name: "calico-typha".into(),
+            namespace: CALICO_NAMESPACE.into(),
+            strategy: "RollingUpdate".into(),
+            replicas,
+            template: template.clone(),
+            revisions: Vec::new(),
+            created_at_ms: now - HOUR,
+            stuck: false,
+        };
+        let revision = revision_for(&typha, &template, 1, now - HOUR);
+        typha.revisions.push(revision);
+        let rs = typha.revision_name(&template);
+        for i in 0..replicas {
+            let name = state.pod_name(&rs);
+            let node = if nodes.is_empty() { "node-1".to_string() } else { nodes[i as usize % nodes.len()].clone() };
+            let created = now - HOUR + 20 * SECOND + u64::from(i) * SECOND;
+            let pod = running_pod(&state, &typha, &rs, name, &node, created);
+            state.pods.push(pod);
+        }
+        state.typha = Some(typha);
     }
     state
 }

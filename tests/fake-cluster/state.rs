@@ -122,6 +122,9 @@ impl Role {
     }
 }
 
+/// Where `init` puts Calico.
+pub const CALICO_NAMESPACE: &str = "kube-system";
+
 impl Config {
     /// The nodes now: `node-1`..`node-N` (N grows with `add-node`) less the removed ones.
     pub fn node_names(&self) -> Vec<String> {
@@ -239,6 +242,19 @@ impl Workload {
     pub fn max_revision(&self) -> u64 {
         self.revisions.iter().map(|r| r.number).max().unwrap_or(0)
     }
+
+    /// Whether the pod is this workload's: a DaemonSet's pods name it as their owner, a
+    /// Deployment's name one of its ReplicaSets (two Deployments share a namespace).
+    pub fn owns(&self, pod: &Pod) -> bool {
+        pod.controller == Some(self.kind)
+            && pod.namespace == self.namespace
+            && match self.kind {
+                Kind::DaemonSet => pod.owner.as_deref() == Some(self.name.as_str()),
+                Kind::Deployment => {
+                    pod.owner.as_ref().is_some_and(|owner| self.revisions.iter().any(|r| r.name == *owner))
+                }
+            }
+    }
 }
 
 /// One pod. Its phase and readiness at a time `t` follow from these timestamps (`sim.rs`).
@@ -355,7 +371,11 @@ pub struct State {
     /// Counter behind generated pod names (deterministic for a given history of calls).
     pub name_seq: u64,
     pub daemonset: Option<Workload>,
+    /// `calico-kube-controllers`.
     pub deployment: Option<Workload>,
+    /// Calico v3.0's `calico-typha` Deployment (`init --typha N`).
+    #[serde(default)]
+    pub typha: Option<Workload>,
     pub pods: Vec<Pod>,
     /// Pods that disappeared lately, so a running `--watch` can print their last row.
     #[serde(default)]
@@ -378,18 +398,27 @@ impl State {
         self.config.datastore == Datastore::Etcd && !self.etcd_ready
     }
 
-    pub fn workload(&self, kind: Kind) -> Option<&Workload> {
-        match kind {
-            Kind::DaemonSet => self.daemonset.as_ref(),
-            Kind::Deployment => self.deployment.as_ref(),
-        }
+    /// Every workload: the DaemonSet, then the Deployments.
+    pub fn workloads(&self) -> impl Iterator<Item = &Workload> {
+        self.daemonset.iter().chain(self.deployment.iter()).chain(self.typha.iter())
     }
 
-    pub fn workload_mut(&mut self, kind: Kind) -> Option<&mut Workload> {
-        match kind {
-            Kind::DaemonSet => self.daemonset.as_mut(),
-            Kind::Deployment => self.deployment.as_mut(),
-        }
+    /// The workload of this kind, name and namespace.
+    pub fn find(&self, kind: Kind, name: &str, namespace: &str) -> Option<&Workload> {
+        self.workloads().find(|w| w.kind == kind && w.name == name && w.namespace == namespace)
+    }
+
+    pub fn find_mut(&mut self, kind: Kind, name: &str, namespace: &str) -> Option<&mut Workload> {
+        self.daemonset
+            .iter_mut()
+            .chain(self.deployment.iter_mut())
+            .chain(self.typha.iter_mut())
+            .find(|w| w.kind == kind && w.name == name && w.namespace == namespace)
+    }
+
+    /// The workload whose controller made the pod, if any.
+    pub fn owner_of(&self, pod: &Pod) -> Option<&Workload> {
+        self.workloads().find(|w| w.owns(pod))
     }
 
     /// The fault that applies to this call, if any (counting it down).
