@@ -204,7 +204,13 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
                 options.config.role = match value.as_str() {
                     "admin" => Role::Admin,
                     "view" => Role::View,
-                    _ => return Err(format!("--role: `{value}` is not admin or view")),
+                    "namespace" => Role::Namespace,
+                    "namespace-no-configmaps" => Role::NamespaceNoConfigmaps,
+                    _ => {
+                        return Err(format!(
+                            "--role: `{value}` is not admin, view, namespace or namespace-no-configmaps"
+                        ))
+                    }
                 }
             }
             "--typha" => options.typha = Some(number(&value)? as u32),

@@ -10,7 +10,7 @@
 
 use crate::objects;
 use crate::sim::{self, view, Undo};
-use crate::state::{rfc3339, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
+use crate::state::{rfc3339, Access, EnvVar, Kind, Pod, Revision, Role, State, Style, ValueFrom, Workload};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
 use crate::watch::{Target, Watch};
 use crate::{Output, Then};
@@ -143,10 +143,13 @@ pub enum Cmd {
     },
     /// `get namespaces -o custom-columns=NAME:.metadata.name`.
     Namespaces,
-    /// `auth can-i VERB RESOURCE[/NAME] -n NS|--all-namespaces`.
+    /// `auth can-i VERB RESOURCE[/NAME] -n NS|--all-namespaces [--subresource=S]`.
     CanI {
         verb: String,
         resource: String,
+        /// `None`: `--all-namespaces` (the cluster scope).
+        namespace: Option<String>,
+        subresource: Option<String>,
     },
     /// `config view --minify -o jsonpath={.contexts[0].context.user}`.
     ConfigUser,
@@ -235,6 +238,7 @@ struct Flags {
     dry_run: Option<String>,
     context: Option<String>,
     minify: bool,
+    subresource: Option<String>,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -279,6 +283,8 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             "--dry-run" => set(&mut f.dry_run, "unset".into())?,
             _ if arg.starts_with("--dry-run=") => set(&mut f.dry_run, arg["--dry-run=".len()..].into())?,
             "--minify" | "--minify=true" => f.minify = true,
+            "--subresource" => set(&mut f.subresource, next(&mut i)?)?,
+            _ if arg.starts_with("--subresource=") => set(&mut f.subresource, arg["--subresource=".len()..].into())?,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
             _ if arg.starts_with("--to-revision=") => set(&mut f.to_revision, arg["--to-revision=".len()..].into())?,
             _ if arg.starts_with('-') => return Err(format!("unknown flag {arg}")),
@@ -397,6 +403,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("wait", f.no_wait),
             ("dry-run", f.dry_run.is_some()),
             ("minify", f.minify),
+            ("subresource", f.subresource.is_some()),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
             Some((name, _)) => Err(format!("flag {name} not expected here")),
@@ -416,11 +423,19 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
         }
         ["auth", "can-i", verb, resource] => {
-            only(&["namespace"])?;
+            only(&["namespace", "subresource"])?;
             if f.namespace.is_none() && !f.all_namespaces {
                 return Err("the tool always names the namespace (or --all-namespaces)".into());
             }
-            Ok(Cmd::CanI { verb: verb.to_string(), resource: resource.to_string() })
+            if f.namespace.is_some() && f.all_namespaces {
+                return Err("-n and --all-namespaces together".into());
+            }
+            Ok(Cmd::CanI {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                namespace: if f.all_namespaces { None } else { f.namespace.clone() },
+                subresource: f.subresource.clone(),
+            })
         }
         ["config", "view"] => {
             only(&["output", "minify"])?;
@@ -615,6 +630,9 @@ pub(crate) fn minwidth(style: Style) -> usize {
 /// Answer one command at time `now` (the state has been advanced to `now`).
 pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     let style = state.config.kubectl_style;
+    if let Some(refusal) = refused(state, &cmd) {
+        return refusal;
+    }
     match cmd {
         Cmd::Version => out(version(style)),
         Cmd::List { resource, namespace, columns, watch, events, selector } => {
@@ -638,8 +656,8 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             None => delete(state, &name, &namespace, now, wait),
         },
         Cmd::Namespaces => namespaces(state),
-        Cmd::CanI { verb, .. } => {
-            if state.config.role.allows(&verb) {
+        Cmd::CanI { verb, resource, namespace, subresource } => {
+            if can_i(state, &verb, &resource, namespace.as_deref(), subresource.as_deref()) {
                 out("yes\n")
             } else {
                 Output { stdout: "no\n".into(), stderr: String::new(), code: 1, then: Then::Exit }
@@ -661,6 +679,80 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     }
 }
 
+/// The resource and API group RBAC names for a resource of the fake.
+fn rbac(resource: Resource) -> (&'static str, &'static str) {
+    match resource {
+        Resource::DaemonSets => ("daemonsets", "apps"),
+        Resource::ControllerRevisions => ("controllerrevisions", "apps"),
+        Resource::Deployments => ("deployments", "apps"),
+        Resource::ReplicaSets => ("replicasets", "apps"),
+        Resource::Pods => ("pods", ""),
+    }
+}
+
+/// The API server's refusal of a read the user's role does not grant, checked before the
+/// command runs (writes are checked where they happen, after the reads they start with).
+fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
+    let denied = |verb: &str, what: (&str, &str), name: Option<&str>, namespace: Option<&str>| {
+        refusal(state, verb, what, name, namespace)
+            .map(|message| err(format!("Error from server (Forbidden): {message}\n"), 1))
+    };
+    match cmd {
+        Cmd::List { resource, namespace, watch, .. } => {
+            let what = rbac(*resource);
+            denied("list", what, None, namespace.as_deref()).or_else(|| {
+                if *watch {
+                    denied("watch", what, None, namespace.as_deref())
+                } else {
+                    None
+                }
+            })
+        }
+        Cmd::Env { name, namespace, .. } => denied("get", rbac(Resource::DaemonSets), Some(name), Some(namespace)),
+        Cmd::WatchObject { objects, namespace, .. } => objects.iter().find_map(|(resource, name)| {
+            denied("get", rbac(*resource), Some(name), Some(namespace))
+                .or_else(|| denied("watch", rbac(*resource), Some(name), Some(namespace)))
+        }),
+        Cmd::RevisionObjects { kind, names, namespace } => {
+            let resource = if *kind == Kind::DaemonSet { Resource::ControllerRevisions } else { Resource::ReplicaSets };
+            names.iter().find_map(|name| denied("get", rbac(resource), Some(name), Some(namespace)))
+        }
+        Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
+        // kubectl reads the workload before it patches it.
+        Cmd::Undo { kind, name, namespace, .. } => denied("get", kind_resource(*kind), Some(name), Some(namespace)),
+        _ => None,
+    }
+}
+
+/// `auth can-i VERB RESOURCE[/NAME]`: the role's answer. `admin` and `view` answer by the verb
+/// for any resource, as before; the namespace roles by their rules, so a resource the fake does
+/// not know (which they never grant) is `no`.
+fn can_i(state: &State, verb: &str, target: &str, namespace: Option<&str>, subresource: Option<&str>) -> bool {
+    let word = target.split_once('/').map_or(target, |(r, _)| r);
+    let (base, group) = match word.split_once('.') {
+        Some((base, group)) => (base, Some(group)),
+        None => (word, None),
+    };
+    let known = match base {
+        "configmaps" | "configmap" | "cm" => Some(("configmaps", "")),
+        "namespaces" | "namespace" | "ns" => Some(("namespaces", "")),
+        _ => resource(base).map(rbac),
+    };
+    let Some((name, core_group)) = known.filter(|(_, g)| group.is_none_or(|asked| asked == *g)) else {
+        return match state.config.role {
+            Role::Admin | Role::View => {
+                state.config.role.allows(Access { verb, resource: target, group: "", namespace })
+            }
+            Role::Namespace | Role::NamespaceNoConfigmaps => false,
+        };
+    };
+    let full = match subresource {
+        Some(sub) => format!("{name}/{sub}"),
+        None => name.to_string(),
+    };
+    state.config.role.allows(Access { verb, resource: &full, group: core_group, namespace })
+}
+
 /// `kubectl get ds/A deployment/B -o custom-columns=…`: a field the object's kind has not is
 /// `<none>` (as jsonpath finds nothing); a missing object is NotFound on stderr, exit 1, after
 /// the rows of the others.
@@ -680,6 +772,10 @@ fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns
     let mut stderr = String::new();
     for (resource, name) in objects {
         let kind = if *resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
+        if let Some(message) = refusal(state, "get", rbac(*resource), Some(name), Some(namespace)) {
+            stderr.push_str(&format!("Error from server (Forbidden): {message}\n"));
+            continue;
+        }
         let Some(w) = state.find(kind, name, namespace) else {
             stderr.push_str(&not_found(style, kind, name));
             continue;
@@ -1153,26 +1249,42 @@ fn kind_resource(kind: Kind) -> (&'static str, &'static str) {
     }
 }
 
-/// The API server's refusal of a verb the user's role does not grant (kube-apiserver 1.20's
-/// wording); `None` when allowed.
-fn forbidden(
+/// Why the API server refuses a request the user's role does not grant (kube-apiserver 1.20's
+/// wording, without kubectl's `Error from server (Forbidden): `): `configmaps "NAME" is
+/// forbidden: User "U" cannot get resource "configmaps" in API group "" in the namespace "NS"`;
+/// without a name (a list, a create) `pods is forbidden: ...`; `None` (namespace): `at the
+/// cluster scope`. A subresource (`deployments/scale`) is named in the reason, not the subject.
+/// `None` when allowed.
+fn refusal(
     state: &State,
     verb: &str,
     (resource, group): (&str, &str),
-    name: &str,
-    namespace: &str,
-) -> Option<Output> {
-    if state.config.role.allows(verb) {
+    name: Option<&str>,
+    namespace: Option<&str>,
+) -> Option<String> {
+    if state.config.role.allows(Access { verb, resource, group, namespace }) {
         return None;
     }
-    let qualified = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
-    Some(err(
-        format!(
-            "Error from server (Forbidden): {qualified} \"{name}\" is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"{namespace}\"\n",
-            state.config.user
-        ),
-        1,
+    let base = resource.split('/').next().unwrap_or(resource);
+    let qualified = if group.is_empty() { base.to_string() } else { format!("{base}.{group}") };
+    let subject = match name {
+        Some(name) => format!("{qualified} \"{name}\""),
+        None => qualified,
+    };
+    let scope = match namespace {
+        Some(namespace) => format!("in the namespace \"{namespace}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    Some(format!(
+        "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}",
+        state.config.user
     ))
+}
+
+/// The API server's refusal as kubectl prints it, exit 1; `None` when allowed.
+fn forbidden(state: &State, verb: &str, what: (&str, &str), name: &str, namespace: &str) -> Option<Output> {
+    refusal(state, verb, what, Some(name), Some(namespace))
+        .map(|message| err(format!("Error from server (Forbidden): {message}\n"), 1))
 }
 
 /// kubectl's rollback wraps the API server's refusal of the patch: `error: failed restoring
@@ -1235,7 +1347,14 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
 /// sorted by name as the API server lists it; none: the empty `List`, exit 0.
 fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) -> Output {
     let mut documents = Vec::new();
+    let mut stderr = String::new();
     for resource in resources {
+        // kubectl goes on past a type it may not list (`ContinueOnError`): the List holds the
+        // others, each refusal is a line on stderr, exit 1.
+        if let Some(message) = refusal(state, "list", rbac(*resource), None, Some(namespace)) {
+            stderr.push_str(&format!("Error from server (Forbidden): {message}\n"));
+            continue;
+        }
         for item in items(state, *resource, Some(namespace)) {
             documents.push(match item {
                 Item::Workload(w) => objects::workload_json(state, w, t),
@@ -1244,7 +1363,8 @@ fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) 
             });
         }
     }
-    out(objects::pretty(&objects::list(documents)))
+    let code = if stderr.is_empty() { 0 } else { 1 };
+    Output { stdout: objects::pretty(&objects::list(documents)), stderr, code, then: Then::Exit }
 }
 
 /// Every namespace: the four a cluster starts with and those the objects are in, by name.
@@ -1275,4 +1395,50 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         answer.then = Then::WaitUntil(gone);
     }
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{control, scenario};
+
+    const T0: u64 = 1_800_000_000_000;
+
+    fn cluster(options: &[&str]) -> State {
+        let args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+        scenario::build(&control::parse_init(&args).expect("options"), T0)
+    }
+
+    /// `kubectl LINE` at `t` (words split on spaces).
+    fn kubectl(state: &mut State, line: &str, t: u64) -> Output {
+        let args: Vec<String> = line.split(' ').map(str::to_string).collect();
+        let cmd = parse(&args).expect("simulated");
+        sim::advance(state, t);
+        execute(state, cmd, t, false)
+    }
+
+    fn answer(output: &Output) -> (&str, &str, i32) {
+        (output.stdout.as_str(), output.stderr.as_str(), output.code)
+    }
+
+    /// A user bound in kube-system: refused at the cluster scope and elsewhere, served there;
+    /// without ConfigMap rights no lock.
+    #[test]
+    fn a_namespace_role_is_refused_outside_its_namespace() {
+        let mut state = cluster(&["--role", "namespace", "--user", "jane"]);
+        let all = kubectl(&mut state, "get pods --all-namespaces -o custom-columns=NAME:.metadata.name", T0);
+        assert_eq!(answer(&all), ("", "Error from server (Forbidden): pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" at the cluster scope\n", 1));
+        let namespaces = kubectl(&mut state, "get namespaces -o custom-columns=NAME:.metadata.name", T0);
+        assert_eq!(namespaces.stderr, "Error from server (Forbidden): namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope\n");
+        assert_eq!(kubectl(&mut state, "get pods -n kube-system -o custom-columns=NAME:.metadata.name", T0).code, 0);
+        let can = |state: &mut State, line: &str| kubectl(state, &format!("auth can-i {line}"), T0).stdout;
+        assert_eq!(can(&mut state, "update configmaps/calico-downgrade-lock -n kube-system"), "yes\n");
+        assert_eq!(can(&mut state, "patch deployments.apps/calico-typha -n kube-system"), "yes\n");
+        assert_eq!(can(&mut state, "patch daemonsets.apps/calico-node -n default"), "no\n");
+        assert_eq!(can(&mut state, "list pods --all-namespaces"), "no\n");
+        assert_eq!(can(&mut state, "delete pods -n kube-system"), "no\n");
+
+        let mut bare = cluster(&["--role", "namespace-no-configmaps", "--user", "jane"]);
+        assert_eq!(can(&mut bare, "create configmaps -n kube-system"), "no\n");
+    }
 }

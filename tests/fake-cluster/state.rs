@@ -73,8 +73,9 @@ pub struct Config {
     /// Ready flag: it says "NOT in Progress" whatever the flag.
     #[serde(default)]
     pub v3_cluster_information: bool,
-    /// What the kubeconfig user may do: `admin` (everything) or `view` (the ClusterRole
-    /// `view`: get, list and watch only).
+    /// What the kubeconfig user may do: `admin` (everything), `view` (the ClusterRole `view`:
+    /// get, list and watch only), or a RoleBinding in the Calico namespace (`namespace`,
+    /// `namespace-no-configmaps`; see [`Role::allows`]).
     #[serde(default)]
     pub role: Role,
     /// The kubeconfig user's name (`kubectl config view --minify`), named in Forbidden errors.
@@ -109,20 +110,62 @@ fn default_user() -> String {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     #[default]
     Admin,
     View,
+    /// A Role bound in the Calico namespace with what the tool needs there and nothing more:
+    /// nothing at the cluster scope (no `--all-namespaces` listing, no namespaces).
+    Namespace,
+    /// The same without any right on ConfigMaps (no lock, no calico-config).
+    NamespaceNoConfigmaps,
 }
 
+/// What one request asks of the authorizer: the verb, the resource (with its subresource, as
+/// RBAC names it: `deployments/scale`), its API group (`""` for the core group) and the
+/// namespace (`None`: the cluster scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access<'a> {
+    pub verb: &'a str,
+    pub resource: &'a str,
+    pub group: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+/// The rules of the `namespace` role: (API group, resources, verbs). `deployments/scale` is
+/// there because `kubectl scale` patches that subresource, which a rule on `deployments`
+/// does not cover.
+const NAMESPACE_RULES: &[(&str, &[&str], &[&str])] = &[
+    ("apps", &["daemonsets", "deployments", "replicasets", "controllerrevisions"], &["get", "list", "watch", "patch"]),
+    ("apps", &["deployments/scale"], &["get", "patch"]),
+    ("", &["pods"], &["get", "list", "watch"]),
+    ("", &["configmaps"], &["create", "get", "update", "delete"]),
+];
+
 impl Role {
-    pub fn allows(self, verb: &str) -> bool {
-        self == Role::Admin || matches!(verb, "get" | "list" | "watch")
+    /// Whether the role grants this request. `admin` and `view` are cluster-wide (`view`:
+    /// get, list and watch on anything); the namespace roles grant their rules in the Calico
+    /// namespace only, so never at the cluster scope.
+    pub fn allows(self, access: Access) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::View => matches!(access.verb, "get" | "list" | "watch"),
+            Role::Namespace | Role::NamespaceNoConfigmaps => {
+                access.namespace == Some(CALICO_NAMESPACE)
+                    && NAMESPACE_RULES.iter().any(|(group, resources, verbs)| {
+                        *group == access.group
+                            && resources.contains(&access.resource)
+                            && verbs.contains(&access.verb)
+                            && !(self == Role::NamespaceNoConfigmaps && access.resource == "configmaps")
+                    })
+            }
+        }
     }
 }
 
-/// Where `init` puts Calico.
+/// Where `init` puts Calico (the workloads, calico-config) and where the namespace roles are
+/// bound.
 pub const CALICO_NAMESPACE: &str = "kube-system";
 
 impl Config {
