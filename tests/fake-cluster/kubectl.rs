@@ -10,7 +10,9 @@
 
 use crate::objects;
 use crate::sim::{self, view, Undo};
-use crate::state::{rfc3339, Access, EnvVar, Kind, Pod, Revision, Role, State, Style, ValueFrom, Workload};
+use crate::state::{
+    rfc3339, uid, Access, ConfigMap, EnvVar, Kind, Pod, Revision, Role, State, Style, ValueFrom, Workload,
+};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
 use crate::watch::{Target, Watch};
 use crate::{Output, Then};
@@ -180,6 +182,72 @@ pub enum Cmd {
         resources: Vec<Resource>,
         namespace: String,
     },
+    /// `get configmap/NAME -n NS -o json` (also `configmap NAME`, `cm`).
+    GetConfigMap {
+        name: String,
+        namespace: String,
+    },
+    /// `create configmap NAME -n NS --from-literal=KEY=VALUE... [-o json]`.
+    CreateConfigMap {
+        name: String,
+        namespace: String,
+        data: Vec<(String, String)>,
+        json: bool,
+    },
+    /// `replace -f - [-o json] -n NS`, the ConfigMap on stdin ([`Cmd::with_stdin`] reads it).
+    ReplaceConfigMap {
+        namespace: Option<String>,
+        json: bool,
+        object: Option<Box<StdinObject>>,
+    },
+    /// `delete configmap/NAME -n NS` (also `configmap NAME`, `cm`).
+    DeleteConfigMap {
+        name: String,
+        namespace: String,
+    },
+}
+
+/// The ConfigMap `kubectl replace -f -` read from stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdinObject {
+    pub name: String,
+    /// `.metadata.namespace`, if the object names one.
+    pub namespace: Option<String>,
+    /// `.metadata.resourceVersion`; empty or absent: an unconditional update.
+    pub resource_version: String,
+    pub data: std::collections::BTreeMap<String, String>,
+}
+
+impl StdinObject {
+    /// Read the object on stdin; `Err` for what the tool never sends (another kind, no name,
+    /// data that is not strings), which the fake refuses as an unexpected command.
+    pub fn parse(text: &str) -> Result<StdinObject, String> {
+        let document: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("stdin is not one JSON object: {e}"))?;
+        if document["kind"] != "ConfigMap" || document["apiVersion"] != "v1" {
+            return Err("only a v1 ConfigMap is simulated for replace".into());
+        }
+        let metadata = &document["metadata"];
+        let text_of = |value: &serde_json::Value, what: &str| -> Result<Option<String>, String> {
+            match value {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::String(s) => Ok(Some(s.clone())),
+                _ => Err(format!("{what} is not a string")),
+            }
+        };
+        let name = text_of(&metadata["name"], "metadata.name")?.ok_or("the object has no metadata.name")?;
+        let namespace = text_of(&metadata["namespace"], "metadata.namespace")?;
+        let resource_version = text_of(&metadata["resourceVersion"], "metadata.resourceVersion")?.unwrap_or_default();
+        let data = match &document["data"] {
+            serde_json::Value::Null => Default::default(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), text_of(v, "a data value")?.unwrap_or_default())))
+                .collect::<Result<_, String>>()?,
+            _ => return Err("data is not an object".into()),
+        };
+        Ok(StdinObject { name, namespace, resource_version, data })
+    }
 }
 
 /// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
@@ -217,6 +285,25 @@ impl Cmd {
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
+            Cmd::GetConfigMap { .. } => "kubectl-get-configmap",
+            Cmd::CreateConfigMap { .. } => "kubectl-create-configmap",
+            Cmd::ReplaceConfigMap { .. } => "kubectl-replace-configmap",
+            Cmd::DeleteConfigMap { .. } => "kubectl-delete-configmap",
+        }
+    }
+
+    /// Whether the command reads stdin (`replace -f -`): all of it, before the state is locked.
+    pub fn reads_stdin(&self) -> bool {
+        matches!(self, Cmd::ReplaceConfigMap { object: None, .. })
+    }
+
+    /// The command with what it read on stdin.
+    pub fn with_stdin(self, text: &str) -> Result<Cmd, String> {
+        match self {
+            Cmd::ReplaceConfigMap { namespace, json, object: None } => {
+                Ok(Cmd::ReplaceConfigMap { namespace, json, object: Some(Box::new(StdinObject::parse(text)?)) })
+            }
+            other => Ok(other),
         }
     }
 }
@@ -238,6 +325,10 @@ struct Flags {
     dry_run: Option<String>,
     context: Option<String>,
     minify: bool,
+    /// `--from-literal=KEY=VALUE`, in order (repeatable).
+    from_literal: Vec<String>,
+    /// `-f FILE` (only `-` is simulated: stdin).
+    filename: Option<String>,
     subresource: Option<String>,
 }
 
@@ -283,6 +374,10 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             "--dry-run" => set(&mut f.dry_run, "unset".into())?,
             _ if arg.starts_with("--dry-run=") => set(&mut f.dry_run, arg["--dry-run=".len()..].into())?,
             "--minify" | "--minify=true" => f.minify = true,
+            "--from-literal" => f.from_literal.push(next(&mut i)?),
+            _ if arg.starts_with("--from-literal=") => f.from_literal.push(arg["--from-literal=".len()..].into()),
+            "-f" | "--filename" => set(&mut f.filename, next(&mut i)?)?,
+            _ if arg.starts_with("--filename=") => set(&mut f.filename, arg["--filename=".len()..].into())?,
             "--subresource" => set(&mut f.subresource, next(&mut i)?)?,
             _ if arg.starts_with("--subresource=") => set(&mut f.subresource, arg["--subresource=".len()..].into())?,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
@@ -403,6 +498,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("wait", f.no_wait),
             ("dry-run", f.dry_run.is_some()),
             ("minify", f.minify),
+            ("from-literal", !f.from_literal.is_empty()),
+            ("filename", f.filename.is_some()),
             ("subresource", f.subresource.is_some()),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
@@ -436,6 +533,56 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 namespace: if f.all_namespaces { None } else { f.namespace.clone() },
                 subresource: f.subresource.clone(),
             })
+        }
+        ["get", target] if configmap_name(target).is_some() => {
+            only(&["namespace", "output"])?;
+            get_configmap(configmap_name(target).unwrap_or_default(), &f, namespace())
+        }
+        ["get", "configmap" | "configmaps" | "cm", name] => {
+            only(&["namespace", "output"])?;
+            get_configmap(name, &f, namespace())
+        }
+        ["create", "configmap" | "cm", name] => {
+            only(&["namespace", "output", "from-literal"])?;
+            let json = match f.output.as_deref() {
+                None => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("only -o json is simulated for create, not -o {other}")),
+            };
+            let mut data: Vec<(String, String)> = Vec::new();
+            for literal in &f.from_literal {
+                let (key, value) =
+                    literal.split_once('=').ok_or_else(|| format!("--from-literal `{literal}` is not KEY=VALUE"))?;
+                let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+                if !valid || data.iter().any(|(k, _)| k == key) {
+                    return Err(format!("--from-literal key `{key}` is not one the tool would send"));
+                }
+                data.push((key.to_string(), value.to_string()));
+            }
+            Ok(Cmd::CreateConfigMap { name: name.to_string(), namespace: namespace(), data, json })
+        }
+        ["replace"] => {
+            only(&["namespace", "output", "filename"])?;
+            if f.filename.as_deref() != Some("-") {
+                return Err("only `replace -f -` (the object on stdin) is simulated".into());
+            }
+            let json = match f.output.as_deref() {
+                None => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("only -o json is simulated for replace, not -o {other}")),
+            };
+            Ok(Cmd::ReplaceConfigMap { namespace: f.namespace.clone(), json, object: None })
+        }
+        ["delete", target] if configmap_name(target).is_some() => {
+            only(&["namespace"])?;
+            Ok(Cmd::DeleteConfigMap {
+                name: configmap_name(target).unwrap_or_default().to_string(),
+                namespace: namespace(),
+            })
+        }
+        ["delete", "configmap" | "configmaps" | "cm", name] => {
+            only(&["namespace"])?;
+            Ok(Cmd::DeleteConfigMap { name: name.to_string(), namespace: namespace() })
         }
         ["config", "view"] => {
             only(&["output", "minify"])?;
@@ -586,6 +733,19 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
     }
 }
 
+/// `configmap/NAME` (also `configmaps/`, `cm/`): the name.
+fn configmap_name(target: &str) -> Option<&str> {
+    let (kind, name) = target.split_once('/')?;
+    (matches!(kind, "configmap" | "configmaps" | "cm") && !name.is_empty()).then_some(name)
+}
+
+fn get_configmap(name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
+    if f.output.as_deref() != Some("json") {
+        return Err("only -o json is simulated for a ConfigMap".into());
+    }
+    Ok(Cmd::GetConfigMap { name: name.to_string(), namespace })
+}
+
 fn undo_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
     let kind = match resource(kind) {
         Some(Resource::DaemonSets) => Kind::DaemonSet,
@@ -676,6 +836,15 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
         Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
+        Cmd::GetConfigMap { name, namespace } => get_configmap_json(state, &name, &namespace),
+        Cmd::CreateConfigMap { name, namespace, data, json } => {
+            create_configmap(state, &name, &namespace, data, json, now)
+        }
+        Cmd::ReplaceConfigMap { namespace, json, object } => match object {
+            Some(object) => replace_configmap(state, namespace, json, &object),
+            None => unreachable!("main reads stdin before executing replace"),
+        },
+        Cmd::DeleteConfigMap { name, namespace } => delete_configmap(state, &name, &namespace),
     }
 }
 
@@ -1216,6 +1385,9 @@ fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u
     // kubectl ≤1.12 rolled Deployments back on the server, which answers with events.
     let server_side = style.is_old() && kind == Kind::Deployment;
     let result = sim::undo(workload, to);
+    if let Undo::RolledBack { .. } = result {
+        state.bump();
+    }
     let answer = match result {
         Undo::RolledBack { .. } => out(format!("{subject} rolled back\n")),
         Undo::Skipped if server_side => out(format!(
@@ -1373,6 +1545,7 @@ fn namespaces(state: &State) -> Output {
         ["default", "kube-node-lease", "kube-public", "kube-system"].iter().map(|s| s.to_string()).collect();
     names.extend(state.workloads().map(|w| w.namespace.clone()));
     names.extend(state.pods.iter().map(|p| p.namespace.clone()));
+    names.extend(state.configmaps.iter().map(|c| c.namespace.clone()));
     let mut rows = vec![vec!["NAME".to_string()]];
     rows.extend(names.into_iter().map(|name| vec![name]));
     out(TabWriter::new(minwidth(state.config.kubectl_style), false).format(&rows))
@@ -1387,6 +1560,7 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         return err(format!("Error from server (NotFound): pods \"{name}\" not found\n"), 1);
     };
     sim::delete_pod(state, index, now);
+    state.bump();
     let gone = state.pods[index].gone_at_ms.unwrap_or(now);
     sim::run_controllers(state, now);
     let mut answer = out(format!("pod \"{name}\" deleted\n"));
@@ -1395,6 +1569,145 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         answer.then = Then::WaitUntil(gone);
     }
     answer
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConfigMaps (calico-config, the run lock)
+// ---------------------------------------------------------------------------------------------
+
+fn configmap_not_found(name: &str) -> String {
+    format!("Error from server (NotFound): configmaps \"{name}\" not found\n")
+}
+
+/// `get configmap/NAME -n NS -o json`.
+fn get_configmap_json(state: &State, name: &str, namespace: &str) -> Output {
+    if let Some(refusal) = forbidden(state, "get", ("configmaps", ""), name, namespace) {
+        return refusal;
+    }
+    match state.configmap(name, namespace) {
+        Some(configmap) => out(objects::pretty(&objects::configmap_json(configmap))),
+        None => err(configmap_not_found(name), 1),
+    }
+}
+
+/// Whether the namespace exists: the four every cluster has and those objects are in.
+fn namespace_exists(state: &State, namespace: &str) -> bool {
+    ["default", "kube-node-lease", "kube-public", "kube-system"].contains(&namespace)
+        || state.workloads().any(|w| w.namespace == namespace)
+        || state.pods.iter().any(|p| p.namespace == namespace)
+        || state.configmaps.iter().any(|c| c.namespace == namespace)
+}
+
+/// `create configmap NAME --from-literal=...`: check and insert happen under the state's lock,
+/// so of two runs creating the same name exactly one wins. kubectl 1.21+ wraps the API
+/// server's refusal (`error: failed to create configmap: ...`); older ones print it as
+/// `Error from server (REASON): ...`.
+fn create_configmap(
+    state: &mut State,
+    name: &str,
+    namespace: &str,
+    data: Vec<(String, String)>,
+    json: bool,
+    now: u64,
+) -> Output {
+    let style = state.config.kubectl_style;
+    let refuse = |reason: &str, message: String| {
+        if style == Style::V1_33 {
+            err(format!("error: failed to create configmap: {message}\n"), 1)
+        } else {
+            err(format!("Error from server ({reason}): {message}\n"), 1)
+        }
+    };
+    if let Some(message) = refusal(state, "create", ("configmaps", ""), None, Some(namespace)) {
+        return refuse("Forbidden", message);
+    }
+    if !namespace_exists(state, namespace) {
+        return refuse("NotFound", format!("namespaces \"{namespace}\" not found"));
+    }
+    if state.configmap(name, namespace).is_some() {
+        return refuse("AlreadyExists", format!("configmaps \"{name}\" already exists"));
+    }
+    let resource_version = state.bump();
+    let configmap = ConfigMap {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        data: data.into_iter().collect(),
+        created_at_ms: now,
+        resource_version,
+        uid: uid(&format!("{namespace}/{name}/{resource_version}")),
+    };
+    let answer = if json {
+        out(objects::pretty(&objects::configmap_json(&configmap)))
+    } else if style.is_old() {
+        out(format!("configmap \"{name}\" created\n"))
+    } else {
+        out(format!("configmap/{name} created\n"))
+    };
+    state.configmaps.push(configmap);
+    answer
+}
+
+/// `replace -f -`: a compare-and-swap on the resourceVersion the object carries (none: an
+/// unconditional update, which ConfigMaps allow). kubectl names the source of each error
+/// (`error when replacing "STDIN": ...`).
+fn replace_configmap(state: &mut State, flag_namespace: Option<String>, json: bool, object: &StdinObject) -> Output {
+    let style = state.config.kubectl_style;
+    let namespace = match (&object.namespace, flag_namespace) {
+        (Some(theirs), Some(ours)) if *theirs != ours => {
+            return err(
+                format!(
+                    "error: the namespace from the provided object \"{theirs}\" does not match the namespace \"{ours}\". You must pass '--namespace={theirs}' to perform this operation.\n"
+                ),
+                1,
+            )
+        }
+        (Some(theirs), _) => theirs.clone(),
+        (None, Some(ours)) => ours,
+        (None, None) => "default".to_string(),
+    };
+    let name = &object.name;
+    let failed = |reason: &str, message: String| {
+        err(format!("Error from server ({reason}): error when replacing \"STDIN\": {message}\n"), 1)
+    };
+    if let Some(message) = refusal(state, "update", ("configmaps", ""), Some(name), Some(&namespace)) {
+        return failed("Forbidden", message);
+    }
+    let Some(index) = state.configmaps.iter().position(|c| c.name == *name && c.namespace == namespace) else {
+        return failed("NotFound", format!("configmaps \"{name}\" not found"));
+    };
+    let stored = state.configmaps[index].resource_version.to_string();
+    if !object.resource_version.is_empty() && object.resource_version != stored {
+        return failed(
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on configmaps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        );
+    }
+    let resource_version = state.bump();
+    let configmap = &mut state.configmaps[index];
+    configmap.data = object.data.clone();
+    configmap.resource_version = resource_version;
+    if json {
+        out(objects::pretty(&objects::configmap_json(configmap)))
+    } else if style.is_old() {
+        out(format!("configmap \"{name}\" replaced\n"))
+    } else {
+        out(format!("configmap/{name} replaced\n"))
+    }
+}
+
+/// `delete configmap/NAME`: gone at once (nothing to wait for).
+fn delete_configmap(state: &mut State, name: &str, namespace: &str) -> Output {
+    if let Some(refusal) = forbidden(state, "delete", ("configmaps", ""), name, namespace) {
+        return refusal;
+    }
+    let Some(index) = state.configmaps.iter().position(|c| c.name == name && c.namespace == namespace) else {
+        return err(configmap_not_found(name), 1);
+    };
+    state.configmaps.remove(index);
+    state.bump();
+    out(format!("configmap \"{name}\" deleted\n"))
 }
 
 #[cfg(test)]
@@ -1409,10 +1722,10 @@ mod tests {
         scenario::build(&control::parse_init(&args).expect("options"), T0)
     }
 
-    /// `kubectl LINE` at `t` (words split on spaces).
-    fn kubectl(state: &mut State, line: &str, t: u64) -> Output {
+    /// `kubectl LINE` at `t` (words split on spaces), `stdin` for `replace -f -`.
+    fn kubectl(state: &mut State, line: &str, stdin: &str, t: u64) -> Output {
         let args: Vec<String> = line.split(' ').map(str::to_string).collect();
-        let cmd = parse(&args).expect("simulated");
+        let cmd = parse(&args).expect("simulated").with_stdin(stdin).expect("object");
         sim::advance(state, t);
         execute(state, cmd, t, false)
     }
@@ -1421,17 +1734,85 @@ mod tests {
         (output.stdout.as_str(), output.stderr.as_str(), output.code)
     }
 
+    /// The shape of the real sample (kubectl 1.33 against kube-apiserver 1.20): keys sorted,
+    /// 4-space indentation, the server's metadata.
+    #[test]
+    fn calico_config_prints_as_a_stored_configmap() {
+        let mut state = cluster(&[]);
+        let text = kubectl(&mut state, "get configmap/calico-config -n kube-system -o json", "", T0).stdout;
+        assert!(text.starts_with("{\n    \"apiVersion\": \"v1\",\n    \"data\": {\n        \"calico_backend\": \"bird\",\n        \"cni_network_config\": \"{\\n  \\\"name\\\": \\\"k8s-pod-network\\\",\\n  \\\"cniVersion\\\": \\\"0.3.0\\\",\\n  \\\"plugins\\\": ["), "{text}");
+        let tail = format!(
+            "        \"etcd_endpoints\": \"http://10.96.232.136:6666\"\n    }},\n    \"kind\": \"ConfigMap\",\n    \"metadata\": {{\n        \"creationTimestamp\": \"{}\",\n        \"name\": \"calico-config\",\n        \"namespace\": \"kube-system\",\n        \"resourceVersion\": \"301\",\n        \"uid\": \"{}\"\n    }}\n}}\n",
+            rfc3339(T0 - 3 * 3_600_000),
+            uid("kube-system/calico-config")
+        );
+        assert!(text.ends_with(&tail), "{text}");
+        let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let cni: serde_json::Value =
+            serde_json::from_str(document["data"]["cni_network_config"].as_str().unwrap()).unwrap();
+        assert_eq!(cni["plugins"][1]["type"], "portmap");
+
+        let before = cluster(&["--state", "not-upgraded", "--datastore", "kubernetes"]);
+        let data = &before.configmap("calico-config", "kube-system").unwrap().data;
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["cni_network_config"]);
+        assert!(data["cni_network_config"].contains("\"cniVersion\": \"0.1.0\""));
+        let missing = kubectl(&mut state, "get configmap/nope -n kube-system -o json", "", T0);
+        assert_eq!(answer(&missing), ("", "Error from server (NotFound): configmaps \"nope\" not found\n", 1));
+    }
+
+    /// Create once, renew with the version read (a stale one is a Conflict), release.
+    #[test]
+    fn the_lock_is_created_once_and_replaced_only_at_its_version() {
+        let mut state = cluster(&[]);
+        let create =
+            "create configmap calico-downgrade-lock -n kube-system --from-literal=host=a --from-literal=pid=1 -o json";
+        let created: serde_json::Value = serde_json::from_str(&kubectl(&mut state, create, "", T0).stdout).unwrap();
+        assert_eq!(created["metadata"]["resourceVersion"], "302");
+        assert_eq!(created["data"], serde_json::json!({"host": "a", "pid": "1"}));
+        let again = kubectl(&mut state, create, "", T0);
+        let exists = "error: failed to create configmap: configmaps \"calico-downgrade-lock\" already exists\n";
+        assert_eq!(answer(&again), ("", exists, 1));
+
+        let body = |rv: &str| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"calico-downgrade-lock","namespace":"kube-system","resourceVersion":"{rv}"}},"data":{{"host":"b"}}}}"#
+            )
+        };
+        let replace = "replace -f - -o json -n kube-system";
+        let renewed = kubectl(&mut state, replace, &body("302"), T0 + 1);
+        let document: serde_json::Value = serde_json::from_str(&renewed.stdout).unwrap();
+        assert_eq!(
+            (document["metadata"]["resourceVersion"].as_str(), &document["data"]["host"]),
+            (Some("303"), &serde_json::json!("b"))
+        );
+        let stale = kubectl(&mut state, replace, &body("302"), T0 + 2);
+        assert_eq!(answer(&stale), ("", "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on configmaps \"calico-downgrade-lock\": the object has been modified; please apply your changes to the latest version and try again\n", 1));
+
+        let delete = "delete configmap/calico-downgrade-lock -n kube-system";
+        assert_eq!(
+            answer(&kubectl(&mut state, delete, "", T0 + 3)),
+            ("configmap \"calico-downgrade-lock\" deleted\n", "", 0)
+        );
+        let gone = kubectl(&mut state, delete, "", T0 + 4);
+        assert_eq!(gone.stderr, "Error from server (NotFound): configmaps \"calico-downgrade-lock\" not found\n");
+        let lost = kubectl(&mut state, replace, &body("303"), T0 + 5);
+        assert_eq!(lost.stderr, "Error from server (NotFound): error when replacing \"STDIN\": configmaps \"calico-downgrade-lock\" not found\n");
+    }
+
     /// A user bound in kube-system: refused at the cluster scope and elsewhere, served there;
     /// without ConfigMap rights no lock.
     #[test]
     fn a_namespace_role_is_refused_outside_its_namespace() {
         let mut state = cluster(&["--role", "namespace", "--user", "jane"]);
-        let all = kubectl(&mut state, "get pods --all-namespaces -o custom-columns=NAME:.metadata.name", T0);
+        let all = kubectl(&mut state, "get pods --all-namespaces -o custom-columns=NAME:.metadata.name", "", T0);
         assert_eq!(answer(&all), ("", "Error from server (Forbidden): pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" at the cluster scope\n", 1));
-        let namespaces = kubectl(&mut state, "get namespaces -o custom-columns=NAME:.metadata.name", T0);
+        let namespaces = kubectl(&mut state, "get namespaces -o custom-columns=NAME:.metadata.name", "", T0);
         assert_eq!(namespaces.stderr, "Error from server (Forbidden): namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope\n");
-        assert_eq!(kubectl(&mut state, "get pods -n kube-system -o custom-columns=NAME:.metadata.name", T0).code, 0);
-        let can = |state: &mut State, line: &str| kubectl(state, &format!("auth can-i {line}"), T0).stdout;
+        assert_eq!(
+            kubectl(&mut state, "get pods -n kube-system -o custom-columns=NAME:.metadata.name", "", T0).code,
+            0
+        );
+        let can = |state: &mut State, line: &str| kubectl(state, &format!("auth can-i {line}"), "", T0).stdout;
         assert_eq!(can(&mut state, "update configmaps/calico-downgrade-lock -n kube-system"), "yes\n");
         assert_eq!(can(&mut state, "patch deployments.apps/calico-typha -n kube-system"), "yes\n");
         assert_eq!(can(&mut state, "patch daemonsets.apps/calico-node -n default"), "no\n");
@@ -1440,5 +1821,14 @@ mod tests {
 
         let mut bare = cluster(&["--role", "namespace-no-configmaps", "--user", "jane"]);
         assert_eq!(can(&mut bare, "create configmaps -n kube-system"), "no\n");
+        let lock = kubectl(
+            &mut bare,
+            "create configmap calico-downgrade-lock -n kube-system --from-literal=a=b -o json",
+            "",
+            T0,
+        );
+        assert_eq!(lock.stderr, "error: failed to create configmap: configmaps is forbidden: User \"jane\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"\n");
+        let config = kubectl(&mut bare, "get configmap/calico-config -n kube-system -o json", "", T0);
+        assert_eq!(config.stderr, "Error from server (Forbidden): configmaps \"calico-config\" is forbidden: User \"jane\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"\n");
     }
 }

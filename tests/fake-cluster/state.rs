@@ -247,6 +247,14 @@ pub fn safe_encode(text: &str) -> String {
     text.bytes().map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char).collect()
 }
 
+/// A UID as the API server prints one (a version-4 UUID), made from `seed` so that the same
+/// history of calls gives the same UIDs.
+pub fn uid(seed: &str) -> String {
+    let hex: String = (0u8..4).map(|i| format!("{:08x}", fnv32a(format!("{i}:{seed}").as_bytes()))).collect();
+    let variant = ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16]) % 4];
+    format!("{}-{}-4{}-{variant}{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}
+
 /// One ControllerRevision (DaemonSet) or ReplicaSet (Deployment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -298,6 +306,20 @@ impl Workload {
                 }
             }
     }
+}
+
+/// A ConfigMap: `calico-config` (from `init`) and whatever `kubectl create configmap` made
+/// (the tool's run lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigMap {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+    pub created_at_ms: u64,
+    /// `.metadata.resourceVersion`: the state's counter at the object's last write.
+    pub resource_version: u64,
+    pub uid: String,
 }
 
 /// One pod. Its phase and readiness at a time `t` follow from these timestamps (`sim.rs`).
@@ -391,6 +413,10 @@ pub const CALLS: &[&str] = &[
     "kubectl-get-revision-objects",
     "kubectl-get-objects",
     "kubectl-get-workloads",
+    "kubectl-get-configmap",
+    "kubectl-create-configmap",
+    "kubectl-replace-configmap",
+    "kubectl-delete-configmap",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",
@@ -434,6 +460,14 @@ pub struct State {
     /// but `version --client` answers as `unreachable`, and a running watch ends so.
     #[serde(default)]
     pub outage_until_ms: Option<u64>,
+    #[serde(default)]
+    pub configmaps: Vec<ConfigMap>,
+    /// The last `resourceVersion` handed out: one counter for the whole state, bumped by
+    /// every write a command makes (not by the controllers' own pod changes). The API server
+    /// uses etcd's revision the same way, so versions only grow and a compare-and-swap on one
+    /// object sees any write to it.
+    #[serde(default)]
+    pub resource_version: u64,
 }
 
 impl State {
@@ -462,6 +496,16 @@ impl State {
     /// The workload whose controller made the pod, if any.
     pub fn owner_of(&self, pod: &Pod) -> Option<&Workload> {
         self.workloads().find(|w| w.owns(pod))
+    }
+
+    /// The next `resourceVersion` (a write).
+    pub fn bump(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    pub fn configmap(&self, name: &str, namespace: &str) -> Option<&ConfigMap> {
+        self.configmaps.iter().find(|c| c.name == name && c.namespace == namespace)
     }
 
     /// The fault that applies to this call, if any (counting it down).
