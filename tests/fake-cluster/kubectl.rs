@@ -205,6 +205,13 @@ pub enum Cmd {
         name: String,
         namespace: String,
     },
+    /// `scale deployment/NAME -n NS --replicas=N [--dry-run=server]`.
+    Scale {
+        name: String,
+        namespace: String,
+        replicas: u32,
+        dry_run: bool,
+    },
 }
 
 /// The ConfigMap `kubectl replace -f -` read from stdin.
@@ -289,6 +296,8 @@ impl Cmd {
             Cmd::CreateConfigMap { .. } => "kubectl-create-configmap",
             Cmd::ReplaceConfigMap { .. } => "kubectl-replace-configmap",
             Cmd::DeleteConfigMap { .. } => "kubectl-delete-configmap",
+            Cmd::Scale { dry_run: false, .. } => "kubectl-scale",
+            Cmd::Scale { dry_run: true, .. } => "kubectl-scale-dry-run",
         }
     }
 
@@ -329,6 +338,7 @@ struct Flags {
     from_literal: Vec<String>,
     /// `-f FILE` (only `-` is simulated: stdin).
     filename: Option<String>,
+    replicas: Option<String>,
     subresource: Option<String>,
 }
 
@@ -378,6 +388,8 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             _ if arg.starts_with("--from-literal=") => f.from_literal.push(arg["--from-literal=".len()..].into()),
             "-f" | "--filename" => set(&mut f.filename, next(&mut i)?)?,
             _ if arg.starts_with("--filename=") => set(&mut f.filename, arg["--filename=".len()..].into())?,
+            "--replicas" => set(&mut f.replicas, next(&mut i)?)?,
+            _ if arg.starts_with("--replicas=") => set(&mut f.replicas, arg["--replicas=".len()..].into())?,
             "--subresource" => set(&mut f.subresource, next(&mut i)?)?,
             _ if arg.starts_with("--subresource=") => set(&mut f.subresource, arg["--subresource=".len()..].into())?,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
@@ -500,6 +512,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("minify", f.minify),
             ("from-literal", !f.from_literal.is_empty()),
             ("filename", f.filename.is_some()),
+            ("replicas", f.replicas.is_some()),
             ("subresource", f.subresource.is_some()),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
@@ -583,6 +596,15 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         ["delete", "configmap" | "configmaps" | "cm", name] => {
             only(&["namespace"])?;
             Ok(Cmd::DeleteConfigMap { name: name.to_string(), namespace: namespace() })
+        }
+        ["scale", target] => {
+            only(&["namespace", "replicas", "dry-run"])?;
+            let (kind, name) = target.split_once('/').ok_or("expected deployment/NAME")?;
+            scale_cmd(kind, name, &f, namespace())
+        }
+        ["scale", kind, name] => {
+            only(&["namespace", "replicas", "dry-run"])?;
+            scale_cmd(kind, name, &f, namespace())
         }
         ["config", "view"] => {
             only(&["output", "minify"])?;
@@ -746,6 +768,20 @@ fn get_configmap(name: &str, f: &Flags, namespace: String) -> Result<Cmd, String
     Ok(Cmd::GetConfigMap { name: name.to_string(), namespace })
 }
 
+fn scale_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
+    if resource(kind) != Some(Resource::Deployments) || name.is_empty() {
+        return Err(format!("only deployment/NAME is simulated for scale, not {kind}/{name}"));
+    }
+    let replicas = f.replicas.as_deref().ok_or("scale without --replicas")?;
+    let replicas = replicas.parse::<u32>().map_err(|_| format!("--replicas `{replicas}` is not a count"))?;
+    let dry_run = match f.dry_run.as_deref() {
+        None => false,
+        Some("server") => true,
+        Some(other) => return Err(format!("only --dry-run=server is simulated, not {other}")),
+    };
+    Ok(Cmd::Scale { name: name.to_string(), namespace, replicas, dry_run })
+}
+
 fn undo_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
     let kind = match resource(kind) {
         Some(Resource::DaemonSets) => Kind::DaemonSet,
@@ -845,6 +881,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             None => unreachable!("main reads stdin before executing replace"),
         },
         Cmd::DeleteConfigMap { name, namespace } => delete_configmap(state, &name, &namespace),
+        Cmd::Scale { name, namespace, replicas, dry_run } => scale(state, &name, &namespace, replicas, dry_run, now),
     }
 }
 
@@ -1019,11 +1056,21 @@ fn watch_object(
 }
 
 /// A flag the configured kubectl does not have: cobra refuses it before any request.
-/// `--output-watch-events` came with kubectl 1.16.
+/// `--output-watch-events` came with kubectl 1.16, `scale --dry-run` with 1.18.
 pub fn flag_error(cmd: &Cmd, style: Style) -> Option<Output> {
-    let events = matches!(cmd, Cmd::List { events: true, .. } | Cmd::WatchObject { events: true, .. });
-    (events && style.is_old())
-        .then(|| err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
+    if !style.is_old() {
+        return None;
+    }
+    match cmd {
+        Cmd::List { events: true, .. } | Cmd::WatchObject { events: true, .. } => {
+            Some(err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
+        }
+        // `kubectl scale` had no `--dry-run` before 1.18.
+        Cmd::Scale { dry_run: true, .. } => {
+            Some(err("Error: unknown flag: --dry-run\nSee 'kubectl scale --help' for usage.\n", 1))
+        }
+        _ => None,
+    }
 }
 
 fn version(style: Style) -> &'static str {
@@ -1572,7 +1619,7 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
 }
 
 // ---------------------------------------------------------------------------------------------
-// ConfigMaps (calico-config, the run lock)
+// ConfigMaps (calico-config, the run lock) and scale
 // ---------------------------------------------------------------------------------------------
 
 fn configmap_not_found(name: &str) -> String {
@@ -1710,6 +1757,45 @@ fn delete_configmap(state: &mut State, name: &str, namespace: &str) -> Output {
     out(format!("configmap \"{name}\" deleted\n"))
 }
 
+/// `scale deployment/NAME --replicas=N [--dry-run=server]`: kubectl reads the Deployment, then
+/// patches its `scale` subresource; the Deployment controller then creates or deletes pods.
+/// A missing (or unreadable) Deployment: kubectl 1.33 prints the API server's error, 1.20
+/// its own `error: no objects passed to scale ...` around it. With `--dry-run=server` the
+/// request is authorized and answered but nothing changes; 1.33 says so, 1.20 does not.
+fn scale(state: &mut State, name: &str, namespace: &str, replicas: u32, dry_run: bool, now: u64) -> Output {
+    let style = state.config.kubectl_style;
+    let read_error = |reason: &str, message: String| {
+        if style == Style::V1_20 {
+            err(format!("error: no objects passed to scale {message}\n"), 1)
+        } else {
+            err(format!("Error from server ({reason}): {message}\n"), 1)
+        }
+    };
+    let (resource, group) = kind_resource(Kind::Deployment);
+    if let Some(message) = refusal(state, "get", (resource, group), Some(name), Some(namespace)) {
+        return read_error("Forbidden", message);
+    }
+    if state.find(Kind::Deployment, name, namespace).is_none() {
+        let group = if style.is_old() { "extensions" } else { "apps" };
+        return read_error("NotFound", format!("deployments.{group} \"{name}\" not found"));
+    }
+    if let Some(refusal) = forbidden(state, "patch", ("deployments/scale", "apps"), name, namespace) {
+        return refusal;
+    }
+    let done =
+        if style.is_old() { format!("deployment \"{name}\" scaled") } else { format!("deployment.apps/{name} scaled") };
+    if dry_run {
+        let suffix = if style == Style::V1_33 { " (server dry run)" } else { "" };
+        return out(format!("{done}{suffix}\n"));
+    }
+    if let Some(deployment) = state.find_mut(Kind::Deployment, name, namespace) {
+        deployment.replicas = replicas;
+    }
+    state.bump();
+    sim::run_controllers(state, now);
+    out(format!("{done}\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1797,6 +1883,36 @@ mod tests {
         assert_eq!(gone.stderr, "Error from server (NotFound): configmaps \"calico-downgrade-lock\" not found\n");
         let lost = kubectl(&mut state, replace, &body("303"), T0 + 5);
         assert_eq!(lost.stderr, "Error from server (NotFound): error when replacing \"STDIN\": configmaps \"calico-downgrade-lock\" not found\n");
+    }
+
+    /// Typha's pods go (Terminating, then gone) when it is scaled to 0 and come back spread
+    /// over the nodes; a server dry run changes nothing.
+    #[test]
+    fn scaling_typha_deletes_and_creates_its_pods() {
+        let mut state = cluster(&["--datastore", "kubernetes", "--typha", "2"]);
+        let typha = |state: &State| -> Vec<Pod> {
+            state.pods.iter().filter(|p| p.name.starts_with("calico-typha-")).cloned().collect()
+        };
+        assert_eq!(typha(&state).len(), 2);
+        let dry =
+            kubectl(&mut state, "scale deployment/calico-typha -n kube-system --replicas=0 --dry-run=server", "", T0);
+        assert_eq!(answer(&dry), ("deployment.apps/calico-typha scaled (server dry run)\n", "", 0));
+        assert!(typha(&state).iter().all(|p| p.deleting_at_ms.is_none()));
+
+        let scaled = kubectl(&mut state, "scale deployment/calico-typha -n kube-system --replicas=0", "", T0);
+        assert_eq!(answer(&scaled), ("deployment.apps/calico-typha scaled\n", "", 0));
+        assert!(typha(&state).iter().all(|p| p.deleting_at_ms == Some(T0)));
+        sim::advance(&mut state, T0 + 1_000);
+        assert!(typha(&state).is_empty());
+        assert_eq!(state.typha.as_ref().unwrap().replicas, 0);
+
+        kubectl(&mut state, "scale deployment/calico-typha -n kube-system --replicas=3", "", T0 + 2_000);
+        let mut nodes: Vec<String> = typha(&state).iter().filter_map(|p| p.node.clone()).collect();
+        nodes.sort();
+        assert_eq!(nodes, ["node-1", "node-2", "node-3"]);
+
+        let missing = kubectl(&mut state, "scale deployment/nope -n kube-system --replicas=0", "", T0 + 3_000);
+        assert_eq!(missing.stderr, "Error from server (NotFound): deployments.apps \"nope\" not found\n");
     }
 
     /// A user bound in kube-system: refused at the cluster scope and elsewhere, served there;

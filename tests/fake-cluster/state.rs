@@ -417,6 +417,8 @@ pub const CALLS: &[&str] = &[
     "kubectl-create-configmap",
     "kubectl-replace-configmap",
     "kubectl-delete-configmap",
+    "kubectl-scale",
+    "kubectl-scale-dry-run",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",
