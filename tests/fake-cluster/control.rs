@@ -1,6 +1,7 @@
 //! The `fake-cluster` control CLI: `init DIR [OPTIONS]` lays out a simulated cluster (state,
-//! `bin/` symlinks, empty call log), `show DIR` prints a JSON summary for assertions, and
-//! `clear-faults DIR` drops the injected faults.
+//! `bin/` symlinks, empty call log), `show DIR` prints a JSON summary for assertions,
+//! `clear-faults DIR` drops the injected faults, and the verbs that play the world outside
+//! the tool: nodes joining, leaving or failing, an API server outage, another run's lock.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,10 +9,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::scenario::{self, InitOptions, Stage};
+use crate::scenario::{self, Gen, InitOptions, Stage};
 use crate::sim::{self, view};
 use crate::state::{
-    now_ms, rfc3339, ClusterDir, Config, Datastore, Fault, FaultKind, Role, State, Style, Workload, CALLS,
+    now_ms, rfc3339, uid, ClusterDir, Config, ConfigMap, Datastore, Fault, FaultKind, Role, State, Style, Workload,
+    CALLS,
 };
 use crate::unexpected;
 
@@ -42,6 +44,10 @@ pub fn run(argv: &[String]) -> i32 {
         Some("add-node") if argv.len() == 3 => report(nodes(Path::new(&argv[2]), NodeChange::Add)),
         Some("remove-node") if argv.len() == 4 => report(nodes(Path::new(&argv[2]), NodeChange::Remove(&argv[3]))),
         Some("node-not-ready") if argv.len() == 4 => report(nodes(Path::new(&argv[2]), NodeChange::NotReady(&argv[3]))),
+        Some("lock") if argv.len() >= 3 => match parse_lock(&argv[3..]) {
+            Ok(lock) => report(plant_lock(Path::new(&argv[2]), lock)),
+            Err(reason) => unexpected(argv, Some(&reason)),
+        },
         Some("clear-faults") if argv.len() == 3 => match clear_faults(Path::new(&argv[2])) {
             Ok(()) => 0,
             Err(e) => fail(&e),
@@ -92,7 +98,108 @@ fn nodes(dir: &Path, change: NodeChange) -> Result<(), String> {
             state.config.not_ready_nodes.push(node.to_string());
         }
     }
+    // A Node object written (or deleted): a new resourceVersion.
+    state.bump();
     sim::run_controllers(&mut state, now);
+    cluster.save(&state)
+}
+
+/// What `lock DIR [--name NAME] [--namespace NS] [KEY=VALUE...]` plants.
+struct PlantedLock {
+    name: String,
+    namespace: String,
+    /// The data as given, times still unresolved (`now-90s`).
+    data: BTreeMap<String, String>,
+}
+
+/// The lock another run would hold: the tool's ConfigMap `calico-downgrade-lock` in the Calico
+/// namespace with its data keys (`host`, `user`, `pid`, `command`, `started`, `renewed`,
+/// `lease-seconds`), each with a default that KEY=VALUE replaces (another key is added).
+fn parse_lock(args: &[String]) -> Result<PlantedLock, String> {
+    let mut lock = PlantedLock {
+        name: "calico-downgrade-lock".into(),
+        namespace: crate::state::CALICO_NAMESPACE.into(),
+        data: [
+            ("host", "bastion-2"),
+            ("user", "jane"),
+            ("pid", "4242"),
+            ("command", "calico-downgrade run --yes"),
+            ("started", "now-1m"),
+            ("renewed", "now"),
+            ("lease-seconds", "30"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let arg = &args[i];
+        let mut value = |flag: &str| -> Result<String, String> {
+            if let Some(v) = arg.strip_prefix(&format!("{flag}=")) {
+                return Ok(v.to_string());
+            }
+            i += 1;
+            args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
+        };
+        if arg == "--name" || arg.starts_with("--name=") {
+            lock.name = value("--name")?;
+        } else if arg == "--namespace" || arg.starts_with("--namespace=") {
+            lock.namespace = value("--namespace")?;
+        } else if let Some((key, v)) = arg.split_once('=').filter(|(k, _)| !k.is_empty() && !k.starts_with('-')) {
+            lock.data.insert(key.to_string(), v.to_string());
+        } else {
+            return Err(format!("lock DIR [--name NAME] [--namespace NS] [KEY=VALUE...]: `{arg}`"));
+        }
+        i += 1;
+    }
+    Ok(lock)
+}
+
+/// `now`, `now-DURATION` or `now+DURATION` (`90s`, `5m`, as humantime reads them) as RFC 3339
+/// at `now`; anything else as it is (so a test can plant an unreadable time).
+fn resolve_time(text: &str, now: u64) -> Result<String, String> {
+    let Some(rest) = text.strip_prefix("now") else { return Ok(text.to_string()) };
+    if rest.is_empty() {
+        return Ok(rfc3339(now));
+    }
+    let (sign, duration) = rest.split_at(1);
+    let ms = humantime::parse_duration(duration).map_err(|e| format!("`{text}`: {e}"))?.as_millis() as u64;
+    match sign {
+        "-" => Ok(rfc3339(now.saturating_sub(ms))),
+        "+" => Ok(rfc3339(now + ms)),
+        _ => Ok(text.to_string()),
+    }
+}
+
+/// `lock DIR ...`: another run's lock, created (or replaced) as that run's `kubectl create`
+/// or renewal would have: a new resourceVersion, data keys sorted as the API server keeps them.
+fn plant_lock(dir: &Path, lock: PlantedLock) -> Result<(), String> {
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    let now = now_ms().max(state.clock_ms);
+    sim::advance(&mut state, now);
+    let mut data = BTreeMap::new();
+    for (key, value) in lock.data {
+        let value = if key == "started" || key == "renewed" { resolve_time(&value, now)? } else { value };
+        data.insert(key, value);
+    }
+    let resource_version = state.bump();
+    match state.configmaps.iter_mut().find(|c| c.name == lock.name && c.namespace == lock.namespace) {
+        Some(existing) => {
+            existing.data = data;
+            existing.resource_version = resource_version;
+        }
+        None => state.configmaps.push(ConfigMap {
+            uid: uid(&format!("{}/{}/{resource_version}", lock.namespace, lock.name)),
+            name: lock.name,
+            namespace: lock.namespace,
+            data,
+            created_at_ms: now,
+            resource_version,
+        }),
+    }
     cluster.save(&state)
 }
 
@@ -145,6 +252,8 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
         faults: Vec::new(),
         extra_pods: 2,
         ready_flag: None,
+        typha: None,
+        cni_config: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -203,7 +312,21 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
                 options.config.role = match value.as_str() {
                     "admin" => Role::Admin,
                     "view" => Role::View,
-                    _ => return Err(format!("--role: `{value}` is not admin or view")),
+                    "namespace" => Role::Namespace,
+                    "namespace-no-configmaps" => Role::NamespaceNoConfigmaps,
+                    _ => {
+                        return Err(format!(
+                            "--role: `{value}` is not admin, view, namespace or namespace-no-configmaps"
+                        ))
+                    }
+                }
+            }
+            "--typha" => options.typha = Some(number(&value)? as u32),
+            "--cni-config" => {
+                options.cni_config = match value.as_str() {
+                    "v2" => Some(Gen::V2),
+                    "v3" => Some(Gen::V3),
+                    _ => return Err(format!("--cni-config: `{value}` is not v2 or v3")),
                 }
             }
             "--user" => options.config.user = value,
@@ -307,6 +430,9 @@ struct WorkloadSummary {
     name: String,
     namespace: String,
     strategy: String,
+    /// `.spec.replicas` of a Deployment (`kubectl scale`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicas: Option<u32>,
     images: Vec<String>,
     revisions: Vec<RevisionSummary>,
     stuck: bool,
@@ -327,13 +453,25 @@ struct PodSummary {
 }
 
 #[derive(Serialize)]
+struct ConfigMapSummary {
+    namespace: String,
+    name: String,
+    #[serde(rename = "resourceVersion")]
+    resource_version: String,
+    created: String,
+    data: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
 struct Summary {
     now: String,
     kubectl_style: &'static str,
     datastore: Datastore,
     daemonset: Option<WorkloadSummary>,
     deployment: Option<WorkloadSummary>,
+    typha: Option<WorkloadSummary>,
     pods: Vec<PodSummary>,
+    configmaps: Vec<ConfigMapSummary>,
     etcd_ready: bool,
     migration_in_progress: bool,
     calls: BTreeMap<String, u64>,
@@ -355,6 +493,7 @@ fn workload_summary(w: &Workload) -> WorkloadSummary {
         name: w.name.clone(),
         namespace: w.namespace.clone(),
         strategy: w.strategy.clone(),
+        replicas: (w.kind == crate::state::Kind::Deployment).then_some(w.replicas),
         images: w.template.images(),
         revisions,
         stuck: w.stuck,
@@ -389,12 +528,31 @@ pub fn summary(state: &State, calls: BTreeMap<String, u64>) -> String {
         datastore: state.config.datastore,
         daemonset: state.daemonset.as_ref().map(workload_summary),
         deployment: state.deployment.as_ref().map(workload_summary),
+        typha: state.typha.as_ref().map(workload_summary),
         pods,
+        configmaps: configmaps(state),
         etcd_ready: state.etcd_ready,
         migration_in_progress: state.migration_in_progress(),
         calls,
     };
     serde_json::to_string_pretty(&summary).expect("summary serializes")
+}
+
+/// The ConfigMaps by namespace, then name.
+fn configmaps(state: &State) -> Vec<ConfigMapSummary> {
+    let mut list: Vec<ConfigMapSummary> = state
+        .configmaps
+        .iter()
+        .map(|c| ConfigMapSummary {
+            namespace: c.namespace.clone(),
+            name: c.name.clone(),
+            resource_version: c.resource_version.to_string(),
+            created: rfc3339(c.created_at_ms),
+            data: c.data.clone(),
+        })
+        .collect();
+    list.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    list
 }
 
 fn show(dir: &Path) -> Result<String, String> {

@@ -10,7 +10,9 @@
 
 use crate::objects;
 use crate::sim::{self, view, Undo};
-use crate::state::{rfc3339, EnvVar, Kind, Pod, Revision, State, Style, ValueFrom, Workload};
+use crate::state::{
+    rfc3339, uid, Access, ConfigMap, EnvVar, Kind, Pod, Revision, Role, State, Style, ValueFrom, Workload,
+};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
 use crate::watch::{Target, Watch};
 use crate::{Output, Then};
@@ -143,10 +145,13 @@ pub enum Cmd {
     },
     /// `get namespaces -o custom-columns=NAME:.metadata.name`.
     Namespaces,
-    /// `auth can-i VERB RESOURCE[/NAME] -n NS|--all-namespaces`.
+    /// `auth can-i VERB RESOURCE[/NAME] -n NS|--all-namespaces [--subresource=S]`.
     CanI {
         verb: String,
         resource: String,
+        /// `None`: `--all-namespaces` (the cluster scope).
+        namespace: Option<String>,
+        subresource: Option<String>,
     },
     /// `config view --minify -o jsonpath={.contexts[0].context.user}`.
     ConfigUser,
@@ -177,6 +182,79 @@ pub enum Cmd {
         resources: Vec<Resource>,
         namespace: String,
     },
+    /// `get configmap/NAME -n NS -o json` (also `configmap NAME`, `cm`).
+    GetConfigMap {
+        name: String,
+        namespace: String,
+    },
+    /// `create configmap NAME -n NS --from-literal=KEY=VALUE... [-o json]`.
+    CreateConfigMap {
+        name: String,
+        namespace: String,
+        data: Vec<(String, String)>,
+        json: bool,
+    },
+    /// `replace -f - [-o json] -n NS`, the ConfigMap on stdin ([`Cmd::with_stdin`] reads it).
+    ReplaceConfigMap {
+        namespace: Option<String>,
+        json: bool,
+        object: Option<Box<StdinObject>>,
+    },
+    /// `delete configmap/NAME -n NS` (also `configmap NAME`, `cm`).
+    DeleteConfigMap {
+        name: String,
+        namespace: String,
+    },
+    /// `scale deployment/NAME -n NS --replicas=N [--dry-run=server]`.
+    Scale {
+        name: String,
+        namespace: String,
+        replicas: u32,
+        dry_run: bool,
+    },
+}
+
+/// The ConfigMap `kubectl replace -f -` read from stdin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StdinObject {
+    pub name: String,
+    /// `.metadata.namespace`, if the object names one.
+    pub namespace: Option<String>,
+    /// `.metadata.resourceVersion`; empty or absent: an unconditional update.
+    pub resource_version: String,
+    pub data: std::collections::BTreeMap<String, String>,
+}
+
+impl StdinObject {
+    /// Read the object on stdin; `Err` for what the tool never sends (another kind, no name,
+    /// data that is not strings), which the fake refuses as an unexpected command.
+    pub fn parse(text: &str) -> Result<StdinObject, String> {
+        let document: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("stdin is not one JSON object: {e}"))?;
+        if document["kind"] != "ConfigMap" || document["apiVersion"] != "v1" {
+            return Err("only a v1 ConfigMap is simulated for replace".into());
+        }
+        let metadata = &document["metadata"];
+        let text_of = |value: &serde_json::Value, what: &str| -> Result<Option<String>, String> {
+            match value {
+                serde_json::Value::Null => Ok(None),
+                serde_json::Value::String(s) => Ok(Some(s.clone())),
+                _ => Err(format!("{what} is not a string")),
+            }
+        };
+        let name = text_of(&metadata["name"], "metadata.name")?.ok_or("the object has no metadata.name")?;
+        let namespace = text_of(&metadata["namespace"], "metadata.namespace")?;
+        let resource_version = text_of(&metadata["resourceVersion"], "metadata.resourceVersion")?.unwrap_or_default();
+        let data = match &document["data"] {
+            serde_json::Value::Null => Default::default(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), text_of(v, "a data value")?.unwrap_or_default())))
+                .collect::<Result<_, String>>()?,
+            _ => return Err("data is not an object".into()),
+        };
+        Ok(StdinObject { name, namespace, resource_version, data })
+    }
 }
 
 /// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
@@ -214,6 +292,27 @@ impl Cmd {
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
+            Cmd::GetConfigMap { .. } => "kubectl-get-configmap",
+            Cmd::CreateConfigMap { .. } => "kubectl-create-configmap",
+            Cmd::ReplaceConfigMap { .. } => "kubectl-replace-configmap",
+            Cmd::DeleteConfigMap { .. } => "kubectl-delete-configmap",
+            Cmd::Scale { dry_run: false, .. } => "kubectl-scale",
+            Cmd::Scale { dry_run: true, .. } => "kubectl-scale-dry-run",
+        }
+    }
+
+    /// Whether the command reads stdin (`replace -f -`): all of it, before the state is locked.
+    pub fn reads_stdin(&self) -> bool {
+        matches!(self, Cmd::ReplaceConfigMap { object: None, .. })
+    }
+
+    /// The command with what it read on stdin.
+    pub fn with_stdin(self, text: &str) -> Result<Cmd, String> {
+        match self {
+            Cmd::ReplaceConfigMap { namespace, json, object: None } => {
+                Ok(Cmd::ReplaceConfigMap { namespace, json, object: Some(Box::new(StdinObject::parse(text)?)) })
+            }
+            other => Ok(other),
         }
     }
 }
@@ -235,6 +334,12 @@ struct Flags {
     dry_run: Option<String>,
     context: Option<String>,
     minify: bool,
+    /// `--from-literal=KEY=VALUE`, in order (repeatable).
+    from_literal: Vec<String>,
+    /// `-f FILE` (only `-` is simulated: stdin).
+    filename: Option<String>,
+    replicas: Option<String>,
+    subresource: Option<String>,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -279,6 +384,14 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             "--dry-run" => set(&mut f.dry_run, "unset".into())?,
             _ if arg.starts_with("--dry-run=") => set(&mut f.dry_run, arg["--dry-run=".len()..].into())?,
             "--minify" | "--minify=true" => f.minify = true,
+            "--from-literal" => f.from_literal.push(next(&mut i)?),
+            _ if arg.starts_with("--from-literal=") => f.from_literal.push(arg["--from-literal=".len()..].into()),
+            "-f" | "--filename" => set(&mut f.filename, next(&mut i)?)?,
+            _ if arg.starts_with("--filename=") => set(&mut f.filename, arg["--filename=".len()..].into())?,
+            "--replicas" => set(&mut f.replicas, next(&mut i)?)?,
+            _ if arg.starts_with("--replicas=") => set(&mut f.replicas, arg["--replicas=".len()..].into())?,
+            "--subresource" => set(&mut f.subresource, next(&mut i)?)?,
+            _ if arg.starts_with("--subresource=") => set(&mut f.subresource, arg["--subresource=".len()..].into())?,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
             _ if arg.starts_with("--to-revision=") => set(&mut f.to_revision, arg["--to-revision=".len()..].into())?,
             _ if arg.starts_with('-') => return Err(format!("unknown flag {arg}")),
@@ -397,6 +510,10 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("wait", f.no_wait),
             ("dry-run", f.dry_run.is_some()),
             ("minify", f.minify),
+            ("from-literal", !f.from_literal.is_empty()),
+            ("filename", f.filename.is_some()),
+            ("replicas", f.replicas.is_some()),
+            ("subresource", f.subresource.is_some()),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
             Some((name, _)) => Err(format!("flag {name} not expected here")),
@@ -416,11 +533,78 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             }
         }
         ["auth", "can-i", verb, resource] => {
-            only(&["namespace"])?;
+            only(&["namespace", "subresource"])?;
             if f.namespace.is_none() && !f.all_namespaces {
                 return Err("the tool always names the namespace (or --all-namespaces)".into());
             }
-            Ok(Cmd::CanI { verb: verb.to_string(), resource: resource.to_string() })
+            if f.namespace.is_some() && f.all_namespaces {
+                return Err("-n and --all-namespaces together".into());
+            }
+            Ok(Cmd::CanI {
+                verb: verb.to_string(),
+                resource: resource.to_string(),
+                namespace: if f.all_namespaces { None } else { f.namespace.clone() },
+                subresource: f.subresource.clone(),
+            })
+        }
+        ["get", target] if configmap_name(target).is_some() => {
+            only(&["namespace", "output"])?;
+            get_configmap(configmap_name(target).unwrap_or_default(), &f, namespace())
+        }
+        ["get", "configmap" | "configmaps" | "cm", name] => {
+            only(&["namespace", "output"])?;
+            get_configmap(name, &f, namespace())
+        }
+        ["create", "configmap" | "cm", name] => {
+            only(&["namespace", "output", "from-literal"])?;
+            let json = match f.output.as_deref() {
+                None => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("only -o json is simulated for create, not -o {other}")),
+            };
+            let mut data: Vec<(String, String)> = Vec::new();
+            for literal in &f.from_literal {
+                let (key, value) =
+                    literal.split_once('=').ok_or_else(|| format!("--from-literal `{literal}` is not KEY=VALUE"))?;
+                let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+                if !valid || data.iter().any(|(k, _)| k == key) {
+                    return Err(format!("--from-literal key `{key}` is not one the tool would send"));
+                }
+                data.push((key.to_string(), value.to_string()));
+            }
+            Ok(Cmd::CreateConfigMap { name: name.to_string(), namespace: namespace(), data, json })
+        }
+        ["replace"] => {
+            only(&["namespace", "output", "filename"])?;
+            if f.filename.as_deref() != Some("-") {
+                return Err("only `replace -f -` (the object on stdin) is simulated".into());
+            }
+            let json = match f.output.as_deref() {
+                None => false,
+                Some("json") => true,
+                Some(other) => return Err(format!("only -o json is simulated for replace, not -o {other}")),
+            };
+            Ok(Cmd::ReplaceConfigMap { namespace: f.namespace.clone(), json, object: None })
+        }
+        ["delete", target] if configmap_name(target).is_some() => {
+            only(&["namespace"])?;
+            Ok(Cmd::DeleteConfigMap {
+                name: configmap_name(target).unwrap_or_default().to_string(),
+                namespace: namespace(),
+            })
+        }
+        ["delete", "configmap" | "configmaps" | "cm", name] => {
+            only(&["namespace"])?;
+            Ok(Cmd::DeleteConfigMap { name: name.to_string(), namespace: namespace() })
+        }
+        ["scale", target] => {
+            only(&["namespace", "replicas", "dry-run"])?;
+            let (kind, name) = target.split_once('/').ok_or("expected deployment/NAME")?;
+            scale_cmd(kind, name, &f, namespace())
+        }
+        ["scale", kind, name] => {
+            only(&["namespace", "replicas", "dry-run"])?;
+            scale_cmd(kind, name, &f, namespace())
         }
         ["config", "view"] => {
             only(&["output", "minify"])?;
@@ -571,6 +755,33 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
     }
 }
 
+/// `configmap/NAME` (also `configmaps/`, `cm/`): the name.
+fn configmap_name(target: &str) -> Option<&str> {
+    let (kind, name) = target.split_once('/')?;
+    (matches!(kind, "configmap" | "configmaps" | "cm") && !name.is_empty()).then_some(name)
+}
+
+fn get_configmap(name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
+    if f.output.as_deref() != Some("json") {
+        return Err("only -o json is simulated for a ConfigMap".into());
+    }
+    Ok(Cmd::GetConfigMap { name: name.to_string(), namespace })
+}
+
+fn scale_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
+    if resource(kind) != Some(Resource::Deployments) || name.is_empty() {
+        return Err(format!("only deployment/NAME is simulated for scale, not {kind}/{name}"));
+    }
+    let replicas = f.replicas.as_deref().ok_or("scale without --replicas")?;
+    let replicas = replicas.parse::<u32>().map_err(|_| format!("--replicas `{replicas}` is not a count"))?;
+    let dry_run = match f.dry_run.as_deref() {
+        None => false,
+        Some("server") => true,
+        Some(other) => return Err(format!("only --dry-run=server is simulated, not {other}")),
+    };
+    Ok(Cmd::Scale { name: name.to_string(), namespace, replicas, dry_run })
+}
+
 fn undo_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
     let kind = match resource(kind) {
         Some(Resource::DaemonSets) => Kind::DaemonSet,
@@ -615,6 +826,9 @@ pub(crate) fn minwidth(style: Style) -> usize {
 /// Answer one command at time `now` (the state has been advanced to `now`).
 pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     let style = state.config.kubectl_style;
+    if let Some(refusal) = refused(state, &cmd) {
+        return refusal;
+    }
     match cmd {
         Cmd::Version => out(version(style)),
         Cmd::List { resource, namespace, columns, watch, events, selector } => {
@@ -638,8 +852,8 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             None => delete(state, &name, &namespace, now, wait),
         },
         Cmd::Namespaces => namespaces(state),
-        Cmd::CanI { verb, .. } => {
-            if state.config.role.allows(&verb) {
+        Cmd::CanI { verb, resource, namespace, subresource } => {
+            if can_i(state, &verb, &resource, namespace.as_deref(), subresource.as_deref()) {
                 out("yes\n")
             } else {
                 Output { stdout: "no\n".into(), stderr: String::new(), code: 1, then: Then::Exit }
@@ -658,7 +872,91 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
         Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
+        Cmd::GetConfigMap { name, namespace } => get_configmap_json(state, &name, &namespace),
+        Cmd::CreateConfigMap { name, namespace, data, json } => {
+            create_configmap(state, &name, &namespace, data, json, now)
+        }
+        Cmd::ReplaceConfigMap { namespace, json, object } => match object {
+            Some(object) => replace_configmap(state, namespace, json, &object),
+            None => unreachable!("main reads stdin before executing replace"),
+        },
+        Cmd::DeleteConfigMap { name, namespace } => delete_configmap(state, &name, &namespace),
+        Cmd::Scale { name, namespace, replicas, dry_run } => scale(state, &name, &namespace, replicas, dry_run, now),
     }
+}
+
+/// The resource and API group RBAC names for a resource of the fake.
+fn rbac(resource: Resource) -> (&'static str, &'static str) {
+    match resource {
+        Resource::DaemonSets => ("daemonsets", "apps"),
+        Resource::ControllerRevisions => ("controllerrevisions", "apps"),
+        Resource::Deployments => ("deployments", "apps"),
+        Resource::ReplicaSets => ("replicasets", "apps"),
+        Resource::Pods => ("pods", ""),
+    }
+}
+
+/// The API server's refusal of a read the user's role does not grant, checked before the
+/// command runs (writes are checked where they happen, after the reads they start with).
+fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
+    let denied = |verb: &str, what: (&str, &str), name: Option<&str>, namespace: Option<&str>| {
+        refusal(state, verb, what, name, namespace)
+            .map(|message| err(format!("Error from server (Forbidden): {message}\n"), 1))
+    };
+    match cmd {
+        Cmd::List { resource, namespace, watch, .. } => {
+            let what = rbac(*resource);
+            denied("list", what, None, namespace.as_deref()).or_else(|| {
+                if *watch {
+                    denied("watch", what, None, namespace.as_deref())
+                } else {
+                    None
+                }
+            })
+        }
+        Cmd::Env { name, namespace, .. } => denied("get", rbac(Resource::DaemonSets), Some(name), Some(namespace)),
+        Cmd::WatchObject { objects, namespace, .. } => objects.iter().find_map(|(resource, name)| {
+            denied("get", rbac(*resource), Some(name), Some(namespace))
+                .or_else(|| denied("watch", rbac(*resource), Some(name), Some(namespace)))
+        }),
+        Cmd::RevisionObjects { kind, names, namespace } => {
+            let resource = if *kind == Kind::DaemonSet { Resource::ControllerRevisions } else { Resource::ReplicaSets };
+            names.iter().find_map(|name| denied("get", rbac(resource), Some(name), Some(namespace)))
+        }
+        Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
+        // kubectl reads the workload before it patches it.
+        Cmd::Undo { kind, name, namespace, .. } => denied("get", kind_resource(*kind), Some(name), Some(namespace)),
+        _ => None,
+    }
+}
+
+/// `auth can-i VERB RESOURCE[/NAME]`: the role's answer. `admin` and `view` answer by the verb
+/// for any resource, as before; the namespace roles by their rules, so a resource the fake does
+/// not know (which they never grant) is `no`.
+fn can_i(state: &State, verb: &str, target: &str, namespace: Option<&str>, subresource: Option<&str>) -> bool {
+    let word = target.split_once('/').map_or(target, |(r, _)| r);
+    let (base, group) = match word.split_once('.') {
+        Some((base, group)) => (base, Some(group)),
+        None => (word, None),
+    };
+    let known = match base {
+        "configmaps" | "configmap" | "cm" => Some(("configmaps", "")),
+        "namespaces" | "namespace" | "ns" => Some(("namespaces", "")),
+        _ => resource(base).map(rbac),
+    };
+    let Some((name, core_group)) = known.filter(|(_, g)| group.is_none_or(|asked| asked == *g)) else {
+        return match state.config.role {
+            Role::Admin | Role::View => {
+                state.config.role.allows(Access { verb, resource: target, group: "", namespace })
+            }
+            Role::Namespace | Role::NamespaceNoConfigmaps => false,
+        };
+    };
+    let full = match subresource {
+        Some(sub) => format!("{name}/{sub}"),
+        None => name.to_string(),
+    };
+    state.config.role.allows(Access { verb, resource: &full, group: core_group, namespace })
 }
 
 /// `kubectl get ds/A deployment/B -o custom-columns=…`: a field the object's kind has not is
@@ -680,7 +978,11 @@ fn named(state: &State, objects: &[(Resource, String)], namespace: &str, columns
     let mut stderr = String::new();
     for (resource, name) in objects {
         let kind = if *resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
-        let Some(w) = state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) else {
+        if let Some(message) = refusal(state, "get", rbac(*resource), Some(name), Some(namespace)) {
+            stderr.push_str(&format!("Error from server (Forbidden): {message}\n"));
+            continue;
+        }
+        let Some(w) = state.find(kind, name, namespace) else {
             stderr.push_str(&not_found(style, kind, name));
             continue;
         };
@@ -718,7 +1020,7 @@ fn watch_object(
     let kind = if objects[0].0 == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
     let mut found = Vec::new();
     for (_, name) in objects {
-        match state.workload(kind).filter(|w| w.name == *name && w.namespace == namespace) {
+        match state.find(kind, name, &namespace) {
             Some(w) => found.push(w),
             None => return err(not_found(style, kind, name), 1),
         }
@@ -754,11 +1056,21 @@ fn watch_object(
 }
 
 /// A flag the configured kubectl does not have: cobra refuses it before any request.
-/// `--output-watch-events` came with kubectl 1.16.
+/// `--output-watch-events` came with kubectl 1.16, `scale --dry-run` with 1.18.
 pub fn flag_error(cmd: &Cmd, style: Style) -> Option<Output> {
-    let events = matches!(cmd, Cmd::List { events: true, .. } | Cmd::WatchObject { events: true, .. });
-    (events && style.is_old())
-        .then(|| err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
+    if !style.is_old() {
+        return None;
+    }
+    match cmd {
+        Cmd::List { events: true, .. } | Cmd::WatchObject { events: true, .. } => {
+            Some(err("Error: unknown flag: --output-watch-events\nSee 'kubectl get --help' for usage.\n", 1))
+        }
+        // `kubectl scale` had no `--dry-run` before 1.18.
+        Cmd::Scale { dry_run: true, .. } => {
+            Some(err("Error: unknown flag: --dry-run\nSee 'kubectl scale --help' for usage.\n", 1))
+        }
+        _ => None,
+    }
 }
 
 fn version(style: Style) -> &'static str {
@@ -895,7 +1207,7 @@ impl Selector {
 /// The `k8s-app` label of a pod: the name of the DaemonSet or Deployment that made it (as in
 /// Calico's manifests); other pods carry `app` labels only.
 fn k8s_app(state: &State, pod: &Pod) -> Option<String> {
-    pod.controller.and_then(|kind| state.workload(kind)).map(|w| w.name.clone())
+    state.owner_of(pod).map(|w| w.name.clone())
 }
 
 pub(crate) fn selected<'a>(state: &State, items: Vec<Item<'a>>, selector: Option<&Selector>) -> Vec<Item<'a>> {
@@ -917,13 +1229,13 @@ pub(crate) fn items<'a>(state: &'a State, resource: Resource, namespace: Option<
     match resource {
         Resource::DaemonSets | Resource::Deployments => {
             let kind = if resource == Resource::DaemonSets { Kind::DaemonSet } else { Kind::Deployment };
-            if let Some(w) = state.workload(kind).filter(|w| in_ns(&w.namespace)) {
+            for w in state.workloads().filter(|w| w.kind == kind && in_ns(&w.namespace)) {
                 items.push((w.namespace.clone(), w.name.clone(), Item::Workload(w)));
             }
         }
         Resource::ControllerRevisions | Resource::ReplicaSets => {
             let kind = if resource == Resource::ControllerRevisions { Kind::DaemonSet } else { Kind::Deployment };
-            if let Some(w) = state.workload(kind).filter(|w| in_ns(&w.namespace)) {
+            for w in state.workloads().filter(|w| w.kind == kind && in_ns(&w.namespace)) {
                 for r in &w.revisions {
                     items.push((w.namespace.clone(), r.name.clone(), Item::Revision(w, r)));
                 }
@@ -1111,7 +1423,7 @@ fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u
         Kind::Deployment => "deployment",
     };
     let subject = if style.is_old() { format!("{printed} \"{name}\"") } else { format!("{printed}.apps/{name}") };
-    let Some(workload) = state.workload_mut(kind).filter(|w| w.name == name && w.namespace == namespace) else {
+    let Some(workload) = state.find_mut(kind, name, namespace) else {
         return err(not_found(style, kind, name), 1);
     };
     if stuck {
@@ -1120,6 +1432,9 @@ fn undo(state: &mut State, kind: Kind, name: &str, namespace: &str, to: Option<u
     // kubectl ≤1.12 rolled Deployments back on the server, which answers with events.
     let server_side = style.is_old() && kind == Kind::Deployment;
     let result = sim::undo(workload, to);
+    if let Undo::RolledBack { .. } = result {
+        state.bump();
+    }
     let answer = match result {
         Undo::RolledBack { .. } => out(format!("{subject} rolled back\n")),
         Undo::Skipped if server_side => out(format!(
@@ -1153,26 +1468,42 @@ fn kind_resource(kind: Kind) -> (&'static str, &'static str) {
     }
 }
 
-/// The API server's refusal of a verb the user's role does not grant (kube-apiserver 1.20's
-/// wording); `None` when allowed.
-fn forbidden(
+/// Why the API server refuses a request the user's role does not grant (kube-apiserver 1.20's
+/// wording, without kubectl's `Error from server (Forbidden): `): `configmaps "NAME" is
+/// forbidden: User "U" cannot get resource "configmaps" in API group "" in the namespace "NS"`;
+/// without a name (a list, a create) `pods is forbidden: ...`; `None` (namespace): `at the
+/// cluster scope`. A subresource (`deployments/scale`) is named in the reason, not the subject.
+/// `None` when allowed.
+fn refusal(
     state: &State,
     verb: &str,
     (resource, group): (&str, &str),
-    name: &str,
-    namespace: &str,
-) -> Option<Output> {
-    if state.config.role.allows(verb) {
+    name: Option<&str>,
+    namespace: Option<&str>,
+) -> Option<String> {
+    if state.config.role.allows(Access { verb, resource, group, namespace }) {
         return None;
     }
-    let qualified = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
-    Some(err(
-        format!(
-            "Error from server (Forbidden): {qualified} \"{name}\" is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" in the namespace \"{namespace}\"\n",
-            state.config.user
-        ),
-        1,
+    let base = resource.split('/').next().unwrap_or(resource);
+    let qualified = if group.is_empty() { base.to_string() } else { format!("{base}.{group}") };
+    let subject = match name {
+        Some(name) => format!("{qualified} \"{name}\""),
+        None => qualified,
+    };
+    let scope = match namespace {
+        Some(namespace) => format!("in the namespace \"{namespace}\""),
+        None => "at the cluster scope".to_string(),
+    };
+    Some(format!(
+        "{subject} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}",
+        state.config.user
     ))
+}
+
+/// The API server's refusal as kubectl prints it, exit 1; `None` when allowed.
+fn forbidden(state: &State, verb: &str, what: (&str, &str), name: &str, namespace: &str) -> Option<Output> {
+    refusal(state, verb, what, Some(name), Some(namespace))
+        .map(|message| err(format!("Error from server (Forbidden): {message}\n"), 1))
 }
 
 /// kubectl's rollback wraps the API server's refusal of the patch: `error: failed restoring
@@ -1215,10 +1546,13 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
         Kind::DaemonSet => ("controllerrevisions", "apps"),
         Kind::Deployment => ("replicasets", group),
     };
-    let workload = state.workload(kind).filter(|w| w.namespace == namespace);
     let mut items = Vec::new();
     for name in names {
-        let Some((w, r)) = workload.and_then(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r))) else {
+        let found = state
+            .workloads()
+            .filter(|w| w.kind == kind && w.namespace == namespace)
+            .find_map(|w| w.revisions.iter().find(|r| &r.name == name).map(|r| (w, r)));
+        let Some((w, r)) = found else {
             return err(format!("Error from server (NotFound): {resource}.{group} \"{name}\" not found\n"), 1);
         };
         items.push(objects::revision_json(state, w, r, t));
@@ -1232,7 +1566,14 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
 /// sorted by name as the API server lists it; none: the empty `List`, exit 0.
 fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) -> Output {
     let mut documents = Vec::new();
+    let mut stderr = String::new();
     for resource in resources {
+        // kubectl goes on past a type it may not list (`ContinueOnError`): the List holds the
+        // others, each refusal is a line on stderr, exit 1.
+        if let Some(message) = refusal(state, "list", rbac(*resource), None, Some(namespace)) {
+            stderr.push_str(&format!("Error from server (Forbidden): {message}\n"));
+            continue;
+        }
         for item in items(state, *resource, Some(namespace)) {
             documents.push(match item {
                 Item::Workload(w) => objects::workload_json(state, w, t),
@@ -1241,19 +1582,17 @@ fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) 
             });
         }
     }
-    out(objects::pretty(&objects::list(documents)))
+    let code = if stderr.is_empty() { 0 } else { 1 };
+    Output { stdout: objects::pretty(&objects::list(documents)), stderr, code, then: Then::Exit }
 }
 
 /// Every namespace: the four a cluster starts with and those the objects are in, by name.
 fn namespaces(state: &State) -> Output {
     let mut names: std::collections::BTreeSet<String> =
         ["default", "kube-node-lease", "kube-public", "kube-system"].iter().map(|s| s.to_string()).collect();
-    for kind in [Kind::DaemonSet, Kind::Deployment] {
-        if let Some(w) = state.workload(kind) {
-            names.insert(w.namespace.clone());
-        }
-    }
+    names.extend(state.workloads().map(|w| w.namespace.clone()));
     names.extend(state.pods.iter().map(|p| p.namespace.clone()));
+    names.extend(state.configmaps.iter().map(|c| c.namespace.clone()));
     let mut rows = vec![vec!["NAME".to_string()]];
     rows.extend(names.into_iter().map(|name| vec![name]));
     out(TabWriter::new(minwidth(state.config.kubectl_style), false).format(&rows))
@@ -1268,6 +1607,7 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         return err(format!("Error from server (NotFound): pods \"{name}\" not found\n"), 1);
     };
     sim::delete_pod(state, index, now);
+    state.bump();
     let gone = state.pods[index].gone_at_ms.unwrap_or(now);
     sim::run_controllers(state, now);
     let mut answer = out(format!("pod \"{name}\" deleted\n"));
@@ -1276,4 +1616,335 @@ fn delete(state: &mut State, name: &str, namespace: &str, now: u64, wait: bool) 
         answer.then = Then::WaitUntil(gone);
     }
     answer
+}
+
+// ---------------------------------------------------------------------------------------------
+// ConfigMaps (calico-config, the run lock) and scale
+// ---------------------------------------------------------------------------------------------
+
+fn configmap_not_found(name: &str) -> String {
+    format!("Error from server (NotFound): configmaps \"{name}\" not found\n")
+}
+
+/// `get configmap/NAME -n NS -o json`.
+fn get_configmap_json(state: &State, name: &str, namespace: &str) -> Output {
+    if let Some(refusal) = forbidden(state, "get", ("configmaps", ""), name, namespace) {
+        return refusal;
+    }
+    match state.configmap(name, namespace) {
+        Some(configmap) => out(objects::pretty(&objects::configmap_json(configmap))),
+        None => err(configmap_not_found(name), 1),
+    }
+}
+
+/// Whether the namespace exists: the four every cluster has and those objects are in.
+fn namespace_exists(state: &State, namespace: &str) -> bool {
+    ["default", "kube-node-lease", "kube-public", "kube-system"].contains(&namespace)
+        || state.workloads().any(|w| w.namespace == namespace)
+        || state.pods.iter().any(|p| p.namespace == namespace)
+        || state.configmaps.iter().any(|c| c.namespace == namespace)
+}
+
+/// `create configmap NAME --from-literal=...`: check and insert happen under the state's lock,
+/// so of two runs creating the same name exactly one wins. kubectl 1.21+ wraps the API
+/// server's refusal (`error: failed to create configmap: ...`); older ones print it as
+/// `Error from server (REASON): ...`.
+fn create_configmap(
+    state: &mut State,
+    name: &str,
+    namespace: &str,
+    data: Vec<(String, String)>,
+    json: bool,
+    now: u64,
+) -> Output {
+    let style = state.config.kubectl_style;
+    let refuse = |reason: &str, message: String| {
+        if style == Style::V1_33 {
+            err(format!("error: failed to create configmap: {message}\n"), 1)
+        } else {
+            err(format!("Error from server ({reason}): {message}\n"), 1)
+        }
+    };
+    if let Some(message) = refusal(state, "create", ("configmaps", ""), None, Some(namespace)) {
+        return refuse("Forbidden", message);
+    }
+    if !namespace_exists(state, namespace) {
+        return refuse("NotFound", format!("namespaces \"{namespace}\" not found"));
+    }
+    if state.configmap(name, namespace).is_some() {
+        return refuse("AlreadyExists", format!("configmaps \"{name}\" already exists"));
+    }
+    let resource_version = state.bump();
+    let configmap = ConfigMap {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        data: data.into_iter().collect(),
+        created_at_ms: now,
+        resource_version,
+        uid: uid(&format!("{namespace}/{name}/{resource_version}")),
+    };
+    let answer = if json {
+        out(objects::pretty(&objects::configmap_json(&configmap)))
+    } else if style.is_old() {
+        out(format!("configmap \"{name}\" created\n"))
+    } else {
+        out(format!("configmap/{name} created\n"))
+    };
+    state.configmaps.push(configmap);
+    answer
+}
+
+/// `replace -f -`: a compare-and-swap on the resourceVersion the object carries (none: an
+/// unconditional update, which ConfigMaps allow). kubectl names the source of each error
+/// (`error when replacing "STDIN": ...`).
+fn replace_configmap(state: &mut State, flag_namespace: Option<String>, json: bool, object: &StdinObject) -> Output {
+    let style = state.config.kubectl_style;
+    let namespace = match (&object.namespace, flag_namespace) {
+        (Some(theirs), Some(ours)) if *theirs != ours => {
+            return err(
+                format!(
+                    "error: the namespace from the provided object \"{theirs}\" does not match the namespace \"{ours}\". You must pass '--namespace={theirs}' to perform this operation.\n"
+                ),
+                1,
+            )
+        }
+        (Some(theirs), _) => theirs.clone(),
+        (None, Some(ours)) => ours,
+        (None, None) => "default".to_string(),
+    };
+    let name = &object.name;
+    let failed = |reason: &str, message: String| {
+        err(format!("Error from server ({reason}): error when replacing \"STDIN\": {message}\n"), 1)
+    };
+    if let Some(message) = refusal(state, "update", ("configmaps", ""), Some(name), Some(&namespace)) {
+        return failed("Forbidden", message);
+    }
+    let Some(index) = state.configmaps.iter().position(|c| c.name == *name && c.namespace == namespace) else {
+        return failed("NotFound", format!("configmaps \"{name}\" not found"));
+    };
+    let stored = state.configmaps[index].resource_version.to_string();
+    if !object.resource_version.is_empty() && object.resource_version != stored {
+        return failed(
+            "Conflict",
+            format!(
+                "Operation cannot be fulfilled on configmaps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+            ),
+        );
+    }
+    let resource_version = state.bump();
+    let configmap = &mut state.configmaps[index];
+    configmap.data = object.data.clone();
+    configmap.resource_version = resource_version;
+    if json {
+        out(objects::pretty(&objects::configmap_json(configmap)))
+    } else if style.is_old() {
+        out(format!("configmap \"{name}\" replaced\n"))
+    } else {
+        out(format!("configmap/{name} replaced\n"))
+    }
+}
+
+/// `delete configmap/NAME`: gone at once (nothing to wait for).
+fn delete_configmap(state: &mut State, name: &str, namespace: &str) -> Output {
+    if let Some(refusal) = forbidden(state, "delete", ("configmaps", ""), name, namespace) {
+        return refusal;
+    }
+    let Some(index) = state.configmaps.iter().position(|c| c.name == name && c.namespace == namespace) else {
+        return err(configmap_not_found(name), 1);
+    };
+    state.configmaps.remove(index);
+    state.bump();
+    out(format!("configmap \"{name}\" deleted\n"))
+}
+
+/// `scale deployment/NAME --replicas=N [--dry-run=server]`: kubectl reads the Deployment, then
+/// patches its `scale` subresource; the Deployment controller then creates or deletes pods.
+/// A missing (or unreadable) Deployment: kubectl 1.33 prints the API server's error, 1.20
+/// its own `error: no objects passed to scale ...` around it. With `--dry-run=server` the
+/// request is authorized and answered but nothing changes; 1.33 says so, 1.20 does not.
+fn scale(state: &mut State, name: &str, namespace: &str, replicas: u32, dry_run: bool, now: u64) -> Output {
+    let style = state.config.kubectl_style;
+    let read_error = |reason: &str, message: String| {
+        if style == Style::V1_20 {
+            err(format!("error: no objects passed to scale {message}\n"), 1)
+        } else {
+            err(format!("Error from server ({reason}): {message}\n"), 1)
+        }
+    };
+    let (resource, group) = kind_resource(Kind::Deployment);
+    if let Some(message) = refusal(state, "get", (resource, group), Some(name), Some(namespace)) {
+        return read_error("Forbidden", message);
+    }
+    if state.find(Kind::Deployment, name, namespace).is_none() {
+        let group = if style.is_old() { "extensions" } else { "apps" };
+        return read_error("NotFound", format!("deployments.{group} \"{name}\" not found"));
+    }
+    if let Some(refusal) = forbidden(state, "patch", ("deployments/scale", "apps"), name, namespace) {
+        return refusal;
+    }
+    let done =
+        if style.is_old() { format!("deployment \"{name}\" scaled") } else { format!("deployment.apps/{name} scaled") };
+    if dry_run {
+        let suffix = if style == Style::V1_33 { " (server dry run)" } else { "" };
+        return out(format!("{done}{suffix}\n"));
+    }
+    if let Some(deployment) = state.find_mut(Kind::Deployment, name, namespace) {
+        deployment.replicas = replicas;
+    }
+    state.bump();
+    sim::run_controllers(state, now);
+    out(format!("{done}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{control, scenario};
+
+    const T0: u64 = 1_800_000_000_000;
+
+    fn cluster(options: &[&str]) -> State {
+        let args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+        scenario::build(&control::parse_init(&args).expect("options"), T0)
+    }
+
+    /// `kubectl LINE` at `t` (words split on spaces), `stdin` for `replace -f -`.
+    fn kubectl(state: &mut State, line: &str, stdin: &str, t: u64) -> Output {
+        let args: Vec<String> = line.split(' ').map(str::to_string).collect();
+        let cmd = parse(&args).expect("simulated").with_stdin(stdin).expect("object");
+        sim::advance(state, t);
+        execute(state, cmd, t, false)
+    }
+
+    fn answer(output: &Output) -> (&str, &str, i32) {
+        (output.stdout.as_str(), output.stderr.as_str(), output.code)
+    }
+
+    /// The shape of the real sample (kubectl 1.33 against kube-apiserver 1.20): keys sorted,
+    /// 4-space indentation, the server's metadata.
+    #[test]
+    fn calico_config_prints_as_a_stored_configmap() {
+        let mut state = cluster(&[]);
+        let text = kubectl(&mut state, "get configmap/calico-config -n kube-system -o json", "", T0).stdout;
+        assert!(text.starts_with("{\n    \"apiVersion\": \"v1\",\n    \"data\": {\n        \"calico_backend\": \"bird\",\n        \"cni_network_config\": \"{\\n  \\\"name\\\": \\\"k8s-pod-network\\\",\\n  \\\"cniVersion\\\": \\\"0.3.0\\\",\\n  \\\"plugins\\\": ["), "{text}");
+        let tail = format!(
+            "        \"etcd_endpoints\": \"http://10.96.232.136:6666\"\n    }},\n    \"kind\": \"ConfigMap\",\n    \"metadata\": {{\n        \"creationTimestamp\": \"{}\",\n        \"name\": \"calico-config\",\n        \"namespace\": \"kube-system\",\n        \"resourceVersion\": \"301\",\n        \"uid\": \"{}\"\n    }}\n}}\n",
+            rfc3339(T0 - 3 * 3_600_000),
+            uid("kube-system/calico-config")
+        );
+        assert!(text.ends_with(&tail), "{text}");
+        let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let cni: serde_json::Value =
+            serde_json::from_str(document["data"]["cni_network_config"].as_str().unwrap()).unwrap();
+        assert_eq!(cni["plugins"][1]["type"], "portmap");
+
+        let before = cluster(&["--state", "not-upgraded", "--datastore", "kubernetes"]);
+        let data = &before.configmap("calico-config", "kube-system").unwrap().data;
+        assert_eq!(data.keys().collect::<Vec<_>>(), ["cni_network_config"]);
+        assert!(data["cni_network_config"].contains("\"cniVersion\": \"0.1.0\""));
+        let missing = kubectl(&mut state, "get configmap/nope -n kube-system -o json", "", T0);
+        assert_eq!(answer(&missing), ("", "Error from server (NotFound): configmaps \"nope\" not found\n", 1));
+    }
+
+    /// Create once, renew with the version read (a stale one is a Conflict), release.
+    #[test]
+    fn the_lock_is_created_once_and_replaced_only_at_its_version() {
+        let mut state = cluster(&[]);
+        let create =
+            "create configmap calico-downgrade-lock -n kube-system --from-literal=host=a --from-literal=pid=1 -o json";
+        let created: serde_json::Value = serde_json::from_str(&kubectl(&mut state, create, "", T0).stdout).unwrap();
+        assert_eq!(created["metadata"]["resourceVersion"], "302");
+        assert_eq!(created["data"], serde_json::json!({"host": "a", "pid": "1"}));
+        let again = kubectl(&mut state, create, "", T0);
+        let exists = "error: failed to create configmap: configmaps \"calico-downgrade-lock\" already exists\n";
+        assert_eq!(answer(&again), ("", exists, 1));
+
+        let body = |rv: &str| {
+            format!(
+                r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"calico-downgrade-lock","namespace":"kube-system","resourceVersion":"{rv}"}},"data":{{"host":"b"}}}}"#
+            )
+        };
+        let replace = "replace -f - -o json -n kube-system";
+        let renewed = kubectl(&mut state, replace, &body("302"), T0 + 1);
+        let document: serde_json::Value = serde_json::from_str(&renewed.stdout).unwrap();
+        assert_eq!(
+            (document["metadata"]["resourceVersion"].as_str(), &document["data"]["host"]),
+            (Some("303"), &serde_json::json!("b"))
+        );
+        let stale = kubectl(&mut state, replace, &body("302"), T0 + 2);
+        assert_eq!(answer(&stale), ("", "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on configmaps \"calico-downgrade-lock\": the object has been modified; please apply your changes to the latest version and try again\n", 1));
+
+        let delete = "delete configmap/calico-downgrade-lock -n kube-system";
+        assert_eq!(
+            answer(&kubectl(&mut state, delete, "", T0 + 3)),
+            ("configmap \"calico-downgrade-lock\" deleted\n", "", 0)
+        );
+        let gone = kubectl(&mut state, delete, "", T0 + 4);
+        assert_eq!(gone.stderr, "Error from server (NotFound): configmaps \"calico-downgrade-lock\" not found\n");
+        let lost = kubectl(&mut state, replace, &body("303"), T0 + 5);
+        assert_eq!(lost.stderr, "Error from server (NotFound): error when replacing \"STDIN\": configmaps \"calico-downgrade-lock\" not found\n");
+    }
+
+    /// Typha's pods go (Terminating, then gone) when it is scaled to 0 and come back spread
+    /// over the nodes; a server dry run changes nothing.
+    #[test]
+    fn scaling_typha_deletes_and_creates_its_pods() {
+        let mut state = cluster(&["--datastore", "kubernetes", "--typha", "2"]);
+        let typha = |state: &State| -> Vec<Pod> {
+            state.pods.iter().filter(|p| p.name.starts_with("calico-typha-")).cloned().collect()
+        };
+        assert_eq!(typha(&state).len(), 2);
+        let dry =
+            kubectl(&mut state, "scale deployment/calico-typha -n kube-system --replicas=0 --dry-run=server", "", T0);
+        assert_eq!(answer(&dry), ("deployment.apps/calico-typha scaled (server dry run)\n", "", 0));
+        assert!(typha(&state).iter().all(|p| p.deleting_at_ms.is_none()));
+
+        let scaled = kubectl(&mut state, "scale deployment/calico-typha -n kube-system --replicas=0", "", T0);
+        assert_eq!(answer(&scaled), ("deployment.apps/calico-typha scaled\n", "", 0));
+        assert!(typha(&state).iter().all(|p| p.deleting_at_ms == Some(T0)));
+        sim::advance(&mut state, T0 + 1_000);
+        assert!(typha(&state).is_empty());
+        assert_eq!(state.typha.as_ref().unwrap().replicas, 0);
+
+        kubectl(&mut state, "scale deployment/calico-typha -n kube-system --replicas=3", "", T0 + 2_000);
+        let mut nodes: Vec<String> = typha(&state).iter().filter_map(|p| p.node.clone()).collect();
+        nodes.sort();
+        assert_eq!(nodes, ["node-1", "node-2", "node-3"]);
+
+        let missing = kubectl(&mut state, "scale deployment/nope -n kube-system --replicas=0", "", T0 + 3_000);
+        assert_eq!(missing.stderr, "Error from server (NotFound): deployments.apps \"nope\" not found\n");
+    }
+
+    /// A user bound in kube-system: refused at the cluster scope and elsewhere, served there;
+    /// without ConfigMap rights no lock.
+    #[test]
+    fn a_namespace_role_is_refused_outside_its_namespace() {
+        let mut state = cluster(&["--role", "namespace", "--user", "jane"]);
+        let all = kubectl(&mut state, "get pods --all-namespaces -o custom-columns=NAME:.metadata.name", "", T0);
+        assert_eq!(answer(&all), ("", "Error from server (Forbidden): pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" at the cluster scope\n", 1));
+        let namespaces = kubectl(&mut state, "get namespaces -o custom-columns=NAME:.metadata.name", "", T0);
+        assert_eq!(namespaces.stderr, "Error from server (Forbidden): namespaces is forbidden: User \"jane\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope\n");
+        assert_eq!(
+            kubectl(&mut state, "get pods -n kube-system -o custom-columns=NAME:.metadata.name", "", T0).code,
+            0
+        );
+        let can = |state: &mut State, line: &str| kubectl(state, &format!("auth can-i {line}"), "", T0).stdout;
+        assert_eq!(can(&mut state, "update configmaps/calico-downgrade-lock -n kube-system"), "yes\n");
+        assert_eq!(can(&mut state, "patch deployments.apps/calico-typha -n kube-system"), "yes\n");
+        assert_eq!(can(&mut state, "patch daemonsets.apps/calico-node -n default"), "no\n");
+        assert_eq!(can(&mut state, "list pods --all-namespaces"), "no\n");
+        assert_eq!(can(&mut state, "delete pods -n kube-system"), "no\n");
+
+        let mut bare = cluster(&["--role", "namespace-no-configmaps", "--user", "jane"]);
+        assert_eq!(can(&mut bare, "create configmaps -n kube-system"), "no\n");
+        let lock = kubectl(
+            &mut bare,
+            "create configmap calico-downgrade-lock -n kube-system --from-literal=a=b -o json",
+            "",
+            T0,
+        );
+        assert_eq!(lock.stderr, "error: failed to create configmap: configmaps is forbidden: User \"jane\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"\n");
+        let config = kubectl(&mut bare, "get configmap/calico-config -n kube-system -o json", "", T0);
+        assert_eq!(config.stderr, "Error from server (Forbidden): configmaps \"calico-config\" is forbidden: User \"jane\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"\n");
+    }
 }

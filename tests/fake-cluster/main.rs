@@ -20,7 +20,7 @@ mod state;
 mod table;
 mod watch;
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -137,23 +137,37 @@ fn run_tool(tool: Tool, argv: &[String]) -> i32 {
     };
     let mut logged_argv = vec![program_name(&argv[0])];
     logged_argv.extend(args.iter().cloned());
+    let refuse = |logged_argv: Vec<String>, stdin: String, reason: &str| {
+        let record = CallRecord {
+            argv: logged_argv,
+            stdin,
+            at_ms: now_ms(),
+            call: "unexpected".into(),
+            kubeconfig: state::kubeconfig_env(),
+        };
+        if let Err(e) = cluster.lock().and_then(|_lock| cluster.log_call(&record)) {
+            eprintln!("fake-cluster: {e}");
+        }
+        unexpected(argv, Some(reason))
+    };
     let command = match parsed {
         Ok(command) => command,
-        Err(reason) => {
-            let record = CallRecord {
-                argv: logged_argv,
-                stdin: String::new(),
-                at_ms: now_ms(),
-                call: "unexpected".into(),
-                kubeconfig: state::kubeconfig_env(),
-            };
-            if let Err(e) = cluster.lock().and_then(|_lock| cluster.log_call(&record)) {
-                eprintln!("fake-cluster: {e}");
-            }
-            return unexpected(argv, Some(&reason));
-        }
+        Err(reason) => return refuse(logged_argv, String::new(), &reason),
     };
-    match run_command(&cluster, command, logged_argv) {
+    // `kubectl replace -f -` reads the whole object before it sends anything (and before the
+    // state is locked); an object the tool would never send is an unexpected command.
+    let (command, read) = match command {
+        Command::Kubectl(cmd) if cmd.reads_stdin() => {
+            let mut text = String::new();
+            let _ = std::io::stdin().lock().read_to_string(&mut text);
+            match cmd.with_stdin(&text) {
+                Ok(cmd) => (Command::Kubectl(cmd), Some(text)),
+                Err(reason) => return refuse(logged_argv, text, &reason),
+            }
+        }
+        other => (other, None),
+    };
+    match run_command(&cluster, command, logged_argv, read) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("fake-cluster: {e}");
@@ -162,9 +176,16 @@ fn run_tool(tool: Tool, argv: &[String]) -> i32 {
     }
 }
 
-fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>) -> Result<i32, String> {
+/// Run a parsed command; `read`: what it already read on stdin (`replace -f -`), recorded.
+fn run_command(
+    cluster: &ClusterDir,
+    command: Command,
+    logged_argv: Vec<String>,
+    read: Option<String>,
+) -> Result<i32, String> {
     // A prompt reads one line of stdin; read it before taking the lock.
     let stdin = match &command {
+        _ if read.is_some() => read.unwrap_or_default(),
         Command::CalicoUpgrade(cmd) => {
             let needs = {
                 let _lock = cluster.lock()?;

@@ -1,7 +1,7 @@
 //! The API objects as kubectl prints them with `-o json`: DaemonSet, Deployment,
 //! ControllerRevision and ReplicaSet built from the state (the fields the simulation has, with
-//! the API server's names, `omitempty` counters left out), their pod templates, the `List`
-//! envelope, and kubectl's 4-space JSON indentation.
+//! the API server's names, `omitempty` counters left out), their pod templates, ConfigMaps,
+//! the `List` envelope, and kubectl's JSON printing (4-space indentation, Go's escapes).
 //!
 //! Shapes follow real kubectl 1.33 against kube-apiserver 1.20 (`get
 //! daemonsets,deployments,controllerrevisions,replicasets -o json`). The counters are the ones
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::kubectl::env_json;
 use crate::sim;
-use crate::state::{rfc3339, Kind, Pod, Revision, State, Template, Workload};
+use crate::state::{rfc3339, ConfigMap, Kind, Pod, Revision, State, Template, Workload};
 
 /// `.metadata.generation` and `.status.observedGeneration`: the live template's revision
 /// number (the fake's controllers see a new template at once).
@@ -36,11 +36,7 @@ pub struct Counts {
 /// The pods of a workload's kind and namespace at `t`, counted as its controller does.
 pub fn counts(state: &State, w: &Workload, t: u64) -> Counts {
     let current = w.template.hash();
-    let live: Vec<&Pod> = state
-        .pods
-        .iter()
-        .filter(|p| p.controller == Some(w.kind) && p.namespace == w.namespace && p.deleting_at_ms.is_none())
-        .collect();
+    let live: Vec<&Pod> = state.pods.iter().filter(|p| w.owns(p) && p.deleting_at_ms.is_none()).collect();
     Counts {
         live: live.len(),
         updated: live.iter().filter(|p| p.template_hash == current).count(),
@@ -90,6 +86,16 @@ pub fn template_json(workload: &Workload, template: &Template, hash: Option<&str
 
 fn owner_reference(kind: &str, name: &str) -> Value {
     json!([{ "apiVersion": "apps/v1", "blockOwnerDeletion": true, "controller": true, "kind": kind, "name": name }])
+}
+
+/// A Deployment's `.spec.strategy` as the API server defaults it (Typha's RollingUpdate gets
+/// the default 25 % surge and unavailability).
+fn deployment_strategy(strategy: &str) -> Value {
+    if strategy == "RollingUpdate" {
+        json!({ "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": "25%" }, "type": "RollingUpdate" })
+    } else {
+        json!({ "type": strategy })
+    }
 }
 
 /// The DaemonSet or Deployment at `t`.
@@ -154,7 +160,7 @@ pub fn workload_json(state: &State, w: &Workload, t: u64) -> Value {
                     "replicas": w.replicas,
                     "revisionHistoryLimit": 10,
                     "selector": selector,
-                    "strategy": { "type": w.strategy },
+                    "strategy": deployment_strategy(&w.strategy),
                     "template": template,
                 },
                 "status": status,
@@ -225,18 +231,49 @@ pub fn revision_json(state: &State, w: &Workload, r: &Revision, t: u64) -> Value
     }
 }
 
+/// A ConfigMap as the API server returns it: `data` (left out when empty, `omitempty`) and
+/// the metadata a stored object has (no `managedFields`: kubectl 1.21+ hides them, and the
+/// fake keeps no `last-applied-configuration` annotation).
+pub fn configmap_json(configmap: &ConfigMap) -> Value {
+    let mut object = json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "creationTimestamp": rfc3339(configmap.created_at_ms),
+            "name": configmap.name,
+            "namespace": configmap.namespace,
+            "resourceVersion": configmap.resource_version.to_string(),
+            "uid": configmap.uid,
+        },
+    });
+    if !configmap.data.is_empty() {
+        object["data"] = json!(configmap.data);
+    }
+    object
+}
+
 /// kubectl's `List` of several objects (`printGeneric`: `resourceVersion` empty).
 pub fn list(items: Vec<Value>) -> Value {
     json!({ "apiVersion": "v1", "items": items, "kind": "List", "metadata": { "resourceVersion": "" } })
 }
 
-/// As kubectl prints JSON: keys sorted, 4-space indentation, a final newline.
+/// As kubectl prints JSON: keys sorted, 4-space indentation, a final newline, and Go's
+/// `encoding/json` escapes in strings (`<`, `>`, `&`, U+2028, U+2029 as `\u003c` ...), which
+/// serde_json does not make; those characters only ever stand inside strings.
 pub fn pretty(document: &Value) -> String {
     let mut bytes = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
     serde::Serialize::serialize(document, &mut serializer).expect("JSON");
-    String::from_utf8(bytes).expect("UTF-8") + "\n"
+    let text = String::from_utf8(bytes).expect("UTF-8");
+    let mut escaped = String::with_capacity(text.len() + 1);
+    for c in text.chars() {
+        match c {
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => escaped.push_str(&format!("\\u{:04x}", u32::from(c))),
+            _ => escaped.push(c),
+        }
+    }
+    escaped + "\n"
 }
 
 #[cfg(test)]

@@ -1,10 +1,14 @@
 //! The cluster `fake-cluster init` builds: Calico v2.6 and v3.0 pod templates (images and
 //! environment as in the Calico manifests, etcd or Kubernetes datastore, calico-node or canal),
-//! their revision history for the chosen `--state`, and running pods.
+//! their revision history for the chosen `--state`, running pods, Calico v3.0's Typha
+//! (`--typha N`) and the `calico-config` ConfigMap of the manifest last applied.
+
+use std::collections::BTreeMap;
 
 use crate::sim::revision_for;
 use crate::state::{
-    fnv32a, safe_encode, Config, Container, Datastore, EnvVar, Fault, Kind, Pod, State, Template, ValueFrom, Workload,
+    fnv32a, safe_encode, uid, Config, ConfigMap, Container, Datastore, EnvVar, Fault, Kind, Pod, State, Template,
+    ValueFrom, Workload, CALICO_NAMESPACE,
 };
 
 pub const NODE_V2: &str = "quay.io/calico/node:v2.6.8";
@@ -14,6 +18,9 @@ pub const NODE_V3: &str = "quay.io/calico/node:v3.0.4";
 pub const CNI_V3: &str = "quay.io/calico/cni:v2.0.2";
 pub const KUBE_CONTROLLERS_V3: &str = "quay.io/calico/kube-controllers:v2.0.2";
 pub const FLANNEL: &str = "quay.io/coreos/flannel:v0.9.1";
+pub const TYPHA_V3: &str = "quay.io/calico/typha:v0.6.3";
+/// `etcd_endpoints` of the kubeadm-hosted manifests (their own calico-etcd Service).
+pub const ETCD_ENDPOINTS: &str = "http://10.96.232.136:6666";
 
 /// The cluster's place in the upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,10 +47,16 @@ pub struct InitOptions {
     pub extra_pods: u32,
     /// `/calico/v1/Ready`; `None`: false for not-upgraded/upgraded, true for downgraded.
     pub ready_flag: Option<bool>,
+    /// `--typha N`: Calico v3.0's Typha Deployment with N replicas.
+    pub typha: Option<u32>,
+    /// `--cni-config v2|v3`: whose CNI configuration calico-config holds; `None`: that of the
+    /// manifest last applied (v2.6 before the upgrade, v3.0 after, the downgrade keeping it).
+    pub cni_config: Option<Gen>,
 }
 
+/// A Calico release whose manifests the fake knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gen {
+pub enum Gen {
     V2,
     V3,
 }
@@ -166,6 +179,104 @@ fn kube_controllers_template(gen: Gen) -> Template {
     }
 }
 
+/// Calico v3.0's `calico-typha` container (the Kubernetes-datastore manifest).
+fn typha_template() -> Template {
+    Template {
+        containers: vec![Container {
+            name: "calico-typha".into(),
+            image: TYPHA_V3.into(),
+            env: vec![
+                lit("TYPHA_LOGSEVERITYSCREEN", "info"),
+                lit("TYPHA_LOGFILEPATH", "none"),
+                lit("TYPHA_LOGSEVERITYSYS", "none"),
+                lit("TYPHA_CONNECTIONREBALANCINGMODE", "kubernetes"),
+                lit("TYPHA_DATASTORETYPE", "kubernetes"),
+                lit("TYPHA_HEALTHENABLED", "true"),
+            ],
+        }],
+    }
+}
+
+/// `cni_network_config` as the manifests write it (a YAML `|-` block: the JSON text with its
+/// line breaks): v2.6's single plugin configuration (CNI 0.1.0), v3.0's conflist with the
+/// portmap plugin (CNI 0.3.0).
+fn cni_network_config(gen: Gen, datastore: Datastore) -> String {
+    let calico = match datastore {
+        Datastore::Etcd => {
+            r#""type": "calico",
+"etcd_endpoints": "__ETCD_ENDPOINTS__",
+"log_level": "info",
+"mtu": 1500,
+"ipam": {
+    "type": "calico-ipam"
+},
+"policy": {
+    "type": "k8s",
+    "k8s_api_root": "https://__KUBERNETES_SERVICE_HOST__:__KUBERNETES_SERVICE_PORT__",
+    "k8s_auth_token": "__SERVICEACCOUNT_TOKEN__"
+},
+"kubernetes": {
+    "kubeconfig": "/etc/cni/net.d/__KUBECONFIG_FILENAME__"
+}"#
+        }
+        Datastore::Kubernetes => {
+            r#""type": "calico",
+"log_level": "info",
+"datastore_type": "kubernetes",
+"nodename": "__KUBERNETES_NODE_NAME__",
+"mtu": 1500,
+"ipam": {
+    "type": "host-local",
+    "subnet": "usecalico"
+},
+"policy": {
+    "type": "k8s",
+    "k8s_auth_token": "__SERVICEACCOUNT_TOKEN__"
+},
+"kubernetes": {
+    "k8s_api_root": "https://__KUBERNETES_SERVICE_HOST__:__KUBERNETES_SERVICE_PORT__",
+    "kubeconfig": "__KUBECONFIG_FILEPATH__"
+}"#
+        }
+    };
+    let indent = |text: &str, by: usize| -> String {
+        text.lines().map(|l| format!("{}{l}", " ".repeat(by))).collect::<Vec<_>>().join("\n")
+    };
+    match gen {
+        Gen::V2 => format!(
+            "{{\n  \"name\": \"k8s-pod-network\",\n  \"cniVersion\": \"0.1.0\",\n{}\n}}",
+            indent(calico, 2)
+        ),
+        Gen::V3 => format!(
+            "{{\n  \"name\": \"k8s-pod-network\",\n  \"cniVersion\": \"0.3.0\",\n  \"plugins\": [\n    {{\n{}\n    }},\n    {{\n      \"type\": \"portmap\",\n      \"snat\": true,\n      \"capabilities\": {{\"portMappings\": true}}\n    }}\n  ]\n}}",
+            indent(calico, 6)
+        ),
+    }
+}
+
+/// calico-config's data: that of the manifest last applied (`manifest`), with the CNI
+/// configuration of `cni` (an operator may have re-applied another release's ConfigMap).
+/// etcd: `etcd_endpoints`, `calico_backend`, `cni_network_config`; Kubernetes datastore:
+/// `cni_network_config` and, from v3.0 (or with Typha), `typha_service_name`.
+fn calico_config(manifest: Gen, cni: Gen, datastore: Datastore, typha: Option<u32>) -> BTreeMap<String, String> {
+    let mut data = BTreeMap::new();
+    data.insert("cni_network_config".to_string(), cni_network_config(cni, datastore));
+    if datastore == Datastore::Etcd {
+        data.insert("etcd_endpoints".to_string(), ETCD_ENDPOINTS.to_string());
+        data.insert("calico_backend".to_string(), "bird".to_string());
+    }
+    let typha_service = match typha {
+        Some(n) if n > 0 => Some("calico-typha"),
+        Some(_) => Some("none"),
+        None if datastore == Datastore::Kubernetes && manifest == Gen::V3 => Some("none"),
+        None => None,
+    };
+    if let Some(service) = typha_service {
+        data.insert("typha_service_name".to_string(), service.to_string());
+    }
+    data
+}
+
 const SECOND: u64 = 1000;
 const MINUTE: u64 = 60 * SECOND;
 const HOUR: u64 = 60 * MINUTE;
@@ -183,7 +294,7 @@ fn workload(
     let mut w = Workload {
         kind,
         name: name.into(),
-        namespace: "kube-system".into(),
+        namespace: CALICO_NAMESPACE.into(),
         strategy: strategy.into(),
         replicas,
         template: v2.clone(),
@@ -253,6 +364,10 @@ pub fn build(options: &InitOptions, now: u64) -> State {
         cluster_information,
         faults: options.faults.clone(),
         outage_until_ms: None,
+        typha: None,
+        configmaps: Vec::new(),
+        // Where a young kubeadm cluster's etcd revision might be.
+        resource_version: 300,
     };
     let nodes = state.config.node_names();
 
@@ -334,5 +449,45 @@ pub fn build(options: &InitOptions, now: u64) -> State {
             gone_at_ms: None,
         });
     }
+
+    // Built last, so that without it every other name is what it always was.
+    if let Some(replicas) = options.typha {
+        let template = typha_template();
+        let mut typha = Workload {
+            kind: Kind::Deployment,
+            name: "calico-typha".into(),
+            namespace: CALICO_NAMESPACE.into(),
+            strategy: "RollingUpdate".into(),
+            replicas,
+            template: template.clone(),
+            revisions: Vec::new(),
+            created_at_ms: now - HOUR,
+            stuck: false,
+        };
+        let revision = revision_for(&typha, &template, 1, now - HOUR);
+        typha.revisions.push(revision);
+        let rs = typha.revision_name(&template);
+        for i in 0..replicas {
+            let name = state.pod_name(&rs);
+            let node = if nodes.is_empty() { "node-1".to_string() } else { nodes[i as usize % nodes.len()].clone() };
+            let created = now - HOUR + 20 * SECOND + u64::from(i) * SECOND;
+            let pod = running_pod(&state, &typha, &rs, name, &node, created);
+            state.pods.push(pod);
+        }
+        state.typha = Some(typha);
+    }
+
+    // calico-config came with the first manifest (v2.6) and was overwritten by each apply.
+    let manifest = if options.stage == Stage::NotUpgraded { Gen::V2 } else { Gen::V3 };
+    let data = calico_config(manifest, options.cni_config.unwrap_or(manifest), datastore, options.typha);
+    let resource_version = state.bump();
+    state.configmaps.push(ConfigMap {
+        name: "calico-config".into(),
+        namespace: CALICO_NAMESPACE.into(),
+        data,
+        created_at_ms: now - 3 * HOUR,
+        resource_version,
+        uid: uid(&format!("{CALICO_NAMESPACE}/calico-config")),
+    });
     state
 }

@@ -192,16 +192,22 @@ fn daemonset_controller(state: &mut State, t: u64) -> bool {
     changed
 }
 
+/// Every Deployment's controller (calico-kube-controllers, calico-typha) at `t`.
 fn deployment_controller(state: &mut State, t: u64) -> bool {
-    let Some(deploy) = state.deployment.clone() else { return false };
+    let deployments: Vec<Workload> = state.workloads().filter(|w| w.kind == Kind::Deployment).cloned().collect();
+    let mut changed = false;
+    for deploy in &deployments {
+        changed |= one_deployment(state, deploy, t);
+    }
+    changed
+}
+
+/// Recreate: the old ReplicaSets' pods go first, the new one's come when they are all gone;
+/// then the new ReplicaSet is kept at `.spec.replicas` (`kubectl scale`): missing pods are
+/// created at once, surplus ones deleted.
+fn one_deployment(state: &mut State, deploy: &Workload, t: u64) -> bool {
     let current_rs = deploy.revision_name(&deploy.template);
-    let ours: Vec<usize> = state
-        .pods
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.controller == Some(Kind::Deployment) && p.namespace == deploy.namespace)
-        .map(|(i, _)| i)
-        .collect();
+    let ours: Vec<usize> = state.pods.iter().enumerate().filter(|(_, p)| deploy.owns(p)).map(|(i, _)| i).collect();
     let old: Vec<usize> =
         ours.iter().copied().filter(|&i| state.pods[i].owner.as_deref() != Some(&current_rs)).collect();
     let old_live: Vec<usize> = old.iter().copied().filter(|&i| state.pods[i].deleting_at_ms.is_none()).collect();
@@ -216,21 +222,49 @@ fn deployment_controller(state: &mut State, t: u64) -> bool {
         // ... and start the new one only when every old pod is gone.
         return false;
     }
-    let live_new = ours.iter().filter(|&&i| state.pods[i].deleting_at_ms.is_none()).count() as u32;
-    if live_new >= deploy.replicas {
+    let mut live: Vec<usize> = ours.iter().copied().filter(|&i| state.pods[i].deleting_at_ms.is_none()).collect();
+    let wanted = deploy.replicas as usize;
+    if live.len() > wanted {
+        // Scaled down: the ReplicaSet controller deletes the pods it values least first: not
+        // running, then not ready, then the newest.
+        live.sort_by_key(|&i| {
+            let pod = &state.pods[i];
+            let running = t >= pod.running_at_ms;
+            (running, ready_condition(state, pod, t), std::cmp::Reverse(pod.created_at_ms), pod.name.clone())
+        });
+        for &i in &live[..live.len() - wanted] {
+            delete_pod(state, i, t);
+        }
+        return true;
+    }
+    if live.len() == wanted {
         return false;
     }
     let nodes = state.config.node_names();
-    for _ in live_new..deploy.replicas {
-        let node = if nodes.is_empty() {
-            "node-1".to_string()
-        } else {
-            nodes[(state.name_seq as usize) % nodes.len()].clone()
-        };
-        let pod = new_pod(state, &deploy, current_rs.clone(), node, t);
+    for _ in live.len()..wanted {
+        let node = spread(state, deploy, &nodes);
+        let pod = new_pod(state, deploy, current_rs.clone(), node, t);
         state.pods.push(pod);
     }
     true
+}
+
+/// The node for a Deployment's next pod: one with the fewest of its live pods (the scheduler
+/// spreads a ReplicaSet's pods), the first such from a place that moves with the name
+/// counter, so a lone replica lands where it always did.
+fn spread(state: &State, deploy: &Workload, nodes: &[String]) -> String {
+    if nodes.is_empty() {
+        return "node-1".to_string();
+    }
+    let start = (state.name_seq as usize) % nodes.len();
+    let load = |node: &str| {
+        state
+            .pods
+            .iter()
+            .filter(|p| deploy.owns(p) && p.deleting_at_ms.is_none() && p.node.as_deref() == Some(node))
+            .count()
+    };
+    (0..nodes.len()).map(|k| &nodes[(start + k) % nodes.len()]).min_by_key(|n| load(n)).expect("nodes").clone()
 }
 
 /// What `rollout undo` decided.

@@ -73,8 +73,9 @@ pub struct Config {
     /// Ready flag: it says "NOT in Progress" whatever the flag.
     #[serde(default)]
     pub v3_cluster_information: bool,
-    /// What the kubeconfig user may do: `admin` (everything) or `view` (the ClusterRole
-    /// `view`: get, list and watch only).
+    /// What the kubeconfig user may do: `admin` (everything), `view` (the ClusterRole `view`:
+    /// get, list and watch only), or a RoleBinding in the Calico namespace (`namespace`,
+    /// `namespace-no-configmaps`; see [`Role::allows`]).
     #[serde(default)]
     pub role: Role,
     /// The kubeconfig user's name (`kubectl config view --minify`), named in Forbidden errors.
@@ -109,18 +110,63 @@ fn default_user() -> String {
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Role {
     #[default]
     Admin,
     View,
+    /// A Role bound in the Calico namespace with what the tool needs there and nothing more:
+    /// nothing at the cluster scope (no `--all-namespaces` listing, no namespaces).
+    Namespace,
+    /// The same without any right on ConfigMaps (no lock, no calico-config).
+    NamespaceNoConfigmaps,
 }
 
+/// What one request asks of the authorizer: the verb, the resource (with its subresource, as
+/// RBAC names it: `deployments/scale`), its API group (`""` for the core group) and the
+/// namespace (`None`: the cluster scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access<'a> {
+    pub verb: &'a str,
+    pub resource: &'a str,
+    pub group: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+/// The rules of the `namespace` role: (API group, resources, verbs). `deployments/scale` is
+/// there because `kubectl scale` patches that subresource, which a rule on `deployments`
+/// does not cover.
+const NAMESPACE_RULES: &[(&str, &[&str], &[&str])] = &[
+    ("apps", &["daemonsets", "deployments", "replicasets", "controllerrevisions"], &["get", "list", "watch", "patch"]),
+    ("apps", &["deployments/scale"], &["get", "patch"]),
+    ("", &["pods"], &["get", "list", "watch"]),
+    ("", &["configmaps"], &["create", "get", "update", "delete"]),
+];
+
 impl Role {
-    pub fn allows(self, verb: &str) -> bool {
-        self == Role::Admin || matches!(verb, "get" | "list" | "watch")
+    /// Whether the role grants this request. `admin` and `view` are cluster-wide (`view`:
+    /// get, list and watch on anything); the namespace roles grant their rules in the Calico
+    /// namespace only, so never at the cluster scope.
+    pub fn allows(self, access: Access) -> bool {
+        match self {
+            Role::Admin => true,
+            Role::View => matches!(access.verb, "get" | "list" | "watch"),
+            Role::Namespace | Role::NamespaceNoConfigmaps => {
+                access.namespace == Some(CALICO_NAMESPACE)
+                    && NAMESPACE_RULES.iter().any(|(group, resources, verbs)| {
+                        *group == access.group
+                            && resources.contains(&access.resource)
+                            && verbs.contains(&access.verb)
+                            && !(self == Role::NamespaceNoConfigmaps && access.resource == "configmaps")
+                    })
+            }
+        }
     }
 }
+
+/// Where `init` puts Calico (the workloads, calico-config) and where the namespace roles are
+/// bound.
+pub const CALICO_NAMESPACE: &str = "kube-system";
 
 impl Config {
     /// The nodes now: `node-1`..`node-N` (N grows with `add-node`) less the removed ones.
@@ -201,6 +247,14 @@ pub fn safe_encode(text: &str) -> String {
     text.bytes().map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char).collect()
 }
 
+/// A UID as the API server prints one (a version-4 UUID), made from `seed` so that the same
+/// history of calls gives the same UIDs.
+pub fn uid(seed: &str) -> String {
+    let hex: String = (0u8..4).map(|i| format!("{:08x}", fnv32a(format!("{i}:{seed}").as_bytes()))).collect();
+    let variant = ["8", "9", "a", "b"][usize::from(hex.as_bytes()[16]) % 4];
+    format!("{}-{}-4{}-{variant}{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}
+
 /// One ControllerRevision (DaemonSet) or ReplicaSet (Deployment).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revision {
@@ -239,6 +293,33 @@ impl Workload {
     pub fn max_revision(&self) -> u64 {
         self.revisions.iter().map(|r| r.number).max().unwrap_or(0)
     }
+
+    /// Whether the pod is this workload's: a DaemonSet's pods name it as their owner, a
+    /// Deployment's name one of its ReplicaSets (two Deployments share a namespace).
+    pub fn owns(&self, pod: &Pod) -> bool {
+        pod.controller == Some(self.kind)
+            && pod.namespace == self.namespace
+            && match self.kind {
+                Kind::DaemonSet => pod.owner.as_deref() == Some(self.name.as_str()),
+                Kind::Deployment => {
+                    pod.owner.as_ref().is_some_and(|owner| self.revisions.iter().any(|r| r.name == *owner))
+                }
+            }
+    }
+}
+
+/// A ConfigMap: `calico-config` (from `init`) and whatever `kubectl create configmap` made
+/// (the tool's run lock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigMap {
+    pub name: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+    pub created_at_ms: u64,
+    /// `.metadata.resourceVersion`: the state's counter at the object's last write.
+    pub resource_version: u64,
+    pub uid: String,
 }
 
 /// One pod. Its phase and readiness at a time `t` follow from these timestamps (`sim.rs`).
@@ -332,6 +413,12 @@ pub const CALLS: &[&str] = &[
     "kubectl-get-revision-objects",
     "kubectl-get-objects",
     "kubectl-get-workloads",
+    "kubectl-get-configmap",
+    "kubectl-create-configmap",
+    "kubectl-replace-configmap",
+    "kubectl-delete-configmap",
+    "kubectl-scale",
+    "kubectl-scale-dry-run",
     "calicoctl-version",
     "calico-upgrade-version",
     "calico-upgrade-inprogress",
@@ -355,7 +442,11 @@ pub struct State {
     /// Counter behind generated pod names (deterministic for a given history of calls).
     pub name_seq: u64,
     pub daemonset: Option<Workload>,
+    /// `calico-kube-controllers`.
     pub deployment: Option<Workload>,
+    /// Calico v3.0's `calico-typha` Deployment (`init --typha N`).
+    #[serde(default)]
+    pub typha: Option<Workload>,
     pub pods: Vec<Pod>,
     /// Pods that disappeared lately, so a running `--watch` can print their last row.
     #[serde(default)]
@@ -371,6 +462,14 @@ pub struct State {
     /// but `version --client` answers as `unreachable`, and a running watch ends so.
     #[serde(default)]
     pub outage_until_ms: Option<u64>,
+    #[serde(default)]
+    pub configmaps: Vec<ConfigMap>,
+    /// The last `resourceVersion` handed out: one counter for the whole state, bumped by
+    /// every write a command makes (not by the controllers' own pod changes). The API server
+    /// uses etcd's revision the same way, so versions only grow and a compare-and-swap on one
+    /// object sees any write to it.
+    #[serde(default)]
+    pub resource_version: u64,
 }
 
 impl State {
@@ -378,18 +477,37 @@ impl State {
         self.config.datastore == Datastore::Etcd && !self.etcd_ready
     }
 
-    pub fn workload(&self, kind: Kind) -> Option<&Workload> {
-        match kind {
-            Kind::DaemonSet => self.daemonset.as_ref(),
-            Kind::Deployment => self.deployment.as_ref(),
-        }
+    /// Every workload: the DaemonSet, then the Deployments.
+    pub fn workloads(&self) -> impl Iterator<Item = &Workload> {
+        self.daemonset.iter().chain(self.deployment.iter()).chain(self.typha.iter())
     }
 
-    pub fn workload_mut(&mut self, kind: Kind) -> Option<&mut Workload> {
-        match kind {
-            Kind::DaemonSet => self.daemonset.as_mut(),
-            Kind::Deployment => self.deployment.as_mut(),
-        }
+    /// The workload of this kind, name and namespace.
+    pub fn find(&self, kind: Kind, name: &str, namespace: &str) -> Option<&Workload> {
+        self.workloads().find(|w| w.kind == kind && w.name == name && w.namespace == namespace)
+    }
+
+    pub fn find_mut(&mut self, kind: Kind, name: &str, namespace: &str) -> Option<&mut Workload> {
+        self.daemonset
+            .iter_mut()
+            .chain(self.deployment.iter_mut())
+            .chain(self.typha.iter_mut())
+            .find(|w| w.kind == kind && w.name == name && w.namespace == namespace)
+    }
+
+    /// The workload whose controller made the pod, if any.
+    pub fn owner_of(&self, pod: &Pod) -> Option<&Workload> {
+        self.workloads().find(|w| w.owns(pod))
+    }
+
+    /// The next `resourceVersion` (a write).
+    pub fn bump(&mut self) -> u64 {
+        self.resource_version += 1;
+        self.resource_version
+    }
+
+    pub fn configmap(&self, name: &str, namespace: &str) -> Option<&ConfigMap> {
+        self.configmaps.iter().find(|c| c.name == name && c.namespace == namespace)
     }
 
     /// The fault that applies to this call, if any (counting it down).

@@ -109,8 +109,7 @@ impl Watch {
                     .collect()
             }
             Target::Object { kind, name, namespace } => state
-                .workload(*kind)
-                .filter(|w| w.name == *name && w.namespace == *namespace)
+                .find(*kind, name, namespace)
                 .map(|w| (w.name.clone(), self.snapshot(state, &Item::Workload(w), t)))
                 .into_iter()
                 .collect(),
