@@ -33,7 +33,7 @@ pub struct Runner {
     /// Why the cluster lock was lost, once it was: mutating commands are refused then.
     pub lost: Arc<std::sync::Mutex<Option<String>>>,
     /// Commands started in the background (`spawn`), until collected.
-    background: Vec<Option<(Invocation, Result<Running, ExecError>)>>,
+    background: Vec<Option<Background>>,
 }
 
 /// The thread that renews the cluster lock, and how to stop it.
@@ -164,31 +164,7 @@ impl Runner {
         by: Option<Instant>,
     ) -> Result<Output, ExecError> {
         let started = running.as_ref().map_or_else(|_| SystemTime::now(), |r| r.started);
-        let result = running.and_then(|Running { clock, capture, handle, .. }| {
-            let timeout_at = clock + self.command_timeout;
-            let deadline = by.map_or(timeout_at, |by| by.min(timeout_at));
-            loop {
-                let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
-                match handle.wait_timeout(slice) {
-                    Ok(Some(output)) => return Ok(capture.collect(to_output(output, clock.elapsed()))),
-                    Ok(None) => {}
-                    Err(e) => return Err(ExecError::Io(e.to_string())),
-                }
-                let interrupted = self.interrupted.load(Ordering::SeqCst);
-                if interrupted || Instant::now() >= deadline {
-                    kill_group(&handle.pids());
-                    let partial = handle.wait().map(|o| capture.collect(to_output(o, clock.elapsed())));
-                    if interrupted {
-                        return Err(ExecError::Interrupted);
-                    }
-                    if deadline < timeout_at {
-                        return Err(ExecError::Deadline);
-                    }
-                    let (stdout, stderr) = partial.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
-                    return Err(ExecError::TimedOut { after: self.command_timeout, stdout, stderr });
-                }
-            }
-        });
+        let result = running.and_then(|running| supervise(running, self.command_timeout, by, &self.interrupted, None));
         self.record(invocation, started, &result);
         result
     }
@@ -198,6 +174,51 @@ impl Runner {
             journal.record(invocation, started, result);
         }
     }
+}
+
+/// Wait for a started command until it exits, `timeout` after it started passes (killed:
+/// `TimedOut`), `by` passes or `stop` is set (killed: `Deadline`), or a signal arrives (killed:
+/// `Interrupted`).
+fn supervise(
+    running: Running,
+    timeout: Duration,
+    by: Option<Instant>,
+    interrupted: &AtomicBool,
+    stop: Option<&AtomicBool>,
+) -> Result<Output, ExecError> {
+    let Running { clock, capture, handle, .. } = running;
+    let timeout_at = clock + timeout;
+    let deadline = by.map_or(timeout_at, |by| by.min(timeout_at));
+    loop {
+        let slice = (deadline.saturating_duration_since(Instant::now())).min(TICK * 5);
+        match handle.wait_timeout(slice) {
+            Ok(Some(output)) => return Ok(capture.collect(to_output(output, clock.elapsed()))),
+            Ok(None) => {}
+            Err(e) => return Err(ExecError::Io(e.to_string())),
+        }
+        let interrupted = interrupted.load(Ordering::SeqCst);
+        let stopped = stop.is_some_and(|stop| stop.load(Ordering::SeqCst));
+        if interrupted || stopped || Instant::now() >= deadline {
+            kill_group(&handle.pids());
+            let partial = handle.wait().map(|o| capture.collect(to_output(o, clock.elapsed())));
+            if interrupted {
+                return Err(ExecError::Interrupted);
+            }
+            if stopped || deadline < timeout_at {
+                return Err(ExecError::Deadline);
+            }
+            let (stdout, stderr) = partial.map(|o| (o.stdout, o.stderr)).unwrap_or_default();
+            return Err(ExecError::TimedOut { after: timeout, stdout, stderr });
+        }
+    }
+}
+
+/// A command started by `Runner::spawn`: a thread of its own waits for it, journals it the
+/// moment it ends (a tool killed right after loses nothing), and keeps its result.
+struct Background {
+    /// Set by `collect` at its deadline: the thread stops the command.
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Result<Output, ExecError>>,
 }
 
 /// In the child, before exec: the child gets SIGKILL when the tool dies, however it ends
@@ -571,19 +592,45 @@ impl Exec for Runner {
     /// The child starts now; its output goes to memory files (no reader thread), read when it
     /// is collected.
     fn spawn(&mut self, invocation: &Invocation) -> Pending {
-        let running = self.start(invocation);
-        self.background.push(Some((invocation.clone(), running)));
+        let running = match self.start(invocation) {
+            Ok(running) => running,
+            Err(error) => {
+                let result = Err(error);
+                self.record(invocation, SystemTime::now(), &result);
+                return Pending::Done(result);
+            }
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (journal, invocation, timeout) = (self.journal.clone(), invocation.clone(), self.command_timeout);
+        let (stopping, interrupted) = (Arc::clone(&stop), Arc::clone(&self.interrupted));
+        let thread = std::thread::spawn(move || {
+            let started = running.started;
+            let result = supervise(running, timeout, None, &interrupted, Some(&stopping));
+            if let Some(journal) = &journal {
+                journal.record(&invocation, started, &result);
+            }
+            result
+        });
+        self.background.push(Some(Background { stop, thread }));
         Pending::Running(self.background.len() - 1)
     }
 
+    /// Waits for the command's thread; at `deadline` it stops the command.
     fn collect(&mut self, pending: Pending, deadline: Option<Instant>) -> Result<Output, ExecError> {
-        match pending {
-            Pending::Done(result) => result,
-            Pending::Running(index) => match self.background.get_mut(index).and_then(Option::take) {
-                Some((invocation, running)) => self.finish(&invocation, running, deadline),
-                None => Err(ExecError::Io("collected twice".into())),
-            },
+        let index = match pending {
+            Pending::Done(result) => return result,
+            Pending::Running(index) => index,
+        };
+        let Some(background) = self.background.get_mut(index).and_then(Option::take) else {
+            return Err(ExecError::Io("collected twice".into()));
+        };
+        while !background.thread.is_finished() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                background.stop.store(true, Ordering::SeqCst);
+            }
+            std::thread::sleep(TICK);
         }
+        background.thread.join().unwrap_or_else(|_| Err(ExecError::Io("the command's thread failed".into())))
     }
 
     fn stop_keeping(&mut self) -> Option<String> {

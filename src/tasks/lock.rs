@@ -69,8 +69,19 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             ]));
         }
         if !kubectl::is_already_exists(&output.stderr) {
-            return Err(Stop { exit: Exit::Precondition, ..refused(&create, &output) }
-                .with_safe_next("nothing was changed: the lock could not be taken (the rights to create a ConfigMap in the namespace are needed)"));
+            let stop = refused(&create, &output);
+            if output.stderr.contains("forbidden") {
+                return Err(Stop { exit: Exit::Precondition, ..stop }.with_safe_next(
+                    "nothing was changed: the lock could not be taken (the rights to create a ConfigMap in the namespace are needed)",
+                ));
+            }
+            // It may have been created all the same: it expires unless renewed.
+            return Err(stop.with_safe_next(format!(
+                "nothing of Calico was changed; if {} exists, it is this run's and expires {}s after it was made (or delete it: `kubectl delete configmap/{} -n {namespace}`); run again",
+                object(&namespace),
+                lease::LEASE.as_secs() + lease::MARGIN.as_secs(),
+                lease::NAME
+            )));
         }
         // Held: by whom, and is it still alive?
         let read = kubectl.config_map(&namespace, lease::NAME);

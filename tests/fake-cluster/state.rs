@@ -617,8 +617,10 @@ impl ClusterDir {
             .append(true)
             .open(&path)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        let line = serde_json::to_string(record).expect("record serializes");
-        writeln!(file, "{line}").map_err(|e| format!("cannot write {}: {e}", path.display()))
+        // One write of the whole line: a fake the tool kills (a watch it stopped) never leaves
+        // half a line for the next one to continue.
+        let line = format!("{}\n", serde_json::to_string(record).expect("record serializes"));
+        file.write_all(line.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     /// How many calls of each kind `calls.jsonl` holds.

@@ -25,4 +25,6 @@ mod reports;
 #[cfg(feature = "test-fakes")]
 mod safety;
 #[cfg(feature = "test-fakes")]
+mod terminal;
+#[cfg(feature = "test-fakes")]
 mod wait;

@@ -17,6 +17,7 @@ nothing failed. Each case's tool stdout/stderr/journal stay in RUN/cases/<case>-
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -26,6 +27,7 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from cluster import V26_IMAGES, V30_IMAGES, Cluster, install_signal_handlers  # noqa: E402
@@ -103,7 +105,7 @@ class Case:
         if r.returncode != 0:
             raise RuntimeError(f"`fake-cluster init` failed with exit code {r.returncode}: {r.stderr.strip()}")
 
-    def tool(self, *args, timeout=180, background=False, kubeconfig=None):
+    def tool(self, *args, timeout=180, background=False, kubeconfig=None, home=None):
         """Run calico-downgrade with a cleared environment; stdout/stderr/journal kept in the case folder.
         `kubeconfig`: another user's (default: the admin's). `status` gets no --calicoctl (it refuses it)."""
         if self.fake is None:
@@ -114,7 +116,9 @@ class Case:
         argv = [self.tier.tool, *args, "--kubectl", os.path.join(self.path_dir, "kubectl"), *calicoctl,
                 "--calico-upgrade", os.path.join(self.fake, "bin", "calico-upgrade"),
                 "--journal", os.path.join(self.dir, f"journal-{n}.jsonl")]
-        env = {"PATH": self.path_dir, "HOME": self.home, "KUBECONFIG": kubeconfig or self.cluster.admin_kubeconfig}
+        home_dir = os.path.join(self.dir, home) if home else self.home
+        os.makedirs(home_dir, exist_ok=True)
+        env = {"PATH": self.path_dir, "HOME": home_dir, "USER": "tier", "KUBECONFIG": kubeconfig or self.cluster.admin_kubeconfig}
         with open(os.path.join(self.dir, f"argv-{n}"), "w") as f:
             f.write(" ".join(argv) + "\n")
         out = open(os.path.join(self.dir, f"stdout-{n}"), "w+")
@@ -397,6 +401,218 @@ def case_node_notready(c):
     expect(lines, f"the exit-4 report has no line naming {node} as NotReady")
 
 
+# --- the first five minutes: a kubeconfig that cannot work ends at once, precisely ------------
+def refused_at_once(c, r, within, *words):
+    """Exit 3 within `within` seconds, nothing changed, naming each of `words`."""
+    expect(r.rc == 3, f"exited {r.rc} (want 3): {r.why()}")
+    expect(r.elapsed < within, f"took {r.elapsed:.1f} s (want < {within} s)")
+    text = r.text()
+    missing = [w for w in words if w not in text]
+    expect(not missing, f"the report does not name {missing}: {text[-1500:]}")
+    expect(fake_calls(c, "calico-upgrade-abort") == 0, "calico-upgrade abort ran")
+
+
+def case_untrusted_ca(c):
+    """A kubeconfig whose CA did not sign the server's certificate: exit 3 within 3 s, naming the
+    kubeconfig, the context, the server and kubectl's words (x509), nothing retried."""
+    c.cluster.calico_state("upgraded", "etcd")
+    kubeconfig = c.cluster.kubeconfig_untrusted_ca()
+    before = c.resource_versions()
+    r = c.tool("run", "--yes", kubeconfig=kubeconfig)
+    refused_at_once(c, r, 3, kubeconfig, "context real-cluster", c.cluster.server, "x509", "not trusted")
+    expect("retry" not in r.out, "a failure no retry fixes was retried")
+    expect(c.resource_versions() == before, "the workloads changed")
+
+
+def case_unknown_context(c):
+    """`--context nope` on a kubeconfig with two contexts: exit 3 within 3 s, the contexts there
+    are listed; a missing kubeconfig (KUBECONFIG=/nonexistent) names the path and where it came
+    from; a current context that names no context says so."""
+    c.cluster.calico_state("upgraded", "etcd")
+    two = c.cluster.kubeconfig_two_contexts()
+    r = c.tool("run", "--yes", "--context", "nope", kubeconfig=two)
+    refused_at_once(c, r, 3, "there is no context `nope`", "real-cluster, staging", two)
+    r = c.tool("plan", kubeconfig="/nonexistent")
+    refused_at_once(c, r, 3, "`/nonexistent` named by KUBECONFIG does not exist", "localhost:8080")
+    missing = c.cluster.kubeconfig_missing_context()
+    r = c.tool("plan", kubeconfig=missing)
+    refused_at_once(c, r, 3, "there is no context `deleted-context`", missing)
+
+
+# --- what the v3.0 manifests added, and the rights an operator holds ---------------------------
+def case_typha(c):
+    """A Kubernetes-API-datastore cluster with Typha on (the v3.0 manifest's Deployment scaled
+    up, calico-config pointing Felix at it): the plan and the report name Typha, the last line
+    does not claim Calico v2.6 while it runs; `--stop-typha` scales it to 0 after the wait and
+    gives the way back."""
+    c.cluster.calico_state("upgraded", "kdd")
+    c.cluster.set_typha_service_name("calico-typha")
+    c.cluster.scale_typha(2)
+    c.tier.cleanup.append(lambda: c.cluster.scale_typha(0))
+    c.fakes("kubernetes")
+    plan = c.tool("plan")
+    expect(plan.rc == 0, f"plan exited {plan.rc}: {plan.why()}")
+    expect("deployment/calico-typha: 2 replicas of Calico v3.0 Typha" in plan.out, f"the plan does not name Typha: {plan.out}")
+    r = c.tool("run", "--yes", "--output", "json")
+    expect(r.rc == 0, f"run exited {r.rc}: {r.why()}")
+    expect("Calico v2.6 is running" not in r.doc["msg"] and "calico-typha" in r.doc["msg"], f"the last line: {r.doc['msg']}")
+    expect(len(c.cluster.typha_pods()) == 2, "Typha was touched without --stop-typha")
+    # Back to v3.0, then the run that stops Typha.
+    c.cluster.calico_state("upgraded", "kdd")
+    c.cluster.set_typha_service_name("calico-typha")
+    c.cluster.scale_typha(2)
+    r = c.tool("run", "--yes", "--stop-typha")
+    expect(r.rc == 0, f"run --stop-typha exited {r.rc}: {r.why()}")
+    dep = c.api.get("/apis/apps/v1/namespaces/kube-system/deployments/calico-typha")
+    expect(dep["spec"]["replicas"] == 0, f"Typha's replicas are {dep['spec']['replicas']}")
+    expect("kubectl scale deployment/calico-typha -n kube-system --replicas=2" in r.out, f"no way back named: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+
+
+def case_etcd_conflist(c):
+    """An etcd cluster whose calico-config carries Calico v3.0's CNI conflist (the v3.0
+    manifest's): the plan and the report say so and give the way out; the downgrade itself
+    converges (exit 0)."""
+    c.cluster.calico_state("upgraded", "etcd")
+    expect('"plugins"' in c.cluster.calico_config().get("cni_network_config", ""), "the v3.0 manifest has no conflist")
+    plan = c.tool("plan")
+    expect(plan.rc == 0, f"plan exited {plan.rc}: {plan.why()}")
+    expect("configmap/calico-config holds Calico v3.0's CNI conflist" in plan.out, f"the plan says nothing: {plan.out}")
+    r = c.tool("run", "--yes")
+    expect(r.rc == 0, f"run exited {r.rc}: {r.why()}")
+    expect("left on v3.0: calico-config's CNI conflist" in r.out and "10-calico.conflist" in r.out,
+           f"the report does not give the way out: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+
+
+# The rights of the README's minimal Role: what the documented commands need, plus the cluster lock.
+MINIMAL_ROLE = [
+    {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "controllerrevisions"],
+     "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update", "delete"]},
+]
+
+
+def case_minimal_role(c):
+    """An operator bound (RoleBinding in kube-system) to the minimal Role: the downgrade runs to
+    its end (exit 0) with the pods at risk unknown, saying why and what an admin can run; with
+    a ClusterRole to list pods everywhere they are listed."""
+    c.cluster.calico_state("upgraded", "etcd")
+    kubeconfig = c.cluster.bind_role("mina", "kube-system", MINIMAL_ROLE)
+    c.tier.cleanup.append(lambda: c.cluster.unbind_role("mina", "kube-system"))
+    r = c.tool("run", "--yes", kubeconfig=kubeconfig)
+    expect(r.rc == 0, f"run as the minimal Role exited {r.rc}: {r.why()}")
+    expect("unknown:" in r.out and "an admin can list them: `kubectl get pods --all-namespaces" in r.out,
+           f"the pods at risk are not reported unknown: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+    c.cluster.calico_state("upgraded", "etcd")
+    c.cluster.bind_cluster_role("mina", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
+    c.tier.cleanup.append(lambda: c.cluster.unbind_cluster_role("mina"))
+    r = c.tool("run", "--yes", "--output", "json", kubeconfig=kubeconfig)
+    expect(r.rc == 0, f"run with the pods list exited {r.rc}: {r.why()}")
+    expect(r.doc.get("pods_at_risk") is not None, "the pods at risk were not listed")
+    c.expect_all_on(V26_IMAGES)
+
+
+# --- fleets: two runs on one cluster, two clusters at once ----------------------------------
+def case_two_runs_one_cluster(c):
+    """Two operators start `run` on one cluster at the same moment (two HOMEs): their changes
+    never interleave. One changes the cluster; the other either stops at the lock (exit 3,
+    naming who holds it) or comes after and finds nothing to do (exit 0, changed=0). Never a
+    failure, never half done."""
+    c.cluster.calico_state("upgraded", "etcd")
+    first = c.tool("run", "--yes", "--output", "json", background=True)
+    second = c.tool("run", "--yes", "--output", "json", background=True, home="home-2")
+    runs = [first(), second()]
+    codes = sorted(r.rc for r in runs)
+    expect(all(r.rc in (0, 3) for r in runs), f"exit codes {codes}: {[r.why() for r in runs]}")
+    changed = [r for r in runs if r.doc and r.doc.get("changed")]
+    expect(len(changed) == 1, f"{len(changed)} runs changed the cluster: {[r.why() for r in runs]}")
+    for r in runs:
+        if r.rc == 3:
+            expect("another calico-downgrade is changing this cluster" in r.doc["msg"], f"refused for another reason: {r.why()}")
+    c.expect_all_on(V26_IMAGES)
+    expect("calico-downgrade-lock" not in json.dumps(c.api.get("/api/v1/namespaces/kube-system/configmaps")),
+           "the lock was left behind")
+
+
+def case_lock_held_and_expired(c):
+    """A lock a live run holds stops `run` (exit 3, naming host, user, pid and how old); one whose
+    lease clearly expired (a run that died) is taken over, and the report says whose it was."""
+    c.cluster.calico_state("upgraded", "etcd")
+    now = time.time()
+
+    def plant(renewed_ago):
+        stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
+        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "calico-downgrade-lock", "namespace": "kube-system"},
+                "data": {"host": "bastion-9", "user": "olga", "pid": "4242", "command": "calico-downgrade run --yes",
+                         "started": stamp(now - renewed_ago - 60), "renewed": stamp(now - renewed_ago), "lease-seconds": "30"}}
+        try:
+            c.api.delete("/api/v1/namespaces/kube-system/configmaps/calico-downgrade-lock")
+        except ApiError:
+            pass
+        c.api.post("/api/v1/namespaces/kube-system/configmaps", body)
+    plant(5)
+    before = c.resource_versions()
+    r = c.tool("run", "--yes")
+    refused_at_once(c, r, 10, "another calico-downgrade is changing this cluster", "olga@bastion-9, pid 4242")
+    expect(c.resource_versions() == before, "the workloads changed under a held lock")
+    plant(120)
+    r = c.tool("run", "--yes")
+    expect(r.rc == 0, f"run with an expired lock exited {r.rc}: {r.why()}")
+    expect("taken over from olga@bastion-9, pid 4242" in r.out, f"the takeover is not said: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+
+
+def case_fleet_two_clusters(c):
+    """Two control planes side by side and one real `ansible-playbook` (forks 2) downgrading both
+    at once with the fleet playbook from one controller and one HOME: each host's result."""
+    venv = os.path.join(ROOT, "target", "ansible-venv", "bin")
+    playbook = shutil.which("ansible-playbook", path=venv)
+    expect(playbook is not None, f"no ansible-playbook in {venv}: run scripts/ansible/test first (CI does)")
+    second = Cluster(os.path.join(c.dir, "second"), c.tier.args.bin_dir, nodes=2, quiet=True)
+    c.tier.cleanup.append(second.stop)
+    c.cluster.calico_state("upgraded", "etcd")
+    second.calico_state("upgraded", "etcd")
+    c.fakes()
+    # The collection, built with this tool's binary and installed as a user would.
+    collections = os.path.join(c.dir, "collections")
+    built = subprocess.run([os.path.join(ROOT, "scripts", "ansible", "build-collection"), "--binary", c.tier.tool,
+                            "--output", os.path.join(c.dir, "dist")], capture_output=True, text=True,
+                           env=dict(os.environ, ANSIBLE_GALAXY=os.path.join(venv, "ansible-galaxy")))
+    expect(built.returncode == 0, f"build-collection failed: {built.stderr[-800:]}")
+    tarball = built.stdout.strip().splitlines()[-1]
+    subprocess.run([os.path.join(venv, "ansible-galaxy"), "collection", "install", "--force", tarball, "-p", collections],
+                   check=True, capture_output=True)
+    inventory = os.path.join(c.dir, "clusters.yml")
+    hosts = {"first": c.cluster.admin_kubeconfig, "second": second.admin_kubeconfig}
+    with open(inventory, "w") as f:
+        json.dump({"calico_clusters": {"hosts": {name: {
+            "ansible_connection": "local", "kubeconfig": kc, "context": "real-cluster",
+            "calico_downgrade_kubectl": os.path.join(c.path_dir, "kubectl"),
+            "calico_downgrade_calicoctl": os.path.join(c.fake, "bin", "calicoctl"),
+            "calico_downgrade_calico_upgrade": os.path.join(c.fake, "bin", "calico-upgrade"),
+        } for name, kc in hosts.items()}}}, f)
+    env = {"PATH": f"{venv}:/usr/bin:/bin", "HOME": c.home, "ANSIBLE_FORKS": "2", "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_HOME": os.path.join(c.dir, "ansible"), "ANSIBLE_LOCAL_TEMP": os.path.join(c.dir, "tmp"),
+           "ANSIBLE_COLLECTIONS_PATH": collections, "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+           "ANSIBLE_PYTHON_INTERPRETER": os.path.join(venv, "python")}
+    start = time.monotonic()
+    r = subprocess.run([playbook, "-i", inventory, os.path.join(ROOT, "ansible", "playbooks", "downgrade.yml"),
+                        "-e", "calico_downgrade_serial=[2]", "-e", f"calico_downgrade_report_dir={c.dir}/reports"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    took = time.monotonic() - start
+    with open(os.path.join(c.dir, "ansible.out"), "w") as f:
+        f.write(r.stdout + r.stderr + f"\nwall time {took:.1f}s\n")
+    expect(r.returncode == 0, f"ansible-playbook exited {r.returncode}: {(r.stdout + r.stderr)[-1500:]}")
+    for name in hosts:
+        expect(re.search(rf"^{name}\s+: ok=\d+\s+changed=[1-9]", r.stdout, re.M), f"{name} not changed in the recap: {r.stdout[-1200:]}")
+    c.expect_all_on(V26_IMAGES)
+    expect(all(not ({cc["image"] for cc in p["spec"]["containers"]} - V26_IMAGES)
+               for p in second.calico_pods() if not p["metadata"].get("deletionTimestamp")), "the second cluster is not on v2.6")
+
+
 # name -> (function, kubectl versions)
 def fake_calls(c, call):
     """How many times the simulated Calico tools were called as `call` (calico-upgrade-abort ...)."""
@@ -474,6 +690,14 @@ CASES = {
     "view-user": (case_view_user, ["1.20", "1.33"]),
     "typo-deployment": (case_typo_deployment, ["1.27"]),
     "abort-on-v3": (case_abort_on_v3, ["1.32"]),
+    "untrusted-ca": (case_untrusted_ca, ["1.20", "1.33"]),
+    "unknown-context": (case_unknown_context, ["1.28"]),
+    "typha": (case_typha, ["1.30"]),
+    "etcd-conflist": (case_etcd_conflist, ["1.29"]),
+    "minimal-role": (case_minimal_role, ["1.20", "1.33"]),
+    "two-runs-one-cluster": (case_two_runs_one_cluster, ["1.33"]),
+    "lock-held-and-expired": (case_lock_held_and_expired, ["1.31"]),
+    "fleet-two-clusters": (case_fleet_two_clusters, ["1.33"]),
 }
 
 

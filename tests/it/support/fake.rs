@@ -77,6 +77,13 @@ impl FakeCluster {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = self.bare_command(args);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// The command with its standard streams left as they are: for a pseudo-terminal.
+    pub fn bare_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(CALICO_DOWNGRADE);
         command
             .args(args)
@@ -84,8 +91,7 @@ impl FakeCluster {
             .env("PATH", self.bin())
             .env("HOME", self.dir.path().join("home"))
             .env("KUBECONFIG", self.kubeconfig())
-            .env("CALICO_DOWNGRADE_JOURNAL", self.journal())
-            .stdin(Stdio::null());
+            .env("CALICO_DOWNGRADE_JOURNAL", self.journal());
         command
     }
 
