@@ -170,7 +170,7 @@ const RETURN_VALUES: &[ReturnValue] = &[
         kind: "list",
         elements: Some("dict"),
         returned: ALWAYS,
-        description: "The tool's tasks in order: C(name), C(status), C(message), C(details), C(commands) (each with C(command), C(argv), C(effect), C(exit_code), C(signal), C(duration_ms), C(error), C(planned)). Empty when the arguments were refused.",
+        description: "The tool's tasks in order: C(name), C(status), C(message), C(summary) (the lines the screen shows under it; absent when none), C(details), C(commands) (each with C(command), C(argv), C(effect), C(exit_code), C(signal), C(duration_ms), C(error), C(planned)). Empty when the arguments were refused.",
         contains: &[],
     },
     ReturnValue {
@@ -187,6 +187,14 @@ const RETURN_VALUES: &[ReturnValue] = &[
         elements: None,
         returned: RAN,
         description: "The failure, told once in full: C(task), C(message), C(details), C(safe_next) (what is safe to do now); null when nothing failed.",
+        contains: &[],
+    },
+    ReturnValue {
+        key: "failures",
+        kind: "list",
+        elements: Some("dict"),
+        returned: RAN,
+        description: "Every task that failed, each shaped like C(failure): more than one when checks made together failed together (a missing tool and a kubeconfig that names no cluster, say). Empty when nothing failed.",
         contains: &[],
     },
     ReturnValue {
@@ -210,7 +218,7 @@ const RETURN_VALUES: &[ReturnValue] = &[
         kind: "dict",
         elements: None,
         returned: "when the cluster was inspected",
-        description: "The cluster as inspected: C(state) (V(upgraded), V(not-upgraded), V(already-downgraded)), C(datastore), the workloads and their rollback plans, C(migration), C(template_changes) (per workload the rollback changes: C(workload), C(from_revision), C(to_revision), C(changes), the containers C(before) and C(after)) and C(way_back) (the revisions live before the run and the commands that put them back).",
+        description: "The cluster as inspected: C(state) (V(upgraded), V(not-upgraded), V(already-downgraded)), C(datastore), the workloads and their rollback plans, C(migration), C(template_changes) (per workload the rollback changes: C(workload), C(from_revision), C(to_revision), C(changes), the containers C(before) and C(after)), C(way_back) (the revisions live before the run and the commands that put them back), C(others) (the namespace's other Calico workloads, Typha say, that the rollback does not touch: C(kind), C(name), C(desired), C(images), C(release), C(typha)) and C(calico_config) (the CNI configuration in C(calico-config) that the rollback does not change: C(name), C(cni_key), C(cni), C(typha_service_name), C(unread)).",
         contains: &[],
     },
     ReturnValue {

@@ -63,6 +63,10 @@ pub struct StateBefore<'a> {
     pub daemonset_plan: &'a crate::cluster::RollbackPlan,
     pub deployment_plan: Option<&'a crate::cluster::RollbackPlan>,
     pub migration: Option<&'a Migration>,
+    /// The namespace's other Calico workloads (Typha): the rollback does not touch them.
+    pub others: &'a [crate::tasks::OtherWorkload],
+    /// What `calico-config` holds that the rollback does not change (the CNI configuration).
+    pub calico_config: Option<&'a crate::tasks::CalicoConfig>,
 }
 
 #[derive(Serialize)]
@@ -85,6 +89,8 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         migration: facts.migration_before.as_ref(),
         template_changes: &cluster.template_changes,
         way_back: &cluster.way_back,
+        others: &cluster.others,
+        calico_config: cluster.calico_config.as_ref(),
     });
     let read_only = matches!(outcome.command, Command::Plan | Command::Status);
     Document {

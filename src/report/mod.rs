@@ -51,7 +51,8 @@ pub fn brief_summary(outcome: &Outcome) -> String {
         return format!("{} interrupted (exit {code}), see INTERRUPTED above", failure.task);
     }
     let first = failure.message.lines().next().unwrap_or_default();
-    let head = first.split([':', ';']).next().unwrap_or_default();
+    // Up to the first clause: `: ` or `; ` (never the colon of a URL or a time).
+    let head = first.split(": ").next().unwrap_or_default().split("; ").next().unwrap_or_default();
     if !head.contains('`') && !head.is_empty() && head.chars().count() <= 100 {
         format!("{} failed (exit {code}): {head}, see FAILED above", failure.task)
     } else {

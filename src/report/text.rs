@@ -45,6 +45,8 @@ pub struct TextReport<W: Write> {
     pending: Option<String>,
     /// Tasks found as planned since the last one shown, named in one line before the next.
     as_planned: Vec<String>,
+    /// The last task shown failed and its failure is told by `finish`.
+    failed_before: bool,
 }
 
 fn paint(colour: bool, code: &str, text: &str) -> String {
@@ -80,6 +82,7 @@ impl<W: Write> TextReport<W> {
             planned: Vec::new(),
             pending: None,
             as_planned: Vec::new(),
+            failed_before: false,
         }
     }
 
@@ -189,6 +192,11 @@ impl<W: Write> Observer for TextReport<W> {
             return;
         }
         self.clear_progress();
+        if std::mem::take(&mut self.failed_before) {
+            // The failure is told at the end; a task reported in between (the other rollback,
+            // the lock's release) must not read as the failed task's result.
+            let _ = writeln!(self.out, "{}: told in full at the end", paint(self.style.colour, "31", "failed"));
+        }
         self.pending = Some(name.to_string());
         if !self.planned.iter().any(|step| step.name == name) {
             self.flush_header();
@@ -206,8 +214,9 @@ impl<W: Write> Observer for TextReport<W> {
 
     fn task_finished(&mut self, step: &Step) {
         self.clear_progress();
-        // A failure is told once, in full, by `finish`, right after this.
+        // A failure is told once, in full, by `finish`.
         if self.style.quiet || step.status == Status::Failed {
+            self.failed_before = step.status == Status::Failed && self.pending.is_none();
             self.pending = None;
             return;
         }
@@ -340,6 +349,23 @@ mod tests {
                 .collect(),
             facts: Default::default(),
         }
+    }
+
+    #[test]
+    fn the_last_line_names_the_failure_up_to_its_first_clause_and_never_cuts_a_url() {
+        let mut outcome = status_outcome(false);
+        outcome.exit = Exit::Precondition;
+        outcome.failures[0].message =
+            "cannot reach https://127.0.0.1:6443: the server's certificate is not trusted; nothing was changed".into();
+        assert_eq!(
+            super::super::brief_summary(&outcome),
+            "Observe the pods failed (exit 3): cannot reach https://127.0.0.1:6443, see FAILED above"
+        );
+        outcome.failures[0].message = "not converged; nothing was rolled back".into();
+        assert_eq!(
+            super::super::brief_summary(&outcome),
+            "Observe the pods failed (exit 3): not converged, see FAILED above"
+        );
     }
 
     #[test]

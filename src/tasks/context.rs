@@ -277,6 +277,7 @@ impl<'a> Context<'a> {
         let retry = invocation.tool == crate::exec::Tool::Kubectl && invocation.effect == Effect::ReadOnly;
         let mut until = self.deadline;
         let mut attempt = 0;
+        let mut told: Option<String> = None;
         loop {
             let prefetched = match first.take() {
                 Some(result) => Some(result),
@@ -313,8 +314,11 @@ impl<'a> Context<'a> {
                 return result;
             }
             let left = until.saturating_duration_since(now);
+            // kubectl's words once, and again only when they change.
+            let why = if told.as_deref() == Some(cause.as_str()) { String::new() } else { format!(" ({cause})") };
+            told = Some(cause.clone());
             self.observer.progress(&format!(
-                "no answer from {} ({cause}): retry {attempt} in {:.1}s, for up to {:.0}s more",
+                "no answer from {}{why}: retry {attempt} in {:.1}s, for up to {:.0}s more",
                 self.server(),
                 pause.as_secs_f64(),
                 left.as_secs_f64()

@@ -252,7 +252,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }
     }
     if let Some(config) = &calico_config {
-        let (screen, evidence) = config_lines(config, to_v2);
+        let rolled_back = state == UpgradeState::AlreadyDowngraded;
+        let (screen, evidence) = config_lines(config, to_v2, rolled_back);
         summary.extend(screen);
         details.extend(evidence);
     }
@@ -411,7 +412,8 @@ fn calico_config(
 /// v3.0's conflist while the rollback goes to v2.6, whose installer writes it as
 /// `10-calico.conf` beside the stale `10-calico.conflist` of v3.0 (which file the kubelet then
 /// reads depends on its version).
-fn config_lines(config: &CalicoConfig, to_v2: bool) -> (Vec<String>, Vec<String>) {
+/// `rolled_back`: the templates are on v2.6 already, so the pods must be recreated too.
+fn config_lines(config: &CalicoConfig, to_v2: bool, rolled_back: bool) -> (Vec<String>, Vec<String>) {
     let reference = format!("configmap/{}", config.name);
     match (&config.cni, &config.unread) {
         (_, Some(why)) => (
@@ -421,8 +423,12 @@ fn config_lines(config: &CalicoConfig, to_v2: bool) -> (Vec<String>, Vec<String>
         (Some(crate::calico::CniConfig::Conflist { cni_version, plugins }), _) if to_v2 => (
             vec![
                 format!("{reference} holds Calico v3.0's CNI conflist, which v2.6 would install as 10-calico.conf"),
-                "  re-apply it from your v2.6 manifest before the rollback, then delete 10-calico.conflist on each node"
-                    .to_string(),
+                if rolled_back {
+                    "  re-apply it from your v2.6 manifest, restart calico-node's pods, delete 10-calico.conflist on each node"
+                } else {
+                    "  re-apply it from your v2.6 manifest before the rollback, then delete 10-calico.conflist on each node"
+                }
+                .to_string(),
             ],
             vec![format!(
                 "{reference}: {} is a conflist (cniVersion {}, plugins {}), the shape of Calico v3.0's manifests; v2.6's install-cni (no CNI_CONF_NAME) writes it to 10-calico.conf and leaves v3.0's 10-calico.conflist in place; which of the two the kubelet reads depends on its version",

@@ -214,11 +214,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }
     }
     if !denied.is_empty() {
+        // What the downgrade does first, the lock's upkeep last.
+        denied.sort_by_key(|(what, _)| what.contains("configmaps/"));
         let who = user(ctx).map_or_else(|| "the current kubeconfig user".to_string(), |u| format!("user `{u}`"));
         let what: Vec<&str> = denied.iter().map(|(what, _)| what.as_str()).collect();
         let mut stop = Stop::new(Exit::Precondition, format!("{who} may not {}: nothing was changed", what.join(", ")))
             .with_details(denied.iter().map(|(_, detail)| detail.clone()).collect());
-        stop.details.push("ask for a role that may patch the Calico workloads in the namespace (ClusterRole `edit` or `admin` there), or run as such a user".into());
+        stop.details.push(format!("ask for the rights of the README's Role `calico-downgrade` in {namespace} (patch the Calico workloads, create, update and delete configmap/{}), or run as a user who has them", crate::lease::NAME));
         return Err(stop);
     }
     Ok(Done::ok("every change the run makes is allowed").with_details(details))

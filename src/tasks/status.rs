@@ -153,7 +153,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     ctx.facts.pods = Some(pods);
     ctx.facts.progress = Some(progress.clone());
     if converged {
-        return Ok(Done::ok(format!("converged: {}", summary(&progress))).with_details(details));
+        // The table is what `status` is asked for: on the screen, not only with `-v`.
+        return Ok(Done::ok(format!("converged: {}", summary(&progress))).with_summary(details));
     }
     let (message, safe_next) = if !not_rolled_back.is_empty() {
         (

@@ -19,7 +19,7 @@ fn position(cluster: &FakeCluster, needle: &str) -> usize {
 fn an_on_delete_daemonset_is_reported_with_exit_4_and_the_pods_on_v3() {
     let cluster = FakeCluster::new(&["--strategy", "OnDelete", "--pod-start-ms", "100", "--pod-stop-ms", "50"]);
     let plan = cluster.run(&["plan"]);
-    assert!(plan.stdout.contains("strategy OnDelete"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("3 pods, OnDelete"), "{}", plan.stdout);
     assert!(plan.stdout.contains("the rollback replaces no pod"), "{}", plan.stdout);
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
@@ -112,9 +112,9 @@ fn a_canal_install_is_pointed_at_daemonset_and_then_converges_at_3_of_3() {
         "{}",
         refused.stdout
     );
-    let run = cluster.run(&["--daemonset", "canal", "run", "--yes", "--timeout", "60s"]);
+    let run = cluster.run(&["--daemonset", "canal", "run", "--yes", "--timeout", "60s", "-v"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("flannel"), "three containers: {}", run.stdout);
+    assert!(run.stdout.contains("flannel"), "three containers, in the details (-v): {}", run.stdout);
 }
 
 #[test]

@@ -135,7 +135,9 @@ fn each_command_help_shows_its_options_examples_and_exit_codes() {
     let abort = cluster.run(&["abort", "--help"]);
     assert!(abort.stdout.contains("--check") && !abort.stdout.contains("--replace-pods"), "{}", abort.stdout);
     let top = cluster.run(&["--help"]);
-    assert!(top.stdout.contains("  man ") && top.stdout.contains("calico-downgrade man >"), "{}", top.stdout);
+    assert!(top.stdout.contains("  man ") && top.stdout.contains("kubectl calico-downgrade plan"), "{}", top.stdout);
+    let man = cluster.run(&["man", "--help"]);
+    assert!(man.stdout.contains("calico-downgrade man >"), "{}", man.stdout);
     let zsh = cluster.run(&["completions", "zsh"]);
     assert!(zsh.stdout.contains("rollback-first") && zsh.stdout.contains("'man:"), "{}", zsh.stdout);
 }

@@ -195,10 +195,10 @@ fn help_carries_examples_and_the_exit_code_table() {
     assert_eq!(help.code, Some(0));
     for needle in [
         "Examples:",
-        "calico-downgrade run --rollback-first --yes",
+        "calico-downgrade run --rollback-first",
         "Exit codes:",
-        "130  interrupted",
-        "CALICO_DOWNGRADE_NAMESPACE=]",
+        "130  interrupted (SIGINT, SIGTERM, SIGHUP)",
+        "CALICO_DOWNGRADE_NAMESPACE=calico",
     ] {
         assert!(help.stdout.contains(needle), "--help lacks {needle:?}:\n{}", help.stdout);
     }

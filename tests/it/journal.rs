@@ -4,10 +4,7 @@
 // Tests spawn the binary under test; the crate's own code may not (clippy.toml).
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 
 use crate::support::fake::FakeCluster;
 
@@ -33,7 +30,7 @@ fn the_journal_is_private_and_its_header_names_the_cluster() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout.contains(
-            "context kubernetes-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443, user kubernetes-admin"
+            "ok: context kubernetes-admin@fake-cluster at https://127.0.0.1:6443 as kubernetes-admin, kubeconfig "
         ),
         "{}",
         run.stdout
@@ -79,61 +76,4 @@ fn run_abort_and_the_module_refuse_before_any_change_when_the_journal_cannot_be_
     let plan = cluster.command(&["plan"]).env("CALICO_DOWNGRADE_JOURNAL", &unwritable).output().unwrap();
     assert_eq!(plan.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&plan.stderr).contains("continuing without a journal"));
-}
-
-/// A pseudo-terminal for stdin: (the side the test writes answers to, the side the tool reads).
-fn terminal() -> (std::fs::File, OwnedFd) {
-    let (mut controller, mut device) = (0, 0);
-    // SAFETY: openpty writes two new file descriptors into the integers it is given.
-    let rc = unsafe {
-        libc::openpty(&mut controller, &mut device, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
-    };
-    assert_eq!(rc, 0, "openpty");
-    // SAFETY: both descriptors were just opened by openpty and are owned by nobody else.
-    unsafe { (std::fs::File::from_raw_fd(controller), OwnedFd::from_raw_fd(device)) }
-}
-
-/// Run on a terminal: wait for the question, answer it; returns (exit code, stdout, stderr).
-fn answered(cluster: &FakeCluster, args: &[&str], answer: Option<&str>) -> (Option<i32>, String, String) {
-    let (mut controller, device) = terminal();
-    let mut child =
-        cluster.command(args).stdin(Stdio::from(device)).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    if let Some(answer) = answer {
-        // A terminal queues the line until the tool reads it, after the plan.
-        controller.write_all(answer.as_bytes()).unwrap();
-    }
-    let mut stdout = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    let status = child.wait().unwrap();
-    (status.code(), stdout, reader.join().unwrap())
-}
-
-#[test]
-fn on_a_terminal_run_shows_the_plan_then_asks_naming_the_cluster() {
-    let cluster = FakeCluster::new(FAST);
-    let (code, stdout, stderr) = answered(&cluster, &["run", "--timeout", "60s"], Some("n\n"));
-    assert_eq!(code, Some(3), "{stdout}\n{stderr}");
-    assert!(stdout.contains("would run: kubectl rollout undo ds/calico-node"), "the plan comes first: {stdout}");
-    assert!(
-        stderr.contains("Proceed? [y/N]")
-            && stderr.contains("context kubernetes-admin@fake-cluster: cluster fake-cluster at https://127.0.0.1:6443")
-            && stderr.contains("calico-upgrade: Calico v2.6 data from no --apiconfigv1"),
-        "{stderr}"
-    );
-    assert_eq!(mutating_calls(&cluster), 0, "a no changes nothing");
-
-    let (code, stdout, stderr) = answered(&cluster, &["run", "--timeout", "60s"], Some("y\n"));
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(stdout.contains("Calico v2.6 is running"), "{stdout}");
-
-    // Nothing to do: no question.
-    let (code, stdout, stderr) = answered(&cluster, &["run", "--timeout", "60s"], None);
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert!(!stderr.contains("Proceed?") && stderr.contains("nothing to do"), "{stderr}");
 }

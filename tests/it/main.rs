@@ -19,6 +19,8 @@ mod e2e;
 #[cfg(feature = "test-fakes")]
 mod faults;
 #[cfg(feature = "test-fakes")]
+mod first_minutes;
+#[cfg(feature = "test-fakes")]
 mod journal;
 #[cfg(feature = "test-fakes")]
 mod reports;

@@ -23,24 +23,25 @@ fn assert_told_once(run: &Run, needle: &str) {
 
 #[test]
 fn exit_1_a_command_that_says_no_is_told_once_with_its_stderr() {
-    let cluster = cluster(&["--fault", "kubectl-get-pods-all=fail"]);
+    let cluster = cluster(&["--fault", "kubectl-get-objects=fail"]);
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(1));
     assert_told_once(&run, "injected failure");
-    assert_told_once(&run, "kubectl get pods --all-namespaces");
-    assert!(!run.stdout.contains("NAMESPACE:.metadata.namespace"), "the query is shortened:\n{}", run.stdout);
+    assert_told_once(&run, "kubectl get daemonsets,deployments,controllerrevisions,replicasets -n kube-system -o json");
     assert_run!(cluster, "exit_1_refused", run);
-    // The journal keeps the whole query.
+    // The journal keeps the command and its stderr.
     let journal = cluster.journal_entries();
-    assert!(journal.iter().any(|e| e["argv"].to_string().contains("NAMESPACE:.metadata.namespace")));
+    let failed = journal.iter().find(|e| e["argv"].to_string().contains("controllerrevisions,replicasets")).unwrap();
+    assert_eq!(failed["exit_code"], 1, "{failed:#}");
+    assert!(failed["stderr"].to_string().contains("injected failure"), "{failed:#}");
 }
 
 #[test]
 fn exit_1_a_command_killed_at_the_timeout_reports_how_long_it_really_ran() {
-    let cluster = cluster(&["--fault", "kubectl-get-pods-all=hang"]);
+    let cluster = cluster(&["--fault", "kubectl-get-objects=hang"]);
     let run = cluster.run(&["run", "--yes", "-v", "--command-timeout", "1s"]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
-    // `-v` shows the whole query, and the real time the killed command ran.
+    // `-v` shows each whole query, and the real time the killed command ran.
     assert!(run.stdout.contains("NAMESPACE:.metadata.namespace"), "{}", run.stdout);
     let ran = regex::Regex::new(r"-> no answer within 1s \(--command-timeout\); the command was killed after (\d+) ms")
         .unwrap()
@@ -50,7 +51,7 @@ fn exit_1_a_command_killed_at_the_timeout_reports_how_long_it_really_ran() {
         .unwrap();
     assert!((1000..5000).contains(&ran), "ran {ran} ms");
     let journal = cluster.journal_entries();
-    let killed = journal.iter().find(|e| e["argv"].to_string().contains("--all-namespaces")).unwrap();
+    let killed = journal.iter().find(|e| e["argv"].to_string().contains("controllerrevisions,replicasets")).unwrap();
     let journalled = killed["duration_ms"].as_u64().unwrap();
     assert!(ran.abs_diff(journalled) < 500, "report {ran} ms, journal {journalled} ms");
     assert_run!(cluster, "exit_1_timed_out_verbose", run);
@@ -228,6 +229,6 @@ fn a_refused_rollback_quotes_kubectl_once() {
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_told_once(&run, "injected failure");
-    assert_told_once(&run, "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1 --request-timeout");
+    assert_told_once(&run, "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1` failed");
     assert!(run.stdout.contains("Roll back ds/calico-node failed (exit 1), see FAILED above"), "{}", run.stdout);
 }

@@ -8,6 +8,9 @@ use crate::support::fake::FakeCluster;
 /// A call that changes the cluster (a `--dry-run=server` changes nothing).
 fn is_mutating(call: &serde_json::Value) -> bool {
     let argv = call["argv"].to_string();
+    if argv.contains("\"can-i\"") {
+        return false;
+    }
     (argv.contains("\"undo\"") && !argv.contains("--dry-run=server"))
         || argv.contains("\"abort\"")
         || argv.contains("\"delete\"")
@@ -39,9 +42,18 @@ fn a_read_only_user_is_stopped_before_the_abort_with_exit_3_and_nothing_changed(
 #[test]
 fn plan_shows_the_permission_checks_and_the_server_dry_runs() {
     let cluster = FakeCluster::new(&[]);
+    // The screen says the run is allowed; `-v` shows the evidence.
     let plan = cluster.run(&["plan"]);
     assert_eq!(plan.code, Some(0), "{}\n{}", plan.stdout, plan.stderr);
-    assert!(plan.stdout.contains("TASK [Check permissions]"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("TASK [Check permissions] ****")
+            && plan.stdout.contains("ok: every change the run makes is allowed\n"),
+        "{}",
+        plan.stdout
+    );
+    assert!(!plan.stdout.contains("allowed: patch"), "{}", plan.stdout);
+    let plan = cluster.run(&["plan", "-v"]);
+    assert_eq!(plan.code, Some(0), "{}\n{}", plan.stdout, plan.stderr);
     assert!(plan.stdout.contains("allowed: patch daemonsets.apps/calico-node in kube-system"), "{}", plan.stdout);
     assert!(
         plan.stdout.contains(
@@ -134,13 +146,23 @@ fn a_kubeconfig_that_is_not_utf8_reaches_every_kubectl_intact() {
 
 #[test]
 fn a_refused_undo_reports_changed_false_from_the_template_read_back() {
+    // Both rollbacks run together: the Deployment's goes through while the DaemonSet's is refused.
     let cluster = FakeCluster::new(&["--fault", "kubectl-undo-daemonset=fail"]);
     let run = cluster.run(&["run", "--yes", "--rollback-first", "--output", "json"]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     let document: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stdout);
-    assert_eq!(document["changed"], false, "{document:#}");
     assert_eq!(document["failed"], true);
     assert_eq!(document["may_have_changed"], serde_json::json!([]));
+    let step = |name: &str| {
+        document["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("{name}"))
+    };
+    assert_eq!(step("Roll back ds/calico-node")["status"], "failed");
+    assert_eq!(step("Roll back deployment/calico-kube-controllers")["status"], "changed");
+    // The whole run changed the cluster (the Deployment), read back from the templates.
+    assert_eq!(document["changed"], true, "{document:#}");
     let details = document["failure"]["details"].to_string();
     assert!(details.contains("not changed: ds/calico-node still carries"), "{details}");
+    let state = cluster.show();
+    assert!(state["daemonset"]["images"].to_string().contains("v3.0.4"), "{state:#}");
+    assert!(state["deployment"]["images"].to_string().contains("v1.0.3"), "{state:#}");
 }

@@ -61,7 +61,8 @@ fn answering_no_changes_nothing_and_exits_3() {
 
 #[test]
 fn answering_yes_shows_only_what_happens_next_and_fits_one_screen() {
-    let cluster = FakeCluster::new(FAST);
+    // calico-config in v2.6's shape: nothing is left on v3.0, so the verdict is the claim.
+    let cluster = FakeCluster::new(&[FAST, &["--cni-config", "v2"]].concat());
     let mut session = on_a_terminal(&cluster, &["run", "--timeout", "60s"]);
     let plan = session.exp_string(QUESTION).unwrap();
     session.send_line("y").unwrap();

@@ -121,11 +121,24 @@ fn a_second_signal_exits_at_once_and_no_child_is_left() {
 
 #[test]
 fn no_child_outlives_the_tool_killed_with_sigkill() {
-    let cluster = FakeCluster::new(&["--fault", "kubectl-get-pods-all=hang"]);
+    let cluster = FakeCluster::new(&["--fault", "kubectl-get-objects=hang"]);
     let child = cluster.command(&["run", "--yes"]).spawn().unwrap();
-    wait_for_call(&cluster, "--all-namespaces", Duration::from_secs(20));
+    wait_for_call(&cluster, "controllerrevisions,replicasets", Duration::from_secs(20));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(fakes_running(&cluster).len(), 1, "the hung kubectl runs");
+    signal(&child, libc::SIGKILL);
+    let _ = child.wait_with_output();
+    none_left(&cluster);
+}
+
+#[test]
+fn no_background_child_outlives_the_tool_killed_with_sigkill() {
+    // The pods-at-risk listing runs beside the downgrade: hung, it must die with the tool too.
+    let cluster = FakeCluster::new(&["--fault", "kubectl-get-pods-all=hang", "--pod-start-ms", "5000"]);
+    let child = cluster.command(&["run", "--yes"]).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(fakes_running(&cluster).len() >= 2, "the hung listing and the watch run");
     signal(&child, libc::SIGKILL);
     let _ = child.wait_with_output();
     none_left(&cluster);

@@ -486,29 +486,51 @@ def case_etcd_conflist(c):
 
 
 # The rights of the README's minimal Role: what the documented commands need, plus the cluster lock.
-MINIMAL_ROLE = [
-    {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "controllerrevisions"],
-     "verbs": ["get", "list", "watch", "patch"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "create", "update", "delete"]},
-]
+RBAC = os.path.join(ROOT, "examples", "rbac")
+OPERATOR = "calico-operator"  # the subject of examples/rbac/*.yaml
+
+
+def admin_kubectl(c, *args):
+    """The case's real kubectl as the cluster admin (to apply or delete the README's RBAC)."""
+    r = subprocess.run([c.kubectl, "--kubeconfig", c.cluster.admin_kubeconfig, *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"`kubectl {' '.join(args)}` failed with exit code {r.returncode}: {r.stderr.strip()}")
+    return r.stdout
 
 
 def case_minimal_role(c):
-    """An operator bound (RoleBinding in kube-system) to the minimal Role: the downgrade runs to
-    its end (exit 0) with the pods at risk unknown, saying why and what an admin can run; with
-    a ClusterRole to list pods everywhere they are listed."""
+    """An operator bound to the README's Role (examples/rbac/role.yaml, applied as it ships):
+    the downgrade runs to its end (exit 0) with the pods at risk unknown, saying why and what
+    an admin can run; with the README's ClusterRole (cluster-role.yaml) they are listed."""
     c.cluster.calico_state("upgraded", "etcd")
-    kubeconfig = c.cluster.bind_role("mina", "kube-system", MINIMAL_ROLE)
-    c.tier.cleanup.append(lambda: c.cluster.unbind_role("mina", "kube-system"))
+    role, cluster_role = os.path.join(RBAC, "role.yaml"), os.path.join(RBAC, "cluster-role.yaml")
+    admin_kubectl(c, "apply", "-f", role)
+    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", role, "--ignore-not-found"))
+    kubeconfig = c.cluster.user_kubeconfig(OPERATOR)
+    plan = c.tool("plan", "-v", kubeconfig=kubeconfig)
+    expect(plan.rc == 0, f"plan as the README's Role exited {plan.rc}: {plan.why()}")
+    expect("ok: every change the run makes is allowed" in plan.out, f"the preflight disagrees with the Role: {plan.out}")
     r = c.tool("run", "--yes", kubeconfig=kubeconfig)
-    expect(r.rc == 0, f"run as the minimal Role exited {r.rc}: {r.why()}")
+    expect(r.rc == 0, f"run as the README's Role exited {r.rc}: {r.why()}")
     expect("unknown:" in r.out and "an admin can list them: `kubectl get pods --all-namespaces" in r.out,
            f"the pods at risk are not reported unknown: {r.out}")
     c.expect_all_on(V26_IMAGES)
+    # Without the Role's lock rules the run stops before any change, naming them.
     c.cluster.calico_state("upgraded", "etcd")
-    c.cluster.bind_cluster_role("mina", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
-    c.tier.cleanup.append(lambda: c.cluster.unbind_cluster_role("mina"))
+    c.cluster.bind_role("nolock", "kube-system", [
+        {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "controllerrevisions"],
+         "verbs": ["get", "list", "watch", "patch"]},
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+    ])
+    c.tier.cleanup.append(lambda: c.cluster.unbind_role("nolock", "kube-system"))
+    before = c.resource_versions()
+    r = c.tool("run", "--yes", kubeconfig=c.cluster.user_kubeconfig("nolock"))
+    expect(r.rc == 3, f"run without the lock rights exited {r.rc}: {r.why()}")
+    expect("may not update configmaps/calico-downgrade-lock" in r.out, f"the lock right is not named: {r.out}")
+    expect(c.resource_versions() == before, "the run without the lock rights changed the cluster")
+    # With the ClusterRole, the pods at risk are listed.
+    admin_kubectl(c, "apply", "-f", cluster_role)
+    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", cluster_role, "--ignore-not-found"))
     r = c.tool("run", "--yes", "--output", "json", kubeconfig=kubeconfig)
     expect(r.rc == 0, f"run with the pods list exited {r.rc}: {r.why()}")
     expect(r.doc.get("pods_at_risk") is not None, "the pods at risk were not listed")
