@@ -409,11 +409,13 @@ impl<'a> Context<'a> {
 
     /// Wait between two looks at the pods; a signal ends the wait (exit 130).
     pub fn pause(&mut self, duration: std::time::Duration) -> Result<(), Stop> {
+        self.pause_between(duration, "two looks at the pods")
+    }
+
+    /// Wait between two looks at `what`; a signal ends the wait (exit 130).
+    pub fn pause_between(&mut self, duration: std::time::Duration, what: &str) -> Result<(), Stop> {
         self.exec.sleep(duration).map_err(|_| {
-            Stop::new(
-                Exit::Interrupted,
-                format!("{} while waiting between two looks at the pods", crate::exec::interruption()),
-            )
+            Stop::new(Exit::Interrupted, format!("{} while waiting between {what}", crate::exec::interruption()))
         })
     }
 

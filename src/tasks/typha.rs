@@ -3,11 +3,14 @@
 //! has no `FELIX_TYPHAK8SSERVICENAME`), so there is no revision to roll it back to. Once
 //! calico-node runs v2.6 (the task comes right after the wait converged), it is scaled to 0:
 //! `kubectl scale deployment/calico-typha -n NS --replicas=0`, recorded with the command that
-//! puts it back (`--replicas=N`, its size before). Without the flag the report names the
-//! command and the tool changes nothing.
+//! puts it back (`--replicas=N`, its size before), then read back until the Deployment's
+//! controller reports no replica left (`.status.replicas`, which counts the pods not being
+//! deleted), within `--timeout`: the report claims Typha stopped only from that read. Without
+//! the flag the report names the command and the tool changes nothing.
 
-use super::{Context, Done, OtherWorkload, TaskResult};
-use crate::tools::kubectl;
+use super::{Context, Done, OtherWorkload, Stop, TaskResult};
+use crate::exit::Exit;
+use crate::tools::kubectl::{self, WorkloadKind};
 
 pub const NAME: &str = "Stop Typha";
 
@@ -40,6 +43,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             return Err(super::refused(&scale, &output));
         }
         ctx.facts.changed = true;
+        stopped(ctx, &namespace, &typha.name)?;
         if let Some(other) = ctx.facts.cluster.as_mut().and_then(|c| c.others.iter_mut().find(|o| o.name == typha.name))
         {
             other.desired = 0;
@@ -51,6 +55,49 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         cluster.way_back.commands.extend(way_back.iter().cloned());
     }
     let verb = if ctx.options.check { "would scale" } else { "scaled" };
+    let mut details = Vec::new();
+    if !ctx.options.check {
+        details.push("read back: each Deployment's controller counts no replica".to_string());
+    }
     Ok(Done::changed(format!("{verb} Typha to 0, which Calico v2.6 does not use: {}", done.join(", ")))
-        .with_summary(way_back.iter().map(|c| format!("way back: {c}")).collect()))
+        .with_summary(way_back.iter().map(|c| format!("way back: {c}")).collect())
+        .with_details(details))
+}
+
+/// Read `deployment/NAME` back every `--poll-interval` until its controller has seen the new
+/// size and counts no replica; a failure (exit 4) when that does not happen within `--timeout`.
+fn stopped(ctx: &mut Context, namespace: &str, name: &str) -> Result<(), Stop> {
+    let read = ctx.kubectl().one_workload_status(WorkloadKind::Deployment, namespace, name);
+    let deadline = ctx.exec.now() + ctx.options.timeout;
+    loop {
+        let output = ctx.run(&read)?;
+        if !output.success() {
+            return Err(super::refused(&read, &output));
+        }
+        let statuses = kubectl::parse_workload_status(&output).map_err(|e| ctx.unreadable(&read, &output, e))?;
+        let Some(status) = statuses.into_iter().find(|s| s.name == name) else {
+            let missing = crate::tools::Unrecognised::new(
+                "`kubectl get deployment/… -o custom-columns=…` table",
+                format!("no row for deployment/{name}"),
+                &output.stdout,
+            );
+            return Err(ctx.unreadable(&read, &output, missing));
+        };
+        if status.observed_generation >= status.generation && status.current == 0 && status.desired == 0 {
+            return Ok(());
+        }
+        if ctx.exec.now() >= deadline {
+            return Err(Stop::new(
+                Exit::NotConverged,
+                format!(
+                    "deployment/{name} was scaled to 0, but its controller still counts {} replica(s) after {}",
+                    status.current,
+                    humantime::format_duration(ctx.options.timeout)
+                ),
+            )
+            .with_safe_next(format!("look at its pods: `kubectl get pods -n {namespace} -l k8s-app={name}`")));
+        }
+        ctx.observer.progress(&format!("deployment/{name}: {} replica(s) left", status.current));
+        ctx.pause_between(ctx.options.poll_interval, &format!("two looks at deployment/{name}"))?;
+    }
 }

@@ -154,7 +154,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string()
         }
         (true, true, false) => format!(
-            "{workloads} run Calico v2.6; left on v3.0: {}",
+            "{workloads} {} Calico v2.6; left on v3.0: {}",
+            if progress.len() == 1 { "runs" } else { "run" },
             left.iter().map(|(what, _)| what.as_str()).collect::<Vec<_>>().join(", ")
         ),
         (true, false, _) => {

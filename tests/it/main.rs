@@ -21,6 +21,10 @@ mod faults;
 #[cfg(feature = "test-fakes")]
 mod first_minutes;
 #[cfg(feature = "test-fakes")]
+mod fleet;
+#[cfg(feature = "test-fakes")]
+mod installation;
+#[cfg(feature = "test-fakes")]
 mod journal;
 #[cfg(feature = "test-fakes")]
 mod reports;

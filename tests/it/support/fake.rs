@@ -167,7 +167,8 @@ impl FakeCluster {
 
     /// What every snapshot of a run against this cluster goes through, in one place (as uv's
     /// `context.filters()`): the temporary directory, times and durations, generated pod
-    /// names, and the live progress lines whose number depends on timing.
+    /// names, the lock holder's host and pid, and the live progress lines whose number depends
+    /// on timing.
     pub fn filters(&self) -> Vec<(String, String)> {
         let path = regex::escape(&self.path().display().to_string());
         [
@@ -177,6 +178,9 @@ impl FakeCluster {
             (r"\b\d+ ms\b", "[MS]"),
             (r"\b\d+(\.\d+)?s\b", "[TIME]"),
             (r"calico-node-[0-9a-z]{5}\b", "calico-node-[ID]"),
+            // The lock's holder: this machine and this process.
+            (r#"--from-literal=host=[^ "',]*"#, "--from-literal=host=[HOST]"),
+            (r"--from-literal=pid=\d+", "--from-literal=pid=[PID]"),
             (r"calico-kube-controllers-[0-9a-z]{8,10}-[0-9a-z]{5}\b", "calico-kube-controllers-[HASH]-[ID]"),
         ]
         .into_iter()

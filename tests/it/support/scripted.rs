@@ -85,11 +85,6 @@ impl Scripted {
             .collect()
     }
 
-    /// The cluster lock's commands (create, replace, delete).
-    pub fn lock_commands(&self) -> Vec<String> {
-        self.log.iter().filter(|(c, _, _)| c.contains("calico-downgrade-lock")).map(|(c, _, _)| c.clone()).collect()
-    }
-
     fn answer(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
         let key = invocation.to_string();
         self.log.push((key.clone(), invocation.effect, invocation.stdin.clone()));
