@@ -170,14 +170,8 @@ fn identify(
         snapshot.var("KUBERNETES_SERVICE_HOST").is_some_and(|h| !h.is_empty()),
         &|path| path.is_file(),
     );
-    let mut destination = Destination {
-        kubeconfig,
-        kube: None,
-        kube_error: None,
-        contexts: Vec::new(),
-        discovery_cached: false,
-        calico_upgrade,
-    };
+    let mut destination =
+        Destination { kubeconfig, kube: None, kube_error: None, contexts: Vec::new(), calico_upgrade };
     let Some(program) = found.path().filter(|p| p.is_file()) else {
         return (destination, Vec::new());
     };
@@ -193,10 +187,7 @@ fn identify(
     let (result, version_result) = (results.next().expect("two results"), results.next().expect("two results"));
     match &result {
         Ok(output) => match kubectl::parse_config_view(output) {
-            Ok(kube) => {
-                destination.discovery_cached = discovery_cached(snapshot, &kube.server);
-                destination.kube = Some(kube);
-            }
+            Ok(kube) => destination.kube = Some(kube),
             Err(error) => destination.kube_error = Some(error),
         },
         Err(error) => destination.kube_error = Some(format!("`{invocation}` could not run: {error}")),
@@ -214,22 +205,6 @@ fn identify(
         calls.push((contexts, started, result));
     }
     (destination, calls)
-}
-
-/// Whether kubectl's discovery cache for `server` is fresh (`servergroups.json` written less
-/// than [`destination::DISCOVERY_CACHE_LIFETIME`] ago), in `$KUBECACHEDIR` or `~/.kube/cache`.
-fn discovery_cached(snapshot: &Snapshot, server: &str) -> bool {
-    let cache = match (snapshot.var_os("KUBECACHEDIR"), snapshot.var_os("HOME")) {
-        (Some(dir), _) if !dir.is_empty() => PathBuf::from(dir),
-        (_, Some(home)) if !home.is_empty() => Path::new(home).join(".kube/cache"),
-        _ => return false,
-    };
-    let groups = destination::discovery_cache(&cache, server).join("servergroups.json");
-    std::fs::metadata(groups)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|written| SystemTime::now().duration_since(written).ok())
-        .is_some_and(|age| age < destination::DISCOVERY_CACHE_LIFETIME)
 }
 
 /// The command line as the lock and the journal show it: `calico-downgrade run --yes`.

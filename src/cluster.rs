@@ -34,6 +34,16 @@ pub struct Workload {
     pub revisions: Vec<Revision>,
 }
 
+/// The revision `kubectl rollout undo` without `--to-revision` rolls back to: the second
+/// highest revision number of the history (kubectl's `findHistory` for DaemonSets,
+/// `deploymentutil.LastRevision` for Deployments), `None` with fewer than two.
+pub fn previous_revision(workload: &Workload) -> Option<u64> {
+    let mut numbers: Vec<u64> = workload.revisions.iter().map(|r| r.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    numbers.iter().rev().nth(1).copied()
+}
+
 impl Workload {
     /// calico/node defines the DaemonSet's generation, calico/kube-controllers the Deployment's.
     pub fn defining_component(&self) -> Component {
@@ -380,6 +390,17 @@ mod tests {
             images: vec![format!("quay.io/calico/node:{node}")],
             created: String::new(),
         }
+    }
+
+    #[test]
+    fn the_previous_revision_is_the_second_highest_number_as_kubectl_chooses_it() {
+        let mut ds = workload("calico-node", None);
+        assert_eq!(previous_revision(&ds), None);
+        ds.revisions = vec![revision(1, "v2.6.8")];
+        assert_eq!(previous_revision(&ds), None, "one revision: kubectl has nothing to undo to");
+        // Oldest first is not assumed: kubectl sorts by number.
+        ds.revisions = vec![revision(3, "v3.0.4"), revision(1, "v2.6.8"), revision(4, "v2.6.8")];
+        assert_eq!(previous_revision(&ds), Some(3));
     }
 
     #[test]

@@ -118,21 +118,6 @@ impl Kubeconfig {
     }
 }
 
-/// kubectl's discovery cache folder for `server` under `cache` (`~/.kube/cache`): the server
-/// without its scheme, every character but letters, digits, `/` and `.` as `_`
-/// (`https://127.0.0.1:6443` → `discovery/127.0.0.1_6443`), as kubectl names it.
-pub fn discovery_cache(cache: &std::path::Path, server: &str) -> std::path::PathBuf {
-    let host = server.split_once("://").map_or(server, |(_, rest)| rest);
-    let name: String = host
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '/' || c == '.' || c == '_' { c } else { '_' })
-        .collect();
-    cache.join("discovery").join(name)
-}
-
-/// How long every kubectl trusts its discovery cache, at the least (10 minutes before 1.26).
-pub const DISCOVERY_CACHE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(600);
-
 /// calico-upgrade's default configuration files (FORMATS.md §2.3, `lib/upgrade/migrator/clients`).
 pub const DEFAULT_APICONFIGV1: &str = "/etc/calico/apiconfigv1.cfg";
 pub const DEFAULT_APICONFIGV3: &str = "/etc/calico/apiconfigv3.cfg";
@@ -148,11 +133,6 @@ pub struct Destination {
     /// when the one asked for could not be used.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub contexts: Vec<String>,
-    /// kubectl's discovery cache for this server is fresh (`~/.kube/cache/discovery/HOST_PORT`,
-    /// written less than its shortest lifetime ago): kubectl processes started together all
-    /// use it. When it is not, the first query runs alone, and writes it for the others.
-    #[serde(skip)]
-    pub discovery_cached: bool,
     /// Where calico-upgrade reads the Calico v2.6 (etcdv2) and v3.0 (etcdv3) datastores.
     pub calico_upgrade: DatastoreAccess,
 }
@@ -371,7 +351,6 @@ mod tests {
             kube,
             kube_error: error.map(str::to_string),
             contexts: vec!["prod".into(), "staging".into()],
-            discovery_cached: false,
             calico_upgrade: DatastoreAccess { v1: String::new(), v3: String::new() },
         }
     }
@@ -421,18 +400,5 @@ mod tests {
             user: "u".into(),
         };
         assert_eq!(destination(config, Some(fine), None).problem(None), None);
-    }
-
-    #[test]
-    fn the_discovery_cache_is_where_kubectl_keeps_it() {
-        let cache = std::path::Path::new("/home/jane/.kube/cache");
-        assert_eq!(
-            discovery_cache(cache, "https://127.0.0.1:6443"),
-            std::path::Path::new("/home/jane/.kube/cache/discovery/127.0.0.1_6443")
-        );
-        assert_eq!(
-            discovery_cache(cache, "https://api.prod.example:443/k8s"),
-            std::path::Path::new("/home/jane/.kube/cache/discovery/api.prod.example_443/k8s")
-        );
     }
 }

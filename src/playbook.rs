@@ -136,6 +136,16 @@ impl Task {
         }
     }
 
+    /// The task may change the cluster (not in check mode): the lock guards it.
+    fn may_change(self, options: &Options) -> bool {
+        match self {
+            Task::Abort | Task::RollBack(_) | Task::StopTypha => true,
+            // `--replace-pods` deletes pods during the wait.
+            Task::Wait => options.replace_pods,
+            _ => false,
+        }
+    }
+
     fn run(self, ctx: &mut Context) -> TaskResult {
         match self {
             Task::FindTools => tasks::find_tools::run(ctx, true),
@@ -239,6 +249,14 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
     let options = ctx.options;
     let stages = stages_for(command, options);
     let list: Vec<Task> = stages.iter().flatten().copied().collect();
+    // The inspection starts what later tasks need (their commands depend on nothing it reads,
+    // or are checked against it when it is done): one round trip instead of three.
+    ctx.ahead = tasks::Ahead {
+        preflight: list.contains(&Task::Preflight),
+        lock: list.contains(&Task::Lock) && !options.check && list.contains(&Task::Inspect),
+    };
+    // After the last task that may change the cluster, the lock has nothing left to guard.
+    let last_change = list.iter().rposition(|task| task.may_change(options));
     let mut steps = Vec::new();
     let mut failures = Vec::new();
     let mut exit = Exit::Done;
@@ -312,7 +330,12 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
             not_run = list[index..].iter().map(|t| t.name(options)).collect();
             break;
         }
+        if last_change.is_some_and(|last| last < index) {
+            tasks::lock::start_release(ctx);
+        }
     }
+    // A lock create started ahead that no task took (the run ended before): released below.
+    tasks::lock::settle_ahead(ctx);
     // What runs in the background and was not collected is stopped and journaled.
     ctx.settle_background();
     // The cluster lock, if this run took it: released however the run ended.

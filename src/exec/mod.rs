@@ -371,9 +371,10 @@ pub trait Exec {
     /// Sleep (or, scripted, advance time); returns early with `Err(Interrupted)` on a signal.
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError>;
 
-    /// Start a read-only command and return at once, to `collect` its result later: a listing
-    /// that only informs (the pods at risk) runs while the downgrade goes on. The default runs
-    /// it to its end now.
+    /// Start a command and return at once, to `collect` its result later: a listing that only
+    /// informs (the pods at risk) runs while the downgrade goes on, and the cluster lock's
+    /// create and delete run beside other work (mutating commands are allowed as by `run`:
+    /// refused in check mode and once the lock is lost). The default runs it to its end now.
     fn spawn(&mut self, invocation: &Invocation) -> Pending {
         Pending::Done(self.run(invocation))
     }

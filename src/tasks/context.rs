@@ -47,6 +47,28 @@ pub struct Context<'a> {
     /// Read-only commands started in the background for a later task (`start_in_background`),
     /// with when they started: `run_raw` collects one when that task runs it.
     background: Vec<(Invocation, crate::exec::Pending, Instant)>,
+    /// What later tasks of this command will need, so that the inspection starts their
+    /// commands with its own (set by the playbook).
+    pub ahead: Ahead,
+    /// The holder whose `kubectl create` of the cluster lock started with the inspection
+    /// (`lock::start_ahead`), until `Lock the cluster` takes its result.
+    pub lock_ahead: Option<crate::lease::Holder>,
+    /// The lock's release, started once the last change was made (`lock::start_release`).
+    pub releasing: Option<(Invocation, crate::exec::Pending, Instant)>,
+    /// Why the lock was lost, when its renewal said so as the release began.
+    pub lock_lost: Option<String>,
+    /// The lock was taken ahead for a run that ended before `Lock the cluster`: its release
+    /// is a step of the report only when it fails.
+    pub lock_unused: bool,
+}
+
+/// The later tasks of the command that the inspection starts commands for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ahead {
+    /// `Check permissions` follows: its questions and the rollbacks' server dry runs.
+    pub preflight: bool,
+    /// `Lock the cluster` follows in a command that changes the cluster: the lock's create.
+    pub lock: bool,
 }
 
 /// How long inspection keeps retrying a read-only kubectl command that failed transiently.
@@ -86,6 +108,11 @@ impl<'a> Context<'a> {
             prefetched: Vec::new(),
             started: None,
             background: Vec::new(),
+            ahead: Ahead::default(),
+            lock_ahead: None,
+            releasing: None,
+            lock_lost: None,
+            lock_unused: false,
         }
     }
 
@@ -119,6 +146,12 @@ impl<'a> Context<'a> {
     /// directly through `exec` (the watch, whose closure needs the observer while `exec` is
     /// borrowed) calls it itself. A command that could not finish (killed at the timeout,
     /// interrupted) is recorded with the time it really ran.
+    /// [`Context::record`] of a command started at `started` (in the background).
+    pub fn record_started_at(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>, started: Instant) {
+        self.started = Some(started);
+        self.record(invocation, result);
+    }
+
     pub fn record(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>) {
         let measured = self.started.take().map(|started| self.exec.now().saturating_duration_since(started));
         let (exit_code, signal, duration, error) = match result {
@@ -222,6 +255,19 @@ impl<'a> Context<'a> {
     /// never run in the background.
     pub fn start_in_background(&mut self, invocation: Invocation) {
         if invocation.effect != Effect::ReadOnly || self.background.iter().any(|(i, _, _)| *i == invocation) {
+            return;
+        }
+        self.observer.command_started(&invocation);
+        let started = self.exec.now();
+        let pending = self.exec.spawn(&invocation);
+        self.background.push((invocation, pending, started));
+    }
+
+    /// Start the cluster lock's `kubectl create` in the background, for `Lock the cluster` to
+    /// take (`run_raw` collects it); the only mutating command ever started early: it changes
+    /// nothing of Calico, and a lock taken for a run that ends before needing it is released.
+    pub fn start_lock_in_background(&mut self, invocation: Invocation) {
+        if self.options.check {
             return;
         }
         self.observer.command_started(&invocation);

@@ -88,25 +88,28 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let kubectl = ctx.kubectl().clone();
 
     let invocation = kubectl.objects(namespace);
-    // The pods-at-risk listing needs nothing from this query and only informs: it starts now
-    // and runs in the background, its cost (the cluster's pod count) waited for by nobody (a
-    // read wasted only when the cluster turns out never upgraded). `calico-config` is read
-    // with this query.
-    //
-    // Without a fresh discovery cache every kubectl would discover the API on its own: this
-    // query then runs alone and writes the cache, the others start once it is there.
-    let cached = ctx.facts.destination.as_ref().is_none_or(|d| d.discovery_cached);
-    let later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
-    let result = if cached {
-        ctx.start_in_background(kubectl.all_pods());
-        ctx.prefetch(&[&invocation], later).remove(0)
-    } else {
-        let result = ctx.run_raw(&invocation);
-        ctx.start_in_background(kubectl.all_pods());
-        ctx.prefetch(&[], later);
-        result
-    };
+    // One round trip for what the run needs before its first change: this query, with the
+    // commands of later tasks that depend on nothing it reads (`calico-config`, the permission
+    // questions, the rollbacks' server dry runs to the previous revision, the lock's create or,
+    // in a plan, its read). Started together even without kubectl's discovery cache: each
+    // process then discovers the API on its own, which costs CPU but less time than a second
+    // round (measured over a 50 ms link: 0.8 s for eight at once, 0.55 + 0.45 s in two rounds).
+    let mut later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
+    if ctx.ahead.preflight {
+        later.extend(super::preflight::ahead(ctx));
+        if options.check {
+            later.push(kubectl.config_map(namespace, crate::lease::NAME));
+        }
+    }
+    if ctx.ahead.lock {
+        super::lock::start_ahead(ctx);
+    }
+    let result = ctx.prefetch(&[&invocation], later).remove(0);
     let output = super::succeeded(&invocation, result)?;
+    // The pods-at-risk listing needs nothing from this query and only informs: it runs in the
+    // background from now on, its cost (the cluster's pod count) waited for by nobody (a read
+    // wasted only when the cluster turns out never upgraded).
+    ctx.start_in_background(kubectl.all_pods());
     let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
     let Some(ds) = objects.daemonsets.iter().find(|d| d.row.name == options.daemonset) else {
@@ -381,7 +384,7 @@ fn calico_config(
     let default = kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG);
     let prefetched = ctx.take_if_prefetched(&default);
     let result = if name == DEFAULT_CALICO_CONFIG {
-        prefetched.map_or_else(|| ctx.run_raw(&default), |r| r)
+        prefetched.unwrap_or_else(|| ctx.run_raw(&default))
     } else {
         ctx.run_raw(&kubectl.config_map(namespace, &name))
     };

@@ -43,14 +43,44 @@ fn me(ctx: &Context, now: SystemTime) -> Holder {
     }
 }
 
+/// Start the lock's `kubectl create` with the inspection (`run`): it runs while the cluster is
+/// read and the rights checked, and `Lock the cluster` takes its result, so taking the lock
+/// adds no round trip before the first change.
+pub fn start_ahead(ctx: &mut Context) {
+    if ctx.options.check || ctx.lock_ahead.is_some() {
+        return;
+    }
+    let holder = me(ctx, ctx.exec.wall_clock());
+    let create = ctx.kubectl().create_lock(&ctx.options.namespace, &holder.data());
+    ctx.start_lock_in_background(create);
+    ctx.lock_ahead = Some(holder);
+}
+
+/// A run that ended before `Lock the cluster` took the create started ahead: wait for it, and
+/// when it made the lock, hand it to [`release`].
+pub fn settle_ahead(ctx: &mut Context) {
+    let Some(holder) = ctx.lock_ahead.take() else { return };
+    let namespace = ctx.options.namespace.clone();
+    let create = ctx.kubectl().create_lock(&namespace, &holder.data());
+    if let Some(Ok(output)) = ctx.take_if_prefetched(&create) {
+        if output.success() {
+            ctx.facts.lock = Some(namespace);
+            ctx.lock_unused = true;
+        }
+    }
+}
+
 pub fn run(ctx: &mut Context) -> TaskResult {
     let namespace = ctx.options.namespace.clone();
     let kubectl = ctx.kubectl().clone();
     if ctx.options.check {
         return look(ctx, &kubectl, &namespace);
     }
-    let now = ctx.exec.wall_clock();
-    let holder = me(ctx, now);
+    // The create started with the inspection, if it was (its result is taken below).
+    let holder = match ctx.lock_ahead.take() {
+        Some(holder) => holder,
+        None => me(ctx, ctx.exec.wall_clock()),
+    };
     for _ in 0..2 {
         let create = kubectl.create_lock(&namespace, &holder.data());
         let output = ctx.run(&create)?;
@@ -237,19 +267,59 @@ fn keep(ctx: &mut Context, kubectl: &Kubectl, namespace: &str, resource_version:
     );
 }
 
+/// How long the release may take, after a signal too.
+const RELEASE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Once the run's last change is made, nothing is left for the lock to guard: stop renewing it
+/// and start its delete in the background, so that the end of the run does not wait for it
+/// ([`release`] collects it).
+pub fn start_release(ctx: &mut Context) {
+    let Some(namespace) = ctx.facts.lock.clone() else { return };
+    if ctx.releasing.is_some() || ctx.lock_lost.is_some() {
+        return;
+    }
+    if let Some(why) = ctx.exec.stop_keeping() {
+        ctx.lock_lost = Some(why);
+        return;
+    }
+    let delete = ctx.kubectl().delete_lock(&namespace);
+    ctx.command_started(&delete);
+    let started = ctx.exec.now();
+    let pending = ctx.exec.spawn(&delete);
+    ctx.releasing = Some((delete, pending, started));
+}
+
 /// The end of a run that took the lock, however it ended: stop renewing it and delete it (after
 /// a signal too). Returns the step the report shows, `None` when no lock was taken.
 pub fn release(ctx: &mut Context) -> Option<super::Step> {
     let namespace = ctx.facts.lock.take()?;
-    let lost = ctx.exec.stop_keeping();
+    let lost = match ctx.lock_lost.take() {
+        Some(why) => Some(why),
+        None if ctx.releasing.is_some() => None,
+        None => ctx.exec.stop_keeping(),
+    };
     let delete: Invocation = ctx.kubectl().delete_lock(&namespace);
     // Not done is `skipped`, with why: the run's own outcome is told by the tasks before.
     let (status, message) = if let Some(why) = lost {
         (super::Status::Skipped, format!("the lock was lost during the run ({why}); it was not deleted"))
     } else {
-        ctx.command_started(&delete);
-        let result = ctx.exec.run_to_clean_up(&delete, std::time::Duration::from_secs(10));
-        ctx.record(&delete, &result);
+        let started_early = ctx.releasing.take().map(|(_, pending, started)| {
+            let result = ctx.exec.collect(pending, Some(ctx.exec.now() + RELEASE_WITHIN));
+            (result, started)
+        });
+        let result = match started_early {
+            // Stopped by a signal before it finished: run again, as after a signal.
+            Some((Err(crate::exec::ExecError::Interrupted), _)) | None => {
+                ctx.command_started(&delete);
+                let result = ctx.exec.run_to_clean_up(&delete, RELEASE_WITHIN);
+                ctx.record(&delete, &result);
+                result
+            }
+            Some((result, started)) => {
+                ctx.record_started_at(&delete, &result, started);
+                result
+            }
+        };
         match result {
             Ok(output) if output.success() || kubectl::is_not_found(&output.stderr) => {
                 (super::Status::Ok, format!("{} released", object(&namespace)))
@@ -274,14 +344,12 @@ pub fn release(ctx: &mut Context) -> Option<super::Step> {
             ),
         }
     };
-    Some(super::Step {
-        name: RELEASE.to_string(),
-        status,
-        message,
-        summary: Vec::new(),
-        details: Vec::new(),
-        commands: ctx.take_commands(),
-    })
+    let commands = ctx.take_commands();
+    // A lock no task used, released: nothing for the report (the journal has both commands).
+    if std::mem::take(&mut ctx.lock_unused) && status == super::Status::Ok {
+        return None;
+    }
+    Some(super::Step { name: RELEASE.to_string(), status, message, summary: Vec::new(), details: Vec::new(), commands })
 }
 
 pub const RELEASE: &str = "Release the cluster lock";

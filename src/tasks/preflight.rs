@@ -62,9 +62,15 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
             });
         }
     }
-    needs.push(Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" });
+    needs.extend(fixed_needs(options));
+    needs
+}
+
+/// What the run needs whatever the cluster holds: listing pods, the lock, `--replace-pods`.
+fn fixed_needs(options: &crate::options::Options) -> Vec<Need> {
+    let mut needs = vec![Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" }];
     // The cluster lock: created by `Lock the cluster` itself, before any change (a plan asks),
-    // renewed while the run works, deleted at its end.
+    // renewed while the run works, deleted once the last change is made.
     let lock = format!("configmaps/{}", crate::lease::NAME);
     if options.check {
         needs.push(Need { verb: "create", resource: "configmaps".into(), why: "the cluster lock" });
@@ -103,12 +109,45 @@ pub fn reads(ctx: &Context) -> Vec<crate::exec::Invocation> {
     let mut reads: Vec<_> =
         needs(ctx).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
     if server_dry_run(ctx) {
-        reads.extend(
-            planned(ctx)
-                .iter()
-                .map(|(w, revision)| kubectl.rollout_undo_server_dry_run(w.kind, namespace, &w.name, *revision)),
-        );
+        reads.extend(planned(ctx).iter().map(|(w, revision)| dry_run(ctx, w, *revision)));
         reads.extend(scale_dry_runs(ctx));
+    }
+    reads
+}
+
+/// The server dry run that stands for the rollback of `workload` to `revision`: the one the
+/// inspection started ahead ([`ahead`], no `--to-revision`) when `revision` is the one kubectl
+/// picks without it, else the rollback's own.
+fn dry_run(ctx: &Context, workload: &Workload, revision: u64) -> crate::exec::Invocation {
+    let kubectl = ctx.kubectl();
+    let namespace = ctx.options.namespace.as_str();
+    if ctx.ahead.preflight && crate::cluster::previous_revision(workload) == Some(revision) {
+        kubectl.rollout_undo_previous_server_dry_run(workload.kind, namespace, &workload.name)
+    } else {
+        kubectl.rollout_undo_server_dry_run(workload.kind, namespace, &workload.name, revision)
+    }
+}
+
+/// What the inspection can start for this task before it knows the cluster: the questions
+/// that depend on the options alone, and a server dry run of each workload's rollback to its
+/// previous revision (the usual target; [`dry_run`] uses it only when it is the target).
+pub fn ahead(ctx: &Context) -> Vec<crate::exec::Invocation> {
+    let kubectl = ctx.kubectl();
+    let options = ctx.options;
+    let namespace = options.namespace.as_str();
+    let mut reads: Vec<_> =
+        fixed_needs(options).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
+    if server_dry_run(ctx) {
+        reads.push(kubectl.rollout_undo_previous_server_dry_run(
+            kubectl::WorkloadKind::DaemonSet,
+            namespace,
+            &options.daemonset,
+        ));
+        reads.push(kubectl.rollout_undo_previous_server_dry_run(
+            kubectl::WorkloadKind::Deployment,
+            namespace,
+            &options.deployment,
+        ));
     }
     reads
 }
@@ -247,17 +286,16 @@ fn dry_runs(
         ));
         return Ok(());
     }
-    let kubectl = ctx.kubectl().clone();
     let namespace = ctx.options.namespace.clone();
     for ((workload, revision), output) in planned.into_iter().zip(outputs) {
-        let invocation = kubectl.rollout_undo_server_dry_run(workload.kind, &namespace, &workload.name, revision);
+        let invocation = dry_run(ctx, &workload, revision);
         let output = output?;
         let result = kubectl::parse_undo(workload.kind, &workload.name, &output)
             .map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         match result {
             UndoResult::WouldRollBack => {
                 details.push(format!(
-                    "allowed: patch {} in {namespace} (the API server accepts `{invocation}`, a server dry run)",
+                    "allowed: patch {} in {namespace} (the API server accepts `{invocation}`, a server dry run of the rollback to revision {revision})",
                     qualified(&workload)
                 ));
             }

@@ -326,6 +326,23 @@ impl Kubectl {
         Invocation::read_only(Tool::Kubectl, &invocation.program, invocation.args)
     }
 
+    /// `kubectl rollout undo KIND/NAME -n NS --dry-run=server` without `--to-revision`: the
+    /// rollback to the previous revision (kubectl's choice: the second highest revision
+    /// number, [`crate::cluster::previous_revision`]). Started with the inspection, before the
+    /// target is known; it stands for the rollback's own dry run when the target is that
+    /// revision, so the permission check needs no second round trip.
+    pub fn rollout_undo_previous_server_dry_run(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Invocation {
+        let args = self.invocation(vec![
+            "rollout".into(),
+            "undo".into(),
+            format!("{}/{name}", kind.resource()),
+            "-n".into(),
+            namespace.into(),
+            "--dry-run=server".into(),
+        ]);
+        Invocation::read_only(Tool::Kubectl, &self.program, args)
+    }
+
     /// `kubectl auth can-i VERB RESOURCE[/NAME] -n NS` (or `--all-namespaces`): a
     /// SelfSubjectAccessReview. Prints `yes` (exit 0) or `no`, possibly ` - REASON` (exit 1).
     pub fn can_i(&self, verb: &str, resource: &str, namespace: Option<&str>) -> Invocation {

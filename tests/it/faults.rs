@@ -23,7 +23,7 @@ const CALLS: &[(&str, &str, &str)] = &[
     (
         "kubectl-undo-daemonset-dry-run",
         "Check permissions",
-        "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1 --dry-run=server",
+        "kubectl rollout undo ds/calico-node -n kube-system --dry-run=server",
     ),
     ("calico-upgrade-inprogress", "Abort the upgrade", "calico-upgrade inprogress"),
     ("calico-upgrade-abort", "Abort the upgrade", "calico-upgrade abort --no-prompts"),
@@ -255,8 +255,9 @@ fn an_interrupted_run_exits_130_and_a_new_run_completes_without_toggling() {
 
 #[test]
 fn the_journal_survives_the_tool_being_killed() {
-    // One permission question hangs; what runs beside it (the other questions and the server
-    // dry runs, the pods listing in the background) ends and is journaled the moment it does.
+    // One permission question hangs; what runs beside it in the inspection's round (the
+    // inspection query, the other questions, the server dry runs, the lock's create) ends and
+    // is journaled the moment it does.
     let cluster = FakeCluster::new(&["--fault", "kubectl-auth-can-i=hang*1"]);
     let child = cluster.command(&["run", "--yes"]).spawn().unwrap();
     wait_for_call(&cluster, "\"can-i\"", Duration::from_secs(20));
@@ -276,7 +277,9 @@ fn the_journal_survives_the_tool_being_killed() {
     let hung: Vec<_> = vec![calls[first_question].clone()];
     let finished: Vec<_> =
         calls.iter().enumerate().filter(|(i, _)| *i != first_question).map(|(_, c)| c.clone()).collect();
-    assert!(finished.iter().any(|c| c["call"] == "kubectl-get-pods-all"), "{calls:#?}");
+    for beside in ["kubectl-get-objects", "kubectl-undo-daemonset-dry-run", "kubectl-create-configmap"] {
+        assert!(finished.iter().any(|c| c["call"] == beside), "{beside}: {calls:#?}");
+    }
     assert_eq!(hung.len(), 1);
     assert_eq!(argvs(&journal), argvs(&finished), "journal and calls agree");
     assert!(journal.iter().all(|e| e["exit_code"] == 0), "{journal:#?}");

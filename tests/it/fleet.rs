@@ -1,6 +1,6 @@
 //! Fleets and colleagues, on the simulated cluster: the cluster lock (another run's held lock
 //! stops `run` before any change, naming its holder; an expired one is taken over; the lock is
-//! released at every end), two runs started at once on one cluster (exactly one changes it),
+//! held from before the first change to the last and released at every end), two runs started at once on one cluster (exactly one changes it),
 //! and two clusters downgraded at once from one HOME (nothing on the host is shared but the
 //! journal folder, where each run writes its own file).
 
@@ -81,13 +81,13 @@ fn a_lock_with_an_unreadable_time_is_not_taken_over() {
 }
 
 #[test]
-fn the_lock_is_this_runs_while_it_works_and_released_at_every_end() {
-    // Held while the pods are awaited, with this run's host, user and command.
-    let cluster = FakeCluster::new(&["--pod-start-ms", "3000", "--pod-stop-ms", "100"]);
+fn the_lock_is_held_from_before_the_first_change_to_the_last_and_released_at_every_end() {
+    // Held while the abort runs (here it hangs), with this run's host, user and command.
+    let cluster = FakeCluster::new(&[&FAST[..], &["--fault", "calico-upgrade-abort=hang"]].concat());
     let mut child =
         cluster.command(&["run", "--yes"]).env("USER", "carol").stdout(std::process::Stdio::null()).spawn().unwrap();
-    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
-    let lock = lock_of(&cluster).expect("the lock is held during the wait");
+    wait_for_call(&cluster, "\"abort\"", Duration::from_secs(20));
+    let lock = lock_of(&cluster).expect("the lock is held during the abort");
     assert_eq!(lock["data"]["user"], "carol", "{lock:#}");
     assert_eq!(lock["data"]["command"], "calico-downgrade run --yes", "{lock:#}");
     assert_eq!(lock["data"]["pid"], child.id().to_string(), "{lock:#}");
@@ -96,6 +96,28 @@ fn the_lock_is_this_runs_while_it_works_and_released_at_every_end() {
     signal(&child, libc::SIGINT);
     assert_eq!(child.wait().unwrap().code(), Some(130));
     assert!(lock_of(&cluster).is_none(), "released after SIGINT");
+
+    // Once the rollbacks are made nothing is left to guard: free during the wait.
+    let cluster = FakeCluster::new(&["--pod-start-ms", "3000", "--pod-stop-ms", "100"]);
+    let child = cluster.command(&["run", "--yes"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while lock_of(&cluster).is_some() {
+        assert!(std::time::Instant::now() < deadline, "the lock is still held during the wait");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+
+    // With --rollback-first the abort comes after the wait: held through it.
+    let cluster = FakeCluster::new(&["--pod-start-ms", "1500", "--pod-stop-ms", "100"]);
+    let child =
+        cluster.command(&["run", "--yes", "--rollback-first"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lock_of(&cluster).is_some(), "held during the wait before the abort");
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    assert!(lock_of(&cluster).is_none());
 
     // A failed run releases it too.
     let cluster = FakeCluster::new(&["--fault", "kubectl-undo-daemonset=fail"]);

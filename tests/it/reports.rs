@@ -41,8 +41,13 @@ fn exit_1_a_command_killed_at_the_timeout_reports_how_long_it_really_ran() {
     let cluster = cluster(&["--fault", "kubectl-get-objects=hang"]);
     let run = cluster.run(&["run", "--yes", "-v", "--command-timeout", "1s"]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
-    // `-v` shows each whole query, and the real time the killed command ran.
-    assert!(run.stdout.contains("NAMESPACE:.metadata.namespace"), "{}", run.stdout);
+    // `-v` echoes each command as it starts (those run beside the hung one too), and the real
+    // time the killed command ran.
+    assert!(
+        run.stdout.contains("    $ kubectl rollout undo ds/calico-node -n kube-system --dry-run=server\n"),
+        "{}",
+        run.stdout
+    );
     let ran = regex::Regex::new(r"-> no answer within 1s \(--command-timeout\); the command was killed after (\d+) ms")
         .unwrap()
         .captures(&run.stdout)

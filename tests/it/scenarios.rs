@@ -231,21 +231,34 @@ impl Cluster {
             // The server dry runs are authorized as the patch (what real kubectl printed for a
             // user bound to ClusterRole view, a real capture, and its Deployment twin).
             let forbidden = include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr");
-            self.exec.set(
-                &k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1).to_string(),
-                exit(1, "", forbidden),
-            );
-            self.exec.set(
-                &k.rollout_undo_server_dry_run(WorkloadKind::Deployment, "kube-system", "calico-kube-controllers", 1)
-                    .to_string(),
-                exit(1, "", "Error from server (Forbidden): deployments.apps \"calico-kube-controllers\" is forbidden: User \"jane\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"kube-system\"\n"),
-            );
+            let deployment_forbidden = "Error from server (Forbidden): deployments.apps \"calico-kube-controllers\" is forbidden: User \"jane\" cannot patch resource \"deployments\" in API group \"apps\" in the namespace \"kube-system\"\n";
+            for (kind, name, stderr) in [
+                (WorkloadKind::DaemonSet, "calico-node", forbidden),
+                (WorkloadKind::Deployment, "calico-kube-controllers", deployment_forbidden),
+            ] {
+                self.exec
+                    .set(&k.rollout_undo_server_dry_run(kind, "kube-system", name, 1).to_string(), exit(1, "", stderr));
+                self.exec.set(
+                    &k.rollout_undo_previous_server_dry_run(kind, "kube-system", name).to_string(),
+                    exit(1, "", stderr),
+                );
+            }
         }
     }
 
-    /// `rollout undo --dry-run=server` of both workloads to these revisions: accepted.
+    /// `rollout undo --dry-run=server` of both workloads to these revisions, and to the previous
+    /// one (started with the inspection): accepted.
     fn dry_runs(&mut self, daemonset: u64, deployment: u64) {
         let k = kubectl();
+        self.exec.set(
+            &k.rollout_undo_previous_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(),
+            ok("daemonset.apps/calico-node rolled back (server dry run)\n"),
+        );
+        self.exec.set(
+            &k.rollout_undo_previous_server_dry_run(WorkloadKind::Deployment, "kube-system", "calico-kube-controllers")
+                .to_string(),
+            ok("deployment.apps/calico-kube-controllers rolled back (server dry run)\n"),
+        );
         self.exec.set(
             &k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", daemonset)
                 .to_string(),
@@ -261,6 +274,20 @@ impl Cluster {
             .to_string(),
             ok("deployment.apps/calico-kube-controllers rolled back (server dry run)\n"),
         );
+    }
+
+    /// The dry runs to the previous revision that the inspection starts ahead, for a
+    /// DaemonSet and a Deployment of these names that do not exist (typos).
+    fn missing_dry_runs(&mut self, daemonset: &str, deployment: &str) {
+        let k = kubectl();
+        for (kind, name, resource) in
+            [(WorkloadKind::DaemonSet, daemonset, "daemonsets"), (WorkloadKind::Deployment, deployment, "deployments")]
+        {
+            self.exec.set(
+                &k.rollout_undo_previous_server_dry_run(kind, "kube-system", name).to_string(),
+                exit(1, "", &format!("Error from server (NotFound): {resource}.apps \"{name}\" not found\n")),
+            );
+        }
     }
 
     fn tools(&mut self, calicoctl_version: &str, upgrade_version: &str) {
@@ -607,10 +634,16 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     cluster.render();
     cluster.all_pods();
     cluster.calico_config();
+    cluster.allowed(true);
+    cluster.lock_free();
+    cluster.missing_dry_runs("calico-node", "calico-kube-controllers");
     let outcome = cluster.run(Command::Run, &no_watch());
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure().cloned().unwrap().message;
     assert!(message.contains("canal installation") && message.contains("--daemonset canal"), "{message}");
+    // The lock taken ahead of the first change is released: no change was made.
+    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+    assert!(cluster.exec.commands().iter().any(|c| c.starts_with("kubectl delete configmap/calico-downgrade-lock")));
 }
 
 /// What kubectl 1.33 printed with the API server down (a real capture).
@@ -725,23 +758,36 @@ fn a_user_who_may_only_read_is_stopped_before_the_abort_naming_verb_resource_and
 
 #[test]
 fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_change() {
-    let mut cluster = Cluster::upgraded();
     // What real kubectl printed for a user bound to ClusterRole view (a real capture).
     let forbidden = include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-server-forbidden-1.32.stderr");
-    cluster.exec.set(
-        &kubectl().rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1).to_string(),
-        exit(1, "", forbidden),
-    );
-    let outcome = cluster.run(Command::Run, &no_watch());
-    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
-    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
-    let failure = outcome.failure().cloned().unwrap();
-    assert_eq!(
-        failure.message,
-        "user `jane` may not patch daemonsets.apps/calico-node in kube-system: nothing was changed"
-    );
-    let details = failure.details.join("\n");
-    assert!(details.contains("User \"jane\" cannot patch resource \"daemonsets\""), "{details}");
+    // The target is the previous revision: the dry run started with the inspection stands for
+    // it. With a longer history it is not, and the rollback's own dry run is asked.
+    for longer_history in [false, true] {
+        let mut cluster = Cluster::upgraded();
+        let k = kubectl();
+        let dry_run = if longer_history {
+            cluster.revisions(&[
+                (1, NODE_V2, "2026-11-23T20:22:59Z"),
+                (2, NODE_V3, "2026-11-23T21:30:32Z"),
+                (3, NODE_V3, "2026-11-23T22:30:32Z"),
+            ]);
+            k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1)
+        } else {
+            k.rollout_undo_previous_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node")
+        };
+        cluster.exec.set(&dry_run.to_string(), exit(1, "", forbidden));
+        let outcome = cluster.run(Command::Run, &no_watch());
+        assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
+        assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+        let failure = outcome.failure().cloned().unwrap();
+        assert_eq!(
+            failure.message,
+            "user `jane` may not patch daemonsets.apps/calico-node in kube-system: nothing was changed"
+        );
+        let details = failure.details.join("\n");
+        assert!(details.contains("User \"jane\" cannot patch resource \"daemonsets\""), "{details}");
+        assert!(details.contains(&format!("`{dry_run}`")), "the dry run that stands for the rollback: {details}");
+    }
 }
 
 #[test]
@@ -766,6 +812,7 @@ fn plan_shows_the_permission_checks_and_a_kubectl_without_server_dry_run_says_so
 fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
     // A typo'd Deployment on an etcd cluster: not "skipped", exit 3.
     let mut cluster = Cluster::upgraded();
+    cluster.missing_dry_runs("calico-node", "calico-kube-controler");
     let outcome = cluster.run(Command::Run, &Options { deployment: "calico-kube-controler".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure().cloned().unwrap().message;
@@ -774,6 +821,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
 
     // A typo'd DaemonSet.
     let mut cluster = Cluster::upgraded();
+    cluster.missing_dry_runs("calico-nod", "calico-kube-controllers");
     let options = Options { daemonset: "calico-nod".into(), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::Precondition);
@@ -797,6 +845,25 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
         &k.config_map("kube-sytem", "calico-config").to_string(),
         exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"),
     );
+    for (verb, resource) in [
+        ("list", "pods"),
+        ("update", "configmaps/calico-downgrade-lock"),
+        ("delete", "configmaps/calico-downgrade-lock"),
+    ] {
+        cluster.exec.set(&k.can_i(verb, resource, Some("kube-sytem")).to_string(), ok("yes\n"));
+    }
+    for (kind, name, resource) in [
+        (WorkloadKind::DaemonSet, "calico-node", "daemonsets"),
+        (WorkloadKind::Deployment, "calico-kube-controllers", "deployments"),
+    ] {
+        cluster.exec.set(
+            &k.rollout_undo_previous_server_dry_run(kind, "kube-sytem", name).to_string(),
+            exit(1, "", &format!("Error from server (NotFound): {resource}.apps \"{name}\" not found\n")),
+        );
+    }
+    // The lock's create, started ahead, meets a namespace that does not exist.
+    cluster.exec.lock_answer =
+        Some(exit(1, "", "error: failed to create configmap: namespaces \"kube-sytem\" not found\n"));
     let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure().cloned().unwrap().message;
