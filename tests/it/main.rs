@@ -25,6 +25,8 @@ mod fleet;
 #[cfg(feature = "test-fakes")]
 mod installation;
 #[cfg(feature = "test-fakes")]
+mod readme;
+#[cfg(feature = "test-fakes")]
 mod journal;
 #[cfg(feature = "test-fakes")]
 mod reports;
