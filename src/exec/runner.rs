@@ -43,6 +43,22 @@ pub struct Keeper {
 }
 
 impl Runner {
+    /// A runner of its own for work that must go on regardless of this one's state (the lock's
+    /// renewal, its release after a signal): the same environment and journal, no signal flag,
+    /// not in check mode, each command at most `timeout` long.
+    fn helper(&self, timeout: Duration) -> Runner {
+        Runner {
+            command_timeout: timeout,
+            interrupted: Arc::new(AtomicBool::new(false)),
+            check_mode: false,
+            journal: self.journal.clone(),
+            env: self.env.clone(),
+            keeper: None,
+            lost: Arc::default(),
+            background: Vec::new(),
+        }
+    }
+
     /// A runner for the tool's commands: no journal yet, no lock.
     pub fn new(
         command_timeout: Duration,
@@ -559,16 +575,7 @@ impl Exec for Runner {
     fn keep(&mut self, every: Duration, mut renewal: Renewal) {
         self.stop_keeping();
         let stop = Arc::new(AtomicBool::new(false));
-        let mut background = Runner {
-            command_timeout: every.min(self.command_timeout),
-            interrupted: Arc::new(AtomicBool::new(false)),
-            check_mode: false,
-            journal: self.journal.clone(),
-            env: self.env.clone(),
-            keeper: None,
-            lost: Arc::default(),
-            background: Vec::new(),
-        };
+        let mut background = self.helper(every.min(self.command_timeout));
         let lost = Arc::clone(&self.lost);
         let stopping = Arc::clone(&stop);
         let thread = std::thread::spawn(move || loop {
@@ -646,17 +653,7 @@ impl Exec for Runner {
         if self.check_mode && invocation.effect == Effect::Mutating {
             return Err(ExecError::RefusedInCheckMode);
         }
-        let mut cleaner = Runner {
-            command_timeout: within,
-            interrupted: Arc::new(AtomicBool::new(false)),
-            check_mode: false,
-            journal: self.journal.clone(),
-            env: self.env.clone(),
-            keeper: None,
-            lost: Arc::default(),
-            background: Vec::new(),
-        };
-        cleaner.run(invocation)
+        self.helper(within).run(invocation)
     }
 
     fn sleep(&mut self, duration: Duration) -> Result<(), ExecError> {

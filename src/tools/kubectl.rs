@@ -296,17 +296,18 @@ impl Kubectl {
         self.read(&["get", &object, "-n", namespace, "-o", &columns, "--watch", "--output-watch-events"])
     }
 
+    /// `rollout undo KIND/NAME -n NS`, then `extra`, then the connection flags.
+    fn undo_args(&self, kind: WorkloadKind, namespace: &str, name: &str, extra: &[String]) -> Vec<String> {
+        let mut args =
+            vec!["rollout".into(), "undo".into(), format!("{}/{name}", kind.resource()), "-n".into(), namespace.into()];
+        args.extend_from_slice(extra);
+        self.invocation(args)
+    }
+
     /// `kubectl rollout undo ds/NAME -n NS --to-revision=N`: always with an explicit revision,
     /// so that running it again is a no-op instead of a toggle back to v3.
     pub fn rollout_undo(&self, kind: WorkloadKind, namespace: &str, name: &str, revision: u64) -> Invocation {
-        let args = self.invocation(vec![
-            "rollout".into(),
-            "undo".into(),
-            format!("{}/{name}", kind.resource()),
-            "-n".into(),
-            namespace.into(),
-            format!("--to-revision={revision}"),
-        ]);
+        let args = self.undo_args(kind, namespace, name, &[format!("--to-revision={revision}")]);
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
 
@@ -320,10 +321,8 @@ impl Kubectl {
         name: &str,
         revision: u64,
     ) -> Invocation {
-        let mut invocation = self.rollout_undo(kind, namespace, name, revision);
-        let at = invocation.args.iter().position(|a| a.starts_with("--to-revision=")).map_or(0, |i| i + 1);
-        invocation.args.insert(at, "--dry-run=server".to_string());
-        Invocation::read_only(Tool::Kubectl, &invocation.program, invocation.args)
+        let extra = [format!("--to-revision={revision}"), "--dry-run=server".to_string()];
+        Invocation::read_only(Tool::Kubectl, &self.program, self.undo_args(kind, namespace, name, &extra))
     }
 
     /// `kubectl rollout undo KIND/NAME -n NS --dry-run=server` without `--to-revision`: the
@@ -332,15 +331,8 @@ impl Kubectl {
     /// target is known; it stands for the rollback's own dry run when the target is that
     /// revision, so the permission check needs no second round trip.
     pub fn rollout_undo_previous_server_dry_run(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Invocation {
-        let args = self.invocation(vec![
-            "rollout".into(),
-            "undo".into(),
-            format!("{}/{name}", kind.resource()),
-            "-n".into(),
-            namespace.into(),
-            "--dry-run=server".into(),
-        ]);
-        Invocation::read_only(Tool::Kubectl, &self.program, args)
+        let extra = ["--dry-run=server".to_string()];
+        Invocation::read_only(Tool::Kubectl, &self.program, self.undo_args(kind, namespace, name, &extra))
     }
 
     /// `kubectl auth can-i VERB RESOURCE[/NAME] -n NS` (or `--all-namespaces`): a

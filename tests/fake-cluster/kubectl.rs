@@ -1799,14 +1799,8 @@ fn scale(state: &mut State, name: &str, namespace: &str, replicas: u32, dry_run:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{control, scenario};
 
-    const T0: u64 = 1_800_000_000_000;
-
-    fn cluster(options: &[&str]) -> State {
-        let args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
-        scenario::build(&control::parse_init(&args).expect("options"), T0)
-    }
+    use crate::scenario::testing::{cluster, T0};
 
     /// `kubectl LINE` at `t` (words split on spaces), `stdin` for `replace -f -`.
     fn kubectl(state: &mut State, line: &str, stdin: &str, t: u64) -> Output {

@@ -280,14 +280,9 @@ pub fn pretty(document: &Value) -> String {
 mod tests {
     use super::*;
     use crate::kubectl::{execute, parse};
-    use crate::{control, scenario, sim};
+    use crate::sim;
 
-    const T0: u64 = 1_800_000_000_000;
-
-    fn cluster(options: &[&str]) -> State {
-        let args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
-        scenario::build(&control::parse_init(&args).expect("options"), T0)
-    }
+    use crate::scenario::testing::{cluster, T0};
 
     fn kubectl(state: &mut State, line: &str, t: u64) -> crate::Output {
         let args: Vec<String> = line.split(' ').map(str::to_string).collect();

@@ -491,3 +491,16 @@ pub fn build(options: &InitOptions, now: u64) -> State {
     });
     state
 }
+
+/// A cluster laid out as `fake-cluster init OPTIONS` would, at a fixed time, for unit tests.
+#[cfg(test)]
+pub mod testing {
+    use crate::state::State;
+
+    pub const T0: u64 = 1_800_000_000_000;
+
+    pub fn cluster(options: &[&str]) -> State {
+        let args: Vec<String> = options.iter().map(|s| s.to_string()).collect();
+        super::build(&crate::control::parse_init(&args).expect("options"), T0)
+    }
+}

@@ -65,7 +65,8 @@ fn an_expired_lock_is_taken_over_and_the_run_goes_on() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("(last renewed 10m ago)"), "{}", run.stdout);
+    // 10 minutes, and the seconds the run took to get there on a busy machine.
+    assert!(regex::Regex::new(r"\(last renewed 10m( \d+s)? ago\)").unwrap().is_match(&run.stdout), "{}", run.stdout);
     assert!(lock_of(&cluster).is_none(), "released at the end");
 }
 

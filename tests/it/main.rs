@@ -25,9 +25,9 @@ mod fleet;
 #[cfg(feature = "test-fakes")]
 mod installation;
 #[cfg(feature = "test-fakes")]
-mod readme;
-#[cfg(feature = "test-fakes")]
 mod journal;
+#[cfg(feature = "test-fakes")]
+mod readme;
 #[cfg(feature = "test-fakes")]
 mod reports;
 #[cfg(feature = "test-fakes")]

@@ -84,6 +84,65 @@ fn kubectl_config_view_names_the_context_server_and_user_or_says_why_not() {
     });
 }
 
+#[test]
+fn kubectl_config_get_contexts_lists_the_contexts_of_the_kubeconfig() {
+    insta::glob!(FIXTURES, "kubectl/config-get-contexts/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_context_names(&output(path).stdout));
+    });
+}
+
+/// Every failure kubectl printed, as the tool classifies it: a cluster that cannot be reached
+/// with this configuration at all (no retry helps), a failure a retry can fix, or neither.
+#[test]
+fn kubectl_failures_are_told_apart_unreachable_transient_or_neither() {
+    insta::glob!(FIXTURES, "kubectl/*/*.stderr", |path| {
+        let stderr = fs::read_to_string(path).unwrap();
+        insta::assert_debug_snapshot!((
+            kubectl::unreachable(&stderr).map(|kind| kind.meaning()),
+            kubectl::transient_failure(&stderr),
+            kubectl::stderr_lines(&stderr),
+        ));
+    });
+}
+
+/// `calico-config` and the cluster lock, as `kubectl get`, `create` and `replace` print a
+/// ConfigMap (or that it is missing, taken or changed).
+#[test]
+fn kubectl_configmaps_are_read_and_a_taken_or_changed_lock_is_recognised() {
+    for glob in ["kubectl/get-configmap/*.stdout", "kubectl/create-configmap/*.stdout"] {
+        insta::glob!(FIXTURES, glob, |path| {
+            let output = output(path);
+            insta::assert_debug_snapshot!((
+                kubectl::parse_config_map(&output),
+                kubectl::is_already_exists(&output.stderr),
+                kubectl::is_conflict(&output.stderr),
+            ));
+        });
+    }
+}
+
+#[test]
+fn kubectl_delete_configmap_says_deleted_or_not_found() {
+    insta::glob!(FIXTURES, "kubectl/delete-configmap/*.stdout", |path| {
+        let output = output(path);
+        insta::assert_debug_snapshot!((output.success(), kubectl::is_not_found(&output.stderr), output.stdout));
+    });
+}
+
+/// `kubectl scale deployment/NAME`, the name read from the fixture's command in the README.
+#[test]
+fn kubectl_scale_is_read_in_every_known_shape() {
+    insta::glob!(FIXTURES, "kubectl/scale/*.stdout", |path| {
+        let key = relative(path);
+        let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
+        let name = command
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("deployment/"))
+            .unwrap_or_else(|| panic!("no deployment/NAME in `{command}`"));
+        insta::assert_debug_snapshot!(kubectl::parse_scale(name, &output(path)));
+    });
+}
+
 /// `rollout undo ds/NAME` or `deployment/NAME`, read from the fixture's command in the README.
 fn undo_target(path: &Path) -> (WorkloadKind, String) {
     let key = relative(path);

@@ -43,8 +43,7 @@ fn the_readme_shows_what_the_demo_prints() {
     command.env("TERM", "dumb");
     let output = command.output().unwrap();
     assert_eq!(output.status.code(), Some(0));
-    let printed: Vec<String> =
-        String::from_utf8_lossy(&output.stdout).lines().map(|l| steady(l, &cluster)).collect();
+    let printed: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().map(|l| steady(l, &cluster)).collect();
     let excerpt = readme_excerpt();
     assert!(excerpt.len() >= 10, "the excerpt is a real part of a run: {excerpt:#?}");
     let mut at = 0;

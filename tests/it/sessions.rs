@@ -16,9 +16,11 @@ use clap::Parser;
 
 use calico_downgrade::app::resolve;
 use calico_downgrade::cli::Cli;
+use calico_downgrade::destination::{self, Destination, Kubeconfig, KubeconfigFile, KubeconfigOrigin};
 use calico_downgrade::exec::{Effect, ExecError, Invocation, Output, Tool};
 use calico_downgrade::playbook;
 use calico_downgrade::tasks::{Context, Environment, Silent};
+use calico_downgrade::tools::kubectl;
 
 use crate::support::scripted::{Answer, Scripted};
 
@@ -129,13 +131,45 @@ fn replay(path: &Path) -> (Header, i32, Vec<(String, Effect)>) {
     let (command, options, _) = resolve(cli);
     exec.check_mode = options.check;
     let environment = Environment { path: None, cwd: PathBuf::from("/"), ..Environment::default() };
+    let destination = destination(&steps, &options);
     let mut observer = Silent;
     let outcome = {
         let mut ctx = Context::new(&options, &environment, &mut exec, &mut observer);
+        ctx.facts.destination = Some(destination);
         playbook::execute(command, &mut ctx)
     };
     let sent = exec.log.iter().map(|(command, effect, _)| (command.clone(), *effect)).collect();
     (header, outcome.exit.code(), sent)
+}
+
+/// Which cluster the real run found before its playbook (`app::identify`): from what its
+/// `kubectl config view --minify` and `config get-contexts` printed, with a kubeconfig that
+/// existed (every capture had one).
+fn destination(steps: &[Step], options: &calico_downgrade::options::Options) -> Destination {
+    let printed = |words: [&str; 2]| {
+        steps.iter().find(|s| s.tool == "kubectl" && s.args.starts_with(&words.map(String::from))).map(|step| {
+            match answer_of(step) {
+                Answer::Exact(output) => output,
+                other => panic!("a recorded kubectl answers exactly: {other:?}"),
+            }
+        })
+    };
+    let view = printed(["config", "view"]).expect("every capture read the kubeconfig");
+    let (kube, kube_error) = match kubectl::parse_config_view(&view) {
+        Ok(kube) => (Some(kube), None),
+        Err(error) => (None, Some(error)),
+    };
+    Destination {
+        kubeconfig: Kubeconfig {
+            origin: KubeconfigOrigin::Variable,
+            files: vec![KubeconfigFile { path: "/captured/kubeconfig".into(), exists: true }],
+        },
+        kube,
+        kube_error,
+        contexts: printed(["config", "get-contexts"])
+            .map_or_else(Vec::new, |o| kubectl::parse_context_names(&o.stdout)),
+        calico_upgrade: destination::datastore_access(&options.api(), &|_| None, false, false),
+    }
 }
 
 #[test]
