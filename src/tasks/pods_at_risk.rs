@@ -87,7 +87,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     };
     ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk }));
     let done = if at_risk.is_empty() {
-        Done::ok(format!("none: no pod outside the host network was created after the v3 upgrade began at {since}"))
+        Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
     } else {
         let when = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
             // Some of them may have been created after the rollback, with v2 networking.
