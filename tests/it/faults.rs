@@ -91,7 +91,8 @@ fn cell(call: &str, task: &str, command: &str, kind: &str, expected: i32) -> Str
     let again = |c: &&serde_json::Value| kind == "hang" && c["argv"] == calls[faulted]["argv"];
     // The two undos are independent and start together: either may reach the cluster first.
     let undos = ["kubectl-undo-daemonset", "kubectl-undo-deployment"];
-    let beside = |c: &&serde_json::Value| undos.contains(&call) && undos.iter().any(|u| c["call"] == *u);
+    let beside =
+        |c: &&serde_json::Value| undos.contains(&call) && c["call"] != call && undos.iter().any(|u| c["call"] == *u);
     let after: Vec<_> = calls[faulted + 1..].iter().filter(|c| is_mutating(c) && !beside(c)).collect();
     assert!(after.iter().all(again), "a mutating command ran after the fault: {context}");
     assert!(after.len() <= 2, "{context}");
