@@ -47,16 +47,9 @@ impl Runner {
     /// renewal, its release after a signal): the same environment and journal, no signal flag,
     /// not in check mode, each command at most `timeout` long.
     fn helper(&self, timeout: Duration) -> Runner {
-        Runner {
-            command_timeout: timeout,
-            interrupted: Arc::new(AtomicBool::new(false)),
-            check_mode: false,
-            journal: self.journal.clone(),
-            env: self.env.clone(),
-            keeper: None,
-            lost: Arc::default(),
-            background: Vec::new(),
-        }
+        let mut helper = Runner::new(timeout, Arc::new(AtomicBool::new(false)), false, self.env.clone());
+        helper.journal = self.journal.clone();
+        helper
     }
 
     /// A runner for the tool's commands: no journal yet, no lock.
@@ -77,9 +70,7 @@ impl Runner {
             background: Vec::new(),
         }
     }
-}
 
-impl Runner {
     // The one place allowed to spawn (clippy.toml bans it everywhere else).
     #[allow(clippy::disallowed_methods)]
     fn expression(&self, invocation: &Invocation) -> duct::Expression {

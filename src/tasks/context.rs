@@ -50,16 +50,25 @@ pub struct Context<'a> {
     /// What later tasks of this command will need, so that the inspection starts their
     /// commands with its own (set by the playbook).
     pub ahead: Ahead,
-    /// The holder whose `kubectl create` of the cluster lock started with the inspection
-    /// (`lock::start_ahead`), until `Lock the cluster` takes its result.
-    pub lock_ahead: Option<crate::lease::Holder>,
-    /// The lock's release, started once the last change was made (`lock::start_release`).
-    pub releasing: Option<(Invocation, crate::exec::Pending, Instant)>,
-    /// Why the lock was lost, when its renewal said so as the release began.
-    pub lock_lost: Option<String>,
-    /// The lock was taken ahead for a run that ended before `Lock the cluster`: its release
-    /// is a step of the report only when it fails.
-    pub lock_unused: bool,
+    /// This run's hold on the cluster lock, from its create to its release (`tasks/lock.rs`).
+    pub lock: LockHold,
+}
+
+/// Where this run stands with the cluster lock (in the Calico namespace).
+#[derive(Debug, Default)]
+pub enum LockHold {
+    #[default]
+    Free,
+    /// Its `kubectl create`, for this holder, started with the inspection; `Lock the cluster`
+    /// takes the result.
+    Creating(crate::lease::Holder),
+    /// This run holds it. `used`: false when it was made ahead for a run that ended before
+    /// `Lock the cluster` (its release is then a step of the report only when it fails).
+    Held { used: bool },
+    /// Its delete runs in the background since the last change was made.
+    Releasing(Invocation, crate::exec::Pending, Instant),
+    /// Its renewal said it was lost.
+    Lost(String),
 }
 
 /// The later tasks of the command that the inspection starts commands for.
@@ -109,10 +118,7 @@ impl<'a> Context<'a> {
             started: None,
             background: Vec::new(),
             ahead: Ahead::default(),
-            lock_ahead: None,
-            releasing: None,
-            lock_lost: None,
-            lock_unused: false,
+            lock: LockHold::Free,
         }
     }
 
@@ -142,16 +148,16 @@ impl<'a> Context<'a> {
         self.started = Some(self.exec.now());
     }
 
-    /// Record a command for the report and tell the observer. `run` does it; a command run
-    /// directly through `exec` (the watch, whose closure needs the observer while `exec` is
-    /// borrowed) calls it itself. A command that could not finish (killed at the timeout,
-    /// interrupted) is recorded with the time it really ran.
     /// [`Context::record`] of a command started at `started` (in the background).
     pub fn record_started_at(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>, started: Instant) {
         self.started = Some(started);
         self.record(invocation, result);
     }
 
+    /// Record a command for the report and tell the observer. `run` does it; a command run
+    /// directly through `exec` (the watch, whose closure needs the observer while `exec` is
+    /// borrowed) calls it itself. A command that could not finish (killed at the timeout,
+    /// interrupted) is recorded with the time it really ran.
     pub fn record(&mut self, invocation: &Invocation, result: &Result<Output, ExecError>) {
         let measured = self.started.take().map(|started| self.exec.now().saturating_duration_since(started));
         let (exit_code, signal, duration, error) = match result {
@@ -257,6 +263,10 @@ impl<'a> Context<'a> {
         if invocation.effect != Effect::ReadOnly || self.background.iter().any(|(i, _, _)| *i == invocation) {
             return;
         }
+        self.spawn_background(invocation);
+    }
+
+    fn spawn_background(&mut self, invocation: Invocation) {
         self.observer.command_started(&invocation);
         let started = self.exec.now();
         let pending = self.exec.spawn(&invocation);
@@ -267,13 +277,9 @@ impl<'a> Context<'a> {
     /// take (`run_raw` collects it); the only mutating command ever started early: it changes
     /// nothing of Calico, and a lock taken for a run that ends before needing it is released.
     pub fn start_lock_in_background(&mut self, invocation: Invocation) {
-        if self.options.check {
-            return;
+        if !self.options.check {
+            self.spawn_background(invocation);
         }
-        self.observer.command_started(&invocation);
-        let started = self.exec.now();
-        let pending = self.exec.spawn(&invocation);
-        self.background.push((invocation, pending, started));
     }
 
     /// Stop and record whatever still runs in the background (a task that would have collected
@@ -327,7 +333,7 @@ impl<'a> Context<'a> {
         loop {
             let prefetched = match first.take() {
                 Some(result) => Some(result),
-                None => self.take_prefetched(invocation),
+                None => self.take_if_prefetched(invocation),
             };
             let result = match prefetched {
                 Some(result) => result,
@@ -404,15 +410,11 @@ impl<'a> Context<'a> {
         }
     }
 
-    /// A command run before the playbook for this task (`app::identify`), recorded under the
-    /// running task; nothing when it was not run.
+    /// A result for this command that was had ahead (run before the playbook by
+    /// `app::identify`, prefetched by an earlier task, or started in the background, which is
+    /// waited for until the deadline, if any), recorded now under the running task; `None`
+    /// when it was not run ahead.
     pub fn take_if_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
-        self.take_prefetched(invocation)
-    }
-
-    /// A prefetched result for this command, recorded now as if it had just run; one started
-    /// in the background is waited for (until the deadline, if any).
-    fn take_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
         if let Some(at) = self.background.iter().position(|(i, _, _)| i == invocation) {
             let (_, pending, started) = self.background.remove(at);
             let result = self.exec.collect(pending, self.deadline);

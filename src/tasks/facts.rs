@@ -76,6 +76,15 @@ impl OtherWorkload {
         format!("{}/{}", self.kind.resource(), self.name)
     }
 
+    /// `2 replicas`, `1 pod`: its size as its kind counts it.
+    pub fn size(&self) -> String {
+        let noun = match self.kind {
+            crate::tools::kubectl::WorkloadKind::DaemonSet => "pod",
+            crate::tools::kubectl::WorkloadKind::Deployment => "replica",
+        };
+        format!("{} {noun}{}", self.desired, if self.desired == 1 { "" } else { "s" })
+    }
+
     /// It runs pods on Calico v3 images: what the run leaves on v3.
     pub fn runs_v3(&self) -> bool {
         self.desired > 0 && crate::calico::newest_release(&self.images).is_some_and(|r| r >= (3, 0))
@@ -93,6 +102,23 @@ pub struct CalicoConfig {
     /// `typha_service_name`, when the ConfigMap has it (Calico v3.0's KDD manifests).
     pub typha_service_name: Option<String>,
     pub unread: Option<String>,
+}
+
+impl CalicoConfig {
+    /// It holds Calico v3.0's CNI conflist, which v2.6 would install as `10-calico.conf`.
+    pub fn holds_v3_conflist(&self) -> bool {
+        matches!(self.cni, Some(crate::calico::CniConfig::Conflist { .. }))
+    }
+
+    /// The way out of a v3.0 conflist, for `it` (the ConfigMap, as the sentence names it):
+    /// `rolled_back`, the templates run v2.6 already, so the pods must be restarted too.
+    pub fn conflist_step(it: &str, rolled_back: bool) -> String {
+        if rolled_back {
+            format!("re-apply {it} from your v2.6 manifest, restart calico-node's pods, remove 10-calico.conflist on each node")
+        } else {
+            format!("re-apply {it} from your v2.6 manifest before the rollback, then delete 10-calico.conflist on each node")
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -154,10 +180,6 @@ pub struct Facts {
     /// observed (a mutating command that said so and a state read back), never from a command
     /// merely having been started.
     pub changed: bool,
-    /// The namespace whose cluster lock this run holds (taken by `Lock the cluster`, released
-    /// at the end of the playbook).
-    #[serde(skip)]
-    pub lock: Option<String>,
     /// Changes that could not be confirmed or ruled out (a mutating command failed or was
     /// interrupted and the state could not be read back), each saying what to check.
     pub may_have_changed: Vec<String>,

@@ -354,10 +354,9 @@ pub fn other_step(other: &OtherWorkload, namespace: &str, typha_service: Option<
             _ => String::new(),
         };
         format!(
-            "{}: {} {} of Calico {release} Typha, which v2.6 does not use: once calico-node runs v2.6, `kubectl scale {} -n {namespace} --replicas=0` (or pass --stop-typha){service}",
+            "{}: {} of Calico {release} Typha, which v2.6 does not use: once calico-node runs v2.6, `kubectl scale {} -n {namespace} --replicas=0` (or pass --stop-typha){service}",
             other.reference(),
-            other.desired,
-            if other.desired == 1 { "replica" } else { "replicas" },
+            other.size(),
             other.reference()
         )
     } else {
@@ -426,12 +425,7 @@ fn config_lines(config: &CalicoConfig, to_v2: bool, rolled_back: bool) -> (Vec<S
         (Some(crate::calico::CniConfig::Conflist { cni_version, plugins }), _) if to_v2 => (
             vec![
                 format!("{reference} holds Calico v3.0's CNI conflist, which v2.6 would install as 10-calico.conf"),
-                if rolled_back {
-                    "  re-apply it from your v2.6 manifest, restart calico-node's pods, delete 10-calico.conflist on each node"
-                } else {
-                    "  re-apply it from your v2.6 manifest before the rollback, then delete 10-calico.conflist on each node"
-                }
-                .to_string(),
+                format!("  {}", CalicoConfig::conflist_step("it", rolled_back)),
             ],
             vec![format!(
                 "{reference}: {} is a conflist (cniVersion {}, plugins {}), the shape of Calico v3.0's manifests; v2.6's install-cni (no CNI_CONF_NAME) writes it to 10-calico.conf and leaves v3.0's 10-calico.conflist in place; which of the two the kubelet reads depends on its version",

@@ -16,7 +16,7 @@
 
 use std::time::SystemTime;
 
-use super::{refused, Context, Done, Stop, TaskResult};
+use super::{refused, Context, Done, LockHold, Stop, TaskResult};
 use crate::exec::Invocation;
 use crate::exit::Exit;
 use crate::lease::{self, Found, Holder};
@@ -47,25 +47,26 @@ fn me(ctx: &Context, now: SystemTime) -> Holder {
 /// read and the rights checked, and `Lock the cluster` takes its result, so taking the lock
 /// adds no round trip before the first change.
 pub fn start_ahead(ctx: &mut Context) {
-    if ctx.options.check || ctx.lock_ahead.is_some() {
+    if ctx.options.check || !matches!(ctx.lock, LockHold::Free) {
         return;
     }
     let holder = me(ctx, ctx.exec.wall_clock());
     let create = ctx.kubectl().create_lock(&ctx.options.namespace, &holder.data());
     ctx.start_lock_in_background(create);
-    ctx.lock_ahead = Some(holder);
+    ctx.lock = LockHold::Creating(holder);
 }
 
 /// A run that ended before `Lock the cluster` took the create started ahead: wait for it, and
 /// when it made the lock, hand it to [`release`].
 pub fn settle_ahead(ctx: &mut Context) {
-    let Some(holder) = ctx.lock_ahead.take() else { return };
-    let namespace = ctx.options.namespace.clone();
-    let create = ctx.kubectl().create_lock(&namespace, &holder.data());
+    if !matches!(ctx.lock, LockHold::Creating(_)) {
+        return;
+    }
+    let LockHold::Creating(holder) = std::mem::take(&mut ctx.lock) else { return };
+    let create = ctx.kubectl().create_lock(&ctx.options.namespace, &holder.data());
     if let Some(Ok(output)) = ctx.take_if_prefetched(&create) {
         if output.success() {
-            ctx.facts.lock = Some(namespace);
-            ctx.lock_unused = true;
+            ctx.lock = LockHold::Held { used: false };
         }
     }
 }
@@ -77,9 +78,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         return look(ctx, &kubectl, &namespace);
     }
     // The create started with the inspection, if it was (its result is taken below).
-    let holder = match ctx.lock_ahead.take() {
-        Some(holder) => holder,
-        None => me(ctx, ctx.exec.wall_clock()),
+    let holder = match std::mem::take(&mut ctx.lock) {
+        LockHold::Creating(holder) => holder,
+        _ => me(ctx, ctx.exec.wall_clock()),
     };
     for _ in 0..2 {
         let create = kubectl.create_lock(&namespace, &holder.data());
@@ -241,7 +242,7 @@ fn keep(ctx: &mut Context, kubectl: &Kubectl, namespace: &str, resource_version:
     let namespace = namespace.to_string();
     let mut resource_version = resource_version;
     let mut last_renewed = ctx.exec.now();
-    ctx.facts.lock = Some(namespace.clone());
+    ctx.lock = LockHold::Held { used: true };
     ctx.exec.keep(
         lease::RENEW_EVERY,
         Box::new(move |exec| {
@@ -274,39 +275,37 @@ const RELEASE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// and start its delete in the background, so that the end of the run does not wait for it
 /// ([`release`] collects it).
 pub fn start_release(ctx: &mut Context) {
-    let Some(namespace) = ctx.facts.lock.clone() else { return };
-    if ctx.releasing.is_some() || ctx.lock_lost.is_some() {
+    if !matches!(ctx.lock, LockHold::Held { .. }) {
         return;
     }
     if let Some(why) = ctx.exec.stop_keeping() {
-        ctx.lock_lost = Some(why);
+        ctx.lock = LockHold::Lost(why);
         return;
     }
-    let delete = ctx.kubectl().delete_lock(&namespace);
+    let delete = ctx.kubectl().delete_lock(&ctx.options.namespace);
     ctx.command_started(&delete);
     let started = ctx.exec.now();
     let pending = ctx.exec.spawn(&delete);
-    ctx.releasing = Some((delete, pending, started));
+    ctx.lock = LockHold::Releasing(delete, pending, started);
 }
 
 /// The end of a run that took the lock, however it ended: stop renewing it and delete it (after
 /// a signal too). Returns the step the report shows, `None` when no lock was taken.
 pub fn release(ctx: &mut Context) -> Option<super::Step> {
-    let namespace = ctx.facts.lock.take()?;
-    let lost = match ctx.lock_lost.take() {
-        Some(why) => Some(why),
-        None if ctx.releasing.is_some() => None,
-        None => ctx.exec.stop_keeping(),
+    let (lost, started_early, used) = match std::mem::take(&mut ctx.lock) {
+        LockHold::Free | LockHold::Creating(_) => return None,
+        LockHold::Lost(why) => (Some(why), None, true),
+        LockHold::Releasing(_, pending, started) => (None, Some((pending, started)), true),
+        LockHold::Held { used } => (ctx.exec.stop_keeping(), None, used),
     };
+    let namespace = ctx.options.namespace.clone();
     let delete: Invocation = ctx.kubectl().delete_lock(&namespace);
     // Not done is `skipped`, with why: the run's own outcome is told by the tasks before.
     let (status, message) = if let Some(why) = lost {
         (super::Status::Skipped, format!("the lock was lost during the run ({why}); it was not deleted"))
     } else {
-        let started_early = ctx.releasing.take().map(|(_, pending, started)| {
-            let result = ctx.exec.collect(pending, Some(ctx.exec.now() + RELEASE_WITHIN));
-            (result, started)
-        });
+        let started_early = started_early
+            .map(|(pending, started)| (ctx.exec.collect(pending, Some(ctx.exec.now() + RELEASE_WITHIN)), started));
         let result = match started_early {
             // Stopped by a signal before it finished: run again, as after a signal.
             Some((Err(crate::exec::ExecError::Interrupted), _)) | None => {
@@ -346,7 +345,7 @@ pub fn release(ctx: &mut Context) -> Option<super::Step> {
     };
     let commands = ctx.take_commands();
     // A lock no task used, released: nothing for the report (the journal has both commands).
-    if std::mem::take(&mut ctx.lock_unused) && status == super::Status::Ok {
+    if !used && status == super::Status::Ok {
         return None;
     }
     Some(super::Step { name: RELEASE.to_string(), status, message, summary: Vec::new(), details: Vec::new(), commands })

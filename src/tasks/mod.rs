@@ -27,7 +27,7 @@ pub mod typha;
 pub mod verify;
 pub mod wait;
 
-pub use context::{Ahead, Context, Environment};
+pub use context::{Ahead, Context, Environment, LockHold};
 pub use facts::{
     CalicoConfig, CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, OtherWorkload, TemplateChanges, Tools,
     WayBack,

@@ -4,8 +4,8 @@
 //! require (delete the migrated v3 data before any new migration attempt) and the way back.
 //!
 //! The claim "Calico v2.6 is running" is made only when the pods converged on v2.x images and
-//! nothing of the namespace's Calico installation still runs v3.0; otherwise the message says
-//! what remains.
+//! nothing of the namespace's Calico installation still runs v3.0 or went unread; otherwise
+//! the message says what remains and what was not checked.
 
 use super::{Context, Done, TaskResult};
 use crate::calico::{generation, Component, Generation};
@@ -74,30 +74,13 @@ pub fn remains(cluster: &super::Cluster, namespace: &str) -> Vec<(String, String
     let mut left: Vec<(String, String)> = cluster
         .others
         .iter()
-        .filter(|o| o.runs_v3())
         .filter_map(|other| {
             let step = super::inspect::other_step(other, namespace, typha_service.as_deref())?;
-            Some((
-                format!(
-                    "{} ({} {})",
-                    other.reference(),
-                    other.desired,
-                    if other.kind == crate::tools::kubectl::WorkloadKind::DaemonSet { "pods" } else { "replicas" }
-                ),
-                step,
-            ))
+            Some((format!("{} ({})", other.reference(), other.size()), step))
         })
         .collect();
-    if let Some(config) = &cluster.calico_config {
-        if matches!(config.cni, Some(crate::calico::CniConfig::Conflist { .. })) {
-            left.push((
-                format!("{}'s CNI conflist", config.name),
-                format!(
-                    "re-apply {} from your v2.6 manifest, restart calico-node's pods, remove 10-calico.conflist on each node",
-                    config.name
-                ),
-            ));
-        }
+    if let Some(config) = cluster.calico_config.as_ref().filter(|c| c.holds_v3_conflist()) {
+        left.push((format!("{}'s CNI conflist", config.name), super::CalicoConfig::conflist_step(&config.name, true)));
     }
     left
 }
@@ -149,19 +132,29 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         targets.first().is_some_and(|ds| generation(&ds.images, Component::Node) == Generation::V2)
     });
     let workloads = progress.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(" and ");
-    let message = match (converged, on_v2, left.is_empty()) {
-        (true, true, true) => {
+    // What could not be read cannot be claimed to be on v2.6 either.
+    let unchecked = ctx.facts.cluster.as_ref().and_then(|c| c.calico_config.as_ref()).and_then(|config| {
+        config.unread.as_ref().map(|why| format!("not checked: {}'s CNI configuration ({why})", config.name))
+    });
+    let message = match (converged, on_v2) {
+        (true, true) if left.is_empty() && unchecked.is_none() => {
             "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string()
         }
-        (true, true, false) => format!(
-            "{workloads} {} Calico v2.6; left on v3.0: {}",
-            if progress.len() == 1 { "runs" } else { "run" },
-            left.iter().map(|(what, _)| what.as_str()).collect::<Vec<_>>().join(", ")
-        ),
-        (true, false, _) => {
+        (true, true) => {
+            let mut message = format!("{workloads} {} Calico v2.6", if progress.len() == 1 { "runs" } else { "run" });
+            if !left.is_empty() {
+                let what: Vec<&str> = left.iter().map(|(what, _)| what.as_str()).collect();
+                message.push_str(&format!("; left on v3.0: {}", what.join(", ")));
+            }
+            if let Some(unchecked) = unchecked {
+                message.push_str(&format!("; {unchecked}"));
+            }
+            message
+        }
+        (true, false) => {
             "every pod Running and ready on the chosen revision's images, which are not Calico v2.x".to_string()
         }
-        (false, _, _) => "the pods have not converged".to_string(),
+        (false, _) => "the pods have not converged".to_string(),
     };
     Ok(Done::ok(message).with_summary(summary).with_details(details))
 }

@@ -161,3 +161,16 @@ fn without_the_locks_rights_the_run_stops_before_any_change_naming_them() {
     assert!(!cluster.calls().iter().any(crate::support::fake::is_undo));
     assert_eq!(cluster.show()["etcd_ready"], false);
 }
+
+#[test]
+fn a_calico_config_that_could_not_be_read_is_never_claimed_to_be_on_v2_6() {
+    let cluster = cluster(&["--cni-config", "v2", "--fault", "kubectl-get-configmap=fail"]);
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(0), "what only informs never stops the downgrade: {}", run.stdout);
+    assert!(!run.stdout.contains(CLAIM), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ok: calico-node and calico-kube-controllers run Calico v2.6; not checked: calico-config's CNI configuration ("),
+        "{}",
+        run.stdout
+    );
+}
