@@ -52,6 +52,9 @@ pub struct Context<'a> {
     pub ahead: Ahead,
     /// This run's hold on the cluster lock, from its create to its release (`tasks/lock.rs`).
     pub lock: LockHold,
+    /// Every failure a retry rode out (a read retried, a watch started again), with kubectl's
+    /// cause: a task that ends well still says the cluster did not always answer.
+    pub hiccups: Vec<String>,
 }
 
 /// Where this run stands with the cluster lock (in the Calico namespace).
@@ -119,6 +122,7 @@ impl<'a> Context<'a> {
             background: Vec::new(),
             ahead: Ahead::default(),
             lock: LockHold::Free,
+            hiccups: Vec::new(),
         }
     }
 
@@ -366,6 +370,7 @@ impl<'a> Context<'a> {
                 return result;
             }
             let left = until.saturating_duration_since(now);
+            self.hiccups.push(cause.clone());
             // kubectl's words once, and again only when they change.
             let why = if told.as_deref() == Some(cause.as_str()) { String::new() } else { format!(" ({cause})") };
             told = Some(cause.clone());

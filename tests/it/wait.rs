@@ -47,6 +47,9 @@ fn an_api_server_outage_during_the_wait_is_ridden_out() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("was refused"), "the outage is shown\n{stdout}");
+    // ... and stays said in the result, not only in progress lines a terminal overwrites.
+    let converged = stdout.lines().skip_while(|l| !l.starts_with("ok: converged after")).nth(1).unwrap_or_default();
+    assert!(converged.starts_with("    ridden out: ") && converged.contains("was refused"), "{stdout}");
     let state = cluster.show();
     assert!(state["daemonset"]["images"].to_string().contains("v2.6.8"), "{state:#}");
 }

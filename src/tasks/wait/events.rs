@@ -134,6 +134,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
                 return Ok(Ending::Looks);
             }
             Ended::Retry(cause) if failures + 1 >= WATCH_ATTEMPTS => {
+                ctx.hiccups.push(cause.clone());
                 // The API server is away: one `kubectl get pods`, retried until it answers or
                 // the deadline (`Context::run_raw`), instead of starting three watches a time.
                 ctx.observer.progress(&format!(
@@ -152,6 +153,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
             }
             Ended::Retry(cause) => {
                 failures += 1;
+                ctx.hiccups.push(cause.clone());
                 let pause =
                     crate::tasks::context::backoff(failures).min(deadline.saturating_duration_since(ctx.exec.now()));
                 ctx.observer

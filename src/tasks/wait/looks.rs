@@ -175,6 +175,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
             }
             WatchEnd::Failed(cause) => {
                 watch_failures += 1;
+                ctx.hiccups.push(cause.clone());
                 let pause = crate::tasks::context::backoff(watch_failures)
                     .max(ctx.options.poll_interval)
                     .min(deadline.saturating_duration_since(ctx.exec.now()));

@@ -52,6 +52,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let started = ctx.exec.now();
     let deadline = started + ctx.options.timeout;
     ctx.deadline = Some(deadline);
+    let hiccups_before = ctx.hiccups.len();
     let by_events =
         if events::usable(ctx) { events::wait(ctx, &targets, started, deadline) } else { Ok(events::Ending::Looks) };
     let result = match by_events {
@@ -60,5 +61,17 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         Err(stop) => Err(stop),
     };
     ctx.deadline = None;
-    result
+    // Converged after the cluster stopped answering for a while: said, not only in the live line.
+    let hiccups = &ctx.hiccups[hiccups_before..];
+    result.map(|mut done| {
+        if let Some(last) = hiccups.last() {
+            done.summary.push(format!(
+                "ridden out: {} read{} or watch{} the cluster did not answer, retried (last: {last})",
+                hiccups.len(),
+                if hiccups.len() == 1 { "" } else { "s" },
+                if hiccups.len() == 1 { "" } else { "es" }
+            ));
+        }
+        done
+    })
 }
