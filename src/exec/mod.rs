@@ -305,6 +305,11 @@ pub enum Pending {
 /// own; `Err(why)` once the lock is lost.
 pub type Renewal = Box<dyn FnMut(&mut dyn Exec) -> Result<(), String> + Send>;
 
+/// What a listing read page by page does with each page it gets (`Exec::spawn_pages`): keeps
+/// what it needs of it and names the next page's command, `None` after the last page (or when
+/// it cannot read this one, which it keeps to tell).
+pub type Pager = Box<dyn FnMut(&Output) -> Option<Invocation> + Send>;
+
 /// The seam between tasks and processes.
 pub trait Exec {
     /// Run a command to completion (or until the command timeout) and capture its output.
@@ -377,6 +382,25 @@ pub trait Exec {
     /// refused in check mode and once the lock is lost). The default runs it to its end now.
     fn spawn(&mut self, invocation: &Invocation) -> Pending {
         Pending::Done(self.run(invocation))
+    }
+
+    /// Start a listing read page by page and return at once: `first`, then each command the
+    /// `pager` names from the page before, one after another, each journaled as it ends; stops
+    /// at the first page that fails, at the last page, or when collected at its deadline.
+    /// `collect` gives the last page's result. Only the pages' commands run in the background,
+    /// the pager keeping what it reads: no page outlives its turn in memory. The default reads
+    /// every page now.
+    fn spawn_pages(&mut self, first: &Invocation, mut pager: Pager) -> Pending {
+        let mut invocation = first.clone();
+        loop {
+            match self.run(&invocation) {
+                Ok(output) if output.success() => match pager(&output) {
+                    Some(next) => invocation = next,
+                    None => return Pending::Done(Ok(output)),
+                },
+                other => return Pending::Done(other),
+            }
+        }
     }
 
     /// The result of a spawned command, waiting for it if it still runs (stopped at

@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::journal::Journal;
-use super::{Effect, Exec, ExecError, Flow, Invocation, Output, Pending, Renewal};
+use super::{Effect, Exec, ExecError, Flow, Invocation, Output, Pager, Pending, Renewal};
 
 /// How often a waiting loop looks at the clock and the signal flag.
 const TICK: Duration = Duration::from_millis(20);
@@ -608,6 +608,37 @@ impl Exec for Runner {
                 journal.record(&invocation, started, &result);
             }
             result
+        });
+        self.background.push(Some(Background { stop, thread }));
+        Pending::Running(self.background.len() - 1)
+    }
+
+    /// The pages run on a thread with a runner of its own (the same environment, journal and
+    /// signal flag), each under `--command-timeout`, the one running stopped when collected at
+    /// its deadline.
+    fn spawn_pages(&mut self, first: &Invocation, mut pager: Pager) -> Pending {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut pages = self.helper(self.command_timeout);
+        pages.interrupted = Arc::clone(&self.interrupted);
+        let (stopping, first) = (Arc::clone(&stop), first.clone());
+        let thread = std::thread::spawn(move || {
+            let mut invocation = first;
+            loop {
+                let running = pages.start(&invocation);
+                let started = running.as_ref().map_or_else(|_| SystemTime::now(), |r| r.started);
+                let result = running.and_then(|running| {
+                    supervise(running, pages.command_timeout, None, &pages.interrupted, Some(&stopping))
+                });
+                pages.record(&invocation, started, &result);
+                match result {
+                    Ok(output) if output.success() => match pager(&output) {
+                        Some(next) if !stopping.load(Ordering::SeqCst) => invocation = next,
+                        Some(_) => return Err(ExecError::Deadline),
+                        None => return Ok(output),
+                    },
+                    other => return other,
+                }
+            }
         });
         self.background.push(Some(Background { stop, thread }));
         Pending::Running(self.background.len() - 1)

@@ -55,6 +55,8 @@ pub struct Context<'a> {
     /// Every failure a retry rode out (a read retried, a watch started again), with kubectl's
     /// cause: a task that ends well still says the cluster did not always answer.
     pub hiccups: Vec<String>,
+    /// The pods-at-risk listing the inspection started, as its pages are read.
+    pub pods_listing: Option<super::pods_at_risk::SharedListing>,
 }
 
 /// Where this run stands with the cluster lock (in the Calico namespace).
@@ -123,6 +125,7 @@ impl<'a> Context<'a> {
             ahead: Ahead::default(),
             lock: LockHold::Free,
             hiccups: Vec::new(),
+            pods_listing: None,
         }
     }
 
@@ -275,6 +278,26 @@ impl<'a> Context<'a> {
         let started = self.exec.now();
         let pending = self.exec.spawn(&invocation);
         self.background.push((invocation, pending, started));
+    }
+
+    /// Start a listing read page by page in the background (`Exec::spawn_pages`, read-only
+    /// pages only) for a later task to take with [`Context::take_pages`].
+    pub fn start_pages_in_background(&mut self, first: Invocation, pager: crate::exec::Pager) {
+        if first.effect != Effect::ReadOnly || self.background.iter().any(|(i, _, _)| *i == first) {
+            return;
+        }
+        self.observer.command_started(&first);
+        let started = self.exec.now();
+        let pending = self.exec.spawn_pages(&first, pager);
+        self.background.push((first, pending, started));
+    }
+
+    /// The result of the listing started with `first` (its last page's, or that of the page
+    /// that failed), waited for until the deadline; not recorded: the task records its pages.
+    pub fn take_pages(&mut self, first: &Invocation) -> Option<Result<Output, ExecError>> {
+        let at = self.background.iter().position(|(i, _, _)| i == first)?;
+        let (_, pending, _) = self.background.remove(at);
+        Some(self.exec.collect(pending, self.deadline))
     }
 
     /// Start the cluster lock's `kubectl create` in the background, for `Lock the cluster` to

@@ -106,10 +106,6 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     }
     let result = ctx.prefetch(&[&invocation], later).remove(0);
     let output = super::succeeded(&invocation, result)?;
-    // The pods-at-risk listing needs nothing from this query and only informs: it runs in the
-    // background from now on, its cost (the cluster's pod count) waited for by nobody (a read
-    // wasted only when the cluster turns out never upgraded).
-    ctx.start_in_background(kubectl.all_pods());
     let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
     let Some(ds) = objects.daemonsets.iter().find(|d| d.row.name == options.daemonset) else {
@@ -123,6 +119,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let datastore = decide_datastore(&ds.env).map_err(|why| Stop::new(Exit::Precondition, why))?;
     let rows = objects.controller_revisions.iter().map(|r| r.row.clone()).collect();
     let daemonset = workload(WorkloadKind::DaemonSet, ds.row.clone(), revisions(rows, &options.daemonset))?;
+    // The pods-at-risk listing only informs: it runs in the background from now on, page by
+    // page, its cost (the cluster's pod count) waited for by nobody.
+    if let Some(since) = crate::cluster::upgrade_time(&daemonset) {
+        super::pods_at_risk::start(ctx, since);
+    }
 
     let deployments: Vec<WorkloadRow> = objects.deployments.iter().map(|d| d.row.clone()).collect();
     let deployment = match deployments.iter().find(|d| d.name == options.deployment).cloned() {

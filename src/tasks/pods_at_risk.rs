@@ -5,23 +5,30 @@
 //! when `complete` ran, so the list is worded as what was observed, never as fact, and it errs
 //! on the side of listing too many.
 //!
-//! It only informs, so it never stands in the way: its query starts with the inspection and
+//! It only informs, so it never stands in the way: the inspection starts it ([`start`]) and it
 //! runs in the background; `run` collects it after the wait (reported with the result), `plan`
 //! right after the inspection. Its cost grows with the cluster's pod count, none of which waits
-//! for it. The listing is read row by row and only the pods at risk are kept. When it cannot
-//! be had (a user who may list pods only in the Calico namespace, the API server away, output
-//! this tool cannot read), the pods at risk are "unknown", with why and the command an admin
-//! can run: never the run's failure.
+//! for it. It reads the API server's own pages ([`kubectl::PODS_PAGE`] pods each, `kubectl get --raw`),
+//! one after another on a thread, and keeps only the pods at risk of each: the memory of the
+//! tool and of each kubectl is one page's, whatever the cluster's size. A page that fails in a
+//! way a retry can fix is read again, and the listing goes on from there. When it cannot be
+//! had (a user who may list pods only in the Calico namespace, the API server away, output this
+//! tool cannot read), the pods at risk are "unknown", with why and the command an admin can
+//! run: never the run's failure.
 //!
 //! The report groups them by namespace with a ready-to-paste `kubectl delete pod -n NS …`; past
 //! [`LIST_LIMIT`] pods it gives the count per namespace only, and the full list is in the JSON
 //! (`pods_at_risk`) and in the journal (a `pods_at_risk` note line).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Context, Done, TaskResult};
 use crate::cluster::{upgrade_time, UpgradeState};
-use crate::tools::kubectl::{self, PodSummary};
+use crate::exec::{ExecError, Invocation, Output};
+use crate::tools::kubectl::{self, Kubectl, PodSummary};
+
+use crate::tools::Unrecognised;
 
 pub const NAME: &str = "Pods at risk";
 
@@ -59,33 +66,122 @@ pub fn advice(pods: &[PodSummary], when: &str) -> Vec<String> {
     lines
 }
 
+/// The listing as it goes, shared with the thread that reads its pages.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// When the v3 upgrade began: pods created after it are at risk.
+    since: String,
+    at_risk: Vec<PodSummary>,
+    /// Pods seen, over every page.
+    pods: usize,
+    /// Each page read, its output without the pods (kept: the page's size, not its text), for
+    /// the report's list of commands.
+    read: Vec<(Invocation, Output)>,
+    /// The page after the last one read, while there is one.
+    next: Option<Invocation>,
+    /// A page this tool could not read: the listing stopped there.
+    unreadable: Option<Unrecognised>,
+}
+
+/// The listing's state, as the task and the thread reading the pages share it.
+pub type SharedListing = Arc<Mutex<Listing>>;
+
+/// Start the listing of the pods created after `since` in the background (the inspection
+/// does, once it knows `since`): its first page now, each next one as the one before ends.
+pub fn start(ctx: &mut Context, since: &str) {
+    let kubectl = ctx.kubectl().clone();
+    let listing: SharedListing = Arc::new(Mutex::new(Listing { since: since.to_string(), ..Listing::default() }));
+    let first = kubectl.pods_page(None);
+    let shared = Arc::clone(&listing);
+    ctx.start_pages_in_background(
+        first.clone(),
+        Box::new(move |output| {
+            read_page(&mut shared.lock().unwrap_or_else(PoisonError::into_inner), &kubectl, &first, output)
+        }),
+    );
+    ctx.pods_listing = Some(listing);
+}
+
+/// One page read into the listing: its pods at risk kept, the next page named (`None` after
+/// the last, or when the page cannot be read).
+fn read_page(listing: &mut Listing, kubectl: &Kubectl, invocation: &Invocation, output: &Output) -> Option<Invocation> {
+    let invocation = listing.next.take().unwrap_or_else(|| invocation.clone());
+    let since = listing.since.clone();
+    let page = kubectl::parse_pods_page(output, |pod| crate::cluster::at_risk(pod, &since));
+    listing.read.push((invocation, Output { stdout: String::new(), ..output.clone() }));
+    match page {
+        Ok(page) => {
+            listing.pods += page.count;
+            listing.at_risk.extend(page.kept);
+            listing.next = page.next.map(|token| kubectl.pods_page(Some(&token)));
+            listing.next.clone()
+        }
+        Err(unreadable) => {
+            listing.unreadable = Some(unreadable);
+            None
+        }
+    }
+}
+
 pub fn run(ctx: &mut Context) -> TaskResult {
     let Some(since) = upgrade_time(&ctx.cluster().daemonset).map(str::to_string) else {
         ctx.facts.pods_at_risk = Some(Vec::new());
         return Ok(Done::skipped("no v3.x revision of the DaemonSet: no pod was created under Calico v3"));
     };
-    let invocation = ctx.kubectl().all_pods();
     let admin = admin_command(ctx.kubectl());
     let unknown = |why: String| {
         Done::skipped(format!("unknown: {why}")).with_summary(vec![format!(
             "an admin can list them: `{admin}`; those created after {since}, not on the host network, lose networking"
         )])
     };
-    let output = match ctx.run_raw(&invocation) {
-        Ok(output) if output.success() => output,
-        Ok(output) => {
-            return Ok(unknown(format!(
-                "`kubectl get pods --all-namespaces` failed: {}",
-                kubectl::failure_message(&output.stderr)
-            )))
+    let kubectl = ctx.kubectl().clone();
+    let first = kubectl.pods_page(None);
+    if ctx.pods_listing.is_none() {
+        start(ctx, &since);
+    }
+    let listing = ctx.pods_listing.take().expect("the listing was started");
+    let what = "`kubectl get --raw /api/v1/pods`";
+    let result = ctx.take_pages(&first).unwrap_or_else(|| Err(ExecError::Io("the listing never started".into())));
+    let mut listing = std::mem::take(&mut *listing.lock().unwrap_or_else(PoisonError::into_inner));
+    for (invocation, output) in std::mem::take(&mut listing.read) {
+        ctx.record(&invocation, &Ok(output));
+    }
+    if !result.as_ref().is_ok_and(Output::success) {
+        // The page that failed, recorded; read again in the foreground when a retry can fix
+        // its failure (`run_raw` retries those, each attempt recorded), and the listing goes on
+        // from there, page by page.
+        let mut page = listing.next.clone().unwrap_or_else(|| first.clone());
+        ctx.record(&page, &result);
+        let why = |failed: Result<Output, ExecError>| match failed {
+            Ok(output) => format!("{what} failed: {}", kubectl::failure_message(&output.stderr)),
+            Err(error) => format!("{what} did not finish: {error}"),
+        };
+        let retry = match &result {
+            Ok(output) => kubectl::transient_failure(&output.stderr).is_some(),
+            Err(error) => matches!(error, ExecError::TimedOut { .. }),
+        };
+        if !retry {
+            return Ok(unknown(why(result)));
         }
-        Err(error) => return Ok(unknown(format!("`kubectl get pods --all-namespaces` did not finish: {error}"))),
-    };
-    let at_risk = match kubectl::parse_all_pods_where(&output, |pod| crate::cluster::at_risk(pod, &since)) {
-        Ok(pods) => pods,
-        Err(error) => return Ok(unknown(format!("{} (the journal has its output)", error.headline()))),
-    };
-    ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk }));
+        loop {
+            let output = match ctx.run_raw(&page) {
+                Ok(output) if output.success() => output,
+                failed => return Ok(unknown(why(failed))),
+            };
+            let next = read_page(&mut listing, &kubectl, &page, &output);
+            // `run_raw` recorded it.
+            listing.read.clear();
+            match next {
+                Some(next) => page = next,
+                None => break,
+            }
+        }
+    }
+    if let Some(unreadable) = listing.unreadable {
+        return Ok(unknown(format!("{} (the journal has its output)", unreadable.headline())));
+    }
+    let at_risk = listing.at_risk;
+    ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk, "listed": listing.pods }));
     let done = if at_risk.is_empty() {
         Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
     } else {

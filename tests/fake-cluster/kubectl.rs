@@ -182,6 +182,13 @@ pub enum Cmd {
         resources: Vec<Resource>,
         namespace: String,
     },
+    /// `get --raw /api/v1/pods?limit=N[&continue=T]`: one page of every pod, the API server's
+    /// `PodList` as kubectl passes it through (compact JSON, no newline at the end).
+    PodsPage {
+        limit: usize,
+        /// Where the page starts (the fake's continue token is `after<N>`).
+        after: usize,
+    },
     /// `get configmap/NAME -n NS -o json` (also `configmap NAME`, `cm`).
     GetConfigMap {
         name: String,
@@ -290,6 +297,7 @@ impl Cmd {
             Cmd::Contexts => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
+            Cmd::PodsPage { .. } => "kubectl-get-pods-all",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
             Cmd::GetConfigMap { .. } => "kubectl-get-configmap",
@@ -340,6 +348,7 @@ struct Flags {
     filename: Option<String>,
     replicas: Option<String>,
     subresource: Option<String>,
+    raw: Option<String>,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -390,6 +399,8 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             _ if arg.starts_with("--filename=") => set(&mut f.filename, arg["--filename=".len()..].into())?,
             "--replicas" => set(&mut f.replicas, next(&mut i)?)?,
             _ if arg.starts_with("--replicas=") => set(&mut f.replicas, arg["--replicas=".len()..].into())?,
+            "--raw" => set(&mut f.raw, next(&mut i)?)?,
+            _ if arg.starts_with("--raw=") => set(&mut f.raw, arg["--raw=".len()..].into())?,
             "--subresource" => set(&mut f.subresource, next(&mut i)?)?,
             _ if arg.starts_with("--subresource=") => set(&mut f.subresource, arg["--subresource=".len()..].into())?,
             "--to-revision" => set(&mut f.to_revision, next(&mut i)?)?,
@@ -531,6 +542,10 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 Some("custom-columns=NAME:.metadata.name") => Ok(Cmd::Namespaces),
                 _ => Err("only -o custom-columns=NAME:.metadata.name is simulated for namespaces".into()),
             }
+        }
+        ["get"] if f.raw.is_some() => {
+            only(&["raw"])?;
+            pods_page(f.raw.as_deref().unwrap_or_default())
         }
         ["auth", "can-i", verb, resource] => {
             only(&["namespace", "subresource"])?;
@@ -823,6 +838,25 @@ pub(crate) fn minwidth(style: Style) -> usize {
     }
 }
 
+/// `/api/v1/pods?limit=N[&continue=afterM]`, the only raw path the tool reads.
+fn pods_page(path: &str) -> Result<Cmd, String> {
+    let query = path.strip_prefix("/api/v1/pods?").ok_or_else(|| format!("raw path {path} is not simulated"))?;
+    let (mut limit, mut after) = (None, 0);
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("limit", n)) => limit = Some(n.parse::<usize>().map_err(|_| format!("limit {n}"))?),
+            Some(("continue", token)) => {
+                after = token
+                    .strip_prefix("after")
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("continue token {token} is not one the fake gave"))?
+            }
+            _ => return Err(format!("query {pair} is not simulated")),
+        }
+    }
+    Ok(Cmd::PodsPage { limit: limit.ok_or("the tool always pages (limit=)")?, after })
+}
+
 /// Answer one command at time `now` (the state has been advanced to `now`).
 pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
     let style = state.config.kubectl_style;
@@ -871,6 +905,13 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::Contexts => out(state.config.contexts.iter().map(|c| format!("{c}\n")).collect::<String>()),
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
         Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
+        Cmd::PodsPage { limit, after } => {
+            let pods: Vec<&crate::state::Pod> = items(state, Resource::Pods, None)
+                .into_iter()
+                .filter_map(|item| if let Item::Pod(p) = item { Some(p) } else { None })
+                .collect();
+            out(crate::objects::pods_page(&pods, limit, after))
+        }
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
         Cmd::GetConfigMap { name, namespace } => get_configmap_json(state, &name, &namespace),
         Cmd::CreateConfigMap { name, namespace, data, json } => {
@@ -924,6 +965,7 @@ fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
             names.iter().find_map(|name| denied("get", rbac(resource), Some(name), Some(namespace)))
         }
         Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
+        Cmd::PodsPage { .. } => denied("list", rbac(Resource::Pods), None, None),
         // kubectl reads the workload before it patches it.
         Cmd::Undo { kind, name, namespace, .. } => denied("get", kind_resource(*kind), Some(name), Some(namespace)),
         _ => None,

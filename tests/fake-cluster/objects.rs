@@ -276,6 +276,35 @@ pub fn pretty(document: &Value) -> String {
     escaped + "\n"
 }
 
+/// One page of `GET /api/v1/pods?limit=N&continue=T` as the API server sends it and `kubectl
+/// get --raw` passes it through: compact JSON, `metadata.continue` on every page but the last
+/// (`fixtures/kubectl/get-raw-pods/*`), each pod with the fields the fake has.
+pub fn pods_page(pods: &[&Pod], limit: usize, after: usize) -> String {
+    let end = (after + limit.max(1)).min(pods.len());
+    let items: Vec<Value> = pods[after.min(end)..end]
+        .iter()
+        .map(|p| {
+            let mut spec = json!({ "containers": p.images.iter().map(|i| json!({ "image": i })).collect::<Vec<_>>() });
+            if p.host_network {
+                spec["hostNetwork"] = json!(true);
+            }
+            if let Some(node) = &p.node {
+                spec["nodeName"] = json!(node);
+            }
+            json!({
+                "metadata": { "name": p.name, "namespace": p.namespace, "creationTimestamp": rfc3339(p.created_at_ms) },
+                "spec": spec,
+            })
+        })
+        .collect();
+    let mut metadata = json!({ "resourceVersion": "4242" });
+    if end < pods.len() {
+        metadata["continue"] = json!(format!("after{end}"));
+        metadata["remainingItemCount"] = json!(pods.len() - end);
+    }
+    json!({ "kind": "PodList", "apiVersion": "v1", "metadata": metadata, "items": items }).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,7 +222,7 @@ fn an_interrupted_run_exits_130_and_a_new_run_completes_without_toggling() {
     let points = [
         ("calicoctl-version=hang", "\"calicoctl\""),
         ("kubectl-get-objects=hang", "controllerrevisions"),
-        ("kubectl-get-pods-all=hang", "--all-namespaces"),
+        ("kubectl-get-pods-all=hang", "/api/v1/pods"),
         ("calico-upgrade-abort=hang", "\"abort\""),
         ("kubectl-undo-daemonset=hang", "ds/calico-node"),
         ("kubectl-undo-deployment=hang", "deployment/calico-kube-controllers"),

@@ -284,9 +284,15 @@ fn kubectl_daemonsets_table_is_read_by_columns() {
 }
 
 #[test]
-fn kubectl_all_pods_table_tells_host_network_pods_apart() {
-    insta::glob!(FIXTURES, "kubectl/get-pods-all-namespaces/*.stdout", |path| {
-        insta::assert_debug_snapshot!(kubectl::parse_all_pods(&output(path)));
+fn kubectl_raw_pods_pages_tell_host_network_pods_apart_and_name_the_next_page() {
+    insta::glob!(FIXTURES, "kubectl/get-raw-pods/*.stdout", |path| {
+        // A page holds up to 500 pods: what it holds is summed up, and its first pods shown.
+        let summary = kubectl::parse_pods_page(&output(path), |_| true).map(|page| {
+            let host_network = page.kept.iter().filter(|p| p.host_network).count();
+            let first: Vec<_> = page.kept.iter().take(3).cloned().collect();
+            (page.count, page.next.map(|token| token.len()), host_network, first)
+        });
+        insta::assert_debug_snapshot!(summary);
     });
 }
 
@@ -386,7 +392,7 @@ fn calico_upgrade_inprogress_is_read_from_text_and_exit_code() {
 fn run_every_parser(output: &Output, name: &str) {
     let _ = kubectl::parse_client_version(&output.stdout);
     let _ = kubectl::parse_workloads("workloads", output);
-    let _ = kubectl::parse_all_pods(output);
+    let _ = kubectl::parse_pods_page(output, |_| true);
     let _ = kubectl::parse_pods(output);
     let _ = kubectl::is_nothing_found(&output.stderr);
     let _ = kubectl::parse_can_i(output);

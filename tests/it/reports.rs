@@ -75,7 +75,7 @@ fn verbose_echoes_a_command_when_it_starts() {
     let mut seen_while_running = false;
     for line in BufReader::new(stdout).lines() {
         let line = line.unwrap();
-        if line.trim_start().starts_with("$ kubectl get pods --all-namespaces") {
+        if line.trim_start().starts_with("$ kubectl get --raw") {
             seen_while_running = child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(3);
             break;
         }
@@ -216,6 +216,49 @@ fn many_pods_at_risk_are_counted_per_namespace_and_listed_in_the_json() {
     // One shape for a version.
     assert!(document["tools"]["calicoctl"]["version"].is_string());
     assert!(document["tools"]["calicoctls"][0]["version"].is_string());
+}
+
+/// The pods-at-risk listing reads the API server's pages of 500 pods one after another, keeps
+/// the pods at risk of each, and goes on from a page that failed once, read again.
+#[test]
+fn pods_at_risk_are_listed_page_by_page_and_a_failed_page_is_read_again() {
+    let pages = |fake: &FakeCluster| -> Vec<(String, Option<i64>)> {
+        fake.journal_entries()
+            .iter()
+            .filter(|e| e["argv"].to_string().contains("/api/v1/pods?limit=500"))
+            .map(|e| (e["argv"][3].as_str().unwrap().to_string(), e["exit_code"].as_i64()))
+            .collect()
+    };
+    let paged = cluster(&["--extra-pods", "1200", "--nodes", "1"]);
+    let run = paged.run(&["run", "--yes", "--output", "json"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(document["pods_at_risk"].as_array().unwrap().len(), 1200, "every page's pods at risk");
+    let read = pages(&paged);
+    assert_eq!(
+        read.iter().map(|(path, _)| path.as_str()).collect::<Vec<_>>(),
+        [
+            "/api/v1/pods?limit=500",
+            "/api/v1/pods?limit=500&continue=after500",
+            "/api/v1/pods?limit=500&continue=after1000"
+        ],
+        "three pages, each from the token of the one before"
+    );
+    let step = document["steps"].as_array().unwrap().iter().find(|s| s["name"] == "Pods at risk").unwrap();
+    assert_eq!(step["commands"].as_array().unwrap().len(), 3, "each page is one command of the task: {step:#}");
+    let notes = paged.journal_notes();
+    let note = notes.iter().find(|n| n["note"] == "pods_at_risk").expect("a pods_at_risk note");
+    assert!(note["value"]["listed"].as_u64().unwrap() > 1200, "{note:#}");
+
+    // The first page's API server away once: read again, then the rest.
+    let blipped = cluster(&["--extra-pods", "1200", "--nodes", "1", "--fault", "kubectl-get-pods-all=unreachable*1"]);
+    let run = blipped.run(&["plan"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("1200 pod(s) outside the host network"), "{}", run.stdout);
+    let read = pages(&blipped);
+    assert_eq!(read.len(), 4, "{read:?}");
+    assert_eq!(read[0].1, Some(1), "the failed page: {read:?}");
+    assert!(read[1..].iter().all(|(_, code)| *code == Some(0)), "{read:?}");
 }
 
 #[test]

@@ -331,12 +331,10 @@ impl Cluster {
     }
 
     fn all_pods(&mut self) {
+        // The API server's page, as `kubectl get --raw` passes it through (one line, compact).
         self.exec.set(
-            &kubectl().all_pods().to_string(),
-            ok("NAMESPACE     NAME                CREATED                HOSTNETWORK   NODE\n\
-                kube-system   calico-node-aaaaa   2026-11-23T21:31:34Z   true          node-1\n\
-                default       web-1               2026-11-23T22:00:00Z   <none>        node-2\n\
-                default       old-1               2026-11-23T19:00:00Z   <none>        node-2\n"),
+            &kubectl().pods_page(None).to_string(),
+            ok(r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"4242"},"items":[{"metadata":{"name":"calico-node-aaaaa","namespace":"kube-system","creationTimestamp":"2026-11-23T21:31:34Z"},"spec":{"hostNetwork":true,"nodeName":"node-1"}},{"metadata":{"name":"web-1","namespace":"default","creationTimestamp":"2026-11-23T22:00:00Z"},"spec":{"nodeName":"node-2"}},{"metadata":{"name":"old-1","namespace":"default","creationTimestamp":"2026-11-23T19:00:00Z"},"spec":{"nodeName":"node-2"}}]}"#),
         );
     }
 

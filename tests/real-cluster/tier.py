@@ -290,6 +290,30 @@ def case_pods_at_risk(c):
     c.expect_all_on(V26_IMAGES)
 
 
+def case_pods_at_risk_pages(c):
+    """More pods than one page holds: the pods-at-risk listing reads the API server's pages of
+    500 (`kubectl get --raw /api/v1/pods?limit=500&continue=…`) one after another while the
+    rollout runs, and finds the one pod at risk among 1100 others, none in kube-system."""
+    c.cluster.calico_state("upgraded", "etcd")
+    c.cluster.create_filler_pods(1100, namespace="filler-pages")
+    c.tier.cleanup.append(lambda: c.cluster.remove_filler_pods(namespace="filler-pages"))
+    ns = c.namespace()
+    c.cluster.kubectl_run("run", "web", "-n", ns, "--image=nginx:1.19", "--restart=Never")
+    r = c.tool("run", "--yes", "--output", "json")
+    expect(r.rc == 0, f"run exited {r.rc}: {r.why()}")
+    risk = [(p["namespace"], p["name"]) for p in (r.doc or {}).get("pods_at_risk") or []]
+    expect((ns, "web") in risk, f"pods_at_risk does not list {ns}/web")
+    expect(sum(1 for n, _ in risk if n == "filler-pages") == 1100, f"{len(risk)} pods at risk, not the 1100 fillers and web")
+    expect(all(n != "kube-system" for n, _ in risk), "hostNetwork Calico pods listed as at risk")
+    journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
+    pages = [e for e in journal if "--raw" in e.get("argv", [])]
+    expect(len(pages) == 3 and all(e["exit_code"] == 0 for e in pages),
+           f"the listing read {len(pages)} pages: {[(e['argv'][3][:40], e['exit_code']) for e in pages]}")
+    expect(all("continue=" in e["argv"][3] for e in pages[1:]), "a page after the first without its token")
+    expect(all(len(e["stdout"]) < 4_000_000 for e in pages), "a page larger than 500 pods")
+    c.expect_all_on(V26_IMAGES)
+
+
 def case_rollback_first(c):
     c.cluster.calico_state("upgraded", "etcd")
     r = c.tool("run", "--yes", "--rollback-first", "--output", "json")
@@ -714,6 +738,7 @@ CASES = {
     "ondelete-no-replace": (case_ondelete_no_replace, ["1.20"]),
     "kdd": (case_kdd, ["1.30"]),
     "pods-at-risk": (case_pods_at_risk, ["1.27"]),
+    "pods-at-risk-pages": (case_pods_at_risk_pages, ["1.20"]),
     "rollback-first": (case_rollback_first, ["1.31"]),
     "apiserver-outage": (case_apiserver_outage, ["1.33"]),
     "undo-outage": (case_undo_outage, ["1.29"]),
