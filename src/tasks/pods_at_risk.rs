@@ -108,7 +108,15 @@ fn read_page(listing: &mut Listing, kubectl: &Kubectl, invocation: &Invocation, 
     let invocation = listing.next.take().unwrap_or_else(|| invocation.clone());
     let since = listing.since.clone();
     let page = kubectl::parse_pods_page(output, |pod| crate::cluster::at_risk(pod, &since));
-    listing.read.push((invocation, Output { stdout: String::new(), ..output.clone() }));
+    let kept = Output {
+        code: output.code,
+        signal: output.signal,
+        stdout: String::new(),
+        stderr: output.stderr.clone(),
+        duration: output.duration,
+        stopped: output.stopped,
+    };
+    listing.read.push((invocation, kept));
     match page {
         Ok(page) => {
             listing.pods += page.count;
