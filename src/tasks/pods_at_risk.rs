@@ -160,6 +160,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         // from there, page by page.
         let mut page = listing.next.clone().unwrap_or_else(|| first.clone());
         ctx.record(&page, &result);
+        if let Err(ExecError::Interrupted) = result {
+            // The operator stops the run: here, not at the next task's command.
+            return Err(super::failures::exec_stop(&page, &ExecError::Interrupted));
+        }
         let why = |failed: Result<Output, ExecError>| match failed {
             Ok(output) => format!("{what} failed: {}", kubectl::failure_message(&output.stderr)),
             Err(error) => format!("{what} did not finish: {error}"),
