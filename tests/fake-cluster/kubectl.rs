@@ -189,10 +189,12 @@ pub enum Cmd {
         /// Where the page starts (the fake's continue token is `after<N>`).
         after: usize,
     },
-    /// `get configmap/NAME -n NS -o json` (also `configmap NAME`, `cm`).
+    /// `get configmap/NAME -n NS -o json` (also `configmap NAME`, `cm`), or `raw`: `get --raw
+    /// /api/v1/namespaces/NS/configmaps/NAME`.
     GetConfigMap {
         name: String,
         namespace: String,
+        raw: bool,
     },
     /// `create configmap NAME -n NS --from-literal=KEY=VALUE... [-o json]`.
     CreateConfigMap {
@@ -545,7 +547,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         }
         ["get"] if f.raw.is_some() => {
             only(&["raw"])?;
-            pods_page(f.raw.as_deref().unwrap_or_default())
+            raw_get(f.raw.as_deref().unwrap_or_default())
         }
         ["auth", "can-i", verb, resource] => {
             only(&["namespace", "subresource"])?;
@@ -780,7 +782,7 @@ fn get_configmap(name: &str, f: &Flags, namespace: String) -> Result<Cmd, String
     if f.output.as_deref() != Some("json") {
         return Err("only -o json is simulated for a ConfigMap".into());
     }
-    Ok(Cmd::GetConfigMap { name: name.to_string(), namespace })
+    Ok(Cmd::GetConfigMap { name: name.to_string(), namespace, raw: false })
 }
 
 fn scale_cmd(kind: &str, name: &str, f: &Flags, namespace: String) -> Result<Cmd, String> {
@@ -838,8 +840,17 @@ pub(crate) fn minwidth(style: Style) -> usize {
     }
 }
 
-/// `/api/v1/pods?limit=N[&continue=afterM]`, the only raw path the tool reads.
-fn pods_page(path: &str) -> Result<Cmd, String> {
+/// The raw paths the tool reads: `/api/v1/pods?limit=N[&continue=afterM]` and
+/// `/api/v1/namespaces/NS/configmaps/NAME`.
+fn raw_get(path: &str) -> Result<Cmd, String> {
+    if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
+        return match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [namespace, "configmaps", name] => {
+                Ok(Cmd::GetConfigMap { name: name.to_string(), namespace: namespace.to_string(), raw: true })
+            }
+            _ => Err(format!("raw path {path} is not simulated")),
+        };
+    }
     let query = path.strip_prefix("/api/v1/pods?").ok_or_else(|| format!("raw path {path} is not simulated"))?;
     let (mut limit, mut after) = (None, 0);
     for pair in query.split('&') {
@@ -913,7 +924,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
             out(crate::objects::pods_page(&pods, limit, after))
         }
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
-        Cmd::GetConfigMap { name, namespace } => get_configmap_json(state, &name, &namespace),
+        Cmd::GetConfigMap { name, namespace, raw } => get_configmap_json(state, &name, &namespace, raw),
         Cmd::CreateConfigMap { name, namespace, data, json } => {
             create_configmap(state, &name, &namespace, data, json, now)
         }
@@ -1669,11 +1680,14 @@ fn configmap_not_found(name: &str) -> String {
 }
 
 /// `get configmap/NAME -n NS -o json`.
-fn get_configmap_json(state: &State, name: &str, namespace: &str) -> Output {
+/// `get configmap/NAME -o json` (kubectl's indented print) or `get --raw …/configmaps/NAME` (the
+/// API server's compact JSON, passed through).
+fn get_configmap_json(state: &State, name: &str, namespace: &str, raw: bool) -> Output {
     if let Some(refusal) = forbidden(state, "get", ("configmaps", ""), name, namespace) {
         return refusal;
     }
     match state.configmap(name, namespace) {
+        Some(configmap) if raw => out(objects::configmap_json(configmap).to_string()),
         Some(configmap) => out(objects::pretty(&objects::configmap_json(configmap))),
         None => err(configmap_not_found(name), 1),
     }
