@@ -306,10 +306,10 @@ def case_pods_at_risk_pages(c):
     expect(sum(1 for n, _ in risk if n == "filler-pages") == 1100, f"{len(risk)} pods at risk, not the 1100 fillers and web")
     expect(all(n != "kube-system" for n, _ in risk), "hostNetwork Calico pods listed as at risk")
     journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
-    pages = [e for e in journal if "--raw" in e.get("argv", [])]
+    pages = [e for e in journal if "--raw" in e.get("argv", []) and e["argv"][e["argv"].index("--raw") + 1].startswith("/api/v1/pods?")]
     expect(len(pages) == 3 and all(e["exit_code"] == 0 for e in pages),
-           f"the listing read {len(pages)} pages: {[(e['argv'][3][:40], e['exit_code']) for e in pages]}")
-    expect(all("continue=" in e["argv"][3] for e in pages[1:]), "a page after the first without its token")
+           f"the listing read {len(pages)} pages: {[(e['argv'][e['argv'].index('--raw') + 1][:40], e['exit_code']) for e in pages]}")
+    expect(all("&continue=" in e["argv"][e["argv"].index("--raw") + 1] for e in pages[1:]), "a page after the first without its token")
     expect(all(len(e["stdout"]) < 4_000_000 for e in pages), "a page larger than 500 pods")
     c.expect_all_on(V26_IMAGES)
 
