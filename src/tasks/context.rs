@@ -96,6 +96,16 @@ pub fn backoff(attempt: u32) -> Duration {
     RETRY_FIRST.saturating_mul(1u32 << attempt.saturating_sub(1).min(8)).min(RETRY_CAP)
 }
 
+/// `ridden out: 7 reads or watches the cluster did not answer, retried (last: CAUSE)`, for a task
+/// that ended well after `hiccups` (its share of [`Context::hiccups`]): said in its result, not
+/// only in live lines a terminal overwrites. `None` when nothing was retried.
+pub fn ridden_out(hiccups: &[String], (one, many): (&str, &str)) -> Option<String> {
+    let last = hiccups.last()?;
+    let count = hiccups.len();
+    let what = if count == 1 { one } else { many };
+    Some(format!("ridden out: {count} {what} the cluster did not answer, retried (last: {last})"))
+}
+
 /// `kubectl get pods`: the tool and the words before the first flag, for progress lines.
 pub fn short_name(invocation: &Invocation) -> String {
     std::iter::once(invocation.tool.binary_name())

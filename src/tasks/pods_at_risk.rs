@@ -149,6 +149,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     }
     let listing = ctx.pods_listing.take().expect("the listing was started");
     let what = "`kubectl get --raw /api/v1/pods`";
+    let hiccups_before = ctx.hiccups.len();
     let result = ctx.take_pages(&first).unwrap_or_else(|| Err(ExecError::Io("the listing never started".into())));
     let mut listing = std::mem::take(&mut *listing.lock().unwrap_or_else(PoisonError::into_inner));
     for (invocation, output) in std::mem::take(&mut listing.read) {
@@ -169,12 +170,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             Err(error) => format!("{what} did not finish: {error}"),
         };
         let retry = match &result {
-            Ok(output) => kubectl::transient_failure(&output.stderr).is_some(),
-            Err(error) => matches!(error, ExecError::TimedOut { .. }),
+            Ok(output) => kubectl::transient_failure(&output.stderr),
+            Err(ExecError::TimedOut { after, .. }) => {
+                Some(format!("no answer within {}", humantime::format_duration(*after)))
+            }
+            Err(_) => None,
         };
-        if !retry {
-            return Ok(unknown(why(result)));
-        }
+        let Some(cause) = retry else { return Ok(unknown(why(result))) };
+        ctx.hiccups.push(cause);
         loop {
             let output = match ctx.run_raw(&page) {
                 Ok(output) if output.success() => output,
@@ -192,9 +195,10 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     if let Some(unreadable) = listing.unreadable {
         return Ok(unknown(format!("{} (the journal has its output)", unreadable.headline())));
     }
+    let ridden_out = super::context::ridden_out(&ctx.hiccups[hiccups_before..], ("page read", "page reads"));
     let at_risk = listing.at_risk;
     ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk, "listed": listing.pods }));
-    let done = if at_risk.is_empty() {
+    let mut done = if at_risk.is_empty() {
         Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
     } else {
         let when = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
@@ -208,6 +212,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         Done::ok(headline(at_risk.len(), &since)).with_summary(advice(&at_risk, when))
     };
     ctx.facts.pods_at_risk = Some(at_risk);
+    done.summary.extend(ridden_out);
     Ok(done)
 }
 

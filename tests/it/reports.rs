@@ -255,6 +255,11 @@ fn pods_at_risk_are_listed_page_by_page_and_a_failed_page_is_read_again() {
     let run = blipped.run(&["plan"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains("1200 pod(s) outside the host network"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ridden out: 1 page read the cluster did not answer, retried (last: "),
+        "{}",
+        run.stdout
+    );
     let read = pages(&blipped);
     assert_eq!(read.len(), 4, "{read:?}");
     assert_eq!(read[0].1, Some(1), "the failed page: {read:?}");

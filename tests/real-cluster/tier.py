@@ -314,6 +314,39 @@ def case_pods_at_risk_pages(c):
     c.expect_all_on(V26_IMAGES)
 
 
+def case_pods_pages_outage(c):
+    """The API server goes away in the middle of the pods-at-risk listing (after its first page
+    of 500): the page that failed is read again once the server is back, the listing goes on
+    from its continue token, every pod is counted, and the result says what was ridden out."""
+    c.cluster.calico_state("upgraded", "etcd")
+    c.cluster.create_filler_pods(6000, namespace="filler-outage")
+    c.tier.cleanup.append(lambda: c.cluster.remove_filler_pods(namespace="filler-outage"))
+    finish = c.tool("plan", "--output", "json", background=True)
+    journal = os.path.join(c.dir, f"journal-{c.runs}.jsonl")
+
+    def first_page_read():
+        try:
+            with open(journal) as f:
+                return any("/api/v1/pods?limit=500" in line and '"exit_code":0' in line for line in f)
+        except FileNotFoundError:
+            return False
+
+    c.cluster.wait_for(first_page_read, 60, "the listing's first page")
+    c.cluster.restart_apiserver(4)
+    r = finish()
+    expect(r.rc == 0, f"plan exited {r.rc} after an outage during the listing: {r.why()}")
+    risk = [p for p in (r.doc or {}).get("pods_at_risk") or [] if p["namespace"] == "filler-outage"]
+    expect(len(risk) == 6000, f"{len(risk)} of the 6000 filler pods listed after the outage")
+    entries = [json.loads(line) for line in open(journal) if line.strip()]
+    pages = [e for e in entries if "--raw" in e.get("argv", []) and e["argv"][e["argv"].index("--raw") + 1].startswith("/api/v1/pods?")]
+    expect(any(e["exit_code"] != 0 for e in pages), "no page failed: the outage missed the listing")
+    expect(pages[-1]["exit_code"] == 0 and "&continue=" in pages[-1]["argv"][pages[-1]["argv"].index("--raw") + 1],
+           "the listing did not go on from a continue token after the outage")
+    step = next((s for s in (r.doc or {}).get("steps", []) if s.get("name") == "Pods at risk"), {})
+    expect(any(line.startswith("ridden out: ") for line in step.get("summary", [])),
+           f"the result does not say what was ridden out: {step.get('summary')}")
+
+
 def case_rollback_first(c):
     c.cluster.calico_state("upgraded", "etcd")
     r = c.tool("run", "--yes", "--rollback-first", "--output", "json")
@@ -739,6 +772,7 @@ CASES = {
     "kdd": (case_kdd, ["1.30"]),
     "pods-at-risk": (case_pods_at_risk, ["1.27"]),
     "pods-at-risk-pages": (case_pods_at_risk_pages, ["1.20"]),
+    "pods-pages-outage": (case_pods_pages_outage, ["1.33"]),
     "rollback-first": (case_rollback_first, ["1.31"]),
     "apiserver-outage": (case_apiserver_outage, ["1.33"]),
     "undo-outage": (case_undo_outage, ["1.29"]),

@@ -62,16 +62,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     };
     ctx.deadline = None;
     // Converged after the cluster stopped answering for a while: said, not only in the live line.
-    let hiccups = &ctx.hiccups[hiccups_before..];
+    let ridden_out = super::context::ridden_out(&ctx.hiccups[hiccups_before..], ("read or watch", "reads or watches"));
     result.map(|mut done| {
-        if let Some(last) = hiccups.last() {
-            done.summary.push(format!(
-                "ridden out: {} read{} or watch{} the cluster did not answer, retried (last: {last})",
-                hiccups.len(),
-                if hiccups.len() == 1 { "" } else { "s" },
-                if hiccups.len() == 1 { "" } else { "es" }
-            ));
-        }
+        done.summary.extend(ridden_out);
         done
     })
 }
