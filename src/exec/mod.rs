@@ -305,10 +305,10 @@ pub enum Pending {
 /// own; `Err(why)` once the lock is lost.
 pub type Renewal = Box<dyn FnMut(&mut dyn Exec) -> Result<(), String> + Send>;
 
-/// What a listing read page by page does with each page it gets (`Exec::spawn_pages`): keeps
-/// what it needs of it and names the next page's command, `None` after the last page (or when
-/// it cannot read this one, which it keeps to tell).
-pub type Pager = Box<dyn FnMut(&Output) -> Option<Invocation> + Send>;
+/// What a listing read page by page does with each page it gets (`Exec::spawn_pages`): the
+/// command that read it and its output; keeps what it needs of it and names the next page's
+/// command, `None` after the last page (or when it cannot read this one, which it keeps to tell).
+pub type Pager = Box<dyn FnMut(&Invocation, &Output) -> Option<Invocation> + Send>;
 
 /// The seam between tasks and processes.
 pub trait Exec {
@@ -394,7 +394,7 @@ pub trait Exec {
         let mut invocation = first.clone();
         loop {
             match self.run(&invocation) {
-                Ok(output) if output.success() => match pager(&output) {
+                Ok(output) if output.success() => match pager(&invocation, &output) {
                     Some(next) => invocation = next,
                     None => return Pending::Done(Ok(output)),
                 },

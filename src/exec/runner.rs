@@ -631,7 +631,7 @@ impl Exec for Runner {
                 });
                 pages.record(&invocation, started, &result);
                 match result {
-                    Ok(output) if output.success() => match pager(&output) {
+                    Ok(output) if output.success() => match pager(&invocation, &output) {
                         Some(next) if !stopping.load(Ordering::SeqCst) => invocation = next,
                         Some(_) => return Err(ExecError::Deadline),
                         None => return Ok(output),

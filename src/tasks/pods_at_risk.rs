@@ -27,7 +27,6 @@ use super::{Context, Done, TaskResult};
 use crate::cluster::{upgrade_time, UpgradeState};
 use crate::exec::{ExecError, Invocation, Output};
 use crate::tools::kubectl::{self, Kubectl, PodSummary};
-
 use crate::tools::Unrecognised;
 
 pub const NAME: &str = "Pods at risk";
@@ -74,8 +73,8 @@ pub struct Listing {
     at_risk: Vec<PodSummary>,
     /// Pods seen, over every page.
     pods: usize,
-    /// Each page read, its output without the pods (kept: the page's size, not its text), for
-    /// the report's list of commands.
+    /// Each page read in the background, its output without the pods, for the report's list
+    /// of commands (the task records them when it takes the listing).
     read: Vec<(Invocation, Output)>,
     /// The page after the last one read, while there is one.
     next: Option<Invocation>,
@@ -88,15 +87,22 @@ pub type SharedListing = Arc<Mutex<Listing>>;
 
 /// Start the listing of the pods created after `since` in the background (the inspection
 /// does, once it knows `since`): its first page now, each next one as the one before ends.
+/// Started once per run: a listing already going on is left to go on.
 pub fn start(ctx: &mut Context, since: &str) {
+    if ctx.pods_listing.is_some() {
+        return;
+    }
     let kubectl = ctx.kubectl().clone();
     let listing: SharedListing = Arc::new(Mutex::new(Listing { since: since.to_string(), ..Listing::default() }));
-    let first = kubectl.pods_page(None);
     let shared = Arc::clone(&listing);
     ctx.start_pages_in_background(
-        first.clone(),
-        Box::new(move |output| {
-            read_page(&mut shared.lock().unwrap_or_else(PoisonError::into_inner), &kubectl, &first, output)
+        kubectl.pods_page(None),
+        Box::new(move |invocation, output| {
+            let mut listing = shared.lock().unwrap_or_else(PoisonError::into_inner);
+            // For the report's list of commands: the page's exit and time, not its pods.
+            let read = Output { stdout: String::new(), stderr: output.stderr.clone(), ..*output };
+            listing.read.push((invocation.clone(), read));
+            read_page(&mut listing, &kubectl, output)
         }),
     );
     ctx.pods_listing = Some(listing);
@@ -104,20 +110,9 @@ pub fn start(ctx: &mut Context, since: &str) {
 
 /// One page read into the listing: its pods at risk kept, the next page named (`None` after
 /// the last, or when the page cannot be read).
-fn read_page(listing: &mut Listing, kubectl: &Kubectl, invocation: &Invocation, output: &Output) -> Option<Invocation> {
-    let invocation = listing.next.take().unwrap_or_else(|| invocation.clone());
+fn read_page(listing: &mut Listing, kubectl: &Kubectl, output: &Output) -> Option<Invocation> {
     let since = listing.since.clone();
-    let page = kubectl::parse_pods_page(output, |pod| crate::cluster::at_risk(pod, &since));
-    let kept = Output {
-        code: output.code,
-        signal: output.signal,
-        stdout: String::new(),
-        stderr: output.stderr.clone(),
-        duration: output.duration,
-        stopped: output.stopped,
-    };
-    listing.read.push((invocation, kept));
-    match page {
+    match kubectl::parse_pods_page(output, |pod| crate::cluster::at_risk(pod, &since)) {
         Ok(page) => {
             listing.pods += page.count;
             listing.at_risk.extend(page.kept);
@@ -144,9 +139,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     };
     let kubectl = ctx.kubectl().clone();
     let first = kubectl.pods_page(None);
-    if ctx.pods_listing.is_none() {
-        start(ctx, &since);
-    }
+    // The inspection started it (then this does nothing).
+    start(ctx, &since);
     let listing = ctx.pods_listing.take().expect("the listing was started");
     let what = "`kubectl get --raw /api/v1/pods`";
     let hiccups_before = ctx.hiccups.len();
@@ -183,10 +177,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                 Ok(output) if output.success() => output,
                 failed => return Ok(unknown(why(failed))),
             };
-            let next = read_page(&mut listing, &kubectl, &page, &output);
-            // `run_raw` recorded it.
-            listing.read.clear();
-            match next {
+            match read_page(&mut listing, &kubectl, &output) {
                 Some(next) => page = next,
                 None => break,
             }

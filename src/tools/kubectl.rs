@@ -1311,6 +1311,7 @@ pub enum UndoResult {
 /// daemonset.apps/calico-node rolled back                      (1.11+; .extensions/ with servers <=1.15)
 /// daemonset.apps/calico-node skipped rollback (current template already matches revision 3)
 /// daemonset.apps/calico-node rolled back (server dry run)    (--dry-run=server, 1.18+)
+/// daemonset.apps/calico-node skipped rollback (current template already matches revision 13) (server dry run)
 /// error: unable to find specified revision 99 in history      (stderr, exit 1)
 /// ```
 pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<UndoResult, Unrecognised> {
@@ -1337,6 +1338,9 @@ pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<Und
     if rest == "rolled back (server dry run)" {
         return Ok(UndoResult::WouldRollBack);
     }
+    // A server dry run says so after a skip too: the live template already is the target (the
+    // cluster moved since it was read: another run rolled back first).
+    let rest = rest.strip_suffix(" (server dry run)").unwrap_or(rest);
     let already = rest
         .strip_prefix("skipped rollback (current template already matches revision ")
         .and_then(|r| r.strip_suffix(')'))

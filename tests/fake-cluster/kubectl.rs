@@ -1584,8 +1584,13 @@ fn server_dry_run(state: &State, kind: Kind, name: &str, namespace: &str, to: Op
     }
     let mut copy = state.clone();
     let mut answer = undo(&mut copy, kind, name, namespace, to, now, false);
-    if answer.code == 0 && answer.stdout.ends_with(" rolled back\n") {
-        answer.stdout = answer.stdout.replace(" rolled back\n", " rolled back (server dry run)\n");
+    // kubectl says so after whatever it printed: `rolled back (server dry run)`, and a skip too
+    // (`skipped rollback (current template already matches revision 13) (server dry run)`, real
+    // kubectl 1.33, `fixtures/kubectl/rollout-undo/ds-dry-run-already-matches-1.33.stdout`).
+    if answer.code == 0 {
+        if let Some(line) = answer.stdout.strip_suffix('\n') {
+            answer.stdout = format!("{line} (server dry run)\n");
+        }
     }
     answer
 }

@@ -788,6 +788,30 @@ fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_cha
     }
 }
 
+/// Another run rolled back between this run's inspection and its preflight: the rollback's own
+/// dry run finds the live template already the target. That is no refusal: the check goes on
+/// (the lock then tells who holds the cluster; the rollback, if it comes to it, finds it done).
+#[test]
+fn a_dry_run_that_finds_the_target_already_live_does_not_stop_the_run() {
+    // Real kubectl 1.33 in that race (the tier's two-runs-one-cluster), its revision this history's.
+    let skipped = include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-already-matches-1.33.stdout")
+        .replace("revision 13", "revision 1");
+    let mut cluster = Cluster::upgraded();
+    cluster.revisions(&[
+        (1, NODE_V2, "2026-11-23T20:22:59Z"),
+        (2, NODE_V3, "2026-11-23T21:30:32Z"),
+        (3, NODE_V3, "2026-11-23T22:30:32Z"),
+    ]);
+    let dry_run = kubectl().rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1);
+    cluster.exec.set(&dry_run.to_string(), ok(&skipped));
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let preflight = outcome.steps.iter().find(|s| s.name == "Check permissions").expect("the preflight ran");
+    assert_eq!(preflight.status, Status::Ok, "{:#?}", outcome.failures);
+    assert!(preflight.details.iter().any(|d| d.contains("already matches revision 1")), "{:#?}", preflight.details);
+}
+
 #[test]
 fn plan_shows_the_permission_checks_and_a_kubectl_without_server_dry_run_says_so() {
     let mut cluster = Cluster::upgraded();
