@@ -56,7 +56,7 @@ pub struct Context<'a> {
     /// cause: a task that ends well still says the cluster did not always answer.
     pub hiccups: Vec<String>,
     /// The pods-at-risk listing the inspection started, as its pages are read.
-    pub pods_listing: Option<super::pods_at_risk::SharedListing>,
+    pub pods_listing: Option<super::pods_listing::SharedListing>,
 }
 
 /// Where this run stands with the cluster lock (in the Calico namespace).

@@ -13,6 +13,7 @@ mod facts;
 mod failures;
 mod observer;
 mod outcome;
+mod pods_listing;
 
 pub mod abort;
 pub mod find_cluster;

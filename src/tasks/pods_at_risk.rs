@@ -21,13 +21,13 @@
 //! (`pods_at_risk`) and in the journal (a `pods_at_risk` note line).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::PoisonError;
 
+use super::pods_listing::{self, read_page};
 use super::{Context, Done, TaskResult};
 use crate::cluster::{upgrade_time, UpgradeState};
-use crate::exec::{ExecError, Invocation, Output};
-use crate::tools::kubectl::{self, Kubectl, PodSummary};
-use crate::tools::Unrecognised;
+use crate::exec::{ExecError, Output};
+use crate::tools::kubectl::{self, PodSummary};
 
 pub const NAME: &str = "Pods at risk";
 
@@ -65,26 +65,6 @@ pub fn advice(pods: &[PodSummary], when: &str) -> Vec<String> {
     lines
 }
 
-/// The listing as it goes, shared with the thread that reads its pages.
-#[derive(Debug, Default)]
-pub struct Listing {
-    /// When the v3 upgrade began: pods created after it are at risk.
-    since: String,
-    at_risk: Vec<PodSummary>,
-    /// Pods seen, over every page.
-    pods: usize,
-    /// Each page read in the background, its output without the pods, for the report's list
-    /// of commands (the task records them when it takes the listing).
-    read: Vec<(Invocation, Output)>,
-    /// The page after the last one read, while there is one.
-    next: Option<Invocation>,
-    /// A page this tool could not read: the listing stopped there.
-    unreadable: Option<Unrecognised>,
-}
-
-/// The listing's state, as the task and the thread reading the pages share it.
-pub type SharedListing = Arc<Mutex<Listing>>;
-
 /// Start the listing of the pods created after `since` in the background (the inspection
 /// does, once it knows `since`): its first page now, each next one as the one before ends.
 /// Started once per run: a listing already going on is left to go on.
@@ -93,37 +73,9 @@ pub fn start(ctx: &mut Context, since: &str) {
         return;
     }
     let kubectl = ctx.kubectl().clone();
-    let listing: SharedListing = Arc::new(Mutex::new(Listing { since: since.to_string(), ..Listing::default() }));
-    let shared = Arc::clone(&listing);
-    ctx.start_pages_in_background(
-        kubectl.pods_page(None),
-        Box::new(move |invocation, output| {
-            let mut listing = shared.lock().unwrap_or_else(PoisonError::into_inner);
-            // For the report's list of commands: the page's exit and time, not its pods.
-            let read = Output { stdout: String::new(), stderr: output.stderr.clone(), ..*output };
-            listing.read.push((invocation.clone(), read));
-            read_page(&mut listing, &kubectl, output)
-        }),
-    );
+    let listing = pods_listing::shared(since);
+    ctx.start_pages_in_background(kubectl.pods_page(None), pods_listing::pager(&listing, kubectl));
     ctx.pods_listing = Some(listing);
-}
-
-/// One page read into the listing: its pods at risk kept, the next page named (`None` after
-/// the last, or when the page cannot be read).
-fn read_page(listing: &mut Listing, kubectl: &Kubectl, output: &Output) -> Option<Invocation> {
-    let since = listing.since.clone();
-    match kubectl::parse_pods_page(output, |pod| crate::cluster::at_risk(pod, &since)) {
-        Ok(page) => {
-            listing.pods += page.count;
-            listing.at_risk.extend(page.kept);
-            listing.next = page.next.map(|token| kubectl.pods_page(Some(&token)));
-            listing.next.clone()
-        }
-        Err(unreadable) => {
-            listing.unreadable = Some(unreadable);
-            None
-        }
-    }
 }
 
 pub fn run(ctx: &mut Context) -> TaskResult {
