@@ -351,16 +351,22 @@ pub fn upgrade_time(daemonset: &Workload) -> Option<&str> {
 }
 
 /// Pods that lose networking on the downgrade: not host-network, created after the first
-/// v3.x revision of the DaemonSet. RFC 3339 UTC times with a `Z` compare as strings; a time
-/// that does not parse counts as at risk rather than being dropped silently.
+/// v3.x revision of the DaemonSet, and with a network to lose: scheduled to a node (a pod with
+/// no `spec.nodeName` never had a sandbox, and gets its network from v2.6 once scheduled) and
+/// not finished (a `Succeeded` or `Failed` pod runs nothing any more; its sandbox is gone).
+/// RFC 3339 UTC times with a `Z` compare as strings; a time that does not parse counts as at
+/// risk rather than being dropped silently.
 pub fn decide_pods_at_risk(pods: &[PodSummary], since: &str) -> Vec<PodSummary> {
     pods.iter().filter(|pod| at_risk(pod, since)).cloned().collect()
 }
 
-/// One pod of [`decide_pods_at_risk`]: not on the host network, created after `since` (or
-/// when either time cannot be read: listed rather than missed).
+/// One pod of [`decide_pods_at_risk`]: not on the host network, scheduled, not finished,
+/// created after `since` (or when either time cannot be read: listed rather than missed).
 pub fn at_risk(pod: &PodSummary, since: &str) -> bool {
+    let finished = matches!(pod.phase.as_deref(), Some("Succeeded" | "Failed"));
     !pod.host_network
+        && pod.node.is_some()
+        && !finished
         && match (humantime::parse_rfc3339(since), humantime::parse_rfc3339(&pod.created)) {
             (Ok(since), Ok(created)) => created > since,
             _ => true,
@@ -468,5 +474,33 @@ mod tests {
         );
         assert_eq!(pod_selector(&[&node]).as_deref(), Some("k8s-app in (calico-node)"));
         assert_eq!(pod_selector(&[&node, &custom]), None);
+    }
+
+    #[test]
+    fn only_pods_that_can_lose_a_network_are_at_risk() {
+        let since = "2026-11-23T21:00:00Z";
+        let pod = |name: &str, node: Option<&str>, phase: Option<&str>, host_network: bool| PodSummary {
+            namespace: "default".into(),
+            name: name.into(),
+            created: "2026-11-23T21:31:37Z".into(),
+            host_network,
+            node: node.map(str::to_string),
+            phase: phase.map(str::to_string),
+        };
+        let pods = [
+            pod("running", Some("node-1"), Some("Running"), false),
+            pod("pending-on-a-node", Some("node-1"), Some("Pending"), false),
+            pod("no-phase-yet", Some("node-2"), None, false),
+            pod("never-scheduled", None, Some("Pending"), false),
+            pod("done", Some("node-1"), Some("Succeeded"), false),
+            pod("crashed-out", Some("node-1"), Some("Failed"), false),
+            pod("host", Some("node-1"), Some("Running"), true),
+        ];
+        let names: Vec<String> = decide_pods_at_risk(&pods, since).into_iter().map(|p| p.name).collect();
+        assert_eq!(names, ["running", "pending-on-a-node", "no-phase-yet"]);
+        let older = PodSummary { created: "2026-11-23T20:59:59Z".into(), ..pods[0].clone() };
+        assert!(!at_risk(&older, since));
+        let unreadable = PodSummary { created: "yesterday".into(), ..pods[0].clone() };
+        assert!(at_risk(&unreadable, since), "a time that cannot be read is listed, not missed");
     }
 }

@@ -242,13 +242,14 @@ const RETURN_VALUES: &[ReturnValue] = &[
         kind: "list",
         elements: Some("dict"),
         returned: RAN,
-        description: "The pods at risk: in all namespaces, not on the host network, created after the first Calico v3 revision of the DaemonSet; the Calico docs warn that they may lose networking, so recreate them once the downgrade is done. Null when they could not be listed.",
+        description: "The pods at risk: in all namespaces, not on the host network, scheduled to a node and not finished (neither Succeeded nor Failed), created after the first Calico v3 revision of the DaemonSet; the Calico docs warn that they may lose networking, so recreate them once the downgrade is done. Null when they could not be listed.",
         contains: &[
             ("namespace", "str", "The pod's namespace."),
             ("name", "str", "The pod's name."),
             ("created", "str", "When it was created (RFC 3339)."),
             ("host_network", "bool", "Whether it uses the host's network."),
-            ("node", "str", "Its node, null when not scheduled."),
+            ("node", "str", "Its node (the pods at risk are all scheduled)."),
+            ("phase", "str", "Its phase (C(Pending), C(Running), C(Unknown)), null when the API server gave none."),
         ],
     },
     ReturnValue {

@@ -1,7 +1,8 @@
 //! Task "Pods at risk": the docs warn that "any pods created after `calico-upgrade complete`
 //! and before downgrading will lose networking", and leave it there. This task lists the
 //! candidates: pods in all namespaces, not on the host network, created after the first v3.x
-//! revision of the DaemonSet (the moment the upgrade reached calico-node). No command reports
+//! revision of the DaemonSet (the moment the upgrade reached calico-node), that have a network
+//! to lose: scheduled to a node and not finished (`cluster::at_risk`). No command reports
 //! when `complete` ran, so the list is worded as what was observed, never as fact, and it errs
 //! on the side of listing too many.
 //!
@@ -142,7 +143,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let at_risk = listing.at_risk;
     ctx.exec.note("pods_at_risk", serde_json::json!({ "since": since, "pods": at_risk, "listed": listing.pods }));
     let mut done = if at_risk.is_empty() {
-        Done::ok(format!("no pod outside the host network was created after the v3 upgrade began at {since}"))
+        Done::ok(format!(
+            "no scheduled, unfinished pod outside the host network was created after the v3 upgrade began at {since}"
+        ))
     } else {
         let when = if ctx.cluster().state == UpgradeState::AlreadyDowngraded {
             // Some of them may have been created after the rollback, with v2 networking.
@@ -177,7 +180,8 @@ mod tests {
             name: name.into(),
             created: "2026-11-23T21:31:37Z".into(),
             host_network: false,
-            node: None,
+            node: Some("node-1".into()),
+            phase: Some("Running".into()),
         }
     }
 

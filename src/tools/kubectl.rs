@@ -878,7 +878,10 @@ pub struct PodSummary {
     pub name: String,
     pub created: String,
     pub host_network: bool,
+    /// The node it was scheduled to; `None`: never scheduled (no `spec.nodeName`).
     pub node: Option<String>,
+    /// `status.phase` (`Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`), when set.
+    pub phase: Option<String>,
 }
 
 /// What a raw API path may carry unescaped: letters, digits, `-`, `.`, `_` (RFC 3986's
@@ -910,6 +913,7 @@ pub struct PodsPage {
 struct PodJson {
     metadata: PodMetadataJson,
     spec: PodPlacementJson,
+    status: PodPhaseJson,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -925,6 +929,12 @@ struct PodMetadataJson {
 struct PodPlacementJson {
     host_network: bool,
     node_name: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct PodPhaseJson {
+    phase: Option<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -967,6 +977,7 @@ pub fn parse_pods_page(output: &Output, mut keep: impl FnMut(&PodSummary) -> boo
             created: pod.metadata.creation_timestamp,
             host_network: pod.spec.host_network,
             node: pod.spec.node_name.filter(|n| !n.is_empty()),
+            phase: pod.status.phase.filter(|p| !p.is_empty()),
         };
         if keep(&summary) {
             kept.push(summary);

@@ -921,7 +921,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
                 .into_iter()
                 .filter_map(|item| if let Item::Pod(p) = item { Some(p) } else { None })
                 .collect();
-            out(crate::objects::pods_page(&pods, limit, after))
+            out(crate::objects::pods_page(&pods, limit, after, now))
         }
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
         Cmd::GetConfigMap { name, namespace, raw } => get_configmap_json(state, &name, &namespace, raw),

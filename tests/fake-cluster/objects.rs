@@ -278,8 +278,9 @@ pub fn pretty(document: &Value) -> String {
 
 /// One page of `GET /api/v1/pods?limit=N&continue=T` as the API server sends it and `kubectl
 /// get --raw` passes it through: compact JSON, `metadata.continue` on every page but the last
-/// (`fixtures/kubectl/get-raw-pods/*`), each pod with the fields the fake has.
-pub fn pods_page(pods: &[&Pod], limit: usize, after: usize) -> String {
+/// (`fixtures/kubectl/get-raw-pods/*`), each pod with the fields the fake has and its phase at
+/// `now`.
+pub fn pods_page(pods: &[&Pod], limit: usize, after: usize, now: u64) -> String {
     let end = (after + limit.max(1)).min(pods.len());
     let items: Vec<Value> = pods[after.min(end)..end]
         .iter()
@@ -294,6 +295,7 @@ pub fn pods_page(pods: &[&Pod], limit: usize, after: usize) -> String {
             json!({
                 "metadata": { "name": p.name, "namespace": p.namespace, "creationTimestamp": rfc3339(p.created_at_ms) },
                 "spec": spec,
+                "status": { "phase": crate::sim::view(p, now).phase },
             })
         })
         .collect();

@@ -278,14 +278,27 @@ def case_kdd(c):
 
 
 def case_pods_at_risk(c):
+    """A pod created after the upgrade is at risk; one never scheduled (no node matches its
+    nodeSelector: no spec.nodeName) and one finished (phase Succeeded, as its kubelet reports a
+    container that exited 0) have no network to lose and are not listed."""
     c.cluster.calico_state("upgraded", "etcd")
     ns = c.namespace()
     c.cluster.kubectl_run("run", "web", "-n", ns, "--image=nginx:1.19", "--restart=Never")
-    c.cluster.wait_for(lambda: c.api.get(f"/api/v1/namespaces/{ns}/pods/web")["status"].get("phase") == "Running", 30, "pod web Running")
+    c.cluster.kubectl_run("run", "done", "-n", ns, "--image=busybox:1.31", "--restart=Never")
+    c.cluster.kubectl_run("run", "nowhere", "-n", ns, "--image=nginx:1.19", "--restart=Never",
+                          "--overrides", json.dumps({"apiVersion": "v1", "spec": {"nodeSelector": {"tier-case": "no-such-node"}}}))
+    for name in ("web", "done"):
+        c.cluster.wait_for(lambda: c.api.get(f"/api/v1/namespaces/{ns}/pods/{name}")["status"].get("phase") == "Running", 30, f"pod {name} Running")
+    c.api.patch(f"/api/v1/namespaces/{ns}/pods/done/status", {"status": {"phase": "Succeeded"}})
+    c.cluster.wait_for(lambda: c.api.get(f"/api/v1/namespaces/{ns}/pods/done")["status"].get("phase") == "Succeeded", 10, "pod done Succeeded")
+    nowhere = c.api.get(f"/api/v1/namespaces/{ns}/pods/nowhere")
+    expect(not nowhere["spec"].get("nodeName"), f"pod nowhere was scheduled to {nowhere['spec'].get('nodeName')}")
     r = c.tool("run", "--yes", "--output", "json")
     expect(r.rc == 0, f"run exited {r.rc}: {r.why()}")
     risk = [(p["namespace"], p["name"]) for p in (r.doc or {}).get("pods_at_risk") or []]
     expect((ns, "web") in risk, f"pods_at_risk does not list {ns}/web: {risk}")
+    expect((ns, "done") not in risk, f"the Succeeded pod {ns}/done is listed as at risk: {risk}")
+    expect((ns, "nowhere") not in risk, f"the unscheduled pod {ns}/nowhere is listed as at risk: {risk}")
     expect(all(n != "kube-system" for n, _ in risk), f"hostNetwork Calico pods listed as at risk: {risk}")
     c.expect_all_on(V26_IMAGES)
 
