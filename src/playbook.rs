@@ -32,6 +32,8 @@ pub enum Task {
     FindCluster,
     Inspect,
     PodsAtRisk,
+    /// What Calico v2.6 will not read of what v3.0 wrote: only informs.
+    NotReadByV26,
     /// Before the first change: every verb the run needs is allowed.
     Preflight,
     /// `abort`: calico/node must not run Calico v3 (unless `--abort-while-v3`).
@@ -55,6 +57,7 @@ impl Task {
             Task::FindCluster => tasks::find_cluster::NAME.to_string(),
             Task::Inspect => tasks::inspect::NAME.to_string(),
             Task::PodsAtRisk => tasks::pods_at_risk::NAME.to_string(),
+            Task::NotReadByV26 => tasks::v3_data::NAME.to_string(),
             Task::Preflight => tasks::preflight::NAME.to_string(),
             Task::CheckNode => tasks::abort::CHECK_NODE.to_string(),
             Task::Lock => tasks::lock::NAME.to_string(),
@@ -76,6 +79,7 @@ impl Task {
             Task::Wait | Task::ObservePods => "Downgrading a self-hosted installation, step 3",
             Task::StopTypha => "Downgrading a self-hosted installation (what v3.0's manifests added)",
             Task::PodsAtRisk => "Downgrading Calico (pods created after `calico-upgrade complete`)",
+            Task::NotReadByV26 => "Downgrading Calico (what v3.0 wrote that v2.6 does not read)",
             Task::Inspect | Task::Verify | Task::Preflight | Task::FindCluster | Task::Lock => {
                 "Downgrading a self-hosted installation"
             }
@@ -90,6 +94,7 @@ impl Task {
             | Task::FindCluster
             | Task::Inspect
             | Task::PodsAtRisk
+            | Task::NotReadByV26
             | Task::Preflight
             | Task::CheckNode
             | Task::Lock
@@ -117,7 +122,7 @@ impl Task {
         match (self, command) {
             (_, Command::Status) => "`status` only reads: nothing was changed; run it again when you like".to_string(),
             (_, Command::Plan) => "`plan` only reads: nothing was changed; run it again when you like".to_string(),
-            (Task::FindTools | Task::FindKubectl | Task::FindCluster | Task::Inspect | Task::PodsAtRisk | Task::Preflight | Task::CheckNode | Task::Lock | Task::ObservePods, _) => {
+            (Task::FindTools | Task::FindKubectl | Task::FindCluster | Task::Inspect | Task::PodsAtRisk | Task::NotReadByV26 | Task::Preflight | Task::CheckNode | Task::Lock | Task::ObservePods, _) => {
                 "nothing was changed yet; run the same command again to carry on".to_string()
             }
             (Task::Abort, _) => {
@@ -153,6 +158,7 @@ impl Task {
             Task::FindCluster => tasks::find_cluster::run(ctx),
             Task::Inspect => tasks::inspect::run(ctx),
             Task::PodsAtRisk => tasks::pods_at_risk::run(ctx),
+            Task::NotReadByV26 => tasks::v3_data::run(ctx),
             Task::Preflight => tasks::preflight::run(ctx),
             Task::CheckNode => tasks::abort::check_node(ctx),
             Task::Lock => tasks::lock::run(ctx),
@@ -189,7 +195,7 @@ pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
             // reports them with the result, their listing having run meanwhile.
             let mut list = vec![vec![Task::FindTools, Task::FindCluster], vec![Task::Inspect]];
             if command == Command::Plan || options.check {
-                list.push(vec![Task::PodsAtRisk]);
+                list.extend([vec![Task::PodsAtRisk], vec![Task::NotReadByV26]]);
             }
             list.extend([vec![Task::Preflight], vec![Task::Lock]]);
             if options.rollback_first {
@@ -201,7 +207,7 @@ pub fn stages_for(command: Command, options: &Options) -> Vec<Vec<Task>> {
             }
             // Check mode verifies nothing: no task for it.
             if !(command == Command::Plan || options.check) {
-                list.push(vec![Task::PodsAtRisk]);
+                list.extend([vec![Task::PodsAtRisk], vec![Task::NotReadByV26]]);
                 list.push(vec![Task::Verify]);
             }
             list
@@ -254,6 +260,7 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
     ctx.ahead = tasks::Ahead {
         preflight: list.contains(&Task::Preflight),
         lock: list.contains(&Task::Lock) && !options.check && list.contains(&Task::Inspect),
+        calico_lists: list.contains(&Task::NotReadByV26),
     };
     // After the last task that may change the cluster, the lock has nothing left to guard.
     let last_change = list.iter().rposition(|task| task.may_change(options));

@@ -253,6 +253,19 @@ const RETURN_VALUES: &[ReturnValue] = &[
         ],
     },
     ReturnValue {
+        key: "not_read_by_v2_6",
+        kind: "dict",
+        elements: None,
+        returned: RAN,
+        description: "What Calico v2.6 will not read or enforce of what v3.0 wrote. Kubernetes API datastore: per kind of C(crd.projectcalico.org) (C(resource), C(plural), C(namespaced), C(v3_only)), its C(status) (C(listed) with C(count), C(no-crd), or C(not-checked) with C(why)) and C(objects) (C(namespace), C(name), C(meaning)); etcd: C(v3_data), what the v3 data is and how to list it. Null when not looked at (Calico v3.0 never ran, or the run ended before).",
+        contains: &[
+            ("datastore", "str", "C(kubernetes) or C(etcd)."),
+            ("kinds", "list", "Each kind as it was listed, the kinds only v3.0 reads first."),
+            ("admin_command", "str", "The command an admin can run to list the kinds this user could not; null when every kind was checked."),
+            ("v3_data", "str", "etcd: the v3 data v2.6 never reads, and how to list it with calicoctl v3 before deleting it."),
+        ],
+    },
+    ReturnValue {
         key: "journal",
         kind: "str",
         elements: None,

@@ -43,6 +43,9 @@ pub struct Document<'a> {
     pub state_after: StateAfter<'a>,
     pub pods: Option<&'a [PodStatus]>,
     pub pods_at_risk: Option<&'a [PodSummary]>,
+    /// What Calico v2.6 will not read or enforce of what v3.0 wrote (README "JSON output");
+    /// null when it was not looked at.
+    pub not_read_by_v2_6: Option<&'a crate::tasks::v3_data::NotRead>,
     pub journal: Option<&'a str>,
     /// Ansible's `diff`, only when the module was asked for it (`_ansible_diff`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +120,7 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         },
         pods: facts.pods.as_deref(),
         pods_at_risk: facts.pods_at_risk.as_deref(),
+        not_read_by_v2_6: facts.not_read_by_v2_6.as_ref(),
         journal,
         diff: None,
     }

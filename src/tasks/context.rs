@@ -57,6 +57,8 @@ pub struct Context<'a> {
     pub hiccups: Vec<String>,
     /// The pods-at-risk listing the inspection started, as its pages are read.
     pub pods_listing: Option<super::pods_listing::SharedListing>,
+    /// The Calico lists (`v3_data`) the inspection started, as they are read.
+    pub calico_lists: Option<super::v3_data::SharedLists>,
 }
 
 /// Where this run stands with the cluster lock (in the Calico namespace).
@@ -83,6 +85,8 @@ pub struct Ahead {
     pub preflight: bool,
     /// `Lock the cluster` follows in a command that changes the cluster: the lock's create.
     pub lock: bool,
+    /// `What Calico v2.6 will not read` follows: the Calico lists, in the background.
+    pub calico_lists: bool,
 }
 
 /// How long inspection keeps retrying a read-only kubectl command that failed transiently.
@@ -136,6 +140,7 @@ impl<'a> Context<'a> {
             lock: LockHold::Free,
             hiccups: Vec::new(),
             pods_listing: None,
+            calico_lists: None,
         }
     }
 

@@ -167,6 +167,8 @@ pub struct Facts {
     pub calico_upgrade_version: Option<semver::Version>,
     pub cluster: Option<Cluster>,
     pub pods_at_risk: Option<Vec<PodSummary>>,
+    /// What Calico v2.6 will not read or enforce of what v3.0 wrote (`v3_data`).
+    pub not_read_by_v2_6: Option<super::v3_data::NotRead>,
     pub migration_before: Option<Migration>,
     pub migration_after: Option<Migration>,
     /// The last observation of the namespace's pods, and the verdict on it.

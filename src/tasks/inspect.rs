@@ -120,9 +120,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let rows = objects.controller_revisions.iter().map(|r| r.row.clone()).collect();
     let daemonset = workload(WorkloadKind::DaemonSet, ds.row.clone(), revisions(rows, &options.daemonset))?;
     // The pods-at-risk listing only informs: it runs in the background from now on, page by
-    // page, its cost (the cluster's pod count) waited for by nobody.
+    // page, its cost (the cluster's pod count) waited for by nobody. So do the Calico lists of
+    // what v2.6 will not read (Kubernetes API datastore), one after another.
     if let Some(since) = crate::cluster::upgrade_time(&daemonset) {
         super::pods_at_risk::start(ctx, since);
+        if datastore == Datastore::Kubernetes && ctx.ahead.calico_lists {
+            super::v3_data::start(ctx);
+        }
     }
 
     let deployments: Vec<WorkloadRow> = objects.deployments.iter().map(|d| d.row.clone()).collect();

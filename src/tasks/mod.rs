@@ -25,6 +25,7 @@ pub mod preflight;
 pub mod rollback;
 pub mod status;
 pub mod typha;
+pub mod v3_data;
 pub mod verify;
 pub mod wait;
 

@@ -3,9 +3,10 @@
 //! (a Typha still running, `calico-config`'s v3.0 CNI configuration), the next steps the docs
 //! require (delete the migrated v3 data before any new migration attempt) and the way back.
 //!
-//! The claim "Calico v2.6 is running" is made only when the pods converged on v2.x images and
-//! nothing of the namespace's Calico installation still runs v3.0 or went unread; otherwise
-//! the message says what remains and what was not checked.
+//! The claim "Calico v2.6 is running" is made only when the pods converged on v2.x images,
+//! nothing of the namespace's Calico installation still runs v3.0 or went unread, and no Calico
+//! object v3.0 wrote is one v2.6 will not read or enforce (`v3_data`), or went unchecked;
+//! otherwise the message says what remains and what was not checked.
 
 use super::{Context, Done, TaskResult};
 use crate::calico::{generation, Component, Generation};
@@ -136,8 +137,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let unchecked = ctx.facts.cluster.as_ref().and_then(|c| c.calico_config.as_ref()).and_then(|config| {
         config.unread.as_ref().map(|why| format!("not checked: {}'s CNI configuration ({why})", config.name))
     });
+    // What v3.0 wrote that v2.6 will not read or enforce (a Calico NetworkPolicy no longer
+    // enforced), or could not be checked: named in the verdict, never passed over.
+    let not_read = ctx.facts.not_read_by_v2_6.as_ref().and_then(super::v3_data::NotRead::verdict);
     let message = match (converged, on_v2) {
-        (true, true) if left.is_empty() && unchecked.is_none() => {
+        (true, true) if left.is_empty() && unchecked.is_none() && not_read.is_none() => {
             "Calico v2.6 is running: every pod Running, ready and on the pre-upgrade images".to_string()
         }
         (true, true) => {
@@ -148,6 +152,9 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             }
             if let Some(unchecked) = unchecked {
                 message.push_str(&format!("; {unchecked}"));
+            }
+            if let Some(not_read) = not_read {
+                message.push_str(&format!("; {not_read}"));
             }
             message
         }

@@ -247,6 +247,23 @@ impl Kubectl {
         self.read(&["get", "--raw", &path])
     }
 
+    /// Every object of one Calico custom resource (`crd.projectcalico.org/v1`), in all
+    /// namespaces: `kubectl get --raw /apis/crd.projectcalico.org/v1/PLURAL`, read by
+    /// [`super::calico_crds::parse_calico_list`]. Raw, as the pods pages: no API discovery, the
+    /// API server's own `List`; a CRD that is not installed is its `NotFound`, a user who may
+    /// not list it its `Forbidden` ([`super::calico_crds::list_failure`]).
+    pub fn calico_objects(&self, plural: &str) -> Invocation {
+        let path = format!("/apis/{}/v1/{}", super::calico_crds::GROUP, segment(plural));
+        self.read(&["get", "--raw", &path])
+    }
+
+    /// `kubectl get KIND.crd.projectcalico.org,… --all-namespaces -o yaml`, for an admin to read
+    /// the Calico objects the tool could not list.
+    pub fn calico_objects_for_people(&self, plurals: &[&str]) -> Invocation {
+        let kinds: Vec<String> = plurals.iter().map(|p| format!("{p}.{}", super::calico_crds::GROUP)).collect();
+        self.read(&["get", &kinds.join(","), "--all-namespaces", "-o", "yaml"])
+    }
+
     /// Every pod in the cluster as a table, newest last, for an admin to read (the pods at risk
     /// that the tool could not list).
     pub fn all_pods(&self) -> Invocation {

@@ -3,6 +3,7 @@
 //! the comments. `locate` finds the binaries, `version` reads their version strings, `table`
 //! reads kubectl's tabwriter tables.
 
+pub mod calico_crds;
 pub mod calico_upgrade;
 pub mod calicoctl;
 pub mod kubectl;

@@ -48,6 +48,9 @@ pub fn run(argv: &[String]) -> i32 {
             Ok(lock) => report(plant_lock(Path::new(&argv[2]), lock)),
             Err(reason) => unexpected(argv, Some(&reason)),
         },
+        Some("calico-object") if argv.len() == 6 => {
+            report(calico_object(Path::new(&argv[2]), &argv[3], &argv[4], &argv[5]))
+        }
         Some("clear-faults") if argv.len() == 3 => match clear_faults(Path::new(&argv[2])) {
             Ok(()) => 0,
             Err(e) => fail(&e),
@@ -209,6 +212,27 @@ fn outage(dir: &Path, ms: u64) -> Result<(), String> {
     let _lock = cluster.lock()?;
     let mut state = cluster.load()?;
     state.outage_until_ms = Some(now_ms().max(state.clock_ms) + ms);
+    cluster.save(&state)
+}
+
+/// `calico-object DIR PLURAL [NAMESPACE/]NAME SPEC-JSON`: a Calico object in the Kubernetes API
+/// datastore (a v3.0 NetworkPolicy, an IP pool named `default-ipv4-ippool`), as v3.0 wrote it.
+fn calico_object(dir: &Path, plural: &str, reference: &str, spec: &str) -> Result<(), String> {
+    if !crate::state::CALICO_CRDS.iter().any(|(p, _)| *p == plural) {
+        return Err(format!("{plural} is not a Calico CRD"));
+    }
+    let spec: serde_json::Value = serde_json::from_str(spec).map_err(|e| format!("SPEC-JSON: {e}"))?;
+    let (namespace, name) = match reference.split_once('/') {
+        Some((namespace, name)) => (Some(namespace.to_string()), name.to_string()),
+        None => (None, reference.to_string()),
+    };
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    if state.config.datastore != Datastore::Kubernetes {
+        return Err("Calico objects live in CRDs only with the Kubernetes API datastore (init --datastore kdd)".into());
+    }
+    state.calico_objects.push(crate::state::CalicoObject { plural: plural.to_string(), namespace, name, spec });
     cluster.save(&state)
 }
 

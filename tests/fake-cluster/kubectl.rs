@@ -189,6 +189,10 @@ pub enum Cmd {
         /// Where the page starts (the fake's continue token is `after<N>`).
         after: usize,
     },
+    /// `get --raw /apis/crd.projectcalico.org/v1/PLURAL`: every object of a Calico CRD.
+    CalicoList {
+        plural: String,
+    },
     /// `get configmap/NAME -n NS -o json` (also `configmap NAME`, `cm`), or `raw`: `get --raw
     /// /api/v1/namespaces/NS/configmaps/NAME`.
     GetConfigMap {
@@ -300,6 +304,7 @@ impl Cmd {
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
             Cmd::PodsPage { .. } => "kubectl-get-pods-all",
+            Cmd::CalicoList { .. } => "kubectl-get-calico",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
             Cmd::GetConfigMap { .. } => "kubectl-get-configmap",
@@ -840,9 +845,15 @@ pub(crate) fn minwidth(style: Style) -> usize {
     }
 }
 
-/// The raw paths the tool reads: `/api/v1/pods?limit=N[&continue=afterM]` and
-/// `/api/v1/namespaces/NS/configmaps/NAME`.
+/// The raw paths the tool reads: `/api/v1/pods?limit=N[&continue=afterM]`,
+/// `/api/v1/namespaces/NS/configmaps/NAME` and `/apis/crd.projectcalico.org/v1/PLURAL`.
 fn raw_get(path: &str) -> Result<Cmd, String> {
+    if let Some(plural) = path.strip_prefix("/apis/crd.projectcalico.org/v1/") {
+        if plural.is_empty() || !plural.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(format!("raw path {path} is not simulated"));
+        }
+        return Ok(Cmd::CalicoList { plural: plural.to_string() });
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
         return match rest.split('/').collect::<Vec<_>>().as_slice() {
             [namespace, "configmaps", name] => {
@@ -923,6 +934,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
                 .collect();
             out(crate::objects::pods_page(&pods, limit, after, now))
         }
+        Cmd::CalicoList { plural } => calico_list(state, &plural),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
         Cmd::GetConfigMap { name, namespace, raw } => get_configmap_json(state, &name, &namespace, raw),
         Cmd::CreateConfigMap { name, namespace, data, json } => {
@@ -977,6 +989,7 @@ fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
         }
         Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
         Cmd::PodsPage { .. } => denied("list", rbac(Resource::Pods), None, None),
+        Cmd::CalicoList { plural } => denied("list", (plural.as_str(), "crd.projectcalico.org"), None, None),
         // kubectl reads the workload before it patches it.
         Cmd::Undo { kind, name, namespace, .. } => denied("get", kind_resource(*kind), Some(name), Some(namespace)),
         _ => None,
@@ -1855,6 +1868,36 @@ fn scale(state: &mut State, name: &str, namespace: &str, replicas: u32, dry_run:
     state.bump();
     sim::run_controllers(state, now);
     out(format!("{done}\n"))
+}
+
+/// `get --raw /apis/crd.projectcalico.org/v1/PLURAL`: the API server's list, compact, as
+/// kubectl passes it through; with the Kubernetes API datastore both releases' CRDs exist, with
+/// etcd none (real kubectl's `NotFound` for a resource the server does not serve,
+/// `fixtures/kubectl/get-raw-calico/`).
+fn calico_list(state: &State, plural: &str) -> Output {
+    let kind = crate::state::CALICO_CRDS.iter().find(|(p, _)| *p == plural).map(|(_, kind)| *kind);
+    let Some(kind) = kind.filter(|_| state.config.datastore == crate::state::Datastore::Kubernetes) else {
+        return err("Error from server (NotFound): the server could not find the requested resource\n", 1);
+    };
+    let items: Vec<serde_json::Value> = state
+        .calico_objects
+        .iter()
+        .filter(|o| o.plural == plural)
+        .map(|o| {
+            let mut metadata = serde_json::json!({ "name": o.name, "resourceVersion": "4242" });
+            if let Some(namespace) = &o.namespace {
+                metadata["namespace"] = serde_json::json!(namespace);
+            }
+            serde_json::json!({ "apiVersion": "crd.projectcalico.org/v1", "kind": kind, "metadata": metadata, "spec": o.spec })
+        })
+        .collect();
+    let list = serde_json::json!({
+        "apiVersion": "crd.projectcalico.org/v1",
+        "items": items,
+        "kind": format!("{kind}List"),
+        "metadata": { "continue": "", "resourceVersion": "4242" },
+    });
+    out(list.to_string())
 }
 
 #[cfg(test)]

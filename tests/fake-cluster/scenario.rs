@@ -368,6 +368,7 @@ pub fn build(options: &InitOptions, now: u64) -> State {
         configmaps: Vec::new(),
         // Where a young kubeadm cluster's etcd revision might be.
         resource_version: 300,
+        calico_objects: Vec::new(),
     };
     let nodes = state.config.node_names();
 

@@ -470,7 +470,34 @@ pub struct State {
     /// object sees any write to it.
     #[serde(default)]
     pub resource_version: u64,
+    /// Calico objects in the Kubernetes API datastore's CRDs (`fake-cluster calico-object`).
+    #[serde(default)]
+    pub calico_objects: Vec<CalicoObject>,
 }
+
+/// One object of a `crd.projectcalico.org` resource, as `kubectl get --raw
+/// /apis/crd.projectcalico.org/v1/PLURAL` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalicoObject {
+    pub plural: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub spec: serde_json::Value,
+}
+
+/// The CRDs of Calico v2.6's and v3.0's Kubernetes API datastore manifests (both installed on
+/// a cluster upgraded from one to the other), with each one's kind.
+pub const CALICO_CRDS: &[(&str, &str)] = &[
+    ("globalfelixconfigs", "GlobalFelixConfig"),
+    ("globalbgpconfigs", "GlobalBGPConfig"),
+    ("felixconfigurations", "FelixConfiguration"),
+    ("bgpconfigurations", "BGPConfiguration"),
+    ("clusterinformations", "ClusterInformation"),
+    ("ippools", "IPPool"),
+    ("bgppeers", "BGPPeer"),
+    ("globalnetworkpolicies", "GlobalNetworkPolicy"),
+    ("networkpolicies", "NetworkPolicy"),
+];
 
 impl State {
     pub fn migration_in_progress(&self) -> bool {

@@ -334,7 +334,7 @@ fn sigterm_during_the_wait_stops_the_watch_and_exits_130() {
         stdout.contains("INTERRUPTED [Wait for the pods]: interrupted by SIGTERM during `kubectl get pods"),
         "{stdout}"
     );
-    assert!(stdout.contains("not run: Pods at risk, Verify and report"), "{stdout}");
+    assert!(stdout.contains("not run: Pods at risk, What Calico v2.6 will not read, Verify and report"), "{stdout}");
 }
 
 /// A `kubectl delete pod` (`--replace-pods`) that hangs past `--command-timeout` is killed; the

@@ -338,6 +338,17 @@ impl Cluster {
         );
     }
 
+    /// The Calico lists of the Kubernetes API datastore (`What Calico v2.6 will not read`):
+    /// each kind answers `answers`' answer for it, or an empty list as the API server sends it.
+    fn calico_lists(&mut self, answers: Vec<(&str, Answer)>) {
+        let mut answers: std::collections::BTreeMap<&str, Answer> = answers.into_iter().collect();
+        for kind in calico_downgrade::calico_kdd::KINDS {
+            let empty = r#"{"apiVersion":"crd.projectcalico.org/v1","items":[],"kind":"List","metadata":{"continue":"","resourceVersion":"4242"}}"#;
+            let answer = answers.remove(kind.plural).unwrap_or_else(|| ok(empty));
+            self.exec.set(&kubectl().calico_objects(kind.plural).to_string(), answer);
+        }
+    }
+
     fn inprogress(&mut self, answers: &[bool]) {
         let key =
             calico_upgrade::inprogress_invocation("/fake/calico-upgrade".as_ref(), &ApiConfig::default()).to_string();
@@ -914,6 +925,7 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
         );
         let rollout = rollout.as_str();
         cluster.exec.set(&kubectl().workload_status("kube-system", "calico-node", None).to_string(), ok(rollout));
+        cluster.calico_lists(Vec::new());
         let outcome = cluster.run(Command::Run, &no_watch());
         assert_eq!(outcome.exit, expected, "{datastore_env:?}: {:#?}", outcome.failures);
         if expected == Exit::Precondition {
@@ -952,7 +964,16 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     assert!(failure.details.iter().any(|d| d.starts_with("not changed: ds/calico-node still carries")), "{failure:#?}");
     let deployment = outcome.steps.iter().find(|s| s.name == "Roll back deployment/calico-kube-controllers").unwrap();
     assert_eq!(deployment.status, Status::Changed, "the undo that ran with it is reported: {deployment:#?}");
-    assert_eq!(outcome.not_run, ["Wait for the pods", "Abort the upgrade", "Pods at risk", "Verify and report"]);
+    assert_eq!(
+        outcome.not_run,
+        [
+            "Wait for the pods",
+            "Abort the upgrade",
+            "Pods at risk",
+            "What Calico v2.6 will not read",
+            "Verify and report"
+        ]
+    );
 
     // Timed out, but the template reads back with the target images: it took effect.
     let mut cluster = Cluster::upgraded();
@@ -1310,4 +1331,75 @@ fn a_refused_watch_is_not_the_runs_failure_the_wait_looks_instead() {
     assert_eq!(count(pod_events_command()), 1, "not retried: refused is not transient");
     assert_eq!(count(watch_command()), 1, "once refused, the looks do not watch again");
     assert_eq!(count(pods_command()), 3);
+}
+
+/// Kubernetes API datastore: what v3.0 wrote that v2.6 will not read is named by kind, a
+/// refused list is "not checked" (the lists after it, read here once the background one
+/// stopped there, still are), a CRD that is not installed is "none", never "not checked", and
+/// the verdict names them rather than claiming Calico v2.6.
+#[test]
+fn what_v2_6_will_not_read_is_named_and_a_refused_list_is_not_checked() {
+    let mut cluster = Cluster::upgraded();
+    cluster.env("DATASTORE_TYPE\tkubernetes\t\n");
+    cluster.model.deployment = None;
+    cluster.render();
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    let selector = "k8s-app in (calico-node)";
+    let pods = pods_table(&[
+        ("calico-node-a", "Running", "True", NODE_V2, "calico-node", "<none>"),
+        ("calico-node-b", "Running", "True", NODE_V2, "calico-node", "<none>"),
+        ("calico-node-c", "Running", "True", NODE_V2, "calico-node", "<none>"),
+    ]);
+    cluster.exec.set(&kubectl().pods("kube-system", Some(selector)).to_string(), ok(&pods));
+    let rollout =
+        format!("{STATUS_HEADER}\ncalico-node   3   3   3   3   3   <none>   <none>   <none>   <none>   {NODE_V2}\n");
+    cluster.exec.set(&kubectl().workload_status("kube-system", "calico-node", None).to_string(), ok(&rollout));
+    let policy = r#"{"apiVersion":"crd.projectcalico.org/v1","items":[{"apiVersion":"crd.projectcalico.org/v1","kind":"NetworkPolicy","metadata":{"name":"deny-all","namespace":"shop"},"spec":{"selector":"all()"}}],"kind":"NetworkPolicyList","metadata":{}}"#;
+    let pools = r#"{"apiVersion":"crd.projectcalico.org/v1","items":[{"kind":"IPPool","metadata":{"name":"default-ipv4-ippool"},"spec":{"cidr":"192.168.0.0/16","ipipMode":"Always"}},{"kind":"IPPool","metadata":{"name":"10-99-0-0-16"},"spec":{"cidr":"10.99.0.0/16","ipip":{"enabled":true}}}],"kind":"IPPoolList","metadata":{}}"#;
+    let forbidden = "Error from server (Forbidden): felixconfigurations.crd.projectcalico.org is forbidden: User \"jane\" cannot list resource \"felixconfigurations\" in API group \"crd.projectcalico.org\" at the cluster scope\n";
+    cluster.calico_lists(vec![
+        ("networkpolicies", ok(policy)),
+        ("felixconfigurations", exit(1, "", forbidden)),
+        (
+            "bgpconfigurations",
+            exit(1, "", "Error from server (NotFound): the server could not find the requested resource\n"),
+        ),
+        ("ippools", ok(pools)),
+    ]);
+
+    let plan = cluster.run(Command::Plan, &no_watch());
+    assert_eq!(plan.exit, Exit::Done, "{:#?}", plan.failures);
+    let step = plan.steps.iter().find(|s| s.name == "What Calico v2.6 will not read").expect("the task ran");
+    assert_eq!(step.message, "2 Calico object(s) v2.6 will not read or enforce as v3.0 did; 1 kind(s) not checked");
+    let summary = step.summary.join("\n");
+    for words in [
+        "networkpolicies.crd.projectcalico.org, a kind only v3.0 reads (1): namespaced Calico policy",
+        "  shop/deny-all",
+        "felixconfigurations.crd.projectcalico.org: not checked (Error from server (Forbidden): felixconfigurations",
+        "  default-ipv4-ippool: named other than by its CIDR",
+        "no CRD (so none) for bgpconfigurations",
+        "an admin can list what was not checked: `kubectl get felixconfigurations.crd.projectcalico.org --all-namespaces -o yaml`",
+    ] {
+        assert!(summary.contains(words), "no {words:?} in:\n{summary}");
+    }
+    assert!(!summary.contains("10-99-0-0-16"), "the pool named by its CIDR is flagged:\n{summary}");
+    // Every list ran, the refused one once: nothing after it was left out.
+    let commands = cluster.exec.commands();
+    for kind in calico_downgrade::calico_kdd::KINDS {
+        let list = kubectl().calico_objects(kind.plural).to_string();
+        assert_eq!(commands.iter().filter(|c| **c == list).count(), 1, "{list}: {commands:#?}");
+    }
+    let not_read = plan.facts.not_read_by_v2_6.as_ref().expect("the finding is kept");
+    let statuses: Vec<String> = not_read.kinds.iter().map(|k| format!("{}: {:?}", k.plural, k.checked)).collect();
+    assert!(statuses.contains(&"bgpconfigurations: NoCrd".to_string()), "{statuses:?}");
+    assert!(statuses.contains(&"ippools: Listed { count: 2 }".to_string()), "{statuses:?}");
+
+    let run = cluster.run(Command::Run, &no_watch());
+    assert_eq!(run.exit, Exit::Done, "{:#?}", run.failures);
+    let verdict = &run.steps.iter().find(|s| s.name == "Verify and report").unwrap().message;
+    assert!(!verdict.contains("Calico v2.6 is running"), "{verdict}");
+    assert!(
+        verdict.contains("not read or enforced by v2.6 as v3.0 did: 1 networkpolicies, 1 ippools; not checked what v2.6 will not read: felixconfigurations"),
+        "{verdict}"
+    );
 }
