@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use calico_downgrade::exec::Output;
 use calico_downgrade::tools::kubectl::{self, PodWatch, WorkloadKind};
-use calico_downgrade::tools::{calico_upgrade, calicoctl, table};
+use calico_downgrade::tools::{calico_crds, calico_upgrade, calicoctl, table};
 use proptest::prelude::*;
 
 /// `fixtures/`, as `insta::glob!` wants it: relative to this file's directory.
@@ -109,7 +109,9 @@ fn kubectl_failures_are_told_apart_unreachable_transient_or_neither() {
 /// ConfigMap (or that it is missing, taken or changed).
 #[test]
 fn kubectl_configmaps_are_read_and_a_taken_or_changed_lock_is_recognised() {
-    for glob in ["kubectl/get-configmap/*.stdout", "kubectl/create-configmap/*.stdout"] {
+    for glob in
+        ["kubectl/get-configmap/*.stdout", "kubectl/create-configmap/*.stdout", "kubectl/replace-configmap/*.stdout"]
+    {
         insta::glob!(FIXTURES, glob, |path| {
             let output = output(path);
             insta::assert_debug_snapshot!((
@@ -293,6 +295,28 @@ fn kubectl_raw_pods_pages_tell_host_network_pods_apart_and_name_the_next_page() 
             (page.count, page.next.map(|token| token.len()), host_network, first)
         });
         insta::assert_debug_snapshot!(summary);
+    });
+}
+
+/// `kubectl get --raw /apis/crd.projectcalico.org/v1/PLURAL`: a list (judged: what v2.6 will
+/// not read of it), a CRD that is not installed, or a user who may not list it.
+#[test]
+fn kubectl_raw_calico_lists_are_judged_or_tell_a_missing_crd_from_a_refusal() {
+    insta::glob!(FIXTURES, "kubectl/get-raw-calico/*.stdout", |path| {
+        let command = readme_commands().get(&relative(path)).expect("a README row for the fixture");
+        let plural = command
+            .split(' ')
+            .find_map(|word| word.strip_prefix("/apis/crd.projectcalico.org/v1/"))
+            .expect("the command names the list it read");
+        let kind = calico_downgrade::calico_kdd::kind(plural).expect("a kind the tool lists");
+        let output = output(path);
+        let read = if output.success() {
+            Ok(calico_crds::parse_calico_list(plural, &output)
+                .map(|objects| (objects.len(), calico_downgrade::calico_kdd::judge(kind, &objects))))
+        } else {
+            Err(calico_crds::list_failure(&output.stderr))
+        };
+        insta::assert_debug_snapshot!((plural, read));
     });
 }
 
