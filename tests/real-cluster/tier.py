@@ -303,6 +303,117 @@ def case_pods_at_risk(c):
     c.expect_all_on(V26_IMAGES)
 
 
+# --- what Calico v2.6 will not read (the Kubernetes API datastore's CRDs) ----------------------
+CALICO_API = "/apis/crd.projectcalico.org/v1"
+
+
+def crd_path(plural):
+    return f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{plural}.crd.projectcalico.org"
+
+
+def crds_established(c, plurals):
+    def ready(plural):
+        try:
+            conditions = c.api.get(crd_path(plural)).get("status", {}).get("conditions", [])
+        except ApiError:
+            return False
+        return any(x["type"] == "Established" and x["status"] == "True" for x in conditions)
+    c.cluster.wait_for(lambda: all(ready(p) for p in plurals), 30, "the Calico CRDs to be Established")
+
+
+def v3_objects(c, ns):
+    """What Calico v3.0 writes into the KDD CRDs (libcalico-go release-v3.0's lib/apis/v3
+    shapes), created as its calicoctl would: a namespaced NetworkPolicy, v3.0's default IP pool
+    (named default-ipv4-ippool, only ipipMode/natOutgoing), a FelixConfiguration; beside them a
+    pool as v2.6 wrote it (named by its CIDR, ipip/nat-outgoing), which v2.6 reads."""
+    crds_established(c, ["networkpolicies", "ippools", "felixconfigurations"])
+    objects = [
+        (f"{CALICO_API}/namespaces/{ns}/networkpolicies", "NetworkPolicy", "deny-all",
+         {"selector": "all()", "types": ["Ingress"], "ingress": [{"action": "Deny"}]}, ns),
+        (f"{CALICO_API}/ippools", "IPPool", "default-ipv4-ippool",
+         {"cidr": "192.168.0.0/16", "ipipMode": "Always", "natOutgoing": True}, None),
+        (f"{CALICO_API}/ippools", "IPPool", "10-99-0-0-16",
+         {"cidr": "10.99.0.0/16", "ipip": {"enabled": True, "mode": "always"}, "nat-outgoing": True}, None),
+        (f"{CALICO_API}/felixconfigurations", "FelixConfiguration", "default", {"logSeverityScreen": "Info"}, None),
+    ]
+    for path, kind, name, spec, namespace in objects:
+        metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+        c.api.post(path, {"apiVersion": "crd.projectcalico.org/v1", "kind": kind, "metadata": metadata, "spec": spec})
+        c.tier.cleanup.append(lambda path=path, name=name: c.api.delete(f"{path}/{name}"))
+
+
+def not_read_kinds(run):
+    kinds = ((run.doc or {}).get("not_read_by_v2_6") or {}).get("kinds") or []
+    return {k["plural"]: k for k in kinds}
+
+
+def case_kdd_v3_data(c):
+    """KDD after v3.0 wrote objects of its own: the plan (before any change) and the run name
+    them grouped by kind, the NetworkPolicy with its namespace and what it means (no longer
+    enforced), the v3.0 IP pool and not the v2.6 one; a v3-only CRD that is not installed is
+    "none" (no-crd), never "not checked"; the verdict names them instead of claiming v2.6."""
+    c.cluster.calico_state("upgraded", "kdd")
+    c.fakes("kubernetes")
+    ns = c.namespace()
+    v3_objects(c, ns)
+    # One v3-only CRD missing (an installation without it); the next calico_state re-applies it.
+    c.api.delete(crd_path("bgpconfigurations"))
+    c.cluster.wait_for(lambda: "bgpconfigurations" not in [r["name"] for r in c.api.get(CALICO_API)["resources"]],
+                       30, "bgpconfigurations to be gone from the API")
+    before = c.resource_versions()
+    plan = c.tool("plan")
+    expect(plan.rc == 0, f"plan exited {plan.rc}: {plan.why()}")
+    for words in ("TASK [What Calico v2.6 will not read]", "networkpolicies.crd.projectcalico.org, a kind only v3.0 reads",
+                  f"{ns}/deny-all", "no longer enforced", "default-ipv4-ippool: named other than by its CIDR",
+                  "no CRD (so none) for bgpconfigurations"):
+        expect(words in plan.out, f"the plan does not say {words!r}: {plan.out}")
+    expect("10-99-0-0-16" not in plan.out, f"the plan flags the pool v2.6 wrote: {plan.out}")
+    expect(plan.out.index("What Calico v2.6 will not read") < plan.out.index("Roll back ds/calico-node"),
+           "the plan names them after the rollback")
+    expect(c.resource_versions() == before, "the plan changed the cluster")
+    r = c.tool("run", "--yes", "--output", "json")
+    expect(r.rc == 0, f"run exited {r.rc}: {r.why()}")
+    kinds = not_read_kinds(r)
+    policies = [(o["namespace"], o["name"]) for o in kinds.get("networkpolicies", {}).get("objects", [])]
+    expect(policies == [(ns, "deny-all")], f"networkpolicies named: {policies}")
+    pools = [o["name"] for o in kinds.get("ippools", {}).get("objects", [])]
+    expect(pools == ["default-ipv4-ippool"] and kinds["ippools"].get("count") == 2, f"ippools: {kinds.get('ippools')}")
+    expect(kinds.get("bgpconfigurations", {}).get("status") == "no-crd", f"bgpconfigurations: {kinds.get('bgpconfigurations')}")
+    expect(kinds.get("globalnetworkpolicies", {}).get("status") == "listed", f"globalnetworkpolicies: {kinds.get('globalnetworkpolicies')}")
+    verdict = [s["message"] for s in r.doc["steps"] if s["name"] == "Verify and report"]
+    expect(verdict and "not read or enforced by v2.6 as v3.0 did: 1 networkpolicies, 1 felixconfigurations, 1 ippools" in verdict[0],
+           f"the verdict does not name them: {verdict}")
+    c.expect_all_on(V26_IMAGES)
+
+
+def case_kdd_v3_data_rights(c):
+    """An operator with the README's Role only may not list the Calico CRDs: the run still
+    downgrades (exit 0), each kind "not checked" with kubectl's words and the command an admin
+    can run, and the verdict says it was not checked; with the README's optional ClusterRole
+    the kinds are listed."""
+    c.cluster.calico_state("upgraded", "kdd")
+    c.fakes("kubernetes")
+    role, cluster_role = os.path.join(RBAC, "role.yaml"), os.path.join(RBAC, "cluster-role.yaml")
+    admin_kubectl(c, "apply", "-f", role)
+    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", role, "--ignore-not-found"))
+    kubeconfig = c.cluster.user_kubeconfig(OPERATOR)
+    r = c.tool("run", "--yes", kubeconfig=kubeconfig)
+    expect(r.rc == 0, f"run as the README's Role exited {r.rc}: {r.why()}")
+    for words in ("networkpolicies.crd.projectcalico.org: not checked (Error from server (Forbidden)",
+                  "an admin can list what was not checked: `kubectl get networkpolicies.crd.projectcalico.org,",
+                  "--all-namespaces -o yaml`", "not checked what v2.6 will not read: networkpolicies"):
+        expect(words in r.out, f"the report does not say {words!r}: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+    c.cluster.calico_state("upgraded", "kdd")
+    admin_kubectl(c, "apply", "-f", cluster_role)
+    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", cluster_role, "--ignore-not-found"))
+    r = c.tool("run", "--yes", "--output", "json", kubeconfig=kubeconfig)
+    expect(r.rc == 0, f"run with the ClusterRole exited {r.rc}: {r.why()}")
+    statuses = {p: k.get("status") for p, k in not_read_kinds(r).items()}
+    expect(statuses and all(s == "listed" for s in statuses.values()), f"with the ClusterRole: {statuses}")
+    c.expect_all_on(V26_IMAGES)
+
+
 def case_pods_at_risk_pages(c):
     """More pods than one page holds: the pods-at-risk listing reads the API server's pages of
     500 (`kubectl get --raw /api/v1/pods?limit=500&continue=…`) one after another while the
@@ -784,6 +895,8 @@ CASES = {
     "ondelete-no-replace": (case_ondelete_no_replace, ["1.20"]),
     "kdd": (case_kdd, ["1.30"]),
     "pods-at-risk": (case_pods_at_risk, ["1.27"]),
+    "kdd-v3-data": (case_kdd_v3_data, ["1.33", "1.20"]),
+    "kdd-v3-data-rights": (case_kdd_v3_data_rights, ["1.27"]),
     "pods-at-risk-pages": (case_pods_at_risk_pages, ["1.20"]),
     "pods-pages-outage": (case_pods_pages_outage, ["1.33"]),
     "rollback-first": (case_rollback_first, ["1.31"]),
