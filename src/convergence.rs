@@ -170,9 +170,16 @@ pub fn all_converged(progress: &[Progress]) -> bool {
 /// `calico-node 2/3 ready on target images, calico-kube-controllers 1/1`: one line for the
 /// progress display and the report.
 pub fn summary(progress: &[Progress]) -> String {
+    summary_paced(progress, &[])
+}
+
+/// [`summary`] with each workload's pace where one is known (`paces` in the order of
+/// `progress`): `calico-node 120/300 (180 on v3.0 images; 8/min, about 22 min left)`.
+pub fn summary_paced(progress: &[Progress], paces: &[Option<String>]) -> String {
     progress
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(index, p)| {
             let mut line = format!("{} {}/{}", p.name, p.ready, p.desired);
             // `(3 on v3.0 images)`: the release the pods are still on, by name.
             let mut groups: Vec<(String, usize)> = Vec::new();
@@ -183,9 +190,17 @@ pub fn summary(progress: &[Progress]) -> String {
                     None => groups.push((label, 1)),
                 }
             }
+            let mut parts: Vec<String> = Vec::new();
             if !groups.is_empty() {
-                let parts: Vec<String> = groups.iter().map(|(label, count)| format!("{count} {label}")).collect();
-                line.push_str(&format!(" ({})", parts.join(", ")));
+                parts.push(
+                    groups.iter().map(|(label, count)| format!("{count} {label}")).collect::<Vec<_>>().join(", "),
+                );
+            }
+            if let Some(Some(pace)) = paces.get(index) {
+                parts.push(pace.clone());
+            }
+            if !parts.is_empty() {
+                line.push_str(&format!(" ({})", parts.join("; ")));
             }
             // The pods are all there but the workload's own status has not caught up: said
             // without a second count that would contradict the first (the reason is in the

@@ -67,8 +67,21 @@ fn status_colour(status: Status) -> &'static str {
 }
 
 /// `12.3s of 10m`: the wait's one clock.
-fn clock(elapsed: Duration, limit: Duration) -> String {
-    format!("{:.1}s of {}", elapsed.as_secs_f64(), humantime::format_duration(limit))
+/// `12.3s`, `4m 12s of 1h` (with `--timeout`), and once nothing has advanced for a tenth of
+/// `--stall-timeout`, `no progress for 1m 5s of 10m`.
+fn clock(clock: &crate::pace::Clock) -> String {
+    let mut words = crate::pace::duration_words(clock.elapsed);
+    if let Some(limit) = clock.patience.limit {
+        words.push_str(&format!(" of {}", crate::pace::duration_words(limit)));
+    }
+    if clock.quiet >= clock.patience.stall / 10 && clock.quiet >= Duration::from_secs(1) {
+        words.push_str(&format!(
+            ", no progress for {} of {}",
+            crate::pace::duration_words(clock.quiet),
+            crate::pace::duration_words(clock.patience.stall)
+        ));
+    }
+    words
 }
 
 impl<W: Write> TextReport<W> {
@@ -207,8 +220,8 @@ impl<W: Write> Observer for TextReport<W> {
         self.show_progress(line, line.to_string());
     }
 
-    fn waiting(&mut self, line: &str, elapsed: Duration, limit: Duration) {
-        let shown = format!("[{}] {line}", clock(elapsed, limit));
+    fn waiting(&mut self, line: &str, wait: &crate::pace::Clock) {
+        let shown = format!("[{}] {line}", clock(wait));
         self.show_progress(line, shown);
     }
 
