@@ -62,6 +62,10 @@ pub struct Progress {
     pub desired: u32,
     /// Pods Running and ready on the target images.
     pub ready: u32,
+    /// Their names (for the pace: a pod that became ready is counted once, whatever the order
+    /// in which a fresh list shows the pods). Not in the report: the count says it.
+    #[serde(skip)]
+    pub ready_names: Vec<String>,
     /// Pods still on other images (name, node), e.g. v3 pods under an OnDelete DaemonSet.
     pub on_other_images: Vec<PodRef>,
     /// Pods on the target images that are not (yet) Running and ready, or being deleted.
@@ -86,6 +90,7 @@ impl From<&PodStatus> for PodRef {
 
 pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStatus>) -> Progress {
     let mut ready = 0;
+    let mut ready_names = Vec::new();
     let mut on_other_images = Vec::new();
     let mut not_ready = Vec::new();
     for pod in pods.into_iter().filter(|pod| target.owns(pod)) {
@@ -93,6 +98,7 @@ pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStat
             on_other_images.push(PodRef::from(pod));
         } else if pod.is_running_and_ready() {
             ready += 1;
+            ready_names.push(pod.name.clone());
         } else {
             not_ready.push(PodRef::from(pod));
         }
@@ -103,6 +109,7 @@ pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStat
         name: target.name.clone(),
         desired: target.desired,
         ready,
+        ready_names,
         on_other_images,
         not_ready,
         rollout: None,

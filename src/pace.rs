@@ -14,11 +14,11 @@
 //! goes unready and ready again has not advanced anything, so a flapping pod does not keep a
 //! stalled wait alive.
 //!
-//! The pace is the pods that became ready over the time they took, over the last [`WINDOW`]
+//! The pace is the pods that became ready (each counted once, by name) over the time they took, over the last [`WINDOW`]
 //! of them (memory flat whatever the size); what is left is the live desired count less those
 //! ready, so the estimate follows nodes that join or leave during the rollout.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -61,9 +61,10 @@ struct Track {
     available: u32,
     observed_generation: u64,
     fewest_old: usize,
-    /// The ready count of the last view (not the best: a pod that became ready again after a
-    /// node left is a pod that became ready).
-    last_ready: u32,
+    /// Every pod seen ready on the target images: a pod that becomes ready is counted once,
+    /// when first seen so (not from the count, which a fresh list rebuilds row by row and a
+    /// node leaving lowers). At most the workload's pods during the rollout.
+    ever_ready: HashSet<String>,
     /// When pods became ready, the newest last; at most WINDOW + 1 (the one before the window
     /// is where it starts).
     readied: VecDeque<Duration>,
@@ -153,20 +154,21 @@ impl Pace {
                     available: status.map_or(0, |s| s.available),
                     observed_generation: status.map_or(0, |s| s.observed_generation),
                     fewest_old: old,
-                    last_ready: p.ready,
+                    ever_ready: p.ready_names.iter().cloned().collect(),
                     readied: VecDeque::new(),
                     became_ready: 0,
                 };
                 continue;
             }
-            for _ in track.last_ready..p.ready {
-                track.became_ready += 1;
-                track.readied.push_back(at);
-                if track.readied.len() > WINDOW + 1 {
-                    track.readied.pop_front();
+            for name in &p.ready_names {
+                if track.ever_ready.insert(name.clone()) {
+                    track.became_ready += 1;
+                    track.readied.push_back(at);
+                    if track.readied.len() > WINDOW + 1 {
+                        track.readied.pop_front();
+                    }
                 }
             }
-            track.last_ready = p.ready;
             let mut what = None;
             let mut note = |text: String| {
                 what.get_or_insert(text);
@@ -392,6 +394,7 @@ mod tests {
             name: "calico-node".to_string(),
             desired,
             ready,
+            ready_names: (0..ready).map(|i| format!("ready-{i}")).collect(),
             on_other_images: (0..old).map(|i| pod(&format!("old-{i}"))).collect(),
             not_ready: (0..waiting).map(|i| pod(&format!("new-{i}"))).collect(),
             rollout: None,
@@ -525,9 +528,13 @@ mod tests {
         let joined = pace.estimates(MINUTE * 4, &[node(12, 4, 0, 8)])[0].clone().unwrap();
         assert_eq!((joined.per_minute, joined.left_pods, joined.left_secs), (1.0, 8, Some(480.0)));
         // A node with a ready pod leaves: its pod is gone, the next to become ready counts once.
-        pace.observe(MINUTE * 5, &[node(11, 3, 0, 8)], &[]);
-        pace.observe(MINUTE * 6, &[node(11, 4, 0, 7)], &[]);
-        let left = pace.estimates(MINUTE * 6, &[node(11, 4, 0, 7)])[0].clone().unwrap();
+        let mut left_one = node(11, 3, 0, 8);
+        left_one.ready_names = vec!["ready-0".into(), "ready-1".into(), "ready-3".into()];
+        pace.observe(MINUTE * 5, &[left_one.clone()], &[]);
+        let mut next = node(11, 4, 0, 7);
+        next.ready_names = [&left_one.ready_names[..], &["ready-4".to_string()]].concat();
+        pace.observe(MINUTE * 6, &[next.clone()], &[]);
+        let left = pace.estimates(MINUTE * 6, &[next])[0].clone().unwrap();
         assert_eq!((left.left_pods, left.words()), (7, "0.8/min, about 8 min left".to_string()));
     }
 
@@ -544,6 +551,18 @@ mod tests {
         let estimate = pace.estimates(at, &[node(100, 50, 0, 50)])[0].clone().unwrap();
         assert_eq!((estimate.per_minute, estimate.left_secs), (1.0, Some(3000.0)));
         assert!(pace.tracks[0].readied.len() <= WINDOW + 1);
+    }
+
+    #[test]
+    fn a_fresh_list_shown_row_by_row_counts_no_pod_twice() {
+        let mut pace = Pace::new(patience(10, None), 1);
+        pace.observe(Duration::ZERO, &[node(3, 0, 0, 3)], &[]);
+        pace.observe(MINUTE, &[node(3, 2, 0, 1)], &[]);
+        // The watches start again: the list comes back one pod at a time.
+        for ready in 0..=2 {
+            pace.observe(MINUTE * 2, &[node(3, ready, 0, 1)], &[]);
+        }
+        assert_eq!(pace.estimates(MINUTE * 2, &[node(3, 2, 0, 1)])[0].clone().unwrap().became_ready, 2);
     }
 
     #[test]
