@@ -10,9 +10,10 @@
 //!
 //! Progress is a count passing its best so far, per workload: pods Running and ready on the
 //! target images, pods on the target images (a pod updated), the rollout status's updated and
-//! available counts and observed generation; or fewer pods left on other images. A pod that
-//! goes unready and ready again has not advanced anything, so a flapping pod does not keep a
-//! stalled wait alive.
+//! available counts and observed generation. Only counts that rise: a view rebuilt from a fresh
+//! list shows its pods one row at a time, and a count that fell there (fewer pods left on the
+//! old images) would read as progress that never was. A pod that goes unready and ready again
+//! has not advanced anything, so a flapping pod does not keep a stalled wait alive.
 //!
 //! The pace is the pods that became ready (each counted once, by name) over the time they took, over the last [`WINDOW`]
 //! of them (memory flat whatever the size); what is left is the live desired count less those
@@ -60,7 +61,6 @@ struct Track {
     updated: u32,
     available: u32,
     observed_generation: u64,
-    fewest_old: usize,
     /// Every pod seen ready on the target images: a pod that becomes ready is counted once,
     /// when first seen so (not from the count, which a fresh list rebuilds row by row and a
     /// node leaving lowers). At most the workload's pods during the rollout.
@@ -143,7 +143,6 @@ impl Pace {
         for (track, p) in self.tracks.iter_mut().zip(progress) {
             let status = statuses.iter().find(|s| s.kind == p.kind && s.name == p.name);
             let on_target = p.ready + p.not_ready.len() as u32;
-            let old = p.on_other_images.len();
             if !track.seen {
                 *track = Track {
                     seen: true,
@@ -153,7 +152,6 @@ impl Pace {
                     updated: status.map_or(0, |s| s.updated),
                     available: status.map_or(0, |s| s.available),
                     observed_generation: status.map_or(0, |s| s.observed_generation),
-                    fewest_old: old,
                     ever_ready: p.ready_names.iter().cloned().collect(),
                     readied: VecDeque::new(),
                     became_ready: 0,
@@ -199,10 +197,6 @@ impl Pace {
             if on_target > track.on_target {
                 track.on_target = on_target;
                 note(format!("{}: {} on the target images", p.name, pods(on_target as usize)));
-            }
-            if old < track.fewest_old {
-                track.fewest_old = old;
-                note(format!("{}: {} left on other images", p.name, pods(old)));
             }
             if let Some(what) = what {
                 advanced.get_or_insert(what);
@@ -290,7 +284,13 @@ impl Pace {
         );
         std::iter::once(last)
             .chain(self.estimates(at, progress).into_iter().flatten().map(|e| {
-                let mut line = format!("{}: {} became ready during the wait, {}", e.name, e.became_ready, e.words());
+                // The pace, not a time left: at the end of a stalled wait it would promise one.
+                let mut line = format!(
+                    "{}: {} became ready during the wait, {}",
+                    e.name,
+                    e.became_ready,
+                    rate_words(e.per_minute)
+                );
                 if e.left_pods > 0 {
                     line.push_str(&format!(" ({} to go)", e.left_pods));
                 }
@@ -455,10 +455,7 @@ mod tests {
     fn a_pod_updated_and_the_rollout_status_advancing_are_progress() {
         let mut pace = Pace::new(patience(10, None), 1);
         pace.observe(Duration::ZERO, &[node(3, 0, 0, 3)], &[]);
-        assert_eq!(
-            pace.observe(MINUTE, &[node(3, 0, 0, 2)], &[]).as_deref(),
-            Some("calico-node: 2 pods left on other images")
-        );
+        assert_eq!(pace.observe(MINUTE, &[node(3, 0, 0, 2)], &[]), None, "a count that fell is no progress");
         assert_eq!(
             pace.observe(MINUTE * 2, &[node(3, 0, 1, 2)], &[]).as_deref(),
             Some("calico-node: 1 pod on the target images")

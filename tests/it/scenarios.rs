@@ -1375,7 +1375,7 @@ fn a_rollout_that_stops_progressing_ends_after_the_stall_timeout_naming_the_last
     );
     let pace = &failure.details[1];
     assert!(
-        pace.starts_with("calico-node: 1 became ready during the wait, ") && pace.ends_with(" left (2 to go)"),
+        pace.starts_with("calico-node: 1 became ready during the wait, ") && pace.ends_with("/min (2 to go)"),
         "{pace}"
     );
     let wait = outcome.facts.wait.clone().unwrap();
