@@ -258,9 +258,11 @@ fn follow(
         let statuses: Vec<WorkloadStatus> = view.statuses.iter().flatten().cloned().collect();
         let progress = judge_live(targets, &statuses, view.pods.values().filter(|p| !p.deleting));
         let at = since.elapsed();
-        pace.observe(at, &progress, &statuses);
+        let advanced = pace.observe(at, &progress, &statuses).is_some();
         let line = pace.line(at, &progress);
-        if line != last_line {
+        // Also when only a count the line does not show advanced: the clock's "no progress
+        // for" starts again.
+        if advanced || line != last_line {
             observer.waiting(&line, &pace.clock(at));
             last_line = line;
         }
