@@ -79,6 +79,9 @@ pub struct Pace {
     tracks: Vec<Track>,
     last_progress: Duration,
     last_what: String,
+    /// The latest time observed: times never go back (two strategies' views may be timed by
+    /// two readings of the clock).
+    latest: Duration,
 }
 
 /// When something last advanced, and what.
@@ -132,6 +135,7 @@ impl Pace {
             tracks: vec![Track::default(); workloads],
             last_progress: Duration::ZERO,
             last_what: "the wait started".to_string(),
+            latest: Duration::ZERO,
         }
     }
 
@@ -139,6 +143,8 @@ impl Pace {
     /// targets; their rollout status when read). The first view of each workload sets where it
     /// starts; from then on, what advanced is remembered with its time. Returns what advanced.
     pub fn observe(&mut self, at: Duration, progress: &[Progress], statuses: &[WorkloadStatus]) -> Option<String> {
+        let at = at.max(self.latest);
+        self.latest = at;
         let mut advanced = None;
         for (track, p) in self.tracks.iter_mut().zip(progress) {
             let status = statuses.iter().find(|s| s.kind == p.kind && s.name == p.name);

@@ -145,7 +145,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             break Ok((pods, progress));
         }
         ctx.observer.waiting(&pace.line(at, &progress), &pace.clock(at));
-        wait::looks::between_looks(ctx, &live, &pods, started, &pace)?;
+        wait::looks::between_looks(ctx, &live, &pods, started, &mut pace)?;
     })();
     ctx.deadline = None;
     let (pods, progress) = looked?;

@@ -50,7 +50,7 @@ pub fn between_looks(
     targets: &[Target],
     seed: &[PodStatus],
     started: Instant,
-    pace: &Pace,
+    pace: &mut Pace,
 ) -> Result<(), Stop> {
     if ctx.options.no_watch {
         return ctx.pause(ctx.options.poll_interval);
@@ -273,7 +273,7 @@ fn follow_until_candidate(
     seed: &[PodStatus],
     started: Instant,
     deadline: Instant,
-    pace: &Pace,
+    pace: &mut Pace,
 ) -> Result<WatchEnd, Stop> {
     let mut view: BTreeMap<String, PodStatus> = seed.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let deleting_pending = seed.iter().any(|p| p.deleting && targets.iter().any(|t| t.owns(p)));
@@ -299,6 +299,10 @@ fn follow_until_candidate(
             view.insert(pod.name.clone(), pod);
             let progress = judge(targets, view.values().filter(|p| !p.deleting));
             let at = since.elapsed();
+            // The view is the last look plus every row since: a pod that appears on the target
+            // images or becomes ready is progress, as seen (a count that falls is never read as
+            // progress, so a row this view lacks cannot fake any).
+            pace.observe(at, &progress, &[]);
             observer.waiting(&pace.line(at, &progress), &pace.clock(at));
             // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
             // being deleted) is the moment to replace the next pod: stop watching then too.
