@@ -1103,7 +1103,15 @@ fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
     let failure = outcome.failure().cloned().unwrap();
-    assert!(failure.details.iter().any(|d| d.trim() == "not ready: calico-node-b on node-2"), "{:#?}", failure.details);
+    assert!(
+        failure
+            .details
+            .iter()
+            .any(|d| d.trim()
+                == "not ready: calico-node-b on node-2 (`kubectl describe pod calico-node-b -n kube-system`)"),
+        "{:#?}",
+        failure.details
+    );
 }
 
 /// A watch that fails is established again after a look; its failure is not the run's.

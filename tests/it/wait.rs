@@ -188,6 +188,8 @@ fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
     assert_eq!(code, Some(4), "{stdout}");
     assert!(stdout.contains("the pods made no progress for 4s (--stall-timeout)"), "{stdout}");
     assert!(stdout.contains("    last progress "), "the exit-4 report says when something last advanced\n{stdout}");
-    let named = stdout.lines().any(|l| l.contains("not ready: calico-node-") && l.ends_with("on node-2"));
+    let named = stdout
+        .lines()
+        .any(|l| l.contains("not ready: calico-node-") && l.contains(" on node-2 (`kubectl describe pod calico-node-"));
     assert!(named, "the exit-4 report names the pod and its node\n{stdout}");
 }

@@ -106,11 +106,16 @@ pub(super) fn not_converged(ctx: &mut Context, progress: &[Progress], pace: &Pac
         if let Some(rollout) = &p.rollout {
             details.push(format!("  rollout: {rollout}"));
         }
-        details.extend(
-            p.not_ready
-                .iter()
-                .map(|r| format!("  not ready: {} on {}", r.name, r.node.as_deref().unwrap_or("no node"))),
-        );
+        // Why is for the kubelet's and the scheduler's own words: one command away.
+        details.extend(p.not_ready.iter().map(|r| {
+            format!(
+                "  not ready: {} on {} (`kubectl describe pod {} -n {}`)",
+                r.name,
+                r.node.as_deref().unwrap_or("no node"),
+                r.name,
+                ctx.options.namespace
+            )
+        }));
     }
     Stop::new(Exit::NotConverged, message).with_details(details)
 }
