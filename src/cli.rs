@@ -51,7 +51,13 @@ Examples:
   calico-downgrade run                           show the plan, ask, then act
   calico-downgrade run --yes --output json       unattended: one JSON document
   calico-downgrade run --replace-pods --yes      OnDelete: replace the pods too
-  calico-downgrade run --stop-typha --yes        also scale Typha down to 0";
+  calico-downgrade run --stop-typha --yes        also scale Typha down to 0
+  calico-downgrade run --stall-timeout 30m       wait while the rollout moves
+
+The wait goes on as long as the rollout progresses (a pod updated or becoming
+ready, a workload's counts advancing) and gives up after --stall-timeout
+(default 10m) with no progress; --timeout, unset unless given, is a limit in
+all. The live line shows the pace and about how long is left.";
 
 const ABORT_EXAMPLES: &str = "\
 Examples:
@@ -123,7 +129,7 @@ pub enum CommandArg {
     /// Show the Calico pods and whether the downgrade has converged (exit 0 if so, 1 if not)
     #[command(after_help = format!("{STATUS_EXAMPLES}\n\n{STATUS_EXIT_CODES}"))]
     Status {
-        /// Follow the pods until they converge or --timeout passes
+        /// Follow the pods until they converge, or nothing advances for --stall-timeout
         #[arg(long)]
         watch: bool,
     },
@@ -144,12 +150,19 @@ pub enum CommandArg {
 pub fn unused(command: &str) -> &'static [&'static str] {
     match command {
         // A plan never changes anything, so there is nothing to confirm, and it never waits.
-        "plan" => &["yes", "abort_while_v3", "timeout", "poll_interval", "no_watch"],
+        "plan" => &["yes", "abort_while_v3", "stall_timeout", "timeout", "poll_interval", "no_watch"],
         "run" => &["abort_while_v3"],
         // The abort neither rolls back nor waits.
-        "abort" => {
-            &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first", "stop_typha"]
-        }
+        "abort" => &[
+            "to_revision",
+            "stall_timeout",
+            "timeout",
+            "poll_interval",
+            "no_watch",
+            "replace_pods",
+            "rollback_first",
+            "stop_typha",
+        ],
         // Status only looks (the migration state included); it changes nothing.
         "status" => {
             &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3", "stop_typha"]

@@ -62,6 +62,10 @@ pub struct Progress {
     pub desired: u32,
     /// Pods Running and ready on the target images.
     pub ready: u32,
+    /// Their names (for the pace: a pod that became ready is counted once, whatever the order
+    /// in which a fresh list shows the pods). Not in the report: the count says it.
+    #[serde(skip)]
+    pub ready_names: Vec<String>,
     /// Pods still on other images (name, node), e.g. v3 pods under an OnDelete DaemonSet.
     pub on_other_images: Vec<PodRef>,
     /// Pods on the target images that are not (yet) Running and ready, or being deleted.
@@ -86,6 +90,7 @@ impl From<&PodStatus> for PodRef {
 
 pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStatus>) -> Progress {
     let mut ready = 0;
+    let mut ready_names = Vec::new();
     let mut on_other_images = Vec::new();
     let mut not_ready = Vec::new();
     for pod in pods.into_iter().filter(|pod| target.owns(pod)) {
@@ -93,6 +98,7 @@ pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStat
             on_other_images.push(PodRef::from(pod));
         } else if pod.is_running_and_ready() {
             ready += 1;
+            ready_names.push(pod.name.clone());
         } else {
             not_ready.push(PodRef::from(pod));
         }
@@ -103,6 +109,7 @@ pub fn judge_one<'a>(target: &Target, pods: impl IntoIterator<Item = &'a PodStat
         name: target.name.clone(),
         desired: target.desired,
         ready,
+        ready_names,
         on_other_images,
         not_ready,
         rollout: None,
@@ -170,9 +177,16 @@ pub fn all_converged(progress: &[Progress]) -> bool {
 /// `calico-node 2/3 ready on target images, calico-kube-controllers 1/1`: one line for the
 /// progress display and the report.
 pub fn summary(progress: &[Progress]) -> String {
+    summary_paced(progress, &[])
+}
+
+/// [`summary`] with each workload's pace where one is known (`paces` in the order of
+/// `progress`): `calico-node 120/300 (180 on v3.0 images; 8/min, about 22 min left)`.
+pub fn summary_paced(progress: &[Progress], paces: &[Option<String>]) -> String {
     progress
         .iter()
-        .map(|p| {
+        .enumerate()
+        .map(|(index, p)| {
             let mut line = format!("{} {}/{}", p.name, p.ready, p.desired);
             // `(3 on v3.0 images)`: the release the pods are still on, by name.
             let mut groups: Vec<(String, usize)> = Vec::new();
@@ -183,9 +197,17 @@ pub fn summary(progress: &[Progress]) -> String {
                     None => groups.push((label, 1)),
                 }
             }
+            let mut parts: Vec<String> = Vec::new();
             if !groups.is_empty() {
-                let parts: Vec<String> = groups.iter().map(|(label, count)| format!("{count} {label}")).collect();
-                line.push_str(&format!(" ({})", parts.join(", ")));
+                parts.push(
+                    groups.iter().map(|(label, count)| format!("{count} {label}")).collect::<Vec<_>>().join(", "),
+                );
+            }
+            if let Some(Some(pace)) = paces.get(index) {
+                parts.push(pace.clone());
+            }
+            if !parts.is_empty() {
+                line.push_str(&format!(" ({})", parts.join("; ")));
             }
             // The pods are all there but the workload's own status has not caught up: said
             // without a second count that would contradict the first (the reason is in the

@@ -13,7 +13,8 @@ pub enum Exit {
     Unrecognised,
     /// 3: a precondition is not met (or the prompt was answered no): nothing was changed.
     Precondition,
-    /// 4: changes were made but the pods did not converge within `--timeout`.
+    /// 4: changes were made but the pods did not converge: nothing advanced for
+    /// `--stall-timeout`, or `--timeout` (when given) passed.
     NotConverged,
     /// 130: interrupted (SIGINT, SIGTERM, SIGHUP): children stopped, what was done is reported.
     Interrupted,
@@ -45,5 +46,5 @@ Exit codes:
   1    a step failed (a tool or the cluster said no); later steps did not run
   2    usage error, or output the tool could not read; nothing further ran
   3    a precondition is not met, or the prompt was answered no: no change
-  4    changes were made, but the pods did not converge within --timeout
+  4    changes made; the pods stalled (--stall-timeout) or --timeout passed
   130  interrupted (SIGINT, SIGTERM, SIGHUP): children stopped, work reported";

@@ -62,10 +62,14 @@ pub struct Options {
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_TO_REVISION", value_name = "N",
           allow_hyphen_values = true, value_parser = revision)]
     pub to_revision: Option<u64>,
-    /// How long to wait for the pods (1s to a week)
-    #[arg(long, global = true, env = "CALICO_DOWNGRADE_TIMEOUT", value_name = "DURATION", default_value = "10m",
+    /// Give up waiting for the pods after this long with no progress (1s to a week)
+    #[arg(long, global = true, env = "CALICO_DOWNGRADE_STALL_TIMEOUT", value_name = "DURATION", default_value = "10m",
           allow_hyphen_values = true, value_parser = timeout)]
-    pub timeout: Duration,
+    pub stall_timeout: Duration,
+    /// Give up waiting for the pods after this long, progress or not (1s to a week; default: no limit)
+    #[arg(long, global = true, env = "CALICO_DOWNGRADE_TIMEOUT", value_name = "DURATION",
+          allow_hyphen_values = true, value_parser = timeout)]
+    pub timeout: Option<Duration>,
     /// How long one external command may take (1s to a day)
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_COMMAND_TIMEOUT", value_name = "DURATION", default_value = "2m",
           allow_hyphen_values = true, value_parser = command_timeout)]
@@ -92,7 +96,8 @@ pub struct Options {
     /// Plan only: observe, never change (plan, `run --check`, `abort --check`, Ansible check mode).
     #[arg(skip)]
     pub check: bool,
-    /// `status --watch`: keep looking until converged or `--timeout`.
+    /// `status --watch`: keep looking until converged, no progress for `--stall-timeout`, or
+    /// `--timeout`.
     #[arg(skip)]
     pub follow: bool,
 }
@@ -343,8 +348,8 @@ mod tests {
             ("kube-system", "calico-node", "calico-kube-controllers")
         );
         assert_eq!(
-            (options.timeout, options.command_timeout, options.poll_interval),
-            (Duration::from_secs(600), Duration::from_secs(120), Duration::from_secs(2))
+            (options.stall_timeout, options.timeout, options.command_timeout, options.poll_interval),
+            (Duration::from_secs(600), None, Duration::from_secs(120), Duration::from_secs(2))
         );
         assert_eq!(Presentation::default().output, OutputFormat::Text);
     }

@@ -43,7 +43,7 @@ const EXAMPLES: &str = r#"- name: See what the downgrade would do (changes nothi
     action: run
     kubeconfig: /etc/kubernetes/admin.conf
     context: prod-eu-1
-    timeout: 15m
+    stall_timeout: 20m
   register: downgrade
 
 - name: The pods created while Calico v3 ran (recreate them once the downgrade is done)
@@ -61,11 +61,12 @@ const EXAMPLES: &str = r#"- name: See what the downgrade would do (changes nothi
     daemonset: canal
     replace_pods: true
 
-- name: Follow the Calico pods until they converge (fails if they do not within the timeout)
+- name: Follow the Calico pods until they converge (fails if nothing advances for 5 minutes, or after an hour)
   calico_downgrade.fleet.calico_downgrade:
     action: status
     watch: true
-    timeout: 5m
+    stall_timeout: 5m
+    timeout: 1h
 
 # A fleet, each inventory host a cluster, a canary then waves: the collection's playbook
 #   ansible-playbook -i clusters.yml calico_downgrade.fleet.downgrade --check --diff
@@ -226,7 +227,7 @@ const RETURN_VALUES: &[ReturnValue] = &[
         kind: "dict",
         elements: None,
         returned: RAN,
-        description: "The end state: C(converged) (null when the pods were not observed), C(workloads) (ready of desired, pods on other images than the target, pods not ready), C(migration).",
+        description: "The end state: C(converged) (null when the pods were not observed), C(workloads) (ready of desired, pods on other images than the target, pods not ready), C(wait) (null when there was no wait: C(stall_timeout_secs), C(timeout_secs), C(elapsed_secs), C(last_progress) (C(at_secs) into the wait and C(what)), C(gave_up) (V(stalled), V(limit) or null), C(pace) (per workload: C(name), C(became_ready), C(per_minute), C(left_pods), C(left_secs))), C(migration).",
         contains: &[],
     },
     ReturnValue {
@@ -447,7 +448,10 @@ fn option(arg: &clap::Arg, actions: &[&str]) -> Yaml {
 fn returns() -> Yaml {
     let rows = crate::exit::TABLE.lines().skip(1).map(|row| {
         let (code, meaning) = row.trim().split_once(' ').unwrap_or((row, ""));
-        format!("V({code}): {}", meaning.trim().replace("--timeout", "O(timeout)"))
+        format!(
+            "V({code}): {}",
+            meaning.trim().replace("--stall-timeout", "O(stall_timeout)").replace("--timeout", "O(timeout)")
+        )
     });
     let rc: Vec<String> = std::iter::once("The exit code of the tool:".to_string()).chain(rows).collect();
     Yaml::Map(
@@ -639,9 +643,9 @@ mod tests {
         let rendered = Yaml::Map(vec![("timeout".into(), timeout)]).render();
         assert_eq!(
             rendered,
-            "timeout:\n  description:\n    - \"How long to wait for the pods (1s to a week).\"\n    \
+            "timeout:\n  description:\n    - \"Give up waiting for the pods after this long, progress or not (1s to a week; default: no limit).\"\n    \
              - \"A duration such as V(10m), V(90s), V(1h30m) or V(500ms).\"\n    \
-             - \"O(action=plan) and O(action=abort) do not take it (setting it there fails the task).\"\n  type: str\n  default: \"10m\"\n"
+             - \"O(action=plan) and O(action=abort) do not take it (setting it there fails the task).\"\n  type: str\n"
         );
     }
 

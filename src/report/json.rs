@@ -77,6 +77,9 @@ pub struct StateAfter<'a> {
     /// `None` when the pods were not observed (failure before the wait, check mode, `abort`).
     pub converged: Option<bool>,
     pub workloads: Option<&'a [Progress]>,
+    /// How the wait went (`None` when there was none): its limits, when something last
+    /// advanced and what, why it gave up, each workload's pace.
+    pub wait: Option<&'a crate::pace::Record>,
     pub migration: Option<&'a Migration>,
 }
 
@@ -116,6 +119,7 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         state_after: StateAfter {
             converged: facts.progress.as_deref().map(crate::convergence::all_converged),
             workloads: facts.progress.as_deref(),
+            wait: facts.wait.as_ref(),
             migration: facts.migration_after.as_ref().or(facts.migration_before.as_ref()),
         },
         pods: facts.pods.as_deref(),

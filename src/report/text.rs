@@ -35,6 +35,9 @@ pub struct TextReport<W: Write> {
     bar: Option<indicatif::ProgressBar>,
     /// The last progress line, without its clock: an unchanged line is not printed again.
     last_progress: String,
+    /// The wait's clock as last told, and when: the live line's clock keeps running from it
+    /// between two changes of the view (a stalled rollout shows none for minutes).
+    live_clock: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, crate::pace::Clock)>>>,
     /// `-v`: the commands echoed as started and not finished yet. A result that does not
     /// follow its own command alone names it.
     running: Vec<String>,
@@ -66,9 +69,21 @@ fn status_colour(status: Status) -> &'static str {
     }
 }
 
-/// `12.3s of 10m`: the wait's one clock.
-fn clock(elapsed: Duration, limit: Duration) -> String {
-    format!("{:.1}s of {}", elapsed.as_secs_f64(), humantime::format_duration(limit))
+/// `12.3s`, `4m 12s of 1h` (with `--timeout`), and once nothing has advanced for a tenth of
+/// `--stall-timeout`, `no progress for 1m 5s of 10m`.
+fn clock(clock: &crate::pace::Clock) -> String {
+    let mut words = crate::pace::duration_words(clock.elapsed);
+    if let Some(limit) = clock.patience.limit {
+        words.push_str(&format!(" of {}", crate::pace::duration_words(limit)));
+    }
+    if clock.quiet >= clock.patience.stall / 10 && clock.quiet >= Duration::from_secs(1) {
+        words.push_str(&format!(
+            ", no progress for {} of {}",
+            crate::pace::duration_words(clock.quiet),
+            crate::pace::duration_words(clock.patience.stall)
+        ));
+    }
+    words
 }
 
 impl<W: Write> TextReport<W> {
@@ -78,6 +93,7 @@ impl<W: Write> TextReport<W> {
             style,
             bar: None,
             last_progress: String::new(),
+            live_clock: Default::default(),
             running: Vec::new(),
             planned: Vec::new(),
             pending: None,
@@ -115,7 +131,12 @@ impl<W: Write> TextReport<W> {
 
     /// The line on screen for a progress update: drawn live on a terminal, else printed when
     /// it says something new.
-    fn show_progress(&mut self, line: &str, shown: String) {
+    /// A progress line, with the wait's clock when it is the wait's: on a terminal one line
+    /// rewritten (its clock running on its own), otherwise one line per change.
+    fn show_progress(&mut self, line: &str, wait: Option<crate::pace::Clock>) {
+        if let Ok(mut live) = self.live_clock.lock() {
+            *live = wait.map(|clock| (std::time::Instant::now(), clock));
+        }
         if self.style.quiet || line == self.last_progress {
             return;
         }
@@ -123,16 +144,39 @@ impl<W: Write> TextReport<W> {
         self.last_progress = line.to_string();
         if self.style.live {
             let _ = self.out.flush();
+            let live = self.live_clock.clone();
             let bar = self.bar.get_or_insert_with(|| {
                 let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
-                let template = if self.style.colour { "  {spinner:.cyan} {msg}" } else { "  {spinner} {msg}" };
-                bar.set_style(indicatif::ProgressStyle::with_template(template).expect("static template"));
+                let template =
+                    if self.style.colour { "  {spinner:.cyan} {clock}{msg}" } else { "  {spinner} {clock}{msg}" };
+                let style = indicatif::ProgressStyle::with_template(template).expect("static template").with_key(
+                    "clock",
+                    move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                        if let Some((since, told)) = live.lock().ok().and_then(|l| *l) {
+                            let passed = since.elapsed();
+                            let now = crate::pace::Clock {
+                                elapsed: told.elapsed + passed,
+                                quiet: told.quiet + passed,
+                                ..told
+                            };
+                            let _ = write!(out, "[{}] ", clock(&now));
+                        }
+                    },
+                );
+                bar.set_style(style);
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
             });
-            bar.set_message(shown);
+            bar.set_message(line.to_string());
         } else {
-            let _ = writeln!(self.out, "  {shown}");
+            match wait {
+                Some(wait) => {
+                    let _ = writeln!(self.out, "  [{}] {line}", clock(&wait));
+                }
+                None => {
+                    let _ = writeln!(self.out, "  {line}");
+                }
+            }
         }
         let _ = self.out.flush();
     }
@@ -204,12 +248,11 @@ impl<W: Write> Observer for TextReport<W> {
     }
 
     fn progress(&mut self, line: &str) {
-        self.show_progress(line, line.to_string());
+        self.show_progress(line, None);
     }
 
-    fn waiting(&mut self, line: &str, elapsed: Duration, limit: Duration) {
-        let shown = format!("[{}] {line}", clock(elapsed, limit));
-        self.show_progress(line, shown);
+    fn waiting(&mut self, line: &str, wait: &crate::pace::Clock) {
+        self.show_progress(line, Some(*wait));
     }
 
     fn task_finished(&mut self, step: &Step) {

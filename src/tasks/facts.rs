@@ -178,6 +178,8 @@ pub struct Facts {
     pub destination: Option<crate::destination::Destination>,
     /// The last live rollout status of the workloads the wait read.
     pub rollout: Option<Vec<WorkloadStatus>>,
+    /// How the wait went: its limits, its last progress, why it gave up, each workload's pace.
+    pub wait: Option<crate::pace::Record>,
     /// Whether any task changed the cluster (or, in check mode, would): only from what was
     /// observed (a mutating command that said so and a state read back), never from a command
     /// merely having been started.

@@ -5,14 +5,15 @@
 //!
 //! Converged is `ok` (exit 0); not converged is a failed task (exit 1, red, `failed=1`) with a
 //! hint: when the templates were never rolled back, the pods cannot converge, so `--watch` says
-//! so at once instead of waiting for `--timeout`. `--watch` otherwise polls every
-//! `--poll-interval` until converged or `--timeout`.
+//! so at once instead of waiting. `--watch` otherwise follows the pods until converged, or
+//! until nothing advanced for `--stall-timeout`, or `--timeout` when given.
 
 use super::{wait, Context, Done, Stop, TaskResult};
 use crate::calico;
 use crate::cluster::{Datastore, RollbackPlan};
 use crate::convergence::{all_converged, summary, Target};
 use crate::exit::Exit;
+use crate::pace::{duration_words, GaveUp, Pace, Patience};
 use crate::tools::calico_upgrade::{self, Migration};
 use crate::tools::kubectl::PodStatus;
 
@@ -126,24 +127,25 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         .collect();
     let migration = migration(ctx);
     let started = ctx.exec.now();
-    let deadline = started + ctx.options.timeout;
+    let mut pace = Pace::new(Patience { stall: ctx.options.stall_timeout, limit: ctx.options.timeout }, targets.len());
     let mut live = targets.clone();
     if ctx.options.follow {
-        ctx.deadline = Some(deadline);
+        ctx.deadline = Some(started + pace.deadline());
     }
-    // Judged as the wait judges, and followed as the wait follows (the watch between looks).
+    // Judged as the wait judges, and followed as the wait follows (the watch between looks),
+    // as long as the rollout progresses.
+    let mut gave_up = None;
     let looked = (|| loop {
         let (pods, progress) = wait::looks::observe_judged(ctx, &mut live)?;
-        let done = all_converged(&progress)
-            || !ctx.options.follow
-            || !not_rolled_back.is_empty()
-            || ctx.exec.now() >= deadline;
+        let at = ctx.exec.now().saturating_duration_since(started);
+        pace.observe(at, &progress, ctx.facts.rollout.as_deref().unwrap_or(&[]));
+        gave_up = pace.gave_up(at);
+        let done = all_converged(&progress) || !ctx.options.follow || !not_rolled_back.is_empty() || gave_up.is_some();
         if done {
             break Ok((pods, progress));
         }
-        let elapsed = ctx.exec.now().saturating_duration_since(started);
-        ctx.observer.waiting(&summary(&progress), elapsed, ctx.options.timeout);
-        wait::looks::between_looks(ctx, &live, &pods, started, deadline)?;
+        ctx.observer.waiting(&pace.line(at, &progress), &pace.clock(at));
+        wait::looks::between_looks(ctx, &live, &pods, started, &mut pace)?;
     })();
     ctx.deadline = None;
     let (pods, progress) = looked?;
@@ -166,13 +168,16 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             ),
         )
     } else if ctx.options.follow {
+        let at = ctx.exec.now().saturating_duration_since(started);
+        details.extend(pace.words(at, &progress));
+        ctx.facts.wait = Some(pace.record(at, &progress));
+        let why = match (gave_up, ctx.options.timeout) {
+            (Some(GaveUp::Limit), Some(limit)) => format!("within --timeout {}", duration_words(limit)),
+            _ => format!("no progress for {} (--stall-timeout)", duration_words(ctx.options.stall_timeout)),
+        };
         (
-            format!(
-                "not converged within {}: {}",
-                humantime::format_duration(ctx.options.timeout),
-                summary(&progress)
-            ),
-            "the templates are rolled back; look at the pods that are not ready (`kubectl describe pod`), or watch longer with --timeout".to_string(),
+            format!("not converged, {why}: {}", summary(&progress)),
+            "the templates are rolled back; look at the pods that are not ready (`kubectl describe pod`), or watch longer with --stall-timeout".to_string(),
         )
     } else {
         (

@@ -65,10 +65,12 @@ pub fn run(ctx: &mut Context) -> TaskResult {
 }
 
 /// Read `deployment/NAME` back every `--poll-interval` until its controller has seen the new
-/// size and counts no replica; a failure (exit 4) when that does not happen within `--timeout`.
+/// size and counts no replica; a failure (exit 4) when that does not happen within
+/// `--stall-timeout` (or `--timeout`, when given and shorter): scaling to 0 is one step.
 fn stopped(ctx: &mut Context, namespace: &str, name: &str) -> Result<(), Stop> {
     let read = ctx.kubectl().one_workload_status(WorkloadKind::Deployment, namespace, name);
-    let deadline = ctx.exec.now() + ctx.options.timeout;
+    let limit = ctx.options.timeout.map_or(ctx.options.stall_timeout, |t| t.min(ctx.options.stall_timeout));
+    let deadline = ctx.exec.now() + limit;
     loop {
         let output = ctx.run(&read)?;
         if !output.success() {
@@ -92,7 +94,7 @@ fn stopped(ctx: &mut Context, namespace: &str, name: &str) -> Result<(), Stop> {
                 format!(
                     "deployment/{name} was scaled to 0, but its controller still counts {} replica(s) after {}",
                     status.current,
-                    humantime::format_duration(ctx.options.timeout)
+                    crate::pace::duration_words(limit)
                 ),
             )
             .with_safe_next(format!("look at its pods: `kubectl get pods -n {namespace} -l k8s-app={name}`")));

@@ -590,7 +590,7 @@ fn the_wait_times_out_with_exit_4() {
     let mut cluster = Cluster::upgraded();
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&still_v3()]);
-    let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
+    let options = Options { timeout: Some(std::time::Duration::from_secs(10)), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged);
     assert_eq!(outcome.failure().cloned().unwrap().task, "Wait for the pods");
@@ -684,7 +684,7 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
     cluster.downgrades("RollingUpdate");
     cluster.exec.on(&pods_command(), ok(&still_v3()));
     cluster.exec.on(&pods_command(), exit(1, "", UNREACHABLE));
-    let options = Options { timeout: std::time::Duration::from_secs(10), ..no_watch() };
+    let options = Options { timeout: Some(std::time::Duration::from_secs(10)), ..no_watch() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
     let failure = outcome.failure().cloned().unwrap();
@@ -1120,11 +1120,19 @@ fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
     cluster.exec.on(&pods_command(), ok(&still_v3()));
     cluster.exec.on(&pods_command(), ok(&stalled));
     cluster.exec.set(&watch_command(), ok(&stalled));
-    let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
+    let options = Options { timeout: Some(std::time::Duration::from_secs(10)), ..options() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
     let failure = outcome.failure().cloned().unwrap();
-    assert!(failure.details.iter().any(|d| d.trim() == "not ready: calico-node-b on node-2"), "{:#?}", failure.details);
+    assert!(
+        failure
+            .details
+            .iter()
+            .any(|d| d.trim()
+                == "not ready: calico-node-b on node-2 (`kubectl describe pod calico-node-b -n kube-system`)"),
+        "{:#?}",
+        failure.details
+    );
 }
 
 /// A watch that fails is established again after a look; its failure is not the run's.
@@ -1303,7 +1311,7 @@ fn event_watches_failing_past_the_timeout_end_with_exit_4_and_the_cause() {
     cluster
         .exec
         .set(&workload_watch_command(WorkloadKind::Deployment, "calico-kube-controllers"), exit(1, "", UNREACHABLE));
-    let options = Options { timeout: std::time::Duration::from_secs(10), ..options() };
+    let options = Options { timeout: Some(std::time::Duration::from_secs(10)), ..options() };
     let outcome = cluster.run(Command::Run, &options);
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
     let failure = outcome.failure().cloned().unwrap();
@@ -1402,4 +1410,90 @@ fn what_v2_6_will_not_read_is_named_and_a_refused_list_is_not_checked() {
         verdict.contains("not read or enforced by v2.6 as v3.0 did: 1 networkpolicies, 1 ippools; not checked what v2.6 will not read: felixconfigurations"),
         "{verdict}"
     );
+}
+
+/// Three calico-node pods mid-rollout: the first `ready` on v2.6 and ready, the next `waiting`
+/// on v2.6 not ready yet, the rest on v3.0; calico-kube-controllers still on v3.0.
+fn rolling(ready: usize, waiting: usize) -> String {
+    let names = ["calico-node-a", "calico-node-b", "calico-node-c"];
+    let mut rows: Vec<(&str, &str, &str, &str, &str, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| match i {
+            i if i < ready => (*name, "Running", "True", NODE_V2, "calico-node", "<none>"),
+            i if i < ready + waiting => (*name, "Pending", "False", NODE_V2, "calico-node", "<none>"),
+            _ => (*name, "Running", "True", NODE_V3, "calico-node", "<none>"),
+        })
+        .collect();
+    rows.push(("calico-kube-controllers-6f8-y", "Running", "True", KC_V3, "calico-kube-controllers-6f8", "<none>"));
+    pods_table(&rows)
+}
+
+/// Polls every 2 s (the scripted clock), `--stall-timeout 10s`: one step of the rollout every
+/// 8 s, 30 s in all. Never 10 s without progress, so the wait goes on to convergence.
+#[test]
+fn a_rollout_longer_than_the_stall_timeout_that_keeps_progressing_converges() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let steps =
+        [rolling(0, 0), rolling(0, 1), rolling(1, 0), rolling(1, 1), rolling(2, 0), rolling(2, 1), rolling(3, 0)];
+    let mut views: Vec<&str> = Vec::new();
+    for step in &steps {
+        views.extend([step.as_str(); 4]);
+    }
+    let done = converged_v2();
+    views.push(&done);
+    cluster.pods(&views);
+    cluster.rollout(ROLLOUT_COMPLETE);
+    let options = Options { stall_timeout: std::time::Duration::from_secs(10), ..no_watch() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    assert_eq!(cluster.count(&pods_command()), 29, "every view was looked at, 56 s of polls");
+    let wait = outcome.facts.wait.clone().unwrap();
+    assert!(wait.elapsed_secs > 50.0 && wait.gave_up.is_none(), "{wait:#?}");
+    assert_eq!(wait.last_progress.what, "calico-kube-controllers: 1 of 1 ready on the target images");
+}
+
+/// The rollout moves once, then nothing: exit 4 after `--stall-timeout` counted from that
+/// last progress, which the report names with its time.
+#[test]
+fn a_rollout_that_stops_progressing_ends_after_the_stall_timeout_naming_the_last_progress() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let (start, moved) = (rolling(0, 0), rolling(1, 1));
+    cluster.pods(&[&start, &start, &start, &moved]);
+    let options = Options { stall_timeout: std::time::Duration::from_secs(10), ..no_watch() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
+    assert_eq!(failure.message, "the pods made no progress for 10s (--stall-timeout)");
+    assert!(
+        failure.details[0].starts_with("last progress 6.0")
+            && failure.details[0].ends_with("s ago: calico-node: 1 of 3 ready on the target images"),
+        "{:#?}",
+        failure.details
+    );
+    let pace = &failure.details[1];
+    assert!(
+        pace.starts_with("calico-node: 1 became ready during the wait, ") && pace.ends_with("/min (2 to go)"),
+        "{pace}"
+    );
+    let wait = outcome.facts.wait.clone().unwrap();
+    assert_eq!(wait.gave_up, Some(calico_downgrade::pace::GaveUp::Stalled));
+    assert!((16.0..17.0).contains(&wait.elapsed_secs), "10 s after the last progress at 6 s: {wait:#?}");
+}
+
+/// `--timeout` stays an absolute limit: a rollout that keeps progressing still ends there.
+#[test]
+fn the_timeout_ends_a_wait_that_progresses() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    let steps = [rolling(0, 0), rolling(0, 1), rolling(1, 0), rolling(1, 1), rolling(2, 0)];
+    let views: Vec<&str> = steps.iter().map(String::as_str).collect();
+    cluster.pods(&views);
+    let options = Options { timeout: Some(std::time::Duration::from_secs(7)), ..no_watch() };
+    let outcome = cluster.run(Command::Run, &options);
+    assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
+    assert_eq!(outcome.failure().unwrap().message, "the pods did not converge within --timeout 7s");
+    assert_eq!(outcome.facts.wait.clone().unwrap().gave_up, Some(calico_downgrade::pace::GaveUp::Limit));
 }

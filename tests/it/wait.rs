@@ -68,7 +68,7 @@ fn an_outage_longer_than_the_timeout_ends_with_exit_4_and_what_was_last_seen() {
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(4), "{stdout}");
-    assert!(stdout.contains("did not converge within 4s"), "{stdout}");
+    assert!(stdout.contains("did not converge within --timeout 4s"), "{stdout}");
     assert!(stdout.contains("was refused"), "{stdout}");
     assert!(started.elapsed() < Duration::from_secs(15), "ended near --timeout: {:?}", started.elapsed());
     assert!(calls_named(&cluster, "kubectl-get-pods") >= 2, "polled through the outage");
@@ -182,10 +182,14 @@ fn a_node_leaving_during_the_wait_is_followed_to_the_live_desired_count() {
 #[test]
 fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
     let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);
-    let (code, stdout) =
-        run_with(&cluster, &["run", "--yes", "--timeout", "6s"], || cluster.control("node-not-ready", &["node-2"]));
+    let (code, stdout) = run_with(&cluster, &["run", "--yes", "--stall-timeout", "4s"], || {
+        cluster.control("node-not-ready", &["node-2"])
+    });
     assert_eq!(code, Some(4), "{stdout}");
-    assert!(stdout.contains("did not converge within 6s"), "{stdout}");
-    let named = stdout.lines().any(|l| l.contains("not ready: calico-node-") && l.ends_with("on node-2"));
+    assert!(stdout.contains("the pods made no progress for 4s (--stall-timeout)"), "{stdout}");
+    assert!(stdout.contains("    last progress "), "the exit-4 report says when something last advanced\n{stdout}");
+    let named = stdout
+        .lines()
+        .any(|l| l.contains("not ready: calico-node-") && l.contains(" on node-2 (`kubectl describe pod calico-node-"));
     assert!(named, "the exit-4 report names the pod and its node\n{stdout}");
 }

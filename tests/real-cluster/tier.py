@@ -557,6 +557,27 @@ def case_node_joins(c):
     c.expect_all_on(V26_IMAGES, nodes=NODES + 1)
 
 
+def case_slow_rollout_keeps_going(c):
+    """A rollout longer than --stall-timeout that keeps progressing ends converged (exit 0): the
+    wait is judged by progress, not wall time. Slow pods (2.5 s a phase: about 7.5 s a node,
+    never more than 5 s without a pod deleted, created or ready) and an 8 s stall deadline."""
+    c.cluster.calico_state("upgraded", "etcd")
+    kubelets = c.cluster.kubelets
+    delay = kubelets.phase_delay
+    kubelets.set_phase_delay(2.5)
+    c.tier.cleanup.append(lambda: kubelets.set_phase_delay(delay))
+    r = c.tool("run", "--yes", "--output", "json", "--stall-timeout", "8s")
+    expect(r.rc == 0, f"run exited {r.rc} (want 0): {r.why()}")
+    wait = ((r.doc or {}).get("state_after") or {}).get("wait") or {}
+    expect(wait.get("elapsed_secs", 0) > 8, f"the wait took {wait.get('elapsed_secs')} s, not longer than the 8 s stall deadline")
+    expect(wait.get("gave_up") is None and wait.get("timeout_secs") is None and wait.get("stall_timeout_secs") == 8,
+           f"the wait's record: {wait}")
+    paced = [p for p in wait.get("pace", []) if p.get("name") == "calico-node"]
+    expect(paced and paced[0].get("became_ready") == NODES and paced[0].get("per_minute", 0) > 0,
+           f"the pace of calico-node: {paced}")
+    c.expect_all_on(V26_IMAGES)
+
+
 def case_node_notready(c):
     c.cluster.calico_state("upgraded", "etcd")
     # The 1.20 node controller marks a dead node's pods not ready once the node's lease is
@@ -566,7 +587,8 @@ def case_node_notready(c):
     delay = kubelets.phase_delay
     kubelets.set_phase_delay(4.0)
     c.tier.cleanup.append(lambda: kubelets.set_phase_delay(delay))
-    finish = c.tool("run", "--yes", "--timeout", "40s", background=True)
+    # No --timeout: the wait ends because nothing advances for --stall-timeout.
+    finish = c.tool("run", "--yes", "--stall-timeout", "15s", "--timeout", "3m", background=True)
     node = c.mid_wait()
     # The node whose pod was replaced first dies (no heartbeats, no pod updates): the node
     # controller sets it Unknown and that pod's Ready condition False; its containers stay ready.
@@ -580,6 +602,9 @@ def case_node_notready(c):
     expect(r.rc == 4, f"run exited {r.rc} with {node} NotReady (want 4): {r.why()}")
     lines = [ln for ln in r.text().splitlines() if node in ln and ("notready" in ln.lower() or "not ready" in ln.lower())]
     expect(lines, f"the exit-4 report has no line naming {node} as NotReady")
+    text = r.text()
+    expect("the pods made no progress for 15s (--stall-timeout)" in text and "    last progress " in text,
+           f"the exit-4 report does not say it stalled and when something last advanced: {text[-1500:]}")
 
 
 # --- the first five minutes: a kubeconfig that cannot work ends at once, precisely ------------
@@ -904,6 +929,7 @@ CASES = {
     "undo-outage": (case_undo_outage, ["1.29"]),
     "node-joins": (case_node_joins, ["1.33"]),
     "node-notready": (case_node_notready, ["1.33"]),
+    "slow-rollout-keeps-going": (case_slow_rollout_keeps_going, ["1.27"]),
     "view-user": (case_view_user, ["1.20", "1.33"]),
     "typo-deployment": (case_typo_deployment, ["1.27"]),
     "abort-on-v3": (case_abort_on_v3, ["1.32"]),

@@ -1,12 +1,33 @@
-//! How a wait ends, whichever strategy followed the pods: the rollback's check on the live
-//! templates (`check_templates`), and the exit-4 report of what was last seen when `--timeout`
-//! passed (`timed_out`, `not_converged`). Shared by the wait by watch events (`events`) and the
-//! wait by looks (`looks`), which know nothing of each other.
+//! How a wait goes on and ends, whichever strategy followed the pods: the moving deadline
+//! (`deadline`: no progress for `--stall-timeout`, or `--timeout`), each complete view taken
+//! into the pace (`seen`), the rollback's check on the live templates (`check_templates`), the
+//! result of a converged wait (`converged`) and the exit-4 report of what was last seen, when
+//! something last advanced and the pace (`timed_out`, `not_converged`). Shared by the wait by
+//! watch events (`events`) and the wait by looks (`looks`), which know nothing of each other.
+
+use std::time::Instant;
 
 use crate::convergence::{judge, PodRef, Progress, Target};
 use crate::exit::Exit;
-use crate::tasks::{Context, Stop};
+use crate::pace::{duration_words, GaveUp, Pace};
+use crate::tasks::{Context, Done, Stop};
 use crate::tools::kubectl;
+
+/// Where the wait gives up now unless something advances first; the reads the wait retries
+/// are retried until then.
+pub(super) fn deadline(ctx: &mut Context, started: Instant, pace: &Pace) -> Instant {
+    let deadline = started + pace.deadline();
+    ctx.deadline = Some(deadline);
+    deadline
+}
+
+/// A converged wait's result: how long it took, the counts, and (JSON, `-v`) the pace.
+pub(super) fn converged(ctx: &mut Context, pace: &Pace, started: Instant, progress: &[Progress]) -> Done {
+    let at = ctx.exec.now().saturating_duration_since(started);
+    ctx.facts.wait = Some(pace.record(at, progress));
+    Done::ok(format!("converged after {:.1}s: {}", at.as_secs_f64(), crate::convergence::summary(progress)))
+        .with_details(pace.words(at, progress))
+}
 
 pub(super) fn pod_list(pods: &[PodRef]) -> Vec<String> {
     pods.iter()
@@ -36,19 +57,38 @@ pub(super) fn check_templates(targets: &[Target], statuses: &[kubectl::WorkloadS
     Ok(())
 }
 
-/// The end of `--timeout`: what was last seen (nothing yet: every pod missing) and, when the
-/// cluster did not answer at the end, kubectl's reason.
-pub(super) fn timed_out(ctx: &Context, targets: &[Target], no_answer: Option<String>) -> Stop {
+/// The end of the wait without convergence: what was last seen (nothing yet: every pod
+/// missing) and, when the cluster did not answer at the end, kubectl's reason.
+pub(super) fn timed_out(
+    ctx: &mut Context,
+    targets: &[Target],
+    pace: &Pace,
+    started: Instant,
+    no_answer: Option<String>,
+) -> Stop {
     let last = ctx.facts.progress.clone().unwrap_or_else(|| judge(targets, &[]));
-    let mut stop = not_converged(ctx, &last);
+    let mut stop = not_converged(ctx, &last, pace, started);
     if let Some(cause) = no_answer {
         stop.details.insert(0, format!("no answer from the cluster at the end: {cause}"));
     }
     stop
 }
 
-pub(super) fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
-    let mut details = Vec::new();
+/// Exit 4: nothing advanced for `--stall-timeout` (or `--timeout` passed), with when
+/// something last advanced and what, the pace so far, and the workloads that are not there.
+pub(super) fn not_converged(ctx: &mut Context, progress: &[Progress], pace: &Pace, started: Instant) -> Stop {
+    let at = ctx.exec.now().saturating_duration_since(started);
+    let mut record = pace.record(at, progress);
+    // Given up at the deadline, or just before it when no retry could end in time.
+    record.gave_up = Some(record.gave_up.unwrap_or(pace.deadline_cause()));
+    let message = match (&record.gave_up, pace.patience.limit) {
+        (Some(GaveUp::Limit), Some(limit)) => {
+            format!("the pods did not converge within --timeout {}", duration_words(limit))
+        }
+        _ => format!("the pods made no progress for {} (--stall-timeout)", duration_words(pace.patience.stall)),
+    };
+    ctx.facts.wait = Some(record);
+    let mut details = pace.words(at, progress);
     for p in progress.iter().filter(|p| !p.converged) {
         details.push(format!(
             "{}/{}: {}/{} ready on the target images",
@@ -66,15 +106,16 @@ pub(super) fn not_converged(ctx: &Context, progress: &[Progress]) -> Stop {
         if let Some(rollout) = &p.rollout {
             details.push(format!("  rollout: {rollout}"));
         }
-        details.extend(
-            p.not_ready
-                .iter()
-                .map(|r| format!("  not ready: {} on {}", r.name, r.node.as_deref().unwrap_or("no node"))),
-        );
+        // Why is for the kubelet's and the scheduler's own words: one command away.
+        details.extend(p.not_ready.iter().map(|r| {
+            format!(
+                "  not ready: {} on {} (`kubectl describe pod {} -n {}`)",
+                r.name,
+                r.node.as_deref().unwrap_or("no node"),
+                r.name,
+                ctx.options.namespace
+            )
+        }));
     }
-    Stop::new(
-        Exit::NotConverged,
-        format!("the pods did not converge within {}", humantime::format_duration(ctx.options.timeout)),
-    )
-    .with_details(details)
+    Stop::new(Exit::NotConverged, message).with_details(details)
 }

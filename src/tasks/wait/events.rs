@@ -24,10 +24,11 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::end::{check_templates, timed_out};
-use crate::convergence::{all_converged, judge_live, summary, Progress, Target};
+use super::end::{self, check_templates, converged, timed_out};
+use crate::convergence::{all_converged, judge_live, Progress, Target};
 use crate::exec::{ExecError, Flow, Invocation, Output};
 use crate::exit::Exit;
+use crate::pace::Pace;
 use crate::tasks::{Context, Done, Stop};
 use crate::tools::kubectl::{self, PodStatus, WatchEvent, WatchEvents, WorkloadStatus};
 use crate::tools::Unrecognised;
@@ -67,32 +68,28 @@ pub enum Ending {
     Looks,
 }
 
-pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> Result<Ending, Stop> {
+pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut Pace) -> Result<Ending, Stop> {
     let mut failures = 0u32;
     // The watches failed WATCH_ATTEMPTS times, then a plain read was answered, and no round of
     // watches has shown its objects since.
     let mut answered = false;
     let mut lost: Option<String> = None;
     loop {
+        let deadline = end::deadline(ctx, started, pace);
         if ctx.exec.now() >= deadline {
-            return Err(timed_out(ctx, targets, lost));
+            return Err(timed_out(ctx, targets, pace, started, lost));
         }
         let invocations = invocations(ctx, targets);
         let refs: Vec<&Invocation> = invocations.iter().collect();
-        let Followed { verdict, results, began, shown } = follow(ctx, targets, &refs, started, deadline);
+        let Followed { verdict, results, began, shown } = follow(ctx, targets, &refs, started, deadline, pace);
         if shown.iter().all(|s| *s) {
             failures = 0;
             answered = false;
         }
         match verdict {
             Some(Verdict::Converged(progress)) => {
-                let elapsed = ctx.exec.now().saturating_duration_since(started);
                 ctx.facts.progress = Some(progress.clone());
-                return Ok(Ending::Converged(Done::ok(format!(
-                    "converged after {:.1}s: {}",
-                    elapsed.as_secs_f64(),
-                    summary(&progress)
-                ))));
+                return Ok(Ending::Converged(converged(ctx, pace, started, &progress)));
             }
             Some(Verdict::Broken(message)) => return Err(Stop::new(Exit::StepFailed, message)),
             Some(Verdict::Unreadable(index, error)) => return Err(ctx.unrecognised(refs[index], error)),
@@ -102,6 +99,8 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
         {
             return Err(crate::tasks::exec_stop(invocation, &ExecError::Interrupted));
         }
+        // Progress during the watches moves the deadline on.
+        let deadline = end::deadline(ctx, started, pace);
         let now = ctx.exec.now();
         if now >= deadline {
             continue;
@@ -148,7 +147,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
                         answered = true;
                     }
                     // No answer with no time left to retry: the end of the wait.
-                    Err(cause) => return Err(timed_out(ctx, targets, Some(cause))),
+                    Err(cause) => return Err(timed_out(ctx, targets, pace, started, Some(cause))),
                 }
             }
             Ended::Retry(cause) => {
@@ -187,6 +186,7 @@ fn follow(
     invocations: &[&Invocation],
     started: Instant,
     deadline: Instant,
+    pace: &mut Pace,
 ) -> Followed {
     for invocation in invocations {
         ctx.observer.command_started(invocation);
@@ -199,7 +199,6 @@ fn follow(
     let mut shown = vec![false; invocations.len()];
     let mut last_line = String::new();
     let mut last_progress = None;
-    let limit = ctx.options.timeout;
     // The rows carry no time: elapsed is read from the clock that `now` reads in production.
     let since = Instant::now().checked_sub(began.saturating_duration_since(started)).unwrap_or(started);
     let observer = &mut *ctx.observer;
@@ -258,9 +257,13 @@ fn follow(
         }
         let statuses: Vec<WorkloadStatus> = view.statuses.iter().flatten().cloned().collect();
         let progress = judge_live(targets, &statuses, view.pods.values().filter(|p| !p.deleting));
-        let line = summary(&progress);
-        if line != last_line {
-            observer.waiting(&line, since.elapsed(), limit);
+        let at = since.elapsed();
+        let advanced = pace.observe(at, &progress, &statuses).is_some();
+        let line = pace.line(at, &progress);
+        // Also when only a count the line does not show advanced: the clock's "no progress
+        // for" starts again.
+        if advanced || line != last_line {
+            observer.waiting(&line, &pace.clock(at));
             last_line = line;
         }
         let done = all_converged(&progress);

@@ -19,11 +19,12 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use super::end::{check_templates, not_converged, pod_list, timed_out};
-use crate::convergence::{all_converged, judge, judge_live, looks_done, summary, with_live_desired, Progress, Target};
+use super::end::{self, check_templates, converged, not_converged, pod_list, timed_out};
+use crate::convergence::{judge, judge_live, looks_done, with_live_desired, Progress, Target};
 use crate::exec::{ExecError, Flow, Invocation};
 use crate::exit::Exit;
-use crate::tasks::{Context, Done, Stop, TaskResult};
+use crate::pace::Pace;
+use crate::tasks::{Context, Stop, TaskResult};
 use crate::tools::kubectl::{self, PodStatus, PodWatch};
 
 /// One `kubectl get pods` of the namespace.
@@ -49,12 +50,13 @@ pub fn between_looks(
     targets: &[Target],
     seed: &[PodStatus],
     started: Instant,
-    deadline: Instant,
+    pace: &mut Pace,
 ) -> Result<(), Stop> {
     if ctx.options.no_watch {
         return ctx.pause(ctx.options.poll_interval);
     }
-    match follow_until_candidate(ctx, targets, seed, started, deadline)? {
+    let deadline = end::deadline(ctx, started, pace);
+    match follow_until_candidate(ctx, targets, seed, started, deadline, pace)? {
         WatchEnd::Candidate | WatchEnd::Quiet => Ok(()),
         WatchEnd::Closed | WatchEnd::Failed(_) => {
             ctx.pause(ctx.options.poll_interval.min(deadline.saturating_duration_since(ctx.exec.now())))
@@ -98,7 +100,7 @@ fn look(ctx: &mut Context, targets: &mut Vec<Target>) -> Result<Look, Stop> {
 /// The wait by looks: a complete `kubectl get pods` (then the rollout status), the watch's
 /// rows between looks only candidates. For kubectl without watch events, `--no-watch`, OnDelete,
 /// and when the exact watch cannot be used (`watch`).
-pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: Instant) -> TaskResult {
+pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut Pace) -> TaskResult {
     let mut targets = targets.to_vec();
     let on_delete = ctx.cluster().daemonset.is_on_delete();
     // Every verdict, and every progress line, comes from a complete view: a poll first, then
@@ -106,20 +108,23 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
     let mut watch_failures = 0u32;
     let mut watch_refused = false;
     loop {
+        end::deadline(ctx, started, pace);
         let (pods, progress) = match look(ctx, &mut targets)? {
             Look::Seen { pods, progress } => (pods, progress),
-            Look::Lost(cause) => return Err(timed_out(ctx, &targets, Some(cause))),
+            Look::Lost(cause) => return Err(timed_out(ctx, &targets, pace, started, Some(cause))),
         };
         if let Some(statuses) = &ctx.facts.rollout {
             check_templates(&targets, statuses)?;
         }
-        let elapsed = ctx.exec.now().saturating_duration_since(started);
-        ctx.observer.waiting(&summary(&progress), elapsed, ctx.options.timeout);
+        let at = ctx.exec.now().saturating_duration_since(started);
+        pace.observe(at, &progress, ctx.facts.rollout.as_deref().unwrap_or(&[]));
+        ctx.observer.waiting(&pace.line(at, &progress), &pace.clock(at));
         ctx.facts.pods = Some(pods.clone());
         ctx.facts.progress = Some(progress.clone());
-        if all_converged(&progress) {
-            return Ok(Done::ok(format!("converged after {:.1}s: {}", elapsed.as_secs_f64(), summary(&progress))));
+        if crate::convergence::all_converged(&progress) {
+            return Ok(converged(ctx, pace, started, &progress));
         }
+        let deadline = end::deadline(ctx, started, pace);
         let daemonset = &progress[0];
         let ds_target = &targets[0];
         let ds_deleting = pods.iter().any(|p| ds_target.owns(p) && p.deleting);
@@ -152,14 +157,14 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
                 continue;
             }
         }
-        if ctx.exec.now() >= deadline {
-            return Err(not_converged(ctx, &progress));
+        if pace.gave_up(ctx.exec.now().saturating_duration_since(started)).is_some() {
+            return Err(not_converged(ctx, &progress, pace, started));
         }
         if ctx.options.no_watch || watch_refused {
             ctx.pause(ctx.options.poll_interval)?;
             continue;
         }
-        match follow_until_candidate(ctx, &targets, &pods, started, deadline)? {
+        match follow_until_candidate(ctx, &targets, &pods, started, deadline, pace)? {
             WatchEnd::Candidate | WatchEnd::Quiet => watch_failures = 0,
             WatchEnd::Closed => {
                 // The API server closes watches now and then: watch again after a short rest.
@@ -268,6 +273,7 @@ fn follow_until_candidate(
     seed: &[PodStatus],
     started: Instant,
     deadline: Instant,
+    pace: &mut Pace,
 ) -> Result<WatchEnd, Stop> {
     let mut view: BTreeMap<String, PodStatus> = seed.iter().map(|p| (p.name.clone(), p.clone())).collect();
     let deleting_pending = seed.iter().any(|p| p.deleting && targets.iter().any(|t| t.owns(p)));
@@ -281,7 +287,6 @@ fn follow_until_candidate(
     let mut candidate = false;
     let replacing = ctx.options.replace_pods && ctx.cluster().daemonset.is_on_delete();
     ctx.command_started(&invocation);
-    let limit = ctx.options.timeout;
     // The rows carry no time: elapsed is read from the clock that `now` reads in production.
     let since = Instant::now().checked_sub(ctx.exec.now().saturating_duration_since(started)).unwrap_or(started);
     let observer = &mut *ctx.observer;
@@ -293,7 +298,12 @@ fn follow_until_candidate(
             }
             view.insert(pod.name.clone(), pod);
             let progress = judge(targets, view.values().filter(|p| !p.deleting));
-            observer.waiting(&summary(&progress), since.elapsed(), limit);
+            let at = since.elapsed();
+            // The view is the last look plus every row since: a pod that appears on the target
+            // images or becomes ready is progress, as seen (a count that falls is never read as
+            // progress, so a row this view lacks cannot fake any).
+            pace.observe(at, &progress, &[]);
+            observer.waiting(&pace.line(at, &progress), &pace.clock(at));
             // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
             // being deleted) is the moment to replace the next pod: stop watching then too.
             let next_replacement = replacing

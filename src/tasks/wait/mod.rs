@@ -1,8 +1,12 @@
 //! Task 6, "Wait for the pods" (the docs' `watch kubectl get pods -n kube-system`): wait until
 //! the workloads' live rollout status is complete and every pod of the DaemonSet and the
 //! Deployment is Running, its Ready condition True, on the rolled-back images, as many as the
-//! live desired count (see `convergence`), or until `--timeout` (exit 4, naming what was last
-//! seen: the pods on old images, the pods not ready and their nodes).
+//! live desired count (see `convergence`). It waits as long as the rollout progresses (see
+//! `pace`: a pod updated or becoming ready, a workload's counts advancing), and gives up with
+//! exit 4 after `--stall-timeout` with no progress, or at `--timeout` (an absolute limit, unset
+//! unless given), naming when something last advanced and what, the pace, and what was last
+//! seen: the pods on old images, the pods not ready and their nodes. The live line gives the
+//! pace and how long is left at that pace.
 //!
 //! Two strategies hang from here and know nothing of each other: `events`, three exact watches
 //! with watch events (kubectl 1.16+, a DaemonSet that replaces its own pods), and `looks`,
@@ -15,6 +19,7 @@ mod events;
 pub mod looks;
 
 use super::{Context, Done, TaskResult};
+use crate::pace::{duration_words, Pace, Patience};
 
 pub const NAME: &str = "Wait for the pods";
 
@@ -31,11 +36,15 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }
         let goal = targets.iter().map(|t| format!("{} {}/{}", t.name, t.desired, t.desired)).collect::<Vec<_>>();
         let images: Vec<String> = targets.iter().flat_map(|t| t.images.clone()).collect();
+        let limit = match ctx.options.timeout {
+            Some(limit) => format!(", at most {}", duration_words(limit)),
+            None => String::new(),
+        };
         let message = format!(
-            "would wait up to {} for {} ready on {}",
-            humantime::format_duration(ctx.options.timeout),
+            "would wait for {} ready on {}, giving up after {} without progress{limit}",
             goal.join(" and "),
-            crate::calico::images_in_words(&images)
+            crate::calico::images_in_words(&images),
+            duration_words(ctx.options.stall_timeout),
         );
         let mut summary = Vec::new();
         if ctx.cluster().daemonset.is_on_delete() {
@@ -50,14 +59,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         return Ok(Done::skipped(message).with_summary(summary).with_details(details));
     }
     let started = ctx.exec.now();
-    let deadline = started + ctx.options.timeout;
-    ctx.deadline = Some(deadline);
+    let mut pace = Pace::new(Patience { stall: ctx.options.stall_timeout, limit: ctx.options.timeout }, targets.len());
     let hiccups_before = ctx.hiccups.len();
     let by_events =
-        if events::usable(ctx) { events::wait(ctx, &targets, started, deadline) } else { Ok(events::Ending::Looks) };
+        if events::usable(ctx) { events::wait(ctx, &targets, started, &mut pace) } else { Ok(events::Ending::Looks) };
     let result = match by_events {
         Ok(events::Ending::Converged(done)) => Ok(done),
-        Ok(events::Ending::Looks) => looks::wait(ctx, &targets, started, deadline),
+        Ok(events::Ending::Looks) => looks::wait(ctx, &targets, started, &mut pace),
         Err(stop) => Err(stop),
     };
     ctx.deadline = None;

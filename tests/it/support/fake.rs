@@ -173,7 +173,9 @@ impl FakeCluster {
         let path = regex::escape(&self.path().display().to_string());
         [
             (path.as_str(), "[TMP]"),
-            (r"(?m)^  \[ *\d+(\.\d+)?s\] .*\n", ""),
+            (r"(?m)^  \[ *\d+(\.\d+)?s[^\]]*\] .*\n", ""),
+            // The pace measured over milliseconds.
+            (r"\b\d+(\.\d+)?/min\b", "[N]/min"),
             (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[DATE]"),
             (r"\b\d+ ms\b", "[MS]"),
             (r"\b\d+(\.\d+)?s\b", "[TIME]"),
