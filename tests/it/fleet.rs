@@ -10,8 +10,11 @@ use crate::support::fake::{signal, wait_for_call, FakeCluster, Run};
 
 const FAST: [&str; 4] = ["--pod-start-ms", "150", "--pod-stop-ms", "100"];
 
+/// The lock's annotation on the DaemonSet, its value read as the JSON object it is (an
+/// unreadable one as a string).
 fn lock_of(cluster: &FakeCluster) -> Option<serde_json::Value> {
-    cluster.show()["configmaps"].as_array().unwrap().iter().find(|c| c["name"] == "calico-downgrade-lock").cloned()
+    let value = cluster.show()["daemonset"]["annotations"]["calico-downgrade/lock"].as_str()?.to_string();
+    Some(serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value)))
 }
 
 fn undos(cluster: &FakeCluster) -> usize {
@@ -39,7 +42,7 @@ fn a_lock_another_run_holds_stops_run_before_any_change_naming_the_holder() {
     assert_eq!(undos(&cluster), 0);
     assert_eq!(cluster.show()["etcd_ready"], false, "the migration was not aborted");
     // The other run's lock is left as it was.
-    assert_eq!(lock_of(&cluster).unwrap()["data"]["user"], "alice");
+    assert_eq!(lock_of(&cluster).unwrap()["user"], "alice");
 
     // `plan` says so and still plans (exit 0): it changes nothing.
     let plan = cluster.run(&["plan"]);
@@ -61,7 +64,9 @@ fn an_expired_lock_is_taken_over_and_the_run_goes_on() {
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     assert!(
-        run.stdout.contains("ok: configmap/calico-downgrade-lock in kube-system taken over from bob@bastion-2"),
+        run.stdout.contains(
+            "ok: annotation calico-downgrade/lock of ds/calico-node in kube-system taken over from bob@bastion-2"
+        ),
         "{}",
         run.stdout
     );
@@ -89,10 +94,10 @@ fn the_lock_is_held_from_before_the_first_change_to_the_last_and_released_at_eve
         cluster.command(&["run", "--yes"]).env("USER", "carol").stdout(std::process::Stdio::null()).spawn().unwrap();
     wait_for_call(&cluster, "\"abort\"", Duration::from_secs(20));
     let lock = lock_of(&cluster).expect("the lock is held during the abort");
-    assert_eq!(lock["data"]["user"], "carol", "{lock:#}");
-    assert_eq!(lock["data"]["command"], "calico-downgrade run --yes", "{lock:#}");
-    assert_eq!(lock["data"]["pid"], child.id().to_string(), "{lock:#}");
-    assert_eq!(lock["data"]["lease-seconds"], "30", "{lock:#}");
+    assert_eq!(lock["user"], "carol", "{lock:#}");
+    assert_eq!(lock["command"], "calico-downgrade run --yes", "{lock:#}");
+    assert_eq!(lock["pid"], child.id(), "{lock:#}");
+    assert_eq!(lock["lease-seconds"], 30, "{lock:#}");
     // Interrupted: released on the way out.
     signal(&child, libc::SIGINT);
     assert_eq!(child.wait().unwrap().code(), Some(130));

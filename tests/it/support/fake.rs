@@ -178,9 +178,10 @@ impl FakeCluster {
             (r"\b\d+ ms\b", "[MS]"),
             (r"\b\d+(\.\d+)?s\b", "[TIME]"),
             (r"calico-node-[0-9a-z]{5}\b", "calico-node-[ID]"),
-            // The lock's holder: this machine and this process.
-            (r#"--from-literal=host=[^ "',]*"#, "--from-literal=host=[HOST]"),
-            (r"--from-literal=pid=\d+", "--from-literal=pid=[PID]"),
+            // The lock's holder: this machine and this process, in the annotation's JSON value
+            // (its quotes escaped once or more, as the patch is quoted in a command or a document).
+            (r#"host(\\*"):(\\*")[^"\\]*"#, "host$1:$2[HOST]"),
+            (r#"pid(\\*"):\d+"#, "pid$1:[PID]"),
             (r"calico-kube-controllers-[0-9a-z]{8,10}-[0-9a-z]{5}\b", "calico-kube-controllers-[HASH]-[ID]"),
         ]
         .into_iter()
