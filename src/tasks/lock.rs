@@ -285,18 +285,21 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                 )));
             }
         };
+        let next = judge(ctx, &holder, found)?;
+        if let Next::Ours(value) = next {
+            return Ok(hold(ctx, holder, value, taken_over));
+        }
         if attempt >= ATTEMPTS {
             break;
         }
-        match judge(ctx, &holder, found)? {
-            Next::Ours(value) => return Ok(hold(ctx, holder, value, taken_over)),
-            Next::Take => {
-                write = patch(ctx, lease::take(&holder));
-                taken_over = None;
-            }
+        match next {
             Next::TakeOver(value, said) => {
                 write = patch(ctx, lease::swap(&value, &holder));
                 taken_over = Some(said);
+            }
+            _ => {
+                write = patch(ctx, lease::take(&holder));
+                taken_over = None;
             }
         }
     }

@@ -70,10 +70,12 @@ impl FakeCluster {
         assert!(output.status.success(), "fake-cluster {verb} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 
-    /// Every call the fakes received, one JSON object each (`argv`, `stdin`, `at_ms`).
+    /// Every call the fakes received, one JSON object each (`argv`, `stdin`, `at_ms`). Read while
+    /// fakes still run: a line being appended right now (no newline yet; the lock's patches
+    /// make lines of some 700 bytes) is not a call yet.
     pub fn calls(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.path().join("calls.jsonl")).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
