@@ -1,6 +1,7 @@
 //! Fleets and colleagues, on the simulated cluster: the cluster lock (another run's held lock
 //! stops `run` before any change, naming its holder; an expired one is taken over; the lock is
-//! held from before the first change to the last and released at every end), two runs started at once on one cluster (exactly one changes it),
+//! held from before the first change to the last and released at every end; one taken over under a
+//! running run stops its next change), two runs started at once on one cluster (exactly one changes it),
 //! and two clusters downgraded at once from one HOME (nothing on the host is shared but the
 //! journal folder, where each run writes its own file).
 
@@ -201,4 +202,29 @@ fn two_clusters_are_downgraded_at_once_from_one_home() {
         assert!(journal.starts_with(&home.join(".local/state/calico-downgrade").display().to_string()), "{journal}");
         assert!(std::path::Path::new(journal).exists());
     }
+}
+
+/// A lock that changes hands while the run holds it (another run took it over: the operator's
+/// run stalled past its lease, say) is lost at the next renewal: its `test` fails, the lock read
+/// back is another run's, and from then on the runner refuses every command that changes the
+/// cluster. With `--rollback-first` the abort comes after the wait, the lock held through it:
+/// the abort is never run, and the other run's lock is left as it is.
+#[test]
+fn a_lock_taken_over_under_a_running_run_stops_its_next_change() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "5000", "--pod-stop-ms", "100"]);
+    let child =
+        cluster.command(&["run", "--yes", "--rollback-first"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    assert_eq!(lock_of(&cluster).unwrap()["user"], "", "this run's lock, taken before the rollbacks");
+    cluster.control("lock", &["user=bob", "host=bastion-3"]);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED [Abort the upgrade]"), "{stdout}");
+    assert!(
+        stdout.contains("the cluster lock was lost (another run changed or removed it: now held by bob@bastion-3"),
+        "{stdout}"
+    );
+    assert!(!cluster.calls().iter().any(|c| c["call"] == "calico-upgrade-abort"), "the abort never ran");
+    assert_eq!(lock_of(&cluster).unwrap()["user"], "bob", "the other run's lock is left as it is");
 }
