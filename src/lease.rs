@@ -1,25 +1,39 @@
 //! The cluster lock, as data and pure decisions: two runs against one cluster (two shells, two
 //! bastions, an Ansible fleet) must never interleave their changes, so the exclusion lives where
-//! the cluster is: a ConfigMap `calico-downgrade-lock` in the Calico namespace, created
-//! atomically (`kubectl create` fails when it exists), renewed while the run works (`kubectl
-//! replace` with the resourceVersion last seen: a compare-and-swap), deleted at the end. A
-//! ConfigMap works on every Kubernetes version the tool supports (a `Lease` object needs 1.14).
+//! the cluster is: an annotation [`ANNOTATION`] on the calico-node DaemonSet itself, the object
+//! the downgrade rolls back. It needs no right beyond the documented procedure's (`kubectl
+//! rollout undo` patches that DaemonSet), works on every Kubernetes version the tool supports,
+//! and the inspection, which reads the DaemonSet anyway, sees it without a read of its own.
 //!
-//! Its data says who holds it (host, user, pid, command, start) and when it was last renewed,
-//! with the lease's length. A holder that died (killed, the bastion lost) stops renewing; its
-//! lock is taken over only once the lease has clearly expired: [`LEASE`] plus a [`MARGIN`] for
-//! clocks that disagree, judged by this host's clock against the holder's last renewal. The
-//! takeover is a replace with the resourceVersion just read, so of two runs taking it over at
-//! once only one wins; and a holder whose renewal finds the object changed knows it lost the
-//! lock and changes nothing more.
+//! Every write is one `kubectl patch --type=json` whose first operation is a `test`, so the API
+//! server applies it only to the object as this run last saw it (a compare-and-swap: the server
+//! applies the patch to the stored object and writes it with that object's resourceVersion; a
+//! writer in between makes it try again on the new object, where the `test` fails):
+//! - take ([`take`]): `test` that the annotation is absent (`"value": null`), then `add` it;
+//! - renew, and take over an expired lock ([`swap`]): `test` that it holds exactly the value last
+//!   seen, then `replace` it;
+//! - release ([`release`]): `test` that it still holds this run's value, then `remove` it.
+//!
+//! Testing the annotation's value, not the DaemonSet's resourceVersion, keeps the swap true
+//! while the DaemonSet controller writes the object's status many times a second during the
+//! rollout: a renewal must not fail because a pod became ready. The annotation is metadata: it
+//! changes neither the DaemonSet's generation nor its pod template, so it starts no rollout and
+//! no ControllerRevision, and `kubectl rollout undo` (a patch of the template) neither sees nor
+//! disturbs it.
+//!
+//! Its value says who holds it (host, user, pid, command, start) and when it was last renewed,
+//! with the lease's length, as one JSON object. A holder that died (killed, the bastion lost)
+//! stops renewing; its lock is taken over only once the lease has clearly expired: [`LEASE`]
+//! plus a [`MARGIN`] for clocks that disagree, judged by this host's clock against the holder's
+//! last renewal. Of two runs taking it over at once only one wins the swap; and a holder whose
+//! renewal finds another value knows it lost the lock and changes nothing more.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-/// The ConfigMap's name, in the Calico namespace.
-pub const NAME: &str = "calico-downgrade-lock";
+/// The annotation on the DaemonSet that holds the lock.
+pub const ANNOTATION: &str = "calico-downgrade/lock";
 /// How long a renewal holds the lock.
 pub const LEASE: Duration = Duration::from_secs(30);
 /// How often the holder renews it (three renewals a lease: one slow API server call is no loss).
@@ -42,32 +56,41 @@ pub struct Holder {
 }
 
 impl Holder {
-    /// The ConfigMap's data (`host`, `user`, `pid`, `command`, `started`, `renewed`,
-    /// `lease-seconds`), in this order.
-    pub fn data(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("host", self.host.clone()),
-            ("user", self.user.clone()),
-            ("pid", self.pid.to_string()),
-            ("command", self.command.clone()),
-            ("started", self.started.clone()),
-            ("renewed", self.renewed.clone()),
-            ("lease-seconds", self.lease_seconds.to_string()),
-        ]
+    /// The annotation's value: one JSON object (`command`, `host`, `lease-seconds`, `pid`,
+    /// `renewed`, `started`, `user`, keys in this order).
+    pub fn value(&self) -> String {
+        serde_json::json!({
+            "host": self.host,
+            "user": self.user,
+            "pid": self.pid,
+            "command": self.command,
+            "started": self.started,
+            "renewed": self.renewed,
+            "lease-seconds": self.lease_seconds,
+        })
+        .to_string()
     }
 
-    /// Read from the ConfigMap's data; `None` when it is not a lock this tool wrote.
-    pub fn from_data(data: &BTreeMap<String, String>) -> Option<Holder> {
-        let text = |key: &str| data.get(key).cloned();
+    /// Read from the annotation's value; `None` when it is not a lock this tool wrote.
+    pub fn from_value(value: &str) -> Option<Holder> {
+        let document: serde_json::Value = serde_json::from_str(value).ok()?;
+        let text = |key: &str| document.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        let number = |key: &str| document.get(key).and_then(|v| v.as_u64());
         Some(Holder {
             host: text("host")?,
             user: text("user").unwrap_or_default(),
-            pid: text("pid")?.parse().ok()?,
+            pid: u32::try_from(number("pid")?).ok()?,
             command: text("command").unwrap_or_default(),
             started: text("started")?,
             renewed: text("renewed")?,
-            lease_seconds: text("lease-seconds")?.parse().ok()?,
+            lease_seconds: number("lease-seconds")?,
         })
+    }
+
+    /// The same run, whatever its last renewal: a lock found with this holder is this run's
+    /// (a write whose answer was lost took effect).
+    pub fn same_run(&self, other: &Holder) -> bool {
+        Holder { renewed: String::new(), ..self.clone() } == Holder { renewed: String::new(), ..other.clone() }
     }
 
     /// `jane@bastion-2, pid 4242, `calico-downgrade run --yes``.
@@ -117,17 +140,39 @@ pub fn ago(duration: Duration) -> String {
     humantime::format_duration(Duration::from_secs(duration.as_secs())).to_string()
 }
 
-/// The ConfigMap as `kubectl replace -f -` takes it: the data, and the resourceVersion last
-/// seen, so that the API server refuses it (Conflict) if anyone changed the lock since.
-pub fn replacement(namespace: &str, resource_version: &str, holder: &Holder) -> String {
-    let data: serde_json::Map<String, serde_json::Value> =
-        holder.data().into_iter().map(|(k, v)| (k.to_string(), serde_json::Value::String(v))).collect();
-    serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": NAME, "namespace": namespace, "resourceVersion": resource_version},
-        "data": data,
-    })
+/// `/metadata/annotations/calico-downgrade~1lock`: the annotation as a JSON pointer (RFC 6901:
+/// `/` in a key is written `~1`).
+fn pointer() -> String {
+    format!("/metadata/annotations/{}", ANNOTATION.replace('~', "~0").replace('/', "~1"))
+}
+
+/// The patch that takes a free lock: `test` that the annotation is absent (the API server's
+/// JSON patch takes a `null` value as "no such key"), then `add` this run's.
+pub fn take(holder: &Holder) -> String {
+    serde_json::json!([
+        {"op": "test", "path": pointer(), "value": null},
+        {"op": "add", "path": pointer(), "value": holder.value()},
+    ])
+    .to_string()
+}
+
+/// The patch that renews this run's lock or takes over an expired one: `test` that the
+/// annotation still holds `seen`, then `replace` it with `holder`'s.
+pub fn swap(seen: &str, holder: &Holder) -> String {
+    serde_json::json!([
+        {"op": "test", "path": pointer(), "value": seen},
+        {"op": "replace", "path": pointer(), "value": holder.value()},
+    ])
+    .to_string()
+}
+
+/// The patch that releases the lock: `test` that the annotation still holds `seen` (this run's
+/// last value), then `remove` it.
+pub fn release(seen: &str) -> String {
+    serde_json::json!([
+        {"op": "test", "path": pointer(), "value": seen},
+        {"op": "remove", "path": pointer()},
+    ])
     .to_string()
 }
 
@@ -168,13 +213,25 @@ mod tests {
     }
 
     #[test]
-    fn the_data_reads_back_as_written() {
+    fn the_value_reads_back_as_written_and_the_patches_test_before_they_write() {
         let h = holder("2026-12-05T01:00:40Z");
-        let data: BTreeMap<String, String> = h.data().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        assert_eq!(Holder::from_data(&data), Some(h.clone()));
+        assert_eq!(Holder::from_value(&h.value()), Some(h.clone()));
         assert_eq!(h.who(), "jane@bastion-2, pid 4242, `calico-downgrade run --yes`");
-        let body: serde_json::Value = serde_json::from_str(&replacement("kube-system", "4701", &h)).unwrap();
-        assert_eq!(body["metadata"]["resourceVersion"], "4701");
-        assert_eq!(body["data"]["lease-seconds"], "30");
+        assert!(h.same_run(&h.renewed_at(at("2026-12-05T01:00:50Z"))));
+        assert!(!h.same_run(&Holder { pid: 1, ..h.clone() }));
+        assert_eq!(Holder::from_value("{}"), None);
+        assert_eq!(Holder::from_value("not json"), None);
+        let take: serde_json::Value = serde_json::from_str(&take(&h)).unwrap();
+        assert_eq!(
+            take[0],
+            serde_json::json!({"op": "test", "path": "/metadata/annotations/calico-downgrade~1lock", "value": null})
+        );
+        assert_eq!(take[1]["op"], "add");
+        assert_eq!(take[1]["value"], h.value());
+        let swap: serde_json::Value = serde_json::from_str(&swap("old", &h)).unwrap();
+        assert_eq!((swap[0]["op"].as_str(), swap[0]["value"].as_str()), (Some("test"), Some("old")));
+        assert_eq!(swap[1]["op"], "replace");
+        let release: serde_json::Value = serde_json::from_str(&release("mine")).unwrap();
+        assert_eq!((release[0]["value"].as_str(), release[1]["op"].as_str()), (Some("mine"), Some("remove")));
     }
 }

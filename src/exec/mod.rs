@@ -111,6 +111,10 @@ fn redact(args: &[String]) -> Vec<String> {
 const QUERY_FORMATS: &[&str] = &["custom-columns=", "jsonpath=", "go-template=", "custom-columns-file="];
 
 fn shorten_query(arg: &str) -> Option<String> {
+    // A JSON patch (the cluster lock's `-p=[…]`): the journal and `-v` keep it whole.
+    if arg.starts_with("-p=[") && arg.len() > 16 {
+        return Some("-p=[…]".to_string());
+    }
     let (flag, value) = match arg.split_once('=') {
         Some((flag @ ("-o" | "--output"), value)) => (Some(flag), value),
         _ => (None, arg),

@@ -50,7 +50,7 @@ pub struct Context<'a> {
     /// What later tasks of this command will need, so that the inspection starts their
     /// commands with its own (set by the playbook).
     pub ahead: Ahead,
-    /// This run's hold on the cluster lock, from its create to its release (`tasks/lock.rs`).
+    /// This run's hold on the cluster lock, from its take to its release (`tasks/lock.rs`).
     pub lock: LockHold,
     /// Every failure a retry rode out (a read retried, a watch started again), with kubectl's
     /// cause: a task that ends well still says the cluster did not always answer.
@@ -61,19 +61,23 @@ pub struct Context<'a> {
     pub calico_lists: Option<super::v3_data::SharedLists>,
 }
 
-/// Where this run stands with the cluster lock (in the Calico namespace).
+/// Where this run stands with the cluster lock (an annotation on the DaemonSet, `lease`).
 #[derive(Debug, Default)]
 pub enum LockHold {
     #[default]
     Free,
-    /// Its `kubectl create`, for this holder, started with the inspection; `Lock the cluster`
-    /// takes the result.
-    Creating(crate::lease::Holder),
-    /// This run holds it. `used`: false when it was made ahead for a run that ended before
+    /// The annotation as the inspection read it (`None`: free), in a run that is not taking the
+    /// lock (a plan): all `Lock the cluster` needs to say what `run` would find.
+    Seen(Option<String>),
+    /// Its take, for this holder, started with the inspection; `seen`: the annotation as the
+    /// inspection read it, once it has. `Lock the cluster` takes the result.
+    Taking { holder: crate::lease::Holder, seen: Option<Option<String>> },
+    /// This run holds it. `used`: false when it was taken ahead for a run that ended before
     /// `Lock the cluster` (its release is then a step of the report only when it fails).
-    Held { used: bool },
-    /// Its delete runs in the background since the last change was made.
-    Releasing(Invocation, crate::exec::Pending, Instant),
+    /// `value`: the annotation's value as last written, kept current by the renewal thread.
+    Held { used: bool, holder: crate::lease::Holder, value: std::sync::Arc<std::sync::Mutex<String>> },
+    /// Its release runs in the background since the last change was made.
+    Releasing { holder: crate::lease::Holder, patch: Invocation, pending: crate::exec::Pending, started: Instant },
     /// Its renewal said it was lost.
     Lost(String),
 }
@@ -83,7 +87,7 @@ pub enum LockHold {
 pub struct Ahead {
     /// `Check permissions` follows: its questions and the rollbacks' server dry runs.
     pub preflight: bool,
-    /// `Lock the cluster` follows in a command that changes the cluster: the lock's create.
+    /// `Lock the cluster` follows in a command that changes the cluster: the lock's take.
     pub lock: bool,
     /// `What Calico v2.6 will not read` follows: the Calico lists, in the background.
     pub calico_lists: bool,
@@ -315,9 +319,10 @@ impl<'a> Context<'a> {
         Some(self.exec.collect(pending, self.deadline))
     }
 
-    /// Start the cluster lock's `kubectl create` in the background, for `Lock the cluster` to
-    /// take (`run_raw` collects it); the only mutating command ever started early: it changes
-    /// nothing of Calico, and a lock taken for a run that ends before needing it is released.
+    /// Start the cluster lock's take (`kubectl patch`) in the background, for `Lock the cluster`
+    /// to collect (`take_if_prefetched`); the only mutating command ever started early: it
+    /// changes nothing of Calico (an annotation), and a lock taken for a run that ends before
+    /// needing it is released.
     pub fn start_lock_in_background(&mut self, invocation: Invocation) {
         if !self.options.check {
             self.spawn_background(invocation);

@@ -90,16 +90,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let invocation = kubectl.objects(namespace);
     // One round trip for what the run needs before its first change: this query, with the
     // commands of later tasks that depend on nothing it reads (`calico-config`, the permission
-    // questions, the rollbacks' server dry runs to the previous revision, the lock's create or,
-    // in a plan, its read). Started together even without kubectl's discovery cache: each
-    // process then discovers the API on its own, which costs CPU but less time than a second
-    // round (measured over a 50 ms link: 0.8 s for eight at once, 0.55 + 0.45 s in two rounds).
+    // questions, the rollbacks' server dry runs to the previous revision, the lock's take; the
+    // lock itself is an annotation on the DaemonSet, which this query reads). Started together
+    // even without kubectl's discovery cache: each process then discovers the API on its own,
+    // which costs CPU but less time than a second round (measured over a 50 ms link: 0.8 s for
+    // eight at once, 0.55 + 0.45 s in two rounds).
     let mut later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
     if ctx.ahead.preflight {
         later.extend(super::preflight::ahead(ctx));
-        if options.check {
-            later.push(kubectl.config_map(namespace, crate::lease::NAME));
-        }
     }
     if ctx.ahead.lock {
         super::lock::start_ahead(ctx);
@@ -116,6 +114,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }
         return Err(no_daemonset(&options.daemonset, namespace, &daemonsets));
     };
+    super::lock::seen(ctx, ds.lock.clone());
     let datastore = decide_datastore(&ds.env).map_err(|why| Stop::new(Exit::Precondition, why))?;
     let rows = objects.controller_revisions.iter().map(|r| r.row.clone()).collect();
     let daemonset = workload(WorkloadKind::DaemonSet, ds.row.clone(), revisions(rows, &options.daemonset))?;

@@ -1,32 +1,50 @@
 //! Task "Lock the cluster", right before the first change (`run`, `abort`): two runs against one
-//! cluster, from two shells or two bastions, never interleave their changes. The lock is a
-//! ConfigMap in the Calico namespace ([`crate::lease`]): `kubectl create` makes it atomically,
-//! a thread renews it while the run works, and [`release`] deletes it on every way the run ends
-//! (signals included; a second signal or SIGKILL leaves it to expire).
+//! cluster, from two shells or two bastions, never interleave their changes. The lock is an
+//! annotation on the calico-node DaemonSet ([`crate::lease`]), so it needs no right beyond the
+//! documented procedure's (`patch` on that DaemonSet). Each write is a `kubectl patch
+//! --type=json` that `test`s the annotation first: taken when absent, renewed by a thread while
+//! the run works, and removed by [`release`] on every way the run ends (signals included; a
+//! second signal or SIGKILL leaves it to expire).
 //!
-//! Held by a live run: exit 3, nothing changed, naming who holds it (host, user, pid, command),
+//! The take starts with the inspection, whose query reads the DaemonSet and so the annotation:
+//! held by a live run, exit 3, nothing changed, naming who holds it (host, user, pid, command),
 //! since when, and how old its last renewal is. Held by a run whose lease clearly expired: taken
-//! over (a compare-and-swap), and the report says whose it was. In check mode (`plan`) the lock
-//! is only read: the plan says whether `run` would find it free.
+//! over (a swap that `test`s the value seen), and the report says whose it was. Unreadable:
+//! never taken over. A take whose answer never came (the API server refused the connection, or
+//! the answer was lost) is decided on the annotation read back: this run's (it took effect),
+//! absent (it did not: taken again), another run's (judged as above). In check mode (`plan`) the
+//! lock is only read, by the inspection: the plan says whether `run` would find it free.
 //!
 //! The lock does not stand in for inspection: a run that waited for another, or that comes
 //! after one, decides from what it reads (a rollback to an explicit revision is skipped when
 //! the template already has its images, and a revision renumbered by another run is looked up
 //! again by its images).
 
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
+use super::failures::exec_stop;
 use super::{refused, Context, Done, LockHold, Stop, TaskResult};
-use crate::exec::Invocation;
+use crate::exec::{Exec, ExecError, Invocation, Output};
 use crate::exit::Exit;
 use crate::lease::{self, Found, Holder};
 use crate::tools::kubectl::{self, Kubectl};
 
 pub const NAME: &str = "Lock the cluster";
+pub const RELEASE: &str = "Release the cluster lock";
 
-/// `configmap/calico-downgrade-lock in kube-system`.
-fn object(namespace: &str) -> String {
-    format!("configmap/{} in {namespace}", lease::NAME)
+/// How many times the take is tried: a lock freed or taken over between two looks, a refused
+/// connection or a lost answer (these within the inspection's retry budget).
+const ATTEMPTS: u32 = 8;
+
+/// `annotation calico-downgrade/lock of ds/calico-node in kube-system`.
+fn object(namespace: &str, daemonset: &str) -> String {
+    format!("annotation {} of ds/{daemonset} in {namespace}", lease::ANNOTATION)
+}
+
+/// The command that removes the lock by hand.
+fn remove_by_hand(namespace: &str, daemonset: &str) -> String {
+    format!("`kubectl annotate ds/{daemonset} -n {namespace} {}-`", lease::ANNOTATION)
 }
 
 /// This run, as the lock names it.
@@ -43,148 +61,288 @@ fn me(ctx: &Context, now: SystemTime) -> Holder {
     }
 }
 
-/// Start the lock's `kubectl create` with the inspection (`run`): it runs while the cluster is
-/// read and the rights checked, and `Lock the cluster` takes its result, so taking the lock
-/// adds no round trip before the first change.
+fn patch(ctx: &Context, body: String) -> Invocation {
+    ctx.kubectl().patch_lock(&ctx.options.namespace, &ctx.options.daemonset, body)
+}
+
+/// Start the lock's take with the inspection (`run`, `abort`): it runs while the cluster is read
+/// and the rights checked, and `Lock the cluster` takes its result, so taking the lock adds no
+/// round trip before the first change.
 pub fn start_ahead(ctx: &mut Context) {
     if ctx.options.check || !matches!(ctx.lock, LockHold::Free) {
         return;
     }
     let holder = me(ctx, ctx.exec.wall_clock());
-    let create = ctx.kubectl().create_lock(&ctx.options.namespace, &holder.data());
-    ctx.start_lock_in_background(create);
-    ctx.lock = LockHold::Creating(holder);
+    let take = patch(ctx, lease::take(&holder));
+    ctx.start_lock_in_background(take);
+    ctx.lock = LockHold::Taking { holder, seen: None };
 }
 
-/// A run that ended before `Lock the cluster` took the create started ahead: wait for it, and
-/// when it made the lock, hand it to [`release`].
+/// The inspection read the DaemonSet: its lock annotation (`None`: free), for `Lock the cluster`.
+pub fn seen(ctx: &mut Context, annotation: Option<String>) {
+    match &mut ctx.lock {
+        LockHold::Taking { seen, .. } => *seen = Some(annotation),
+        LockHold::Free | LockHold::Seen(_) => ctx.lock = LockHold::Seen(annotation),
+        _ => {}
+    }
+}
+
+/// Whether a write that did not say it succeeded may have reached the API server all the same
+/// (its answer lost: a timeout, a reset connection, a 5xx), so that the lock must be read back
+/// before anything else. A refused connection or a name that does not resolve never reached it;
+/// an answer from the server (a failed `test`, Forbidden) is an answer.
+fn may_have_reached(result: &Result<Output, ExecError>) -> bool {
+    match result {
+        Ok(output) if output.success() => false,
+        Ok(output) => {
+            let stderr = &output.stderr;
+            kubectl::unreachable(stderr).is_none()
+                && !stderr.contains("connection refused")
+                && !stderr.contains("was refused")
+                && kubectl::transient_failure(stderr).is_some()
+        }
+        Err(ExecError::TimedOut { .. }) => true,
+        Err(_) => false,
+    }
+}
+
+/// A run that ended before `Lock the cluster` took the take started ahead: wait for it, and
+/// when it took the lock (or may have: read back), hand it to [`release`].
 pub fn settle_ahead(ctx: &mut Context) {
-    if !matches!(ctx.lock, LockHold::Creating(_)) {
+    if !matches!(ctx.lock, LockHold::Taking { .. }) {
         return;
     }
-    let LockHold::Creating(holder) = std::mem::take(&mut ctx.lock) else { return };
-    let create = ctx.kubectl().create_lock(&ctx.options.namespace, &holder.data());
-    if let Some(Ok(output)) = ctx.take_if_prefetched(&create) {
-        if output.success() {
-            ctx.lock = LockHold::Held { used: false };
+    let LockHold::Taking { holder, .. } = std::mem::take(&mut ctx.lock) else { return };
+    let take = patch(ctx, lease::take(&holder));
+    let Some(result) = ctx.take_if_prefetched(&take) else { return };
+    let ours = match &result {
+        Ok(output) if output.success() => Some(holder.value()),
+        _ if may_have_reached(&result) => {
+            read_lock(ctx).ok().flatten().filter(|v| Holder::from_value(v).is_some_and(|h| h.same_run(&holder)))
+        }
+        _ => None,
+    };
+    if let Some(value) = ours {
+        ctx.lock = LockHold::Held { used: false, holder, value: Arc::new(Mutex::new(value)) };
+    }
+}
+
+/// The annotation now, read with the inspection's own query (`None`: free).
+fn read_lock(ctx: &mut Context) -> Result<Option<String>, Stop> {
+    let read = ctx.kubectl().objects(&ctx.options.namespace);
+    let output = ctx.run_ok(&read)?;
+    let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&read, e))?;
+    let name = &ctx.options.daemonset;
+    match objects.daemonsets.into_iter().find(|d| &d.row.name == name) {
+        Some(daemonset) => Ok(daemonset.lock),
+        None => Err(Stop::new(
+            Exit::Precondition,
+            format!(
+                "ds/{name} in {} is gone: the lock it carries cannot be taken; nothing was changed",
+                ctx.options.namespace
+            ),
+        )),
+    }
+}
+
+/// What the lock found (read back, or as the inspection saw it) means for this run.
+enum Next {
+    /// This run's: a write whose answer was lost took effect.
+    Ours(String),
+    /// Free: take it (again).
+    Take,
+    /// Another run's, expired: take it over from the value seen, saying so.
+    TakeOver(String, String),
+}
+
+/// Judge the lock found (`None`: free) for `holder`; held or unreadable is the end (exit 3).
+fn judge(ctx: &Context, holder: &Holder, found: Option<String>) -> Result<Next, Stop> {
+    let namespace = &ctx.options.namespace;
+    let daemonset = &ctx.options.daemonset;
+    let Some(value) = found else { return Ok(Next::Take) };
+    let other = Holder::from_value(&value);
+    if other.as_ref().is_some_and(|other| other.same_run(holder)) {
+        return Ok(Next::Ours(value));
+    }
+    match lease::judge(other.as_ref(), ctx.exec.wall_clock()) {
+        Found::Held { started_ago, renewed_ago } => {
+            let other = other.expect("a lock judged held has a holder");
+            Err(held_by(namespace, daemonset, &other, started_ago, renewed_ago))
+        }
+        Found::Unreadable => Err(Stop::new(
+            Exit::Precondition,
+            format!("the {} is not a lock this tool can read: nothing was changed", object(namespace, daemonset)),
+        )
+        .with_details(vec![
+            format!("{}: {value}", lease::ANNOTATION),
+            format!(
+                "if no calico-downgrade runs against this cluster, remove it: {}",
+                remove_by_hand(namespace, daemonset)
+            ),
+        ])),
+        Found::Expired { renewed_ago } => {
+            let other = other.expect("a lock judged expired has a holder");
+            let said = format!(
+                "{} taken over from {}, whose lease ended {} ago (last renewed {} ago)",
+                object(namespace, daemonset),
+                other.who(),
+                lease::ago(renewed_ago.saturating_sub(Duration::from_secs(other.lease_seconds))),
+                lease::ago(renewed_ago)
+            );
+            Ok(Next::TakeOver(value, said))
         }
     }
 }
 
 pub fn run(ctx: &mut Context) -> TaskResult {
     let namespace = ctx.options.namespace.clone();
-    let kubectl = ctx.kubectl().clone();
+    let daemonset = ctx.options.daemonset.clone();
     if ctx.options.check {
-        return look(ctx, &kubectl, &namespace);
+        return look(ctx, &namespace, &daemonset);
     }
-    // The create started with the inspection, if it was (its result is taken below).
-    let holder = match std::mem::take(&mut ctx.lock) {
-        LockHold::Creating(holder) => holder,
-        _ => me(ctx, ctx.exec.wall_clock()),
+    // The take started with the inspection, if it was, and what the inspection read.
+    let (holder, mut first, mut seen) = match std::mem::take(&mut ctx.lock) {
+        LockHold::Taking { holder, seen } => {
+            let take = patch(ctx, lease::take(&holder));
+            let first = ctx.take_if_prefetched(&take);
+            (holder, first, seen.flatten())
+        }
+        _ => (me(ctx, ctx.exec.wall_clock()), None, None),
     };
-    for _ in 0..2 {
-        let create = kubectl.create_lock(&namespace, &holder.data());
-        let output = ctx.run(&create)?;
-        if output.success() {
-            let created = kubectl::parse_config_map(&output)
-                .map_err(|e| ctx.unrecognised(&create, e))?
-                .ok_or_else(|| ctx.unrecognised(&create, not_a_config_map(&output)))?;
-            keep(ctx, &kubectl, &namespace, created.resource_version, holder);
-            return Ok(Done::ok(format!("{} is this run's until it ends", object(&namespace))).with_details(vec![
-                format!(
-                    "a {}s lease renewed every {}s; a run that finds it held stops, one that finds its lease over by {}s takes it over",
-                    lease::LEASE.as_secs(),
-                    lease::RENEW_EVERY.as_secs(),
-                    lease::MARGIN.as_secs()
-                ),
-            ]));
-        }
-        if !kubectl::is_already_exists(&output.stderr) {
-            let stop = refused(&create, &output);
-            if output.stderr.contains("forbidden") {
-                return Err(Stop { exit: Exit::Precondition, ..stop }.with_safe_next(
-                    "nothing was changed: the lock could not be taken (the rights to create a ConfigMap in the namespace are needed)",
-                ));
-            }
-            // It may have been created all the same: it expires unless renewed.
-            return Err(stop.with_safe_next(format!(
-                "nothing of Calico was changed; if {} exists, it is this run's and expires {}s after it was made (or delete it: `kubectl delete configmap/{} -n {namespace}`); run again",
-                object(&namespace),
-                lease::LEASE.as_secs() + lease::MARGIN.as_secs(),
-                lease::NAME
-            )));
-        }
-        // Held: by whom, and is it still alive?
-        let read = kubectl.config_map(&namespace, lease::NAME);
-        let output = ctx.run(&read)?;
-        let Some(found) = kubectl::parse_config_map(&output).map_err(|e| ctx.unreadable(&read, &output, e))? else {
-            // Released between the two commands: try again.
-            continue;
+    let mut write = patch(ctx, lease::take(&holder));
+    let mut taken_over: Option<String> = None;
+    let until = ctx.exec.now() + super::context::INSPECTION_RETRY_BUDGET;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match first.take() {
+            Some(result) => result,
+            None => ctx.run_raw(&write),
         };
-        let other = Holder::from_data(&found.data);
-        match lease::judge(other.as_ref(), ctx.exec.wall_clock()) {
-            Found::Held { started_ago, renewed_ago } => {
-                let other = other.expect("a lock judged held has a holder");
-                return Err(held(&namespace, &other, started_ago, renewed_ago));
-            }
-            Found::Unreadable => {
-                return Err(Stop::new(
-                    Exit::Precondition,
-                    format!("{} exists but is not a lock this tool can read: nothing was changed", object(&namespace)),
-                )
-                .with_details(
-                    found.data.iter().map(|(k, v)| format!("{k}: {v}")).chain([format!(
-                        "if no calico-downgrade runs against this cluster, delete it: `kubectl delete configmap/{} -n {namespace}`",
-                        lease::NAME
-                    )])
-                    .collect(),
-                ));
-            }
-            Found::Expired { renewed_ago } => {
-                let other = other.expect("a lock judged expired has a holder");
-                let takeover =
-                    kubectl.replace_lock(&namespace, lease::replacement(&namespace, &found.resource_version, &holder));
-                let output = ctx.run(&takeover)?;
-                if !output.success() {
-                    if kubectl::is_conflict(&output.stderr) || kubectl::is_not_found(&output.stderr) {
-                        // Another run renewed or took it first: look again.
-                        continue;
-                    }
-                    return Err(Stop { exit: Exit::Precondition, ..refused(&takeover, &output) });
+        // What is there now, when this write did not say it was made.
+        let found = match &result {
+            Ok(output) if output.success() => {
+                if let Err(error) = kubectl::parse_lock_patched(&daemonset, output) {
+                    // Made or not, the release removes it if it is this run's.
+                    let value = holder.value();
+                    ctx.lock = LockHold::Held { used: true, holder, value: Arc::new(Mutex::new(value)) };
+                    return Err(ctx.unrecognised(&write, error));
                 }
-                let taken = kubectl::parse_config_map(&output)
-                    .map_err(|e| ctx.unrecognised(&takeover, e))?
-                    .ok_or_else(|| ctx.unrecognised(&takeover, not_a_config_map(&output)))?;
-                keep(ctx, &kubectl, &namespace, taken.resource_version, holder);
-                return Ok(Done::ok(format!(
-                    "{} taken over from {}, whose lease ended {} ago (last renewed {} ago)",
-                    object(&namespace),
-                    other.who(),
-                    lease::ago(renewed_ago.saturating_sub(std::time::Duration::from_secs(other.lease_seconds))),
-                    lease::ago(renewed_ago)
+                let value = holder.value();
+                return Ok(hold(ctx, holder, value, taken_over));
+            }
+            Err(ExecError::Interrupted) => {
+                // It may have been made: the release removes it if it is this run's.
+                let value = holder.value();
+                ctx.lock = LockHold::Held { used: true, holder, value: Arc::new(Mutex::new(value)) };
+                return Err(exec_stop(&write, &ExecError::Interrupted));
+            }
+            // No answer within --command-timeout: read back, and no second wait.
+            Err(error @ ExecError::TimedOut { .. }) => {
+                let found = read_lock(ctx)?;
+                match judge(ctx, &holder, found)? {
+                    Next::Ours(value) => return Ok(hold(ctx, holder, value, taken_over)),
+                    _ => return Err(exec_stop(&write, error)),
+                }
+            }
+            Err(error) => return Err(exec_stop(&write, error)),
+            Ok(output) if kubectl::is_test_failed(&output.stderr) => {
+                // Not as this run saw it; the inspection's read answers once, when it saw a holder.
+                match seen.take() {
+                    Some(value) if attempt == 1 => Some(value),
+                    _ => read_lock(ctx)?,
+                }
+            }
+            Ok(output) if kubectl::transient_failure(&output.stderr).is_some() => {
+                if ctx.exec.now() >= until {
+                    return Err(refused(&write, output).with_safe_next(format!(
+                        "nothing of Calico was changed; the API server did not answer the lock's {} within {}: run again",
+                        short_write(&write),
+                        humantime::format_duration(super::context::INSPECTION_RETRY_BUDGET)
+                    )));
+                }
+                let reached = may_have_reached(&result);
+                ctx.exec.sleep(super::context::backoff(attempt)).map_err(|e| exec_stop(&write, &e))?;
+                if reached {
+                    read_lock(ctx)?
+                } else {
+                    // Never reached the API server (connection refused): the same write again.
+                    continue;
+                }
+            }
+            Ok(output) => {
+                let stop = refused(&write, output);
+                let message = kubectl::failure_message(&output.stderr);
+                if message.contains("(Forbidden)") || message.contains(" is forbidden: ") {
+                    return Err(Stop { exit: Exit::Precondition, ..stop }.with_safe_next(format!(
+                        "nothing was changed: the lock could not be taken (the {}, written with the right to patch ds/{daemonset} that the rollback needs too)",
+                        object(&namespace, &daemonset)
+                    )));
+                }
+                return Err(stop.with_safe_next(format!(
+                    "nothing of Calico was changed; the {} could not be written: run again",
+                    object(&namespace, &daemonset)
                 )));
+            }
+        };
+        let next = judge(ctx, &holder, found)?;
+        if let Next::Ours(value) = next {
+            return Ok(hold(ctx, holder, value, taken_over));
+        }
+        if attempt >= ATTEMPTS {
+            break;
+        }
+        match next {
+            Next::TakeOver(value, said) => {
+                write = patch(ctx, lease::swap(&value, &holder));
+                taken_over = Some(said);
+            }
+            _ => {
+                write = patch(ctx, lease::take(&holder));
+                taken_over = None;
             }
         }
     }
     Err(Stop::new(
         Exit::Precondition,
         format!(
-            "{} changed hands twice while this run tried to take it: nothing was changed; run again",
-            object(&namespace)
+            "the {} changed hands {ATTEMPTS} times while this run tried to take it: nothing was changed; run again",
+            object(&namespace, &daemonset)
         ),
     ))
 }
 
-fn not_a_config_map(output: &crate::exec::Output) -> crate::tools::Unrecognised {
-    crate::tools::Unrecognised::new("`kubectl` output", "expected the ConfigMap it wrote", &output.stdout)
+/// `take`, `takeover`: which write of the lock a patch is, for messages.
+fn short_write(write: &Invocation) -> &'static str {
+    if write.args.iter().any(|a| a.contains("\"op\":\"replace\"")) {
+        "takeover"
+    } else {
+        "take"
+    }
+}
+
+/// This run holds the lock (its annotation is `value`): renew it until [`release`].
+fn hold(ctx: &mut Context, holder: Holder, value: String, taken_over: Option<String>) -> Done {
+    let namespace = ctx.options.namespace.clone();
+    let daemonset = ctx.options.daemonset.clone();
+    keep(ctx, holder, value);
+    let message =
+        taken_over.unwrap_or_else(|| format!("{} is this run's until it ends", object(&namespace, &daemonset)));
+    Done::ok(message).with_details(vec![format!(
+        "a {}s lease renewed every {}s; a run that finds it held stops, one that finds its lease over by {}s takes it over",
+        lease::LEASE.as_secs(),
+        lease::RENEW_EVERY.as_secs(),
+        lease::MARGIN.as_secs()
+    )])
 }
 
 /// Held by a live run: exit 3 naming it.
-fn held(
+fn held_by(
     namespace: &str,
+    daemonset: &str,
     other: &Holder,
-    started_ago: Option<std::time::Duration>,
-    renewed_ago: Option<std::time::Duration>,
+    started_ago: Option<Duration>,
+    renewed_ago: Option<Duration>,
 ) -> Stop {
     let since = started_ago.map_or_else(String::new, |ago| format!(" ({} ago)", lease::ago(ago)));
     let renewed = renewed_ago.map_or_else(String::new, |ago| format!(", its lease renewed {} ago", lease::ago(ago)));
@@ -193,7 +351,7 @@ fn held(
         format!("another calico-downgrade is changing this cluster: {}: nothing was changed", other.who()),
     )
     .with_details(vec![
-        format!("started {}{since}{renewed}; it holds {}", other.started, object(namespace)),
+        format!("started {}{since}{renewed}; it holds the {}", other.started, object(namespace, daemonset)),
         format!(
             "wait for it to end and run again (its report says what it did); a run that died leaves the lock to expire {}s after its last renewal",
             other.lease_seconds + lease::MARGIN.as_secs()
@@ -202,23 +360,16 @@ fn held(
     .with_safe_next("nothing was changed; run again once the other run has ended")
 }
 
-/// Check mode: read the lock, and say what `run` would find.
-fn look(ctx: &mut Context, kubectl: &Kubectl, namespace: &str) -> TaskResult {
-    let read = kubectl.config_map(namespace, lease::NAME);
-    let output = ctx.run(&read)?;
-    if !output.success() && !kubectl::is_not_found(&output.stderr) {
-        // Only informs: the plan goes on.
-        return Ok(Done::ok(format!(
-            "would take {} (it could not be read: {})",
-            object(namespace),
-            kubectl::failure_message(&output.stderr)
-        )));
-    }
-    let found = kubectl::parse_config_map(&output).map_err(|e| ctx.unreadable(&read, &output, e))?;
-    let Some(found) = found else {
-        return Ok(Done::ok(format!("free: `run` would take {}", object(namespace))));
+/// Check mode: say what `run` would find, from the inspection's read of the DaemonSet.
+fn look(ctx: &mut Context, namespace: &str, daemonset: &str) -> TaskResult {
+    let found = match std::mem::take(&mut ctx.lock) {
+        LockHold::Seen(found) => found,
+        _ => read_lock(ctx)?,
     };
-    let other = Holder::from_data(&found.data);
+    let Some(value) = found else {
+        return Ok(Done::ok(format!("free: `run` would take the {}", object(namespace, daemonset))));
+    };
+    let other = Holder::from_value(&value);
     Ok(match (lease::judge(other.as_ref(), ctx.exec.wall_clock()), other) {
         (Found::Held { renewed_ago, .. }, Some(other)) => Done::ok(format!(
             "held by {} (lease renewed {} ago): `run` would stop with exit 3 until it ends",
@@ -230,49 +381,85 @@ fn look(ctx: &mut Context, kubectl: &Kubectl, namespace: &str) -> TaskResult {
             other.who(),
             lease::ago(renewed_ago)
         )),
-        _ => {
-            Done::ok(format!("{} exists but is not this tool's lock: `run` would stop with exit 3", object(namespace)))
-        }
+        _ => Done::ok(format!(
+            "the {} is not this tool's lock: `run` would stop with exit 3",
+            object(namespace, daemonset)
+        )),
     })
 }
 
-/// Renew the lock in the background until [`release`].
-fn keep(ctx: &mut Context, kubectl: &Kubectl, namespace: &str, resource_version: String, holder: Holder) {
-    let kubectl = kubectl.clone();
-    let namespace = namespace.to_string();
-    let mut resource_version = resource_version;
+/// The lock's annotation read by `exec` (the renewal thread's), `None` when it cannot be read.
+fn read_back(exec: &mut dyn Exec, kubectl: &Kubectl, namespace: &str, daemonset: &str) -> Option<Option<String>> {
+    let output = exec.run(&kubectl.objects(namespace)).ok().filter(Output::success)?;
+    let objects = kubectl::parse_objects(&output).ok()?;
+    Some(objects.daemonsets.into_iter().find(|d| d.row.name == daemonset).and_then(|d| d.lock))
+}
+
+/// Renew the lock in the background until [`release`]: each renewal swaps the value last
+/// written for a new one. One that finds another value reads the lock back: a renewal whose
+/// answer was lost took effect (the value is this run's, renewed), anything else is the lock lost.
+fn keep(ctx: &mut Context, holder: Holder, value: String) {
+    let kubectl = ctx.kubectl().clone();
+    let namespace = ctx.options.namespace.clone();
+    let daemonset = ctx.options.daemonset.clone();
+    let shared = Arc::new(Mutex::new(value));
     let mut last_renewed = ctx.exec.now();
-    ctx.lock = LockHold::Held { used: true };
+    ctx.lock = LockHold::Held { used: true, holder: holder.clone(), value: Arc::clone(&shared) };
     ctx.exec.keep(
         lease::RENEW_EVERY,
         Box::new(move |exec| {
-            let body = lease::replacement(&namespace, &resource_version, &holder.renewed_at(exec.wall_clock()));
-            let renew = kubectl.replace_lock(&namespace, body);
-            match exec.run(&renew) {
+            let seen = shared.lock().map(|v| v.clone()).unwrap_or_default();
+            let renewed = holder.renewed_at(exec.wall_clock());
+            let renew = kubectl.patch_lock(&namespace, &daemonset, lease::swap(&seen, &renewed));
+            let result = exec.run(&renew);
+            match &result {
                 Ok(output) if output.success() => {
-                    if let Ok(Some(map)) = kubectl::parse_config_map(&output) {
-                        resource_version = map.resource_version;
-                        last_renewed = exec.now();
-                        return Ok(());
+                    if let Ok(mut value) = shared.lock() {
+                        *value = renewed.value();
                     }
-                    Err("its renewal printed what this tool cannot read".to_string())
+                    last_renewed = exec.now();
+                    return Ok(());
                 }
-                Ok(output) if kubectl::is_conflict(&output.stderr) || kubectl::is_not_found(&output.stderr) => {
-                    Err(format!("another run changed or removed it: {}", kubectl::failure_message(&output.stderr)))
+                Ok(output) if kubectl::is_test_failed(&output.stderr) => {
+                    match read_back(exec, &kubectl, &namespace, &daemonset) {
+                        Some(Some(found)) if Holder::from_value(&found).is_some_and(|h| h.same_run(&holder)) => {
+                            if let Ok(mut value) = shared.lock() {
+                                *value = found;
+                            }
+                            return Ok(());
+                        }
+                        Some(found) => {
+                            return Err(format!(
+                                "another run changed or removed it: {}",
+                                found.as_deref().and_then(Holder::from_value).map_or_else(
+                                    || kubectl::failure_message(&output.stderr),
+                                    |other| format!("now held by {}", other.who())
+                                )
+                            ))
+                        }
+                        None => {}
+                    }
                 }
-                // A renewal that failed otherwise is tried again, until the lease would end.
-                _ if exec.now().saturating_duration_since(last_renewed) + lease::RENEW_EVERY < lease::LEASE => Ok(()),
-                _ => Err(format!("it could not be renewed within its {}s lease", lease::LEASE.as_secs())),
+                Ok(output) if kubectl::is_not_found(&output.stderr) => {
+                    return Err(format!("the DaemonSet is gone: {}", kubectl::failure_message(&output.stderr)))
+                }
+                _ => {}
+            }
+            // A renewal that failed otherwise is tried again, until the lease would end.
+            if exec.now().saturating_duration_since(last_renewed) + lease::RENEW_EVERY < lease::LEASE {
+                Ok(())
+            } else {
+                Err(format!("it could not be renewed within its {}s lease", lease::LEASE.as_secs()))
             }
         }),
     );
 }
 
 /// How long the release may take, after a signal too.
-const RELEASE_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+const RELEASE_WITHIN: Duration = Duration::from_secs(10);
 
 /// Once the run's last change is made, nothing is left for the lock to guard: stop renewing it
-/// and start its delete in the background, so that the end of the run does not wait for it
+/// and start its removal in the background, so that the end of the run does not wait for it
 /// ([`release`] collects it).
 pub fn start_release(ctx: &mut Context) {
     if !matches!(ctx.lock, LockHold::Held { .. }) {
@@ -282,65 +469,54 @@ pub fn start_release(ctx: &mut Context) {
         ctx.lock = LockHold::Lost(why);
         return;
     }
-    let delete = ctx.kubectl().delete_lock(&ctx.options.namespace);
-    ctx.command_started(&delete);
+    let LockHold::Held { holder, value, .. } = std::mem::take(&mut ctx.lock) else { return };
+    let value = value.lock().map(|v| v.clone()).unwrap_or_default();
+    let remove = patch(ctx, lease::release(&value));
+    ctx.command_started(&remove);
     let started = ctx.exec.now();
-    let pending = ctx.exec.spawn(&delete);
-    ctx.lock = LockHold::Releasing(delete, pending, started);
+    let pending = ctx.exec.spawn(&remove);
+    ctx.lock = LockHold::Releasing { holder, patch: remove, pending, started };
 }
 
-/// The end of a run that took the lock, however it ended: stop renewing it and delete it (after
+/// Run one command of the release (after a signal too) and record it.
+fn clean_up(ctx: &mut Context, invocation: &Invocation) -> Result<Output, ExecError> {
+    ctx.command_started(invocation);
+    let result = ctx.exec.run_to_clean_up(invocation, RELEASE_WITHIN);
+    ctx.record(invocation, &result);
+    result
+}
+
+/// The end of a run that took the lock, however it ended: stop renewing it and remove it (after
 /// a signal too). Returns the step the report shows, `None` when no lock was taken.
 pub fn release(ctx: &mut Context) -> Option<super::Step> {
-    let (lost, started_early, used) = match std::mem::take(&mut ctx.lock) {
-        LockHold::Free | LockHold::Creating(_) => return None,
-        LockHold::Lost(why) => (Some(why), None, true),
-        LockHold::Releasing(_, pending, started) => (None, Some((pending, started)), true),
-        LockHold::Held { used } => (ctx.exec.stop_keeping(), None, used),
-    };
-    let namespace = ctx.options.namespace.clone();
-    let delete: Invocation = ctx.kubectl().delete_lock(&namespace);
-    // Not done is `skipped`, with why: the run's own outcome is told by the tasks before.
-    let (status, message) = if let Some(why) = lost {
-        (super::Status::Skipped, format!("the lock was lost during the run ({why}); it was not deleted"))
-    } else {
-        let started_early = started_early
-            .map(|(pending, started)| (ctx.exec.collect(pending, Some(ctx.exec.now() + RELEASE_WITHIN)), started));
-        let result = match started_early {
-            // Stopped by a signal before it finished: run again, as after a signal.
-            Some((Err(crate::exec::ExecError::Interrupted), _)) | None => {
-                ctx.command_started(&delete);
-                let result = ctx.exec.run_to_clean_up(&delete, RELEASE_WITHIN);
-                ctx.record(&delete, &result);
-                result
+    let (status, message, used) = match std::mem::take(&mut ctx.lock) {
+        LockHold::Free | LockHold::Seen(_) | LockHold::Taking { .. } => return None,
+        LockHold::Lost(why) => {
+            (super::Status::Skipped, format!("the lock was lost during the run ({why}); it was not removed"), true)
+        }
+        LockHold::Held { used, holder, value } => match ctx.exec.stop_keeping() {
+            Some(why) => {
+                (super::Status::Skipped, format!("the lock was lost during the run ({why}); it was not removed"), used)
             }
-            Some((result, started)) => {
-                ctx.record_started_at(&delete, &result, started);
-                result
+            None => {
+                let value = value.lock().map(|v| v.clone()).unwrap_or_default();
+                let remove = patch(ctx, lease::release(&value));
+                let result = clean_up(ctx, &remove);
+                let (status, message) = removed(ctx, &holder, result);
+                (status, message, used)
             }
-        };
-        match result {
-            Ok(output) if output.success() || kubectl::is_not_found(&output.stderr) => {
-                (super::Status::Ok, format!("{} released", object(&namespace)))
-            }
-            Ok(output) => (
-                super::Status::Skipped,
-                format!(
-                    "{} could not be deleted ({}): it expires {}s after its last renewal, or delete it: `kubectl delete configmap/{} -n {namespace}`",
-                    object(&namespace),
-                    kubectl::failure_message(&output.stderr),
-                    lease::LEASE.as_secs() + lease::MARGIN.as_secs(),
-                    lease::NAME
-                ),
-            ),
-            Err(error) => (
-                super::Status::Skipped,
-                format!(
-                    "{} could not be deleted ({error}): it expires {}s after its last renewal",
-                    object(&namespace),
-                    lease::LEASE.as_secs() + lease::MARGIN.as_secs()
-                ),
-            ),
+        },
+        LockHold::Releasing { holder, patch: remove, pending, started } => {
+            let result = match ctx.exec.collect(pending, Some(ctx.exec.now() + RELEASE_WITHIN)) {
+                // Stopped by a signal before it finished: run again, as after a signal.
+                Err(ExecError::Interrupted) => clean_up(ctx, &remove),
+                result => {
+                    ctx.record_started_at(&remove, &result, started);
+                    result
+                }
+            };
+            let (status, message) = removed(ctx, &holder, result);
+            (status, message, true)
         }
     };
     let commands = ctx.take_commands();
@@ -351,4 +527,92 @@ pub fn release(ctx: &mut Context) -> Option<super::Step> {
     Some(super::Step { name: RELEASE.to_string(), status, message, summary: Vec::new(), details: Vec::new(), commands })
 }
 
-pub const RELEASE: &str = "Release the cluster lock";
+/// What the release's removal came to. A failed `test` reads the lock back: gone (released),
+/// this run's with another value (a renewal whose answer was lost took effect: removed with that
+/// value), another run's (taken over: left alone).
+fn removed(ctx: &mut Context, holder: &Holder, result: Result<Output, ExecError>) -> (super::Status, String) {
+    let namespace = ctx.options.namespace.clone();
+    let daemonset = ctx.options.daemonset.clone();
+    let released = (super::Status::Ok, format!("{} released", object(&namespace, &daemonset)));
+    let expires = format!(
+        "it expires {}s after its last renewal, or remove it: {}",
+        lease::LEASE.as_secs() + lease::MARGIN.as_secs(),
+        remove_by_hand(&namespace, &daemonset)
+    );
+    let output = match result {
+        Ok(output) if output.success() => {
+            return match kubectl::parse_lock_patched(&daemonset, &output) {
+                Ok(()) => released,
+                Err(error) => (
+                    super::Status::Skipped,
+                    format!(
+                        "the {} may not have been removed ({}): {expires}",
+                        object(&namespace, &daemonset),
+                        error.headline()
+                    ),
+                ),
+            }
+        }
+        Ok(output) => output,
+        Err(error) => {
+            return (
+                super::Status::Skipped,
+                format!("the {} could not be removed ({error}): {expires}", object(&namespace, &daemonset)),
+            )
+        }
+    };
+    if !kubectl::is_test_failed(&output.stderr) {
+        return (
+            super::Status::Skipped,
+            format!(
+                "the {} could not be removed ({}): {expires}",
+                object(&namespace, &daemonset),
+                kubectl::failure_message(&output.stderr)
+            ),
+        );
+    }
+    let read = ctx.kubectl().objects(&namespace);
+    let found = clean_up(ctx, &read)
+        .ok()
+        .filter(Output::success)
+        .and_then(|output| kubectl::parse_objects(&output).ok())
+        .map(|objects| objects.daemonsets.into_iter().find(|d| d.row.name == daemonset).and_then(|d| d.lock));
+    match found {
+        Some(None) => released,
+        Some(Some(value)) if Holder::from_value(&value).is_some_and(|h| h.same_run(holder)) => {
+            let remove = patch(ctx, lease::release(&value));
+            match clean_up(ctx, &remove) {
+                Ok(output) if output.success() => released,
+                Ok(output) => (
+                    super::Status::Skipped,
+                    format!(
+                        "the {} could not be removed ({}): {expires}",
+                        object(&namespace, &daemonset),
+                        kubectl::failure_message(&output.stderr)
+                    ),
+                ),
+                Err(error) => (
+                    super::Status::Skipped,
+                    format!("the {} could not be removed ({error}): {expires}", object(&namespace, &daemonset)),
+                ),
+            }
+        }
+        Some(Some(value)) => (
+            super::Status::Skipped,
+            format!(
+                "the {} is no longer this run's ({}): left as it is",
+                object(&namespace, &daemonset),
+                Holder::from_value(&value)
+                    .map_or_else(|| "unreadable".to_string(), |other| format!("held by {}", other.who()))
+            ),
+        ),
+        None => (
+            super::Status::Skipped,
+            format!(
+                "the {} could not be removed ({}) nor read back: {expires}",
+                object(&namespace, &daemonset),
+                kubectl::failure_message(&output.stderr)
+            ),
+        ),
+    }
+}

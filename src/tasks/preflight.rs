@@ -66,17 +66,12 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
     needs
 }
 
-/// What the run needs whatever the cluster holds: listing pods, the lock, `--replace-pods`.
+/// What the run needs whatever the cluster holds: listing pods, `--replace-pods`. The cluster
+/// lock needs nothing more: it is written with the right to patch the DaemonSet, which the
+/// rollback's server dry run (or `auth can-i patch`) checks, and its take, started with the
+/// inspection, proves it.
 fn fixed_needs(options: &crate::options::Options) -> Vec<Need> {
     let mut needs = vec![Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" }];
-    // The cluster lock: created by `Lock the cluster` itself, before any change (a plan asks),
-    // renewed while the run works, deleted once the last change is made.
-    let lock = format!("configmaps/{}", crate::lease::NAME);
-    if options.check {
-        needs.push(Need { verb: "create", resource: "configmaps".into(), why: "the cluster lock" });
-    }
-    needs.push(Need { verb: "update", resource: lock.clone(), why: "renewing the cluster lock" });
-    needs.push(Need { verb: "delete", resource: lock, why: "releasing the cluster lock" });
     if options.replace_pods {
         needs.push(Need { verb: "delete", resource: "pods".into(), why: "--replace-pods" });
     }
@@ -253,13 +248,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         }
     }
     if !denied.is_empty() {
-        // What the downgrade does first, the lock's upkeep last.
-        denied.sort_by_key(|(what, _)| what.contains("configmaps/"));
         let who = user(ctx).map_or_else(|| "the current kubeconfig user".to_string(), |u| format!("user `{u}`"));
         let what: Vec<&str> = denied.iter().map(|(what, _)| what.as_str()).collect();
         let mut stop = Stop::new(Exit::Precondition, format!("{who} may not {}: nothing was changed", what.join(", ")))
             .with_details(denied.iter().map(|(_, detail)| detail.clone()).collect());
-        stop.details.push(format!("ask for the rights of the README's Role `calico-downgrade` in {namespace} (patch the Calico workloads, create, update and delete configmap/{}), or run as a user who has them", crate::lease::NAME));
+        stop.details.push(format!("ask for the rights of the README's Role `calico-downgrade` in {namespace} (the documented commands': get, list, watch and patch the Calico workloads and their revisions; get, list and watch pods), or run as a user who has them"));
         return Err(stop);
     }
     Ok(Done::ok("every change the run makes is allowed").with_details(details))

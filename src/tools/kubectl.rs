@@ -197,8 +197,8 @@ impl Kubectl {
         self.read(&["get", OBJECT_KINDS, "-n", namespace, "-o", "json"])
     }
 
-    /// `kubectl get --raw /api/v1/namespaces/NS/configmaps/NAME`: one ConfigMap (`calico-config`,
-    /// the cluster lock) as the API server sends it, read by [`parse_config_map`]. Raw, so that
+    /// `kubectl get --raw /api/v1/namespaces/NS/configmaps/NAME`: one ConfigMap (`calico-config`)
+    /// as the API server sends it, read by [`parse_config_map`]. Raw, so that
     /// the process skips API discovery: one process fewer discovering the API in the round
     /// before the first change (measured over 50 ms: about 0.07 s off that round, 0.1 s direct,
     /// where it is CPU-bound). A missing one is kubectl's usual `Error from server (NotFound)`.
@@ -207,29 +207,22 @@ impl Kubectl {
         self.read(&["get", "--raw", &path])
     }
 
-    /// `kubectl create configmap calico-downgrade-lock -n NS --from-literal=K=V … -o json`: the
-    /// cluster lock, created only if no other run holds it (the API server refuses a name that
-    /// exists).
-    pub fn create_lock(&self, namespace: &str, data: &[(&str, String)]) -> Invocation {
-        let mut args: Vec<String> =
-            ["create", "configmap", crate::lease::NAME, "-n", namespace].map(String::from).into();
-        args.extend(data.iter().map(|(key, value)| format!("--from-literal={key}={value}")));
-        args.extend(["-o".to_string(), "json".to_string()]);
-        Invocation::mutating(Tool::Kubectl, &self.program, self.invocation(args))
-    }
-
-    /// `kubectl replace -f - -o json -n NS` with the lock on stdin ([`crate::lease::replacement`]):
-    /// a renewal or a takeover, refused (Conflict) when the lock changed since it was read.
-    pub fn replace_lock(&self, namespace: &str, body: String) -> Invocation {
-        let args: Vec<String> = ["replace", "-f", "-", "-o", "json", "-n", namespace].map(String::from).into();
-        Invocation::mutating(Tool::Kubectl, &self.program, self.invocation(args)).with_stdin(body)
-    }
-
-    /// `kubectl delete configmap/calico-downgrade-lock -n NS`: the lock released.
-    pub fn delete_lock(&self, namespace: &str) -> Invocation {
-        let object = format!("configmap/{}", crate::lease::NAME);
-        let args: Vec<String> = vec!["delete".into(), object, "-n".into(), namespace.into()];
-        Invocation::mutating(Tool::Kubectl, &self.program, self.invocation(args))
+    /// `kubectl patch ds/NAME -n NS --type=json -p=PATCH -o name`: the cluster lock taken,
+    /// renewed, taken over or released ([`crate::lease`]: an annotation on the DaemonSet, each
+    /// patch a `test` then a write, so the API server refuses it when the lock is not as this
+    /// run last saw it). `-o name` prints `daemonset.apps/NAME` ([`parse_lock_patched`]).
+    pub fn patch_lock(&self, namespace: &str, daemonset: &str, patch: String) -> Invocation {
+        let args = self.invocation(vec![
+            "patch".into(),
+            format!("ds/{daemonset}"),
+            "-n".into(),
+            namespace.into(),
+            "--type=json".into(),
+            format!("-p={patch}"),
+            "-o".into(),
+            "name".into(),
+        ]);
+        Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
 
     /// One page of every pod in the cluster, for the pods-at-risk list: `kubectl get --raw
@@ -585,6 +578,9 @@ pub struct WorkloadObject {
     pub row: WorkloadRow,
     /// Every variable of every container of the pod template, in order.
     pub env: Vec<EnvVar>,
+    /// The cluster lock's annotation ([`crate::lease::ANNOTATION`]), when the object carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 /// A ControllerRevision or ReplicaSet: the revision and the pod template it restores.
@@ -750,7 +746,8 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
                         }),
                     })
                     .collect();
-                let object = WorkloadObject { row, env };
+                let lock = item.metadata.annotations.get(crate::lease::ANNOTATION).cloned();
+                let object = WorkloadObject { row, env, lock };
                 if daemonset {
                     objects.daemonsets.push(object);
                 } else {
@@ -807,9 +804,8 @@ pub struct ConfigMap {
 }
 
 /// Read `kubectl get --raw /api/v1/namespaces/NS/configmaps/NAME` (the API server's compact JSON;
-/// `fixtures/kubectl/get-configmap/*`), and what
-/// `kubectl create configmap … -o json` and `kubectl replace -f - -o json` print of the object
-/// they wrote: the ConfigMap's resourceVersion and `data`, key by key; `None` when kubectl said
+/// `fixtures/kubectl/get-configmap/*`): the ConfigMap's resourceVersion and `data`, key by key;
+/// `None` when kubectl said
 /// it does not exist (`Error from server (NotFound): configmaps "calico-config" not found`).
 pub fn parse_config_map(output: &Output) -> Result<Option<ConfigMap>, Unrecognised> {
     let what = "`kubectl … configmap -o json` output";
@@ -840,18 +836,34 @@ pub fn parse_config_map(output: &Output) -> Result<Option<ConfigMap>, Unrecognis
     Ok(Some(ConfigMap { resource_version, data }))
 }
 
-/// `kubectl create configmap …` said the name is taken: `Error from server (AlreadyExists):
-/// configmaps "calico-downgrade-lock" already exists` (1.20), `error: failed to create
-/// configmap: configmaps "calico-downgrade-lock" already exists` (1.33).
-pub fn is_already_exists(stderr: &str) -> bool {
-    stderr.lines().any(|line| line.contains("(AlreadyExists)") || line.trim_end().ends_with("already exists"))
+/// What `kubectl patch ds/NAME … -o name` printed of the lock's patch: `daemonset.apps/NAME`
+/// (`fixtures/kubectl/patch-lock/*`). `Ok(())` for that, an error for anything else (exit 0).
+pub fn parse_lock_patched(name: &str, output: &Output) -> Result<(), Unrecognised> {
+    let printed = output.stdout.trim();
+    let (_, printed_name) = printed.rsplit_once('/').unwrap_or(("", printed));
+    if printed.starts_with("daemonset") && printed_name == name && !printed.contains('\n') {
+        return Ok(());
+    }
+    Err(Unrecognised::new(
+        "`kubectl patch -o name` output",
+        format!("expected `daemonset.apps/{name}`"),
+        &output.stdout,
+    ))
 }
 
-/// `kubectl replace` lost a compare-and-swap: `Error from server (Conflict): error when
-/// replacing "STDIN": Operation cannot be fulfilled on configmaps "…": the object has been
-/// modified; …` (1.20, 1.33).
-pub fn is_conflict(stderr: &str) -> bool {
-    stderr.lines().any(|line| line.starts_with("Error from server (Conflict)"))
+/// The API server refused a JSON patch because it does not apply to the object as it is: a
+/// `test` that failed (the lock is not as this run last saw it), or a `replace`/`remove` of an
+/// annotation that is not there. kube-apiserver answers 422 with the JSON patch library's words
+/// in the status's causes, which kubectl does not print: `The request is invalid` (1.20), `The
+/// request is invalid: the server rejected our request due to an error in our request` (1.27,
+/// 1.33; `fixtures/kubectl/patch-lock/`). A value the API server finds invalid (an annotation
+/// too long) reads `The DaemonSet "…" is invalid: …` instead. Either way the lock is read back
+/// before anything is decided.
+pub fn is_test_failed(stderr: &str) -> bool {
+    stderr.lines().map(str::trim).any(|line| {
+        line == "The request is invalid"
+            || line == "The request is invalid: the server rejected our request due to an error in our request"
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

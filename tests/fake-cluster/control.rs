@@ -12,8 +12,7 @@ use serde::Serialize;
 use crate::scenario::{self, Gen, InitOptions, Stage};
 use crate::sim::{self, view};
 use crate::state::{
-    now_ms, rfc3339, uid, ClusterDir, Config, ConfigMap, Datastore, Fault, FaultKind, Role, State, Style, Workload,
-    CALLS,
+    now_ms, rfc3339, ClusterDir, Config, Datastore, Fault, FaultKind, Role, State, Style, Workload, CALLS,
 };
 use crate::unexpected;
 
@@ -107,21 +106,21 @@ fn nodes(dir: &Path, change: NodeChange) -> Result<(), String> {
     cluster.save(&state)
 }
 
-/// What `lock DIR [--name NAME] [--namespace NS] [KEY=VALUE...]` plants.
+/// What `lock DIR [--raw VALUE] [KEY=VALUE...]` plants.
 struct PlantedLock {
-    name: String,
-    namespace: String,
-    /// The data as given, times still unresolved (`now-90s`).
+    /// The annotation's whole value as given (`--raw`), instead of one made from `data`.
+    raw: Option<String>,
+    /// The fields as given, times still unresolved (`now-90s`).
     data: BTreeMap<String, String>,
 }
 
-/// The lock another run would hold: the tool's ConfigMap `calico-downgrade-lock` in the Calico
-/// namespace with its data keys (`host`, `user`, `pid`, `command`, `started`, `renewed`,
-/// `lease-seconds`), each with a default that KEY=VALUE replaces (another key is added).
+/// The lock another run would hold: the tool's annotation `calico-downgrade/lock` on the
+/// DaemonSet, a JSON object with the fields `host`, `user`, `pid`, `command`, `started`,
+/// `renewed`, `lease-seconds`, each with a default that KEY=VALUE replaces (another key is
+/// added); `pid` and `lease-seconds` are numbers when they read as one.
 fn parse_lock(args: &[String]) -> Result<PlantedLock, String> {
     let mut lock = PlantedLock {
-        name: "calico-downgrade-lock".into(),
-        namespace: crate::state::CALICO_NAMESPACE.into(),
+        raw: None,
         data: [
             ("host", "bastion-2"),
             ("user", "jane"),
@@ -138,21 +137,15 @@ fn parse_lock(args: &[String]) -> Result<PlantedLock, String> {
     let mut i = 0;
     while i < args.len() {
         let arg = &args[i];
-        let mut value = |flag: &str| -> Result<String, String> {
-            if let Some(v) = arg.strip_prefix(&format!("{flag}=")) {
-                return Ok(v.to_string());
-            }
+        if arg == "--raw" {
             i += 1;
-            args.get(i).cloned().ok_or_else(|| format!("{flag} needs a value"))
-        };
-        if arg == "--name" || arg.starts_with("--name=") {
-            lock.name = value("--name")?;
-        } else if arg == "--namespace" || arg.starts_with("--namespace=") {
-            lock.namespace = value("--namespace")?;
+            lock.raw = Some(args.get(i).cloned().ok_or("--raw needs a value")?);
+        } else if let Some(v) = arg.strip_prefix("--raw=") {
+            lock.raw = Some(v.to_string());
         } else if let Some((key, v)) = arg.split_once('=').filter(|(k, _)| !k.is_empty() && !k.starts_with('-')) {
             lock.data.insert(key.to_string(), v.to_string());
         } else {
-            return Err(format!("lock DIR [--name NAME] [--namespace NS] [KEY=VALUE...]: `{arg}`"));
+            return Err(format!("lock DIR [--raw VALUE] [KEY=VALUE...]: `{arg}`"));
         }
         i += 1;
     }
@@ -175,34 +168,34 @@ fn resolve_time(text: &str, now: u64) -> Result<String, String> {
     }
 }
 
-/// `lock DIR ...`: another run's lock, created (or replaced) as that run's `kubectl create`
-/// or renewal would have: a new resourceVersion, data keys sorted as the API server keeps them.
+/// `lock DIR ...`: another run's lock on the DaemonSet, as that run's take (or a renewal) would
+/// have written it: a new resourceVersion.
 fn plant_lock(dir: &Path, lock: PlantedLock) -> Result<(), String> {
     let cluster = ClusterDir::new(dir);
     let _lock = cluster.lock()?;
     let mut state = cluster.load()?;
     let now = now_ms().max(state.clock_ms);
     sim::advance(&mut state, now);
-    let mut data = BTreeMap::new();
-    for (key, value) in lock.data {
-        let value = if key == "started" || key == "renewed" { resolve_time(&value, now)? } else { value };
-        data.insert(key, value);
-    }
-    let resource_version = state.bump();
-    match state.configmaps.iter_mut().find(|c| c.name == lock.name && c.namespace == lock.namespace) {
-        Some(existing) => {
-            existing.data = data;
-            existing.resource_version = resource_version;
+    let value = match lock.raw {
+        Some(raw) => raw,
+        None => {
+            let mut fields = serde_json::Map::new();
+            for (key, value) in lock.data {
+                let value = match key.as_str() {
+                    "started" | "renewed" => serde_json::json!(resolve_time(&value, now)?),
+                    "pid" | "lease-seconds" => {
+                        value.parse::<u64>().map_or_else(|_| serde_json::json!(value), |n| serde_json::json!(n))
+                    }
+                    _ => serde_json::json!(value),
+                };
+                fields.insert(key, value);
+            }
+            serde_json::Value::Object(fields).to_string()
         }
-        None => state.configmaps.push(ConfigMap {
-            uid: uid(&format!("{}/{}/{resource_version}", lock.namespace, lock.name)),
-            name: lock.name,
-            namespace: lock.namespace,
-            data,
-            created_at_ms: now,
-            resource_version,
-        }),
-    }
+    };
+    state.bump();
+    let daemonset = state.daemonset.as_mut().ok_or("lock: the cluster has no DaemonSet to carry it")?;
+    daemonset.annotations.insert("calico-downgrade/lock".to_string(), value);
     cluster.save(&state)
 }
 
@@ -460,6 +453,8 @@ struct WorkloadSummary {
     images: Vec<String>,
     revisions: Vec<RevisionSummary>,
     stuck: bool,
+    /// The annotations beyond the API server's own (the cluster lock).
+    annotations: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -521,6 +516,7 @@ fn workload_summary(w: &Workload) -> WorkloadSummary {
         images: w.template.images(),
         revisions,
         stuck: w.stuck,
+        annotations: w.annotations.clone(),
     }
 }
 

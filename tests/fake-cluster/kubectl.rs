@@ -10,9 +10,7 @@
 
 use crate::objects;
 use crate::sim::{self, view, Undo};
-use crate::state::{
-    rfc3339, uid, Access, ConfigMap, EnvVar, Kind, Pod, Revision, Role, State, Style, ValueFrom, Workload,
-};
+use crate::state::{rfc3339, Access, EnvVar, Kind, Pod, Revision, Role, State, Style, ValueFrom, Workload};
 use crate::table::{TabWriter, MINWIDTH_NEW, MINWIDTH_OLD};
 use crate::watch::{Target, Watch};
 use crate::{Output, Then};
@@ -200,23 +198,12 @@ pub enum Cmd {
         namespace: String,
         raw: bool,
     },
-    /// `create configmap NAME -n NS --from-literal=KEY=VALUE... [-o json]`.
-    CreateConfigMap {
+    /// `patch ds/NAME -n NS --type=json -p=PATCH -o name`: the tool's cluster lock, an
+    /// annotation of the DaemonSet (only `/metadata/annotations/KEY` paths are simulated).
+    PatchLock {
         name: String,
         namespace: String,
-        data: Vec<(String, String)>,
-        json: bool,
-    },
-    /// `replace -f - [-o json] -n NS`, the ConfigMap on stdin ([`Cmd::with_stdin`] reads it).
-    ReplaceConfigMap {
-        namespace: Option<String>,
-        json: bool,
-        object: Option<Box<StdinObject>>,
-    },
-    /// `delete configmap/NAME -n NS` (also `configmap NAME`, `cm`).
-    DeleteConfigMap {
-        name: String,
-        namespace: String,
+        patch: String,
     },
     /// `scale deployment/NAME -n NS --replicas=N [--dry-run=server]`.
     Scale {
@@ -225,49 +212,6 @@ pub enum Cmd {
         replicas: u32,
         dry_run: bool,
     },
-}
-
-/// The ConfigMap `kubectl replace -f -` read from stdin.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StdinObject {
-    pub name: String,
-    /// `.metadata.namespace`, if the object names one.
-    pub namespace: Option<String>,
-    /// `.metadata.resourceVersion`; empty or absent: an unconditional update.
-    pub resource_version: String,
-    pub data: std::collections::BTreeMap<String, String>,
-}
-
-impl StdinObject {
-    /// Read the object on stdin; `Err` for what the tool never sends (another kind, no name,
-    /// data that is not strings), which the fake refuses as an unexpected command.
-    pub fn parse(text: &str) -> Result<StdinObject, String> {
-        let document: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("stdin is not one JSON object: {e}"))?;
-        if document["kind"] != "ConfigMap" || document["apiVersion"] != "v1" {
-            return Err("only a v1 ConfigMap is simulated for replace".into());
-        }
-        let metadata = &document["metadata"];
-        let text_of = |value: &serde_json::Value, what: &str| -> Result<Option<String>, String> {
-            match value {
-                serde_json::Value::Null => Ok(None),
-                serde_json::Value::String(s) => Ok(Some(s.clone())),
-                _ => Err(format!("{what} is not a string")),
-            }
-        };
-        let name = text_of(&metadata["name"], "metadata.name")?.ok_or("the object has no metadata.name")?;
-        let namespace = text_of(&metadata["namespace"], "metadata.namespace")?;
-        let resource_version = text_of(&metadata["resourceVersion"], "metadata.resourceVersion")?.unwrap_or_default();
-        let data = match &document["data"] {
-            serde_json::Value::Null => Default::default(),
-            serde_json::Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| Ok((k.clone(), text_of(v, "a data value")?.unwrap_or_default())))
-                .collect::<Result<_, String>>()?,
-            _ => return Err("data is not an object".into()),
-        };
-        Ok(StdinObject { name, namespace, resource_version, data })
-    }
 }
 
 /// What `calico-downgrade` asks of the kubeconfig: context, cluster, server, user.
@@ -308,26 +252,9 @@ impl Cmd {
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
             Cmd::Objects { .. } => "kubectl-get-workloads",
             Cmd::GetConfigMap { .. } => "kubectl-get-configmap",
-            Cmd::CreateConfigMap { .. } => "kubectl-create-configmap",
-            Cmd::ReplaceConfigMap { .. } => "kubectl-replace-configmap",
-            Cmd::DeleteConfigMap { .. } => "kubectl-delete-configmap",
+            Cmd::PatchLock { .. } => "kubectl-patch-lock",
             Cmd::Scale { dry_run: false, .. } => "kubectl-scale",
             Cmd::Scale { dry_run: true, .. } => "kubectl-scale-dry-run",
-        }
-    }
-
-    /// Whether the command reads stdin (`replace -f -`): all of it, before the state is locked.
-    pub fn reads_stdin(&self) -> bool {
-        matches!(self, Cmd::ReplaceConfigMap { object: None, .. })
-    }
-
-    /// The command with what it read on stdin.
-    pub fn with_stdin(self, text: &str) -> Result<Cmd, String> {
-        match self {
-            Cmd::ReplaceConfigMap { namespace, json, object: None } => {
-                Ok(Cmd::ReplaceConfigMap { namespace, json, object: Some(Box::new(StdinObject::parse(text)?)) })
-            }
-            other => Ok(other),
         }
     }
 }
@@ -349,10 +276,10 @@ struct Flags {
     dry_run: Option<String>,
     context: Option<String>,
     minify: bool,
-    /// `--from-literal=KEY=VALUE`, in order (repeatable).
-    from_literal: Vec<String>,
-    /// `-f FILE` (only `-` is simulated: stdin).
-    filename: Option<String>,
+    /// `--type` of `patch` (only `json` is simulated).
+    patch_type: Option<String>,
+    /// `-p PATCH` of `patch`.
+    patch: Option<String>,
     replicas: Option<String>,
     subresource: Option<String>,
     raw: Option<String>,
@@ -400,10 +327,11 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             "--dry-run" => set(&mut f.dry_run, "unset".into())?,
             _ if arg.starts_with("--dry-run=") => set(&mut f.dry_run, arg["--dry-run=".len()..].into())?,
             "--minify" | "--minify=true" => f.minify = true,
-            "--from-literal" => f.from_literal.push(next(&mut i)?),
-            _ if arg.starts_with("--from-literal=") => f.from_literal.push(arg["--from-literal=".len()..].into()),
-            "-f" | "--filename" => set(&mut f.filename, next(&mut i)?)?,
-            _ if arg.starts_with("--filename=") => set(&mut f.filename, arg["--filename=".len()..].into())?,
+            "--type" => set(&mut f.patch_type, next(&mut i)?)?,
+            _ if arg.starts_with("--type=") => set(&mut f.patch_type, arg["--type=".len()..].into())?,
+            "-p" | "--patch" => set(&mut f.patch, next(&mut i)?)?,
+            _ if arg.starts_with("-p=") => set(&mut f.patch, arg["-p=".len()..].into())?,
+            _ if arg.starts_with("--patch=") => set(&mut f.patch, arg["--patch=".len()..].into())?,
             "--replicas" => set(&mut f.replicas, next(&mut i)?)?,
             _ if arg.starts_with("--replicas=") => set(&mut f.replicas, arg["--replicas=".len()..].into())?,
             "--raw" => set(&mut f.raw, next(&mut i)?)?,
@@ -528,8 +456,8 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("wait", f.no_wait),
             ("dry-run", f.dry_run.is_some()),
             ("minify", f.minify),
-            ("from-literal", !f.from_literal.is_empty()),
-            ("filename", f.filename.is_some()),
+            ("type", f.patch_type.is_some()),
+            ("patch", f.patch.is_some()),
             ("replicas", f.replicas.is_some()),
             ("subresource", f.subresource.is_some()),
         ];
@@ -577,47 +505,17 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             only(&["namespace", "output"])?;
             get_configmap(name, &f, namespace())
         }
-        ["create", "configmap" | "cm", name] => {
-            only(&["namespace", "output", "from-literal"])?;
-            let json = match f.output.as_deref() {
-                None => false,
-                Some("json") => true,
-                Some(other) => return Err(format!("only -o json is simulated for create, not -o {other}")),
+        ["patch", target] => {
+            only(&["namespace", "output", "type", "patch"])?;
+            let name = match target.split_once('/') {
+                Some(("ds" | "daemonset" | "daemonsets" | "daemonset.apps", name)) if !name.is_empty() => name,
+                _ => return Err("only `patch ds/NAME` (the cluster lock) is simulated".into()),
             };
-            let mut data: Vec<(String, String)> = Vec::new();
-            for literal in &f.from_literal {
-                let (key, value) =
-                    literal.split_once('=').ok_or_else(|| format!("--from-literal `{literal}` is not KEY=VALUE"))?;
-                let valid = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
-                if !valid || data.iter().any(|(k, _)| k == key) {
-                    return Err(format!("--from-literal key `{key}` is not one the tool would send"));
-                }
-                data.push((key.to_string(), value.to_string()));
+            if f.patch_type.as_deref() != Some("json") || f.output.as_deref() != Some("name") {
+                return Err("only `patch --type=json -o name` is simulated".into());
             }
-            Ok(Cmd::CreateConfigMap { name: name.to_string(), namespace: namespace(), data, json })
-        }
-        ["replace"] => {
-            only(&["namespace", "output", "filename"])?;
-            if f.filename.as_deref() != Some("-") {
-                return Err("only `replace -f -` (the object on stdin) is simulated".into());
-            }
-            let json = match f.output.as_deref() {
-                None => false,
-                Some("json") => true,
-                Some(other) => return Err(format!("only -o json is simulated for replace, not -o {other}")),
-            };
-            Ok(Cmd::ReplaceConfigMap { namespace: f.namespace.clone(), json, object: None })
-        }
-        ["delete", target] if configmap_name(target).is_some() => {
-            only(&["namespace"])?;
-            Ok(Cmd::DeleteConfigMap {
-                name: configmap_name(target).unwrap_or_default().to_string(),
-                namespace: namespace(),
-            })
-        }
-        ["delete", "configmap" | "configmaps" | "cm", name] => {
-            only(&["namespace"])?;
-            Ok(Cmd::DeleteConfigMap { name: name.to_string(), namespace: namespace() })
+            let patch = f.patch.clone().ok_or("patch without -p")?;
+            Ok(Cmd::PatchLock { name: name.to_string(), namespace: namespace(), patch })
         }
         ["scale", target] => {
             only(&["namespace", "replicas", "dry-run"])?;
@@ -937,14 +835,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::CalicoList { plural } => calico_list(state, &plural),
         Cmd::Objects { objects, namespace, columns } => named(state, &objects, &namespace, &columns, now),
         Cmd::GetConfigMap { name, namespace, raw } => get_configmap_json(state, &name, &namespace, raw),
-        Cmd::CreateConfigMap { name, namespace, data, json } => {
-            create_configmap(state, &name, &namespace, data, json, now)
-        }
-        Cmd::ReplaceConfigMap { namespace, json, object } => match object {
-            Some(object) => replace_configmap(state, namespace, json, &object),
-            None => unreachable!("main reads stdin before executing replace"),
-        },
-        Cmd::DeleteConfigMap { name, namespace } => delete_configmap(state, &name, &namespace),
+        Cmd::PatchLock { name, namespace, patch } => patch_lock(state, &name, &namespace, &patch),
         Cmd::Scale { name, namespace, replicas, dry_run } => scale(state, &name, &namespace, replicas, dry_run, now),
     }
 }
@@ -1711,124 +1602,66 @@ fn get_configmap_json(state: &State, name: &str, namespace: &str, raw: bool) -> 
     }
 }
 
-/// Whether the namespace exists: the four every cluster has and those objects are in.
-fn namespace_exists(state: &State, namespace: &str) -> bool {
-    ["default", "kube-node-lease", "kube-public", "kube-system"].contains(&namespace)
-        || state.workloads().any(|w| w.namespace == namespace)
-        || state.pods.iter().any(|p| p.namespace == namespace)
-        || state.configmaps.iter().any(|c| c.namespace == namespace)
-}
-
-/// `create configmap NAME --from-literal=...`: check and insert happen under the state's lock,
-/// so of two runs creating the same name exactly one wins. kubectl 1.21+ wraps the API
-/// server's refusal (`error: failed to create configmap: ...`); older ones print it as
-/// `Error from server (REASON): ...`.
-fn create_configmap(
-    state: &mut State,
-    name: &str,
-    namespace: &str,
-    data: Vec<(String, String)>,
-    json: bool,
-    now: u64,
-) -> Output {
-    let style = state.config.kubectl_style;
-    let refuse = |reason: &str, message: String| {
-        if style == Style::V1_33 {
-            err(format!("error: failed to create configmap: {message}\n"), 1)
-        } else {
-            err(format!("Error from server ({reason}): {message}\n"), 1)
-        }
-    };
-    if let Some(message) = refusal(state, "create", ("configmaps", ""), None, Some(namespace)) {
-        return refuse("Forbidden", message);
-    }
-    if !namespace_exists(state, namespace) {
-        return refuse("NotFound", format!("namespaces \"{namespace}\" not found"));
-    }
-    if state.configmap(name, namespace).is_some() {
-        return refuse("AlreadyExists", format!("configmaps \"{name}\" already exists"));
-    }
-    let resource_version = state.bump();
-    let configmap = ConfigMap {
-        name: name.to_string(),
-        namespace: namespace.to_string(),
-        data: data.into_iter().collect(),
-        created_at_ms: now,
-        resource_version,
-        uid: uid(&format!("{namespace}/{name}/{resource_version}")),
-    };
-    let answer = if json {
-        out(objects::pretty(&objects::configmap_json(&configmap)))
-    } else if style.is_old() {
-        out(format!("configmap \"{name}\" created\n"))
+/// What kubectl prints when kube-apiserver (v1.20.2) refuses a JSON patch that does not apply
+/// (a failed `test`, a `replace` or `remove` of a missing key): 422 with the library's words in
+/// the causes, which kubectl does not print (real kubectl 1.20 and 1.33, `fixtures/kubectl/patch-lock/`).
+pub fn patch_does_not_apply(style: Style) -> String {
+    if style == Style::V1_33 {
+        "The request is invalid: the server rejected our request due to an error in our request\n".to_string()
     } else {
-        out(format!("configmap/{name} created\n"))
-    };
-    state.configmaps.push(configmap);
-    answer
-}
-
-/// `replace -f -`: a compare-and-swap on the resourceVersion the object carries (none: an
-/// unconditional update, which ConfigMaps allow). kubectl names the source of each error
-/// (`error when replacing "STDIN": ...`).
-fn replace_configmap(state: &mut State, flag_namespace: Option<String>, json: bool, object: &StdinObject) -> Output {
-    let style = state.config.kubectl_style;
-    let namespace = match (&object.namespace, flag_namespace) {
-        (Some(theirs), Some(ours)) if *theirs != ours => {
-            return err(
-                format!(
-                    "error: the namespace from the provided object \"{theirs}\" does not match the namespace \"{ours}\". You must pass '--namespace={theirs}' to perform this operation.\n"
-                ),
-                1,
-            )
-        }
-        (Some(theirs), _) => theirs.clone(),
-        (None, Some(ours)) => ours,
-        (None, None) => "default".to_string(),
-    };
-    let name = &object.name;
-    let failed = |reason: &str, message: String| {
-        err(format!("Error from server ({reason}): error when replacing \"STDIN\": {message}\n"), 1)
-    };
-    if let Some(message) = refusal(state, "update", ("configmaps", ""), Some(name), Some(&namespace)) {
-        return failed("Forbidden", message);
-    }
-    let Some(index) = state.configmaps.iter().position(|c| c.name == *name && c.namespace == namespace) else {
-        return failed("NotFound", format!("configmaps \"{name}\" not found"));
-    };
-    let stored = state.configmaps[index].resource_version.to_string();
-    if !object.resource_version.is_empty() && object.resource_version != stored {
-        return failed(
-            "Conflict",
-            format!(
-                "Operation cannot be fulfilled on configmaps \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-            ),
-        );
-    }
-    let resource_version = state.bump();
-    let configmap = &mut state.configmaps[index];
-    configmap.data = object.data.clone();
-    configmap.resource_version = resource_version;
-    if json {
-        out(objects::pretty(&objects::configmap_json(configmap)))
-    } else if style.is_old() {
-        out(format!("configmap \"{name}\" replaced\n"))
-    } else {
-        out(format!("configmap/{name} replaced\n"))
+        "The request is invalid\n".to_string()
     }
 }
 
-/// `delete configmap/NAME`: gone at once (nothing to wait for).
-fn delete_configmap(state: &mut State, name: &str, namespace: &str) -> Output {
-    if let Some(refusal) = forbidden(state, "delete", ("configmaps", ""), name, namespace) {
+/// `patch ds/NAME --type=json -p=PATCH -o name`: the operations applied in order to the
+/// DaemonSet's annotations under the state's lock, all or none, as the API server applies a
+/// JSON patch (RFC 6902, with its JSON patch library's reading of `test` with `"value": null`:
+/// the key is absent). Metadata only: no new generation, no rollout.
+fn patch_lock(state: &mut State, name: &str, namespace: &str, patch: &str) -> Output {
+    if let Some(refusal) = forbidden(state, "patch", ("daemonsets", "apps"), name, namespace) {
         return refusal;
     }
-    let Some(index) = state.configmaps.iter().position(|c| c.name == name && c.namespace == namespace) else {
-        return err(configmap_not_found(name), 1);
+    let Some(daemonset) = state.daemonset.as_ref().filter(|d| d.name == name && d.namespace == namespace) else {
+        return err(format!("Error from server (NotFound): daemonsets.apps \"{name}\" not found\n"), 1);
     };
-    state.configmaps.remove(index);
+    let Ok(serde_json::Value::Array(ops)) = serde_json::from_str::<serde_json::Value>(patch) else {
+        return err("error: unable to parse the patch as a JSON patch\n", 1);
+    };
+    let mut annotations = daemonset.annotations.clone();
+    for op in &ops {
+        let path = op["path"].as_str().unwrap_or_default();
+        let Some(key) = path.strip_prefix("/metadata/annotations/") else {
+            return err(format!("fake-cluster: only /metadata/annotations/KEY paths are simulated, not `{path}`\n"), 1);
+        };
+        let key = key.replace("~1", "/").replace("~0", "~");
+        let value = op.get("value").and_then(|v| v.as_str()).map(str::to_string);
+        match op["op"].as_str() {
+            Some("test") => {
+                let expected = op.get("value").cloned().unwrap_or(serde_json::Value::Null);
+                let actual = annotations.get(&key).map_or(serde_json::Value::Null, |v| serde_json::json!(v));
+                if expected != actual {
+                    return err(patch_does_not_apply(state.config.kubectl_style), 1);
+                }
+            }
+            Some("add") => {
+                annotations.insert(key, value.unwrap_or_default());
+            }
+            Some("replace") if annotations.contains_key(&key) => {
+                annotations.insert(key, value.unwrap_or_default());
+            }
+            Some("remove") if annotations.contains_key(&key) => {
+                annotations.remove(&key);
+            }
+            Some("replace" | "remove") => return err(patch_does_not_apply(state.config.kubectl_style), 1),
+            Some(other) => return err(format!("fake-cluster: JSON patch op `{other}` is not simulated\n"), 1),
+            None => return err("error: a JSON patch operation without `op`\n", 1),
+        }
+    }
     state.bump();
-    out(format!("configmap \"{name}\" deleted\n"))
+    if let Some(daemonset) = state.daemonset.as_mut() {
+        daemonset.annotations = annotations;
+    }
+    out(format!("daemonset.apps/{name}\n"))
 }
 
 /// `scale deployment/NAME --replicas=N [--dry-run=server]`: kubectl reads the Deployment, then
@@ -1906,10 +1739,10 @@ mod tests {
 
     use crate::scenario::testing::{cluster, T0};
 
-    /// `kubectl LINE` at `t` (words split on spaces), `stdin` for `replace -f -`.
-    fn kubectl(state: &mut State, line: &str, stdin: &str, t: u64) -> Output {
+    /// `kubectl LINE` at `t` (words split on spaces; `_stdin` is read by no simulated command).
+    fn kubectl(state: &mut State, line: &str, _stdin: &str, t: u64) -> Output {
         let args: Vec<String> = line.split(' ').map(str::to_string).collect();
-        let cmd = parse(&args).expect("simulated").with_stdin(stdin).expect("object");
+        let cmd = parse(&args).expect("simulated");
         sim::advance(state, t);
         execute(state, cmd, t, false)
     }
@@ -1928,7 +1761,7 @@ mod tests {
         let tail = format!(
             "        \"etcd_endpoints\": \"http://10.96.232.136:6666\"\n    }},\n    \"kind\": \"ConfigMap\",\n    \"metadata\": {{\n        \"creationTimestamp\": \"{}\",\n        \"name\": \"calico-config\",\n        \"namespace\": \"kube-system\",\n        \"resourceVersion\": \"301\",\n        \"uid\": \"{}\"\n    }}\n}}\n",
             rfc3339(T0 - 3 * 3_600_000),
-            uid("kube-system/calico-config")
+            crate::state::uid("kube-system/calico-config")
         );
         assert!(text.ends_with(&tail), "{text}");
         let document: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -1944,43 +1777,44 @@ mod tests {
         assert_eq!(answer(&missing), ("", "Error from server (NotFound): configmaps \"nope\" not found\n", 1));
     }
 
-    /// Create once, renew with the version read (a stale one is a Conflict), release.
+    /// Taken when absent, swapped only from the value seen, removed only when still that value;
+    /// a failed `test` changes nothing.
     #[test]
-    fn the_lock_is_created_once_and_replaced_only_at_its_version() {
+    fn the_lock_annotation_is_written_only_after_its_test() {
         let mut state = cluster(&[]);
-        let create =
-            "create configmap calico-downgrade-lock -n kube-system --from-literal=host=a --from-literal=pid=1 -o json";
-        let created: serde_json::Value = serde_json::from_str(&kubectl(&mut state, create, "", T0).stdout).unwrap();
-        assert_eq!(created["metadata"]["resourceVersion"], "302");
-        assert_eq!(created["data"], serde_json::json!({"host": "a", "pid": "1"}));
-        let again = kubectl(&mut state, create, "", T0);
-        let exists = "error: failed to create configmap: configmaps \"calico-downgrade-lock\" already exists\n";
-        assert_eq!(answer(&again), ("", exists, 1));
-
-        let body = |rv: &str| {
-            format!(
-                r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"calico-downgrade-lock","namespace":"kube-system","resourceVersion":"{rv}"}},"data":{{"host":"b"}}}}"#
+        let generation = |state: &State| {
+            crate::objects::workload_json(state, state.daemonset.as_ref().unwrap(), T0)["metadata"]["generation"]
+                .clone()
+        };
+        sim::advance(&mut state, T0);
+        let before = generation(&state);
+        let path = "/metadata/annotations/calico-downgrade~1lock";
+        let patch =
+            |ops: serde_json::Value| format!("patch ds/calico-node -n kube-system --type=json -p={ops} -o name");
+        let take = patch(
+            serde_json::json!([{"op": "test", "path": path, "value": null}, {"op": "add", "path": path, "value": "a"}]),
+        );
+        assert_eq!(answer(&kubectl(&mut state, &take, "", T0)), ("daemonset.apps/calico-node\n", "", 0));
+        assert_eq!(state.daemonset.as_ref().unwrap().annotations["calico-downgrade/lock"], "a");
+        let again = kubectl(&mut state, &take, "", T0);
+        assert_eq!(
+            answer(&again),
+            ("", "The request is invalid: the server rejected our request due to an error in our request\n", 1)
+        );
+        let swap = |from: &str, to: &str| {
+            patch(
+                serde_json::json!([{"op": "test", "path": path, "value": from}, {"op": "replace", "path": path, "value": to}]),
             )
         };
-        let replace = "replace -f - -o json -n kube-system";
-        let renewed = kubectl(&mut state, replace, &body("302"), T0 + 1);
-        let document: serde_json::Value = serde_json::from_str(&renewed.stdout).unwrap();
-        assert_eq!(
-            (document["metadata"]["resourceVersion"].as_str(), &document["data"]["host"]),
-            (Some("303"), &serde_json::json!("b"))
-        );
-        let stale = kubectl(&mut state, replace, &body("302"), T0 + 2);
-        assert_eq!(answer(&stale), ("", "Error from server (Conflict): error when replacing \"STDIN\": Operation cannot be fulfilled on configmaps \"calico-downgrade-lock\": the object has been modified; please apply your changes to the latest version and try again\n", 1));
-
-        let delete = "delete configmap/calico-downgrade-lock -n kube-system";
-        assert_eq!(
-            answer(&kubectl(&mut state, delete, "", T0 + 3)),
-            ("configmap \"calico-downgrade-lock\" deleted\n", "", 0)
-        );
-        let gone = kubectl(&mut state, delete, "", T0 + 4);
-        assert_eq!(gone.stderr, "Error from server (NotFound): configmaps \"calico-downgrade-lock\" not found\n");
-        let lost = kubectl(&mut state, replace, &body("303"), T0 + 5);
-        assert_eq!(lost.stderr, "Error from server (NotFound): error when replacing \"STDIN\": configmaps \"calico-downgrade-lock\" not found\n");
+        assert_eq!(kubectl(&mut state, &swap("b", "c"), "", T0).code, 1);
+        assert_eq!(kubectl(&mut state, &swap("a", "b"), "", T0).code, 0);
+        let release = |seen: &str| {
+            patch(serde_json::json!([{"op": "test", "path": path, "value": seen}, {"op": "remove", "path": path}]))
+        };
+        assert_eq!(kubectl(&mut state, &release("a"), "", T0).code, 1);
+        assert_eq!(kubectl(&mut state, &release("b"), "", T0).code, 0);
+        assert!(state.daemonset.as_ref().unwrap().annotations.is_empty());
+        assert_eq!(generation(&state), before, "the lock starts no rollout");
     }
 
     /// Typha's pods go (Terminating, then gone) when it is scaled to 0 and come back spread
@@ -2027,21 +1861,13 @@ mod tests {
             0
         );
         let can = |state: &mut State, line: &str| kubectl(state, &format!("auth can-i {line}"), "", T0).stdout;
-        assert_eq!(can(&mut state, "update configmaps/calico-downgrade-lock -n kube-system"), "yes\n");
+        assert_eq!(can(&mut state, "update configmaps/calico-downgrade-lock -n kube-system"), "no\n");
         assert_eq!(can(&mut state, "patch deployments.apps/calico-typha -n kube-system"), "yes\n");
         assert_eq!(can(&mut state, "patch daemonsets.apps/calico-node -n default"), "no\n");
         assert_eq!(can(&mut state, "list pods --all-namespaces"), "no\n");
         assert_eq!(can(&mut state, "delete pods -n kube-system"), "no\n");
 
         let mut bare = cluster(&["--role", "namespace-no-configmaps", "--user", "jane"]);
-        assert_eq!(can(&mut bare, "create configmaps -n kube-system"), "no\n");
-        let lock = kubectl(
-            &mut bare,
-            "create configmap calico-downgrade-lock -n kube-system --from-literal=a=b -o json",
-            "",
-            T0,
-        );
-        assert_eq!(lock.stderr, "error: failed to create configmap: configmaps is forbidden: User \"jane\" cannot create resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"\n");
         let config = kubectl(&mut bare, "get configmap/calico-config -n kube-system -o json", "", T0);
         assert_eq!(config.stderr, "Error from server (Forbidden): configmaps \"calico-config\" is forbidden: User \"jane\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"\n");
     }

@@ -20,7 +20,7 @@ mod state;
 mod table;
 mod watch;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -154,20 +154,7 @@ fn run_tool(tool: Tool, argv: &[String]) -> i32 {
         Ok(command) => command,
         Err(reason) => return refuse(logged_argv, String::new(), &reason),
     };
-    // `kubectl replace -f -` reads the whole object before it sends anything (and before the
-    // state is locked); an object the tool would never send is an unexpected command.
-    let (command, read) = match command {
-        Command::Kubectl(cmd) if cmd.reads_stdin() => {
-            let mut text = String::new();
-            let _ = std::io::stdin().lock().read_to_string(&mut text);
-            match cmd.with_stdin(&text) {
-                Ok(cmd) => (Command::Kubectl(cmd), Some(text)),
-                Err(reason) => return refuse(logged_argv, text, &reason),
-            }
-        }
-        other => (other, None),
-    };
-    match run_command(&cluster, command, logged_argv, read) {
+    match run_command(&cluster, command, logged_argv) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("fake-cluster: {e}");
@@ -176,16 +163,10 @@ fn run_tool(tool: Tool, argv: &[String]) -> i32 {
     }
 }
 
-/// Run a parsed command; `read`: what it already read on stdin (`replace -f -`), recorded.
-fn run_command(
-    cluster: &ClusterDir,
-    command: Command,
-    logged_argv: Vec<String>,
-    read: Option<String>,
-) -> Result<i32, String> {
+/// Run a parsed command.
+fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>) -> Result<i32, String> {
     // A prompt reads one line of stdin; read it before taking the lock.
     let stdin = match &command {
-        _ if read.is_some() => read.unwrap_or_default(),
         Command::CalicoUpgrade(cmd) => {
             let needs = {
                 let _lock = cluster.lock()?;

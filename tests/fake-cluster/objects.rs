@@ -114,7 +114,11 @@ pub fn workload_json(state: &State, w: &Workload, t: u64) -> Value {
     });
     match w.kind {
         Kind::DaemonSet => {
-            metadata["annotations"] = json!({ "deprecated.daemonset.template.generation": generation.to_string() });
+            let mut annotations = json!({ "deprecated.daemonset.template.generation": generation.to_string() });
+            for (key, value) in &w.annotations {
+                annotations[key] = json!(value);
+            }
+            metadata["annotations"] = annotations;
             let strategy = if w.strategy == "RollingUpdate" {
                 json!({ "rollingUpdate": { "maxUnavailable": 1 }, "type": "RollingUpdate" })
             } else {

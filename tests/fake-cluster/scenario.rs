@@ -301,6 +301,7 @@ fn workload(
         revisions: Vec::new(),
         created_at_ms: now - 3 * HOUR,
         stuck: false,
+        annotations: Default::default(),
     };
     let (live, revisions, pods_from) = match options.stage {
         Stage::NotUpgraded => (v2.clone(), vec![(v2.clone(), 1, now - 3 * HOUR)], now - 3 * HOUR),
@@ -464,6 +465,7 @@ pub fn build(options: &InitOptions, now: u64) -> State {
             revisions: Vec::new(),
             created_at_ms: now - HOUR,
             stuck: false,
+            annotations: Default::default(),
         };
         let revision = revision_for(&typha, &template, 1, now - HOUR);
         typha.revisions.push(revision);

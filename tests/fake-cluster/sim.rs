@@ -337,6 +337,7 @@ mod tests {
             revisions: vec![],
             created_at_ms: 0,
             stuck: false,
+            annotations: Default::default(),
         };
         ds.revisions = vec![revision_for(&ds, &v2, 1, 0), revision_for(&ds, &v3, 2, 10)];
         ds

@@ -118,7 +118,8 @@ pub enum Role {
     /// A Role bound in the Calico namespace with what the tool needs there and nothing more:
     /// nothing at the cluster scope (no `--all-namespaces` listing, no namespaces).
     Namespace,
-    /// The same without any right on ConfigMaps (no lock, no calico-config).
+    /// The same without any right on ConfigMaps: exactly the documented commands' rights (no
+    /// calico-config).
     NamespaceNoConfigmaps,
 }
 
@@ -140,7 +141,8 @@ const NAMESPACE_RULES: &[(&str, &[&str], &[&str])] = &[
     ("apps", &["daemonsets", "deployments", "replicasets", "controllerrevisions"], &["get", "list", "watch", "patch"]),
     ("apps", &["deployments/scale"], &["get", "patch"]),
     ("", &["pods"], &["get", "list", "watch"]),
-    ("", &["configmaps"], &["create", "get", "update", "delete"]),
+    // `calico-config` (the README's Role names it; RBAC here has no resource names).
+    ("", &["configmaps"], &["get"]),
 ];
 
 impl Role {
@@ -282,6 +284,9 @@ pub struct Workload {
     /// Fault `stuck`: pods created from now on never become ready.
     #[serde(default)]
     pub stuck: bool,
+    /// Annotations beyond those the API server keeps (the tool's cluster lock).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Workload {
@@ -308,8 +313,7 @@ impl Workload {
     }
 }
 
-/// A ConfigMap: `calico-config` (from `init`) and whatever `kubectl create configmap` made
-/// (the tool's run lock).
+/// A ConfigMap: `calico-config` (from `init`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigMap {
     pub name: String,
@@ -414,9 +418,7 @@ pub const CALLS: &[&str] = &[
     "kubectl-get-objects",
     "kubectl-get-workloads",
     "kubectl-get-configmap",
-    "kubectl-create-configmap",
-    "kubectl-replace-configmap",
-    "kubectl-delete-configmap",
+    "kubectl-patch-lock",
     "kubectl-scale",
     "kubectl-scale-dry-run",
     "calicoctl-version",

@@ -34,7 +34,7 @@ const CALLS: &[(&str, &str, &str)] = &[
         "kubectl rollout undo deployment/calico-kube-controllers",
     ),
     ("kubectl-get-pods", "Wait for the pods", "kubectl get pods -n kube-system"),
-    ("kubectl-create-configmap", "Lock the cluster", "kubectl create configmap calico-downgrade-lock -n kube-system"),
+    ("kubectl-patch-lock", "Lock the cluster", "kubectl patch ds/calico-node -n kube-system --type=json"),
 ];
 
 /// Calls that only inform (the pods at risk, calico-config): whatever happens to them, the
@@ -258,7 +258,7 @@ fn an_interrupted_run_exits_130_and_a_new_run_completes_without_toggling() {
 #[test]
 fn the_journal_survives_the_tool_being_killed() {
     // One permission question hangs; what runs beside it in the inspection's round (the
-    // inspection query, the other questions, the server dry runs, the lock's create) ends and
+    // inspection query, the other questions, the server dry runs, the lock's take) ends and
     // is journaled the moment it does.
     let cluster = FakeCluster::new(&["--fault", "kubectl-auth-can-i=hang*1"]);
     let child = cluster.command(&["run", "--yes"]).spawn().unwrap();
@@ -279,7 +279,7 @@ fn the_journal_survives_the_tool_being_killed() {
     let hung: Vec<_> = vec![calls[first_question].clone()];
     let finished: Vec<_> =
         calls.iter().enumerate().filter(|(i, _)| *i != first_question).map(|(_, c)| c.clone()).collect();
-    for beside in ["kubectl-get-objects", "kubectl-undo-daemonset-dry-run", "kubectl-create-configmap"] {
+    for beside in ["kubectl-get-objects", "kubectl-undo-daemonset-dry-run", "kubectl-patch-lock"] {
         assert!(finished.iter().any(|c| c["call"] == beside), "{beside}: {calls:#?}");
     }
     assert_eq!(hung.len(), 1);

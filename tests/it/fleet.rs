@@ -1,6 +1,7 @@
 //! Fleets and colleagues, on the simulated cluster: the cluster lock (another run's held lock
 //! stops `run` before any change, naming its holder; an expired one is taken over; the lock is
-//! held from before the first change to the last and released at every end), two runs started at once on one cluster (exactly one changes it),
+//! held from before the first change to the last and released at every end; one taken over under a
+//! running run stops its next change), two runs started at once on one cluster (exactly one changes it),
 //! and two clusters downgraded at once from one HOME (nothing on the host is shared but the
 //! journal folder, where each run writes its own file).
 
@@ -10,8 +11,11 @@ use crate::support::fake::{signal, wait_for_call, FakeCluster, Run};
 
 const FAST: [&str; 4] = ["--pod-start-ms", "150", "--pod-stop-ms", "100"];
 
+/// The lock's annotation on the DaemonSet, its value read as the JSON object it is (an
+/// unreadable one as a string).
 fn lock_of(cluster: &FakeCluster) -> Option<serde_json::Value> {
-    cluster.show()["configmaps"].as_array().unwrap().iter().find(|c| c["name"] == "calico-downgrade-lock").cloned()
+    let value = cluster.show()["daemonset"]["annotations"]["calico-downgrade/lock"].as_str()?.to_string();
+    Some(serde_json::from_str(&value).unwrap_or(serde_json::Value::String(value)))
 }
 
 fn undos(cluster: &FakeCluster) -> usize {
@@ -39,7 +43,7 @@ fn a_lock_another_run_holds_stops_run_before_any_change_naming_the_holder() {
     assert_eq!(undos(&cluster), 0);
     assert_eq!(cluster.show()["etcd_ready"], false, "the migration was not aborted");
     // The other run's lock is left as it was.
-    assert_eq!(lock_of(&cluster).unwrap()["data"]["user"], "alice");
+    assert_eq!(lock_of(&cluster).unwrap()["user"], "alice");
 
     // `plan` says so and still plans (exit 0): it changes nothing.
     let plan = cluster.run(&["plan"]);
@@ -61,7 +65,9 @@ fn an_expired_lock_is_taken_over_and_the_run_goes_on() {
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     assert!(
-        run.stdout.contains("ok: configmap/calico-downgrade-lock in kube-system taken over from bob@bastion-2"),
+        run.stdout.contains(
+            "ok: annotation calico-downgrade/lock of ds/calico-node in kube-system taken over from bob@bastion-2"
+        ),
         "{}",
         run.stdout
     );
@@ -89,10 +95,10 @@ fn the_lock_is_held_from_before_the_first_change_to_the_last_and_released_at_eve
         cluster.command(&["run", "--yes"]).env("USER", "carol").stdout(std::process::Stdio::null()).spawn().unwrap();
     wait_for_call(&cluster, "\"abort\"", Duration::from_secs(20));
     let lock = lock_of(&cluster).expect("the lock is held during the abort");
-    assert_eq!(lock["data"]["user"], "carol", "{lock:#}");
-    assert_eq!(lock["data"]["command"], "calico-downgrade run --yes", "{lock:#}");
-    assert_eq!(lock["data"]["pid"], child.id().to_string(), "{lock:#}");
-    assert_eq!(lock["data"]["lease-seconds"], "30", "{lock:#}");
+    assert_eq!(lock["user"], "carol", "{lock:#}");
+    assert_eq!(lock["command"], "calico-downgrade run --yes", "{lock:#}");
+    assert_eq!(lock["pid"], child.id(), "{lock:#}");
+    assert_eq!(lock["lease-seconds"], 30, "{lock:#}");
     // Interrupted: released on the way out.
     signal(&child, libc::SIGINT);
     assert_eq!(child.wait().unwrap().code(), Some(130));
@@ -196,4 +202,29 @@ fn two_clusters_are_downgraded_at_once_from_one_home() {
         assert!(journal.starts_with(&home.join(".local/state/calico-downgrade").display().to_string()), "{journal}");
         assert!(std::path::Path::new(journal).exists());
     }
+}
+
+/// A lock that changes hands while the run holds it (another run took it over: the operator's
+/// run stalled past its lease, say) is lost at the next renewal: its `test` fails, the lock read
+/// back is another run's, and from then on the runner refuses every command that changes the
+/// cluster. With `--rollback-first` the abort comes after the wait, the lock held through it:
+/// the abort is never run, and the other run's lock is left as it is.
+#[test]
+fn a_lock_taken_over_under_a_running_run_stops_its_next_change() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "5000", "--pod-stop-ms", "100"]);
+    let child =
+        cluster.command(&["run", "--yes", "--rollback-first"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    wait_for_call(&cluster, "--watch", Duration::from_secs(20));
+    assert_eq!(lock_of(&cluster).unwrap()["user"], "", "this run's lock, taken before the rollbacks");
+    cluster.control("lock", &["user=bob", "host=bastion-3"]);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED [Abort the upgrade]"), "{stdout}");
+    assert!(
+        stdout.contains("the cluster lock was lost (another run changed or removed it: now held by bob@bastion-3"),
+        "{stdout}"
+    );
+    assert!(!cluster.calls().iter().any(|c| c["call"] == "calico-upgrade-abort"), "the abort never ran");
+    assert_eq!(lock_of(&cluster).unwrap()["user"], "bob", "the other run's lock is left as it is");
 }

@@ -105,29 +105,25 @@ fn kubectl_failures_are_told_apart_unreachable_transient_or_neither() {
     });
 }
 
-/// `calico-config` and the cluster lock, as `kubectl get`, `create` and `replace` print a
-/// ConfigMap (or that it is missing, taken or changed).
+/// `calico-config` as `kubectl get --raw` prints a ConfigMap (or that it is missing).
 #[test]
-fn kubectl_configmaps_are_read_and_a_taken_or_changed_lock_is_recognised() {
-    for glob in
-        ["kubectl/get-configmap/*.stdout", "kubectl/create-configmap/*.stdout", "kubectl/replace-configmap/*.stdout"]
-    {
-        insta::glob!(FIXTURES, glob, |path| {
-            let output = output(path);
-            insta::assert_debug_snapshot!((
-                kubectl::parse_config_map(&output),
-                kubectl::is_already_exists(&output.stderr),
-                kubectl::is_conflict(&output.stderr),
-            ));
-        });
-    }
+fn kubectl_configmaps_are_read() {
+    insta::glob!(FIXTURES, "kubectl/get-configmap/*.stdout", |path| {
+        insta::assert_debug_snapshot!(kubectl::parse_config_map(&output(path)));
+    });
 }
 
+/// The cluster lock's patches (`kubectl patch ds/NAME --type=json … -o name`): patched, or a
+/// failed `test` (the lock is not as the run last saw it), or another refusal.
 #[test]
-fn kubectl_delete_configmap_says_deleted_or_not_found() {
-    insta::glob!(FIXTURES, "kubectl/delete-configmap/*.stdout", |path| {
+fn kubectl_lock_patches_say_patched_or_that_their_test_failed() {
+    insta::glob!(FIXTURES, "kubectl/patch-lock/*.stdout", |path| {
         let output = output(path);
-        insta::assert_debug_snapshot!((output.success(), kubectl::is_not_found(&output.stderr), output.stdout));
+        insta::assert_debug_snapshot!((
+            output.success().then(|| kubectl::parse_lock_patched("calico-node", &output)),
+            kubectl::is_test_failed(&output.stderr),
+            kubectl::failure_message(&output.stderr),
+        ));
     });
 }
 

@@ -9,7 +9,7 @@ use crate::support::fake::FakeCluster;
 fn is_mutating(call: &serde_json::Value) -> bool {
     let argv = call["argv"].to_string();
     // Questions, and the cluster lock (taken and released around the changes), change no Calico.
-    if argv.contains("\"can-i\"") || argv.contains("calico-downgrade-lock") {
+    if argv.contains("\"can-i\"") || argv.contains("calico-downgrade~1lock") {
         return false;
     }
     (argv.contains("\"undo\"") && !argv.contains("--dry-run=server"))

@@ -11,7 +11,7 @@ use calico_downgrade::tools::calico_upgrade::{self, ApiConfig};
 use calico_downgrade::tools::calicoctl;
 use calico_downgrade::tools::kubectl::{Kubectl, WorkloadKind};
 
-use crate::support::scripted::{exit, ok, Answer, Scripted};
+use crate::support::scripted::{exit, lock_write, ok, Answer, Scripted};
 
 const NODE_V2: &str = "quay.io/calico/node:v2.6.8,quay.io/calico/cni:v1.11.4";
 const NODE_V3: &str = "quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2";
@@ -56,6 +56,8 @@ struct Model {
     /// `None`: no Deployment in the namespace.
     deployment: Option<String>,
     replica_sets: Vec<(u64, String)>,
+    /// The cluster lock's annotation on the DaemonSet, when someone holds it.
+    lock: Option<String>,
 }
 
 /// A pod template with one container per image (comma-separated), and these variables.
@@ -95,7 +97,8 @@ impl Model {
             .collect();
         let mut items = vec![serde_json::json!({
             "apiVersion": "apps/v1", "kind": "DaemonSet",
-            "metadata": {"name": self.daemonset, "namespace": "kube-system", "generation": 3},
+            "metadata": {"name": self.daemonset, "namespace": "kube-system", "generation": 3,
+                         "annotations": self.lock.iter().map(|v| (calico_downgrade::lease::ANNOTATION, v)).collect::<std::collections::BTreeMap<_, _>>()},
             "spec": {"selector": {"matchLabels": {"k8s-app": self.daemonset}}, "updateStrategy": {"type": self.strategy},
                      "template": template(&self.node_images, &env)},
             "status": {"desiredNumberScheduled": 3}
@@ -153,6 +156,7 @@ impl Cluster {
             ],
             deployment: Some(KC_V3.into()),
             replica_sets: vec![(1, KC_V2.into()), (2, KC_V3.into())],
+            lock: None,
         };
         let mut cluster = Cluster { exec: Scripted::new(), upgrade_version: "1.0.5".into(), model };
         cluster.tools("v1.6.5", "v1.0.5");
@@ -173,19 +177,11 @@ impl Cluster {
         self.exec.set(&command, exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"));
     }
 
-    /// The cluster lock: free, taken (the create answers the object it made, whatever time the
-    /// scripted clock says), released.
+    /// The cluster lock: free (the inspection query shows no annotation), taken and released
+    /// (each patch answers as real kubectl does, whatever holder and times it carries).
     fn lock_free(&mut self) {
-        let k = kubectl();
-        let namespace = "kube-system";
-        self.exec.set(
-            &k.config_map(namespace, calico_downgrade::lease::NAME).to_string(),
-            exit(1, "", "Error from server (NotFound): configmaps \"calico-downgrade-lock\" not found\n"),
-        );
-        let created = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {},
-            "metadata": {"name": calico_downgrade::lease::NAME, "namespace": namespace, "resourceVersion": "4699"}});
-        self.exec.lock_answer = Some(ok(&format!("{created:#}\n")));
-        self.exec.set(&k.delete_lock(namespace).to_string(), ok("configmap \"calico-downgrade-lock\" deleted\n"));
+        let patched = ok("daemonset.apps/calico-node\n");
+        self.exec.on_lock("add", patched.clone()).on_lock("remove", patched);
     }
 
     /// Answer the inspection query from the model.
@@ -220,9 +216,6 @@ impl Cluster {
             ("list", "pods"),
             ("watch", "pods"),
             ("delete", "pods"),
-            ("create", "configmaps"),
-            ("update", "configmaps/calico-downgrade-lock"),
-            ("delete", "configmaps/calico-downgrade-lock"),
         ] {
             self.exec.set(&k.can_i(verb, resource, Some("kube-system")).to_string(), answer.clone());
         }
@@ -652,7 +645,8 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     assert!(message.contains("canal installation") && message.contains("--daemonset canal"), "{message}");
     // The lock taken ahead of the first change is released: no change was made.
     assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
-    assert!(cluster.exec.commands().iter().any(|c| c.starts_with("kubectl delete configmap/calico-downgrade-lock")));
+    let releases = cluster.exec.commands().into_iter().filter(|c| lock_write(c) == Some("remove")).count();
+    assert_eq!(releases, 1, "{:?}", cluster.exec.commands());
 }
 
 /// What kubectl 1.33 printed with the API server down (a real capture).
@@ -757,7 +751,7 @@ fn a_user_who_may_only_read_is_stopped_before_the_abort_naming_verb_resource_and
         failure.message.starts_with("user `jane` may not ")
             && failure.message.contains("patch daemonsets.apps/calico-node in kube-system")
             && failure.message.contains("patch deployments.apps/calico-kube-controllers")
-            && failure.message.contains("update configmaps/calico-downgrade-lock in kube-system"),
+            && !failure.message.contains("configmaps"),
         "{}",
         failure.message
     );
@@ -878,13 +872,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
         &k.config_map("kube-sytem", "calico-config").to_string(),
         exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"),
     );
-    for (verb, resource) in [
-        ("list", "pods"),
-        ("update", "configmaps/calico-downgrade-lock"),
-        ("delete", "configmaps/calico-downgrade-lock"),
-    ] {
-        cluster.exec.set(&k.can_i(verb, resource, Some("kube-sytem")).to_string(), ok("yes\n"));
-    }
+    cluster.exec.set(&k.can_i("list", "pods", Some("kube-sytem")).to_string(), ok("yes\n"));
     for (kind, name, resource) in [
         (WorkloadKind::DaemonSet, "calico-node", "daemonsets"),
         (WorkloadKind::Deployment, "calico-kube-controllers", "deployments"),
@@ -894,9 +882,11 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
             exit(1, "", &format!("Error from server (NotFound): {resource}.apps \"{name}\" not found\n")),
         );
     }
-    // The lock's create, started ahead, meets a namespace that does not exist.
-    cluster.exec.lock_answer =
-        Some(exit(1, "", "error: failed to create configmap: namespaces \"kube-sytem\" not found\n"));
+    // The lock's take, started ahead, meets a DaemonSet that does not exist.
+    cluster.exec.lock_answers.clear();
+    cluster
+        .exec
+        .on_lock("add", exit(1, "", "Error from server (NotFound): daemonsets.apps \"calico-node\" not found\n"));
     let outcome = cluster.run(Command::Run, &Options { namespace: "kube-sytem".into(), ..no_watch() });
     assert_eq!(outcome.exit, Exit::Precondition);
     let message = outcome.failure().cloned().unwrap().message;
@@ -1496,4 +1486,193 @@ fn the_timeout_ends_a_wait_that_progresses() {
     assert_eq!(outcome.exit, Exit::NotConverged, "{:#?}", outcome.failures);
     assert_eq!(outcome.failure().unwrap().message, "the pods did not converge within --timeout 7s");
     assert_eq!(outcome.facts.wait.clone().unwrap().gave_up, Some(calico_downgrade::pace::GaveUp::Limit));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cluster lock: an annotation on the DaemonSet, each write a JSON patch that tests first
+// ---------------------------------------------------------------------------------------------
+
+/// This run as the lock names it in a scripted run (the default environment, the scripted clock
+/// at its start: every time is within its first second).
+fn this_run() -> calico_downgrade::lease::Holder {
+    calico_downgrade::lease::Holder {
+        host: String::new(),
+        user: String::new(),
+        pid: 0,
+        command: String::new(),
+        started: "2026-12-05T01:00:00Z".into(),
+        renewed: "2026-12-05T01:00:00Z".into(),
+        lease_seconds: 30,
+    }
+}
+
+/// What real kubectl 1.33 printed when the lock's `test` failed (a real capture).
+const PATCH_DOES_NOT_APPLY: &str =
+    "The request is invalid: the server rejected our request due to an error in our request\n";
+
+fn lock_writes(cluster: &Cluster, op: &str) -> usize {
+    cluster.exec.commands().iter().filter(|c| lock_write(c) == Some(op)).count()
+}
+
+fn objects_reads(cluster: &Cluster) -> usize {
+    cluster.exec.commands().iter().filter(|c| **c == objects_command()).count()
+}
+
+/// Another run holds the lock: the take's `test` fails, and the inspection's own read of the
+/// DaemonSet names the holder (no read of its own); exit 3, nothing changed, the other run's
+/// lock left alone.
+#[test]
+fn a_lock_another_run_holds_is_named_from_the_inspections_read() {
+    let mut cluster = Cluster::upgraded();
+    let other = calico_downgrade::lease::Holder {
+        host: "bastion-2".into(),
+        user: "alice".into(),
+        pid: 4242,
+        command: "calico-downgrade run --yes".into(),
+        started: "2026-12-05T00:59:00Z".into(),
+        renewed: "2026-12-05T00:59:55Z".into(),
+        lease_seconds: 30,
+    };
+    cluster.model.lock = Some(other.value());
+    cluster.render();
+    cluster.exec.lock_answers.clear();
+    cluster.exec.on_lock("add", exit(1, "", PATCH_DOES_NOT_APPLY));
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
+    assert_eq!(failure.task, "Lock the cluster");
+    assert_eq!(
+        failure.message,
+        "another calico-downgrade is changing this cluster: alice@bastion-2, pid 4242, `calico-downgrade run --yes`: nothing was changed"
+    );
+    assert!(failure.details[0].contains("(1m ago), its lease renewed 5s ago"), "{:?}", failure.details);
+    assert_eq!(objects_reads(&cluster), 1, "the inspection's read names the holder");
+    assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
+    assert_eq!(lock_writes(&cluster, "remove"), 0, "another run's lock is not removed");
+}
+
+/// The take's answer was lost (the API server may have made it): the lock is read back before
+/// anything else; this run's own name there means it holds the lock, and the run goes on
+/// without writing it again.
+#[test]
+fn a_take_whose_answer_was_lost_is_read_back_and_found_to_be_this_runs() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    cluster.exec.lock_answers.clear();
+    cluster.exec.on_lock("add", exit(1, "", "Error from server: etcdserver: leader changed\n"));
+    cluster.exec.on_lock("remove", ok("daemonset.apps/calico-node\n"));
+    // The inspection's read shows no lock; the read back shows this run's.
+    let free = cluster.model.json();
+    cluster.model.lock = Some(this_run().value());
+    let taken = cluster.model.json();
+    cluster.exec.set(&objects_command(), ok(&free)).on(&objects_command(), ok(&taken));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let lock = outcome.steps.iter().find(|s| s.name == "Lock the cluster").unwrap();
+    assert!(lock.message.ends_with("is this run's until it ends"), "{}", lock.message);
+    assert_eq!(lock_writes(&cluster, "add"), 1, "never written twice");
+    assert_eq!(objects_reads(&cluster), 2, "the inspection's read, then the read back");
+    assert_eq!(lock_writes(&cluster, "remove"), 1, "released at the end");
+}
+
+/// The take never reached the API server (the connection was refused): no read back, the same
+/// take again after a pause.
+#[test]
+fn a_take_refused_at_the_connection_is_made_again() {
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    cluster.exec.lock_answers.clear();
+    cluster.exec.on_lock("add", exit(1, "", UNREACHABLE)).on_lock("add", ok("daemonset.apps/calico-node\n"));
+    cluster.exec.on_lock("remove", ok("daemonset.apps/calico-node\n"));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    assert_eq!(lock_writes(&cluster, "add"), 2);
+    assert_eq!(objects_reads(&cluster), 1, "nothing to read back: it never got there");
+}
+
+/// A lock whose holder's lease is clearly over is taken over by a swap that tests the value
+/// seen; a swap that loses to a third run (its `test` fails) reads the lock again and finds
+/// that run holding it: exit 3 naming it.
+#[test]
+fn an_expired_lock_is_taken_over_by_a_swap_of_the_value_seen() {
+    let expired = calico_downgrade::lease::Holder {
+        host: "bastion-2".into(),
+        user: "bob".into(),
+        pid: 7,
+        command: "calico-downgrade run --yes".into(),
+        started: "2026-12-05T00:40:00Z".into(),
+        renewed: "2026-12-05T00:50:00Z".into(),
+        lease_seconds: 30,
+    };
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    cluster.model.lock = Some(expired.value());
+    cluster.render();
+    cluster.exec.lock_answers.clear();
+    cluster.exec.on_lock("add", exit(1, "", PATCH_DOES_NOT_APPLY));
+    cluster.exec.on_lock("replace", ok("daemonset.apps/calico-node\n"));
+    cluster.exec.on_lock("remove", ok("daemonset.apps/calico-node\n"));
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let lock = outcome.steps.iter().find(|s| s.name == "Lock the cluster").unwrap();
+    assert_eq!(
+        lock.message,
+        "annotation calico-downgrade/lock of ds/calico-node in kube-system taken over from bob@bastion-2, pid 7, `calico-downgrade run --yes`, whose lease ended 9m 30s ago (last renewed 10m ago)"
+    );
+    let swap = cluster.exec.commands().into_iter().find(|c| lock_write(c) == Some("replace")).unwrap();
+    let seen = serde_json::to_string(&expired.value()).unwrap();
+    assert!(swap.replace('\\', "").contains(&seen.replace('\\', "")), "the swap tests the value seen: {swap}");
+
+    // Lost to a third run in between: read again, held by it.
+    let mut cluster = Cluster::upgraded();
+    cluster.model.lock = Some(expired.value());
+    let seen_first = cluster.model.json();
+    let third =
+        calico_downgrade::lease::Holder { user: "carol".into(), renewed: "2026-12-05T01:00:00Z".into(), ..expired };
+    cluster.model.lock = Some(third.value());
+    let then = cluster.model.json();
+    cluster.exec.set(&objects_command(), ok(&seen_first)).on(&objects_command(), ok(&then));
+    cluster.exec.lock_answers.clear();
+    cluster.exec.on_lock("add", exit(1, "", PATCH_DOES_NOT_APPLY));
+    cluster.exec.on_lock("replace", exit(1, "", PATCH_DOES_NOT_APPLY));
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
+    assert!(outcome.failure().unwrap().message.contains("carol@bastion-2, pid 7"), "{:#?}", outcome.failures);
+    assert!(cluster.exec.mutating().is_empty());
+}
+
+/// A renewal whose answer was lost took effect: the release's `test` of the value this run
+/// last knew fails, the lock is read back, found this run's (renewed), and removed with that
+/// value. Another run's lock found at the release is left alone.
+#[test]
+fn the_release_reads_back_a_lock_whose_value_moved_and_removes_only_this_runs() {
+    let renewed = this_run().renewed_at(crate::support::scripted::wall_clock_at(std::time::Duration::from_secs(12)));
+    let other = calico_downgrade::lease::Holder { host: "bastion-2".into(), ..this_run() };
+    for (found, removes, status) in
+        [(Some(renewed), 2, Status::Ok), (None, 1, Status::Ok), (Some(other), 1, Status::Skipped)]
+    {
+        let mut cluster = Cluster::upgraded();
+        cluster.downgrades("RollingUpdate");
+        cluster.pods(&[&converged_v2()]);
+        cluster.exec.lock_answers.clear();
+        cluster.exec.on_lock("add", ok("daemonset.apps/calico-node\n"));
+        cluster
+            .exec
+            .on_lock("remove", exit(1, "", PATCH_DOES_NOT_APPLY))
+            .on_lock("remove", ok("daemonset.apps/calico-node\n"));
+        let free = cluster.model.json();
+        cluster.model.lock = found.as_ref().map(|h| h.value());
+        let after = cluster.model.json();
+        cluster.exec.set(&objects_command(), ok(&free)).on(&objects_command(), ok(&after));
+        let outcome = cluster.run(Command::Run, &no_watch());
+        assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+        let release = outcome.steps.iter().find(|s| s.name == "Release the cluster lock").unwrap();
+        assert_eq!(release.status, status, "{release:#?}");
+        assert_eq!(lock_writes(&cluster, "remove"), removes, "{:?}", cluster.exec.commands());
+    }
 }

@@ -113,9 +113,9 @@ fn replay(path: &Path) -> (Header, i32, Vec<(String, Effect)>) {
     let mut recorded = Vec::new();
     for step in &steps {
         let command = Invocation::read_only(tool(&step.tool), step.tool.clone(), step.args.clone()).to_string();
-        // The lock's create carries this run's host, pid and times: it answers whatever they are.
-        if command.starts_with("kubectl create configmap calico-downgrade-lock ") {
-            exec.lock_answer = Some(answer_of(step));
+        // The lock's patches carry this run's host, pid and times: each answers whatever they are.
+        if let Some(op) = crate::support::scripted::lock_write(&command) {
+            exec.on_lock(op, answer_of(step));
         }
         exec.on(&command, answer_of(step));
         recorded.push(command);

@@ -159,8 +159,19 @@ class Case:
         items = self.api.get("/apis/apps/v1/namespaces/kube-system/controllerrevisions")["items"]
         return sorted((r["metadata"]["name"], r["metadata"]["resourceVersion"], r["revision"]) for r in items)
 
+    def lock(self):
+        """The cluster lock's annotation on the DaemonSet (None: free)."""
+        return self.daemonset()["metadata"].get("annotations", {}).get(LOCK_ANNOTATION)
+
     def resource_versions(self):
-        rv = {"daemonset": self.daemonset()["metadata"]["resourceVersion"]}
+        """What a run that changed nothing leaves as it was. The DaemonSet by its generation,
+        spec and annotations but the lock's: the lock is an annotation on it, taken (with the
+        inspection) and released by a run that stops before any change, which moves its
+        resourceVersion and nothing else."""
+        ds = self.daemonset()
+        annotations = {k: v for k, v in ds["metadata"].get("annotations", {}).items() if k != LOCK_ANNOTATION}
+        rv = {"daemonset": (ds["metadata"]["generation"], json.dumps(ds["spec"], sort_keys=True),
+                            json.dumps(annotations, sort_keys=True))}
         if self.cluster.variant != "kdd":
             rv["deployment"] = self.api.get("/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")["metadata"]["resourceVersion"]
         rv["controllerrevisions"] = self.revisions()
@@ -691,8 +702,17 @@ def case_etcd_conflist(c):
     c.expect_all_on(V26_IMAGES)
 
 
-# The rights of the README's minimal Role: what the documented commands need, plus the cluster lock.
+# The rights of the README's minimal Role: what the documented commands need, plus reading
+# calico-config (which only informs).
 RBAC = os.path.join(ROOT, "examples", "rbac")
+LOCK_ANNOTATION = "calico-downgrade/lock"
+# Exactly the rights the documented procedure's commands need (`rollout undo`, `rollout status`,
+# `get pods`), and nothing more: what an operator who can do the whole procedure by hand holds.
+DOCS_RULES = [
+    {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "controllerrevisions"],
+     "verbs": ["get", "list", "watch", "patch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+]
 OPERATOR = "calico-operator"  # the subject of examples/rbac/*.yaml
 
 
@@ -721,19 +741,19 @@ def case_minimal_role(c):
     expect("unknown:" in r.out and "an admin can list them: `kubectl get pods --all-namespaces" in r.out,
            f"the pods at risk are not reported unknown: {r.out}")
     c.expect_all_on(V26_IMAGES)
-    # Without the Role's lock rules the run stops before any change, naming them.
+    expect(c.lock() is None, "the lock was left on the DaemonSet")
+    # Exactly the documented commands' rights: the run downgrades too, calico-config unread.
     c.cluster.calico_state("upgraded", "etcd")
-    c.cluster.bind_role("nolock", "kube-system", [
-        {"apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "replicasets", "controllerrevisions"],
-         "verbs": ["get", "list", "watch", "patch"]},
-        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-    ])
-    c.tier.cleanup.append(lambda: c.cluster.unbind_role("nolock", "kube-system"))
-    before = c.resource_versions()
-    r = c.tool("run", "--yes", kubeconfig=c.cluster.user_kubeconfig("nolock"))
-    expect(r.rc == 3, f"run without the lock rights exited {r.rc}: {r.why()}")
-    expect("may not update configmaps/calico-downgrade-lock" in r.out, f"the lock right is not named: {r.out}")
-    expect(c.resource_versions() == before, "the run without the lock rights changed the cluster")
+    docs = c.cluster.bind_role("docs", "kube-system", DOCS_RULES)
+    c.tier.cleanup.append(lambda: c.cluster.unbind_role("docs", "kube-system"))
+    r = c.tool("run", "--yes", kubeconfig=docs)
+    expect(r.rc == 0, f"run with the documented commands' rights exited {r.rc}: {r.why()}")
+    expect("unknown:" in r.out, f"the pods at risk are not reported unknown: {r.out}")
+    expect("configmap/calico-config: not read (" in r.out, f"calico-config is not said unread: {r.out}")
+    expect("configmaps" not in r.out.split("TASK [Check permissions]")[1].split("TASK [")[0],
+           f"the permission check asks about ConfigMaps: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+    expect(c.lock() is None, "the lock was left on the DaemonSet")
     # With the ClusterRole, the pods at risk are listed.
     admin_kubectl(c, "apply", "-f", cluster_role)
     c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", cluster_role, "--ignore-not-found"))
@@ -761,8 +781,56 @@ def case_two_runs_one_cluster(c):
         if r.rc == 3:
             expect("another calico-downgrade is changing this cluster" in r.doc["msg"], f"refused for another reason: {r.why()}")
     c.expect_all_on(V26_IMAGES)
-    expect("calico-downgrade-lock" not in json.dumps(c.api.get("/api/v1/namespaces/kube-system/configmaps")),
-           "the lock was left behind")
+    expect(c.lock() is None, "the lock was left behind")
+
+
+def case_two_runs_docs_role(c):
+    """Two operators holding exactly the documented commands' rights start `run` on one cluster
+    at the same moment: the lock, an annotation written with the rollback's own `patch`, still
+    keeps them apart (one changes the cluster, the other stops at the lock or finds it done)."""
+    c.cluster.calico_state("upgraded", "etcd")
+    docs = c.cluster.bind_role("docs", "kube-system", DOCS_RULES)
+    c.tier.cleanup.append(lambda: c.cluster.unbind_role("docs", "kube-system"))
+    first = c.tool("run", "--yes", "--output", "json", background=True, kubeconfig=docs)
+    second = c.tool("run", "--yes", "--output", "json", background=True, home="home-2", kubeconfig=docs)
+    runs = [first(), second()]
+    codes = sorted(r.rc for r in runs)
+    expect(all(r.rc in (0, 3) for r in runs), f"exit codes {codes}: {[r.why() for r in runs]}")
+    changed = [r for r in runs if r.doc and r.doc.get("changed")]
+    expect(len(changed) == 1, f"{len(changed)} runs changed the cluster: {[r.why() for r in runs]}")
+    for r in runs:
+        if r.rc == 3:
+            expect("another calico-downgrade is changing this cluster" in r.doc["msg"], f"refused for another reason: {r.why()}")
+    c.expect_all_on(V26_IMAGES)
+    expect(c.lock() is None, "the lock was left behind")
+
+
+def case_lock_renewed_during_the_wait(c):
+    """With --rollback-first the lock is held through the wait (the abort comes after it): slow
+    pods keep the wait going past two renewals (every 10 s). Each renewal writes the DaemonSet's
+    annotation: it must start no rollout (the generation and the ControllerRevisions stay as the
+    rollback left them), disturb neither the rollback nor the wait's watch of the DaemonSet, and
+    the lock is released at the end."""
+    c.cluster.calico_state("upgraded", "etcd")
+    kubelets = c.cluster.kubelets
+    delay = kubelets.phase_delay
+    kubelets.set_phase_delay(4.0)
+    c.tier.cleanup.append(lambda: kubelets.set_phase_delay(delay))
+    generation, revisions = c.daemonset()["metadata"]["generation"], len(c.revisions())
+    r = c.tool("run", "--yes", "--rollback-first", "--timeout", "2m")
+    expect(r.rc == 0, f"run --rollback-first with slow pods exited {r.rc}: {r.why()}")
+    c.expect_all_on(V26_IMAGES)
+    journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
+    patches = [e for e in journal if e.get("argv", [])[1:2] == ["patch"]]
+    renewals = [e for e in patches if '"op":"replace"' in " ".join(e["argv"])]
+    expect(len(renewals) >= 2, f"{len(renewals)} renewals during a wait of {r.elapsed:.0f} s")
+    expect(all(e.get("exit_code") == 0 for e in patches), f"a lock patch failed: {patches}")
+    # The rollback changed the template once (one generation, an existing revision renumbered);
+    # the take, the renewals and the release added nothing.
+    after = c.daemonset()["metadata"]["generation"]
+    expect(after == generation + 1, f"generation {generation} -> {after} (want {generation + 1})")
+    expect(len(c.revisions()) == revisions, f"ControllerRevisions: {revisions} -> {c.revisions()}")
+    expect(c.lock() is None, "the lock was left behind")
 
 
 def case_lock_held_and_expired(c):
@@ -773,14 +841,11 @@ def case_lock_held_and_expired(c):
 
     def plant(renewed_ago):
         stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))  # noqa: E731
-        body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "calico-downgrade-lock", "namespace": "kube-system"},
-                "data": {"host": "bastion-9", "user": "olga", "pid": "4242", "command": "calico-downgrade run --yes",
-                         "started": stamp(now - renewed_ago - 60), "renewed": stamp(now - renewed_ago), "lease-seconds": "30"}}
-        try:
-            c.api.delete("/api/v1/namespaces/kube-system/configmaps/calico-downgrade-lock")
-        except ApiError:
-            pass
-        c.api.post("/api/v1/namespaces/kube-system/configmaps", body)
+        value = json.dumps({"host": "bastion-9", "user": "olga", "pid": 4242, "command": "calico-downgrade run --yes",
+                            "started": stamp(now - renewed_ago - 60), "renewed": stamp(now - renewed_ago),
+                            "lease-seconds": 30})
+        c.api.patch("/apis/apps/v1/namespaces/kube-system/daemonsets/calico-node",
+                    {"metadata": {"annotations": {LOCK_ANNOTATION: value}}})
     plant(5)
     before = c.resource_versions()
     r = c.tool("run", "--yes")
@@ -939,6 +1004,8 @@ CASES = {
     "etcd-conflist": (case_etcd_conflist, ["1.29"]),
     "minimal-role": (case_minimal_role, ["1.20", "1.33"]),
     "two-runs-one-cluster": (case_two_runs_one_cluster, ["1.33"]),
+    "two-runs-docs-role": (case_two_runs_docs_role, ["1.20", "1.33"]),
+    "lock-renewed-during-the-wait": (case_lock_renewed_during_the_wait, ["1.27"]),
     "lock-held-and-expired": (case_lock_held_and_expired, ["1.31"]),
     "fleet-two-clusters": (case_fleet_two_clusters, ["1.33"]),
 }

@@ -70,10 +70,12 @@ impl FakeCluster {
         assert!(output.status.success(), "fake-cluster {verb} {args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
 
-    /// Every call the fakes received, one JSON object each (`argv`, `stdin`, `at_ms`).
+    /// Every call the fakes received, one JSON object each (`argv`, `stdin`, `at_ms`). Read while
+    /// fakes still run: a line being appended right now (no newline yet; the lock's patches
+    /// make lines of some 700 bytes) is not a call yet.
     pub fn calls(&self) -> Vec<serde_json::Value> {
         let text = std::fs::read_to_string(self.dir.path().join("calls.jsonl")).unwrap_or_default();
-        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        text.split_inclusive('\n').filter(|l| l.ends_with('\n')).map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
@@ -180,9 +182,10 @@ impl FakeCluster {
             (r"\b\d+ ms\b", "[MS]"),
             (r"\b\d+(\.\d+)?s\b", "[TIME]"),
             (r"calico-node-[0-9a-z]{5}\b", "calico-node-[ID]"),
-            // The lock's holder: this machine and this process.
-            (r#"--from-literal=host=[^ "',]*"#, "--from-literal=host=[HOST]"),
-            (r"--from-literal=pid=\d+", "--from-literal=pid=[PID]"),
+            // The lock's holder: this machine and this process, in the annotation's JSON value
+            // (its quotes escaped once or more, as the patch is quoted in a command or a document).
+            (r#"host(\\*"):(\\*")[^"\\]*"#, "host$1:$2[HOST]"),
+            (r#"pid(\\*"):\d+"#, "pid$1:[PID]"),
             (r"calico-kube-controllers-[0-9a-z]{8,10}-[0-9a-z]{5}\b", "calico-kube-controllers-[HASH]-[ID]"),
         ]
         .into_iter()

@@ -41,9 +41,11 @@ pub struct Scripted {
     pub check_mode: bool,
     /// Said after `unscripted command: …` (a replay names the capture to redo).
     pub unscripted_hint: String,
-    /// The answer to `kubectl create configmap calico-downgrade-lock …`, whatever times its
-    /// literals carry (they come from the wall clock when the lock is taken).
-    pub lock_answer: Option<Answer>,
+    /// The answers to the cluster lock's patches (`kubectl patch ds/… --type=json`), by their
+    /// write (`add`: the take, `replace`: a renewal or takeover, `remove`: the release), whatever
+    /// holder and times they carry (these come from the wall clock when the lock is taken); the
+    /// last one of each repeats.
+    pub lock_answers: BTreeMap<&'static str, VecDeque<Answer>>,
 }
 
 impl Scripted {
@@ -55,7 +57,7 @@ impl Scripted {
             offset: Duration::ZERO,
             check_mode: false,
             unscripted_hint: String::new(),
-            lock_answer: None,
+            lock_answers: BTreeMap::new(),
         }
     }
 
@@ -75,14 +77,17 @@ impl Scripted {
         self.log.iter().map(|(c, _, _)| c.clone()).collect()
     }
 
+    /// Answer the cluster lock's patch that writes with `op` (`add`, `replace`, `remove`) with
+    /// `answer`, after those given before.
+    pub fn on_lock(&mut self, op: &'static str, answer: Answer) -> &mut Self {
+        self.lock_answers.entry(op).or_default().push_back(answer);
+        self
+    }
+
     /// The commands that changed Calico: the mutating ones but the cluster lock's own (taken
     /// before the first change and released at the end of every `run`).
     pub fn mutating(&self) -> Vec<String> {
-        self.log
-            .iter()
-            .filter(|(c, e, _)| *e == Effect::Mutating && !c.contains("calico-downgrade-lock"))
-            .map(|(c, _, _)| c.clone())
-            .collect()
+        self.log.iter().filter(|(c, e, _)| *e == Effect::Mutating && !is_lock(c)).map(|(c, _, _)| c.clone()).collect()
     }
 
     fn answer(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
@@ -92,16 +97,17 @@ impl Scripted {
             return Err(ExecError::RefusedInCheckMode);
         }
         let hint = &self.unscripted_hint;
-        let lock = key.starts_with("kubectl create configmap calico-downgrade-lock ");
-        let answer = match (self.answers.get_mut(&key), &self.lock_answer) {
-            (Some(queue), _) => {
-                if queue.len() > 1 {
-                    queue.pop_front().unwrap()
-                } else {
-                    queue.front().cloned().unwrap()
-                }
+        let lock = lock_write(&key).and_then(|op| self.lock_answers.get_mut(op));
+        let next = |queue: &mut VecDeque<Answer>| {
+            if queue.len() > 1 {
+                queue.pop_front().unwrap()
+            } else {
+                queue.front().cloned().unwrap()
             }
-            (None, Some(answer)) if lock => answer.clone(),
+        };
+        let answer = match (self.answers.get_mut(&key), lock) {
+            (Some(queue), _) => next(queue),
+            (None, Some(queue)) if !queue.is_empty() => next(queue),
             (None, _) => panic!("unscripted command: {key}{hint}"),
         };
         self.offset += Duration::from_millis(10);
@@ -118,6 +124,22 @@ impl Scripted {
             Answer::Error(error) => Err(error),
         }
     }
+}
+
+/// Whether the command is one of the cluster lock's patches.
+pub fn is_lock(command: &str) -> bool {
+    command.starts_with("kubectl patch ds/") && command.contains("calico-downgrade~1lock")
+}
+
+/// Which write a lock patch makes: `add` (the take), `replace` (a renewal, a takeover) or
+/// `remove` (the release).
+pub fn lock_write(command: &str) -> Option<&'static str> {
+    if !is_lock(command) {
+        return None;
+    }
+    // Shell-quoted in the spelling: the patch's quotes may come escaped.
+    let command = command.replace('\\', "");
+    ["add", "replace", "remove"].into_iter().find(|op| command.contains(&format!("\"op\":\"{op}\"")))
 }
 
 impl Exec for Scripted {
