@@ -290,7 +290,7 @@ pub fn execute(
         user: destination.kube.as_ref().map(|k| k.user.clone()),
     };
     let must_record = changes || presentation.module;
-    let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header)) {
+    let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header).map(|j| j.whole(presentation.verbose))) {
         Some(Ok(journal)) => {
             for (invocation, started, result) in &identity_calls {
                 journal.record(invocation, *started, result);

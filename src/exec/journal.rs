@@ -31,6 +31,8 @@ use super::{ExecError, Invocation, Output};
 pub struct Journal {
     path: PathBuf,
     file: std::sync::Arc<std::sync::Mutex<Written>>,
+    /// Keep every stdout whole, pods pages included (`-v`).
+    whole: bool,
 }
 
 #[derive(Debug)]
@@ -133,6 +135,12 @@ struct Entry<'a> {
     stdout: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stdout_delta: Option<Vec<Edit>>,
+    /// A pods page's size in bytes and what the listing read of it (`Journaled::PodsPage`),
+    /// instead of its stdout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdout_kept: Option<serde_json::Value>,
     stderr: &'a str,
 }
 
@@ -179,7 +187,14 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             file: std::sync::Arc::new(std::sync::Mutex::new(Written { file, error: None, last: Vec::new() })),
+            whole: false,
         })
+    }
+
+    /// Keep every stdout whole, a pods page's too (`-v`: every detail).
+    pub fn whole(mut self, whole: bool) -> Journal {
+        self.whole = whole;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -223,19 +238,24 @@ impl Journal {
             ),
         };
         let argv = invocation.redacted_argv();
+        let kept = match invocation.journaled {
+            super::Journaled::PodsPage if !self.whole => crate::tools::kubectl::pods_page_record(stdout),
+            _ => None,
+        };
         // Under the lock from the base's lookup to the write: the base of a delta is always
         // the line before it in the file with the same argv.
         let Ok(mut written) = self.file.lock() else { return };
         let base = written.last.iter().position(|(seen, _)| *seen == argv);
-        let stdout_delta = base.map(|index| delta(&written.last[index].1, stdout)).filter(|edits| {
-            // Only when shorter than the text itself.
-            edits.iter().map(|e| if let Edit::Insert(line) = e { line.len() + 4 } else { 8 }).sum::<usize>()
-                < stdout.len()
-        });
+        let stdout_delta =
+            base.filter(|_| kept.is_none()).map(|index| delta(&written.last[index].1, stdout)).filter(|edits| {
+                // Only when shorter than the text itself.
+                edits.iter().map(|e| if let Edit::Insert(line) = e { line.len() + 4 } else { 8 }).sum::<usize>()
+                    < stdout.len()
+            });
         if let Some(index) = base {
             written.last.remove(index);
         }
-        if stdout.len() <= DELTA_BASE_BYTES {
+        if stdout.len() <= DELTA_BASE_BYTES && kept.is_none() {
             if written.last.len() >= DELTA_BASES {
                 written.last.remove(0);
             }
@@ -251,8 +271,10 @@ impl Journal {
             stopped,
             error,
             stdin: invocation.stdin.as_deref(),
-            stdout: stdout_delta.is_none().then_some(stdout.as_str()),
+            stdout: (stdout_delta.is_none() && kept.is_none()).then_some(stdout.as_str()),
             stdout_delta,
+            stdout_bytes: kept.is_some().then_some(stdout.len()),
+            stdout_kept: kept,
             stderr,
         };
         let line = serde_json::to_string(&entry).expect("a journal entry always serializes");
@@ -419,6 +441,53 @@ mod tests {
         assert_eq!(text, table("1/1"), "each delta applies to the stdout of the previous same argv");
         let bytes = std::fs::read_to_string(&path).unwrap().lines().nth(4).unwrap().len();
         assert!(bytes < table("1/1").len() / 2, "a changed row costs the row: {bytes} bytes");
+    }
+
+    #[test]
+    fn a_pods_page_keeps_its_size_and_the_fields_the_listing_reads_and_all_of_it_with_v() {
+        let page = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/kubectl/get-raw-pods/lock-held-13-1.33.1.stdout"
+        ))
+        .unwrap();
+        let kubectl =
+            crate::tools::kubectl::Kubectl { program: "kubectl".into(), connection: Default::default(), client: None };
+        let invocation = kubectl.pods_page(None);
+        let output = |stdout: &str| -> Result<Output, ExecError> {
+            Ok(Output {
+                code: Some(0),
+                signal: None,
+                stdout: stdout.into(),
+                stderr: String::new(),
+                duration: Default::default(),
+                stopped: false,
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for verbose in [false, true] {
+            let path = dir.path().join(format!("journal-{verbose}.jsonl"));
+            let journal = Journal::open(&path, &header()).unwrap().whole(verbose);
+            journal.record(&invocation, SystemTime::now(), &output(&page));
+            journal.record(&invocation, SystemTime::now(), &output("not json at all\n"));
+            let lines = entries(&path);
+            if verbose {
+                assert_eq!(lines[0]["stdout"], page.as_str(), "-v keeps the page whole");
+                continue;
+            }
+            let kept = &lines[0]["stdout_kept"];
+            assert_eq!(lines[0]["stdout_bytes"], page.len());
+            assert!(lines[0].get("stdout").is_none());
+            let pods = kept["pods"].as_array().unwrap();
+            assert_eq!(kept["count"], pods.len());
+            assert!(pods.iter().any(|p| p[0] == "kube-system" && p[1].as_str().unwrap().starts_with("calico-node-")));
+            assert!(
+                lines[0].to_string().len() * 5 < page.len(),
+                "{} bytes kept of {}",
+                lines[0].to_string().len(),
+                page.len()
+            );
+            assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
+        }
     }
 
     #[test]

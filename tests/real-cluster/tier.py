@@ -315,7 +315,11 @@ def case_pods_at_risk_pages(c):
     expect(len(pages) == 3 and all(e["exit_code"] == 0 for e in pages),
            f"the listing read {len(pages)} pages: {[(e['argv'][e['argv'].index('--raw') + 1][:40], e['exit_code']) for e in pages]}")
     expect(all("&continue=" in e["argv"][e["argv"].index("--raw") + 1] for e in pages[1:]), "a page after the first without its token")
-    expect(all(len(e["stdout"]) < 4_000_000 for e in pages), "a page larger than 500 pods")
+    # The journal keeps each page's size and the fields the listing read of each pod, not the page.
+    counts = [e["stdout_kept"]["count"] for e in pages]
+    expect(counts[:2] == [500, 500] and sum(counts) >= 1105, f"the pages held {counts} pods (1100 fillers, web, Calico)")
+    expect(all(e["stdout_bytes"] < 4_000_000 and len(json.dumps(e)) < e["stdout_bytes"] / 5 for e in pages),
+           "a page larger than 500 pods, or journaled whole")
     c.expect_all_on(V26_IMAGES)
 
 
@@ -487,7 +491,7 @@ def case_watch_ends(c):
     ended = ended_watches(journal_entries(os.path.join(c.dir, f"journal-{c.runs}.jsonl")))
     print(f"     {len(ended)} watches ended by the API server and resumed in a {r.elapsed:.0f} s run", flush=True)
     expect(r.elapsed > 60, f"the rollout took {r.elapsed:.0f} s: too short to outlast the watches")
-    expect(len(ended) >= 6, f"only {len(ended)} watches ended by themselves in the journal")
+    expect(len(ended) >= 3, f"only {len(ended)} watches ended by themselves in the journal")
     expect(all(code == 0 for _, code in ended), f"a watch the server ended did not exit 0: {ended}")
 
 
