@@ -295,11 +295,12 @@ pub fn execute(
             for (invocation, started, result) in &identity_calls {
                 journal.record(invocation, *started, result);
             }
-            // The default journals are kept to the newest few (`--keep-journals`); one named
-            // with --journal is the user's.
+            // The default journals are kept to the newest few (`--keep-journals`) and to
+            // `journal::KEEP_BYTES` together; one named with --journal is the user's.
             if presentation.journal.is_none() && presentation.keep_journals > 0 {
                 if let Some(dir) = journal.path().parent() {
-                    if let Err(error) = journal::prune(dir, presentation.keep_journals as usize) {
+                    let keep = presentation.keep_journals as usize;
+                    if let Err(error) = journal::prune(dir, keep, journal::KEEP_BYTES) {
                         eprintln!("warning: {error:#}");
                     }
                 }

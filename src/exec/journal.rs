@@ -292,10 +292,15 @@ impl Journal {
     }
 }
 
+/// Together the default journals kept weigh at most this much (the newest always stays).
+pub const KEEP_BYTES: u64 = 100 * 1024 * 1024;
+
 /// Delete all but the newest `keep` default journals in `dir` (`journal-<time>-<pid>.jsonl`,
-/// whose names sort by time): a tool tried for an afternoon leaves no pile. Other files, and
-/// journals kept with `--journal`, are never touched. Returns how many were removed.
-pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<usize> {
+/// whose names sort by time), and the older ones beyond `bytes` together (the newest is always
+/// kept): a tool tried for an afternoon, or run for hours on a big cluster, leaves no pile.
+/// Other files, and journals kept with `--journal`, are never touched. Returns how many were
+/// removed.
+pub fn prune(dir: &Path, keep: usize, bytes: u64) -> anyhow::Result<usize> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| anyhow::anyhow!("failed to list the journals in `{}`: {e}", dir.display()))?;
     let mut journals: Vec<PathBuf> = entries
@@ -307,7 +312,19 @@ pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<usize> {
         })
         .collect();
     journals.sort();
-    let excess = journals.len().saturating_sub(keep);
+    // From the newest: kept while within both bounds; every older one goes.
+    let mut total = 0u64;
+    let kept = journals
+        .iter()
+        .rev()
+        .take(keep.max(1))
+        .take_while(|path| {
+            total += std::fs::metadata(path).map_or(0, |m| m.len());
+            total <= bytes
+        })
+        .count()
+        .max(1);
+    let excess = journals.len().saturating_sub(kept);
     for path in &journals[..excess] {
         std::fs::remove_file(path)
             .map_err(|e| anyhow::anyhow!("failed to remove the old journal `{}`: {e}", path.display()))?;
@@ -491,13 +508,38 @@ mod tests {
     }
 
     #[test]
+    fn journals_beyond_the_byte_budget_go_oldest_first_and_the_newest_always_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        for (stamp, size) in [("000001Z-1", 40), ("000002Z-1", 40), ("000003Z-1", 40), ("000004Z-1", 500)] {
+            std::fs::write(dir.path().join(format!("journal-2026-01-01T{stamp}.jsonl")), "x".repeat(size)).unwrap();
+        }
+        let left = |dir: &Path| {
+            let mut names: Vec<String> =
+                std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(prune(dir.path(), 100, 600).unwrap(), 1, "500 + 40 + 40 fit in 600, not a third 40");
+        assert_eq!(
+            left(dir.path()),
+            [
+                "journal-2026-01-01T000002Z-1.jsonl",
+                "journal-2026-01-01T000003Z-1.jsonl",
+                "journal-2026-01-01T000004Z-1.jsonl"
+            ]
+        );
+        assert_eq!(prune(dir.path(), 100, 100).unwrap(), 2, "the newest stays even alone over the budget");
+        assert_eq!(left(dir.path()), ["journal-2026-01-01T000004Z-1.jsonl"]);
+    }
+
+    #[test]
     fn only_the_newest_default_journals_are_kept() {
         let dir = tempfile::tempdir().unwrap();
         for stamp in ["2026-01-01T000001Z-1", "2026-01-01T000003Z-1", "2026-01-01T000002Z-7"] {
             std::fs::write(dir.path().join(format!("journal-{stamp}.jsonl")), "").unwrap();
         }
         std::fs::write(dir.path().join("mine.jsonl"), "").unwrap();
-        assert_eq!(prune(dir.path(), 2).unwrap(), 1);
+        assert_eq!(prune(dir.path(), 2, KEEP_BYTES).unwrap(), 1);
         let mut left: Vec<String> =
             std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         left.sort();
