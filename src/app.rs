@@ -290,16 +290,17 @@ pub fn execute(
         user: destination.kube.as_ref().map(|k| k.user.clone()),
     };
     let must_record = changes || presentation.module;
-    let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header)) {
+    let journal = match journal_path.as_deref().map(|path| Journal::open(path, &header).map(|j| j.whole(presentation.verbose))) {
         Some(Ok(journal)) => {
             for (invocation, started, result) in &identity_calls {
                 journal.record(invocation, *started, result);
             }
-            // The default journals are kept to the newest few (`--keep-journals`); one named
-            // with --journal is the user's.
+            // The default journals are kept to the newest few (`--keep-journals`) and to
+            // `journal::KEEP_BYTES` together; one named with --journal is the user's.
             if presentation.journal.is_none() && presentation.keep_journals > 0 {
                 if let Some(dir) = journal.path().parent() {
-                    if let Err(error) = journal::prune(dir, presentation.keep_journals as usize) {
+                    let keep = presentation.keep_journals as usize;
+                    if let Err(error) = journal::prune(dir, keep, journal::KEEP_BYTES) {
                         eprintln!("warning: {error:#}");
                     }
                 }

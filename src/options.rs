@@ -117,7 +117,7 @@ pub struct Presentation {
     /// Do not ask (required when stdin is not a terminal)
     #[arg(short = 'y', long, global = true, env = "CALICO_DOWNGRADE_YES", value_parser = BoolishValueParser::new())]
     pub yes: bool,
-    /// Show every detail, and each command as it runs
+    /// Show every detail, and each command as it runs; the journal keeps every output whole
     #[arg(short = 'v', long, global = true, env = "CALICO_DOWNGRADE_VERBOSE", value_parser = BoolishValueParser::new())]
     pub verbose: bool,
     /// Invoked as the Ansible module: the journal is required for every action.

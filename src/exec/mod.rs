@@ -58,15 +58,47 @@ pub struct Invocation {
     /// Bytes written to stdin; `None` means stdin is `/dev/null`.
     pub stdin: Option<String>,
     pub effect: Effect,
+    /// What the journal keeps of its stdout.
+    pub journaled: Journaled,
+}
+
+/// What the journal keeps of a command's stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journaled {
+    /// All of it (or its delta from the previous run of the same argv).
+    Whole,
+    /// A page of `kubectl get --raw /api/v1/pods?limit=…`: its size, and of each pod only the
+    /// fields the pods-at-risk listing reads (`tools::kubectl::pods_page_record`); whole when
+    /// it is not a pod list (the record of unrecognised output is the output), or with `-v`.
+    PodsPage,
 }
 
 impl Invocation {
     pub fn read_only(tool: Tool, program: impl Into<PathBuf>, args: Vec<String>) -> Self {
-        Invocation { tool, program: program.into(), args, stdin: None, effect: Effect::ReadOnly }
+        Invocation {
+            tool,
+            program: program.into(),
+            args,
+            stdin: None,
+            effect: Effect::ReadOnly,
+            journaled: Journaled::Whole,
+        }
     }
 
     pub fn mutating(tool: Tool, program: impl Into<PathBuf>, args: Vec<String>) -> Self {
-        Invocation { tool, program: program.into(), args, stdin: None, effect: Effect::Mutating }
+        Invocation {
+            tool,
+            program: program.into(),
+            args,
+            stdin: None,
+            effect: Effect::Mutating,
+            journaled: Journaled::Whole,
+        }
+    }
+
+    pub fn journaled(mut self, journaled: Journaled) -> Self {
+        self.journaled = journaled;
+        self
     }
 
     pub fn with_stdin(mut self, stdin: impl Into<String>) -> Self {

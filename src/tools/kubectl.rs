@@ -237,7 +237,7 @@ impl Kubectl {
             path.push_str("&continue=");
             path.push_str(&segment(token));
         }
-        self.read(&["get", "--raw", &path])
+        self.read(&["get", "--raw", &path]).journaled(crate::exec::Journaled::PodsPage)
     }
 
     /// Every object of one Calico custom resource (`crd.projectcalico.org/v1`), in all
@@ -1013,6 +1013,37 @@ pub fn parse_pods_page(output: &Output, mut keep: impl FnMut(&PodSummary) -> boo
         }
     }
     Ok(PodsPage { kept, count, next: list.metadata.next.filter(|n| !n.is_empty()) })
+}
+
+/// What the journal keeps of a page of [`Kubectl::pods_page`] (`Journaled::PodsPage`): its
+/// kind, pod count and next token, and of each pod the fields the listing reads, `[namespace,
+/// name, creationTimestamp, hostNetwork, nodeName]`, about 100 bytes where the API server
+/// sends 3 to 12 KB. `None` when the text is not a pod list: the journal then keeps it whole.
+pub fn pods_page_record(text: &str) -> Option<serde_json::Value> {
+    let list: PodListJson = serde_json::from_str(text).ok()?;
+    let items = list.items?;
+    if list.kind != "PodList" {
+        return None;
+    }
+    let pods: Vec<serde_json::Value> = items
+        .into_iter()
+        .map(|pod| {
+            serde_json::json!([
+                pod.metadata.namespace,
+                pod.metadata.name,
+                pod.metadata.creation_timestamp,
+                pod.spec.host_network,
+                pod.spec.node_name
+            ])
+        })
+        .collect();
+    Some(serde_json::json!({
+        "kind": list.kind,
+        "count": pods.len(),
+        "continue": list.metadata.next,
+        "fields": ["namespace", "name", "creationTimestamp", "hostNetwork", "nodeName"],
+        "pods": pods,
+    }))
 }
 
 /// A pod of the namespace, with what convergence needs.

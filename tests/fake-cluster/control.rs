@@ -260,6 +260,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             not_ready_nodes: Vec::new(),
             contexts: vec![crate::kubectl::CONTEXT.to_string()],
             current_context: Some(crate::kubectl::CONTEXT.to_string()),
+            watch_ends_ms: None,
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),
@@ -356,6 +357,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             }
             "--pod-start-ms" => options.config.pod_start_ms = number(&value)?,
             "--pod-stop-ms" => options.config.pod_stop_ms = number(&value)?,
+            "--watch-ends-ms" => options.config.watch_ends_ms = Some(number(&value)?),
             "--extra-pods" => options.extra_pods = number(&value)? as u32,
             "--ready-flag" => {
                 options.ready_flag = match value.as_str() {

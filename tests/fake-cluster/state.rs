@@ -95,6 +95,11 @@ pub struct Config {
     /// The kubeconfig's current context; `None`: `config view --minify` fails as kubectl's does.
     #[serde(default = "default_current_context")]
     pub current_context: Option<String>,
+    /// The API server ends every watch this long after it started (its
+    /// `--min-request-timeout`, 1800 s by default, there randomised to 1-2x); kubectl then
+    /// exits 0 without a word, as real `kubectl get --watch` does (it drops the watch's end).
+    #[serde(default)]
+    pub watch_ends_ms: Option<u64>,
 }
 
 fn default_contexts() -> Vec<String> {

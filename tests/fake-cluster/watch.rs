@@ -11,7 +11,8 @@
 //! changes (a pod's phase, container and Ready flags, deletion, node; a workload's JSON), so,
 //! as with real kubectl, a `MODIFIED` row may repeat the previous one. 1.9: every row through
 //! a fresh tabwriter; 1.20/1.33: one tabwriter whose widths only grow. The API server going
-//! down (`fake-cluster outage`) ends it: kubectl's message on stderr, exit 1.
+//! down (`fake-cluster outage`) ends it: kubectl's message on stderr, exit 1; the API server
+//! ending it (`--watch-ends-ms`, its `--min-request-timeout`) ends it with exit 0 and no word.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -203,9 +204,10 @@ impl Watch {
 /// Follow the cluster until killed: poll every ~20 ms, print a row per event, flush.
 pub fn watch_loop(cluster: &ClusterDir, watch: &mut Watch) -> i32 {
     let mut stdout = std::io::stdout();
+    let started = std::time::Instant::now();
     loop {
         std::thread::sleep(Duration::from_millis(20));
-        let polled = (|| -> Result<String, String> {
+        let polled = (|| -> Result<Option<String>, String> {
             let _lock = cluster.lock()?;
             let mut state = cluster.load()?;
             let now = now_ms().max(state.clock_ms);
@@ -214,19 +216,24 @@ pub fn watch_loop(cluster: &ClusterDir, watch: &mut Watch) -> i32 {
             if state.in_outage(now) {
                 return Err(UNREACHABLE.to_string());
             }
-            Ok(watch.poll(&state))
+            if state.config.watch_ends_ms.is_some_and(|ms| started.elapsed() >= Duration::from_millis(ms)) {
+                return Ok(None);
+            }
+            Ok(Some(watch.poll(&state)))
         })();
         match polled {
+            // The API server ended the watch (--min-request-timeout): kubectl exits 0, silent.
+            Ok(None) => return 0,
+            Ok(Some(text)) if text.is_empty() => {}
+            Ok(Some(text)) => {
+                if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
+                    return 0;
+                }
+            }
             Err(e) if e == UNREACHABLE => {
                 // A watch whose server went away: kubectl prints why and exits 1.
                 eprint!("{e}");
                 return 1;
-            }
-            Ok(text) if text.is_empty() => {}
-            Ok(text) => {
-                if stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()).is_err() {
-                    return 0;
-                }
             }
             Err(e) => {
                 eprintln!("fake-cluster: {e}");

@@ -77,3 +77,40 @@ fn run_abort_and_the_module_refuse_before_any_change_when_the_journal_cannot_be_
     assert_eq!(plan.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&plan.stderr).contains("continuing without a journal"));
 }
+
+#[test]
+fn a_wait_by_looks_journals_each_repeated_look_as_what_changed() {
+    use calico_downgrade::exec::journal::{apply, Edit};
+    // Slow pods: many looks (--no-watch, every 50 ms) see the same table again.
+    let cluster = FakeCluster::new(&["--pod-start-ms", "1500", "--pod-stop-ms", "100"]);
+    let run = cluster.run(&["run", "--yes", "--no-watch", "--poll-interval", "50ms", "--timeout", "60s"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    let mut last: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let (mut looks, mut deltas, mut written, mut whole) = (0, 0, 0, 0);
+    let mut final_table = String::new();
+    for entry in cluster.journal_entries() {
+        let argv = entry["argv"].to_string();
+        let stdout = match entry.get("stdout_delta") {
+            Some(edits) => {
+                let edits: Vec<Edit> = serde_json::from_value(edits.clone()).unwrap();
+                let base = last.get(&argv).expect("a delta follows an earlier stdout of the same argv");
+                deltas += 1;
+                apply(base, &edits).expect("the edits fit their base")
+            }
+            // A pods page keeps its size and the fields the listing read, not its text.
+            None if entry.get("stdout_kept").is_some() => continue,
+            None => entry["stdout"].as_str().expect("stdout, stdout_delta or stdout_kept").to_string(),
+        };
+        if argv.contains("\"pods\"") && !argv.contains("--raw") {
+            looks += 1;
+            written += entry.to_string().len();
+            whole += stdout.len();
+            final_table = stdout.clone();
+        }
+        last.insert(argv, stdout);
+    }
+    assert!(looks >= 10 && deltas >= looks / 2, "{looks} looks, {deltas} deltas");
+    // The last look, put back together, is the converged table kubectl printed.
+    assert!(final_table.contains("v2.6.8") && !final_table.contains("v3.0"), "{final_table}");
+    assert!(written < whole, "the looks took {written} bytes in the journal for {whole} bytes of tables");
+}

@@ -1,6 +1,6 @@
 //! The wait against the simulated cluster when the control plane is unstable: failed polls,
-//! API server outages shorter and longer than `--timeout`, nodes joining, leaving and going
-//! NotReady, signals, and the watch's own failures.
+//! API server outages shorter and longer than `--timeout`, watches the API server ends, nodes
+//! joining, leaving and going NotReady, signals, and the watch's own failures.
 
 use std::time::{Duration, Instant};
 
@@ -192,4 +192,27 @@ fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
         .lines()
         .any(|l| l.contains("not ready: calico-node-") && l.contains(" on node-2 (`kubectl describe pod calico-node-"));
     assert!(named, "the exit-4 report names the pod and its node\n{stdout}");
+}
+
+#[test]
+fn watches_the_api_server_ends_are_resumed_from_fresh_lists_and_the_run_converges() {
+    // kube-apiserver ends every watch after its --min-request-timeout; real kubectl then exits 0
+    // without a word (tier case watch-ends). Here every watch ends after 400 ms, many times
+    // during a rollout of several seconds.
+    let cluster = FakeCluster::new(&["--pod-start-ms", "1500", "--pod-stop-ms", "300", "--watch-ends-ms", "400"]);
+    let run = cluster.run(&["run", "--yes", "--timeout", "60s", "--poll-interval", "100ms"]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("ok: converged after"), "{}", run.stdout);
+    let watches: Vec<serde_json::Value> =
+        cluster.journal_entries().into_iter().filter(|e| e["argv"].to_string().contains("\"--watch\"")).collect();
+    let ended = watches.iter().filter(|e| e.get("stopped").is_none() && e["exit_code"] == 0).count();
+    assert!(ended >= 3, "{ended} watches ended by the server of {}", watches.len());
+    // Never taken for a failure: no retry, no fallback to looks.
+    assert!(
+        !run.stdout.contains("the watch failed") && !run.stdout.contains("looking at the pods instead"),
+        "{}",
+        run.stdout
+    );
+    let state = cluster.show();
+    assert!(state["daemonset"]["images"].to_string().contains("v2.6.8"), "{state:#}");
 }

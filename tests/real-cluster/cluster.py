@@ -41,14 +41,22 @@ both clusters' kubelets 25 MiB), 1.09 GiB with Calico applied on both. Start eac
 that lives as long as the cluster: the servers get PR_SET_PDEATHSIG, which fires when the
 thread that started them ends.
 
+Long waits and big clusters: `min_request_timeout` (kube-apiserver's, which ends every watch
+after 1 to 2 times as long: 1800 s by default), `max_unavailable` (calico-node's rollingUpdate
+as applied, e.g. "10%"), `audit_users` (their requests in logs/audit.log, read by `audited`).
+Above 10 nodes the kubelets renew their Leases every 5 s and report status every minute against
+a 40 s node grace period (see kubelet.py for what 120 nodes cost).
+
 Command line: `python3 cluster.py up [--state upgraded|not-upgraded|none] [--variant
-etcd|ondelete|kdd] [--nodes N] [--run-dir DIR] -- CMD ARGS...` starts a cluster, runs CMD with
-KUBECONFIG and CALICO_DOWNGRADE_REAL_RUN set, and stops everything when CMD ends.
+etcd|ondelete|kdd] [--nodes N] [--min-request-timeout S] [--max-unavailable 10%] [--run-dir
+DIR] -- CMD ARGS...` starts a cluster, runs CMD with KUBECONFIG and CALICO_DOWNGRADE_REAL_RUN
+set, and stops everything when CMD ends.
 """
 
 import argparse
 import atexit
 import ctypes
+import datetime
 import http.client
 import json
 import os
@@ -148,7 +156,8 @@ def openssl(*args, cwd):
 class Cluster:
     """A running control plane with simulated kubelets. Use as a context manager or call stop()."""
 
-    def __init__(self, run_dir, bin_dir, nodes=3, phase_delay=0.4, kubectl=None, quiet=False):
+    def __init__(self, run_dir, bin_dir, nodes=3, phase_delay=0.4, kubectl=None, quiet=False,
+                 min_request_timeout=None, max_unavailable=None, audit_users=()):
         self.run_dir = os.path.abspath(run_dir)
         self.bin_dir = bin_dir
         self.kubectl = kubectl or os.path.join(bin_dir, "kubectl-1.20")
@@ -157,6 +166,14 @@ class Cluster:
         for d in (self.pki, self.logs):
             os.makedirs(d, exist_ok=True)
         self.quiet = quiet
+        # kube-apiserver's --min-request-timeout (seconds; its default 1800 when None): it ends
+        # every watch after 1 to 2 times as long.
+        self.min_request_timeout = min_request_timeout
+        # The Calico DaemonSets' rollingUpdate.maxUnavailable as applied (the manifests say 1).
+        self.max_unavailable = max_unavailable
+        # Users whose every request the API server writes to logs/audit.log (metadata only,
+        # once each request is complete; `audited`).
+        self.audit_users = list(audit_users)
         self.procs = {}
         self.stopped = False
         self.variant = None
@@ -233,6 +250,11 @@ class Cluster:
         return proc
 
     def _start(self, nodes, phase_delay):
+        # Big clusters: the nodes renew their Leases every 5 s and report their status every
+        # minute, against a 40 s grace period (Kubernetes' default; 8 s with a few nodes, so
+        # that a dead node is seen quickly). Measured: see `Kubelets` in kubelet.py.
+        big = nodes > 10
+        grace, lease_every, status_every = (40, 5.0, 60.0) if big else (8, 1.0, 5.0)
         b = lambda n: os.path.join(self.bin_dir, n)  # noqa: E731
         pki = lambda n: os.path.join(self.pki, n)  # noqa: E731
         for exe in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
@@ -261,6 +283,16 @@ class Cluster:
             "--service-cluster-ip-range=10.0.0.0/24", "--allow-privileged=true",
             "--enable-admission-plugins=NodeRestriction", "--event-ttl=10m", "--v=1",
         ]
+        if self.min_request_timeout is not None:
+            self.apiserver_argv.append(f"--min-request-timeout={self.min_request_timeout}")
+        if self.audit_users:
+            policy = os.path.join(self.pki, "audit-policy.json")
+            with open(policy, "w") as f:
+                json.dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
+                           "omitStages": ["RequestReceived", "ResponseStarted"],
+                           "rules": [{"level": "Metadata", "users": self.audit_users}, {"level": "None"}]}, f)
+            self.apiserver_argv += [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
+                                    "--audit-log-maxsize=0"]
         self._proc("kube-apiserver", self.apiserver_argv)
         self.admin = kube.Client("127.0.0.1", self.ports["apiserver"], pki("ca.crt"), pki("admin.crt"), pki("admin.key"))
         self.wait_apiserver(90)
@@ -270,19 +302,43 @@ class Cluster:
                                                f"--secure-port={self.ports['controller-manager']}",
                                                f"--service-account-private-key-file={pki('sa.key')}",
                                                f"--root-ca-file={pki('ca.crt')}", "--use-service-account-credentials=true",
-                                               "--node-monitor-period=1s", "--node-monitor-grace-period=8s",
+                                               "--node-monitor-period=1s", f"--node-monitor-grace-period={grace}s",
                                                "--node-startup-grace-period=20s", "--pod-eviction-timeout=10m",
                                                "--controllers=*"])
         self._proc("kube-scheduler", [b("kube-scheduler"), *[a.format(kc=sch_kc) for a in common],
                                       f"--secure-port={self.ports['scheduler']}"])
         self.kubelet_client = kube.Client("127.0.0.1", self.ports["apiserver"], pki("ca.crt"), pki("kubelets.crt"), pki("kubelets.key"), timeout=3.0)
-        self.kubelets = Kubelets(self.kubelet_client, phase_delay=phase_delay, log=lambda m: self.log(f"kubelet {m}"))
+        self.kubelets = Kubelets(self.kubelet_client, phase_delay=phase_delay, log=lambda m: self.log(f"kubelet {m}"),
+                                 lease_every=lease_every, status_every=status_every)
         for i in range(1, nodes + 1):
-            self.kubelets.add(f"node-{i}")
+            self.kubelets.add(f"node-{i}", wait=False)
+        for name in self.kubelets.names():
+            if not self.kubelets.nodes[name].registered.wait(60):
+                raise RuntimeError(f"node {name} did not register within 60 s")
         self.wait_for(lambda: self._service_account_ready("kube-system", "default"), 90, "the kube-system default ServiceAccount and its token")
         self.wait_for(lambda: self.ready_nodes() >= nodes, 60, f"{nodes} Ready nodes")
         self.control = Control(self)
         self.log(f"up: {self.server}, run folder {self.run_dir}")
+
+    @property
+    def audit_log(self):
+        return os.path.join(self.logs, "audit.log")
+
+    def audited(self, user, since, until):
+        """The requests of `user` received between the epoch times `since` and `until`, as the
+        API server's audit log has them (each once complete: a watch once it ended): a list of
+        (verb, resource, HTTP code)."""
+        out = []
+        with open(self.audit_log) as f:
+            for line in f:
+                e = json.loads(line)
+                if e.get("user", {}).get("username") != user:
+                    continue
+                at = datetime.datetime.fromisoformat(e["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+                if since <= at <= until:
+                    ref = e.get("objectRef", {})
+                    out.append((e["verb"], ref.get("resource", e.get("requestURI", "")), e.get("responseStatus", {}).get("code")))
+        return out
 
     def wait_for(self, pred, timeout, what):
         deadline = time.monotonic() + timeout
@@ -354,8 +410,13 @@ class Cluster:
         kind = "kdd" if variant == "kdd" else "etcd"
         with open(os.path.join(MANIFESTS, f"calico-v{version}-{kind}.yaml")) as f:
             text = f.read()
+        marker = "    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 1\n"
+        if self.max_unavailable is not None and variant != "ondelete":
+            # As an operator who edited the manifest: the DaemonSet's updateStrategy patched.
+            if marker not in text:
+                raise RuntimeError("the manifest's DaemonSet updateStrategy block is not where max_unavailable expects it")
+            text = text.replace(marker, marker.replace(": 1\n", f": {self.max_unavailable}\n"), 1)
         if variant == "ondelete":
-            marker = "    type: RollingUpdate\n    rollingUpdate:\n      maxUnavailable: 1\n"
             if marker not in text:
                 raise RuntimeError("the manifest's DaemonSet updateStrategy block is not where the OnDelete variant expects it")
             text = text.replace(marker, "    type: OnDelete\n", 1)
@@ -814,6 +875,8 @@ class Control:
             c.kubelets.ready(arg)
         elif op == "nodes":
             return {"nodes": c.kubelets.names()}
+        elif op == "phase-delay":
+            c.kubelets.set_phase_delay(float(arg))
         elif op == "kill-apiserver":
             c.kill_apiserver()
         elif op == "start-apiserver":
@@ -902,6 +965,8 @@ def main():
     ap.add_argument("--state", choices=STATES, default="upgraded")
     ap.add_argument("--variant", choices=VARIANTS, default="etcd")
     ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--min-request-timeout", type=int, help="kube-apiserver's (seconds; it ends watches after 1-2x as long)")
+    ap.add_argument("--max-unavailable", help="calico-node's rollingUpdate.maxUnavailable as applied, e.g. 10%%")
     ap.add_argument("--bin-dir", default=default_bin_dir())
     ap.add_argument("--run-dir")
     ap.add_argument("--keep", action="store_true", help="keep the run folder afterwards")
@@ -916,7 +981,8 @@ def main():
     rc = 1
     cluster = None
     try:
-        cluster = Cluster(run_dir, a.bin_dir, nodes=a.nodes)
+        cluster = Cluster(run_dir, a.bin_dir, nodes=a.nodes, min_request_timeout=a.min_request_timeout,
+                          max_unavailable=a.max_unavailable)
         cluster.calico_state(a.state, a.variant)
         env = dict(os.environ, KUBECONFIG=cluster.admin_kubeconfig, CALICO_DOWNGRADE_REAL_RUN=cluster.run_dir,
                    CALICO_DOWNGRADE_REAL_CTL=cluster.control.path)

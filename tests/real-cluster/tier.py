@@ -31,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
 from cluster import V26_IMAGES, V30_IMAGES, Cluster, install_signal_handlers  # noqa: E402
+from journal import entries as journal_entries  # noqa: E402
 from kube import ApiError  # noqa: E402
 
 KUBECTLS = ["1.20", "1.27", "1.28", "1.29", "1.30", "1.31", "1.32", "1.33"]
@@ -94,6 +95,10 @@ class Case:
         self.home = os.path.join(folder, "home")
         os.makedirs(self.home, exist_ok=True)
         self.fake = None
+
+    def use(self, cluster):
+        """Run the tool against, and judge by, `cluster` (a control plane of the case's own)."""
+        self.cluster, self.api = cluster, cluster.admin
 
     def fakes(self, datastore="etcd"):
         """A fresh simulated calicoctl/calico-upgrade for this case (the cluster side is real)."""
@@ -440,12 +445,16 @@ def case_pods_at_risk_pages(c):
     expect((ns, "web") in risk, f"pods_at_risk does not list {ns}/web")
     expect(sum(1 for n, _ in risk if n == "filler-pages") == 1100, f"{len(risk)} pods at risk, not the 1100 fillers and web")
     expect(all(n != "kube-system" for n, _ in risk), "hostNetwork Calico pods listed as at risk")
-    journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
+    journal = journal_entries(os.path.join(c.dir, f"journal-{c.runs}.jsonl"))
     pages = [e for e in journal if "--raw" in e.get("argv", []) and e["argv"][e["argv"].index("--raw") + 1].startswith("/api/v1/pods?")]
     expect(len(pages) == 3 and all(e["exit_code"] == 0 for e in pages),
            f"the listing read {len(pages)} pages: {[(e['argv'][e['argv'].index('--raw') + 1][:40], e['exit_code']) for e in pages]}")
     expect(all("&continue=" in e["argv"][e["argv"].index("--raw") + 1] for e in pages[1:]), "a page after the first without its token")
-    expect(all(len(e["stdout"]) < 4_000_000 for e in pages), "a page larger than 500 pods")
+    # The journal keeps each page's size and the fields the listing read of each pod, not the page.
+    counts = [e["stdout_kept"]["count"] for e in pages]
+    expect(counts[:2] == [500, 500] and sum(counts) >= 1105, f"the pages held {counts} pods (1100 fillers, web, Calico)")
+    expect(all(e["stdout_bytes"] < 4_000_000 and len(json.dumps(e)) < e["stdout_bytes"] / 5 for e in pages),
+           "a page larger than 500 pods, or journaled whole")
     c.expect_all_on(V26_IMAGES)
 
 
@@ -616,6 +625,76 @@ def case_node_notready(c):
     text = r.text()
     expect("the pods made no progress for 15s (--stall-timeout)" in text and "    last progress " in text,
            f"the exit-4 report does not say it stalled and when something last advanced: {text[-1500:]}")
+
+
+# --- hours and hundreds of nodes --------------------------------------------------------------
+def ended_watches(journal):
+    """(argv, exit code) of every watch in the journal that ended by itself, not stopped by the tool."""
+    return [(e["argv"], e["exit_code"]) for e in journal
+            if "--watch" in e.get("argv", []) and not e.get("stopped") and e.get("error") is None]
+
+
+def case_watch_ends(c):
+    """The API server ends every watch after 10 to 20 s (`--min-request-timeout=10`; 1800 s by
+    default, so a wait of hours meets it) across a rollout of about two minutes (each pod 12 s
+    per phase): every watch the server ended is resumed from a fresh list, the run converges
+    (exit 0) with every pod on v2.6 as the API server shows it, and the journal shows the
+    watches that ended by themselves, each exit 0."""
+    cl = Cluster(os.path.join(c.dir, "cluster"), c.tier.args.bin_dir, nodes=NODES, quiet=True, min_request_timeout=10)
+    c.tier.cleanup.append(cl.stop)
+    c.use(cl)
+    cl.calico_state("upgraded", "etcd")
+    cl.kubelets.set_phase_delay(12.0)
+    r = c.tool("run", "--yes", "--output", "json", timeout=600)
+    expect(r.rc == 0, f"run exited {r.rc} with watches ended by the server (want 0): {r.why()}")
+    c.expect_all_on(V26_IMAGES, settle=0)
+    ended = ended_watches(journal_entries(os.path.join(c.dir, f"journal-{c.runs}.jsonl")))
+    print(f"     {len(ended)} watches ended by the API server and resumed in a {r.elapsed:.0f} s run", flush=True)
+    expect(r.elapsed > 60, f"the rollout took {r.elapsed:.0f} s: too short to outlast the watches")
+    expect(len(ended) >= 3, f"only {len(ended)} watches ended by themselves in the journal")
+    expect(all(code == 0 for _, code in ended), f"a watch the server ended did not exit 0: {ended}")
+
+
+BIG_NODES = 120
+
+
+def case_big_rollout(c):
+    """120 nodes (simulated kubelets), calico-node's updateStrategy patched to `maxUnavailable:
+    10%` in the v3.0 manifest as applied: the rollback rolls twelve nodes at a time and the run
+    converges (exit 0); at its exit the API server already shows every calico-node pod Running,
+    Ready, on v2.6, one per node, and the DaemonSet's status complete."""
+    t0 = time.monotonic()
+    cpu0 = time.process_time()
+    cl = Cluster(os.path.join(c.dir, "cluster"), c.tier.args.bin_dir, nodes=BIG_NODES, quiet=True, max_unavailable="10%")
+    c.tier.cleanup.append(cl.stop)
+    c.use(cl)
+    up = time.monotonic() - t0
+    cl.calico_state("upgraded", "etcd")
+    ready = time.monotonic() - t0
+    ds = c.daemonset()
+    expect(ds["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] == "10%",
+           f"the DaemonSet's maxUnavailable is {ds['spec']['updateStrategy']}")
+    cpu1 = time.process_time()
+    r = c.tool("run", "--yes", "--output", "json", timeout=600)
+    expect(r.rc == 0, f"run exited {r.rc} on {BIG_NODES} nodes: {r.why()}")
+    # Judged at once: the tool said converged, so the API server must already agree.
+    ds = c.daemonset()
+    st = ds["status"]
+    expect(st.get("observedGeneration") == ds["metadata"]["generation"]
+           and st.get("desiredNumberScheduled") == BIG_NODES == st.get("updatedNumberScheduled") == st.get("numberAvailable")
+           == st.get("numberReady"), f"the DaemonSet's status is not complete at the tool's exit: {st}")
+    pods = [p for p in c.calico_pods() if p["metadata"]["labels"]["k8s-app"] == "calico-node"]
+    bad = [p["metadata"]["name"] for p in pods if not {x["image"] for x in p["spec"]["containers"]} <= V26_IMAGES
+           or p["status"].get("phase") != "Running"
+           or {x["type"]: x["status"] for x in p["status"].get("conditions", [])}.get("Ready") != "True"]
+    expect(len(pods) == BIG_NODES and not bad, f"{len(pods)} calico-node pods at the tool's exit; not Ready on v2.6: {bad[:10]}")
+    expect(len({p["spec"]["nodeName"] for p in pods}) == BIG_NODES, "not one calico-node pod per node")
+    expect((r.doc or {}).get("state_after", {}).get("converged") is True, "the JSON does not say converged")
+    c.expect_all_on(V26_IMAGES, nodes=BIG_NODES, settle=0)
+    cpu = time.process_time() - cpu1
+    print(f"     {BIG_NODES} nodes: control plane up in {up:.0f} s, Calico v3.0 rolled out by {ready:.0f} s; "
+          f"the run {r.elapsed:.1f} s; the simulated kubelets (with the tier) used {cpu / r.elapsed:.2f} cores during it "
+          f"({time.process_time() - cpu0:.0f} s CPU in the case)", flush=True)
 
 
 # --- the first five minutes: a kubeconfig that cannot work ends at once, precisely ------------
@@ -1008,6 +1087,8 @@ CASES = {
     "lock-renewed-during-the-wait": (case_lock_renewed_during_the_wait, ["1.27"]),
     "lock-held-and-expired": (case_lock_held_and_expired, ["1.31"]),
     "fleet-two-clusters": (case_fleet_two_clusters, ["1.33"]),
+    "watch-ends": (case_watch_ends, ["1.20", "1.33"]),
+    "big-rollout": (case_big_rollout, ["1.33"]),
 }
 
 
