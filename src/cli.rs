@@ -147,13 +147,27 @@ pub fn unused(command: &str) -> &'static [&'static str] {
         "plan" => &["yes", "abort_while_v3", "timeout", "poll_interval", "no_watch"],
         "run" => &["abort_while_v3"],
         // The abort neither rolls back nor waits.
-        "abort" => {
-            &["to_revision", "timeout", "poll_interval", "no_watch", "replace_pods", "rollback_first", "stop_typha"]
-        }
+        "abort" => &[
+            "to_revision",
+            "timeout",
+            "poll_interval",
+            "no_watch",
+            "replace_pods",
+            "rollback_first",
+            "stop_typha",
+            "despite_reconciler",
+        ],
         // Status only looks (the migration state included); it changes nothing.
-        "status" => {
-            &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3", "stop_typha"]
-        }
+        "status" => &[
+            "calicoctl",
+            "to_revision",
+            "replace_pods",
+            "rollback_first",
+            "yes",
+            "abort_while_v3",
+            "stop_typha",
+            "despite_reconciler",
+        ],
         _ => &[],
     }
 }

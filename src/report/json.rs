@@ -43,6 +43,10 @@ pub struct Document<'a> {
     pub state_after: StateAfter<'a>,
     pub pods: Option<&'a [PodStatus]>,
     pub pods_at_risk: Option<&'a [PodSummary]>,
+    /// Who else manages the workloads and may put v3.0 back (`reconcilers::Reconcilers`):
+    /// `found` (kind, continuous, objects, evidence, name, first), `jobs_not_checked`
+    /// (reason, command), `overridden`; `null` before the inspection.
+    pub reconcilers: Option<&'a crate::reconcilers::Reconcilers>,
     pub journal: Option<&'a str>,
     /// Ansible's `diff`, only when the module was asked for it (`_ansible_diff`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,6 +121,7 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         },
         pods: facts.pods.as_deref(),
         pods_at_risk: facts.pods_at_risk.as_deref(),
+        reconcilers: facts.reconcilers.as_ref(),
         journal,
         diff: None,
     }

@@ -167,6 +167,9 @@ pub struct Facts {
     pub calico_upgrade_version: Option<semver::Version>,
     pub cluster: Option<Cluster>,
     pub pods_at_risk: Option<Vec<PodSummary>>,
+    /// Who else manages the workloads (the addon manager, Argo CD, Flux, kops, Helm), read by
+    /// the inspection.
+    pub reconcilers: Option<crate::reconcilers::Reconcilers>,
     pub migration_before: Option<Migration>,
     pub migration_after: Option<Migration>,
     /// The last observation of the namespace's pods, and the verdict on it.

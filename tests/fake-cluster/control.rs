@@ -243,6 +243,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             not_ready_nodes: Vec::new(),
             contexts: vec![crate::kubectl::CONTEXT.to_string()],
             current_context: Some(crate::kubectl::CONTEXT.to_string()),
+            workload_labels: Default::default(),
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),
@@ -330,6 +331,11 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
                 }
             }
             "--user" => options.config.user = value,
+            "--label" => {
+                let (key, label) =
+                    value.split_once('=').ok_or_else(|| format!("--label: `{value}` is not KEY=VALUE"))?;
+                options.config.workload_labels.insert(key.to_string(), label.to_string());
+            }
             "--contexts" => {
                 options.config.contexts = value.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
                 options.config.current_context = options.config.contexts.first().cloned();

@@ -95,6 +95,10 @@ pub struct Config {
     /// The kubeconfig's current context; `None`: `config view --minify` fails as kubectl's does.
     #[serde(default = "default_current_context")]
     pub current_context: Option<String>,
+    /// Labels `init --label KEY=VALUE` puts on calico-node and calico-kube-controllers beside
+    /// `k8s-app` (a reconciler's, say: `addonmanager.kubernetes.io/mode=Reconcile`).
+    #[serde(default)]
+    pub workload_labels: BTreeMap<String, String>,
 }
 
 fn default_contexts() -> Vec<String> {

@@ -111,7 +111,9 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, deadline: I
             Look::Lost(cause) => return Err(timed_out(ctx, &targets, Some(cause))),
         };
         if let Some(statuses) = &ctx.facts.rollout {
-            check_templates(&targets, statuses)?;
+            if let Err(reverted) = check_templates(&targets, statuses) {
+                return Err(super::end::reverted(ctx, reverted));
+            }
         }
         let elapsed = ctx.exec.now().saturating_duration_since(started);
         ctx.observer.waiting(&summary(&progress), elapsed, ctx.options.timeout);
