@@ -109,7 +109,9 @@ fn kubectl_failures_are_told_apart_unreachable_transient_or_neither() {
 /// ConfigMap (or that it is missing, taken or changed).
 #[test]
 fn kubectl_configmaps_are_read_and_a_taken_or_changed_lock_is_recognised() {
-    for glob in ["kubectl/get-configmap/*.stdout", "kubectl/create-configmap/*.stdout"] {
+    for glob in
+        ["kubectl/get-configmap/*.stdout", "kubectl/create-configmap/*.stdout", "kubectl/replace-configmap/*.stdout"]
+    {
         insta::glob!(FIXTURES, glob, |path| {
             let output = output(path);
             insta::assert_debug_snapshot!((
@@ -119,6 +121,20 @@ fn kubectl_configmaps_are_read_and_a_taken_or_changed_lock_is_recognised() {
             ));
         });
     }
+}
+
+/// The namespace's Jobs (`kubectl get --raw …/jobs`), for a reconciler's migration Job: the
+/// list when it was read, kubectl's words when it was refused (a Role without `list jobs`).
+#[test]
+fn kubectl_jobs_are_read_or_refused_in_kubectls_words() {
+    insta::glob!(FIXTURES, "kubectl/get-jobs/*.stdout", |path| {
+        let output = output(path);
+        if output.success() {
+            insta::assert_debug_snapshot!(kubectl::parse_jobs(&output));
+        } else {
+            insta::assert_debug_snapshot!((output.status_text(), kubectl::failure_message(&output.stderr)));
+        }
+    });
 }
 
 #[test]
