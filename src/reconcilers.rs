@@ -81,10 +81,15 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// One line: `Argo CD (application calico; annotation argocd.argoproj.io/tracking-id=… on
+    /// One line: `Argo CD application calico (annotation argocd.argoproj.io/tracking-id=… on
     /// daemonset/calico-node)`.
     pub fn describe(&self) -> String {
-        let named = self.name.as_deref().map(|n| format!(" {n}")).unwrap_or_default();
+        let named = match (self.kind, self.name.as_deref()) {
+            (_, None) => String::new(),
+            (Kind::ArgoCd, Some(name)) => format!(" application {name}"),
+            (Kind::Kops, Some(name)) => format!(" addon {name}"),
+            (_, Some(name)) => format!(" {name}"),
+        };
         format!("{}{named} ({} on {})", self.kind.title(), self.evidence.join(", "), self.objects.join(", "))
     }
 }
@@ -349,6 +354,10 @@ mod tests {
         let found = decide(&[("daemonset/calico-node".into(), &argo)], None);
         assert_eq!(kinds(&found), [(Kind::ArgoCd, true)]);
         assert_eq!(found[0].name.as_deref(), Some("calico"));
+        assert_eq!(
+            found[0].describe(),
+            "Argo CD application calico (label app.kubernetes.io/instance=calico on daemonset/calico-node)"
+        );
         assert!(found[0].first.contains("`argocd app set calico --sync-policy none`"), "{}", found[0].first);
     }
 
