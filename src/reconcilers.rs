@@ -19,9 +19,10 @@
 //! - Flux: the labels `kustomize.toolkit.fluxcd.io/name`/`namespace` and
 //!   `helm.toolkit.fluxcd.io/name`/`namespace`; managers `kustomize-controller` and
 //!   `helm-controller` — fluxcd/kustomize-controller and helm-controller docs;
-//! - kops: the labels `addon.kops.k8s.io/name` and `app.kubernetes.io/managed-by: kops` that
-//!   its channels tool puts on every addon object (kops `channels/pkg/channels`), which it
-//!   re-applies (kubernetes/kops#5162), and its `calico-complete-upgrade` Jobs;
+//! - kops: the labels `addon.kops.k8s.io/name` and `app.kubernetes.io/managed-by: kops` that it
+//!   puts on every addon object (kops `pkg/model/components/addonmanifests`, `addLabels`; its
+//!   channels tool prunes by them), whose manifests it re-applies (kubernetes/kops#5162), and
+//!   its `calico-complete-upgrade` Jobs (kops' Calico 3 migration docs);
 //! - Helm: `app.kubernetes.io/managed-by: Helm` and the annotations `meta.helm.sh/release-name`
 //!   and `release-namespace` (Helm 3.2+ release ownership), manager `helm`.
 
