@@ -162,11 +162,19 @@ pub fn unused(command: &str) -> &'static [&'static str] {
             "replace_pods",
             "rollback_first",
             "stop_typha",
+            "despite_reconciler",
         ],
         // Status only looks (the migration state included); it changes nothing.
-        "status" => {
-            &["calicoctl", "to_revision", "replace_pods", "rollback_first", "yes", "abort_while_v3", "stop_typha"]
-        }
+        "status" => &[
+            "calicoctl",
+            "to_revision",
+            "replace_pods",
+            "rollback_first",
+            "yes",
+            "abort_while_v3",
+            "stop_typha",
+            "despite_reconciler",
+        ],
         _ => &[],
     }
 }

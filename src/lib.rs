@@ -7,7 +7,8 @@
 //! - [`playbook`]: the documented procedure as data; [`tasks`]: one module per task.
 //! - [`tools`]: per external tool, its invocations and the pure parsers of its output.
 //! - [`exec`]: commands as values, the one process boundary, the journal.
-//! - [`cluster`], [`calico`], [`convergence`], [`pace`], [`lease`]: the pure model and decisions.
+//! - [`cluster`], [`calico`], [`convergence`], [`pace`], [`lease`], [`reconcilers`]: the pure
+//!   model and decisions.
 //! - [`report`]: text and JSON reports; [`ansible`]: the binary-module entry point.
 //! - [`exit`]: the exit-code table.
 
@@ -25,6 +26,7 @@ pub mod lease;
 pub mod options;
 pub mod pace;
 pub mod playbook;
+pub mod reconcilers;
 pub mod report;
 pub mod tasks;
 pub mod tools;

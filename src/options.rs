@@ -90,6 +90,9 @@ pub struct Options {
     /// Roll back and wait before aborting the migration
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_ROLLBACK_FIRST", value_parser = BoolishValueParser::new())]
     pub rollback_first: bool,
+    /// Go on although the addon manager, Argo CD, Flux or kops re-applies Calico (it may put v3.0 back)
+    #[arg(long, global = true, env = "CALICO_DOWNGRADE_DESPITE_RECONCILER", value_parser = BoolishValueParser::new())]
+    pub despite_reconciler: bool,
     /// `abort`: abort although calico/node still runs Calico v3
     #[arg(long, global = true, env = "CALICO_DOWNGRADE_ABORT_WHILE_V3", value_parser = BoolishValueParser::new())]
     pub abort_while_v3: bool,

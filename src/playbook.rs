@@ -276,6 +276,7 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
             let mut result = task.run(ctx);
             if *task == Task::Inspect && matches!(command, Command::Run | Command::Plan) {
                 result = result.and_then(|done| tasks::inspect::require_calico_upgrade(ctx).map(|()| done));
+                result = result.and_then(|done| tasks::managers::require_no_reconciler(ctx).map(|()| done));
             }
             let commands = ctx.take_commands();
             let step = match result {

@@ -267,6 +267,14 @@ const RETURN_VALUES: &[ReturnValue] = &[
         ],
     },
     ReturnValue {
+        key: "reconcilers",
+        kind: "dict",
+        elements: None,
+        returned: RAN,
+        description: "Null before the inspection; then who else manages calico-node and calico-kube-controllers and may put Calico v3.0 back: C(found) (each with C(kind): V(addon-manager), V(argo-cd), V(flux), V(kops) or V(helm); C(continuous): it re-applies on its own, which stops V(run) and V(plan) with rc 3 unless C(despite_reconciler); C(objects), C(evidence) (the label, annotation, field manager or Job), C(name) (the application, Kustomization or release), C(first) (what to do before the rollback)); C(jobs_not_checked) (C(reason), C(command) an admin can run) when the namespace's Jobs could not be read, else null; C(overridden).",
+        contains: &[],
+    },
+    ReturnValue {
         key: "journal",
         kind: "str",
         elements: None,

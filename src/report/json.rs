@@ -46,6 +46,10 @@ pub struct Document<'a> {
     /// What Calico v2.6 will not read or enforce of what v3.0 wrote (README "JSON output");
     /// null when it was not looked at.
     pub not_read_by_v2_6: Option<&'a crate::tasks::v3_data::NotRead>,
+    /// Who else manages the workloads and may put v3.0 back (`reconcilers::Reconcilers`):
+    /// `found` (kind, continuous, objects, evidence, name, first), `jobs_not_checked`
+    /// (reason, command), `overridden`; `null` before the inspection.
+    pub reconcilers: Option<&'a crate::reconcilers::Reconcilers>,
     pub journal: Option<&'a str>,
     /// Ansible's `diff`, only when the module was asked for it (`_ansible_diff`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,6 +129,7 @@ pub fn document<'a>(outcome: &'a Outcome, journal: Option<&'a str>) -> Document<
         pods: facts.pods.as_deref(),
         pods_at_risk: facts.pods_at_risk.as_deref(),
         not_read_by_v2_6: facts.not_read_by_v2_6.as_ref(),
+        reconcilers: facts.reconcilers.as_ref(),
         journal,
         diff: None,
     }

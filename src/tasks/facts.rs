@@ -169,6 +169,9 @@ pub struct Facts {
     pub pods_at_risk: Option<Vec<PodSummary>>,
     /// What Calico v2.6 will not read or enforce of what v3.0 wrote (`v3_data`).
     pub not_read_by_v2_6: Option<super::v3_data::NotRead>,
+    /// Who else manages the workloads (the addon manager, Argo CD, Flux, kops, Helm), read by
+    /// the inspection.
+    pub reconcilers: Option<crate::reconcilers::Reconcilers>,
     pub migration_before: Option<Migration>,
     pub migration_after: Option<Migration>,
     /// The last observation of the namespace's pods, and the verdict on it.

@@ -90,12 +90,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let invocation = kubectl.objects(namespace);
     // One round trip for what the run needs before its first change: this query, with the
     // commands of later tasks that depend on nothing it reads (`calico-config`, the permission
-    // questions, the rollbacks' server dry runs to the previous revision, the lock's take; the
-    // lock itself is an annotation on the DaemonSet, which this query reads). Started together
-    // even without kubectl's discovery cache: each process then discovers the API on its own,
-    // which costs CPU but less time than a second round (measured over a 50 ms link: 0.8 s for
-    // eight at once, 0.55 + 0.45 s in two rounds).
-    let mut later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
+    // questions, the rollbacks' server dry runs to the previous revision, the migration Jobs
+    // (who else manages Calico), the lock's take; the lock itself is an annotation on the
+    // DaemonSet, which this query reads). Started together even without kubectl's discovery
+    // cache: each process then discovers the API on its own, which costs CPU but less time
+    // than a second round (measured over a 50 ms link: 0.8 s for eight at once, 0.55 + 0.45 s
+    // in two rounds).
+    let mut later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG), super::managers::jobs_invocation(ctx)];
     if ctx.ahead.preflight {
         later.extend(super::preflight::ahead(ctx));
     }
@@ -264,6 +265,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         summary.extend(screen);
         details.extend(evidence);
     }
+    // Who else manages the two workloads: read from this round, judged before the first change.
+    let names: Vec<&str> =
+        std::iter::once(daemonset.name.as_str()).chain(deployment.as_ref().map(|d| d.name.as_str())).collect();
+    let (reconcilers, lines, evidence) = super::managers::read(ctx, &objects, &names);
+    summary.extend(lines);
+    details.extend(evidence);
+    ctx.facts.reconcilers = Some(reconcilers);
     ctx.facts.cluster = Some(Cluster {
         datastore,
         state,

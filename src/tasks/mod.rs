@@ -20,6 +20,7 @@ pub mod find_cluster;
 pub mod find_tools;
 pub mod inspect;
 pub mod lock;
+pub mod managers;
 pub mod pods_at_risk;
 pub mod preflight;
 pub mod rollback;

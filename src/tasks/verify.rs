@@ -118,6 +118,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     }
     let left = ctx.facts.cluster.as_ref().map(|c| remains(c, &ctx.options.namespace)).unwrap_or_default();
     summary.extend(left.iter().map(|(_, step)| format!("left: {step}")));
+    summary.extend(super::managers::warnings(ctx));
     if let Some(cluster) = &ctx.facts.cluster {
         for command in &cluster.way_back.commands {
             summary.push(format!("way back: {command}"));

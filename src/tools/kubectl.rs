@@ -193,8 +193,31 @@ impl Kubectl {
 
     /// `kubectl get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`:
     /// everything inspection reads, in one call ([`parse_objects`]).
+    ///
+    /// kubectl 1.21+ leaves `metadata.managedFields` out of `-o json` unless asked
+    /// (`--show-managed-fields`, kubernetes/kubernetes#96878); 1.20 has no such flag and shows
+    /// them (real kubectl 1.20 and 1.27–1.33). They say who last set the templates' images.
     pub fn objects(&self, namespace: &str) -> Invocation {
-        self.read(&["get", OBJECT_KINDS, "-n", namespace, "-o", "json"])
+        let mut args = vec!["get", OBJECT_KINDS, "-n", namespace, "-o", "json"];
+        if self.client.as_ref().is_some_and(has_show_managed_fields) {
+            args.push("--show-managed-fields");
+        }
+        self.read(&args)
+    }
+
+    /// `kubectl get jobs -n NS`: the Jobs as a table, for an admin to read (the tool's own read
+    /// refused).
+    pub fn jobs_table(&self, namespace: &str) -> Invocation {
+        self.read(&["get", "jobs", "-n", namespace])
+    }
+
+    /// `kubectl get --raw /apis/batch/v1/namespaces/NS/jobs`: the Jobs of the namespace, for a
+    /// migration Job of a reconciler (kops' `calico-complete-upgrade`). Raw, so the process skips
+    /// API discovery in the round before the first change; `batch/v1` Jobs are served by every
+    /// API server since Kubernetes 1.2. Read by [`parse_jobs`].
+    pub fn jobs(&self, namespace: &str) -> Invocation {
+        let path = format!("/apis/batch/v1/namespaces/{}/jobs", segment(namespace));
+        self.read(&["get", "--raw", &path])
     }
 
     /// `kubectl get --raw /api/v1/namespaces/NS/configmaps/NAME`: one ConfigMap (`calico-config`)
@@ -442,6 +465,13 @@ pub fn has_watch_events(client: &Version) -> bool {
     (client.major, client.minor) >= (1, 16)
 }
 
+/// `--show-managed-fields` came with kubectl 1.21, which hid `metadata.managedFields` by
+/// default (kubernetes/kubernetes#96878); kubectl 1.20 refuses the flag (`unknown flag`) and
+/// prints them (real kubectl 1.20.2 and 1.27–1.33).
+pub fn has_show_managed_fields(client: &Version) -> bool {
+    (client.major, client.minor) >= (1, 21)
+}
+
 /// `--dry-run=server` came with kubectl 1.18 (`--server-dry-run` before, from 1.13).
 pub fn has_server_dry_run(client: &Version) -> bool {
     (client.major, client.minor) >= (1, 18)
@@ -581,6 +611,64 @@ pub struct WorkloadObject {
     /// The cluster lock's annotation ([`crate::lease::ANNOTATION`]), when the object carries it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
+    /// Who manages it: its labels, annotations and field managers.
+    pub management: Management,
+}
+
+/// Who manages an object, as its metadata says: labels, annotations and the managers of
+/// `metadata.managedFields` (read by `crate::reconcilers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Management {
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Every annotation but `kubectl.kubernetes.io/last-applied-configuration` (a whole copy
+    /// of the object, which names no manager).
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// `metadata.managedFields`, in the API server's order.
+    pub managers: Vec<FieldManager>,
+}
+
+/// One entry of `metadata.managedFields`: who wrote which fields, how and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldManager {
+    /// `kubectl-client-side-apply`, `kubectl-rollout`, `argocd-controller`, `helm`…
+    pub manager: String,
+    /// `Update` or `Apply` (server-side apply).
+    pub operation: String,
+    /// When it last changed its fields (RFC 3339, to the second), as the API server wrote it.
+    pub time: Option<String>,
+    /// It owns the image of a container of the pod template (`f:spec` → `f:template` → `f:spec`
+    /// → `f:containers` → `k:{"name":…}` → `f:image`): it was the last to set that image.
+    pub sets_template_images: bool,
+}
+
+/// Whether a managedFields entry's `fieldsV1` holds a container image of the pod template.
+fn sets_template_images(fields: Option<&serde_json::Value>) -> bool {
+    let containers = fields.and_then(|f| f.pointer("/f:spec/f:template/f:spec/f:containers"));
+    containers.and_then(|c| c.as_object()).is_some_and(|map| {
+        map.iter().any(|(key, container)| key.starts_with("k:") && container.get("f:image").is_some())
+    })
+}
+
+fn management(metadata: &Metadata) -> Management {
+    Management {
+        labels: metadata.labels.clone(),
+        annotations: metadata
+            .annotations
+            .iter()
+            .filter(|(key, _)| key.as_str() != "kubectl.kubernetes.io/last-applied-configuration")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        managers: metadata
+            .managed_fields
+            .iter()
+            .map(|entry| FieldManager {
+                manager: entry.manager.clone(),
+                operation: entry.operation.clone(),
+                time: entry.time.clone(),
+                sets_template_images: sets_template_images(entry.fields_v1.as_ref()),
+            })
+            .collect(),
+    }
 }
 
 /// A ControllerRevision or ReplicaSet: the revision and the pod template it restores.
@@ -621,7 +709,19 @@ struct Metadata {
     name: String,
     creation_timestamp: String,
     annotations: std::collections::BTreeMap<String, String>,
+    labels: std::collections::BTreeMap<String, String>,
     owner_references: Vec<OwnerReference>,
+    managed_fields: Vec<ManagedFieldsEntry>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ManagedFieldsEntry {
+    manager: String,
+    operation: String,
+    time: Option<String>,
+    #[serde(rename = "fieldsV1")]
+    fields_v1: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -747,7 +847,7 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
                     })
                     .collect();
                 let lock = item.metadata.annotations.get(crate::lease::ANNOTATION).cloned();
-                let object = WorkloadObject { row, env, lock };
+                let object = WorkloadObject { row, env, lock, management: management(&item.metadata) };
                 if daemonset {
                     objects.daemonsets.push(object);
                 } else {
@@ -849,6 +949,70 @@ pub fn parse_lock_patched(name: &str, output: &Output) -> Result<(), Unrecognise
         format!("expected `daemonset.apps/{name}`"),
         &output.stdout,
     ))
+}
+
+/// A Job of the namespace, as [`parse_jobs`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRow {
+    pub name: String,
+    pub management: Management,
+    /// Pods running now (`status.active`).
+    pub active: u32,
+    /// RFC 3339; `None` while it runs or after it failed.
+    pub completed: Option<String>,
+}
+
+/// Read `kubectl get --raw /apis/batch/v1/namespaces/NS/jobs` (the API server's compact
+/// `JobList`; `fixtures/kubectl/get-jobs/*`): each Job's name, labels, annotations, running pods
+/// and completion time. A namespace without Jobs is a `JobList` whose `items` is empty.
+pub fn parse_jobs(output: &Output) -> Result<Vec<JobRow>, Unrecognised> {
+    let what = "`kubectl get --raw /apis/batch/v1/namespaces/NS/jobs` output";
+    let refuse = |reason: String| Unrecognised::new(what, reason, &output.stdout);
+    let document: serde_json::Value =
+        serde_json::from_str(&output.stdout).map_err(|e| refuse(format!("not JSON: {e}")))?;
+    if document.get("kind").and_then(|k| k.as_str()) != Some("JobList") {
+        return Err(refuse("not a `JobList`".into()));
+    }
+    let items = match document.get("items") {
+        // The API server writes `"items":[]` for none; a `null` is read as none too.
+        None | Some(serde_json::Value::Null) => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items.clone(),
+        Some(_) => return Err(refuse("`items` is not a list".into())),
+    };
+    items
+        .iter()
+        .map(|value| {
+            #[derive(Default, serde::Deserialize)]
+            #[serde(default, rename_all = "camelCase")]
+            struct JobStatus {
+                active: u32,
+                completion_time: Option<String>,
+            }
+            #[derive(Default, serde::Deserialize)]
+            #[serde(default)]
+            struct Job {
+                metadata: Metadata,
+                status: JobStatus,
+            }
+            let job = Job::deserialize(value).map_err(|e| refuse(format!("a Job this tool cannot read: {e}")))?;
+            if job.metadata.name.is_empty() {
+                return Err(refuse("a Job without a name".into()));
+            }
+            Ok(JobRow {
+                name: job.metadata.name.clone(),
+                management: management(&job.metadata),
+                active: job.status.active,
+                completed: job.status.completion_time,
+            })
+        })
+        .collect()
+}
+
+/// `kubectl create configmap …` said the name is taken: `Error from server (AlreadyExists):
+/// configmaps "calico-downgrade-lock" already exists` (1.20), `error: failed to create
+/// configmap: configmaps "calico-downgrade-lock" already exists` (1.33).
+pub fn is_already_exists(stderr: &str) -> bool {
+    stderr.lines().any(|line| line.contains("(AlreadyExists)") || line.trim_end().ends_with("already exists"))
 }
 
 /// The API server refused a JSON patch because it does not apply to the object as it is: a

@@ -261,6 +261,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             contexts: vec![crate::kubectl::CONTEXT.to_string()],
             current_context: Some(crate::kubectl::CONTEXT.to_string()),
             watch_ends_ms: None,
+            workload_labels: Default::default(),
         },
         stage: Stage::Upgraded,
         strategy: "RollingUpdate".into(),
@@ -348,6 +349,11 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
                 }
             }
             "--user" => options.config.user = value,
+            "--label" => {
+                let (key, label) =
+                    value.split_once('=').ok_or_else(|| format!("--label: `{value}` is not KEY=VALUE"))?;
+                options.config.workload_labels.insert(key.to_string(), label.to_string());
+            }
             "--contexts" => {
                 options.config.contexts = value.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect();
                 options.config.current_context = options.config.contexts.first().cloned();

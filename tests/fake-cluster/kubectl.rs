@@ -179,6 +179,12 @@ pub enum Cmd {
     ObjectsJson {
         resources: Vec<Resource>,
         namespace: String,
+        /// `--show-managed-fields` (kubectl 1.21+; the fake's objects carry no managedFields).
+        managed_fields: bool,
+    },
+    /// `get --raw /apis/batch/v1/namespaces/NS/jobs`: the namespace's Jobs (the fake has none).
+    Jobs {
+        namespace: String,
     },
     /// `get --raw /api/v1/pods?limit=N[&continue=T]`: one page of every pod, the API server's
     /// `PodList` as kubectl passes it through (compact JSON, no newline at the end).
@@ -247,6 +253,7 @@ impl Cmd {
             Cmd::Contexts => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
+            Cmd::Jobs { .. } => "kubectl-get-jobs",
             Cmd::PodsPage { .. } => "kubectl-get-pods-all",
             Cmd::CalicoList { .. } => "kubectl-get-calico",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
@@ -283,6 +290,7 @@ struct Flags {
     replicas: Option<String>,
     subresource: Option<String>,
     raw: Option<String>,
+    show_managed_fields: bool,
 }
 
 fn set(slot: &mut Option<String>, value: String) -> Result<(), String> {
@@ -335,6 +343,7 @@ fn flags(args: &[String]) -> Result<Flags, String> {
             "--replicas" => set(&mut f.replicas, next(&mut i)?)?,
             _ if arg.starts_with("--replicas=") => set(&mut f.replicas, arg["--replicas=".len()..].into())?,
             "--raw" => set(&mut f.raw, next(&mut i)?)?,
+            "--show-managed-fields" | "--show-managed-fields=true" => f.show_managed_fields = true,
             _ if arg.starts_with("--raw=") => set(&mut f.raw, arg["--raw=".len()..].into())?,
             "--subresource" => set(&mut f.subresource, next(&mut i)?)?,
             _ if arg.starts_with("--subresource=") => set(&mut f.subresource, arg["--subresource=".len()..].into())?,
@@ -460,6 +469,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             ("patch", f.patch.is_some()),
             ("replicas", f.replicas.is_some()),
             ("subresource", f.subresource.is_some()),
+            ("show-managed-fields", f.show_managed_fields),
         ];
         match used.iter().find(|(name, on)| *on && !allowed.contains(name)) {
             Some((name, _)) => Err(format!("flag {name} not expected here")),
@@ -570,7 +580,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             Ok(Cmd::Objects { objects, namespace: namespace(), columns: spec.split(',').map(str::to_string).collect() })
         }
         ["get", what] if f.output.as_deref() == Some("json") => {
-            only(&["namespace", "output"])?;
+            only(&["namespace", "output", "show-managed-fields"])?;
             let mut resources = Vec::new();
             for word in what.split(',') {
                 match resource(word) {
@@ -582,7 +592,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     Some(r) => resources.push(r),
                 }
             }
-            Ok(Cmd::ObjectsJson { resources, namespace: namespace() })
+            Ok(Cmd::ObjectsJson { resources, namespace: namespace(), managed_fields: f.show_managed_fields })
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
@@ -752,6 +762,12 @@ fn raw_get(path: &str) -> Result<Cmd, String> {
         }
         return Ok(Cmd::CalicoList { plural: plural.to_string() });
     }
+    if let Some(rest) = path.strip_prefix("/apis/batch/v1/namespaces/") {
+        return match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [namespace, "jobs"] => Ok(Cmd::Jobs { namespace: namespace.to_string() }),
+            _ => Err(format!("raw path {path} is not simulated")),
+        };
+    }
     if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
         return match rest.split('/').collect::<Vec<_>>().as_slice() {
             [namespace, "configmaps", name] => {
@@ -824,7 +840,12 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         },
         Cmd::Contexts => out(state.config.contexts.iter().map(|c| format!("{c}\n")).collect::<String>()),
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
-        Cmd::ObjectsJson { resources, namespace } => objects_json(state, &resources, &namespace, now),
+        Cmd::ObjectsJson { resources, namespace, .. } => objects_json(state, &resources, &namespace, now),
+        // The API server's compact `JobList` as `get --raw` passes it through (real v1.20.2,
+        // `fixtures/kubectl/get-jobs/`).
+        Cmd::Jobs { .. } => {
+            out(r#"{"kind":"JobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"4242"},"items":[]}"#)
+        }
         Cmd::PodsPage { limit, after } => {
             let pods: Vec<&crate::state::Pod> = items(state, Resource::Pods, None)
                 .into_iter()
@@ -881,6 +902,7 @@ fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
         Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
         Cmd::PodsPage { .. } => denied("list", rbac(Resource::Pods), None, None),
         Cmd::CalicoList { plural } => denied("list", (plural.as_str(), "crd.projectcalico.org"), None, None),
+        Cmd::Jobs { namespace } => denied("list", ("jobs", "batch"), None, Some(namespace)),
         // kubectl reads the workload before it patches it.
         Cmd::Undo { kind, name, namespace, .. } => denied("get", kind_resource(*kind), Some(name), Some(namespace)),
         _ => None,
@@ -1015,6 +1037,10 @@ fn watch_object(
 /// A flag the configured kubectl does not have: cobra refuses it before any request.
 /// `--output-watch-events` came with kubectl 1.16, `scale --dry-run` with 1.18.
 pub fn flag_error(cmd: &Cmd, style: Style) -> Option<Output> {
+    // `--show-managed-fields` came with kubectl 1.21.
+    if style != Style::V1_33 && matches!(cmd, Cmd::ObjectsJson { managed_fields: true, .. }) {
+        return Some(err("Error: unknown flag: --show-managed-fields\nSee 'kubectl get --help' for usage.\n", 1));
+    }
     if !style.is_old() {
         return None;
     }

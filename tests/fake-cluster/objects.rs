@@ -105,10 +105,14 @@ pub fn workload_json(state: &State, w: &Workload, t: u64) -> Value {
     let desired = desired(state, w);
     let selector = json!({ "matchLabels": { "k8s-app": w.name } });
     let template = template_json(w, &w.template, None);
+    let mut labels = json!({ "k8s-app": w.name });
+    for (key, value) in &state.config.workload_labels {
+        labels[key] = json!(value);
+    }
     let mut metadata = json!({
         "creationTimestamp": rfc3339(w.created_at_ms),
         "generation": generation,
-        "labels": { "k8s-app": w.name },
+        "labels": labels,
         "name": w.name,
         "namespace": w.namespace,
     });

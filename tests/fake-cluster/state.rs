@@ -100,6 +100,10 @@ pub struct Config {
     /// exits 0 without a word, as real `kubectl get --watch` does (it drops the watch's end).
     #[serde(default)]
     pub watch_ends_ms: Option<u64>,
+    /// Labels `init --label KEY=VALUE` puts on calico-node and calico-kube-controllers beside
+    /// `k8s-app` (a reconciler's, say: `addonmanager.kubernetes.io/mode=Reconcile`).
+    #[serde(default)]
+    pub workload_labels: BTreeMap<String, String>,
 }
 
 fn default_contexts() -> Vec<String> {

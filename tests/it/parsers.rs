@@ -113,6 +113,20 @@ fn kubectl_configmaps_are_read() {
     });
 }
 
+/// The namespace's Jobs (`kubectl get --raw …/jobs`), for a reconciler's migration Job: the
+/// list when it was read, kubectl's words when it was refused (a Role without `list jobs`).
+#[test]
+fn kubectl_jobs_are_read_or_refused_in_kubectls_words() {
+    insta::glob!(FIXTURES, "kubectl/get-jobs/*.stdout", |path| {
+        let output = output(path);
+        if output.success() {
+            insta::assert_debug_snapshot!(kubectl::parse_jobs(&output));
+        } else {
+            insta::assert_debug_snapshot!((output.status_text(), kubectl::failure_message(&output.stderr)));
+        }
+    });
+}
+
 /// The cluster lock's patches (`kubectl patch ds/NAME --type=json … -o name`): patched, or a
 /// failed `test` (the lock is not as the run last saw it), or another refusal.
 #[test]

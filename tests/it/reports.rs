@@ -106,6 +106,27 @@ fn exit_3_pruned_history_points_at_the_v2_6_manifest() {
     assert_run!(cluster, "exit_3_pruned_history", run);
 }
 
+/// The addon manager's label on the workloads: stopped before any change (no abort, no
+/// rollback), naming the reconciler and what to do first; `--despite-reconciler` goes on.
+#[test]
+fn exit_3_a_reconciler_that_would_re_apply_v3_is_named_before_any_change() {
+    let cluster = cluster(&["--label", "addonmanager.kubernetes.io/mode=Reconcile"]);
+    let run = cluster.run(&["run", "--yes"]);
+    assert_eq!(run.code, Some(3));
+    assert_run!(cluster, "exit_3_reconciler", run);
+    // Nothing changed: no abort, no rollback (the lock taken ahead is released).
+    let changes: Vec<String> = cluster
+        .calls()
+        .iter()
+        .map(|c| c["argv"].to_string())
+        .filter(|argv| argv.contains("\"abort\"") || (argv.contains("\"undo\"") && !argv.contains("--dry-run")))
+        .collect();
+    assert!(changes.is_empty(), "{changes:?}");
+    let anyway = cluster.run(&["run", "--yes", "--despite-reconciler"]);
+    assert_eq!(anyway.code, Some(0), "{}\n{}", anyway.stdout, anyway.stderr);
+    assert!(anyway.stdout.contains("warning: going on despite it (--despite-reconciler)"), "{}", anyway.stdout);
+}
+
 #[test]
 fn exit_4_pods_that_never_become_ready() {
     let cluster = cluster(&["--fault", "kubectl-undo-daemonset=stuck", "--nodes", "2", "--extra-pods", "0"]);

@@ -58,6 +58,8 @@ struct Model {
     replica_sets: Vec<(u64, String)>,
     /// The cluster lock's annotation on the DaemonSet, when someone holds it.
     lock: Option<String>,
+    /// Extra metadata of both workloads (labels, annotations, managedFields), merged in.
+    metadata: serde_json::Value,
 }
 
 /// A pod template with one container per image (comma-separated), and these variables.
@@ -132,10 +134,19 @@ impl Model {
                 }));
             }
         }
+        for item in items.iter_mut().filter(|i| i["kind"] == "DaemonSet" || i["kind"] == "Deployment") {
+            for (key, value) in self.metadata.as_object().into_iter().flatten() {
+                item["metadata"][key] = value.clone();
+            }
+        }
         serde_json::json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
             .to_string()
     }
 }
+
+/// The namespace's Jobs when there are none, as the API server sends them to `kubectl get --raw`.
+const EMPTY_JOBS: &str =
+    r#"{"kind":"JobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"4242"},"items":[]}"#;
 
 fn objects_command() -> String {
     kubectl().objects("kube-system").to_string()
@@ -157,6 +168,7 @@ impl Cluster {
             deployment: Some(KC_V3.into()),
             replica_sets: vec![(1, KC_V2.into()), (2, KC_V3.into())],
             lock: None,
+            metadata: serde_json::json!({}),
         };
         let mut cluster = Cluster { exec: Scripted::new(), upgrade_version: "1.0.5".into(), model };
         cluster.tools("v1.6.5", "v1.0.5");
@@ -166,8 +178,14 @@ impl Cluster {
         cluster.allowed(true);
         cluster.dry_runs(1, 1);
         cluster.calico_config();
+        cluster.jobs(EMPTY_JOBS);
         cluster.lock_free();
         cluster
+    }
+
+    /// The namespace's Jobs, read with the inspection (`kubectl get --raw …/jobs`).
+    fn jobs(&mut self, list: &str) {
+        self.exec.set(&kubectl().jobs("kube-system").to_string(), ok(list));
     }
 
     /// `calico-config`, read with the inspection: not there (the model's template takes no CNI
@@ -188,6 +206,9 @@ impl Cluster {
     fn render(&mut self) {
         let json = self.model.json();
         self.exec.set(&objects_command(), ok(&json));
+        // A kubectl before 1.21 (`old_kubectl`) shows managedFields without being asked.
+        let old = Kubectl { client: Some(version("1.15.12")), ..kubectl() };
+        self.exec.set(&old.objects("kube-system").to_string(), ok(&json));
     }
 
     /// A kubectl older than 1.16 (no `--output-watch-events`, no `--dry-run=server`): the
@@ -636,6 +657,7 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     cluster.render();
     cluster.all_pods();
     cluster.calico_config();
+    cluster.jobs(EMPTY_JOBS);
     cluster.allowed(true);
     cluster.lock_free();
     cluster.missing_dry_runs("calico-node", "calico-kube-controllers");
@@ -872,6 +894,7 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
         &k.config_map("kube-sytem", "calico-config").to_string(),
         exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"),
     );
+    cluster.exec.set(&k.jobs("kube-sytem").to_string(), ok(EMPTY_JOBS));
     cluster.exec.set(&k.can_i("list", "pods", Some("kube-sytem")).to_string(), ok("yes\n"));
     for (kind, name, resource) in [
         (WorkloadKind::DaemonSet, "calico-node", "daemonsets"),
@@ -1244,11 +1267,20 @@ fn the_watch_waits_for_the_live_rollout_status_and_follows_a_node_joining() {
     assert!(wait.message.contains("calico-node 4/4"), "{}", wait.message);
 }
 
-/// A template that does not carry the rollback's images (another actor, a mutating webhook)
-/// is seen on the first row of the DaemonSet's watch: exit 1, never converged.
+/// A template that does not carry the rollback's images (a re-apply of v3.0's manifest) is
+/// seen on the first row of the DaemonSet's watch: exit 1, never converged; the workload read
+/// once more names who set its images (managedFields) and when, and the advice is not to run
+/// again into the same tug-of-war.
 #[test]
-fn a_live_template_without_the_target_images_fails_the_wait() {
+fn a_live_template_without_the_target_images_fails_the_wait_naming_who_changed_it() {
     let mut cluster = Cluster::upgraded();
+    cluster.model.metadata = serde_json::json!({"managedFields": [
+        {"manager": "kubectl-rollout", "operation": "Update", "time": "2026-11-23T21:39:58Z",
+         "fieldsV1": {"f:spec": {"f:template": {"f:metadata": {}}}}},
+        {"manager": "kubectl-client-side-apply", "operation": "Update", "time": "2026-11-23T21:40:00Z",
+         "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {"k:{\"name\":\"node\"}": {"f:image": {}}}}}}}}
+    ]});
+    cluster.render();
     cluster.downgrades("RollingUpdate");
     let pods = pod_events(&[("ADDED", "calico-node-a", "Running", "True", NODE_V3, "<none>")]);
     cluster.exec.set(&pod_events_command(), ok(&pods));
@@ -1258,10 +1290,104 @@ fn a_live_template_without_the_target_images_fails_the_wait() {
     assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failures);
     let failure = outcome.failure().cloned().unwrap();
     assert_eq!(failure.task, "Wait for the pods");
+    assert_eq!(
+        failure.message,
+        "the rollback was undone: daemonset/calico-node's live template was changed back to quay.io/calico/node:v3.0.4, \
+         quay.io/calico/cni:v2.0.2 by `kubectl-client-side-apply` at 2026-11-23T21:40:00Z during the wait"
+    );
+    assert!(failure.safe_next.starts_with("running again now would only start the same tug-of-war: find what re-applied the template with `kubectl-client-side-apply`"), "{}", failure.safe_next);
+    assert_eq!(cluster.count(&objects_command()), 2, "the inspection, then the read of who changed the template");
+}
+
+/// A reconciler found by the inspection (the addon manager's label) stops `run` with exit 3
+/// before any change, naming it and what to do first; `--despite-reconciler` goes on, and a
+/// revert during the wait then points at it.
+#[test]
+fn a_continuous_reconciler_stops_the_run_before_any_change_unless_told_to_go_on() {
+    let mut cluster = Cluster::upgraded();
+    cluster.model.metadata = serde_json::json!({"labels": {"addonmanager.kubernetes.io/mode": "Reconcile"}});
+    cluster.render();
+    cluster.downgrades("RollingUpdate");
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
+    let failure = outcome.failure().cloned().unwrap();
+    assert_eq!(failure.task, "Inspect the cluster");
+    assert_eq!(
+        failure.message,
+        "the Kubernetes addon manager re-applies Calico's manifests: it would put v3.0 back after the rollback; nothing was changed"
+    );
+    assert_eq!(failure.details[0], "the Kubernetes addon manager (label addonmanager.kubernetes.io/mode=Reconcile on daemonset/calico-node, deployment/calico-kube-controllers)");
+    assert!(failure.safe_next.contains("--despite-reconciler"), "{}", failure.safe_next);
     assert!(
-        failure.message.starts_with("daemonset/calico-node's live template runs quay.io/calico/node:v3.0.4"),
+        cluster.exec.mutating().iter().all(|c| c.contains("calico-downgrade-lock")),
+        "{:?}",
+        cluster.exec.mutating()
+    );
+    assert_eq!(cluster.count(&kubectl().jobs("kube-system").to_string()), 1);
+
+    // Told to go on: the wait sees the template changed back, and points at the addon manager.
+    let mut cluster = Cluster::upgraded();
+    cluster.model.metadata = serde_json::json!({"labels": {"addonmanager.kubernetes.io/mode": "Reconcile"}});
+    cluster.render();
+    cluster.downgrades("RollingUpdate");
+    let pods = pod_events(&[("ADDED", "calico-node-a", "Running", "True", NODE_V3, "<none>")]);
+    cluster.exec.set(&pod_events_command(), ok(&pods));
+    let ds = workload_events(WorkloadKind::DaemonSet, &[("ADDED", 3, 3, 3, NODE_V3)]);
+    cluster.workload_watches(ok(&ds));
+    let outcome = cluster.run(Command::Run, &Options { despite_reconciler: true, ..options() });
+    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failures);
+    let inspect = outcome.steps.iter().find(|s| s.name == "Inspect the cluster").unwrap();
+    assert!(
+        inspect.summary.iter().any(|l| l.starts_with("warning: going on despite it (--despite-reconciler)")),
+        "{:?}",
+        inspect.summary
+    );
+    let failure = outcome.failure().cloned().unwrap();
+    assert!(
+        failure
+            .message
+            .starts_with("the rollback was undone: daemonset/calico-node's live template was changed back to"),
         "{}",
         failure.message
+    );
+    assert!(failure.safe_next.starts_with("running again now would only start the same tug-of-war: stop the Kubernetes addon manager first (replace Calico v3.0's manifest"), "{}", failure.safe_next);
+    let json = serde_json::to_value(outcome.facts.reconcilers.as_ref().unwrap()).unwrap();
+    assert_eq!(json["found"][0]["kind"], "addon-manager");
+    assert_eq!(json["overridden"], true);
+}
+
+/// A Helm release only warns (its next upgrade brings v3.0 back): the run goes on, and the
+/// verdict's step repeats the warning; Jobs the user may not list are "not checked", with
+/// the command an admin can run.
+#[test]
+fn a_helm_release_only_warns_and_unreadable_jobs_are_not_checked() {
+    let mut cluster = Cluster::upgraded();
+    cluster.model.metadata = serde_json::json!({
+        "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {"meta.helm.sh/release-name": "calico", "meta.helm.sh/release-namespace": "kube-system"}
+    });
+    cluster.render();
+    cluster.exec.set(
+        &kubectl().jobs("kube-system").to_string(),
+        exit(1, "", "Error from server (Forbidden): jobs.batch is forbidden: User \"operator\" cannot list resource \"jobs\" in API group \"batch\" in the namespace \"kube-system\"\n"),
+    );
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&still_v3(), &converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let inspect = outcome.steps.iter().find(|s| s.name == "Inspect the cluster").unwrap();
+    insta::assert_snapshot!(inspect
+        .summary
+        .iter()
+        .filter(|l| l.contains("Helm") || l.contains("helm") || l.contains("Jobs"))
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n"));
+    let verify = outcome.steps.iter().find(|s| s.name == "Verify and report").unwrap();
+    assert!(
+        verify.summary.iter().any(|l| l.starts_with("warning: a Helm release kube-system/calico")),
+        "{:?}",
+        verify.summary
     );
 }
 

@@ -815,6 +815,9 @@ def case_minimal_role(c):
     plan = c.tool("plan", "-v", kubeconfig=kubeconfig)
     expect(plan.rc == 0, f"plan as the README's Role exited {plan.rc}: {plan.why()}")
     expect("ok: every change the run makes is allowed" in plan.out, f"the preflight disagrees with the Role: {plan.out}")
+    # Reading Jobs is beyond the Role: only "not checked", with what an admin can run.
+    expect("migration Jobs not checked" in plan.out and "`kubectl get jobs -n kube-system`" in plan.out,
+           f"the Jobs the Role may not list are not reported as not checked: {plan.out}")
     r = c.tool("run", "--yes", kubeconfig=kubeconfig)
     expect(r.rc == 0, f"run as the README's Role exited {r.rc}: {r.why()}")
     expect("unknown:" in r.out and "an admin can list them: `kubectl get pods --all-namespaces" in r.out,
@@ -1057,6 +1060,90 @@ def case_abort_on_v3(c):
     expect(c.resource_versions() == before, "the abort changed the workloads")
 
 
+# --- reconcilers: who else manages Calico, and a revert during the wait ------------------------
+def lock_present(c):
+    try:
+        c.api.get("/api/v1/namespaces/kube-system/configmaps/calico-downgrade-lock")
+        return True
+    except ApiError:
+        return False
+
+
+def relabel(c, *labels):
+    """`kubectl label` (or `annotate`, for `annotate:KEY=VALUE`) calico-node and
+    calico-kube-controllers; each removed again at cleanup."""
+    for target in ("daemonset/calico-node", "deployment/calico-kube-controllers"):
+        for label in labels:
+            verb, _, kv = label.rpartition(":")
+            verb = verb or "label"
+            key = kv.split("=", 1)[0]
+            c.cluster.kubectl_run(verb, target, "-n", "kube-system", "--overwrite", kv)
+            c.tier.cleanup.append(lambda v=verb, t=target, k=key: c.cluster.kubectl_run(v, t, "-n", "kube-system", f"{k}-", check=False))
+
+
+def case_reconciler_label(c):
+    """calico-node labelled `addonmanager.kubernetes.io/mode: Reconcile` (the addon manager
+    re-applies it): `run` stops with exit 3 before any change, naming the addon manager and
+    what to do first; the API server shows nothing changed and no lock left. With
+    `--despite-reconciler` the run goes on and says it did."""
+    c.cluster.calico_state("upgraded", "etcd")
+    relabel(c, "addonmanager.kubernetes.io/mode=Reconcile")
+    before = c.resource_versions()
+    r = c.tool("run", "--yes")
+    expect(r.rc == 3, f"run with an addon-manager label exited {r.rc} (want 3): {r.why()}")
+    for words in ("the Kubernetes addon manager", "label addonmanager.kubernetes.io/mode=Reconcile",
+                  "/etc/kubernetes/addons", "--despite-reconciler"):
+        expect(words in r.out, f"the refusal does not say {words!r}: {r.out}")
+    expect(fake_calls(c, "calico-upgrade-abort") == 0, "calico-upgrade abort ran")
+    time.sleep(1)
+    expect(c.resource_versions() == before, "the refused run changed the workloads")
+    expect(not lock_present(c), "the refused run left the cluster lock behind")
+    c.expect_all_on(V30_IMAGES)
+    anyway = c.tool("run", "--yes", "--despite-reconciler", "--output", "json")
+    expect(anyway.rc == 0, f"run --despite-reconciler exited {anyway.rc}: {anyway.why()}")
+    found = (anyway.doc or {}).get("reconcilers") or {}
+    kinds = [(f.get("kind"), f.get("continuous")) for f in found.get("found", [])]
+    expect(kinds == [("addon-manager", True)] and found.get("overridden") is True,
+           f"the JSON's reconcilers are {found}")
+    c.expect_all_on(V26_IMAGES)
+
+
+def case_helm_warning(c):
+    """Workloads labelled by a Helm release (`app.kubernetes.io/managed-by: Helm`,
+    `meta.helm.sh/release-name`): only a warning (its next upgrade brings v3.0 back), exit 0."""
+    c.cluster.calico_state("upgraded", "etcd")
+    relabel(c, "app.kubernetes.io/managed-by=Helm", "annotate:meta.helm.sh/release-name=calico",
+            "annotate:meta.helm.sh/release-namespace=kube-system")
+    r = c.tool("run", "--yes")
+    expect(r.rc == 0, f"run with a Helm release's labels exited {r.rc}: {r.why()}")
+    warnings = [ln for ln in r.out.splitlines() if "warning:" in ln and "Helm release kube-system/calico" in ln]
+    expect(len(warnings) >= 2, f"the plan and the report do not both warn of the Helm release: {r.out}")
+    expect("helm upgrade" in r.out, f"the warning does not say what brings v3.0 back: {r.out}")
+    c.expect_all_on(V26_IMAGES)
+
+
+def case_reapply_during_wait(c):
+    """Calico v3.0's manifest re-applied (`kubectl apply`, as the addon manager or a script
+    would) while the tool waits: the run ends at once, says the rollback was undone, names the
+    manager that changed the template (`kubectl-client-side-apply`) and when, and does not
+    advise running again to wait again."""
+    c.cluster.calico_state("upgraded", "etcd")
+    kubelets = c.cluster.kubelets
+    delay = kubelets.phase_delay
+    kubelets.set_phase_delay(3.0)
+    c.tier.cleanup.append(lambda: kubelets.set_phase_delay(delay))
+    finish = c.tool("run", "--yes", "--timeout", "60s", background=True)
+    c.mid_wait()
+    c.cluster.apply("3.0", "etcd")
+    r = finish()
+    expect(r.rc == 1, f"run exited {r.rc} after the re-apply (want 1): {r.why()}")
+    for words in ("the rollback was undone", "changed back to", "by `kubectl-client-side-apply` at 20",
+                  "tug-of-war", "`kubectl-client-side-apply` (a script"):
+        expect(words in r.out, f"the report does not say {words!r}: {r.out}")
+    expect("run again to wait again" not in r.text(), "the report still advises running again to wait again")
+    expect(V30_IMAGES >= c.ds_template_images(), "the DaemonSet's template is not the re-applied v3.0")
+
+
 CASES = {
     "run-twice": (case_run_twice, KUBECTLS),
     "plan": (case_plan, KUBECTLS),
@@ -1089,6 +1176,9 @@ CASES = {
     "fleet-two-clusters": (case_fleet_two_clusters, ["1.33"]),
     "watch-ends": (case_watch_ends, ["1.20", "1.33"]),
     "big-rollout": (case_big_rollout, ["1.33"]),
+    "reconciler-label": (case_reconciler_label, ["1.20", "1.33"]),
+    "helm-warning": (case_helm_warning, ["1.31"]),
+    "reapply-during-wait": (case_reapply_during_wait, ["1.20", "1.33"]),
 }
 
 

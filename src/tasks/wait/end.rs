@@ -35,26 +35,106 @@ pub(super) fn pod_list(pods: &[PodRef]) -> Vec<String> {
         .collect()
 }
 
+/// A workload whose live template no longer carries the rollback's target images: something
+/// changed it back during the wait.
+pub(super) struct Reverted {
+    target: Target,
+    live: Vec<String>,
+}
+
+impl Reverted {
+    fn reference(&self) -> String {
+        format!("{}/{}", self.target.kind.printed_kind(), self.target.name)
+    }
+
+    /// What the wait saw: the live images and the rollback's.
+    fn message(&self) -> String {
+        format!(
+            "{}'s live template runs {} instead of the rollback's {}",
+            self.reference(),
+            self.live.join(", "),
+            self.target.images.join(", ")
+        )
+    }
+}
+
 /// The rollback's check, on the wait's view of the workloads: each live template carries the
 /// target images (`Roll back` reports kubectl's answer; this sees the template itself).
-pub(super) fn check_templates(targets: &[Target], statuses: &[kubectl::WorkloadStatus]) -> Result<(), Stop> {
+pub(super) fn check_templates(targets: &[Target], statuses: &[kubectl::WorkloadStatus]) -> Result<(), Reverted> {
     for target in targets {
         if let Some(status) = statuses.iter().find(|s| s.kind == target.kind && s.name == target.name) {
             if !crate::cluster::same_images(&status.images, &target.images) {
-                return Err(Stop::new(
-                    Exit::StepFailed,
-                    format!(
-                        "{}/{}'s live template runs {} instead of the rollback's {}",
-                        target.kind.printed_kind(),
-                        target.name,
-                        status.images.join(", "),
-                        target.images.join(", ")
-                    ),
-                ));
+                return Err(Reverted { target: target.clone(), live: status.images.clone() });
             }
         }
     }
     Ok(())
+}
+
+/// The rollback was undone during the wait: the workload is read once more (the inspection's
+/// query, managedFields included) to name who set the template's images and when (the
+/// managedFields entries that own them: an update takes a field from its former owner), and
+/// the advice points at that manager, or at the reconciler the inspection found, instead of a
+/// run that would only start the same tug-of-war again.
+pub(super) fn reverted(ctx: &mut Context, reverted: Reverted) -> Stop {
+    let invocation = ctx.kubectl().objects(&ctx.options.namespace);
+    let read = match ctx.run_raw(&invocation) {
+        Ok(output) if output.success() => kubectl::parse_objects(&output).map_err(|e| e.headline()),
+        Ok(output) => Err(kubectl::failure_message(&output.stderr)),
+        Err(error) => Err(error.to_string()),
+    };
+    let target = &reverted.target;
+    let management = read.as_ref().map(|objects| {
+        let list = match target.kind {
+            kubectl::WorkloadKind::DaemonSet => &objects.daemonsets,
+            kubectl::WorkloadKind::Deployment => &objects.deployments,
+        };
+        list.iter().find(|o| o.row.name == target.name).map(|o| o.management.clone())
+    });
+    let setters: Vec<kubectl::FieldManager> = match &management {
+        Ok(Some(management)) => crate::reconcilers::image_setters(management).into_iter().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut details = vec![reverted.message()];
+    details.extend(setters.iter().map(|s| {
+        format!("images set by `{}` ({}) at {}", s.manager, s.operation, s.time.as_deref().unwrap_or("an unknown time"))
+    }));
+    match &management {
+        Err(why) => details.push(format!("who changed it could not be read: `{}`: {why}", invocation.short())),
+        Ok(None) => details.push(format!("{} is gone", reverted.reference())),
+        Ok(Some(_)) if setters.is_empty() => {
+            details.push("no managedFields entry owns the template's images: who changed it is not recorded".into())
+        }
+        Ok(Some(_)) => {}
+    }
+    let by = setters.first().map(|s| {
+        let when = s.time.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
+        format!(" by `{}`{when}", s.manager)
+    });
+    let message = format!(
+        "the rollback was undone: {}'s live template was changed back to {}{} during the wait",
+        reverted.reference(),
+        reverted.live.join(", "),
+        by.clone().unwrap_or_default()
+    );
+    // Who to stop first: the reconciler the manager's name belongs to, else the continuous ones
+    // the inspection found (`--despite-reconciler`), else whoever ran that manager.
+    let known = ctx.facts.reconcilers.as_ref().map(|r| r.found.clone()).unwrap_or_default();
+    let kind = setters.first().and_then(|s| crate::reconcilers::Kind::of_manager(&s.manager));
+    let culprit = known.iter().find(|r| Some(r.kind) == kind).or_else(|| known.iter().find(|r| r.continuous));
+    let safe_next = match (culprit, setters.first()) {
+        (Some(reconciler), _) => format!(
+            "running again now would only start the same tug-of-war: stop {} first ({}), then run again",
+            reconciler.kind.title(),
+            reconciler.first
+        ),
+        (None, Some(setter)) => format!(
+            "running again now would only start the same tug-of-war: find what re-applied the template with `{}` (a script, a CI job, a person re-applying Calico v3.0's manifest, a reconciler) and stop it, then run again",
+            setter.manager
+        ),
+        (None, None) => "running again now would only start the same tug-of-war: find what changed the template back and stop it, then run again".to_string(),
+    };
+    Stop::new(Exit::StepFailed, message).with_details(details).with_safe_next(safe_next)
 }
 
 /// The end of the wait without convergence: what was last seen (nothing yet: every pod

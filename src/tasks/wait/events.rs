@@ -55,9 +55,10 @@ const WATCH_ATTEMPTS: u32 = 3;
 /// Why the watches were stopped from inside.
 enum Verdict {
     Converged(Vec<Progress>),
-    /// A workload's live template does not carry the rollback's target images, or the
-    /// workload was deleted: exit 1 with this message.
+    /// The workload was deleted: exit 1 with this message.
     Broken(String),
+    /// A workload's live template does not carry the rollback's target images.
+    Reverted(super::end::Reverted),
     Unreadable(usize, Unrecognised),
 }
 
@@ -92,6 +93,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut 
                 return Ok(Ending::Converged(converged(ctx, pace, started, &progress)));
             }
             Some(Verdict::Broken(message)) => return Err(Stop::new(Exit::StepFailed, message)),
+            Some(Verdict::Reverted(reverted)) => return Err(super::end::reverted(ctx, reverted)),
             Some(Verdict::Unreadable(index, error)) => return Err(ctx.unrecognised(refs[index], error)),
             None => {}
         }
@@ -236,8 +238,9 @@ fn follow(
                         )));
                         return Flow::Stop;
                     }
-                    if let Err(stop) = check_templates(std::slice::from_ref(target), std::slice::from_ref(&status)) {
-                        verdict = Some(Verdict::Broken(stop.message));
+                    if let Err(reverted) = check_templates(std::slice::from_ref(target), std::slice::from_ref(&status))
+                    {
+                        verdict = Some(Verdict::Reverted(reverted));
                         return Flow::Stop;
                     }
                     let slot = &mut view.statuses[index - 1];

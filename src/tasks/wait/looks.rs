@@ -114,7 +114,9 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut 
             Look::Lost(cause) => return Err(timed_out(ctx, &targets, pace, started, Some(cause))),
         };
         if let Some(statuses) = &ctx.facts.rollout {
-            check_templates(&targets, statuses)?;
+            if let Err(reverted) = check_templates(&targets, statuses) {
+                return Err(super::end::reverted(ctx, reverted));
+            }
         }
         let at = ctx.exec.now().saturating_duration_since(started);
         pace.observe(at, &progress, ctx.facts.rollout.as_deref().unwrap_or(&[]));
