@@ -84,7 +84,14 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     };
     for _ in 0..2 {
         let create = kubectl.create_lock(&namespace, &holder.data());
-        let output = ctx.run(&create)?;
+        // A create the server never received (refused: the API server restarting) is made
+        // again; one whose answer was lost is not repeated: it fails below, saying that the
+        // lock may exist and when it expires.
+        let output = match ctx.run_mutation(&create, &mut |_| Ok(super::Landed::Unknown))? {
+            super::Mutation::Answered(result) | super::Mutation::Landed(result) => {
+                result.map_err(|error| super::exec_stop(&create, &error))?
+            }
+        };
         if output.success() {
             let created = kubectl::parse_config_map(&output)
                 .map_err(|e| ctx.unrecognised(&create, e))?

@@ -28,7 +28,7 @@ pub mod typha;
 pub mod verify;
 pub mod wait;
 
-pub use context::{Ahead, Context, Environment, LockHold};
+pub use context::{Ahead, Context, Environment, Landed, LockHold, Mutation};
 pub use facts::{
     CalicoConfig, CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, OtherWorkload, TemplateChanges, Tools,
     WayBack,

@@ -1525,6 +1525,24 @@ const TRANSIENT: &[&str] = &[
     "no route to host",
 ];
 
+/// Whether a failure that a retry may fix (`transient_failure`) also says that the request
+/// never reached the API server, so that a command that changes the cluster can be run again
+/// without reading back: the connection was refused (`The connection to the server HOST was
+/// refused`, `dial tcp HOST: connect: connection refused`), there was no route, or the dial or
+/// the TLS handshake timed out. A reset, an `EOF`, a timeout waiting for the answer, a 5xx or an
+/// etcd leader change may come after the server had the request: not so.
+pub fn never_sent(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    let dial = lower
+        .lines()
+        .any(|line| line.contains("dial tcp") && (line.contains("i/o timeout") || line.contains("connect: ")));
+    lower.contains("connection refused")
+        || lower.contains("was refused")
+        || lower.contains("no route to host")
+        || lower.contains("tls handshake timeout")
+        || dial
+}
+
 /// What no retry fixes: the caller's permissions, a missing object, an unknown flag.
 const PERMANENT: &[&str] = &[
     "(forbidden)",
