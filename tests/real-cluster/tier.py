@@ -647,9 +647,13 @@ def case_lock_held_and_expired(c):
 def case_fleet_two_clusters(c):
     """Two control planes side by side and one real `ansible-playbook` (forks 2) downgrading both
     at once with the fleet playbook from one controller and one HOME: each host's result."""
-    venv = os.path.join(ROOT, "target", "ansible-venv", "bin")
+    # The case installs what it needs itself: ansible-core in a virtual environment, made once
+    # and reused (the same one scripts/ansible/test uses).
+    made = subprocess.run([os.path.join(ROOT, "scripts", "ansible", "venv")], capture_output=True, text=True)
+    expect(made.returncode == 0, f"scripts/ansible/venv failed: {made.stderr.strip()[-800:]}")
+    venv = os.path.join(made.stdout.strip().splitlines()[-1], "bin")
     playbook = shutil.which("ansible-playbook", path=venv)
-    expect(playbook is not None, f"no ansible-playbook in {venv}: run scripts/ansible/test first (CI does)")
+    expect(playbook is not None, f"no ansible-playbook in {venv} after scripts/ansible/venv")
     second = Cluster(os.path.join(c.dir, "second"), c.tier.args.bin_dir, nodes=2, quiet=True)
     c.tier.cleanup.append(second.stop)
     c.cluster.calico_state("upgraded", "etcd")
