@@ -446,14 +446,15 @@ impl<'a> Context<'a> {
     /// Run `all` at the same time (`Exec::run_round`), and again together those that failed in
     /// a way a retry fixes (read-only kubectl commands, `kubectl::transient_failure`), after
     /// capped exponential backoff, until none did or the budget is spent: `Context::deadline`
-    /// during the wait, else [`INSPECTION_RETRY_BUDGET`] from the round's start. Before any
+    /// during the wait, else [`INSPECTION_RETRY_BUDGET`] from the first failure, started anew
+    /// after an attempt in which the cluster answered some of them. Before any
     /// change, the first answer that says the cluster cannot be reached with this configuration
     /// (`kubectl::unreachable`) settles it: the commands still running are stopped, and the
     /// round ends with that answer (`ExecError::Unreachable`). Each retry is shown and counted
     /// in [`Context::hiccups`]; nothing is recorded here (see `record_tries`).
     fn round(&mut self, all: &[&Invocation]) -> Round {
         let mut tries: Vec<Vec<Try>> = all.iter().map(|_| Vec::new()).collect();
-        let until = self.deadline.unwrap_or_else(|| self.exec.now() + INSPECTION_RETRY_BUDGET);
+        let mut until = self.deadline;
         let mut pending: Vec<usize> = (0..all.len()).collect();
         let mut retried = 0;
         let mut told: Option<String> = None;
@@ -481,12 +482,21 @@ impl<'a> Context<'a> {
             });
             if let Some((kind, stderr)) = settled {
                 let settled = self.unreachable(kind.meaning(), &stderr);
-                return Round { tries, until: Some(until), retried, settled: Some(settled) };
+                return Round { tries, until, retried, settled: Some(settled) };
             }
             let retry: Vec<usize> = pending.iter().copied().filter(|&i| retryable(all[i], last(i)).is_some()).collect();
             let Some(&first) = retry.first() else { break };
             let cause = retryable(all[first], last(first)).expect("retryable");
             let now = self.exec.now();
+            // The budget runs from the first failure; an attempt in which the cluster answered
+            // some of the commands (it is up again, slow to answer the rest: a restarting API
+            // server whose discovery still times out) starts it anew for the rest. The batch
+            // shrinks each time, so this ends.
+            let answered = retry.len() < pending.len();
+            if until.is_none() || (answered && self.deadline.is_none()) {
+                until = Some(self.deadline.unwrap_or(now + INSPECTION_RETRY_BUDGET));
+            }
+            let until = until.expect("set above");
             let pause = backoff(retried + 1);
             if now + pause >= until {
                 break;
@@ -510,7 +520,7 @@ impl<'a> Context<'a> {
             }
             pending = retry;
         }
-        Round { tries, until: Some(until), retried, settled: None }
+        Round { tries, until, retried, settled: None }
     }
 
     /// Record every attempt of a command run in a round, each with the time it took; the last

@@ -1553,9 +1553,12 @@ const PERMANENT: &[&str] = &[
     "unknown flag",
     "unknown shorthand flag",
     "unknown command",
-    "error: the server doesn't have a resource type",
+    NO_RESOURCE_TYPE,
     "you must be logged in",
 ];
+
+/// kubectl's words for a resource type its API discovery did not find.
+const NO_RESOURCE_TYPE: &str = "error: the server doesn't have a resource type";
 
 /// Why kubectl could not reach the cluster, when no retry within a run can fix it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1637,9 +1640,17 @@ pub fn stderr_lines(stderr: &str) -> Vec<String> {
 
 /// The stderr line that makes a kubectl failure transient (a retry may succeed), or `None`:
 /// a failure is transient only when one line names a transient cause and none a permanent one.
+///
+/// kubectl whose API discovery failed for a transient cause goes on without it and then says
+/// `error: the server doesn't have a resource type "ds"` (kubectl 1.33 against an API server
+/// that was starting: `fixtures/kubectl/rollout-undo/ds-dry-run-server-discovery-failed-1.33.stderr`):
+/// that is the discovery's failure, transient, not a resource the server lacks. The cause is
+/// then klog's error text (`couldn't get current server API group list: … TLS handshake timeout`).
 pub fn transient_failure(stderr: &str) -> Option<String> {
     let lower = stderr.to_ascii_lowercase();
-    if PERMANENT.iter().any(|p| lower.contains(p)) {
+    let discovery_failed = lower.contains("couldn't get current server api group list");
+    let permanent = PERMANENT.iter().filter(|p| !(discovery_failed && **p == NO_RESOURCE_TYPE));
+    if permanent.into_iter().any(|p| lower.contains(p)) {
         return None;
     }
     let line = stderr.lines().rev().find(|line| {
@@ -1647,5 +1658,10 @@ pub fn transient_failure(stderr: &str) -> Option<String> {
         // `Get "https://…/api/v1/pods": EOF`: the server closed the connection mid-request.
         line.trim_end().ends_with(": eof") || TRANSIENT.iter().any(|t| line.contains(t))
     })?;
-    Some(line.trim().to_string())
+    // klog's `E1207 … memcache.go:265] "Unhandled Error" err="…"`: its error text.
+    let line = match line.split_once(" err=\"") {
+        Some((_, error)) => error.trim_end().trim_end_matches('"').replace("\\\"", "\""),
+        None => line.trim().to_string(),
+    };
+    Some(line)
 }
