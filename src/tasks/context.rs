@@ -176,15 +176,19 @@ fn unreachable_answer(
 }
 
 /// kubectl's cause when a read-only kubectl command failed in a way a retry can fix
-/// (`kubectl::transient_failure`), or `None`.
-fn retryable(invocation: &Invocation, result: &Result<Output, ExecError>) -> Option<String> {
+/// (`kubectl::transient_failure`), or `None`. `restarting`: the server was refusing or failing
+/// requests a moment ago, so a resource type its discovery does not list yet is the API server
+/// starting (`kubectl::no_resource_type`), which a retry fixes too.
+fn retryable(invocation: &Invocation, result: &Result<Output, ExecError>, restarting: bool) -> Option<String> {
     match result {
         Ok(output)
             if invocation.tool == crate::exec::Tool::Kubectl
                 && invocation.effect == Effect::ReadOnly
                 && !output.success() =>
         {
+            let starting = restarting && crate::tools::kubectl::no_resource_type(&output.stderr);
             crate::tools::kubectl::transient_failure(&output.stderr)
+                .or_else(|| starting.then(|| crate::tools::kubectl::failure_message(&output.stderr)))
         }
         _ => None,
     }
@@ -484,9 +488,11 @@ impl<'a> Context<'a> {
                 let settled = self.unreachable(kind.meaning(), &stderr);
                 return Round { tries, until, retried, settled: Some(settled) };
             }
-            let retry: Vec<usize> = pending.iter().copied().filter(|&i| retryable(all[i], last(i)).is_some()).collect();
+            let restarting = retried > 0;
+            let retry: Vec<usize> =
+                pending.iter().copied().filter(|&i| retryable(all[i], last(i), restarting).is_some()).collect();
             let Some(&first) = retry.first() else { break };
-            let cause = retryable(all[first], last(first)).expect("retryable");
+            let cause = retryable(all[first], last(first), restarting).expect("retryable");
             let now = self.exec.now();
             // The budget runs from the first failure; an attempt in which the cluster answered
             // some of the commands (it is up again, slow to answer the rest: a restarting API
@@ -502,7 +508,7 @@ impl<'a> Context<'a> {
                 break;
             }
             retried += 1;
-            self.hiccups.extend(retry.iter().map(|&i| retryable(all[i], last(i)).expect("retryable")));
+            self.hiccups.extend(retry.iter().map(|&i| retryable(all[i], last(i), restarting).expect("retryable")));
             let why = if told.as_deref() == Some(cause.as_str()) { String::new() } else { format!(" ({cause})") };
             told = Some(cause);
             let commands = if retry.len() == 1 { String::new() } else { format!(" of {} commands", retry.len()) };
@@ -681,7 +687,7 @@ impl<'a> Context<'a> {
             if let Some(kind) = crate::tools::kubectl::unreachable(&failed.stderr).filter(|_| before_any_change) {
                 return Err(self.unreachable(kind.meaning(), &failed.stderr));
             }
-            let Some(cause) = crate::tools::kubectl::transient_failure(&failed.stderr) else { return result };
+            let Some(cause) = retryable(invocation, &result, attempt > 0) else { return result };
             attempt += 1;
             let now = self.exec.now();
             let until = *until.get_or_insert(now + INSPECTION_RETRY_BUDGET);

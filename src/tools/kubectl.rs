@@ -1557,6 +1557,15 @@ const PERMANENT: &[&str] = &[
     "you must be logged in",
 ];
 
+/// Whether kubectl said that the server has no such resource type (its API discovery did not
+/// list it). Every type the tool names exists on every server it supports, so right after the
+/// server refused connections this is an API server that has just started and does not serve
+/// every group yet (kube-apiserver v1.20.2 restarted: `fixtures/kubectl/rollout-undo/
+/// ds-dry-run-server-no-type-after-restart-1.33.stderr`; the same command succeeded 8 s later).
+pub fn no_resource_type(stderr: &str) -> bool {
+    stderr.to_ascii_lowercase().contains(NO_RESOURCE_TYPE)
+}
+
 /// kubectl's words for a resource type its API discovery did not find.
 const NO_RESOURCE_TYPE: &str = "error: the server doesn't have a resource type";
 

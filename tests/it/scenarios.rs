@@ -1370,3 +1370,35 @@ fn a_mutation_is_repeated_only_when_it_never_reached_the_server_or_was_read_back
     assert!(matches!(mutation, Mutation::Answered(Ok(ref o)) if !o.success()), "{mutation:?}");
     assert_eq!((ran, reads), (1, 0));
 }
+
+/// An API server that refused connections comes back, and its first answers come before it
+/// serves every API group: `the server doesn't have a resource type "ds"` (real, kube-apiserver
+/// v1.20.2 just restarted). After a refusal that is the server starting, retried with the
+/// round; without one before it, it is kubectl's answer.
+#[test]
+fn a_resource_type_missing_right_after_an_outage_is_retried_with_the_round() {
+    const NO_TYPE: &str =
+        include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-server-no-type-after-restart-1.33.stderr");
+    let dry_run = kubectl()
+        .rollout_undo_previous_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node")
+        .to_string();
+    let mut cluster = Cluster::upgraded();
+    cluster.exec.set(&dry_run, exit(1, "", UNREACHABLE));
+    cluster.exec.on(&dry_run, exit(1, "", NO_TYPE));
+    cluster.exec.on(&dry_run, ok("daemonset.apps/calico-node rolled back (server dry run)\n"));
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    assert_eq!(cluster.count(&dry_run), 3);
+
+    // The same answer with no outage before it is not retried: the run stops on it.
+    let mut cluster = Cluster::upgraded();
+    cluster.exec.set(&dry_run, exit(1, "", NO_TYPE));
+    cluster.downgrades("RollingUpdate");
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::StepFailed, "{:#?}", outcome.failures);
+    assert_eq!(cluster.count(&dry_run), 1);
+    assert!(outcome.failure().unwrap().message.contains("doesn't have a resource type"), "{:#?}", outcome.failures);
+    assert!(cluster.exec.mutating().is_empty());
+}
