@@ -269,6 +269,10 @@ pub enum ExecError {
     /// answer within the inspection's retry budget, before anything was changed: the message
     /// and details name the kubeconfig, the context, the server and kubectl's own words.
     Unreachable { message: String, details: Vec<String> },
+    /// Stopped unfinished because another command of the same round had already settled the
+    /// run (`Exec::run_round`: kubectl said the cluster cannot be reached with this
+    /// configuration): its answer could change nothing.
+    Settled,
     /// Any other failure to spawn or wait.
     Io(String),
     /// The cluster lock was lost (another run took it over, or it could not be renewed within
@@ -292,6 +296,9 @@ impl fmt::Display for ExecError {
             ExecError::Deadline => f.write_str("stopped at the end of --timeout"),
             ExecError::RefusedInCheckMode => {
                 f.write_str("refused: check mode never runs a command that changes the cluster")
+            }
+            ExecError::Settled => {
+                f.write_str("stopped unfinished: another answer of the same round had settled the run")
             }
             ExecError::Io(message) => f.write_str(message),
             ExecError::LockLost(why) => write!(f, "not run: the cluster lock was lost ({why})"),
@@ -366,6 +373,31 @@ pub trait Exec {
         deadline: Option<std::time::Instant>,
     ) -> Vec<Result<Output, ExecError>> {
         invocations.iter().map(|invocation| self.run_by(invocation, deadline)).collect()
+    }
+
+    /// [`Exec::run_all`], stopping the rest the moment one ends with an answer that `settles`
+    /// (given its index and result) says settles the round: each command still running then is
+    /// stopped with its process group and gets `Err(ExecError::Settled)`; those that ended
+    /// before keep their own results. The default runs them one after another, and runs none
+    /// after a settling answer.
+    fn run_round(
+        &mut self,
+        invocations: &[&Invocation],
+        deadline: Option<std::time::Instant>,
+        settles: &dyn Fn(usize, &Result<Output, ExecError>) -> bool,
+    ) -> Vec<Result<Output, ExecError>> {
+        let mut settled = false;
+        let mut results = Vec::with_capacity(invocations.len());
+        for (index, invocation) in invocations.iter().enumerate() {
+            if settled {
+                results.push(Err(ExecError::Settled));
+                continue;
+            }
+            let result = self.run_by(invocation, deadline);
+            settled = settles(index, &result);
+            results.push(result);
+        }
+        results
     }
 
     /// Follow several long-lived commands at once (the watch of the pods and one of each

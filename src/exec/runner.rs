@@ -330,6 +330,22 @@ impl Capture {
     }
 }
 
+/// Stop every child of a round that has no result yet (but `except`, which just ended) with
+/// its process group.
+fn kill_unfinished(
+    running: &[Result<Running, ExecError>],
+    results: &[Option<Result<Output, ExecError>>],
+    except: usize,
+) {
+    for (index, child) in running.iter().enumerate() {
+        if let (Ok(child), None) = (child, &results[index]) {
+            if index != except {
+                kill_group(&child.handle.pids());
+            }
+        }
+    }
+}
+
 /// Stop a child and everything in its process group.
 fn kill_group(pids: &[u32]) {
     for &pid in pids {
@@ -365,6 +381,18 @@ impl Exec for Runner {
     /// Every command is started before the first is waited for: independent reads take the
     /// time of the slowest instead of the sum. Each is journaled as it is collected.
     fn run_all(&mut self, invocations: &[&Invocation], by: Option<Instant>) -> Vec<Result<Output, ExecError>> {
+        self.run_round(invocations, by, &|_, _| false)
+    }
+
+    /// `run_all`, and the moment a command's answer settles the round, every command still
+    /// running is killed with its process group (their results `Err(Settled)`): the round ends
+    /// with that answer, not with the slowest.
+    fn run_round(
+        &mut self,
+        invocations: &[&Invocation],
+        by: Option<Instant>,
+        settles: &dyn Fn(usize, &Result<Output, ExecError>) -> bool,
+    ) -> Vec<Result<Output, ExecError>> {
         let running: Vec<Result<Running, ExecError>> =
             invocations.iter().map(|invocation| self.start(invocation)).collect();
         let mut results: Vec<Option<Result<Output, ExecError>>> = vec![None; running.len()];
@@ -401,8 +429,8 @@ impl Exec for Runner {
                             child.handle.wait().map(|o| child.capture.collect(to_output(o, child.clock.elapsed())));
                         // One that exited by itself before the stop keeps its own result.
                         let killed = collected.as_ref().is_ok_and(|o| o.signal == Some(libc::SIGKILL));
-                        let stop = if killed { stop.clone() } else { None };
-                        let result = match (&stop, collected) {
+                        let reason = if killed { stop.clone() } else { None };
+                        let result = match (&reason, collected) {
                             (Some(ExecError::TimedOut { after, .. }), Ok(partial)) => Err(ExecError::TimedOut {
                                 after: *after,
                                 stdout: partial.stdout,
@@ -413,6 +441,10 @@ impl Exec for Runner {
                             (None, Err(e)) => Err(ExecError::Io(e.to_string())),
                         };
                         self.record(invocations[index], child.started, &result);
+                        if stop.is_none() && settles(index, &result) {
+                            stop = Some(ExecError::Settled);
+                            kill_unfinished(&running, &results, index);
+                        }
                         results[index] = Some(result);
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) if stop.is_none() => {
@@ -433,11 +465,7 @@ impl Exec for Runner {
                             None
                         };
                         if stop.is_some() {
-                            for (index, child) in running.iter().enumerate() {
-                                if let (Ok(child), None) = (child, &results[index]) {
-                                    kill_group(&child.handle.pids());
-                                }
-                            }
+                            kill_unfinished(&running, &results, usize::MAX);
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -41,7 +41,7 @@ pub struct Context<'a> {
     commands: Vec<CommandRecord>,
     /// Read-only commands a task started early for the next one (`prefetch`), with their
     /// results: `run` hands such a result out instead of running the command again.
-    prefetched: Vec<(Invocation, Result<Output, ExecError>, Duration)>,
+    prefetched: Vec<Had>,
     /// When the command now running started (by the executor's clock), for its duration.
     started: Option<std::time::Instant>,
     /// Read-only commands started in the background for a later task (`start_in_background`),
@@ -82,6 +82,61 @@ pub enum LockHold {
     Lost(String),
 }
 
+/// A command run ahead for a later task, every attempt of it (a round retries what failed in
+/// a way a retry fixes), and what is left of the round's retry budget.
+#[derive(Debug)]
+struct Had {
+    invocation: Invocation,
+    tries: Vec<Try>,
+    /// The end of the round's retry budget, and how many retries the round made: a task that
+    /// takes a result that still failed so goes on within what is left, never a new budget.
+    until: Option<Instant>,
+    retried: u32,
+}
+
+/// What is left of a round's retry budget for a command it ran: the budget's end, and the
+/// retries the round made.
+type Budget = (Option<Instant>, u32);
+
+/// One attempt of a command run ahead: its result and how long it took.
+#[derive(Debug)]
+struct Try {
+    result: Result<Output, ExecError>,
+    took: Duration,
+}
+
+/// What a round of commands run together came to (`Context::round`).
+struct Round {
+    /// Per command, every attempt, the last one its result.
+    tries: Vec<Vec<Try>>,
+    until: Option<Instant>,
+    retried: u32,
+    /// The answer that settled the run (an unreachable cluster before any change, a signal):
+    /// the round stopped there.
+    settled: Option<ExecError>,
+}
+
+/// What a read back says of a mutating command whose answer was lost ([`Context::run_mutation`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Landed {
+    /// It took effect: not run again.
+    Yes,
+    /// It did not: run again, within the retry budget.
+    No,
+    /// The read back cannot tell: not run again; the caller says what may have changed.
+    Unknown,
+}
+
+/// How a mutating command run with [`Context::run_mutation`] ended.
+#[derive(Debug)]
+pub enum Mutation {
+    /// kubectl's own answer: it succeeded, or said no in a way no retry fixes, or failed in a
+    /// way a retry fixes with no time left (or a read back that could not tell).
+    Answered(Result<Output, ExecError>),
+    /// Its answer was lost (the failure kept here), and the read back found that it took effect.
+    Landed(Result<Output, ExecError>),
+}
+
 /// The later tasks of the command that the inspection starts commands for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ahead {
@@ -112,6 +167,39 @@ pub fn ridden_out(hiccups: &[String], (one, many): (&str, &str)) -> Option<Strin
     let count = hiccups.len();
     let what = if count == 1 { one } else { many };
     Some(format!("ridden out: {count} {what} the cluster did not answer, retried (last: {last})"))
+}
+
+/// Why a kubectl answer says the cluster cannot be reached with this configuration at all
+/// (`kubectl::unreachable`), or `None`.
+fn unreachable_answer(
+    invocation: &Invocation,
+    result: &Result<Output, ExecError>,
+) -> Option<crate::tools::kubectl::Unreachable> {
+    match result {
+        Ok(output) if invocation.tool == crate::exec::Tool::Kubectl && !output.success() => {
+            crate::tools::kubectl::unreachable(&output.stderr)
+        }
+        _ => None,
+    }
+}
+
+/// kubectl's cause when a read-only kubectl command failed in a way a retry can fix
+/// (`kubectl::transient_failure`), or `None`. `restarting`: the server was refusing or failing
+/// requests a moment ago, so a resource type its discovery does not list yet is the API server
+/// starting (`kubectl::no_resource_type`), which a retry fixes too.
+fn retryable(invocation: &Invocation, result: &Result<Output, ExecError>, restarting: bool) -> Option<String> {
+    match result {
+        Ok(output)
+            if invocation.tool == crate::exec::Tool::Kubectl
+                && invocation.effect == Effect::ReadOnly
+                && !output.success() =>
+        {
+            let starting = restarting && crate::tools::kubectl::no_resource_type(&output.stderr);
+            crate::tools::kubectl::transient_failure(&output.stderr)
+                .or_else(|| starting.then(|| crate::tools::kubectl::failure_message(&output.stderr)))
+        }
+        _ => None,
+    }
 }
 
 /// `kubectl get pods`: the tool and the words before the first flag, for progress lines.
@@ -226,12 +314,84 @@ impl<'a> Context<'a> {
     /// retry is shown in the progress. A mutating command is never repeated here: its caller
     /// inspects again and decides again.
     pub fn run_raw(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
-        self.retrying(invocation, None)
+        self.retrying(invocation, None, None)
     }
 
-    /// Run independent commands at the same time (`Exec::run_all`), each recorded as `run_raw`
-    /// records it; one that failed in a way a retry can fix is then retried on its own, as
-    /// `run_raw` retries. The results come in the order given.
+    /// Run a kubectl command that changes the cluster with its change as its last request (a
+    /// create, a patch), riding out what a retry fixes without ever repeating it blindly:
+    /// - a failure that says the request never reached the server (`kubectl::never_sent`:
+    ///   connection refused, no route, a dial or TLS handshake timeout) is run again;
+    /// - one whose answer may have been lost after the server had it (reset, EOF, a timeout, 5xx,
+    ///   an etcd leader change; killed at `--command-timeout`) is read back first with
+    ///   `read_back`: [`Landed::Yes`] ends here ([`Mutation::Landed`]), [`Landed::No`] runs it
+    ///   again, [`Landed::Unknown`] ends with kubectl's answer;
+    ///
+    /// after capped exponential backoff, within the same budget as reads (`Context::deadline`, or
+    /// [`INSPECTION_RETRY_BUDGET`] from the first retry). A result started ahead (in the
+    /// background) is taken as the first attempt. Every attempt is recorded and every retry shown.
+    pub fn run_mutation(
+        &mut self,
+        invocation: &Invocation,
+        read_back: &mut dyn FnMut(&mut Context<'a>) -> Result<Landed, Stop>,
+    ) -> Result<Mutation, Stop> {
+        let mut until = self.deadline;
+        let mut attempt = 0;
+        let mut first = true;
+        loop {
+            let ahead = if first { self.take_ahead(invocation).map(|(result, _)| result) } else { None };
+            first = false;
+            let result = match ahead {
+                Some(result) => result,
+                None => {
+                    self.command_started(invocation);
+                    let result = self.exec.run_by(invocation, self.deadline);
+                    self.record(invocation, &result);
+                    result
+                }
+            };
+            let (cause, never_sent) = match &result {
+                Ok(output) if output.success() => return Ok(Mutation::Answered(result)),
+                Ok(output) => match crate::tools::kubectl::transient_failure(&output.stderr) {
+                    Some(cause) => (cause, crate::tools::kubectl::never_sent(&output.stderr)),
+                    None => return Ok(Mutation::Answered(result)),
+                },
+                Err(ExecError::TimedOut { .. }) => ("no answer within --command-timeout".to_string(), false),
+                Err(_) => return Ok(Mutation::Answered(result)),
+            };
+            if invocation.tool != crate::exec::Tool::Kubectl {
+                return Ok(Mutation::Answered(result));
+            }
+            if !never_sent {
+                match read_back(self)? {
+                    Landed::Yes => return Ok(Mutation::Landed(result)),
+                    Landed::No => {}
+                    Landed::Unknown => return Ok(Mutation::Answered(result)),
+                }
+            }
+            attempt += 1;
+            let now = self.exec.now();
+            let until = *until.get_or_insert(now + INSPECTION_RETRY_BUDGET);
+            let pause = backoff(attempt);
+            if now + pause >= until {
+                self.observer.progress(&format!("{} failed: {cause}; no time left to retry", short_name(invocation)));
+                return Ok(Mutation::Answered(result));
+            }
+            self.hiccups.push(cause.clone());
+            let how = if never_sent { "it never reached the server" } else { "read back: not made" };
+            self.observer.progress(&format!(
+                "no answer from {} ({cause}; {how}): `{}` again in {:.1}s, for up to {:.0}s more",
+                self.server(),
+                short_name(invocation),
+                pause.as_secs_f64(),
+                until.saturating_duration_since(now).as_secs_f64()
+            ));
+            self.exec.sleep(pause).map_err(|error| exec_stop(invocation, &error))?;
+        }
+    }
+
+    /// Run independent commands at the same time as one round ([`Context::prefetch`]), each
+    /// recorded as `run_raw` records it; those that failed in a way a retry can fix are retried
+    /// together, within one budget. The results come in the order given.
     pub fn run_all_raw(&mut self, invocations: &[&Invocation]) -> Vec<Result<Output, ExecError>> {
         self.prefetch(invocations, Vec::new())
     }
@@ -247,11 +407,14 @@ impl<'a> Context<'a> {
     }
 
     /// Start read-only commands that a later task will run, at the same time as `now` (this
-    /// task's own); `now`'s results are returned, the others kept until that task runs them
-    /// (`run_raw` takes them; each is recorded then, with the time it really ran, so the
-    /// report lists it under the task that used it). Mutating commands are never prefetched.
+    /// task's own), as one round ([`Context::round`]): those that fail in a way a retry fixes
+    /// are run again together, within one budget; an answer that says the cluster cannot be
+    /// reached at all settles the round at once. `now`'s results are returned, the others kept
+    /// until that task runs them (`run_raw` takes them; each attempt is recorded then, with the
+    /// time it really ran, so the report lists it under the task that used it). Mutating
+    /// commands are never prefetched.
     pub fn prefetch(&mut self, now: &[&Invocation], later: Vec<Invocation>) -> Vec<Result<Output, ExecError>> {
-        let known = |this: &Self, i: &Invocation| this.prefetched.iter().any(|(p, _, _)| p == i);
+        let known = |this: &Self, i: &Invocation| this.prefetched.iter().any(|had| had.invocation == *i);
         let later: Vec<Invocation> =
             later.into_iter().filter(|i| i.effect == Effect::ReadOnly && !known(self, i)).collect();
         // This task's own commands that were prefetched already are taken, not run again.
@@ -261,25 +424,131 @@ impl<'a> Context<'a> {
         for invocation in &all {
             self.observer.command_started(invocation);
         }
-        let started = self.exec.now();
-        let mut results = if all.is_empty() { Vec::new() } else { self.exec.run_all(&all, self.deadline) }.into_iter();
+        let Round { tries, until, retried, settled } = self.round(&all);
+        let mut tries = tries.into_iter();
         let mut mine = Vec::with_capacity(fresh.len());
         for invocation in &fresh {
-            let result = results.next().expect("one result per command");
-            self.started = Some(started);
-            self.record(invocation, &result);
-            mine.push(result);
+            mine.push(self.record_tries(invocation, tries.next().expect("one result per command")));
         }
-        // How long they took, for the record of one that could not finish.
-        let took = self.exec.now().saturating_duration_since(started);
-        self.prefetched.extend(later.into_iter().zip(results).map(|(invocation, result)| (invocation, result, took)));
+        if let Some(settled) = settled {
+            // No later task will take them: recorded here. What runs in the background is
+            // stopped now, its result kept for whoever started it (the lock's create, released
+            // at the end if it was made).
+            for (invocation, tries) in later.iter().zip(tries) {
+                let _ = self.record_tries(invocation, tries);
+            }
+            self.stop_background();
+            return now.iter().map(|_| Err(settled.clone())).collect();
+        }
+        self.prefetched.extend(later.into_iter().zip(tries).map(|(invocation, tries)| Had {
+            invocation,
+            tries,
+            until,
+            retried,
+        }));
         let mut mine = mine.into_iter();
         now.iter()
             .map(|invocation| {
                 let first = if fresh.iter().any(|f| std::ptr::eq(*f, *invocation)) { mine.next() } else { None };
-                self.retrying(invocation, first)
+                let budget = first.is_some().then_some((until, retried));
+                self.retrying(invocation, first, budget)
             })
             .collect()
+    }
+
+    /// Run `all` at the same time (`Exec::run_round`), and again together those that failed in
+    /// a way a retry fixes (read-only kubectl commands, `kubectl::transient_failure`), after
+    /// capped exponential backoff, until none did or the budget is spent: `Context::deadline`
+    /// during the wait, else [`INSPECTION_RETRY_BUDGET`] from the first failure, started anew
+    /// after an attempt in which the cluster answered some of them. Before any
+    /// change, the first answer that says the cluster cannot be reached with this configuration
+    /// (`kubectl::unreachable`) settles it: the commands still running are stopped, and the
+    /// round ends with that answer (`ExecError::Unreachable`). Each retry is shown and counted
+    /// in [`Context::hiccups`]; nothing is recorded here (see `record_tries`).
+    fn round(&mut self, all: &[&Invocation]) -> Round {
+        let mut tries: Vec<Vec<Try>> = all.iter().map(|_| Vec::new()).collect();
+        let mut until = self.deadline;
+        let mut pending: Vec<usize> = (0..all.len()).collect();
+        let mut retried = 0;
+        let mut told: Option<String> = None;
+        let before_any_change = self.before_any_change();
+        let settles = |invocation: &Invocation, result: &Result<Output, ExecError>| {
+            before_any_change && unreachable_answer(invocation, result).is_some()
+        };
+        loop {
+            let batch: Vec<&Invocation> = pending.iter().map(|&i| all[i]).collect();
+            let at = self.exec.now();
+            let results = if batch.is_empty() {
+                Vec::new()
+            } else {
+                self.exec.run_round(&batch, self.deadline, &|i, result| settles(batch[i], result))
+            };
+            let took = self.exec.now().saturating_duration_since(at);
+            for (&i, result) in pending.iter().zip(results) {
+                tries[i].push(Try { result, took });
+            }
+            let last = |i: usize| &tries[i].last().expect("each pending command ran").result;
+            let settled = pending.iter().find_map(|&i| {
+                let kind = unreachable_answer(all[i], last(i)).filter(|_| before_any_change)?;
+                let stderr = last(i).as_ref().map(|o| o.stderr.clone()).unwrap_or_default();
+                Some((kind, stderr))
+            });
+            if let Some((kind, stderr)) = settled {
+                let settled = self.unreachable(kind.meaning(), &stderr);
+                return Round { tries, until, retried, settled: Some(settled) };
+            }
+            let restarting = retried > 0;
+            let retry: Vec<usize> =
+                pending.iter().copied().filter(|&i| retryable(all[i], last(i), restarting).is_some()).collect();
+            let Some(&first) = retry.first() else { break };
+            let cause = retryable(all[first], last(first), restarting).expect("retryable");
+            let now = self.exec.now();
+            // The budget runs from the first failure; an attempt in which the cluster answered
+            // some of the commands (it is up again, slow to answer the rest: a restarting API
+            // server whose discovery still times out) starts it anew for the rest. The batch
+            // shrinks each time, so this ends.
+            let answered = retry.len() < pending.len();
+            if until.is_none() || (answered && self.deadline.is_none()) {
+                until = Some(self.deadline.unwrap_or(now + INSPECTION_RETRY_BUDGET));
+            }
+            let until = until.expect("set above");
+            let pause = backoff(retried + 1);
+            if now + pause >= until {
+                break;
+            }
+            retried += 1;
+            self.hiccups.extend(retry.iter().map(|&i| retryable(all[i], last(i), restarting).expect("retryable")));
+            let why = if told.as_deref() == Some(cause.as_str()) { String::new() } else { format!(" ({cause})") };
+            told = Some(cause);
+            let commands = if retry.len() == 1 { String::new() } else { format!(" of {} commands", retry.len()) };
+            self.observer.progress(&format!(
+                "no answer from {}{why}: retry {retried}{commands} in {:.1}s, for up to {:.0}s more",
+                self.server(),
+                pause.as_secs_f64(),
+                until.saturating_duration_since(now).as_secs_f64()
+            ));
+            if let Err(error) = self.exec.sleep(pause) {
+                return Round { tries, until: Some(until), retried, settled: Some(error) };
+            }
+            for &i in &retry {
+                self.observer.command_started(all[i]);
+            }
+            pending = retry;
+        }
+        Round { tries, until, retried, settled: None }
+    }
+
+    /// Record every attempt of a command run in a round, each with the time it took; the last
+    /// attempt's result is returned.
+    fn record_tries(&mut self, invocation: &Invocation, tries: Vec<Try>) -> Result<Output, ExecError> {
+        let mut last = Err(ExecError::Io("the command did not run".into()));
+        for Try { result, took } in tries {
+            let now = self.exec.now();
+            self.started = Some(now.checked_sub(took).unwrap_or(now));
+            self.record(invocation, &result);
+            last = result;
+        }
+        last
     }
 
     /// Start a read-only command that a later task will run, and go on at once: it runs while
@@ -329,6 +598,17 @@ impl<'a> Context<'a> {
         }
     }
 
+    /// Stop whatever still runs in the background now (a round was settled: the run ends), each
+    /// result kept as if prefetched, for the task that started it to take.
+    fn stop_background(&mut self) {
+        for (invocation, pending, started) in std::mem::take(&mut self.background) {
+            let now = self.exec.now();
+            let result = self.exec.collect(pending, Some(now));
+            let took = self.exec.now().saturating_duration_since(started);
+            self.prefetched.push(Had { invocation, tries: vec![Try { result, took }], until: None, retried: 0 });
+        }
+    }
+
     /// Stop and record whatever still runs in the background (a task that would have collected
     /// it did not run): nothing started is left out of the journal.
     pub fn settle_background(&mut self) {
@@ -352,13 +632,23 @@ impl<'a> Context<'a> {
         self.started = Some(started);
         self.record(now, &mine);
         let took = self.exec.now().saturating_duration_since(started);
-        self.prefetched.push((with, theirs, took));
-        self.retrying(now, Some(mine))
+        self.prefetched.push(Had {
+            invocation: with,
+            tries: vec![Try { result: theirs, took }],
+            until: None,
+            retried: 0,
+        });
+        self.retrying(now, Some(mine), None)
     }
 
     /// A command already run (and journaled) before this context existed, for a task to take.
     pub fn prefetched(&mut self, invocation: Invocation, result: Result<Output, ExecError>) {
-        self.prefetched.push((invocation, result, Duration::ZERO));
+        self.prefetched.push(Had {
+            invocation,
+            tries: vec![Try { result, took: Duration::ZERO }],
+            until: None,
+            retried: 0,
+        });
     }
 
     /// The retry loop of `run_raw`, from a first attempt already made (`first`) or not.
@@ -368,19 +658,27 @@ impl<'a> Context<'a> {
     /// that a retry could fix but that outlasts the budget is the end too: both become
     /// `ExecError::Unreachable`, exit 3, naming the kubeconfig, the context, the server and
     /// kubectl's words.
+    ///
+    /// `budget`: the end of the budget and the retries made, when `first` comes from a round
+    /// that retried already; a result taken from a round carries its own.
     fn retrying(
         &mut self,
         invocation: &Invocation,
         mut first: Option<Result<Output, ExecError>>,
+        budget: Option<Budget>,
     ) -> Result<Output, ExecError> {
         let retry = invocation.tool == crate::exec::Tool::Kubectl && invocation.effect == Effect::ReadOnly;
-        let mut until = self.deadline;
-        let mut attempt = 0;
+        let (mut until, mut attempt) = budget.unwrap_or((self.deadline, 0));
         let mut told: Option<String> = None;
         loop {
             let prefetched = match first.take() {
                 Some(result) => Some(result),
-                None => self.take_if_prefetched(invocation),
+                None => self.take_ahead(invocation).map(|(result, budget)| {
+                    if let Some((had_until, retried)) = budget {
+                        (until, attempt) = (had_until.or(until), retried);
+                    }
+                    result
+                }),
             };
             let result = match prefetched {
                 Some(result) => result,
@@ -399,7 +697,7 @@ impl<'a> Context<'a> {
             if let Some(kind) = crate::tools::kubectl::unreachable(&failed.stderr).filter(|_| before_any_change) {
                 return Err(self.unreachable(kind.meaning(), &failed.stderr));
             }
-            let Some(cause) = crate::tools::kubectl::transient_failure(&failed.stderr) else { return result };
+            let Some(cause) = retryable(invocation, &result, attempt > 0) else { return result };
             attempt += 1;
             let now = self.exec.now();
             let until = *until.get_or_insert(now + INSPECTION_RETRY_BUDGET);
@@ -463,19 +761,23 @@ impl<'a> Context<'a> {
     /// waited for until the deadline, if any), recorded now under the running task; `None`
     /// when it was not run ahead.
     pub fn take_if_prefetched(&mut self, invocation: &Invocation) -> Option<Result<Output, ExecError>> {
+        self.take_ahead(invocation).map(|(result, _)| result)
+    }
+
+    /// [`Context::take_if_prefetched`], with the budget its round left (the end of it, the
+    /// retries made) when it was run in one.
+    fn take_ahead(&mut self, invocation: &Invocation) -> Option<(Result<Output, ExecError>, Option<Budget>)> {
         if let Some(at) = self.background.iter().position(|(i, _, _)| i == invocation) {
             let (_, pending, started) = self.background.remove(at);
             let result = self.exec.collect(pending, self.deadline);
             self.started = Some(started);
             self.record(invocation, &result);
-            return Some(result);
+            return Some((result, None));
         }
-        let at = self.prefetched.iter().position(|(i, _, _)| i == invocation)?;
-        let (_, result, took) = self.prefetched.remove(at);
-        let now = self.exec.now();
-        self.started = Some(now.checked_sub(took).unwrap_or(now));
-        self.record(invocation, &result);
-        Some(result)
+        let at = self.prefetched.iter().position(|had| had.invocation == *invocation)?;
+        let Had { tries, until, retried, .. } = self.prefetched.remove(at);
+        let result = self.record_tries(invocation, tries);
+        Some((result, Some((until, retried))))
     }
 
     /// A read-only command of the wait, retried through transient failures until the deadline

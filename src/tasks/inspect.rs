@@ -391,14 +391,14 @@ fn calico_config(
     env: &[EnvVar],
 ) -> Option<CalicoConfig> {
     let (name, key) = env.iter().find(|var| var.name == "CNI_NETWORK_CONFIG")?.config_map.clone()?;
-    // The default name was read with the inspection query; another one is read now.
+    // The default name was read with the inspection query (`run_raw` takes that result, with
+    // every retry its round made, and retries within what is left of the budget); another one
+    // is read now, and the default's read is only recorded.
     let default = kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG);
-    let prefetched = ctx.take_if_prefetched(&default);
-    let result = if name == DEFAULT_CALICO_CONFIG {
-        prefetched.unwrap_or_else(|| ctx.run_raw(&default))
-    } else {
-        ctx.run_raw(&kubectl.config_map(namespace, &name))
-    };
+    if name != DEFAULT_CALICO_CONFIG {
+        ctx.take_if_prefetched(&default);
+    }
+    let result = ctx.run_raw(&kubectl.config_map(namespace, &name));
     let mut config =
         CalicoConfig { name: name.clone(), cni_key: key.clone(), cni: None, typha_service_name: None, unread: None };
     match result {

@@ -1760,6 +1760,24 @@ const TRANSIENT: &[&str] = &[
     "no route to host",
 ];
 
+/// Whether a failure that a retry may fix (`transient_failure`) also says that the request
+/// never reached the API server, so that a command that changes the cluster can be run again
+/// without reading back: the connection was refused (`The connection to the server HOST was
+/// refused`, `dial tcp HOST: connect: connection refused`), there was no route, or the dial or
+/// the TLS handshake timed out. A reset, an `EOF`, a timeout waiting for the answer, a 5xx or an
+/// etcd leader change may come after the server had the request: not so.
+pub fn never_sent(stderr: &str) -> bool {
+    let lower = stderr.to_ascii_lowercase();
+    let dial = lower
+        .lines()
+        .any(|line| line.contains("dial tcp") && (line.contains("i/o timeout") || line.contains("connect: ")));
+    lower.contains("connection refused")
+        || lower.contains("was refused")
+        || lower.contains("no route to host")
+        || lower.contains("tls handshake timeout")
+        || dial
+}
+
 /// What no retry fixes: the caller's permissions, a missing object, an unknown flag.
 const PERMANENT: &[&str] = &[
     "(forbidden)",
@@ -1770,9 +1788,21 @@ const PERMANENT: &[&str] = &[
     "unknown flag",
     "unknown shorthand flag",
     "unknown command",
-    "error: the server doesn't have a resource type",
+    NO_RESOURCE_TYPE,
     "you must be logged in",
 ];
+
+/// Whether kubectl said that the server has no such resource type (its API discovery did not
+/// list it). Every type the tool names exists on every server it supports, so right after the
+/// server refused connections this is an API server that has just started and does not serve
+/// every group yet (kube-apiserver v1.20.2 restarted: `fixtures/kubectl/rollout-undo/
+/// ds-dry-run-server-no-type-after-restart-1.33.stderr`; the same command succeeded 8 s later).
+pub fn no_resource_type(stderr: &str) -> bool {
+    stderr.to_ascii_lowercase().contains(NO_RESOURCE_TYPE)
+}
+
+/// kubectl's words for a resource type its API discovery did not find.
+const NO_RESOURCE_TYPE: &str = "error: the server doesn't have a resource type";
 
 /// Why kubectl could not reach the cluster, when no retry within a run can fix it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1854,9 +1884,17 @@ pub fn stderr_lines(stderr: &str) -> Vec<String> {
 
 /// The stderr line that makes a kubectl failure transient (a retry may succeed), or `None`:
 /// a failure is transient only when one line names a transient cause and none a permanent one.
+///
+/// kubectl whose API discovery failed for a transient cause goes on without it and then says
+/// `error: the server doesn't have a resource type "ds"` (kubectl 1.33 against an API server
+/// that was starting: `fixtures/kubectl/rollout-undo/ds-dry-run-server-discovery-failed-1.33.stderr`):
+/// that is the discovery's failure, transient, not a resource the server lacks. The cause is
+/// then klog's error text (`couldn't get current server API group list: … TLS handshake timeout`).
 pub fn transient_failure(stderr: &str) -> Option<String> {
     let lower = stderr.to_ascii_lowercase();
-    if PERMANENT.iter().any(|p| lower.contains(p)) {
+    let discovery_failed = lower.contains("couldn't get current server api group list");
+    let permanent = PERMANENT.iter().filter(|p| !(discovery_failed && **p == NO_RESOURCE_TYPE));
+    if permanent.into_iter().any(|p| lower.contains(p)) {
         return None;
     }
     let line = stderr.lines().rev().find(|line| {
@@ -1864,5 +1902,10 @@ pub fn transient_failure(stderr: &str) -> Option<String> {
         // `Get "https://…/api/v1/pods": EOF`: the server closed the connection mid-request.
         line.trim_end().ends_with(": eof") || TRANSIENT.iter().any(|t| line.contains(t))
     })?;
-    Some(line.trim().to_string())
+    // klog's `E1207 … memcache.go:265] "Unhandled Error" err="…"`: its error text.
+    let line = match line.split_once(" err=\"") {
+        Some((_, error)) => error.trim_end().trim_end_matches('"').replace("\\\"", "\""),
+        None => line.trim().to_string(),
+    };
+    Some(line)
 }

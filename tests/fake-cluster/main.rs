@@ -203,7 +203,10 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
             _ => None,
         };
         let mut fault = if refusal.is_some() { None } else { state.take_fault(call) };
-        if refusal.is_none() && state.in_outage(now) && call.starts_with("kubectl-") && call != "kubectl-version" {
+        // `kubectl version --client` and `kubectl config …` read only the local kubeconfig: an
+        // outage of the API server does not reach them, as with real kubectl.
+        let local = matches!(call, "kubectl-version" | "kubectl-config-view");
+        if refusal.is_none() && state.in_outage(now) && call.starts_with("kubectl-") && !local {
             fault = Some(FaultKind::Unreachable);
         }
         let output = match fault {

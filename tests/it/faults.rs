@@ -152,6 +152,58 @@ fn every_call_killed_by_a_signal_ends_the_run_with_exit_1() {
     matrix("signal", 1);
 }
 
+/// Every command of the round before the first change (the inspection's query, `calico-config`,
+/// the rights questions, the server dry runs, the lock's create), refused once as by an API
+/// server restarting: the round runs it again after a backoff, and the run downgrades with
+/// everything checked. The create is run again too: a refused connection never reached the
+/// server.
+const ROUND: &[&str] = &[
+    "kubectl-get-objects",
+    "kubectl-get-configmap",
+    "kubectl-auth-can-i",
+    "kubectl-undo-daemonset-dry-run",
+    "kubectl-undo-deployment-dry-run",
+    "kubectl-create-configmap",
+];
+
+/// A run that rode out the refusals: downgraded, every check made, the retries said.
+fn rode_out(cluster: &FakeCluster, run: &crate::support::fake::Run, context: &str) {
+    assert_eq!(run.code, Some(0), "{context}");
+    assert!(run.stdout.contains("no answer from https://127.0.0.1:6443"), "the retry is said: {context}");
+    assert!(!run.stdout.contains("not read ("), "calico-config was checked: {context}");
+    assert!(run.stdout.contains("ok: every change the run makes is allowed"), "{context}");
+    assert!(cluster.show()["daemonset"]["images"].to_string().contains("v2.6.8"), "{context}");
+}
+
+#[test]
+fn every_command_of_the_round_rides_out_a_refused_connection() {
+    let mut table = Vec::new();
+    for call in ROUND {
+        let fault = format!("{call}=unreachable*1");
+        let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50", "--fault", &fault]);
+        let started = Instant::now();
+        let run = cluster.run(&[&["run", "--yes"], QUICK_RUN].concat());
+        let context = format!("cell {fault}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        rode_out(&cluster, &run, &context);
+        let tries = cluster.calls().iter().filter(|c| c["call"] == *call).count();
+        assert!(tries >= 2, "{call} was run again ({tries}): {context}");
+        table.push(format!("| {call} | refused once | exit 0, retried | {:.1}s |", started.elapsed().as_secs_f64()));
+    }
+    println!("{}", table.join("\n"));
+}
+
+/// The API server down when the run starts and back 1.5 s later (a control-plane node
+/// rebooting): every command of the round is refused at first, and the run downgrades.
+#[test]
+fn an_api_server_down_as_the_run_starts_is_ridden_out() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "100", "--pod-stop-ms", "50"]);
+    cluster.control("outage", &["1500"]);
+    let run = cluster.run(&[&["run", "--yes"], QUICK_RUN].concat());
+    let context = format!("stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    rode_out(&cluster, &run, &context);
+    assert!(run.stdout.contains(" commands in "), "the round's commands are retried together: {context}");
+}
+
 #[test]
 fn a_missing_or_non_executable_tool_is_a_precondition_failure() {
     for tool in ["kubectl", "calicoctl", "calico-upgrade"] {

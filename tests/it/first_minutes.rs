@@ -139,6 +139,47 @@ fn refused_credentials_end_at_once() {
     );
 }
 
+/// The round before the first change decides on the first answer that settles it: one command
+/// says the cluster cannot be reached with this configuration while another hangs (a resolver
+/// retrying its lookup, say). The run ends with exit 3 at once, the hung kubectl stopped, none
+/// left running (`FakeCluster`'s drop check, and checked here at the run's end).
+#[test]
+fn the_first_answer_no_retry_fixes_ends_the_round_without_waiting_for_the_others() {
+    let cases = [
+        // The inspection's own query hangs; a server dry run started with it does not resolve.
+        ("kubectl-get-objects=hang", "kubectl-undo-daemonset-dry-run=unknown-host", "dial tcp: lookup"),
+        // A rights question hangs; the inspection's query does not resolve.
+        ("kubectl-auth-can-i=hang*1", "kubectl-get-objects=unknown-host", "dial tcp: lookup"),
+        // The lock's create, started in the background, hangs; calico-config's read meets a
+        // certificate the kubeconfig does not trust.
+        ("kubectl-create-configmap=hang", "kubectl-get-configmap=untrusted", "x509: certificate signed by unknown"),
+    ];
+    for (slow, settles, kubectl_says) in cases {
+        let cluster = FakeCluster::new(&["--fault", slow, "--fault", settles]);
+        let (run, took) = timed(&cluster, &["run", "--yes"], &[]);
+        let context = format!("{slow} + {settles} ({took:?}):\n{}", run.stdout);
+        assert_eq!(run.code, Some(3), "{context}");
+        assert!(took < Duration::from_secs(3), "not held up by the slow answer: {context}");
+        assert!(
+            run.stdout.contains("FAILED [Inspect the cluster]: cannot reach https://127.0.0.1:6443: "),
+            "{context}"
+        );
+        assert!(run.stdout.contains(kubectl_says), "{context}");
+        assert!(!run.stdout.contains("retry"), "nothing retried: {context}");
+        assert_eq!(cluster.leftovers(), [], "every kubectl of the round stopped: {context}");
+        // The hung command is journaled, stopped unfinished.
+        let journal = cluster.journal_entries();
+        assert!(
+            journal.iter().any(|e| e["error"].as_str().is_some_and(|e| e.starts_with("stopped"))),
+            "{context}\n{journal:#?}"
+        );
+        nothing_changed(&cluster);
+        let state = cluster.show();
+        let lock = state["configmaps"].as_array().unwrap().iter().any(|c| c["name"] == "calico-downgrade-lock");
+        assert!(!lock, "no lock left behind: {state:#}");
+    }
+}
+
 #[test]
 fn a_server_that_refuses_connections_for_a_while_is_ridden_out() {
     // A control plane restarting: the first reads are refused, then it answers.

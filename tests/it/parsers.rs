@@ -658,3 +658,34 @@ fn transient_kubectl_failures_are_told_from_permanent_ones() {
         assert!(transient_failure(transient).is_some(), "{transient}");
     }
 }
+
+/// A refused connection never reached the API server (real stderr of kubectl 1.20, 1.27 and
+/// 1.33 against a closed port), so a command that changes the cluster may run again; a reset, an
+/// EOF, a 5xx or an etcd leader change may come after the server had the request: read back
+/// first.
+#[test]
+fn a_request_that_never_reached_the_server_is_told_from_one_whose_answer_was_lost() {
+    use calico_downgrade::tools::kubectl::{never_sent, transient_failure};
+    let dir = fixtures_dir().join("kubectl/get-empty");
+    for version in ["1.20", "1.27", "1.33"] {
+        let stderr = std::fs::read_to_string(dir.join(format!("unreachable-{version}.stderr"))).unwrap();
+        assert!(never_sent(&stderr), "{version}: {stderr}");
+    }
+    for sent in [
+        "Error from server: etcdserver: leader changed",
+        "Error from server (ServiceUnavailable): the server is currently unable to handle the request (get pods)",
+        "Error from server (InternalError): an error on the server (\"\") has prevented the request from succeeding",
+        "Get \"https://10.0.0.1:6443/api/v1/namespaces/kube-system/pods\": EOF",
+        "read tcp 10.0.0.2:51234->10.0.0.1:6443: read: connection reset by peer",
+        "Error from server (Timeout): the server was unable to return a response in the time allotted",
+    ] {
+        assert!(!never_sent(sent), "{sent}");
+    }
+    for unsent in [
+        "Unable to connect to the server: net/http: TLS handshake timeout",
+        "Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout",
+        "Unable to connect to the server: dial tcp 10.0.0.1:6443: connect: no route to host",
+    ] {
+        assert!(never_sent(unsent) && transient_failure(unsent).is_some(), "{unsent}");
+    }
+}

@@ -15,6 +15,7 @@ nothing failed. Each case's tool stdout/stderr/journal stay in RUN/cases/<case>-
 """
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -518,6 +519,32 @@ def case_apiserver_outage(c):
     c.expect_all_on(V26_IMAGES)
 
 
+def case_start_outage(c):
+    """The API server is down when `run --yes` starts and comes back 5 s later (a control-plane
+    node rebooting as the operator starts the downgrade): every command of the round before the
+    first change is refused at first and retried together; the run downgrades (exit 0) with
+    calico-config checked and every right checked, and says what it rode out."""
+    c.cluster.calico_state("upgraded", "etcd")
+    c.fakes()
+    c.cluster.kill_apiserver()
+    try:
+        finish = c.tool("run", "--yes", "--output", "json", "--timeout", "90s", background=True)
+        time.sleep(5)
+    finally:
+        c.cluster.start_apiserver()
+    r = finish()
+    expect(r.rc == 0, f"run exited {r.rc} with the API server down for its first 5 s (want 0): {r.why()}")
+    steps = {s.get("name"): s for s in (r.doc or {}).get("steps", [])}
+    inspect = steps.get("Inspect the cluster", {})
+    config = [d for d in inspect.get("summary", []) + inspect.get("details", []) if d.startswith("configmap/calico-config")]
+    expect(config and not any("not read" in d for d in config), f"calico-config was not checked: {config}")
+    expect(steps.get("Check permissions", {}).get("status") == "ok", f"the rights: {steps.get('Check permissions')}")
+    journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
+    refused = {" ".join(e["argv"][1:4]) for e in journal if "refused" in (e.get("stderr") or "")}
+    expect(len(refused) >= 3, f"the outage missed the round (refused: {sorted(refused)})")
+    c.expect_all_on(V26_IMAGES)
+
+
 def case_undo_outage(c):
     """The API server goes down just as the DaemonSet's `rollout undo` starts: kubectl fails with
     connection refused. The tool must not repeat it blindly: it reads the template again (riding
@@ -706,6 +733,46 @@ def refused_at_once(c, r, within, *words):
     missing = [w for w in words if w not in text]
     expect(not missing, f"the report does not name {missing}: {text[-1500:]}")
     expect(fake_calls(c, "calico-upgrade-abort") == 0, "calico-upgrade abort ran")
+
+
+def case_unresolvable_name(c):
+    """The kubeconfig names a server that does not resolve, and one kubectl of the round is slow
+    to say so (held 5 s before it runs, as a resolver retrying its lookup): the run ends with exit
+    3 within 1 s of the first `no such host` answer, every other kubectl of the round stopped,
+    none left running, nothing changed."""
+    c.cluster.calico_state("upgraded", "etcd")
+    c.fakes()
+    kubeconfig = c.cluster.kubeconfig_unresolvable()
+    shim = os.path.join(c.path_dir, "kubectl")
+    os.unlink(shim)
+    with open(shim, "w") as f:
+        f.write(f"""#!/bin/sh
+case " $* " in
+  *" auth can-i list pods "*) /bin/sleep 5 ;;
+esac
+exec {c.kubectl} "$@"
+""")
+    os.chmod(shim, 0o755)
+    before = c.resource_versions()
+    r = c.tool("run", "--yes", kubeconfig=kubeconfig)
+    ended = time.time()
+    # The whole run is bounded loosely (kubectl itself is slow on a loaded machine); what is
+    # measured is the time from the first answer to the exit.
+    refused_at_once(c, r, 5, kubeconfig, "context real-cluster", "no-such-host.invalid", "does not resolve")
+    journal = [json.loads(line) for line in open(os.path.join(c.dir, f"journal-{c.runs}.jsonl")) if line.strip()]
+    answers = [e for e in journal if "no such host" in (e.get("stderr") or "")]
+    expect(answers, "no kubectl said `no such host`")
+    first = min(datetime.datetime.fromisoformat(e["started"].replace("Z", "+00:00")).timestamp() + e["duration_ms"] / 1000
+                for e in answers)
+    stopped = [e for e in journal if (e.get("error") or "").startswith("stopped")]
+    expect(any(e["argv"][1:5] == ["auth", "can-i", "list", "pods"] for e in stopped),
+           f"the slow kubectl was not stopped: {[' '.join(e['argv'][1:4]) for e in stopped]}")
+    after = ended - first
+    print(f"     exit {r.rc} after {r.elapsed:.2f}s, {after:.2f}s after the first `no such host` answer", flush=True)
+    expect(after < 1.0, f"the run ended {after:.2f}s after the first `no such host` answer (want < 1 s)")
+    left = leftover_processes(c.dir)
+    expect(not left, f"processes of the run left running: {left}")
+    expect(c.resource_versions() == before, "the workloads changed")
 
 
 def case_untrusted_ca(c):
@@ -943,9 +1010,13 @@ def case_lock_held_and_expired(c):
 def case_fleet_two_clusters(c):
     """Two control planes side by side and one real `ansible-playbook` (forks 2) downgrading both
     at once with the fleet playbook from one controller and one HOME: each host's result."""
-    venv = os.path.join(ROOT, "target", "ansible-venv", "bin")
+    # The case installs what it needs itself: ansible-core in a virtual environment, made once
+    # and reused (the same one scripts/ansible/test uses).
+    made = subprocess.run([os.path.join(ROOT, "scripts", "ansible", "venv")], capture_output=True, text=True)
+    expect(made.returncode == 0, f"scripts/ansible/venv failed: {made.stderr.strip()[-800:]}")
+    venv = os.path.join(made.stdout.strip().splitlines()[-1], "bin")
     playbook = shutil.which("ansible-playbook", path=venv)
-    expect(playbook is not None, f"no ansible-playbook in {venv}: run scripts/ansible/test first (CI does)")
+    expect(playbook is not None, f"no ansible-playbook in {venv} after scripts/ansible/venv")
     second = Cluster(os.path.join(c.dir, "second"), c.tier.args.bin_dir, nodes=2, quiet=True)
     c.tier.cleanup.append(second.stop)
     c.cluster.calico_state("upgraded", "etcd")
@@ -1157,6 +1228,7 @@ CASES = {
     "pods-pages-outage": (case_pods_pages_outage, ["1.33"]),
     "rollback-first": (case_rollback_first, ["1.31"]),
     "apiserver-outage": (case_apiserver_outage, ["1.33"]),
+    "start-outage": (case_start_outage, ["1.33"]),
     "undo-outage": (case_undo_outage, ["1.29"]),
     "node-joins": (case_node_joins, ["1.33"]),
     "node-notready": (case_node_notready, ["1.33"]),
@@ -1165,6 +1237,7 @@ CASES = {
     "typo-deployment": (case_typo_deployment, ["1.27"]),
     "abort-on-v3": (case_abort_on_v3, ["1.32"]),
     "untrusted-ca": (case_untrusted_ca, ["1.20", "1.33"]),
+    "unresolvable-name": (case_unresolvable_name, ["1.33"]),
     "unknown-context": (case_unknown_context, ["1.28"]),
     "typha": (case_typha, ["1.30"]),
     "etcd-conflist": (case_etcd_conflist, ["1.29"]),
