@@ -116,27 +116,6 @@ struct Round {
     settled: Option<ExecError>,
 }
 
-/// What a read back says of a mutating command whose answer was lost ([`Context::run_mutation`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Landed {
-    /// It took effect: not run again.
-    Yes,
-    /// It did not: run again, within the retry budget.
-    No,
-    /// The read back cannot tell: not run again; the caller says what may have changed.
-    Unknown,
-}
-
-/// How a mutating command run with [`Context::run_mutation`] ended.
-#[derive(Debug)]
-pub enum Mutation {
-    /// kubectl's own answer: it succeeded, or said no in a way no retry fixes, or failed in a
-    /// way a retry fixes with no time left (or a read back that could not tell).
-    Answered(Result<Output, ExecError>),
-    /// Its answer was lost (the failure kept here), and the read back found that it took effect.
-    Landed(Result<Output, ExecError>),
-}
-
 /// The later tasks of the command that the inspection starts commands for.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ahead {
@@ -315,78 +294,6 @@ impl<'a> Context<'a> {
     /// inspects again and decides again.
     pub fn run_raw(&mut self, invocation: &Invocation) -> Result<Output, ExecError> {
         self.retrying(invocation, None, None)
-    }
-
-    /// Run a kubectl command that changes the cluster with its change as its last request (a
-    /// create, a patch), riding out what a retry fixes without ever repeating it blindly:
-    /// - a failure that says the request never reached the server (`kubectl::never_sent`:
-    ///   connection refused, no route, a dial or TLS handshake timeout) is run again;
-    /// - one whose answer may have been lost after the server had it (reset, EOF, a timeout, 5xx,
-    ///   an etcd leader change; killed at `--command-timeout`) is read back first with
-    ///   `read_back`: [`Landed::Yes`] ends here ([`Mutation::Landed`]), [`Landed::No`] runs it
-    ///   again, [`Landed::Unknown`] ends with kubectl's answer;
-    ///
-    /// after capped exponential backoff, within the same budget as reads (`Context::deadline`, or
-    /// [`INSPECTION_RETRY_BUDGET`] from the first retry). A result started ahead (in the
-    /// background) is taken as the first attempt. Every attempt is recorded and every retry shown.
-    pub fn run_mutation(
-        &mut self,
-        invocation: &Invocation,
-        read_back: &mut dyn FnMut(&mut Context<'a>) -> Result<Landed, Stop>,
-    ) -> Result<Mutation, Stop> {
-        let mut until = self.deadline;
-        let mut attempt = 0;
-        let mut first = true;
-        loop {
-            let ahead = if first { self.take_ahead(invocation).map(|(result, _)| result) } else { None };
-            first = false;
-            let result = match ahead {
-                Some(result) => result,
-                None => {
-                    self.command_started(invocation);
-                    let result = self.exec.run_by(invocation, self.deadline);
-                    self.record(invocation, &result);
-                    result
-                }
-            };
-            let (cause, never_sent) = match &result {
-                Ok(output) if output.success() => return Ok(Mutation::Answered(result)),
-                Ok(output) => match crate::tools::kubectl::transient_failure(&output.stderr) {
-                    Some(cause) => (cause, crate::tools::kubectl::never_sent(&output.stderr)),
-                    None => return Ok(Mutation::Answered(result)),
-                },
-                Err(ExecError::TimedOut { .. }) => ("no answer within --command-timeout".to_string(), false),
-                Err(_) => return Ok(Mutation::Answered(result)),
-            };
-            if invocation.tool != crate::exec::Tool::Kubectl {
-                return Ok(Mutation::Answered(result));
-            }
-            if !never_sent {
-                match read_back(self)? {
-                    Landed::Yes => return Ok(Mutation::Landed(result)),
-                    Landed::No => {}
-                    Landed::Unknown => return Ok(Mutation::Answered(result)),
-                }
-            }
-            attempt += 1;
-            let now = self.exec.now();
-            let until = *until.get_or_insert(now + INSPECTION_RETRY_BUDGET);
-            let pause = backoff(attempt);
-            if now + pause >= until {
-                self.observer.progress(&format!("{} failed: {cause}; no time left to retry", short_name(invocation)));
-                return Ok(Mutation::Answered(result));
-            }
-            self.hiccups.push(cause.clone());
-            let how = if never_sent { "it never reached the server" } else { "read back: not made" };
-            self.observer.progress(&format!(
-                "no answer from {} ({cause}; {how}): `{}` again in {:.1}s, for up to {:.0}s more",
-                self.server(),
-                short_name(invocation),
-                pause.as_secs_f64(),
-                until.saturating_duration_since(now).as_secs_f64()
-            ));
-            self.exec.sleep(pause).map_err(|error| exec_stop(invocation, &error))?;
-        }
     }
 
     /// Run independent commands at the same time as one round ([`Context::prefetch`]), each

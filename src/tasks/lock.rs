@@ -89,17 +89,17 @@ pub fn seen(ctx: &mut Context, annotation: Option<String>) {
 
 /// Whether a write that did not say it succeeded may have reached the API server all the same
 /// (its answer lost: a timeout, a reset connection, a 5xx), so that the lock must be read back
-/// before anything else. A refused connection or a name that does not resolve never reached it;
-/// an answer from the server (a failed `test`, Forbidden) is an answer.
+/// before anything else. A refused connection, no route, a dial or TLS handshake timeout
+/// (`kubectl::never_sent`) or a name that does not resolve never reached it; an answer from the
+/// server (a failed `test`, Forbidden) is an answer.
 fn may_have_reached(result: &Result<Output, ExecError>) -> bool {
     match result {
         Ok(output) if output.success() => false,
         Ok(output) => {
             let stderr = &output.stderr;
             kubectl::unreachable(stderr).is_none()
-                && !stderr.contains("connection refused")
-                && !stderr.contains("was refused")
                 && kubectl::transient_failure(stderr).is_some()
+                && !kubectl::never_sent(stderr)
         }
         Err(ExecError::TimedOut { .. }) => true,
         Err(_) => false,

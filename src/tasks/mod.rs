@@ -30,7 +30,7 @@ pub mod v3_data;
 pub mod verify;
 pub mod wait;
 
-pub use context::{Ahead, Context, Environment, Landed, LockHold, Mutation};
+pub use context::{Ahead, Context, Environment, LockHold};
 pub use facts::{
     CalicoConfig, CalicoctlSeen, Cluster, Facts, FoundTool, LiveRevision, OtherWorkload, TemplateChanges, Tools,
     WayBack,

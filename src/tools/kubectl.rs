@@ -1008,13 +1008,6 @@ pub fn parse_jobs(output: &Output) -> Result<Vec<JobRow>, Unrecognised> {
         .collect()
 }
 
-/// `kubectl create configmap …` said the name is taken: `Error from server (AlreadyExists):
-/// configmaps "calico-downgrade-lock" already exists` (1.20), `error: failed to create
-/// configmap: configmaps "calico-downgrade-lock" already exists` (1.33).
-pub fn is_already_exists(stderr: &str) -> bool {
-    stderr.lines().any(|line| line.contains("(AlreadyExists)") || line.trim_end().ends_with("already exists"))
-}
-
 /// The API server refused a JSON patch because it does not apply to the object as it is: a
 /// `test` that failed (the lock is not as this run last saw it), or a `replace`/`remove` of an
 /// annotation that is not there. kube-apiserver answers 422 with the JSON patch library's words

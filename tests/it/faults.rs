@@ -153,9 +153,9 @@ fn every_call_killed_by_a_signal_ends_the_run_with_exit_1() {
 }
 
 /// Every command of the round before the first change (the inspection's query, `calico-config`,
-/// the rights questions, the server dry runs, the lock's create), refused once as by an API
+/// the rights questions, the server dry runs, the lock's take), refused once as by an API
 /// server restarting: the round runs it again after a backoff, and the run downgrades with
-/// everything checked. The create is run again too: a refused connection never reached the
+/// everything checked. The take is sent again too: a refused connection never reached the
 /// server.
 const ROUND: &[&str] = &[
     "kubectl-get-objects",
@@ -163,7 +163,7 @@ const ROUND: &[&str] = &[
     "kubectl-auth-can-i",
     "kubectl-undo-daemonset-dry-run",
     "kubectl-undo-deployment-dry-run",
-    "kubectl-create-configmap",
+    "kubectl-patch-lock",
 ];
 
 /// A run that rode out the refusals: downgraded, every check made, the retries said.

@@ -150,9 +150,9 @@ fn the_first_answer_no_retry_fixes_ends_the_round_without_waiting_for_the_others
         ("kubectl-get-objects=hang", "kubectl-undo-daemonset-dry-run=unknown-host", "dial tcp: lookup"),
         // A rights question hangs; the inspection's query does not resolve.
         ("kubectl-auth-can-i=hang*1", "kubectl-get-objects=unknown-host", "dial tcp: lookup"),
-        // The lock's create, started in the background, hangs; calico-config's read meets a
+        // The lock's take, started with the round, hangs; calico-config's read meets a
         // certificate the kubeconfig does not trust.
-        ("kubectl-create-configmap=hang", "kubectl-get-configmap=untrusted", "x509: certificate signed by unknown"),
+        ("kubectl-patch-lock=hang", "kubectl-get-configmap=untrusted", "x509: certificate signed by unknown"),
     ];
     for (slow, settles, kubectl_says) in cases {
         let cluster = FakeCluster::new(&["--fault", slow, "--fault", settles]);
@@ -175,8 +175,8 @@ fn the_first_answer_no_retry_fixes_ends_the_round_without_waiting_for_the_others
         );
         nothing_changed(&cluster);
         let state = cluster.show();
-        let lock = state["configmaps"].as_array().unwrap().iter().any(|c| c["name"] == "calico-downgrade-lock");
-        assert!(!lock, "no lock left behind: {state:#}");
+        let lock = &state["daemonset"]["annotations"]["calico-downgrade/lock"];
+        assert!(lock.is_null(), "no lock left behind: {state:#}");
     }
 }
 

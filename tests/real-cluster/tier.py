@@ -1133,11 +1133,7 @@ def case_abort_on_v3(c):
 
 # --- reconcilers: who else manages Calico, and a revert during the wait ------------------------
 def lock_present(c):
-    try:
-        c.api.get("/api/v1/namespaces/kube-system/configmaps/calico-downgrade-lock")
-        return True
-    except ApiError:
-        return False
+    return c.lock() is not None
 
 
 def relabel(c, *labels):
