@@ -462,11 +462,18 @@ mod tests {
 
     #[test]
     fn a_pods_page_keeps_its_size_and_the_fields_the_listing_reads_and_all_of_it_with_v() {
-        let page = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/kubectl/get-raw-pods/lock-held-13-1.33.1.stdout"
-        ))
-        .unwrap();
+        // A real first page of the `plan` session (its number moves with every recapture).
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/kubectl/get-raw-pods");
+        let mut pages: Vec<_> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with("plan-") && name.ends_with("-1.33.1.stdout")
+            })
+            .collect();
+        pages.sort();
+        let page = std::fs::read_to_string(pages.first().expect("a plan session's pods page")).unwrap();
         let kubectl =
             crate::tools::kubectl::Kubectl { program: "kubectl".into(), connection: Default::default(), client: None };
         let invocation = kubectl.pods_page(None);
