@@ -639,6 +639,21 @@ impl<'a> Context<'a> {
             && (self.options.check || (!self.facts.changed && self.facts.may_have_changed.is_empty()))
     }
 
+    /// Say that a command is sent again after a failure a retry fixes, and keep the cause for
+    /// the result (`ridden_out`): `no answer from SERVER (CAUSE; WHY): `COMMAND` again in 0.4s,
+    /// for up to 19s more`.
+    pub fn say_retry(&mut self, invocation: &Invocation, cause: &str, why: &str, pause: Duration, until: Instant) {
+        self.hiccups.push(cause.to_string());
+        let left = until.saturating_duration_since(self.exec.now());
+        self.observer.progress(&format!(
+            "no answer from {} ({cause}; {why}): `{}` again in {:.1}s, for up to {:.0}s more",
+            self.server(),
+            short_name(invocation),
+            pause.as_secs_f64(),
+            left.as_secs_f64()
+        ));
+    }
+
     /// The API server the kubeconfig names, for messages.
     fn server(&self) -> String {
         match self.facts.destination.as_ref().and_then(|d| d.kube.as_ref()) {

@@ -262,7 +262,12 @@ pub fn run(ctx: &mut Context) -> TaskResult {
                     )));
                 }
                 let reached = may_have_reached(&result);
-                ctx.exec.sleep(super::context::backoff(attempt)).map_err(|e| exec_stop(&write, &e))?;
+                let cause = kubectl::transient_failure(&output.stderr).unwrap_or_default();
+                let why =
+                    if reached { "read back first: its answer may be lost" } else { "it never reached the server" };
+                let pause = super::context::backoff(attempt);
+                ctx.say_retry(&write, &cause, why, pause, until);
+                ctx.exec.sleep(pause).map_err(|e| exec_stop(&write, &e))?;
                 if reached {
                     read_lock(ctx)?
                 } else {
