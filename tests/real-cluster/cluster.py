@@ -22,7 +22,7 @@ Other conditions an operator meets:
 - a slow link: `proxy.Proxy(cluster.ports["apiserver"], rtt_ms)` and
   `proxied_kubeconfig(proxy.port)` (the admin kubeconfig with the server at the proxy);
 - a big cluster: `create_filler_pods(n)` / `remove_filler_pods()`: ordinary app pods in
-  namespace `filler` that no scheduler takes (Pending, unbound, unseen by the kubelets).
+  namespace `filler`, bound to node-1 but unseen by the kubelets (Pending).
   Measured on 2 cores: 3000 created in 5.0 s (4 concurrent POSTs; 1.4 KB posted, 2.5 KB as
   the API server returns it without managedFields, 4.6 KB with); removed in 15 s; idle CPU of
   the servers 0.09 cores with them (0.08 without);
@@ -556,9 +556,11 @@ class Cluster:
 
     def filler_pod(self, namespace, index):
         """An ordinary app pod (not hostNetwork; labels, env, ports, resources, a probe: ~2 KB of
-        JSON once the API server has defaulted it) that no scheduler picks up: its schedulerName
-        names no running scheduler, so it stays Pending and unbound, and the simulated kubelets
-        (which list only pods bound to their node) never see it."""
+        JSON once the API server has defaulted it), bound to node-1 as a scheduler would have
+        bound it, so that it is a pod that can lose its network (a pod never scheduled cannot),
+        yet without a simulated kubelet's load: the kubelets list bound pods without the label
+        `calico-downgrade/filler`, so it stays Pending. Its schedulerName names no running
+        scheduler, in case it is ever created unbound."""
         app = self.FILLER_APPS[index % len(self.FILLER_APPS)]
         digest = f"{(index * 2654435761) % 16 ** 10:010x}"
         return {
@@ -570,6 +572,7 @@ class Cluster:
                 "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "9102"},
             },
             "spec": {
+                "nodeName": "node-1",
                 "schedulerName": self.FILLER_SCHEDULER,
                 "terminationGracePeriodSeconds": 30,
                 "containers": [{

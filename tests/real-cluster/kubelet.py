@@ -88,7 +88,10 @@ class Node(threading.Thread):
             "type": typ, "status": status, "reason": reason, "message": msg,
             "lastHeartbeatTime": t, "lastTransitionTime": t,
         }
-        cap = {"cpu": "4", "memory": "8Gi", "pods": "110", "ephemeral-storage": "50Gi"}
+        # Room for the filler pods of a big cluster (cluster.py binds them all to node-1): with a
+        # real node's 4 CPUs and 110 pods, the DaemonSet controller would find node-1 full and
+        # give it no calico-node.
+        cap = {"cpu": "1000", "memory": "4Ti", "pods": "20000", "ephemeral-storage": "50Gi"}
         return {
             "capacity": cap,
             "allocatable": cap,
@@ -331,7 +334,9 @@ class PodFeed(threading.Thread):
         while not self.stopping.is_set():
             started = time.monotonic()
             try:
-                items = self.client.get("/api/v1/pods", fieldSelector="spec.nodeName!=", resourceVersion="0")["items"]
+                # The filler pods (cluster.py) stand for a big cluster's pods without its load.
+                items = self.client.get("/api/v1/pods", fieldSelector="spec.nodeName!=",
+                                        labelSelector="!calico-downgrade/filler", resourceVersion="0")["items"]
             except Exception as e:  # noqa: BLE001 - retried with backoff, as a kubelet would
                 self.log(f"pod feed: {e}")
                 self.stopping.wait(self.backoff)
