@@ -653,9 +653,12 @@ class Cluster:
         """Delete the namespace and wait until it (and so every filler pod) is gone. Returns seconds."""
         t0 = time.monotonic()
         try:
-            # One deletecollection first: unbound pods go at once, where the namespace controller
-            # alone deletes them one by one at its client's 20 requests/s (~55 s for 3000).
-            self.admin.delete(f"/api/v1/namespaces/{namespace}/pods")
+            # One deletecollection first, where the namespace controller alone deletes them one
+            # by one at its client's 20 requests/s (~55 s for 3000). Grace period 0: they are
+            # bound to node-1, whose kubelet never sees them, so none would confirm a graceful
+            # deletion and the namespace would never go.
+            self.admin.delete(f"/api/v1/namespaces/{namespace}/pods",
+                              {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
             self.admin.delete(f"/api/v1/namespaces/{namespace}")
         except kube.ApiError as e:
             if e.status != 404:
