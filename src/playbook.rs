@@ -261,6 +261,7 @@ pub fn execute(command: Command, ctx: &mut Context) -> Outcome {
         preflight: list.contains(&Task::Preflight),
         lock: list.contains(&Task::Lock) && !options.check && list.contains(&Task::Inspect),
         calico_lists: list.contains(&Task::NotReadByV26),
+        pods_page: list.contains(&Task::PodsAtRisk) && list.contains(&Task::Inspect),
     };
     // After the last task that may change the cluster, the lock has nothing left to guard.
     let last_change = list.iter().rposition(|task| task.may_change(options));

@@ -57,6 +57,12 @@ pub struct Context<'a> {
     pub hiccups: Vec<String>,
     /// The pods-at-risk listing the inspection started, as its pages are read.
     pub pods_listing: Option<super::pods_listing::SharedListing>,
+    /// The pods at risk's first page had been read when `Check permissions` began: the user may
+    /// list pods everywhere, so also in the Calico namespace, for the wait.
+    pub pods_listed: bool,
+    /// The undo of both workloads, run by the DaemonSet's rollback, and its answer: the
+    /// Deployment's rollback takes its own line from it.
+    pub undone_together: Option<(Invocation, Result<crate::exec::Output, crate::exec::ExecError>)>,
     /// The Calico lists (`v3_data`) the inspection started, as they are read.
     pub calico_lists: Option<super::v3_data::SharedLists>,
 }
@@ -125,6 +131,9 @@ pub struct Ahead {
     pub lock: bool,
     /// `What Calico v2.6 will not read` follows: the Calico lists, in the background.
     pub calico_lists: bool,
+    /// `Pods at risk` follows: its listing starts with the round (its first page also answers
+    /// whether the wait may list the Calico namespace's pods).
+    pub pods_page: bool,
 }
 
 /// How long inspection keeps retrying a read-only kubectl command that failed transiently.
@@ -211,6 +220,8 @@ impl<'a> Context<'a> {
             lock: LockHold::Free,
             hiccups: Vec::new(),
             pods_listing: None,
+            pods_listed: false,
+            undone_together: None,
             calico_lists: None,
         }
     }

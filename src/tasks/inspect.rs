@@ -90,21 +90,32 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let invocation = kubectl.objects(namespace);
     // One round trip for what the run needs before its first change: this query, with the
     // commands of later tasks that depend on nothing it reads (`calico-config`, the permission
-    // questions, the rollbacks' server dry runs to the previous revision, the migration Jobs
-    // (who else manages Calico), the lock's take; the lock itself is an annotation on the
-    // DaemonSet, which this query reads). Started together even without kubectl's discovery
+    // questions, the rollbacks' server dry run to the previous revision, the lock's take; the
+    // lock itself is an annotation on the DaemonSet, and the migration Jobs (who else manages
+    // Calico) are listed by this query too). Started together even without kubectl's discovery
     // cache: each process then discovers the API on its own, which costs CPU but less time
     // than a second round (measured over a 50 ms link: 0.8 s for eight at once, 0.55 + 0.45 s
     // in two rounds).
-    let mut later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG), super::managers::jobs_invocation(ctx)];
+    let mut later = vec![kubectl.config_map(namespace, DEFAULT_CALICO_CONFIG)];
     if ctx.ahead.preflight {
         later.extend(super::preflight::ahead(ctx));
     }
     if ctx.ahead.lock {
         super::lock::start_ahead(ctx);
     }
+    // The pods at risk's listing, with the round but outside it: it only informs, so no answer
+    // of the round waits for it.
+    if ctx.ahead.pods_page {
+        super::pods_at_risk::start_early(ctx);
+    }
     let result = ctx.prefetch(&[&invocation], later).remove(0);
-    let output = super::succeeded(&invocation, result)?;
+    // The Jobs alone refused (a Role without `list jobs`): the rest is whole, the Jobs "not
+    // checked".
+    let jobs_refused = result.as_ref().ok().and_then(kubectl::jobs_refused);
+    let output = match result {
+        Ok(output) if jobs_refused.is_some() => output,
+        result => super::succeeded(&invocation, result)?,
+    };
     let objects = kubectl::parse_objects(&output).map_err(|e| ctx.unrecognised(&invocation, e))?;
     let daemonsets: Vec<WorkloadRow> = objects.daemonsets.iter().map(|d| d.row.clone()).collect();
     let Some(ds) = objects.daemonsets.iter().find(|d| d.row.name == options.daemonset) else {
@@ -268,7 +279,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     // Who else manages the two workloads: read from this round, judged before the first change.
     let names: Vec<&str> =
         std::iter::once(daemonset.name.as_str()).chain(deployment.as_ref().map(|d| d.name.as_str())).collect();
-    let (reconcilers, lines, evidence) = super::managers::read(ctx, &objects, &names);
+    let (reconcilers, lines, evidence) = super::managers::read(ctx, &objects, jobs_refused, &names);
     summary.extend(lines);
     details.extend(evidence);
     ctx.facts.reconcilers = Some(reconcilers);

@@ -1,37 +1,33 @@
 //! Part of "Inspect the cluster": who else manages the two workloads (the addon manager, Argo
 //! CD, Flux, kops, a Helm release), read before the first change from what the inspection's
 //! round already holds: the workloads' labels, annotations and managedFields (the objects
-//! query), and the namespace's Jobs (`kubectl get --raw /apis/batch/v1/namespaces/NS/jobs`,
-//! started with that round, so it adds no time before the first change).
+//! query), and the namespace's Jobs (the same query lists them, so they cost no process of
+//! their own).
 //!
-//! Reading Jobs is a right beyond the documented procedure's Role: refused or failed, it only
+//! Reading Jobs is a right beyond the documented procedure's Role: refused, it only
 //! informs ("not checked", with the command an admin can run), never stops the run. A
 //! continuous reconciler stops `run` and `plan` with exit 3 before the first change
 //! ([`require_no_reconciler`]) unless `--despite-reconciler`; a one-shot manager is a warning.
 //! The judgements are `crate::reconcilers`'.
 
 use super::{Context, Stop};
-use crate::exec::Invocation;
 use crate::exit::Exit;
 use crate::reconcilers::{self, NotChecked, Reconcilers};
 use crate::tools::kubectl::{self, Objects};
 
-/// The Jobs query, for the inspection's round.
-pub fn jobs_invocation(ctx: &Context) -> Invocation {
-    ctx.kubectl().jobs(&ctx.options.namespace)
-}
-
 /// Read the managers of the DaemonSet and the Deployment (`names`: the ones the run rolls
-/// back) and the namespace's Jobs; the screen's lines and the evidence.
-pub fn read(ctx: &mut Context, objects: &Objects, names: &[&str]) -> (Reconcilers, Vec<String>, Vec<String>) {
+/// back) and the namespace's Jobs (`jobs_refused`: kubectl's words when the objects query could
+/// not list them); the screen's lines and the evidence.
+pub fn read(
+    ctx: &Context,
+    objects: &Objects,
+    jobs_refused: Option<String>,
+    names: &[&str],
+) -> (Reconcilers, Vec<String>, Vec<String>) {
     let namespace = ctx.options.namespace.clone();
-    let invocation = jobs_invocation(ctx);
-    let jobs = match ctx.run_raw(&invocation) {
-        Ok(output) if output.success() => {
-            kubectl::parse_jobs(&output).map_err(|error| format!("its output was not recognised: {}", error.headline()))
-        }
-        Ok(output) => Err(kubectl::failure_message(&output.stderr)),
-        Err(error) => Err(error.to_string()),
+    let jobs = match jobs_refused {
+        Some(message) => Err(message),
+        None => Ok(objects.jobs.clone()),
     };
     let workloads: Vec<(String, &kubectl::Management)> = objects
         .daemonsets

@@ -66,17 +66,38 @@ pub fn advice(pods: &[PodSummary], when: &str) -> Vec<String> {
     lines
 }
 
-/// Start the listing of the pods created after `since` in the background (the inspection
-/// does, once it knows `since`): its first page now, each next one as the one before ends.
-/// Started once per run: a listing already going on is left to go on.
+/// Start the listing of the pods created after `since` in the background: its first page now,
+/// each next one as the one before ends. The inspection starts it with its round, before it
+/// knows `since` ([`start_early`]), and says `since` once it does; any other caller starts it
+/// knowing `since`. Started once per run: a listing already going on is left to go on.
 pub fn start(ctx: &mut Context, since: &str) {
-    if ctx.pods_listing.is_some() {
+    if let Some(listing) = &ctx.pods_listing {
+        let mut listing = listing.lock().unwrap_or_else(PoisonError::into_inner);
+        if listing.since.is_empty() {
+            listing.since = since.to_string();
+        }
         return;
     }
     let kubectl = ctx.kubectl().clone();
     let listing = pods_listing::shared(since);
     ctx.start_pages_in_background(kubectl.pods_page(None), pods_listing::pager(&listing, kubectl));
     ctx.pods_listing = Some(listing);
+}
+
+/// Start the listing with the inspection's round, before the DaemonSet says from when pods are
+/// at risk: the pages read until then keep every pod that could be (`run` keeps those created
+/// after that moment). Its first page also answers whether the user may list pods, which
+/// `Check permissions` would otherwise ask ([`first_page_read`]).
+pub fn start_early(ctx: &mut Context) {
+    start(ctx, "");
+}
+
+/// The listing's first page was read (the user may list pods in every namespace, so in the
+/// Calico namespace): known without waiting, `false` while it is still being read.
+pub fn first_page_read(ctx: &Context) -> bool {
+    ctx.pods_listing
+        .as_ref()
+        .is_some_and(|listing| !listing.lock().unwrap_or_else(PoisonError::into_inner).read.is_empty())
 }
 
 pub fn run(ctx: &mut Context) -> TaskResult {
@@ -136,6 +157,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             }
         }
     }
+    // Pages read before the DaemonSet was read kept every pod that could be at risk.
+    listing.at_risk.retain(|pod| crate::cluster::at_risk(pod, &since));
     if let Some(unreadable) = listing.unreadable {
         return Ok(unknown(format!("{} (the journal has its output)", unreadable.headline())));
     }

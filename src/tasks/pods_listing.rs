@@ -12,7 +12,8 @@ use crate::tools::Unrecognised;
 /// The listing as it goes, shared with the thread that reads its pages.
 #[derive(Debug, Default)]
 pub struct Listing {
-    /// When the v3 upgrade began: pods created after it are at risk.
+    /// When the v3 upgrade began: pods created after it are at risk (empty until the
+    /// inspection has read it: every pod that could be at risk is kept until then).
     pub(super) since: String,
     pub(super) at_risk: Vec<PodSummary>,
     /// Pods seen, over every page.

@@ -9,13 +9,16 @@
 //! - each planned `rollout undo` once with `--dry-run=server` (kubectl 1.18+), which the API
 //!   server authorizes (as the patch it is), admits and validates like the real change, and
 //!   stores nothing;
-//! - `kubectl auth can-i` for the rest: `list pods` for the wait when nothing listed them yet,
-//!   `delete pods` with `--replace-pods`, and `patch` on each workload to roll back where
-//!   kubectl has no server dry run. `watch pods` is not needed: a wait that may not watch
+//! - `kubectl auth can-i` for the rest: `list pods` for the wait when nothing listed them yet
+//!   (the pods at risk's first page, started with the inspection's round, lists them in every
+//!   namespace when it has been read by then), `delete pods` with `--replace-pods`, and `patch` on each workload to roll back
+//!   where kubectl has no server dry run. `watch pods` is not needed: a wait that may not watch
 //!   looks at the pods instead (`watch`: a watch refused is not the run's failure).
 //!
-//! All of them are read-only and independent: they run at the same time, started by the task
-//! before (`Pods at risk`) together with its own query.
+//! All of them are read-only and independent: the inspection starts them in its round, the two
+//! rollbacks' dry runs to their previous revisions as one `kubectl rollout undo ds/… deployment/…
+//! --dry-run=server`. What only this task can ask (a dry run to another revision, `list pods`
+//! when the first page was refused) runs here, at the same time.
 //!
 //! A `no` or a refused dry run is exit 3 naming the verb, the resource and the user; nothing was
 //! changed. The calico-upgrade abort needs no Kubernetes verb (it talks to etcd).
@@ -62,16 +65,31 @@ pub fn needs(ctx: &Context) -> Vec<Need> {
             });
         }
     }
-    needs.extend(fixed_needs(options));
+    needs.extend(fixed_needs(ctx));
     needs
 }
 
-/// What the run needs whatever the cluster holds: listing pods, `--replace-pods`. The cluster
-/// lock needs nothing more: it is written with the right to patch the DaemonSet, which the
-/// rollback's server dry run (or `auth can-i patch`) checks, and its take, started with the
-/// inspection, proves it.
-fn fixed_needs(options: &crate::options::Options) -> Vec<Need> {
-    let mut needs = vec![Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" }];
+/// What the run needs whatever the cluster holds: listing pods (unless the pods at risk's first
+/// page, read by now, listed them in every namespace), `--replace-pods`. The cluster lock needs nothing more:
+/// it is written with the right to patch the DaemonSet, which the rollback's server dry run (or
+/// `auth can-i patch`) checks, and its take, started with the inspection, proves it.
+fn fixed_needs(ctx: &Context) -> Vec<Need> {
+    let mut needs = Vec::new();
+    if !ctx.pods_listed {
+        needs.push(list_pods());
+    }
+    needs.extend(option_needs(ctx.options));
+    needs
+}
+
+/// `list pods` in the Calico namespace, for the wait.
+fn list_pods() -> Need {
+    Need { verb: "list", resource: "pods".into(), why: "the wait's look at the pods" }
+}
+
+/// What the options alone need: deleting pods with `--replace-pods`.
+fn option_needs(options: &crate::options::Options) -> Vec<Need> {
+    let mut needs = Vec::new();
     if options.replace_pods {
         needs.push(Need { verb: "delete", resource: "pods".into(), why: "--replace-pods" });
     }
@@ -96,53 +114,72 @@ fn planned(ctx: &Context) -> Vec<(Workload, u64)> {
 }
 
 /// Every command this task runs, in order: the `auth can-i` questions, then the server dry
-/// runs. All read-only and independent, so they run at the same time, and the task before
-/// (`Pods at risk`) starts them together with its own query (`Context::prefetch`).
+/// runs (each once: one answers both rollbacks when it is the inspection's), then Typha's. All
+/// read-only and independent, so they run at the same time; the inspection started most of
+/// them in its round already (`Context::prefetch`).
 pub fn reads(ctx: &Context) -> Vec<crate::exec::Invocation> {
-    let kubectl = ctx.kubectl();
-    let namespace = ctx.options.namespace.as_str();
-    let mut reads: Vec<_> =
-        needs(ctx).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
+    let mut reads: Vec<_> = needs(ctx).iter().map(|need| can_i(ctx, need)).collect();
     if server_dry_run(ctx) {
-        reads.extend(planned(ctx).iter().map(|(w, revision)| dry_run(ctx, w, *revision)));
+        for (w, revision) in planned(ctx) {
+            let dry_run = dry_run(ctx, &w, revision);
+            if !reads.contains(&dry_run) {
+                reads.push(dry_run);
+            }
+        }
         reads.extend(scale_dry_runs(ctx));
     }
     reads
 }
 
+/// `kubectl auth can-i VERB RESOURCE -n NS` for one need.
+fn can_i(ctx: &Context, need: &Need) -> crate::exec::Invocation {
+    ctx.kubectl().can_i(need.verb, &need.resource, Some(&ctx.options.namespace))
+}
+
 /// The server dry run that stands for the rollback of `workload` to `revision`: the one the
-/// inspection started ahead ([`ahead`], no `--to-revision`) when `revision` is the one kubectl
-/// picks without it, else the rollback's own.
+/// inspection started ahead ([`ahead`], both workloads, no `--to-revision`) when `revision` is
+/// the one kubectl picks without it, else the rollback's own.
 fn dry_run(ctx: &Context, workload: &Workload, revision: u64) -> crate::exec::Invocation {
     let kubectl = ctx.kubectl();
     let namespace = ctx.options.namespace.as_str();
     if ctx.ahead.preflight && crate::cluster::previous_revision(workload) == Some(revision) {
-        kubectl.rollout_undo_previous_server_dry_run(workload.kind, namespace, &workload.name)
+        previous_dry_run(ctx)
     } else {
         kubectl.rollout_undo_server_dry_run(workload.kind, namespace, &workload.name, revision)
     }
 }
 
+/// `kubectl rollout undo ds/NAME deployment/NAME -n NS --dry-run=server`: both rollbacks to
+/// their previous revisions, as the inspection starts it (the names are the options', since
+/// the cluster is not read yet).
+fn previous_dry_run(ctx: &Context) -> crate::exec::Invocation {
+    let options = ctx.options;
+    ctx.kubectl().rollout_undo_previous_server_dry_run(
+        &[
+            (kubectl::WorkloadKind::DaemonSet, options.daemonset.as_str()),
+            (kubectl::WorkloadKind::Deployment, options.deployment.as_str()),
+        ],
+        &options.namespace,
+    )
+}
+
 /// What the inspection can start for this task before it knows the cluster: the questions
-/// that depend on the options alone, and a server dry run of each workload's rollback to its
-/// previous revision (the usual target; [`dry_run`] uses it only when it is the target).
+/// that depend on the options alone, and the server dry run of both rollbacks to their
+/// previous revisions (the usual targets; [`dry_run`] uses it only for a workload whose target
+/// it is). `list pods` is not asked ahead when the pods at risk are listed: their first page,
+/// started with the round, answers it when the user may list pods everywhere.
 pub fn ahead(ctx: &Context) -> Vec<crate::exec::Invocation> {
     let kubectl = ctx.kubectl();
     let options = ctx.options;
     let namespace = options.namespace.as_str();
+    let mut needs = option_needs(options);
+    if !ctx.ahead.pods_page {
+        needs.push(list_pods());
+    }
     let mut reads: Vec<_> =
-        fixed_needs(options).iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
+        needs.iter().map(|need| kubectl.can_i(need.verb, &need.resource, Some(namespace))).collect();
     if server_dry_run(ctx) {
-        reads.push(kubectl.rollout_undo_previous_server_dry_run(
-            kubectl::WorkloadKind::DaemonSet,
-            namespace,
-            &options.daemonset,
-        ));
-        reads.push(kubectl.rollout_undo_previous_server_dry_run(
-            kubectl::WorkloadKind::Deployment,
-            namespace,
-            &options.deployment,
-        ));
+        reads.push(previous_dry_run(ctx));
     }
     reads
 }
@@ -181,12 +218,18 @@ fn user(ctx: &mut Context) -> Option<String> {
 }
 
 pub fn run(ctx: &mut Context) -> TaskResult {
+    // Decided once, now: the questions and their answers must agree.
+    ctx.pods_listed = super::pods_at_risk::first_page_read(ctx);
     let namespace = ctx.options.namespace.clone();
     let kubectl = ctx.kubectl().clone();
     let mut details = vec![format!(
         "allowed (read during inspection): list daemonsets.apps, controllerrevisions.apps, deployments.apps, replicasets.apps in {namespace}"
     )];
-    if upgrade_time(&ctx.cluster().daemonset).is_some() {
+    if ctx.pods_listed {
+        details.push(format!(
+            "allowed (read during inspection): list pods in every namespace (the pods at risk's first page), so in {namespace} for the wait"
+        ));
+    } else if upgrade_time(&ctx.cluster().daemonset).is_some() {
         details.push(
             "not needed: list pods in all namespaces (the pods at risk only inform: without it they are unknown)"
                 .into(),
@@ -220,10 +263,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             }
         }
     }
-    let mut outputs: Vec<Result<crate::exec::Output, Stop>> = outputs.collect();
-    let scales = if server_dry_run(ctx) {
+    // The rest, in the order of `reads`: the server dry runs, then Typha's.
+    let mut outputs: Vec<_> = reads[reads.len() - outputs.len()..].iter().cloned().zip(outputs).collect();
+    let scales: Vec<_> = if server_dry_run(ctx) {
         let count = scale_dry_runs(ctx).len();
-        outputs.split_off(outputs.len().saturating_sub(count))
+        outputs.split_off(outputs.len().saturating_sub(count)).into_iter().map(|(_, output)| output).collect()
     } else {
         Vec::new()
     };
@@ -259,12 +303,13 @@ pub fn run(ctx: &mut Context) -> TaskResult {
 }
 
 /// Each planned rollback once with `--dry-run=server`, where kubectl has it: `outputs` are
-/// their answers, run with the questions (`reads`).
+/// the dry runs' answers, run with the questions (`reads`), each once (the inspection's answers
+/// both rollbacks to their previous revisions, a line each: `kubectl::undo_of`).
 /// A refusal (Forbidden) is added to `denied` as `auth can-i` would put it: the server dry
 /// run is authorized as the patch itself.
 fn dry_runs(
     ctx: &mut Context,
-    outputs: Vec<Result<crate::exec::Output, Stop>>,
+    outputs: Vec<(crate::exec::Invocation, Result<crate::exec::Output, Stop>)>,
     details: &mut Vec<String>,
     denied: &mut Vec<(String, String)>,
 ) -> Result<(), Stop> {
@@ -280,11 +325,21 @@ fn dry_runs(
         return Ok(());
     }
     let namespace = ctx.options.namespace.clone();
-    for ((workload, revision), output) in planned.into_iter().zip(outputs) {
+    for (workload, revision) in planned {
         let invocation = dry_run(ctx, &workload, revision);
-        let output = output?;
-        let result = kubectl::parse_undo(workload.kind, &workload.name, &output)
-            .map_err(|e| ctx.unreadable(&invocation, &output, e))?;
+        let at = outputs.iter().position(|(i, _)| *i == invocation).expect("one answer per dry run");
+        let output = match &outputs[at].1 {
+            Ok(output) => output.clone(),
+            Err(stop) => return Err(stop.clone()),
+        };
+        // The shared dry run's answer for this workload is its own line, or the error lines
+        // that name it (`undo_of`).
+        let result = if invocation == previous_dry_run(ctx) {
+            kubectl::undo_of(workload.kind, &workload.name, &output)
+        } else {
+            kubectl::parse_undo(workload.kind, &workload.name, &output)
+        };
+        let result = result.map_err(|e| ctx.unreadable(&invocation, &output, e))?;
         match result {
             UndoResult::WouldRollBack => {
                 details.push(format!(

@@ -71,24 +71,47 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     let mut earlier: Vec<String> = Vec::new();
     // The Deployment's undo is independent of the DaemonSet's: both start at once, and the
     // Deployment's task (next, in the same stage) takes its result.
+    // When both go to the same revision number, one `kubectl rollout undo ds/… deployment/…`
+    // does both (in the docs' order, each on its own: kubectl goes on past a failure, as two
+    // commands would), and the Deployment's task takes its line from the same answer.
     let mut together = (kind == WorkloadKind::DaemonSet).then(|| deployment_undo(ctx)).flatten();
+    let mut ran = match (kind, together.take()) {
+        (WorkloadKind::DaemonSet, Some((deployment, other_revision, _))) if other_revision == revision => {
+            let both = kubectl.rollout_undo_together(
+                &[(WorkloadKind::DaemonSet, workload.name.as_str()), (WorkloadKind::Deployment, deployment.as_str())],
+                &namespace,
+                revision,
+            );
+            let result = ctx.run_raw(&both);
+            ctx.undone_together = Some((both.clone(), result.clone()));
+            Some((both, result))
+        }
+        (WorkloadKind::DaemonSet, other) => {
+            together = other;
+            None
+        }
+        (WorkloadKind::Deployment, _) => ctx.undone_together.take(),
+    };
+    let mut together = together.map(|(_, _, undo)| undo);
     loop {
-        let acted = act(ctx, kind, &workload, revision, &target_images, &undo, together.take());
+        // The first attempt may be the shared undo's; any other is this workload's own.
+        let this = ran.as_ref().map_or_else(|| undo.clone(), |(both, _)| both.clone());
+        let acted = act(ctx, kind, &workload, revision, &target_images, &this, together.take(), ran.take());
         let stop = match acted {
             Ok(mut done) => {
                 done.details.splice(0..0, earlier);
                 return Ok(done);
             }
-            Err(Failure::Final(stop)) => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+            Err(Failure::Final(stop)) => return Err(settle(ctx, kind, &workload, &target_images, &this, stop)),
             Err(Failure::Moved(cause, stop)) if attempt + 1 < UNDO_ATTEMPTS => {
                 // The cluster moved under the rollback: read the workload again and decide again.
                 attempt += 1;
                 let Some(fresh) = super::inspect::read_workload(ctx, kind, &workload.name)? else {
-                    return Err(settle(ctx, kind, &workload, &target_images, &undo, stop));
+                    return Err(settle(ctx, kind, &workload, &target_images, &this, stop));
                 };
                 if same_images(&fresh.images, &target_images) {
                     return Ok(Done::ok(format!(
-                        "already at {} ({}): `{undo}` found the cluster moved ({cause}), and read again, the rollback had been done",
+                        "already at {} ({}): `{this}` found the cluster moved ({cause}), and read again, the rollback had been done",
                         images_in_words(&target_images),
                         workload.reference()
                     ))
@@ -98,17 +121,17 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
                 match crate::cluster::decide_rollback(&fresh, to_revision) {
                     Ok(RollbackPlan::RollBack { revision: next, images }) => {
                         earlier.push(format!(
-                            "attempt {attempt}: `{undo}` found the cluster moved ({cause}); read again, revision {next} carries the target images"
+                            "attempt {attempt}: `{this}` found the cluster moved ({cause}); read again, revision {next} carries the target images"
                         ));
                         revision = next;
                         target_images = images;
                         undo = kubectl.rollout_undo(kind, &namespace, &workload.name, revision);
                         continue;
                     }
-                    _ => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+                    _ => return Err(settle(ctx, kind, &workload, &target_images, &this, stop)),
                 }
             }
-            Err(Failure::Moved(_, stop)) => return Err(settle(ctx, kind, &workload, &target_images, &undo, stop)),
+            Err(Failure::Moved(_, stop)) => return Err(settle(ctx, kind, &workload, &target_images, &this, stop)),
             Err(Failure::Transient(cause, stop)) => (cause, stop),
         };
         let (cause, stop) = stop;
@@ -119,7 +142,7 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             Ok(Some(live)) if same_images(live, &target_images) => {
                 ctx.facts.changed = true;
                 return Ok(Done::changed(format!(
-                    "rolled back to revision {revision} ({}): `{undo}` failed ({cause}), but read back, the rollback had taken effect",
+                    "rolled back to revision {revision} ({}): `{this}` failed ({cause}), but read back, the rollback had taken effect",
                     transition(&workload.images, live)
                 ))
                 .with_details(vec![images_line(&workload.images, live)]));
@@ -129,17 +152,17 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
             {
                 let line = format!(
                     "{} failed: {cause}; {} still carries {}: rolling back again in {:.1}s",
-                    super::context::short_name(&undo),
+                    super::context::short_name(&this),
                     workload.reference(),
                     live.join(", "),
                     pause.as_secs_f64()
                 );
                 ctx.observer.progress(&line);
                 earlier.push(format!("attempt {attempt}: {line}"));
-                ctx.exec.sleep(pause).map_err(|e| super::exec_stop(&undo, &e))?;
+                ctx.exec.sleep(pause).map_err(|e| super::exec_stop(&this, &e))?;
             }
             // What the read showed decides: nothing is read twice.
-            _ => return Err(settle_with(ctx, &workload, &target_images, &undo, read, stop)),
+            _ => return Err(settle_with(ctx, &workload, &target_images, &this, read, stop)),
         }
     }
 }
@@ -158,15 +181,15 @@ enum Failure {
     Final(Stop),
 }
 
-/// The Deployment's undo, when its rollback is planned: run together with the DaemonSet's.
-fn deployment_undo(ctx: &Context) -> Option<Invocation> {
+/// The Deployment's rollback, when it is planned (its name, its target revision and its own
+/// undo): run together with the DaemonSet's.
+fn deployment_undo(ctx: &Context) -> Option<(String, u64, Invocation)> {
     let cluster = ctx.cluster();
     match (&cluster.deployment, &cluster.deployment_plan) {
-        (Some(deployment), Some(RollbackPlan::RollBack { revision, .. })) => Some(ctx.kubectl().rollout_undo(
-            WorkloadKind::Deployment,
-            &ctx.options.namespace,
-            &deployment.name,
+        (Some(deployment), Some(RollbackPlan::RollBack { revision, .. })) => Some((
+            deployment.name.clone(),
             *revision,
+            ctx.kubectl().rollout_undo(WorkloadKind::Deployment, &ctx.options.namespace, &deployment.name, *revision),
         )),
         _ => None,
     }
@@ -186,7 +209,9 @@ impl From<Stop> for Failure {
 }
 
 /// Run the undo: `Ok` when kubectl reports the rollback (changed) or that the template already
-/// matches the revision.
+/// matches the revision. `ran`: the undo of both workloads already run, and its answer
+/// (`undo` is then that command, and this workload's part of the answer is its own line).
+#[allow(clippy::too_many_arguments)]
 fn act(
     ctx: &mut Context,
     kind: WorkloadKind,
@@ -195,10 +220,13 @@ fn act(
     target_images: &[String],
     undo: &Invocation,
     together: Option<Invocation>,
+    ran: Option<(Invocation, Result<crate::exec::Output, crate::exec::ExecError>)>,
 ) -> Result<Done, Failure> {
-    let first = match together {
-        Some(other) => ctx.run_together(undo, other),
-        None => ctx.run_raw(undo),
+    let shared = ran.is_some();
+    let first = match (ran, together) {
+        (Some((_, result)), _) => result,
+        (None, Some(other)) => ctx.run_together(undo, other),
+        (None, None) => ctx.run_raw(undo),
     };
     let output = match first {
         Ok(output) => output,
@@ -207,12 +235,18 @@ fn act(
         }
         Err(error) => return Err(Failure::Final(super::exec_stop(undo, &error))),
     };
-    if !output.success() {
+    let result = if shared {
+        kubectl::undo_of(kind, &workload.name, &output)
+    } else {
+        kubectl::parse_undo(kind, &workload.name, &output)
+    };
+    // A failure a retry can fix is this workload's when kubectl printed no line of it.
+    if !output.success() && matches!(result, Ok(UndoResult::Refused { .. })) {
         if let Some(cause) = kubectl::transient_failure(&output.stderr) {
             return Err(Failure::Transient(cause, super::refused(undo, &output)));
         }
     }
-    let result = kubectl::parse_undo(kind, &workload.name, &output).map_err(|e| ctx.unreadable(undo, &output, e))?;
+    let result = result.map_err(|e| ctx.unreadable(undo, &output, e))?;
     let rolled_back = match result {
         UndoResult::RolledBack => true,
         UndoResult::AlreadyAtRevision { .. } => false,
@@ -234,7 +268,7 @@ fn act(
             if !stop.message.contains(message.trim()) && !stop.details.iter().any(|d| d.contains(message.trim())) {
                 stop.details.push(format!("kubectl: {message}"));
             }
-            if moved(&message) || moved(&output.stderr) {
+            if moved(&message) || (!shared && moved(&output.stderr)) {
                 return Err(Failure::Moved(message.trim().to_string(), stop));
             }
             return Err(Failure::Final(stop));
@@ -245,19 +279,30 @@ fn act(
     // wait's first view of the workload (`wait`: its rollout status carries the template's
     // images), which costs no command of its own.
     let images = images_line(&workload.images, target_images);
-    Ok(if rolled_back {
+    let mut done = if rolled_back {
         Done::changed(format!("rolled back to revision {revision} ({})", transition(&workload.images, target_images)))
             .with_details(vec![
                 images,
                 format!(
                     "kubectl: `{}`; the wait checks that the live template carries these images",
-                    output.stdout.trim()
+                    own_line(&output.stdout, &workload.name)
                 ),
             ])
     } else {
         Done::ok(format!("already at revision {revision} ({})", images_in_words(target_images)))
             .with_details(vec![images])
-    })
+    };
+    // The command is listed under the DaemonSet's rollback, which ran it for both.
+    if shared && kind == WorkloadKind::Deployment {
+        done.details.push(format!("with the DaemonSet's rollback, in one command: `{undo}`"));
+    }
+    Ok(done)
+}
+
+/// kubectl's line about `name` (an undo of both prints one each), else all it printed.
+fn own_line<'a>(stdout: &'a str, name: &str) -> &'a str {
+    let named = |line: &&str| line.contains(&format!("/{name} ")) || line.contains(&format!("\"{name}\""));
+    stdout.lines().find(named).unwrap_or(stdout).trim()
 }
 
 /// `images: A, B → C, D`: the whole images, for the details.

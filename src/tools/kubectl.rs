@@ -191,8 +191,11 @@ impl Kubectl {
         self.read(&["get", "daemonsets", "-n", namespace, "-o", &format!("custom-columns={DAEMONSET_COLUMNS}")])
     }
 
-    /// `kubectl get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`:
-    /// everything inspection reads, in one call ([`parse_objects`]).
+    /// `kubectl get daemonsets,deployments,controllerrevisions,replicasets,jobs -n NS -o json`:
+    /// everything inspection reads, in one call ([`parse_objects`]). kubectl lists the kinds one
+    /// after another and prints what it got: a Role without `list jobs` (the documented
+    /// procedure's) gets the rest whole, exit 1 and one `Forbidden` line for the Jobs
+    /// ([`jobs_refused`]; real kubectl 1.20, 1.27 and 1.33).
     ///
     /// kubectl 1.21+ leaves `metadata.managedFields` out of `-o json` unless asked
     /// (`--show-managed-fields`, kubernetes/kubernetes#96878); 1.20 has no such flag and shows
@@ -209,15 +212,6 @@ impl Kubectl {
     /// refused).
     pub fn jobs_table(&self, namespace: &str) -> Invocation {
         self.read(&["get", "jobs", "-n", namespace])
-    }
-
-    /// `kubectl get --raw /apis/batch/v1/namespaces/NS/jobs`: the Jobs of the namespace, for a
-    /// migration Job of a reconciler (kops' `calico-complete-upgrade`). Raw, so the process skips
-    /// API discovery in the round before the first change; `batch/v1` Jobs are served by every
-    /// API server since Kubernetes 1.2. Read by [`parse_jobs`].
-    pub fn jobs(&self, namespace: &str) -> Invocation {
-        let path = format!("/apis/batch/v1/namespaces/{}/jobs", segment(namespace));
-        self.read(&["get", "--raw", &path])
     }
 
     /// `kubectl get --raw /api/v1/namespaces/NS/configmaps/NAME`: one ConfigMap (`calico-config`)
@@ -349,10 +343,11 @@ impl Kubectl {
         self.read(&["get", &object, "-n", namespace, "-o", &columns, "--watch", "--output-watch-events"])
     }
 
-    /// `rollout undo KIND/NAME -n NS`, then `extra`, then the connection flags.
-    fn undo_args(&self, kind: WorkloadKind, namespace: &str, name: &str, extra: &[String]) -> Vec<String> {
-        let mut args =
-            vec!["rollout".into(), "undo".into(), format!("{}/{name}", kind.resource()), "-n".into(), namespace.into()];
+    /// `rollout undo KIND/NAME… -n NS`, then `extra`, then the connection flags.
+    fn undo_args(&self, objects: &[(WorkloadKind, &str)], namespace: &str, extra: &[String]) -> Vec<String> {
+        let mut args = vec!["rollout".into(), "undo".into()];
+        args.extend(objects.iter().map(|(kind, name)| format!("{}/{name}", kind.resource())));
+        args.extend(["-n".into(), namespace.into()]);
         args.extend_from_slice(extra);
         self.invocation(args)
     }
@@ -360,7 +355,20 @@ impl Kubectl {
     /// `kubectl rollout undo ds/NAME -n NS --to-revision=N`: always with an explicit revision,
     /// so that running it again is a no-op instead of a toggle back to v3.
     pub fn rollout_undo(&self, kind: WorkloadKind, namespace: &str, name: &str, revision: u64) -> Invocation {
-        let args = self.undo_args(kind, namespace, name, &[format!("--to-revision={revision}")]);
+        self.rollout_undo_together(&[(kind, name)], namespace, revision)
+    }
+
+    /// `kubectl rollout undo ds/NAME deployment/NAME -n NS --to-revision=N`: both rollbacks in
+    /// one process when they go to the same revision number, in the docs' order. kubectl rolls
+    /// back each in turn and goes on past a failure, as two commands run at once would: one
+    /// line per rollback done, one error line per one refused ([`undo_of`]).
+    pub fn rollout_undo_together(
+        &self,
+        objects: &[(WorkloadKind, &str)],
+        namespace: &str,
+        revision: u64,
+    ) -> Invocation {
+        let args = self.undo_args(objects, namespace, &[format!("--to-revision={revision}")]);
         Invocation::mutating(Tool::Kubectl, &self.program, args)
     }
 
@@ -375,17 +383,22 @@ impl Kubectl {
         revision: u64,
     ) -> Invocation {
         let extra = [format!("--to-revision={revision}"), "--dry-run=server".to_string()];
-        Invocation::read_only(Tool::Kubectl, &self.program, self.undo_args(kind, namespace, name, &extra))
+        Invocation::read_only(Tool::Kubectl, &self.program, self.undo_args(&[(kind, name)], namespace, &extra))
     }
 
-    /// `kubectl rollout undo KIND/NAME -n NS --dry-run=server` without `--to-revision`: the
-    /// rollback to the previous revision (kubectl's choice: the second highest revision
-    /// number, [`crate::cluster::previous_revision`]). Started with the inspection, before the
-    /// target is known; it stands for the rollback's own dry run when the target is that
-    /// revision, so the permission check needs no second round trip.
-    pub fn rollout_undo_previous_server_dry_run(&self, kind: WorkloadKind, namespace: &str, name: &str) -> Invocation {
+    /// `kubectl rollout undo ds/NAME deployment/NAME -n NS --dry-run=server` without
+    /// `--to-revision`: each workload's rollback to its previous revision (kubectl's choice: the
+    /// second highest revision number, [`crate::cluster::previous_revision`]), in one process.
+    /// Started with the inspection, before the targets are known; it stands for a rollback's own
+    /// dry run when the target is that revision, so the permission check needs no second round
+    /// trip. Each workload's answer is its own line ([`undo_of`]).
+    pub fn rollout_undo_previous_server_dry_run(
+        &self,
+        objects: &[(WorkloadKind, &str)],
+        namespace: &str,
+    ) -> Invocation {
         let extra = ["--dry-run=server".to_string()];
-        Invocation::read_only(Tool::Kubectl, &self.program, self.undo_args(kind, namespace, name, &extra))
+        Invocation::read_only(Tool::Kubectl, &self.program, self.undo_args(objects, namespace, &extra))
     }
 
     /// `kubectl auth can-i VERB RESOURCE[/NAME] -n NS` (or `--all-namespaces`): a
@@ -600,7 +613,7 @@ pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, 
 // ---------------------------------------------------------------------------------------------
 
 /// What [`Kubectl::objects`] asks for, in the order kubectl prints them.
-pub const OBJECT_KINDS: &str = "daemonsets,deployments,controllerrevisions,replicasets";
+pub const OBJECT_KINDS: &str = "daemonsets,deployments,controllerrevisions,replicasets,jobs";
 
 /// A DaemonSet or Deployment of the namespace, read from its JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -688,6 +701,8 @@ pub struct Objects {
     pub deployments: Vec<WorkloadObject>,
     pub controller_revisions: Vec<RevisionObject>,
     pub replica_sets: Vec<RevisionObject>,
+    /// The namespace's Jobs (for a reconciler's migration Job).
+    pub jobs: Vec<JobRow>,
 }
 
 /// The fields of an object this tool reads; the rest of the JSON is ignored.
@@ -797,12 +812,12 @@ fn template_of(template: Option<&serde_json::Value>) -> Result<TemplateJson, Str
 
 use serde::Deserialize as _;
 
-/// Read `kubectl get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`
+/// Read `kubectl get daemonsets,deployments,controllerrevisions,replicasets,jobs -n NS -o json`
 /// (`fixtures/kubectl/get-objects/*`): a `List` of every such object of the namespace (empty:
 /// `{"items": [], "kind": "List", …}`, exit 0, nothing on stderr). JSON is what every kubectl
 /// prints alike, where tables and jsonpath differ across versions.
 pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
-    let what = "`kubectl get daemonsets,deployments,controllerrevisions,replicasets -o json` output";
+    let what = "`kubectl get daemonsets,deployments,controllerrevisions,replicasets,jobs -o json` output";
     let text = &output.stdout;
     let refuse = |reason: String| Unrecognised::new(what, reason, text);
     let document: serde_json::Value = serde_json::from_str(text).map_err(|e| refuse(format!("not JSON: {e}")))?;
@@ -890,10 +905,53 @@ pub fn parse_objects(output: &Output) -> Result<Objects, Unrecognised> {
                     objects.replica_sets.push(object);
                 }
             }
+            "Job" => objects.jobs.push(job_row(value).map_err(refuse)?),
             other => return Err(refuse(format!("an object of kind `{other}`, which was not asked for"))),
         }
     }
     Ok(objects)
+}
+
+/// The objects read failed for the Jobs alone (exit 1, every error line about `jobs`, the
+/// `List` of the rest printed whole): kubectl's words, for "not checked". `None` when it did
+/// not fail, or failed for anything else. Real kubectl 1.20, 1.27 and 1.33 under the
+/// documented procedure's Role (the `minimal-role` sessions' objects query, `fixtures/sessions/minimal-role-*.jsonl`):
+/// ```text
+/// Error from server (Forbidden): jobs.batch is forbidden: User "calico-operator" cannot list resource "jobs" in API group "batch" in the namespace "kube-system"
+/// ```
+pub fn jobs_refused(output: &Output) -> Option<String> {
+    if output.success() || output.stdout.trim().is_empty() {
+        return None;
+    }
+    let lines = stderr_lines(&output.stderr);
+    let about_jobs = |line: &String| line.contains("jobs.batch") || line.contains("\"jobs\"");
+    (!lines.is_empty() && lines.iter().all(about_jobs)).then(|| failure_message(&output.stderr))
+}
+
+/// One Job of a list: name, labels, annotations, running pods, completion time.
+fn job_row(value: &serde_json::Value) -> Result<JobRow, String> {
+    #[derive(Default, serde::Deserialize)]
+    #[serde(default, rename_all = "camelCase")]
+    struct JobStatus {
+        active: u32,
+        completion_time: Option<String>,
+    }
+    #[derive(Default, serde::Deserialize)]
+    #[serde(default)]
+    struct Job {
+        metadata: Metadata,
+        status: JobStatus,
+    }
+    let job = Job::deserialize(value).map_err(|e| format!("a Job this tool cannot read: {e}"))?;
+    if job.metadata.name.is_empty() {
+        return Err("a Job without a name".into());
+    }
+    Ok(JobRow {
+        name: job.metadata.name.clone(),
+        management: management(&job.metadata),
+        active: job.status.active,
+        completed: job.status.completion_time,
+    })
 }
 
 /// A ConfigMap as `-o json` shows it: its resourceVersion and data.
@@ -951,7 +1009,7 @@ pub fn parse_lock_patched(name: &str, output: &Output) -> Result<(), Unrecognise
     ))
 }
 
-/// A Job of the namespace, as [`parse_jobs`] reads it.
+/// A Job of the namespace, as [`parse_objects`] reads it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRow {
     pub name: String,
@@ -960,52 +1018,6 @@ pub struct JobRow {
     pub active: u32,
     /// RFC 3339; `None` while it runs or after it failed.
     pub completed: Option<String>,
-}
-
-/// Read `kubectl get --raw /apis/batch/v1/namespaces/NS/jobs` (the API server's compact
-/// `JobList`; `fixtures/kubectl/get-jobs/*`): each Job's name, labels, annotations, running pods
-/// and completion time. A namespace without Jobs is a `JobList` whose `items` is empty.
-pub fn parse_jobs(output: &Output) -> Result<Vec<JobRow>, Unrecognised> {
-    let what = "`kubectl get --raw /apis/batch/v1/namespaces/NS/jobs` output";
-    let refuse = |reason: String| Unrecognised::new(what, reason, &output.stdout);
-    let document: serde_json::Value =
-        serde_json::from_str(&output.stdout).map_err(|e| refuse(format!("not JSON: {e}")))?;
-    if document.get("kind").and_then(|k| k.as_str()) != Some("JobList") {
-        return Err(refuse("not a `JobList`".into()));
-    }
-    let items = match document.get("items") {
-        // The API server writes `"items":[]` for none; a `null` is read as none too.
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(items)) => items.clone(),
-        Some(_) => return Err(refuse("`items` is not a list".into())),
-    };
-    items
-        .iter()
-        .map(|value| {
-            #[derive(Default, serde::Deserialize)]
-            #[serde(default, rename_all = "camelCase")]
-            struct JobStatus {
-                active: u32,
-                completion_time: Option<String>,
-            }
-            #[derive(Default, serde::Deserialize)]
-            #[serde(default)]
-            struct Job {
-                metadata: Metadata,
-                status: JobStatus,
-            }
-            let job = Job::deserialize(value).map_err(|e| refuse(format!("a Job this tool cannot read: {e}")))?;
-            if job.metadata.name.is_empty() {
-                return Err(refuse("a Job without a name".into()));
-            }
-            Ok(JobRow {
-                name: job.metadata.name.clone(),
-                management: management(&job.metadata),
-                active: job.status.active,
-                completed: job.status.completion_time,
-            })
-        })
-        .collect()
 }
 
 /// The API server refused a JSON patch because it does not apply to the object as it is: a
@@ -1543,23 +1555,61 @@ pub enum UndoResult {
 /// error: unable to find specified revision 99 in history      (stderr, exit 1)
 /// ```
 pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<UndoResult, Unrecognised> {
-    let what = format!("`kubectl rollout undo {}/{name}` output", kind.resource());
     if !output.success() {
         let message = failure_message(&output.stderr);
         return Ok(UndoResult::Refused { message });
     }
+    undo_line(kind, name, &output.stdout).unwrap_or_else(|| {
+        let what = format!("`kubectl rollout undo {}/{name}` output", kind.resource());
+        Err(Unrecognised::new(what, format!("no line names {}/{name}", kind.printed_kind()), &output.stdout))
+    })
+}
+
+/// One workload's answer in the output of a `rollout undo` of several
+/// ([`Kubectl::rollout_undo_together`], [`Kubectl::rollout_undo_previous_server_dry_run`];
+/// the `run` and `run-kdd` sessions, `fixtures/sessions/`): its own line when kubectl printed one, whatever
+/// the exit (the other may have failed); else, when kubectl failed, `Refused` with the error
+/// lines that name it, or every error line when none names one workload (`unable to find
+/// specified revision 7 in history` names none). Real kubectl 1.20, 1.27 and 1.33:
+/// ```text
+/// daemonset.apps/calico-node rolled back (server dry run)                  (stdout)
+/// Error from server (NotFound): deployments.apps "nope" not found          (stderr, exit 1)
+/// ```
+pub fn undo_of(kind: WorkloadKind, name: &str, output: &Output) -> Result<UndoResult, Unrecognised> {
+    if let Some(line) = undo_line(kind, name, &output.stdout) {
+        return line;
+    }
+    if output.success() {
+        return parse_undo(kind, name, output);
+    }
+    let lines = stderr_lines(&output.stderr);
+    let named: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|line| line.contains(&format!("\"{name}\"")) || line.contains(&format!("/{name}")))
+        .collect();
+    let message = if named.is_empty() { failure_message(&output.stderr) } else { named.join("; ") };
+    Ok(UndoResult::Refused { message })
+}
+
+/// The result kubectl printed for `KIND/NAME` in a `rollout undo`'s stdout, if a line names it.
+fn undo_line(kind: WorkloadKind, name: &str, stdout: &str) -> Option<Result<UndoResult, Unrecognised>> {
+    let what = format!("`kubectl rollout undo {}/{name}` output", kind.resource());
     // `daemonset "x" …`, `daemonset.extensions "x" …`, `daemonset.apps/x …` (and `.extensions/`).
     let kind_printed = kind.printed_kind();
     let subjects: Vec<String> = ["", ".extensions", ".apps"]
         .iter()
         .flat_map(|group| [format!("{kind_printed}{group} \"{name}\" "), format!("{kind_printed}{group}/{name} ")])
         .collect();
-    let Some(rest) = output.stdout.lines().find_map(|line| {
+    let rest = stdout.lines().find_map(|line| {
         let line = line.trim_end();
         subjects.iter().find_map(|subject| line.strip_prefix(subject.as_str()))
-    }) else {
-        return Err(Unrecognised::new(what, format!("no line names {kind_printed}/{name}"), &output.stdout));
-    };
+    })?;
+    Some(undo_result(&what, rest, stdout))
+}
+
+/// What follows `KIND/NAME ` on kubectl's line.
+fn undo_result(what: &str, rest: &str, stdout: &str) -> Result<UndoResult, Unrecognised> {
     if rest == "rolled back" {
         return Ok(UndoResult::RolledBack);
     }
@@ -1574,13 +1624,13 @@ pub fn parse_undo(kind: WorkloadKind, name: &str, output: &Output) -> Result<Und
         .and_then(|r| r.strip_suffix(')'))
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
     if let Some(number) = already {
-        let revision = number.parse().map_err(|_| Unrecognised::new(&what, "revision out of range", &output.stdout))?;
+        let revision = number.parse().map_err(|_| Unrecognised::new(what, "revision out of range", stdout))?;
         return Ok(UndoResult::AlreadyAtRevision { revision });
     }
     if let Some(reason) = rest.strip_prefix("skipped rollback (").and_then(|r| r.strip_suffix(')')) {
         return Ok(UndoResult::SkippedByServer { reason: reason.to_string() });
     }
-    Err(Unrecognised::new(what, format!("unknown result `{rest}`"), &output.stdout))
+    Err(Unrecognised::new(what, format!("unknown result `{rest}`"), stdout))
 }
 
 /// Read `kubectl delete pod NAME` (`fixtures/kubectl/delete-pod/*`): `true` when kubectl

@@ -128,6 +128,10 @@ pub enum Cmd {
         /// `--dry-run=server`: judged on a copy of the state, nothing kept.
         dry_run: bool,
     },
+    /// `rollout undo ds/A deployment/B …`: each `Undo` in turn, kubectl going on past a failure
+    /// (`ContinueOnError`): the lines of those done on stdout, an error line each for the others
+    /// on stderr, exit 1 if any failed (real kubectl 1.20–1.33: the `run` and `run-kdd` sessions, `fixtures/sessions/`).
+    Undos(Vec<Cmd>),
     /// `get daemonset/NAME [deployment/NAME] -n NS -o custom-columns=...`: one table, a row per
     /// object in the order named (kubectl's `printGeneric` prints them as one list).
     Objects {
@@ -174,17 +178,15 @@ pub enum Cmd {
         columns: Vec<(String, Field)>,
         events: bool,
     },
-    /// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json` (one or more
-    /// of those types): every object of them as one `List`.
+    /// `get daemonsets,deployments,controllerrevisions,replicasets,jobs -n NS -o json` (one or
+    /// more of those types): every object of them as one `List` (the fake has no Jobs).
     ObjectsJson {
         resources: Vec<Resource>,
+        /// `jobs` was asked for too.
+        jobs: bool,
         namespace: String,
         /// `--show-managed-fields` (kubectl 1.21+; the fake's objects carry no managedFields).
         managed_fields: bool,
-    },
-    /// `get --raw /apis/batch/v1/namespaces/NS/jobs`: the namespace's Jobs (the fake has none).
-    Jobs {
-        namespace: String,
     },
     /// `get --raw /api/v1/pods?limit=N[&continue=T]`: one page of every pod, the API server's
     /// `PodList` as kubectl passes it through (compact JSON, no newline at the end).
@@ -227,6 +229,14 @@ pub const CONFIG_VIEW_JSONPATH: &str = "jsonpath={.current-context}{\"\\t\"}{.co
 pub const CONTEXT: &str = "kubernetes-admin@fake-cluster";
 
 impl Cmd {
+    /// The call names of the commands this one carries (each undo of an undo of both).
+    pub fn calls_within(&self) -> Vec<&'static str> {
+        match self {
+            Cmd::Undos(undos) => undos.iter().map(Cmd::call).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The call name faults and `calls.jsonl` use.
     pub fn call(&self) -> &'static str {
         match self {
@@ -245,6 +255,10 @@ impl Cmd {
             Cmd::Undo { kind: Kind::Deployment, dry_run: false, .. } => "kubectl-undo-deployment",
             Cmd::Undo { kind: Kind::DaemonSet, dry_run: true, .. } => "kubectl-undo-daemonset-dry-run",
             Cmd::Undo { kind: Kind::Deployment, dry_run: true, .. } => "kubectl-undo-deployment-dry-run",
+            Cmd::Undos(undos) if matches!(undos.first(), Some(Cmd::Undo { dry_run: true, .. })) => {
+                "kubectl-undo-both-dry-run"
+            }
+            Cmd::Undos(_) => "kubectl-undo-both",
             Cmd::DeletePod { .. } => "kubectl-delete-pod",
             Cmd::Namespaces => "kubectl-get-namespaces",
             Cmd::CanI { .. } => "kubectl-auth-can-i",
@@ -253,7 +267,6 @@ impl Cmd {
             Cmd::Contexts => "kubectl-config-view",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
-            Cmd::Jobs { .. } => "kubectl-get-jobs",
             Cmd::PodsPage { .. } => "kubectl-get-pods-all",
             Cmd::CalicoList { .. } => "kubectl-get-calico",
             Cmd::WatchObject { .. } => "kubectl-watch-workload",
@@ -582,7 +595,12 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
         ["get", what] if f.output.as_deref() == Some("json") => {
             only(&["namespace", "output", "show-managed-fields"])?;
             let mut resources = Vec::new();
+            let mut jobs = false;
             for word in what.split(',') {
+                if matches!(word, "jobs" | "job" | "jobs.batch") {
+                    jobs = true;
+                    continue;
+                }
                 match resource(word) {
                     Some(Resource::Pods) | None => {
                         return Err(format!("only daemonsets, deployments, controllerrevisions and replicasets are simulated as JSON lists, not {word}"))
@@ -592,7 +610,7 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                     Some(r) => resources.push(r),
                 }
             }
-            Ok(Cmd::ObjectsJson { resources, namespace: namespace(), managed_fields: f.show_managed_fields })
+            Ok(Cmd::ObjectsJson { resources, jobs, namespace: namespace(), managed_fields: f.show_managed_fields })
         }
         ["get", what] => {
             let resource = resource(what).ok_or_else(|| format!("unknown resource {what}"))?;
@@ -667,6 +685,17 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
             only(&["namespace", "to-revision", "dry-run"])?;
             let (kind, name) = target.split_once('/').ok_or("expected KIND/NAME")?;
             undo_cmd(kind, name, &f, namespace())
+        }
+        ["rollout", "undo", targets @ ..] if targets.len() > 1 && targets.iter().all(|t| t.contains('/')) => {
+            only(&["namespace", "to-revision", "dry-run"])?;
+            let undos = targets
+                .iter()
+                .map(|target| {
+                    let (kind, name) = target.split_once('/').unwrap_or_default();
+                    undo_cmd(kind, name, &f, namespace())
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Cmd::Undos(undos))
         }
         ["rollout", "undo", kind, name] => {
             only(&["namespace", "to-revision", "dry-run"])?;
@@ -762,12 +791,6 @@ fn raw_get(path: &str) -> Result<Cmd, String> {
         }
         return Ok(Cmd::CalicoList { plural: plural.to_string() });
     }
-    if let Some(rest) = path.strip_prefix("/apis/batch/v1/namespaces/") {
-        return match rest.split('/').collect::<Vec<_>>().as_slice() {
-            [namespace, "jobs"] => Ok(Cmd::Jobs { namespace: namespace.to_string() }),
-            _ => Err(format!("raw path {path} is not simulated")),
-        };
-    }
     if let Some(rest) = path.strip_prefix("/api/v1/namespaces/") {
         return match rest.split('/').collect::<Vec<_>>().as_slice() {
             [namespace, "configmaps", name] => {
@@ -817,6 +840,30 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         Cmd::Undo { kind, name, namespace, to_revision, dry_run: true } => {
             server_dry_run(state, kind, &name, &namespace, to_revision, now)
         }
+        Cmd::Undos(undos) => {
+            let mut all = out("");
+            for undo in undos {
+                // An injected failure of one of them: kubectl's error line for it, then the next.
+                if state.fault_on(undo.call()) == Some(crate::state::FaultKind::Fail) {
+                    state.take_fault(undo.call());
+                    all.stderr.push_str("error: injected failure\n");
+                    all.code = 1;
+                    continue;
+                }
+                let stuck_here = stuck || state.fault_on(undo.call()) == Some(crate::state::FaultKind::Stuck);
+                if stuck_here && !stuck {
+                    state.take_fault(undo.call());
+                }
+                let one = execute(state, undo, now, stuck_here);
+                all.stdout.push_str(&one.stdout);
+                all.stderr.push_str(&one.stderr);
+                all.code = all.code.max(one.code);
+                if !matches!(one.then, Then::Exit) {
+                    all.then = one.then;
+                }
+            }
+            all
+        }
         Cmd::DeletePod { name, namespace, wait } => match forbidden(state, "delete", ("pods", ""), &name, &namespace) {
             Some(refusal) => refusal,
             None => delete(state, &name, &namespace, now, wait),
@@ -840,12 +887,7 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         },
         Cmd::Contexts => out(state.config.contexts.iter().map(|c| format!("{c}\n")).collect::<String>()),
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
-        Cmd::ObjectsJson { resources, namespace, .. } => objects_json(state, &resources, &namespace, now),
-        // The API server's compact `JobList` as `get --raw` passes it through (real v1.20.2,
-        // `fixtures/kubectl/get-jobs/`).
-        Cmd::Jobs { .. } => {
-            out(r#"{"kind":"JobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"4242"},"items":[]}"#)
-        }
+        Cmd::ObjectsJson { resources, jobs, namespace, .. } => objects_json(state, &resources, jobs, &namespace, now),
         Cmd::PodsPage { limit, after } => {
             let pods: Vec<&crate::state::Pod> = items(state, Resource::Pods, None)
                 .into_iter()
@@ -902,7 +944,6 @@ fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
         Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
         Cmd::PodsPage { .. } => denied("list", rbac(Resource::Pods), None, None),
         Cmd::CalicoList { plural } => denied("list", (plural.as_str(), "crd.projectcalico.org"), None, None),
-        Cmd::Jobs { namespace } => denied("list", ("jobs", "batch"), None, Some(namespace)),
         // kubectl reads the workload before it patches it.
         Cmd::Undo { kind, name, namespace, .. } => denied("get", kind_resource(*kind), Some(name), Some(namespace)),
         _ => None,
@@ -1552,7 +1593,7 @@ fn revision_objects(state: &State, kind: Kind, names: &[String], namespace: &str
 /// `get daemonsets,deployments,controllerrevisions,replicasets -n NS -o json`: a `List` of
 /// every object of those types in the namespace, type by type in the order named, each type
 /// sorted by name as the API server lists it; none: the empty `List`, exit 0.
-fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) -> Output {
+fn objects_json(state: &State, resources: &[Resource], jobs: bool, namespace: &str, t: u64) -> Output {
     let mut documents = Vec::new();
     let mut stderr = String::new();
     for resource in resources {
@@ -1569,6 +1610,11 @@ fn objects_json(state: &State, resources: &[Resource], namespace: &str, t: u64) 
                 Item::Pod(_) => unreachable!("pods are not listed as JSON"),
             });
         }
+    }
+    // Jobs come last, as asked; the fake has none (real kubectl 1.20–1.33 under a Role without
+    // them: the `minimal-role` sessions, `fixtures/sessions/`).
+    if let Some(message) = jobs.then(|| refusal(state, "list", ("jobs", "batch"), None, Some(namespace))).flatten() {
+        stderr.push_str(&format!("Error from server (Forbidden): {message}\n"));
     }
     let code = if stderr.is_empty() { 0 } else { 1 };
     Output { stdout: objects::pretty(&objects::list(documents)), stderr, code, then: Then::Exit }

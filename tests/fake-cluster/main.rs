@@ -202,7 +202,23 @@ fn run_command(cluster: &ClusterDir, command: Command, logged_argv: Vec<String>)
             Command::Kubectl(cmd) => kubectl::flag_error(cmd, state.config.kubectl_style),
             _ => None,
         };
-        let mut fault = if refusal.is_some() { None } else { state.take_fault(call) };
+        // The undo of both workloads is also the process that carries each one's undo: a fault
+        // injected on either applies to the whole process, but a failure, which kubectl
+        // reports for that one and goes on past, and a stuck rollout, which is that one's
+        // (`kubectl::execute` answers both).
+        let within = match &command {
+            Command::Kubectl(cmd) => cmd.calls_within(),
+            _ => Vec::new(),
+        };
+        let mut fault = if refusal.is_some() {
+            None
+        } else {
+            state.take_fault(call).or_else(|| {
+                let whole = |kind: FaultKind| !matches!(kind, FaultKind::Fail | FaultKind::Stuck);
+                let inner = within.iter().find(|inner| state.fault_on(inner).is_some_and(whole))?;
+                state.take_fault(inner)
+            })
+        };
         // `kubectl version --client` and `kubectl config …` read only the local kubeconfig: an
         // outage of the API server does not reach them, as with real kubectl.
         let local = matches!(call, "kubectl-version" | "kubectl-config-view");

@@ -420,6 +420,8 @@ pub const CALLS: &[&str] = &[
     "kubectl-delete-pod",
     "kubectl-undo-daemonset-dry-run",
     "kubectl-undo-deployment-dry-run",
+    "kubectl-undo-both",
+    "kubectl-undo-both-dry-run",
     "kubectl-get-namespaces",
     "kubectl-auth-can-i",
     "kubectl-config-view",
@@ -551,6 +553,11 @@ impl State {
     /// The fault that applies to this call, if any (counting it down).
     pub fn in_outage(&self, t: u64) -> bool {
         self.outage_until_ms.is_some_and(|until| t < until)
+    }
+
+    /// The fault injected on `call`, if one is left, without using it up.
+    pub fn fault_on(&self, call: &str) -> Option<FaultKind> {
+        self.faults.iter().find(|f| f.call == call && f.remaining != Some(0)).map(|f| f.kind)
     }
 
     pub fn take_fault(&mut self, call: &str) -> Option<FaultKind> {

@@ -113,20 +113,6 @@ fn kubectl_configmaps_are_read() {
     });
 }
 
-/// The namespace's Jobs (`kubectl get --raw …/jobs`), for a reconciler's migration Job: the
-/// list when it was read, kubectl's words when it was refused (a Role without `list jobs`).
-#[test]
-fn kubectl_jobs_are_read_or_refused_in_kubectls_words() {
-    insta::glob!(FIXTURES, "kubectl/get-jobs/*.stdout", |path| {
-        let output = output(path);
-        if output.success() {
-            insta::assert_debug_snapshot!(kubectl::parse_jobs(&output));
-        } else {
-            insta::assert_debug_snapshot!((output.status_text(), kubectl::failure_message(&output.stderr)));
-        }
-    });
-}
-
 /// The cluster lock's patches (`kubectl patch ds/NAME --type=json … -o name`): patched, or a
 /// failed `test` (the lock is not as the run last saw it), or another refusal.
 #[test]
@@ -155,27 +141,37 @@ fn kubectl_scale_is_read_in_every_known_shape() {
     });
 }
 
-/// `rollout undo ds/NAME` or `deployment/NAME`, read from the fixture's command in the README.
-fn undo_target(path: &Path) -> (WorkloadKind, String) {
+/// Each `ds/NAME` and `deployment/NAME` of a `rollout undo`, read from the fixture's command in
+/// the README (one or both: the rollbacks to the same revision share one command).
+fn undo_targets(path: &Path) -> Vec<(WorkloadKind, String)> {
     let key = relative(path);
     let command = readme_commands().get(&key).unwrap_or_else(|| panic!("`{key}` has no row in fixtures/README.md"));
-    let target = command
+    let targets: Vec<(WorkloadKind, String)> = command
         .split_whitespace()
-        .find_map(|word| word.strip_prefix("ds/").map(|n| (WorkloadKind::DaemonSet, n)))
-        .or_else(|| {
-            command
-                .split_whitespace()
-                .find_map(|word| word.strip_prefix("deployment/").map(|n| (WorkloadKind::Deployment, n)))
+        .filter_map(|word| {
+            word.strip_prefix("ds/")
+                .map(|n| (WorkloadKind::DaemonSet, n.to_string()))
+                .or_else(|| word.strip_prefix("deployment/").map(|n| (WorkloadKind::Deployment, n.to_string())))
         })
-        .unwrap_or_else(|| panic!("no `ds/NAME` or `deployment/NAME` in `{command}`"));
-    (target.0, target.1.to_string())
+        .collect();
+    assert!(!targets.is_empty(), "no `ds/NAME` or `deployment/NAME` in `{command}`");
+    targets
 }
 
+/// A `rollout undo` of one workload is read whole; of two, each workload's own line (or its
+/// error) out of the one answer.
 #[test]
 fn kubectl_rollout_undo_is_read_in_every_known_shape() {
     insta::glob!(FIXTURES, "kubectl/rollout-undo/*.stdout", |path| {
-        let (kind, name) = undo_target(path);
-        insta::assert_debug_snapshot!(kubectl::parse_undo(kind, &name, &output(path)));
+        let targets = undo_targets(path);
+        let output = output(path);
+        if let [(kind, name)] = targets.as_slice() {
+            insta::assert_debug_snapshot!(kubectl::parse_undo(*kind, name, &output));
+        } else {
+            let each: Vec<_> =
+                targets.iter().map(|(kind, name)| (name.clone(), kubectl::undo_of(*kind, name, &output))).collect();
+            insta::assert_debug_snapshot!(each);
+        }
     });
 }
 
@@ -216,7 +212,15 @@ fn kubectl_delete_pod_is_read_in_every_known_shape() {
 #[test]
 fn kubectl_objects_of_the_namespace_are_read_from_one_json_list() {
     insta::glob!(FIXTURES, "kubectl/get-objects/*.stdout", |path| {
-        let read = kubectl::parse_objects(&output(path)).map(|objects| {
+        let output = output(path);
+        // Exit 1 with the List whole: the Jobs alone refused (a Role without them), in
+        // kubectl's words; any other failure is no List to read.
+        let jobs_refused = kubectl::jobs_refused(&output);
+        if !output.success() && jobs_refused.is_none() {
+            insta::assert_debug_snapshot!((output.status_text(), kubectl::failure_message(&output.stderr)));
+            return;
+        }
+        let read = kubectl::parse_objects(&output).map(|objects| {
             let revisions = |list: &[kubectl::RevisionObject]| -> Vec<_> {
                 list.iter()
                     .map(|r| {
@@ -235,6 +239,8 @@ fn kubectl_objects_of_the_namespace_are_read_from_one_json_list() {
                 objects.deployments.clone(),
                 revisions(&objects.controller_revisions),
                 revisions(&objects.replica_sets),
+                objects.jobs.clone(),
+                jobs_refused.clone(),
             )
         });
         insta::assert_debug_snapshot!(read);

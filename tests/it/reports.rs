@@ -27,7 +27,10 @@ fn exit_1_a_command_that_says_no_is_told_once_with_its_stderr() {
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(1));
     assert_told_once(&run, "injected failure");
-    assert_told_once(&run, "kubectl get daemonsets,deployments,controllerrevisions,replicasets -n kube-system -o json");
+    assert_told_once(
+        &run,
+        "kubectl get daemonsets,deployments,controllerrevisions,replicasets,jobs -n kube-system -o json",
+    );
     assert_run!(cluster, "exit_1_refused", run);
     // The journal keeps the command and its stderr.
     let journal = cluster.journal_entries();
@@ -44,7 +47,9 @@ fn exit_1_a_command_killed_at_the_timeout_reports_how_long_it_really_ran() {
     // `-v` echoes each command as it starts (those run beside the hung one too), and the real
     // time the killed command ran.
     assert!(
-        run.stdout.contains("    $ kubectl rollout undo ds/calico-node -n kube-system --dry-run=server\n"),
+        run.stdout.contains(
+            "    $ kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --dry-run=server\n"
+        ),
         "{}",
         run.stdout
     );
@@ -305,6 +310,9 @@ fn a_refused_rollback_quotes_kubectl_once() {
     let run = cluster.run(&["run", "--yes"]);
     assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
     assert_told_once(&run, "injected failure");
-    assert_told_once(&run, "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1` failed");
+    assert_told_once(
+        &run,
+        "kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1` failed",
+    );
     assert!(run.stdout.contains("Roll back ds/calico-node failed (exit 1), see FAILED above"), "{}", run.stdout);
 }

@@ -58,7 +58,7 @@ fn plan_shows_the_permission_checks_and_the_server_dry_runs() {
     assert!(plan.stdout.contains("allowed: patch daemonsets.apps/calico-node in kube-system"), "{}", plan.stdout);
     assert!(
         plan.stdout.contains(
-            "the API server accepts `kubectl rollout undo ds/calico-node -n kube-system --dry-run=server`, a server dry run of the rollback to revision 1"
+            "the API server accepts `kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --dry-run=server`, a server dry run of the rollback to revision 1"
         ),
         "{}",
         plan.stdout

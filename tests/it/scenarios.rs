@@ -144,12 +144,18 @@ impl Model {
     }
 }
 
-/// The namespace's Jobs when there are none, as the API server sends them to `kubectl get --raw`.
-const EMPTY_JOBS: &str =
-    r#"{"kind":"JobList","apiVersion":"batch/v1","metadata":{"resourceVersion":"4242"},"items":[]}"#;
-
 fn objects_command() -> String {
     kubectl().objects("kube-system").to_string()
+}
+
+/// The dry run of both rollbacks to their previous revisions, started with the inspection.
+fn previous_dry_run_command() -> String {
+    kubectl()
+        .rollout_undo_previous_server_dry_run(
+            &[(WorkloadKind::DaemonSet, "calico-node"), (WorkloadKind::Deployment, "calico-kube-controllers")],
+            "kube-system",
+        )
+        .to_string()
 }
 
 impl Cluster {
@@ -178,14 +184,8 @@ impl Cluster {
         cluster.allowed(true);
         cluster.dry_runs(1, 1);
         cluster.calico_config();
-        cluster.jobs(EMPTY_JOBS);
         cluster.lock_free();
         cluster
-    }
-
-    /// The namespace's Jobs, read with the inspection (`kubectl get --raw …/jobs`).
-    fn jobs(&mut self, list: &str) {
-        self.exec.set(&kubectl().jobs("kube-system").to_string(), ok(list));
     }
 
     /// `calico-config`, read with the inspection: not there (the model's template takes no CNI
@@ -252,11 +252,8 @@ impl Cluster {
             ] {
                 self.exec
                     .set(&k.rollout_undo_server_dry_run(kind, "kube-system", name, 1).to_string(), exit(1, "", stderr));
-                self.exec.set(
-                    &k.rollout_undo_previous_server_dry_run(kind, "kube-system", name).to_string(),
-                    exit(1, "", stderr),
-                );
             }
+            self.exec.set(&previous_dry_run_command(), exit(1, "", &format!("{forbidden}{deployment_forbidden}")));
         }
     }
 
@@ -265,13 +262,8 @@ impl Cluster {
     fn dry_runs(&mut self, daemonset: u64, deployment: u64) {
         let k = kubectl();
         self.exec.set(
-            &k.rollout_undo_previous_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(),
-            ok("daemonset.apps/calico-node rolled back (server dry run)\n"),
-        );
-        self.exec.set(
-            &k.rollout_undo_previous_server_dry_run(WorkloadKind::Deployment, "kube-system", "calico-kube-controllers")
-                .to_string(),
-            ok("deployment.apps/calico-kube-controllers rolled back (server dry run)\n"),
+            &previous_dry_run_command(),
+            ok("daemonset.apps/calico-node rolled back (server dry run)\ndeployment.apps/calico-kube-controllers rolled back (server dry run)\n"),
         );
         self.exec.set(
             &k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", daemonset)
@@ -294,14 +286,11 @@ impl Cluster {
     /// DaemonSet and a Deployment of these names that do not exist (typos).
     fn missing_dry_runs(&mut self, daemonset: &str, deployment: &str) {
         let k = kubectl();
-        for (kind, name, resource) in
-            [(WorkloadKind::DaemonSet, daemonset, "daemonsets"), (WorkloadKind::Deployment, deployment, "deployments")]
-        {
-            self.exec.set(
-                &k.rollout_undo_previous_server_dry_run(kind, "kube-system", name).to_string(),
-                exit(1, "", &format!("Error from server (NotFound): {resource}.apps \"{name}\" not found\n")),
-            );
-        }
+        let both = [(WorkloadKind::DaemonSet, daemonset), (WorkloadKind::Deployment, deployment)];
+        self.exec.set(
+            &k.rollout_undo_previous_server_dry_run(&both, "kube-system").to_string(),
+            exit(1, "", &format!("Error from server (NotFound): daemonsets.apps \"{daemonset}\" not found\nError from server (NotFound): deployments.apps \"{deployment}\" not found\n")),
+        );
     }
 
     fn tools(&mut self, calicoctl_version: &str, upgrade_version: &str) {
@@ -390,6 +379,13 @@ impl Cluster {
         self.exec.on(&kubectl().rollout_undo(kind, "kube-system", name, revision).to_string(), answer);
     }
 
+    /// `kubectl rollout undo ds/calico-node deployment/calico-kube-controllers --to-revision=N`:
+    /// both rollbacks in one command, when they go to the same revision.
+    fn undo_both(&mut self, revision: u64, answer: Answer) {
+        let both = [(WorkloadKind::DaemonSet, "calico-node"), (WorkloadKind::Deployment, "calico-kube-controllers")];
+        self.exec.on(&kubectl().rollout_undo_together(&both, "kube-system", revision).to_string(), answer);
+    }
+
     /// The live templates read back after a `rollout undo` that failed (`settle`), one
     /// workload at a time.
     fn after_undo(&mut self, node: &str, kube_controllers: &str) {
@@ -410,9 +406,10 @@ impl Cluster {
     fn downgrades(&mut self, strategy: &str) {
         self.inprogress(&[true, false]);
         self.abort(ok(ABORT_OK));
-        self.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
-        let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
-        self.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
+        self.undo_both(
+            1,
+            ok("daemonset.apps/calico-node rolled back\ndeployment.apps/calico-kube-controllers rolled back\n"),
+        );
         let _ = strategy;
     }
 
@@ -484,6 +481,62 @@ fn statuses(outcome: &Outcome) -> Vec<(String, Status)> {
 
 fn no_watch() -> Options {
     Options { no_watch: true, ..options() }
+}
+
+/// Rollbacks to different revision numbers are two commands, run together; to the same one, one
+/// command does both, and the Deployment's step says so.
+#[test]
+fn rollbacks_to_one_revision_share_one_command_and_to_two_run_as_two() {
+    let mut cluster = Cluster::upgraded();
+    cluster.replica_sets(&[(3, KC_V2), (4, KC_V3)]);
+    cluster.inprogress(&[true, false]);
+    cluster.abort(ok(ABORT_OK));
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        3,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let undos: Vec<String> = cluster.exec.mutating().into_iter().filter(|c| c.contains("rollout undo")).collect();
+    assert_eq!(
+        undos,
+        [
+            "kubectl rollout undo ds/calico-node -n kube-system --to-revision=1",
+            "kubectl rollout undo deployment/calico-kube-controllers -n kube-system --to-revision=3"
+        ],
+        "two revisions, two commands"
+    );
+
+    let mut cluster = Cluster::upgraded();
+    cluster.downgrades("RollingUpdate");
+    cluster.pods(&[&converged_v2()]);
+    let outcome = cluster.run(Command::Run, &no_watch());
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let undos: Vec<String> = cluster.exec.mutating().into_iter().filter(|c| c.contains("rollout undo")).collect();
+    assert_eq!(
+        undos,
+        ["kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1"]
+    );
+    let deployment = outcome.steps.iter().find(|s| s.name == "Roll back deployment/calico-kube-controllers").unwrap();
+    assert_eq!(deployment.status, Status::Changed);
+    assert!(
+        deployment.details.iter().any(|d| d
+            == "with the DaemonSet's rollback, in one command: `kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1`"),
+        "{:#?}",
+        deployment.details
+    );
+    assert!(
+        deployment
+            .details
+            .iter()
+            .any(|d| d.starts_with("kubectl: `deployment.apps/calico-kube-controllers rolled back`")),
+        "its own line: {:#?}",
+        deployment.details
+    );
 }
 
 #[test]
@@ -559,12 +612,9 @@ fn calico_upgrade_v1_0_0_is_answered_yes_on_stdin_and_has_no_no_prompts() {
     let mut cluster = Cluster::upgraded();
     cluster.tools("v1.6.5", "v1.0.0");
     cluster.abort(ok(ABORT_OK));
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset \"calico-node\" rolled back\n"));
-    cluster.undo(
-        WorkloadKind::Deployment,
-        "calico-kube-controllers",
+    cluster.undo_both(
         1,
-        ok("deployment \"calico-kube-controllers\" rolled back\n"),
+        ok("daemonset \"calico-node\" rolled back\ndeployment \"calico-kube-controllers\" rolled back\n"),
     );
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
@@ -657,7 +707,6 @@ fn no_daemonset_but_canal_points_at_the_daemonset_option() {
     cluster.render();
     cluster.all_pods();
     cluster.calico_config();
-    cluster.jobs(EMPTY_JOBS);
     cluster.allowed(true);
     cluster.lock_free();
     cluster.missing_dry_runs("calico-node", "calico-kube-controllers");
@@ -796,11 +845,19 @@ fn a_rollback_the_api_server_refuses_in_the_dry_run_stops_the_run_before_any_cha
                 (2, NODE_V3, "2026-11-23T21:30:32Z"),
                 (3, NODE_V3, "2026-11-23T22:30:32Z"),
             ]);
-            k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1)
+            let dry_run = k.rollout_undo_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node", 1);
+            cluster.exec.set(&dry_run.to_string(), exit(1, "", forbidden));
+            dry_run.to_string()
         } else {
-            k.rollout_undo_previous_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node")
+            // The dry run of both: the Deployment's line on stdout, the DaemonSet's refusal on
+            // stderr, as kubectl goes on past it.
+            let both = previous_dry_run_command();
+            cluster.exec.set(
+                &both,
+                exit(1, "deployment.apps/calico-kube-controllers rolled back (server dry run)\n", forbidden),
+            );
+            both
         };
-        cluster.exec.set(&dry_run.to_string(), exit(1, "", forbidden));
         let outcome = cluster.run(Command::Run, &no_watch());
         assert_eq!(outcome.exit, Exit::Precondition, "{:#?}", outcome.failures);
         assert!(cluster.exec.mutating().is_empty(), "{:?}", cluster.exec.mutating());
@@ -894,17 +951,15 @@ fn names_that_do_not_exist_stop_the_run_offering_the_closest_ones() {
         &k.config_map("kube-sytem", "calico-config").to_string(),
         exit(1, "", "Error from server (NotFound): configmaps \"calico-config\" not found\n"),
     );
-    cluster.exec.set(&k.jobs("kube-sytem").to_string(), ok(EMPTY_JOBS));
     cluster.exec.set(&k.can_i("list", "pods", Some("kube-sytem")).to_string(), ok("yes\n"));
-    for (kind, name, resource) in [
-        (WorkloadKind::DaemonSet, "calico-node", "daemonsets"),
-        (WorkloadKind::Deployment, "calico-kube-controllers", "deployments"),
-    ] {
-        cluster.exec.set(
-            &k.rollout_undo_previous_server_dry_run(kind, "kube-sytem", name).to_string(),
-            exit(1, "", &format!("Error from server (NotFound): {resource}.apps \"{name}\" not found\n")),
-        );
-    }
+    cluster.exec.set(
+        &k.rollout_undo_previous_server_dry_run(
+            &[(WorkloadKind::DaemonSet, "calico-node"), (WorkloadKind::Deployment, "calico-kube-controllers")],
+            "kube-sytem",
+        )
+        .to_string(),
+        exit(1, "", "Error from server (NotFound): daemonsets.apps \"calico-node\" not found\nError from server (NotFound): deployments.apps \"calico-kube-controllers\" not found\n"),
+    );
     // The lock's take, started ahead, meets a DaemonSet that does not exist.
     cluster.exec.lock_answers.clear();
     cluster
@@ -963,11 +1018,10 @@ fn without_a_deployment_only_the_kubernetes_api_datastore_goes_on() {
 fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     let forbidden = "Error from server (Forbidden): daemonsets.apps \"calico-node\" is forbidden: User \"jane\" cannot patch resource \"daemonsets\" in API group \"apps\" in the namespace \"kube-system\"\n";
     // Refused: the template still has the v3 images, so nothing changed there. The
-    // Deployment's undo ran with it (they are independent) and is reported too.
+    // Deployment's undo ran with it (one command, kubectl going on past the refusal) and is
+    // reported too.
     let mut cluster = Cluster::upgraded();
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, exit(1, "", forbidden));
-    let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
+    cluster.undo_both(1, exit(1, "deployment.apps/calico-kube-controllers rolled back\n", forbidden));
     cluster.after_undo(NODE_V3, KC_V3);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
     assert_eq!(outcome.exit, Exit::StepFailed);
@@ -995,9 +1049,16 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
         stdout: String::new(),
         stderr: String::new(),
     };
-    // Inspected again and decided again: the rollback took effect, so the run goes on.
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang.clone()));
+    // Inspected again and decided again: the DaemonSet's rollback took effect, so the run goes
+    // on; the Deployment's did not, and its own undo runs.
+    cluster.undo_both(1, Answer::Error(hang.clone()));
     cluster.after_undo(NODE_V2, KC_V3);
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
@@ -1011,8 +1072,15 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     // Unreachable, and the template reads back unchanged: the undo is decided again and run
     // again (it names its revision, so a second one cannot toggle).
     let mut cluster = Cluster::upgraded();
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, exit(1, "", UNREACHABLE));
+    cluster.undo_both(1, exit(1, "", UNREACHABLE));
     cluster.after_undo(NODE_V3, KC_V3);
+    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, ok("daemonset.apps/calico-node rolled back\n"));
+    cluster.undo(
+        WorkloadKind::Deployment,
+        "calico-kube-controllers",
+        1,
+        ok("deployment.apps/calico-kube-controllers rolled back\n"),
+    );
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
@@ -1023,21 +1091,21 @@ fn changed_comes_from_what_was_read_back_after_a_failed_undo() {
     assert_eq!(step.status, Status::Changed, "{}", step.message);
     assert!(
         step.details.iter().any(|d| d
-            .starts_with("attempt 1: kubectl rollout undo ds/calico-node failed: The connection to the server")
+            .starts_with("attempt 1: kubectl rollout undo ds/calico-node deployment/calico-kube-controllers failed: The connection to the server")
             && d.contains("still carries quay.io/calico/node:v3.0.4")),
         "the report tells the attempt that failed: {:#?}",
         step.details
     );
 
     // Timed out, and the template cannot be read back: may have changed, with what to check.
+    // (The Deployment's template reads back with the target images: its rollback took effect.)
     let mut cluster = Cluster::upgraded();
-    cluster.undo(WorkloadKind::DaemonSet, "calico-node", 1, Answer::Error(hang));
-    let deployment = ok("deployment.apps/calico-kube-controllers rolled back\n");
-    cluster.undo(WorkloadKind::Deployment, "calico-kube-controllers", 1, deployment);
+    cluster.undo_both(1, Answer::Error(hang));
     cluster.exec.on(
         &kubectl().one_workload_status(WorkloadKind::DaemonSet, "kube-system", "calico-node").to_string(),
         Answer::Error(ExecError::Interrupted),
     );
+    cluster.after_undo(NODE_V3, KC_V2);
     let outcome = cluster.run(Command::Run, &Options { rollback_first: true, ..no_watch() });
     let step = outcome.steps.iter().find(|s| s.name == "Roll back ds/calico-node").unwrap();
     assert_eq!(step.status, Status::Failed, "{step:#?}");
@@ -1319,7 +1387,7 @@ fn a_continuous_reconciler_stops_the_run_before_any_change_unless_told_to_go_on(
     assert_eq!(failure.details[0], "the Kubernetes addon manager (label addonmanager.kubernetes.io/mode=Reconcile on daemonset/calico-node, deployment/calico-kube-controllers)");
     assert!(failure.safe_next.contains("--despite-reconciler"), "{}", failure.safe_next);
     assert!(cluster.exec.mutating().is_empty(), "nothing but the lock's own writes: {:?}", cluster.exec.mutating());
-    assert_eq!(cluster.count(&kubectl().jobs("kube-system").to_string()), 1);
+    assert_eq!(cluster.count(&objects_command()), 1, "the workloads and the Jobs, read once");
 
     // Told to go on: the wait sees the template changed back, and points at the addon manager.
     let mut cluster = Cluster::upgraded();
@@ -1362,10 +1430,10 @@ fn a_helm_release_only_warns_and_unreadable_jobs_are_not_checked() {
         "labels": {"app.kubernetes.io/managed-by": "Helm"},
         "annotations": {"meta.helm.sh/release-name": "calico", "meta.helm.sh/release-namespace": "kube-system"}
     });
-    cluster.render();
+    // The objects query lists the rest and refuses the Jobs alone (a Role without them).
     cluster.exec.set(
-        &kubectl().jobs("kube-system").to_string(),
-        exit(1, "", "Error from server (Forbidden): jobs.batch is forbidden: User \"operator\" cannot list resource \"jobs\" in API group \"batch\" in the namespace \"kube-system\"\n"),
+        &objects_command(),
+        exit(1, &cluster.model.json(), "Error from server (Forbidden): jobs.batch is forbidden: User \"operator\" cannot list resource \"jobs\" in API group \"batch\" in the namespace \"kube-system\"\n"),
     );
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&still_v3(), &converged_v2()]);
@@ -1806,13 +1874,14 @@ fn the_release_reads_back_a_lock_whose_value_moved_and_removes_only_this_runs() 
 fn a_resource_type_missing_right_after_an_outage_is_retried_with_the_round() {
     const NO_TYPE: &str =
         include_str!("../../fixtures/kubectl/rollout-undo/ds-dry-run-server-no-type-after-restart-1.33.stderr");
-    let dry_run = kubectl()
-        .rollout_undo_previous_server_dry_run(WorkloadKind::DaemonSet, "kube-system", "calico-node")
-        .to_string();
+    let dry_run = previous_dry_run_command();
     let mut cluster = Cluster::upgraded();
     cluster.exec.set(&dry_run, exit(1, "", UNREACHABLE));
     cluster.exec.on(&dry_run, exit(1, "", NO_TYPE));
-    cluster.exec.on(&dry_run, ok("daemonset.apps/calico-node rolled back (server dry run)\n"));
+    cluster.exec.on(
+        &dry_run,
+        ok("daemonset.apps/calico-node rolled back (server dry run)\ndeployment.apps/calico-kube-controllers rolled back (server dry run)\n"),
+    );
     cluster.downgrades("RollingUpdate");
     cluster.pods(&[&converged_v2()]);
     let outcome = cluster.run(Command::Run, &no_watch());
