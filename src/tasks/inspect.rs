@@ -87,7 +87,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let namespace = options.namespace.as_str();
     let kubectl = ctx.kubectl().clone();
 
-    let invocation = kubectl.objects(namespace);
+    let invocation = kubectl.objects_and_jobs(namespace);
     // One round trip for what the run needs before its first change: this query, with the
     // commands of later tasks that depend on nothing it reads (`calico-config`, the permission
     // questions, the rollbacks' server dry run to the previous revision, the lock's take; the

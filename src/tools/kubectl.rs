@@ -200,8 +200,19 @@ impl Kubectl {
     /// kubectl 1.21+ leaves `metadata.managedFields` out of `-o json` unless asked
     /// (`--show-managed-fields`, kubernetes/kubernetes#96878); 1.20 has no such flag and shows
     /// them (real kubectl 1.20 and 1.27–1.33). They say who last set the templates' images.
+    pub fn objects_and_jobs(&self, namespace: &str) -> Invocation {
+        self.objects_of(OBJECT_KINDS_AND_JOBS, namespace)
+    }
+
+    /// The same query without the Jobs: the workloads and their revisions read again (the lock's
+    /// annotation, a rollback decided again, who set the images back), which a Role without
+    /// `list jobs` must not see fail.
     pub fn objects(&self, namespace: &str) -> Invocation {
-        let mut args = vec!["get", OBJECT_KINDS, "-n", namespace, "-o", "json"];
+        self.objects_of(OBJECT_KINDS, namespace)
+    }
+
+    fn objects_of(&self, kinds: &str, namespace: &str) -> Invocation {
+        let mut args = vec!["get", kinds, "-n", namespace, "-o", "json"];
         if self.client.as_ref().is_some_and(has_show_managed_fields) {
             args.push("--show-managed-fields");
         }
@@ -613,7 +624,9 @@ pub fn parse_workloads(what: &str, output: &Output) -> Result<Vec<WorkloadRow>, 
 // ---------------------------------------------------------------------------------------------
 
 /// What [`Kubectl::objects`] asks for, in the order kubectl prints them.
-pub const OBJECT_KINDS: &str = "daemonsets,deployments,controllerrevisions,replicasets,jobs";
+pub const OBJECT_KINDS: &str = "daemonsets,deployments,controllerrevisions,replicasets";
+/// What [`Kubectl::objects_and_jobs`] asks for: the same, then the Jobs.
+pub const OBJECT_KINDS_AND_JOBS: &str = "daemonsets,deployments,controllerrevisions,replicasets,jobs";
 
 /// A DaemonSet or Deployment of the namespace, read from its JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
