@@ -194,6 +194,92 @@ fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
     assert!(named, "the exit-4 report names the pod and its node\n{stdout}");
 }
 
+const NODE_V2: &str = "quay.io/calico/node:v2.6.8";
+
+#[test]
+fn an_image_that_cannot_be_pulled_is_named_as_seen_and_in_the_exit_4_result() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
+    cluster.control("image-fault", &["node-2", NODE_V2, "unpullable"]);
+    let run = cluster.run(&["run", "--yes", "--stall-timeout", "4s"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    let named = |line: &&str| {
+        line.contains("blocked: calico-node-")
+            && line.contains(" on node-2: ")
+            && (line.contains("ErrImagePull, image ") || line.contains("ImagePullBackOff, image "))
+            && line.contains(&format!("image {NODE_V2}: "))
+            && line.contains("(`kubectl describe pod calico-node-")
+    };
+    let (during, result) = run.stdout.split_once("failed: told in full at the end").unwrap();
+    assert!(during.lines().any(|l| l.starts_with("  blocked: ") && named(&l)), "named as seen:\n{}", run.stdout);
+    assert!(result.lines().any(|l| l.starts_with("    blocked: ") && named(&l)), "named at exit 4:\n{}", run.stdout);
+    // Read once, not at each of its back-offs.
+    let reads = cluster.calls().iter().filter(|c| c["argv"].to_string().contains("\"pod\",\"calico-node-")).count();
+    assert_eq!(reads, 1, "{:#?}", cluster.calls());
+    // The journal keeps what the wait read of it, not the whole pod.
+    let read = cluster
+        .journal_entries()
+        .into_iter()
+        .find(|e| e["argv"].as_array().unwrap().iter().any(|a| a == "pod"))
+        .unwrap();
+    assert_eq!(read["stdout_kept"]["containers"][0]["image"], NODE_V2, "{read:#}");
+    assert!(read.get("stdout").is_none(), "{read:#}");
+}
+
+#[test]
+fn status_names_what_blocks_the_rollout_as_the_wait_does() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
+    cluster.control("image-fault", &["node-2", NODE_V2, "unpullable"]);
+    let run = cluster.run(&["run", "--yes", "--stall-timeout", "2s"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    let status = cluster.run(&["status"]);
+    assert_eq!(status.code, Some(1), "{}\n{}", status.stdout, status.stderr);
+    let failure = status.stdout.split_once("FAILED [Observe the pods]").map(|(_, f)| f).unwrap_or_default();
+    let named = failure.lines().any(|l| {
+        l.starts_with("    blocked: calico-node-")
+            && l.contains(" on node-2: ")
+            && l.contains(&format!("image {NODE_V2}: "))
+            && l.contains("(`kubectl describe pod calico-node-")
+    });
+    assert!(named, "{}", status.stdout);
+}
+
+#[test]
+fn blockers_are_in_the_json_with_their_image_message_and_whether_they_still_block() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
+    cluster.control("image-fault", &["node-3", NODE_V2, "crash"]);
+    let run = cluster.run(&["run", "--yes", "--stall-timeout", "4s", "--output", "json"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let blockers = document["state_after"]["wait"]["blockers"].as_array().unwrap();
+    assert_eq!(blockers.len(), 1, "{blockers:#?}");
+    let blocker = &blockers[0];
+    assert_eq!(
+        (&blocker["node"], &blocker["reason"], &blocker["image"], &blocker["still"]),
+        (&"node-3".into(), &"CrashLoopBackOff".into(), &NODE_V2.into(), &true.into()),
+        "{blocker:#?}"
+    );
+    assert!(blocker["restarts"].as_u64().unwrap() >= 1, "{blocker:#?}");
+    assert_eq!(blocker["last_termination"], "Error, exit code 1", "{blocker:#?}");
+    assert!(
+        blocker["message"].as_str().unwrap().starts_with("back-off 10s restarting failed container="),
+        "{blocker:#?}"
+    );
+    let command = format!("kubectl describe pod {} -n kube-system", blocker["pod"].as_str().unwrap());
+    assert!(blocker["look_further"].as_str().unwrap().starts_with(&command), "{blocker:#?}");
+}
+
+#[test]
+fn a_stalled_wait_says_stalled_since_when_instead_of_a_pace() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);
+    // The watches are started again every 2 s: each fresh list shows the view anew.
+    let args = ["run", "--yes", "--stall-timeout", "8s", "--command-timeout", "2s"];
+    let (code, stdout) = run_with(&cluster, &args, || cluster.control("node-not-ready", &["node-2"]));
+    assert_eq!(code, Some(4), "{stdout}");
+    let stalled = stdout.lines().rfind(|l| l.contains("stalled since")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(stalled.contains("no progress for") && stalled.contains("calico-node 1/3"), "{stdout}");
+    assert!(!stalled.contains(" left)"), "no time left is promised once stalled: {stalled}");
+}
+
 #[test]
 fn watches_the_api_server_ends_are_resumed_from_fresh_lists_and_the_run_converges() {
     // kube-apiserver ends every watch after its --min-request-timeout; real kubectl then exits 0

@@ -653,10 +653,10 @@ class Cluster:
         """Delete the namespace and wait until it (and so every filler pod) is gone. Returns seconds."""
         t0 = time.monotonic()
         try:
-            # One deletecollection first, where the namespace controller alone deletes them one
-            # by one at its client's 20 requests/s (~55 s for 3000). Grace period 0: they are
-            # bound to node-1, whose kubelet never sees them, so none would confirm a graceful
-            # deletion and the namespace would never go.
+            # One deletecollection first: the pods go at once, where the namespace controller
+            # alone deletes them one by one at its client's 20 requests/s (~55 s for 3000). With
+            # no grace period: they are bound to node-1, whose simulated kubelet leaves filler
+            # pods alone, so a graceful deletion would never be finished by anyone.
             self.admin.delete(f"/api/v1/namespaces/{namespace}/pods",
                               {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
             self.admin.delete(f"/api/v1/namespaces/{namespace}")
@@ -881,6 +881,8 @@ class Control:
             c.kubelets.ready(arg)
         elif op == "nodes":
             return {"nodes": c.kubelets.names()}
+        elif op == "fault":
+            c.kubelets.fault(arg)
         elif op == "phase-delay":
             c.kubelets.set_phase_delay(float(arg))
         elif op == "kill-apiserver":
