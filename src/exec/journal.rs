@@ -477,7 +477,26 @@ mod tests {
         let page = std::fs::read_to_string(pages.first().expect("a plan session's pods page")).unwrap();
         let kubectl =
             crate::tools::kubectl::Kubectl { program: "kubectl".into(), connection: Default::default(), client: None };
-        let invocation = kubectl.pods_page(None);
+        let [lines, whole] = journaled(&kubectl.pods_page(None), &page);
+        assert_eq!(whole[0]["stdout"], page.as_str(), "-v keeps the page whole");
+        let kept = &lines[0]["stdout_kept"];
+        assert_eq!(lines[0]["stdout_bytes"], page.len());
+        assert!(lines[0].get("stdout").is_none());
+        let pods = kept["pods"].as_array().unwrap();
+        assert_eq!(kept["count"], pods.len());
+        assert!(pods.iter().any(|p| p[0] == "kube-system" && p[1].as_str().unwrap().starts_with("calico-node-")));
+        assert!(
+            lines[0].to_string().len() * 5 < page.len(),
+            "{} bytes kept of {}",
+            lines[0].to_string().len(),
+            page.len()
+        );
+        assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
+    }
+
+    /// `stdout` journaled, then what no parser reads, by `invocation`: the lines of a journal
+    /// that keeps outputs compactly, and of one that keeps them whole (`-v`).
+    fn journaled(invocation: &Invocation, stdout: &str) -> [Vec<serde_json::Value>; 2] {
         let output = |stdout: &str| -> Result<Output, ExecError> {
             Ok(Output {
                 code: Some(0),
@@ -489,30 +508,13 @@ mod tests {
             })
         };
         let dir = tempfile::tempdir().unwrap();
-        for verbose in [false, true] {
+        [false, true].map(|verbose| {
             let path = dir.path().join(format!("journal-{verbose}.jsonl"));
             let journal = Journal::open(&path, &header()).unwrap().whole(verbose);
-            journal.record(&invocation, SystemTime::now(), &output(&page));
-            journal.record(&invocation, SystemTime::now(), &output("not json at all\n"));
-            let lines = entries(&path);
-            if verbose {
-                assert_eq!(lines[0]["stdout"], page.as_str(), "-v keeps the page whole");
-                continue;
-            }
-            let kept = &lines[0]["stdout_kept"];
-            assert_eq!(lines[0]["stdout_bytes"], page.len());
-            assert!(lines[0].get("stdout").is_none());
-            let pods = kept["pods"].as_array().unwrap();
-            assert_eq!(kept["count"], pods.len());
-            assert!(pods.iter().any(|p| p[0] == "kube-system" && p[1].as_str().unwrap().starts_with("calico-node-")));
-            assert!(
-                lines[0].to_string().len() * 5 < page.len(),
-                "{} bytes kept of {}",
-                lines[0].to_string().len(),
-                page.len()
-            );
-            assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
-        }
+            journal.record(invocation, SystemTime::now(), &output(stdout));
+            journal.record(invocation, SystemTime::now(), &output("not json at all\n"));
+            entries(&path)
+        })
     }
 
     #[test]
@@ -527,41 +529,20 @@ mod tests {
         let pod = std::fs::read_to_string(path).unwrap();
         let kubectl =
             crate::tools::kubectl::Kubectl { program: "kubectl".into(), connection: Default::default(), client: None };
-        let invocation = kubectl.pod("kube-system", "calico-node-x");
-        let output = |stdout: &str| -> Result<Output, ExecError> {
-            Ok(Output {
-                code: Some(0),
-                signal: None,
-                stdout: stdout.into(),
-                stderr: String::new(),
-                duration: Default::default(),
-                stopped: false,
-            })
-        };
-        let dir = tempfile::tempdir().unwrap();
-        for verbose in [false, true] {
-            let path = dir.path().join(format!("journal-{verbose}.jsonl"));
-            let journal = Journal::open(&path, &header()).unwrap().whole(verbose);
-            journal.record(&invocation, SystemTime::now(), &output(&pod));
-            journal.record(&invocation, SystemTime::now(), &output("not json at all\n"));
-            let lines = entries(&path);
-            if verbose {
-                assert_eq!(lines[0]["stdout"], pod.as_str(), "-v keeps the pod whole");
-                continue;
-            }
-            let kept = &lines[0]["stdout_kept"];
-            assert_eq!(lines[0]["stdout_bytes"], pod.len());
-            assert!(lines[0].get("stdout").is_none());
-            assert_eq!(kept["containers"][0]["image"], "quay.io/calico/node:v2.6.8");
-            assert!(kept["containers"][0]["waiting_message"].as_str().unwrap().contains("quay.io/calico/node:v2.6.8"));
-            assert!(
-                lines[0].to_string().len() * 10 < pod.len(),
-                "{} bytes kept of {}",
-                lines[0].to_string().len(),
-                pod.len()
-            );
-            assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
-        }
+        let [lines, whole] = journaled(&kubectl.pod("kube-system", "calico-node-x"), &pod);
+        assert_eq!(whole[0]["stdout"], pod.as_str(), "-v keeps the pod whole");
+        let kept = &lines[0]["stdout_kept"];
+        assert_eq!(lines[0]["stdout_bytes"], pod.len());
+        assert!(lines[0].get("stdout").is_none());
+        assert_eq!(kept["containers"][0]["image"], "quay.io/calico/node:v2.6.8");
+        assert!(kept["containers"][0]["waiting_message"].as_str().unwrap().contains("quay.io/calico/node:v2.6.8"));
+        assert!(
+            lines[0].to_string().len() * 10 < pod.len(),
+            "{} bytes kept of {}",
+            lines[0].to_string().len(),
+            pod.len()
+        );
+        assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
     }
 
     #[test]
