@@ -10,7 +10,7 @@ scripts/real-cluster/with-cluster) or `--socket PATH`. Operations:
   kill-apiserver | start-apiserver | restart-apiserver SECONDS
   calico STATE[/VARIANT]          (upgraded|not-upgraded|none, etcd|ondelete|kdd)
   user-kubeconfig USER[/GROUP,...] (prints the kubeconfig's path)
-  filler-pods N                   (exactly N unscheduled app pods in namespace filler)
+  filler-pods N                   (exactly N app pods in namespace filler, bound to node-1, Pending)
   scale-typha N | typha-service [NAME]   (Typha of the v3.0 KDD manifest; NAME "none" turns it off)
   proxy RTT_MS                    (a latency proxy to the API server: its port and a kubeconfig)
   kubeconfig untrusted-ca|unresolvable|refused|no-current-context|missing-context|two-contexts
