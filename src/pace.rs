@@ -116,6 +116,36 @@ pub struct Clock {
     pub patience: Patience,
 }
 
+impl Clock {
+    /// Nothing has advanced for a tenth of `--stall-timeout` (a minute by default), and at
+    /// least a second: the live line says so instead of a pace that no longer holds.
+    pub fn stalled(&self) -> bool {
+        self.quiet >= self.patience.stall / 10 && self.quiet >= Duration::from_secs(1)
+    }
+
+    /// The same clock `passed` later, nothing having been seen since.
+    pub fn later(&self, passed: Duration) -> Clock {
+        Clock { elapsed: self.elapsed + passed, quiet: self.quiet + passed, ..*self }
+    }
+}
+
+/// The wait's live line as last seen: the counts with each workload's pace (`moving`), the
+/// counts with since when nothing advanced (`stalled`), and the clock when it was seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Live {
+    pub moving: String,
+    pub stalled: String,
+    pub clock: Clock,
+}
+
+impl Live {
+    /// The line and the clock `passed` after this was seen, with nothing seen since.
+    pub fn after(&self, passed: Duration) -> (&str, Clock) {
+        let clock = self.clock.later(passed);
+        (if clock.stalled() { &self.stalled } else { &self.moving }, clock)
+    }
+}
+
 /// The wait's end as the report and the JSON give it: its limits, when something last
 /// advanced, whether (and why) it gave up, each workload's pace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -253,14 +283,30 @@ impl Pace {
         self.tracks.iter().zip(progress).map(|(track, p)| estimate(track, at, p)).collect()
     }
 
-    /// The live line: the counts, and the pace of each workload with pods left.
+    /// The live line `at` this time into the wait: the counts, and the pace of each workload
+    /// with pods left, or, once nothing has advanced for a while ([`Clock::stalled`]), since
+    /// when it stalled.
     pub fn line(&self, at: Duration, progress: &[Progress]) -> String {
+        let live = self.live(at, progress);
+        live.after(Duration::ZERO).0.to_string()
+    }
+
+    /// What the live line shows `at` this time into the wait, in both its forms, and its
+    /// clock: a terminal's line keeps running between two views and turns to the stalled form
+    /// on its own.
+    pub fn live(&self, at: Duration, progress: &[Progress]) -> Live {
         let paces: Vec<Option<String>> = self
             .estimates(at, progress)
             .into_iter()
             .map(|e| e.filter(|e| e.left_pods > 0).map(|e| e.words()))
             .collect();
-        crate::convergence::summary_paced(progress, &paces)
+        let stalled = format!("stalled since {}", duration_words(self.last_progress));
+        let stalls: Vec<Option<String>> = progress.iter().map(|p| (!p.converged).then(|| stalled.clone())).collect();
+        Live {
+            moving: crate::convergence::summary_paced(progress, &paces),
+            stalled: crate::convergence::summary_paced(progress, &stalls),
+            clock: self.clock(at),
+        }
     }
 
     pub fn clock(&self, at: Duration) -> Clock {
@@ -566,6 +612,28 @@ mod tests {
             pace.observe(MINUTE * 2, &[node(3, ready, 0, 1)], &[]);
         }
         assert_eq!(pace.estimates(MINUTE * 2, &[node(3, 2, 0, 1)])[0].clone().unwrap().became_ready, 2);
+    }
+
+    #[test]
+    fn the_live_line_says_stalled_instead_of_a_pace_that_no_longer_holds() {
+        let mut pace = Pace::new(patience(10, None), 1);
+        pace.observe(Duration::ZERO, &[node(3, 0, 0, 3)], &[]);
+        pace.observe(Duration::from_secs(20), &[node(3, 1, 0, 2)], &[]);
+        pace.observe(Duration::from_secs(40), &[node(3, 2, 0, 1)], &[]);
+        let seen = Duration::from_secs(45);
+        let live = pace.live(seen, &[node(3, 2, 0, 1)]);
+        assert_eq!(live.moving, "calico-node 2/3 (1 on v3.0 images; 2.7/min, under a minute left)");
+        assert_eq!(live.stalled, "calico-node 2/3 (1 on v3.0 images; stalled since 40s)");
+        assert_eq!(live.after(Duration::ZERO).0, live.moving, "5s without progress is no stall yet");
+        // A tenth of --stall-timeout with nothing advancing: the line turns on its own, with
+        // no new view, as a terminal's line does between two rows.
+        let (line, clock) = live.after(Duration::from_secs(55));
+        assert_eq!((line, clock.quiet), (live.stalled.as_str(), MINUTE));
+        assert_eq!(pace.line(MINUTE * 3, &[node(3, 2, 0, 1)]), live.stalled);
+        // A workload that is done has nothing stalled.
+        let mut done = node(3, 3, 0, 0);
+        done.converged = true;
+        assert_eq!(pace.live(MINUTE * 3, &[done]).stalled, "calico-node 3/3");
     }
 
     #[test]

@@ -35,9 +35,10 @@ pub struct TextReport<W: Write> {
     bar: Option<indicatif::ProgressBar>,
     /// The last progress line, without its clock: an unchanged line is not printed again.
     last_progress: String,
-    /// The wait's clock as last told, and when: the live line's clock keeps running from it
-    /// between two changes of the view (a stalled rollout shows none for minutes).
-    live_clock: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, crate::pace::Clock)>>>,
+    /// The wait's line and clock as last told, and when: the live line's clock keeps running
+    /// from it between two changes of the view (a stalled rollout shows none for minutes), and
+    /// its pace turns to since when it stalled.
+    live_clock: std::sync::Arc<std::sync::Mutex<Option<(std::time::Instant, crate::pace::Live)>>>,
     /// `-v`: the commands echoed as started and not finished yet. A result that does not
     /// follow its own command alone names it.
     running: Vec<String>,
@@ -76,7 +77,7 @@ fn clock(clock: &crate::pace::Clock) -> String {
     if let Some(limit) = clock.patience.limit {
         words.push_str(&format!(" of {}", crate::pace::duration_words(limit)));
     }
-    if clock.quiet >= clock.patience.stall / 10 && clock.quiet >= Duration::from_secs(1) {
+    if clock.stalled() {
         words.push_str(&format!(
             ", no progress for {} of {}",
             crate::pace::duration_words(clock.quiet),
@@ -133,9 +134,9 @@ impl<W: Write> TextReport<W> {
     /// it says something new.
     /// A progress line, with the wait's clock when it is the wait's: on a terminal one line
     /// rewritten (its clock running on its own), otherwise one line per change.
-    fn show_progress(&mut self, line: &str, wait: Option<crate::pace::Clock>) {
+    fn show_progress(&mut self, line: &str, wait: Option<&crate::pace::Live>) {
         if let Ok(mut live) = self.live_clock.lock() {
-            *live = wait.map(|clock| (std::time::Instant::now(), clock));
+            *live = wait.map(|live| (std::time::Instant::now(), live.clone()));
         }
         if self.style.quiet || line == self.last_progress {
             return;
@@ -148,18 +149,13 @@ impl<W: Write> TextReport<W> {
             let bar = self.bar.get_or_insert_with(|| {
                 let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stdout());
                 let template =
-                    if self.style.colour { "  {spinner:.cyan} {clock}{msg}" } else { "  {spinner} {clock}{msg}" };
+                    if self.style.colour { "  {spinner:.cyan} {wait}{msg}" } else { "  {spinner} {wait}{msg}" };
                 let style = indicatif::ProgressStyle::with_template(template).expect("static template").with_key(
-                    "clock",
+                    "wait",
                     move |_: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                        if let Some((since, told)) = live.lock().ok().and_then(|l| *l) {
-                            let passed = since.elapsed();
-                            let now = crate::pace::Clock {
-                                elapsed: told.elapsed + passed,
-                                quiet: told.quiet + passed,
-                                ..told
-                            };
-                            let _ = write!(out, "[{}] ", clock(&now));
+                        if let Some((since, told)) = live.lock().ok().as_ref().and_then(|l| l.as_ref()) {
+                            let (line, now) = told.after(since.elapsed());
+                            let _ = write!(out, "[{}] {line}", clock(&now));
                         }
                     },
                 );
@@ -167,11 +163,12 @@ impl<W: Write> TextReport<W> {
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
             });
-            bar.set_message(line.to_string());
+            // The wait's line is drawn by its key, from the live state.
+            bar.set_message(if wait.is_some() { String::new() } else { line.to_string() });
         } else {
             match wait {
                 Some(wait) => {
-                    let _ = writeln!(self.out, "  [{}] {line}", clock(&wait));
+                    let _ = writeln!(self.out, "  [{}] {line}", clock(&wait.clock));
                 }
                 None => {
                     let _ = writeln!(self.out, "  {line}");
@@ -251,8 +248,9 @@ impl<W: Write> Observer for TextReport<W> {
         self.show_progress(line, None);
     }
 
-    fn waiting(&mut self, line: &str, wait: &crate::pace::Clock) {
-        self.show_progress(line, Some(*wait));
+    fn waiting(&mut self, live: &crate::pace::Live) {
+        let line = live.after(Duration::ZERO).0.to_string();
+        self.show_progress(&line, Some(live));
     }
 
     fn task_finished(&mut self, step: &Step) {

@@ -9,9 +9,10 @@ pub trait Observer {
     fn task_started(&mut self, _name: &str) {}
     /// A progress update during a task (a retry, the wait changing strategy).
     fn progress(&mut self, _line: &str) {}
-    /// The wait's view changed: what it shows, and its clock (how long the wait has run, how
-    /// long nothing advanced, its limits). The line carries no clock of its own.
-    fn waiting(&mut self, _line: &str, _clock: &crate::pace::Clock) {}
+    /// The wait's view changed: what it shows (with the pace, and stalled), and its clock (how
+    /// long the wait has run, how long nothing advanced, its limits). The lines carry no clock
+    /// of their own.
+    fn waiting(&mut self, _live: &crate::pace::Live) {}
     fn task_finished(&mut self, _step: &Step) {}
     /// A command starts (`-v` echoes it whole).
     fn command_started(&mut self, _invocation: &Invocation) {}

@@ -144,7 +144,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
         if done {
             break Ok((pods, progress));
         }
-        ctx.observer.waiting(&pace.line(at, &progress), &pace.clock(at));
+        ctx.observer.waiting(&pace.live(at, &progress));
         wait::looks::between_looks(ctx, &live, &pods, started, &mut pace)?;
     })();
     ctx.deadline = None;

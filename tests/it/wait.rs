@@ -195,6 +195,18 @@ fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
 }
 
 #[test]
+fn a_stalled_wait_says_stalled_since_when_instead_of_a_pace() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);
+    // The watches are started again every 2 s: each fresh list shows the view anew.
+    let args = ["run", "--yes", "--stall-timeout", "8s", "--command-timeout", "2s"];
+    let (code, stdout) = run_with(&cluster, &args, || cluster.control("node-not-ready", &["node-2"]));
+    assert_eq!(code, Some(4), "{stdout}");
+    let stalled = stdout.lines().rfind(|l| l.contains("stalled since")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(stalled.contains("no progress for") && stalled.contains("calico-node 1/3"), "{stdout}");
+    assert!(!stalled.contains(" left)"), "no time left is promised once stalled: {stalled}");
+}
+
+#[test]
 fn watches_the_api_server_ends_are_resumed_from_fresh_lists_and_the_run_converges() {
     // kube-apiserver ends every watch after its --min-request-timeout; real kubectl then exits 0
     // without a word (tier case watch-ends). Here every watch ends after 400 ms, many times

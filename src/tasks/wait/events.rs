@@ -262,11 +262,12 @@ fn follow(
         let progress = judge_live(targets, &statuses, view.pods.values().filter(|p| !p.deleting));
         let at = since.elapsed();
         let advanced = pace.observe(at, &progress, &statuses).is_some();
-        let line = pace.line(at, &progress);
+        let live = pace.live(at, &progress);
+        let line = live.after(std::time::Duration::ZERO).0.to_string();
         // Also when only a count the line does not show advanced: the clock's "no progress
         // for" starts again.
         if advanced || line != last_line {
-            observer.waiting(&line, &pace.clock(at));
+            observer.waiting(&live);
             last_line = line;
         }
         let done = all_converged(&progress);

@@ -120,7 +120,7 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut 
         }
         let at = ctx.exec.now().saturating_duration_since(started);
         pace.observe(at, &progress, ctx.facts.rollout.as_deref().unwrap_or(&[]));
-        ctx.observer.waiting(&pace.line(at, &progress), &pace.clock(at));
+        ctx.observer.waiting(&pace.live(at, &progress));
         ctx.facts.pods = Some(pods.clone());
         ctx.facts.progress = Some(progress.clone());
         if crate::convergence::all_converged(&progress) {
@@ -305,7 +305,7 @@ fn follow_until_candidate(
             // images or becomes ready is progress, as seen (a count that falls is never read as
             // progress, so a row this view lacks cannot fake any).
             pace.observe(at, &progress, &[]);
-            observer.waiting(&pace.line(at, &progress), &pace.clock(at));
+            observer.waiting(&pace.live(at, &progress));
             // With --replace-pods on an OnDelete DaemonSet, a ready replacement (and no pod
             // being deleted) is the moment to replace the next pod: stop watching then too.
             let next_replacement = replacing
