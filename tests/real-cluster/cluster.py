@@ -653,9 +653,12 @@ class Cluster:
         """Delete the namespace and wait until it (and so every filler pod) is gone. Returns seconds."""
         t0 = time.monotonic()
         try:
-            # One deletecollection first: unbound pods go at once, where the namespace controller
-            # alone deletes them one by one at its client's 20 requests/s (~55 s for 3000).
-            self.admin.delete(f"/api/v1/namespaces/{namespace}/pods")
+            # One deletecollection first: the pods go at once, where the namespace controller
+            # alone deletes them one by one at its client's 20 requests/s (~55 s for 3000). With
+            # no grace period: they are bound to node-1, whose simulated kubelet leaves filler
+            # pods alone, so a graceful deletion would never be finished by anyone.
+            self.admin.delete(f"/api/v1/namespaces/{namespace}/pods",
+                              {"kind": "DeleteOptions", "apiVersion": "v1", "gracePeriodSeconds": 0})
             self.admin.delete(f"/api/v1/namespaces/{namespace}")
         except kube.ApiError as e:
             if e.status != 404:
