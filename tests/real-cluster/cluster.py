@@ -881,6 +881,8 @@ class Control:
             c.kubelets.ready(arg)
         elif op == "nodes":
             return {"nodes": c.kubelets.names()}
+        elif op == "fault":
+            c.kubelets.fault(arg)
         elif op == "phase-delay":
             c.kubelets.set_phase_delay(float(arg))
         elif op == "kill-apiserver":

@@ -4,6 +4,7 @@ The cluster (cluster.py) listens on a unix socket, `$CALICO_DOWNGRADE_REAL_CTL` 
 scripts/real-cluster/with-cluster) or `--socket PATH`. Operations:
   add-node NAME | remove-node NAME | not-ready NAME | not-ready-now NAME | ready NAME | nodes
   phase-delay SECONDS             (each pod phase on every node takes this long from now on)
+  fault NODE=IMAGE:HOW            (HOW: unpullable, crash, none: the node fails that image from now on)
   (not-ready: the kubelet stops; NotReady and its pods not ready after the 8 s grace period;
   not-ready-now: it posts Ready=False first, which makes the node NotReady at once)
   kill-apiserver | start-apiserver | restart-apiserver SECONDS

@@ -14,7 +14,12 @@
 - a running pod whose Ready condition the node controller set False (the node was unreachable)
   is reported ready again once the kubelet reaches the API server, as a real kubelet does;
 - every API error is retried with capped backoff (requests time out after 3 s), so it rides out
-  an API server restart.
+  an API server restart;
+- an image can be made to fail on a node (`Kubelets.fault`): `unpullable` (the container waits
+  with ErrImagePull, then ImagePullBackOff, and back, one phase each, with the messages kubelet
+  1.20 with Docker writes; the pod stays Pending) or `crash` (the container starts and exits
+  with code 1 each phase: CrashLoopBackOff, its restartCount rising, lastState terminated with
+  reason Error; the pod Running, not ready).
 
 Scale: one list per tick for all nodes (not one per node), the Lease PUT from the object the
 last renewal returned (no GET first), and the two intervals as arguments: `lease_every` (1 s by
@@ -69,6 +74,7 @@ class Node(threading.Thread):
         self.paused = threading.Event()  # NotReady: the machine is "dead"
         self.registered = threading.Event()
         self.pods = {}  # uid -> {"seen": t, "stage": 0|1|2, "terminated_at": t}
+        self.faults = {}  # image -> "unpullable" | "crash"
         self.last_status = 0.0
         self.backoff = 0.2
 
@@ -207,6 +213,55 @@ class Node(threading.Thread):
             status["podIPs"] = [{"ip": ip}]
         return status
 
+    def faulty(self, pod):
+        """The pod's first container whose image this node fails, and how."""
+        for c in pod["spec"]["containers"]:
+            if c["image"] in self.faults:
+                return c, self.faults[c["image"]]
+        return None, None
+
+    def fault_status(self, pod, turn):
+        """The status of a pod whose image fails here, at its `turn`th phase (1, 2, …): see the
+        module comment. The other containers run."""
+        status = self.status_for(pod, 1)
+        failing, how = self.faulty(pod)
+        ns, name, uid = pod["metadata"]["namespace"], pod["metadata"]["name"], pod["metadata"]["uid"]
+        t = now()
+        for s in status["containerStatuses"]:
+            if s["name"] != failing["name"]:
+                s.update({"ready": True, "started": True, "state": {"running": {"startedAt": status["startTime"]}},
+                          "imageID": "docker-pullable://" + s["image"].split(":")[0] + "@sha256:" + digest(s["image"]),
+                          "containerID": "docker://" + digest(uid + s["name"])})
+                continue
+            if how == "unpullable":
+                if turn % 2 == 1:
+                    s["state"] = {"waiting": {"reason": "ErrImagePull", "message": (
+                        f"rpc error: code = Unknown desc = Error response from daemon: manifest for {s['image']} "
+                        f"not found: manifest unknown: manifest unknown")}}
+                else:
+                    s["state"] = {"waiting": {"reason": "ImagePullBackOff",
+                                              "message": f"Back-off pulling image \"{s['image']}\""}}
+            else:
+                backoff = min(10 * 2 ** max(turn - 1, 0), 300)
+                s.update({
+                    "restartCount": turn, "started": False,
+                    "imageID": "docker-pullable://" + s["image"].split(":")[0] + "@sha256:" + digest(s["image"]),
+                    "containerID": "docker://" + digest(f"{uid}{s['name']}{turn}"),
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": (
+                        f"back-off {backoff}s restarting failed container={s['name']} pod={name}_{ns}({uid})")}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "startedAt": t, "finishedAt": t,
+                                                 "containerID": "docker://" + digest(f"{uid}{s['name']}{turn}")}},
+                })
+        if how == "crash":
+            # A container that has run once makes the pod Running, however it crashes since.
+            status["phase"] = "Running"
+            ip = self.pod_ip(pod)
+            status["podIP"], status["podIPs"] = ip, [{"ip": ip}]
+        for c in status["conditions"]:
+            if c["type"] in ("Ready", "ContainersReady"):
+                c["message"] = f"containers with unready status: [{failing['name']}]"
+        return status
+
     def terminated_status(self, pod):
         t = now()
         status = dict(pod.get("status", {}))
@@ -271,6 +326,13 @@ class Node(threading.Thread):
                 # kubelet that is back reports its (still running) containers ready again (not
                 # in the first second after it said so itself: the feed may not have seen it).
                 self.put_pod_status(pod, self.status_for(pod, 2))
+                continue
+            if st["stage"] >= 0 and self.faulty(pod)[0] is not None:
+                # An image this node fails: the pod never becomes ready; each phase a new turn.
+                if t - st["since"] >= self.phase_delay:
+                    st["turn"] = st.get("turn", 0) + 1
+                    self.put_pod_status(pod, self.fault_status(pod, st["turn"]))
+                    st["stage"], st["since"] = 1, t
                 continue
             if st["stage"] < 2 and t - st["since"] >= self.phase_delay:
                 self.put_pod_status(pod, self.status_for(pod, st["stage"] + 1))
@@ -429,6 +491,20 @@ class Kubelets:
         node.last_status = 0.0
         node.paused.clear()
         self.log(f"{name}: kubelet running again")
+
+    def fault(self, spec):
+        """`NODE=IMAGE:HOW`: from now on the node fails IMAGE (`unpullable` or `crash`, see the
+        module comment) for the pods that use it; `NODE=IMAGE:none` makes it work again."""
+        node_name, _, rest = spec.partition("=")
+        image, _, how = rest.rpartition(":")
+        if how not in ("unpullable", "crash", "none") or not image:
+            raise ValueError(f"fault {spec!r}: expected NODE=IMAGE:unpullable|crash|none")
+        node = self.nodes[node_name]
+        if how == "none":
+            node.faults.pop(image, None)
+        else:
+            node.faults[image] = how
+        self.log(f"{node_name}: {image} {how}")
 
     def set_phase_delay(self, seconds):
         """Seconds per pod phase from now on, on every node (and nodes added later)."""
