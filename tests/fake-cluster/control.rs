@@ -43,6 +43,9 @@ pub fn run(argv: &[String]) -> i32 {
         Some("add-node") if argv.len() == 3 => report(nodes(Path::new(&argv[2]), NodeChange::Add)),
         Some("remove-node") if argv.len() == 4 => report(nodes(Path::new(&argv[2]), NodeChange::Remove(&argv[3]))),
         Some("node-not-ready") if argv.len() == 4 => report(nodes(Path::new(&argv[2]), NodeChange::NotReady(&argv[3]))),
+        Some("image-fault") if argv.len() == 6 && ["unpullable", "crash"].contains(&argv[5].as_str()) => {
+            report(image_fault(Path::new(&argv[2]), &argv[3], &argv[4], &argv[5]))
+        }
         Some("lock") if argv.len() >= 3 => match parse_lock(&argv[3..]) {
             Ok(lock) => report(plant_lock(Path::new(&argv[2]), lock)),
             Err(reason) => unexpected(argv, Some(&reason)),
@@ -103,6 +106,21 @@ fn nodes(dir: &Path, change: NodeChange) -> Result<(), String> {
     // A Node object written (or deleted): a new resourceVersion.
     state.bump();
     sim::run_controllers(&mut state, now);
+    cluster.save(&state)
+}
+
+/// `image-fault DIR NODE IMAGE unpullable|crash`: the node fails the image for the pods created
+/// there from now on (see `Config::image_faults`).
+fn image_fault(dir: &Path, node: &str, image: &str, how: &str) -> Result<(), String> {
+    let cluster = ClusterDir::new(dir);
+    let _lock = cluster.lock()?;
+    let mut state = cluster.load()?;
+    let now = now_ms().max(state.clock_ms);
+    sim::advance(&mut state, now);
+    if !state.config.node_names().iter().any(|n| n == node) {
+        return Err(format!("no node {node}"));
+    }
+    state.config.image_faults.push((node.to_string(), image.to_string(), how.to_string()));
     cluster.save(&state)
 }
 
@@ -258,6 +276,7 @@ pub(crate) fn parse_init(args: &[String]) -> Result<InitOptions, String> {
             user: "kubernetes-admin".into(),
             removed_nodes: Vec::new(),
             not_ready_nodes: Vec::new(),
+            image_faults: Vec::new(),
             contexts: vec![crate::kubectl::CONTEXT.to_string()],
             current_context: Some(crate::kubectl::CONTEXT.to_string()),
             watch_ends_ms: None,

@@ -42,6 +42,16 @@ pub enum Field {
     Ready,
     /// `.status.conditions[?(@.type=="Ready")].status`: `True`/`False`.
     ReadyCondition,
+    /// `.status.containerStatuses[*].state.waiting.reason`.
+    Waiting,
+    /// `.status.containerStatuses[*].restartCount`.
+    RestartCounts,
+    /// `.status.conditions[?(@.type=="PodScheduled")].reason`: every pod of the fake is
+    /// scheduled (no reason).
+    ScheduledReason,
+    /// `.status.conditions[?(@.type=="ContainersReady")].status`: the containers' flags (a
+    /// NotReady node's pods keep theirs).
+    ContainersReadyCondition,
     Deletion,
     /// `.metadata.generation` and `.status.observedGeneration` (the fake's controllers see a
     /// new template at once: both are the template's revision number).
@@ -159,6 +169,11 @@ pub enum Cmd {
     },
     /// `config get-contexts -o name`.
     Contexts,
+    /// `get pod NAME -n NS -o json`: one pod, whole.
+    PodJson {
+        name: String,
+        namespace: String,
+    },
     /// `get controllerrevisions|replicasets NAME... -n NS -o json`: the objects, whole.
     RevisionObjects {
         kind: Kind,
@@ -251,6 +266,7 @@ impl Cmd {
             Cmd::ConfigUser => "kubectl-config-view",
             Cmd::ConfigView { .. } => "kubectl-config-view",
             Cmd::Contexts => "kubectl-config-view",
+            Cmd::PodJson { .. } => "kubectl-get-pod",
             Cmd::RevisionObjects { .. } => "kubectl-get-revision-objects",
             Cmd::ObjectsJson { .. } => "kubectl-get-objects",
             Cmd::Jobs { .. } => "kubectl-get-jobs",
@@ -417,6 +433,12 @@ fn field(resource: Resource, path: &str) -> Option<Field> {
         (Resource::Pods, ".spec.containers[*].image") => Some(Field::Images),
         (Resource::Pods, ".spec.containers[*].name") => Some(Field::ContainerNames),
         (Resource::Pods, ".metadata.deletionTimestamp") => Some(Field::Deletion),
+        (Resource::Pods, ".status.containerStatuses[*].state.waiting.reason") => Some(Field::Waiting),
+        (Resource::Pods, ".status.containerStatuses[*].restartCount") => Some(Field::RestartCounts),
+        (Resource::Pods, r#".status.conditions[?(@.type=="PodScheduled")].reason"#) => Some(Field::ScheduledReason),
+        (Resource::Pods, r#".status.conditions[?(@.type=="ContainersReady")].status"#) => {
+            Some(Field::ContainersReadyCondition)
+        }
         _ => None,
     })
 }
@@ -646,6 +668,13 @@ pub fn parse(args: &[String]) -> Result<Cmd, String> {
                 namespace: namespace(),
             })
         }
+        ["get", what, name] if resource(what) == Some(Resource::Pods) => {
+            only(&["namespace", "output"])?;
+            if f.output.as_deref() != Some("json") {
+                return Err("only -o json is simulated for a pod by name".into());
+            }
+            Ok(Cmd::PodJson { name: name.to_string(), namespace: namespace() })
+        }
         ["get", what, name] if resource(what) == Some(Resource::DaemonSets) => {
             only(&["namespace", "output"])?;
             let containers = match f.output.as_deref() {
@@ -840,6 +869,12 @@ pub fn execute(state: &mut State, cmd: Cmd, now: u64, stuck: bool) -> Output {
         },
         Cmd::Contexts => out(state.config.contexts.iter().map(|c| format!("{c}\n")).collect::<String>()),
         Cmd::RevisionObjects { kind, names, namespace } => revision_objects(state, kind, &names, &namespace, now),
+        Cmd::PodJson { name, namespace } => {
+            match state.pods.iter().find(|p| p.name == name && p.namespace == namespace) {
+                Some(pod) => out(objects::pretty(&objects::pod_json(state, pod, now))),
+                None => err(format!("Error from server (NotFound): pods \"{name}\" not found\n"), 1),
+            }
+        }
         Cmd::ObjectsJson { resources, namespace, .. } => objects_json(state, &resources, &namespace, now),
         // The API server's compact `JobList` as `get --raw` passes it through (real v1.20.2,
         // `fixtures/kubectl/get-jobs/`).
@@ -900,6 +935,7 @@ fn refused(state: &State, cmd: &Cmd) -> Option<Output> {
             names.iter().find_map(|name| denied("get", rbac(resource), Some(name), Some(namespace)))
         }
         Cmd::Namespaces => denied("list", ("namespaces", ""), None, None),
+        Cmd::PodJson { name, namespace } => denied("get", rbac(Resource::Pods), Some(name), Some(namespace)),
         Cmd::PodsPage { .. } => denied("list", rbac(Resource::Pods), None, None),
         Cmd::CalicoList { plural } => denied("list", (plural.as_str(), "crd.projectcalico.org"), None, None),
         Cmd::Jobs { namespace } => denied("list", ("jobs", "batch"), None, Some(namespace)),
@@ -1157,6 +1193,20 @@ pub(crate) fn cell(state: &State, item: &Item, field: Field, t: u64) -> String {
         }
         (Item::Pod(p), Field::Status) => view(p, t).status.to_string(),
         (Item::Pod(_), Field::Restarts) => "0".into(),
+        (Item::Pod(p), Field::Waiting) => {
+            sim::waiting(state, p, t).into_iter().filter(|w| !w.is_empty()).collect::<Vec<_>>().join(",")
+        }
+        (Item::Pod(p), Field::RestartCounts) => match view(p, t).ready {
+            // No container statuses before the kubelet reported any.
+            None => String::new(),
+            Some(_) => sim::restarts(state, p, t).iter().map(u64::to_string).collect::<Vec<_>>().join(","),
+        },
+        (Item::Pod(_), Field::ScheduledReason) => String::new(),
+        (Item::Pod(p), Field::ContainersReadyCondition) => match view(p, t).ready {
+            None => String::new(),
+            Some(_) if view(p, t).all_ready() => "True".into(),
+            Some(_) => "False".into(),
+        },
         (Item::Pod(p), Field::Age) => format!("{}s", t.saturating_sub(p.created_at_ms) / 1000),
         _ => String::new(),
     };

@@ -288,6 +288,67 @@ pub fn pretty(document: &Value) -> String {
 /// get --raw` passes it through: compact JSON, `metadata.continue` on every page but the last
 /// (`fixtures/kubectl/get-raw-pods/*`), each pod with the fields the fake has and its phase at
 /// `now`.
+/// `kubectl get pod NAME -o json`: the pod with its conditions and container statuses, the
+/// waiting messages as kubelet 1.20 with Docker words them (real captures,
+/// `fixtures/kubectl/get-pod/`).
+pub fn pod_json(state: &State, pod: &Pod, t: u64) -> Value {
+    let view = crate::sim::view(pod, t);
+    let waiting = crate::sim::waiting(state, pod, t);
+    let restarts = crate::sim::restarts(state, pod, t);
+    let uid = format!("{:08x}-0000-4000-8000-000000000000", pod.created_at_ms % 0xffff_ffff);
+    let names: Vec<String> = (0..pod.images.len()).map(|i| format!("container-{i}")).collect();
+    let statuses: Vec<Value> = match &view.ready {
+        None => Vec::new(),
+        Some(ready) => (0..pod.images.len())
+            .map(|i| {
+                let image = &pod.images[i];
+                let state_of = match waiting[i] {
+                    "" => json!({ "running": { "startedAt": rfc3339(pod.running_at_ms) } }),
+                    "ErrImagePull" => json!({ "waiting": { "reason": "ErrImagePull", "message": format!("rpc error: code = Unknown desc = Error response from daemon: manifest for {image} not found: manifest unknown: manifest unknown") } }),
+                    "ImagePullBackOff" => json!({ "waiting": { "reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\"") } }),
+                    "CrashLoopBackOff" => json!({ "waiting": { "reason": "CrashLoopBackOff", "message": format!("back-off 10s restarting failed container={} pod={}_{}({uid})", names[i], pod.name, pod.namespace) } }),
+                    other => json!({ "waiting": { "reason": other } }),
+                };
+                let mut status = json!({
+                    "name": names[i], "image": image, "imageID": "", "ready": ready[i], "restartCount": restarts[i],
+                    "started": ready[i], "state": state_of, "lastState": {},
+                });
+                if restarts[i] > 0 {
+                    status["lastState"] = json!({ "terminated": { "exitCode": 1, "reason": "Error" } });
+                }
+                status
+            })
+            .collect(),
+    };
+    let condition = |kind: &str, status: bool| json!({ "type": kind, "status": if status { "True" } else { "False" } });
+    let mut metadata = json!({ "name": pod.name, "namespace": pod.namespace, "uid": uid, "creationTimestamp": rfc3339(pod.created_at_ms) });
+    if let Some(owner) = &pod.owner {
+        metadata["ownerReferences"] = json!([{ "name": owner }]);
+    }
+    if let Some(deleting) = pod.deleting_at_ms.filter(|d| t >= *d) {
+        metadata["deletionTimestamp"] = json!(rfc3339(pod.gone_at_ms.unwrap_or(deleting)));
+        metadata["deletionGracePeriodSeconds"] = json!(state.config.pod_stop_ms / 1000);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": {
+            "nodeName": pod.node,
+            "containers": (0..pod.images.len()).map(|i| json!({ "name": names[i], "image": pod.images[i] })).collect::<Vec<_>>(),
+        },
+        "status": {
+            "phase": view.phase,
+            "conditions": [
+                condition("Ready", crate::sim::ready_condition(state, pod, t)),
+                condition("ContainersReady", view.all_ready()),
+                condition("PodScheduled", true),
+            ],
+            "containerStatuses": statuses,
+        },
+    })
+}
+
 pub fn pods_page(pods: &[&Pod], limit: usize, after: usize, now: u64) -> String {
     let end = (after + limit.max(1)).min(pods.len());
     let items: Vec<Value> = pods[after.min(end)..end]

@@ -29,7 +29,8 @@ impl PodView {
 /// ContainerCreating (phase Pending, containers not ready), then Running.
 pub fn view(pod: &Pod, t: u64) -> PodView {
     let containers = pod.images.len();
-    let start = pod.running_at_ms.saturating_sub(pod.created_at_ms);
+    // Never running (an image its node cannot pull): its containers wait from the start.
+    let start = if pod.running_at_ms == u64::MAX { 0 } else { pod.running_at_ms.saturating_sub(pod.created_at_ms) };
     let (phase, ready, mut status) = if t >= pod.running_at_ms {
         let ready = pod.ready_at_ms.is_some_and(|r| t >= r);
         ("Running", Some(vec![ready; containers]), "Running")
@@ -42,6 +43,42 @@ pub fn view(pod: &Pod, t: u64) -> PodView {
         status = "Terminating";
     }
     PodView { phase, ready, status }
+}
+
+/// Each container's waiting reason at `t` (empty: not waiting): `ContainerCreating` while the
+/// pod starts; with an image its node fails (`Config::image_faults`), `ErrImagePull` and
+/// `ImagePullBackOff` a second each, or `CrashLoopBackOff` once it has run.
+pub fn waiting(state: &State, pod: &Pod, t: u64) -> Vec<&'static str> {
+    if pod.deleting_at_ms.is_some_and(|d| t >= d) {
+        return vec![""; pod.images.len()];
+    }
+    let fault = state.config.image_fault(pod.node.as_deref(), &pod.images);
+    let status = view(pod, t).status;
+    (0..pod.images.len())
+        .map(|index| match fault {
+            Some((at, "unpullable")) if at == index && status == "ContainerCreating" => {
+                if (t.saturating_sub(pod.created_at_ms) / 1000).is_multiple_of(2) {
+                    "ErrImagePull"
+                } else {
+                    "ImagePullBackOff"
+                }
+            }
+            Some((at, "crash")) if at == index && status == "Running" => "CrashLoopBackOff",
+            _ if status == "ContainerCreating" => "ContainerCreating",
+            _ => "",
+        })
+        .collect()
+}
+
+/// Each container's restarts at `t`: a crashing one restarts every 2 s once it has run.
+pub fn restarts(state: &State, pod: &Pod, t: u64) -> Vec<u64> {
+    let fault = state.config.image_fault(pod.node.as_deref(), &pod.images);
+    (0..pod.images.len())
+        .map(|index| match fault {
+            Some((at, "crash")) if at == index && t >= pod.running_at_ms => 1 + (t - pod.running_at_ms) / 2000,
+            _ => 0,
+        })
+        .collect()
 }
 
 /// The pod's `Ready` condition at `t`: its containers ready and its node Ready (the node
@@ -116,6 +153,8 @@ fn new_pod(state: &mut State, workload: &Workload, owner: String, node: String, 
     let name = state.pod_name(&owner);
     let start = state.config.pod_start_ms;
     let starts = !workload.stuck && state.config.node_ready(Some(&node));
+    let images = workload.template.images();
+    let fault = state.config.image_fault(Some(&node), &images).map(|(_, how)| how.to_string());
     Pod {
         name,
         namespace: workload.namespace.clone(),
@@ -123,12 +162,13 @@ fn new_pod(state: &mut State, workload: &Workload, owner: String, node: String, 
         controller: Some(workload.kind),
         template_hash: workload.template.hash(),
         node: Some(node),
-        images: workload.template.images(),
+        images,
         host_network: true,
         created_at_ms: t,
-        running_at_ms: t + start,
-        // A pod on a node whose kubelet stopped never starts.
-        ready_at_ms: if starts { Some(t + start) } else { None },
+        // An image that cannot be pulled: never running.
+        running_at_ms: if fault.as_deref() == Some("unpullable") { u64::MAX } else { t + start },
+        // A pod on a node whose kubelet stopped, or with an image its node fails, never starts.
+        ready_at_ms: if starts && fault.is_none() { Some(t + start) } else { None },
         deleting_at_ms: None,
         gone_at_ms: None,
     }

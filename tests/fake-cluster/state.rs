@@ -89,6 +89,12 @@ pub struct Config {
     /// pod created there never starts.
     #[serde(default)]
     pub not_ready_nodes: Vec<String>,
+    /// Images a node fails (`fake-cluster image-fault DIR NODE IMAGE HOW`): `(node, image,
+    /// how)`, `how` being `unpullable` (the container waits with ErrImagePull, then
+    /// ImagePullBackOff, a second each; the pod stays Pending) or `crash` (it runs, exits 1 and
+    /// waits in CrashLoopBackOff, a restart every 2 s). For the pods created there from then on.
+    #[serde(default)]
+    pub image_faults: Vec<(String, String, String)>,
     /// The kubeconfig's contexts (`config get-contexts -o name`); `--context` must name one.
     #[serde(default = "default_contexts")]
     pub contexts: Vec<String>,
@@ -187,6 +193,15 @@ impl Config {
 
     pub fn node_ready(&self, node: Option<&str>) -> bool {
         node.is_none_or(|n| !self.not_ready_nodes.iter().any(|x| x == n))
+    }
+
+    /// The container of a pod with these images on this node that the node fails, and how.
+    pub fn image_fault(&self, node: Option<&str>, images: &[String]) -> Option<(usize, &str)> {
+        let node = node?;
+        self.image_faults
+            .iter()
+            .filter(|(n, _, _)| n == node)
+            .find_map(|(_, image, how)| images.iter().position(|i| i == image).map(|index| (index, how.as_str())))
     }
 }
 

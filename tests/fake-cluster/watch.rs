@@ -8,7 +8,8 @@
 //! call does, never sleeping with the lock held) and prints one row per event: `ADDED` for a
 //! new object, `MODIFIED` for a change, `DELETED` with the object's last state when it is
 //! gone. Without events a row is printed when its cells change; with events when the object
-//! changes (a pod's phase, container and Ready flags, deletion, node; a workload's JSON), so,
+//! changes (a pod's phase, container and Ready flags, waiting reasons, restarts, deletion,
+//! node; a workload's JSON), so,
 //! as with real kubectl, a `MODIFIED` row may repeat the previous one. 1.9: every row through
 //! a fresh tabwriter; 1.20/1.33: one tabwriter whose widths only grow. The API server going
 //! down (`fake-cluster outage`) ends it: kubectl's message on stderr, exit 1; the API server
@@ -85,6 +86,10 @@ impl Watch {
                 Field::Node,
                 Field::Images,
                 Field::Owner,
+                // The kubelet's status updates: a reason to wait, a restart.
+                Field::Waiting,
+                Field::RestartCounts,
+                Field::ContainersReadyCondition,
             ]
             .iter()
             .map(|f| cell(state, item, *f, t))
