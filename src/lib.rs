@@ -14,6 +14,7 @@
 
 pub mod ansible;
 pub mod app;
+pub mod blockers;
 pub mod calico;
 pub mod calico_kdd;
 pub mod cli;

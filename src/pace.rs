@@ -156,6 +156,9 @@ pub struct Record {
     pub last_progress: LastProgress,
     pub gave_up: Option<GaveUp>,
     pub pace: Vec<Estimate>,
+    /// What blocked the rollout, each named once as seen, and whether the last view still
+    /// showed it (filled by the wait).
+    pub blockers: Vec<crate::blockers::Blocker>,
 }
 
 impl Pace {
@@ -322,6 +325,7 @@ impl Pace {
             last_progress: self.last_progress(),
             gave_up: self.gave_up(at),
             pace: self.estimates(at, progress).into_iter().flatten().collect(),
+            blockers: Vec::new(),
         }
     }
 

@@ -227,7 +227,7 @@ const RETURN_VALUES: &[ReturnValue] = &[
         kind: "dict",
         elements: None,
         returned: RAN,
-        description: "The end state: C(converged) (null when the pods were not observed), C(workloads) (ready of desired, pods on other images than the target, pods not ready), C(wait) (null when there was no wait: C(stall_timeout_secs), C(timeout_secs), C(elapsed_secs), C(last_progress) (C(at_secs) into the wait and C(what)), C(gave_up) (V(stalled), V(limit) or null), C(pace) (per workload: C(name), C(became_ready), C(per_minute), C(left_pods), C(left_secs))), C(migration).",
+        description: "The end state: C(converged) (null when the pods were not observed), C(workloads) (ready of desired, pods on other images than the target, pods not ready), C(wait) (null when there was no wait: C(stall_timeout_secs), C(timeout_secs), C(elapsed_secs), C(last_progress) (C(at_secs) into the wait and C(what)), C(gave_up) (V(stalled), V(limit) or null), C(pace) (per workload: C(name), C(became_ready), C(per_minute), C(left_pods), C(left_secs)), C(blockers) (what blocked the rollout, each named once as seen: C(pod), C(node), C(reason) (a container's waiting reason such as V(ImagePullBackOff) or V(CrashLoopBackOff), V(Unschedulable), V(Terminating), V(NodeNotReady)), C(image), C(message), C(restarts), C(last_termination), C(look_further), C(still))), C(migration).",
         contains: &[],
     },
     ReturnValue {

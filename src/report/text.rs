@@ -253,6 +253,18 @@ impl<W: Write> Observer for TextReport<W> {
         self.show_progress(&line, Some(live));
     }
 
+    fn blocked(&mut self, line: &str) {
+        if self.style.quiet {
+            return;
+        }
+        // Kept on screen: the live line is drawn again below it with the next view.
+        self.clear_progress();
+        self.flush_header();
+        self.last_progress.clear();
+        let _ = writeln!(self.out, "  {}", paint(self.style.colour, "31", line));
+        let _ = self.out.flush();
+    }
+
     fn task_finished(&mut self, step: &Step) {
         self.clear_progress();
         // A failure is told once, in full, by `finish`.

@@ -183,6 +183,9 @@ pub struct Facts {
     pub rollout: Option<Vec<WorkloadStatus>>,
     /// How the wait went: its limits, its last progress, why it gave up, each workload's pace.
     pub wait: Option<crate::pace::Record>,
+    /// What blocked the rollout during the wait, each named once.
+    #[serde(skip)]
+    pub blockers: Vec<crate::blockers::Blocker>,
     /// Whether any task changed the cluster (or, in check mode, would): only from what was
     /// observed (a mutating command that said so and a state read back), never from a command
     /// merely having been started.

@@ -13,6 +13,8 @@ pub trait Observer {
     /// long the wait has run, how long nothing advanced, its limits). The lines carry no clock
     /// of their own.
     fn waiting(&mut self, _live: &crate::pace::Live) {}
+    /// Something blocks the rollout: a line to keep on screen (above the live line).
+    fn blocked(&mut self, _line: &str) {}
     fn task_finished(&mut self, _step: &Step) {}
     /// A command starts (`-v` echoes it whole).
     fn command_started(&mut self, _invocation: &Invocation) {}

@@ -46,7 +46,15 @@ pub const WORKLOAD_STATUS_COLUMNS: &str = "NAME:.metadata.name,GENERATION:.metad
 pub const ALL_PODS_COLUMNS: &str = "NAMESPACE:.metadata.namespace,NAME:.metadata.name,CREATED:.metadata.creationTimestamp,HOSTNETWORK:.spec.hostNetwork,NODE:.spec.nodeName";
 /// `READY` is the pod's `Ready` condition, not its containers' flags: when a node goes
 /// NotReady the node controller sets the condition to False while the flags stay true.
-pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.conditions[?(@.type==\"Ready\")].status,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName";
+///
+/// What may block the rollout rides along in space-free columns (a kubelet's message has
+/// spaces: the one pod is read whole when it first shows a blocking reason, [`Kubectl::pod`]):
+/// `WAITING` each waiting container's reason, `RESTARTS` each container's restarts, `SCHEDULED`
+/// the PodScheduled condition's reason (`Unschedulable`), `CONTAINERS` the ContainersReady
+/// condition (the kubelet sets it with `Ready`; the node lifecycle controller, when the node
+/// stops heartbeating, sets only `Ready` to False), `DELETING` the deletion timestamp (the end
+/// of the grace period).
+pub const POD_COLUMNS: &str = "NAME:.metadata.name,PHASE:.status.phase,READY:.status.conditions[?(@.type==\"Ready\")].status,IMAGES:.spec.containers[*].image,OWNER:.metadata.ownerReferences[0].name,DELETING:.metadata.deletionTimestamp,NODE:.spec.nodeName,WAITING:.status.containerStatuses[*].state.waiting.reason,RESTARTS:.status.containerStatuses[*].restartCount,SCHEDULED:.status.conditions[?(@.type==\"PodScheduled\")].reason,CONTAINERS:.status.conditions[?(@.type==\"ContainersReady\")].status";
 /// The context, its cluster's server and its user, tab-separated on one line. `--minify` keeps
 /// only the context in use, so each list has one entry. Real output (kubectl 1.20.2 and 1.33.1,
 /// `fixtures/kubectl/config-view/`):
@@ -297,6 +305,22 @@ impl Kubectl {
         }
         args.extend(["-o", &columns]);
         self.read(&args)
+    }
+
+    /// `kubectl get pod NAME -n NS -o json`: one pod whole, read once when it first shows what
+    /// blocks the rollout, for what the pods table cannot carry (messages have spaces): the
+    /// image, the kubelet's and the scheduler's words, the last termination ([`parse_pod`]).
+    pub fn pod(&self, namespace: &str, name: &str) -> Invocation {
+        self.read(&["get", "pod", name, "-n", namespace, "-o", "json"])
+    }
+
+    /// `kubectl describe pod NAME -n NS`, for people to look further.
+    pub fn describe_pod(&self, namespace: &str, name: &str) -> Invocation {
+        Invocation::read_only(
+            Tool::Kubectl,
+            &self.program,
+            self.invocation(["describe", "pod", name, "-n", namespace].map(String::from).into()),
+        )
     }
 
     /// `kubectl get daemonset/NAME [deployment/NAME] -n NS -o custom-columns=…`: the live
@@ -1216,6 +1240,16 @@ pub struct PodStatus {
     /// The pod has a deletion timestamp (`Terminating`).
     pub deleting: bool,
     pub node: Option<String>,
+    /// The deletion timestamp: when its grace period ends.
+    pub deletion: Option<String>,
+    /// The reasons the containers that wait give (`ContainerCreating`, `ImagePullBackOff`, …).
+    pub waiting: Vec<String>,
+    /// The containers' restarts, together.
+    pub restarts: u64,
+    /// The PodScheduled condition's reason (`Unschedulable`), when it has one.
+    pub scheduling: Option<String>,
+    /// The ContainersReady condition.
+    pub containers_ready: Option<bool>,
 }
 
 impl PodStatus {
@@ -1225,17 +1259,27 @@ impl PodStatus {
     }
 }
 
-const POD_HEADERS: [&str; 7] = ["NAME", "PHASE", "READY", "IMAGES", "OWNER", "DELETING", "NODE"];
+const POD_HEADERS: [&str; 11] =
+    ["NAME", "PHASE", "READY", "IMAGES", "OWNER", "DELETING", "NODE", "WAITING", "RESTARTS", "SCHEDULED", "CONTAINERS"];
+
+/// A condition's status cell: `True`, `False` or `Unknown` (not true), `<none>` (no condition).
+fn condition(what: &str, header: &str, cell: &str, text: &str) -> Result<Option<bool>, Unrecognised> {
+    match present(cell) {
+        None => Ok(None),
+        Some("True") => Ok(Some(true)),
+        Some("False" | "Unknown") => Ok(Some(false)),
+        Some(other) => Err(Unrecognised::new(what, format!("{header} `{other}` is not True, False or Unknown"), text)),
+    }
+}
 
 fn pod_row(what: &str, row: &[&str], text: &str) -> Result<PodStatus, Unrecognised> {
-    let ready = match present(row[2]) {
-        None => None,
-        Some("True") => Some(true),
-        Some("False" | "Unknown") => Some(false),
-        Some(other) => {
-            return Err(Unrecognised::new(what, format!("READY `{other}` is not True, False or Unknown"), text))
-        }
-    };
+    let ready = condition(what, "READY", row[2], text)?;
+    let mut restarts = 0u64;
+    for count in images(row[8]) {
+        restarts += count
+            .parse::<u64>()
+            .map_err(|_| Unrecognised::new(what, format!("RESTARTS `{}` is not a list of counts", row[8]), text))?;
+    }
     Ok(PodStatus {
         name: row[0].to_string(),
         phase: present(row[1]).map(str::to_string),
@@ -1244,19 +1288,103 @@ fn pod_row(what: &str, row: &[&str], text: &str) -> Result<PodStatus, Unrecognis
         owner: present(row[4]).map(str::to_string),
         deleting: present(row[5]).is_some(),
         node: present(row[6]).map(str::to_string),
+        deletion: present(row[5]).map(str::to_string),
+        waiting: images(row[7]),
+        restarts,
+        scheduling: present(row[9]).map(str::to_string),
+        containers_ready: condition(what, "CONTAINERS", row[10], text)?,
     })
 }
 
-/// Read `kubectl get pods -n NS -o custom-columns=NAME,PHASE,READY,IMAGES,OWNER,DELETING,NODE`
-/// (`fixtures/kubectl/get-pods-status/*`):
+/// Read `kubectl get pods -n NS -o custom-columns=NAME,PHASE,READY,IMAGES,OWNER,DELETING,NODE,
+/// WAITING,RESTARTS,SCHEDULED,CONTAINERS` ([`POD_COLUMNS`], `fixtures/kubectl/get-pods-status/*`):
 /// ```text
-/// NAME                PHASE     READY   IMAGES                                                 OWNER         DELETING   NODE
-/// calico-node-nx2f6   Running   True    quay.io/calico/node:v3.0.4,quay.io/calico/cni:v2.0.2   calico-node   <none>     node-1
+/// NAME                PHASE     READY   IMAGES                       OWNER         DELETING   NODE     WAITING            RESTARTS   SCHEDULED   CONTAINERS
+/// calico-node-nx2f6   Running   True    quay.io/calico/node:v3.0.4   calico-node   <none>     node-1   <none>             0          <none>      True
+/// calico-node-7xk2p   Pending   False   quay.io/calico/node:v2.6.12  calico-node   <none>     node-2   ImagePullBackOff   0          <none>      False
 /// ```
 pub fn parse_pods(output: &Output) -> Result<Vec<PodStatus>, Unrecognised> {
     let what = "`kubectl get pods` table";
     let table = custom_columns(what, output, &POD_HEADERS)?;
     table.rows.iter().map(|row| pod_row(what, row, &output.stdout)).collect()
+}
+
+/// One container of a pod read whole ([`parse_pod`]): what its status says beyond the table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContainerDetail {
+    pub name: String,
+    pub image: String,
+    /// The reason it waits and the kubelet's message, when it waits.
+    pub waiting_reason: Option<String>,
+    pub waiting_message: Option<String>,
+    pub restarts: u64,
+    /// Why it last ended (`Error`, `OOMKilled`, …) and with what exit code, after a restart.
+    pub last_termination: Option<String>,
+    pub last_exit_code: Option<i64>,
+}
+
+/// A pod read whole: its containers, the scheduler's word, its deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PodDetail {
+    pub name: String,
+    pub node: Option<String>,
+    pub containers: Vec<ContainerDetail>,
+    /// The PodScheduled condition's message when it is False (the scheduler's words).
+    pub unschedulable_message: Option<String>,
+    /// The Ready condition's reason and message when it is not True.
+    pub not_ready: Option<String>,
+    pub deletion_timestamp: Option<String>,
+    pub deletion_grace_seconds: Option<i64>,
+}
+
+/// Read `kubectl get pod NAME -n NS -o json` (`fixtures/kubectl/get-pod/*`): a `Pod`.
+pub fn parse_pod(output: &Output) -> Result<PodDetail, Unrecognised> {
+    let what = "`kubectl get pod NAME -o json` output";
+    let text = &output.stdout;
+    let refuse = |reason: String| Unrecognised::new(what, reason, text);
+    let pod: serde_json::Value = serde_json::from_str(text).map_err(|e| refuse(format!("not JSON: {e}")))?;
+    if pod.get("kind").and_then(|k| k.as_str()) != Some("Pod") {
+        return Err(refuse("not a `Pod`".to_string()));
+    }
+    let string = |value: &serde_json::Value, path: &[&str]| -> Option<String> {
+        path.iter().try_fold(value, |v, key| v.get(key)).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    let name = string(&pod, &["metadata", "name"]).ok_or_else(|| refuse("a pod without a name".into()))?;
+    let empty = Vec::new();
+    let statuses = pod.pointer("/status/containerStatuses").and_then(|v| v.as_array()).unwrap_or(&empty);
+    let specs = pod.pointer("/spec/containers").and_then(|v| v.as_array()).unwrap_or(&empty);
+    let mut containers = Vec::new();
+    for spec in specs {
+        let container = string(spec, &["name"]).ok_or_else(|| refuse("a container without a name".into()))?;
+        let status = statuses.iter().find(|s| s.get("name").and_then(|n| n.as_str()) == Some(container.as_str()));
+        let field = |path: &[&str]| status.and_then(|s| string(s, path));
+        containers.push(ContainerDetail {
+            image: field(&["image"]).or_else(|| string(spec, &["image"])).unwrap_or_default(),
+            waiting_reason: field(&["state", "waiting", "reason"]),
+            waiting_message: field(&["state", "waiting", "message"]),
+            restarts: status.and_then(|s| s.get("restartCount")).and_then(|c| c.as_u64()).unwrap_or(0),
+            last_termination: field(&["lastState", "terminated", "reason"]),
+            last_exit_code: status.and_then(|s| s.pointer("/lastState/terminated/exitCode")).and_then(|c| c.as_i64()),
+            name: container,
+        });
+    }
+    let conditions = pod.pointer("/status/conditions").and_then(|v| v.as_array()).unwrap_or(&empty);
+    let condition = |kind: &str| conditions.iter().find(|c| c.get("type").and_then(|t| t.as_str()) == Some(kind));
+    let unschedulable_message = condition("PodScheduled")
+        .filter(|c| c.get("status").and_then(|s| s.as_str()) == Some("False"))
+        .map(|c| string(c, &["message"]).unwrap_or_default());
+    let not_ready = condition("Ready").filter(|c| c.get("status").and_then(|s| s.as_str()) != Some("True")).map(|c| {
+        [string(c, &["reason"]), string(c, &["message"])].into_iter().flatten().collect::<Vec<_>>().join(": ")
+    });
+    Ok(PodDetail {
+        name,
+        node: string(&pod, &["spec", "nodeName"]),
+        containers,
+        unschedulable_message,
+        not_ready,
+        deletion_timestamp: string(&pod, &["metadata", "deletionTimestamp"]),
+        deletion_grace_seconds: pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(|g| g.as_i64()),
+    })
 }
 
 /// Reads `kubectl get pods --watch` line by line: the header first, then one row per event

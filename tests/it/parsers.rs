@@ -337,6 +337,38 @@ fn kubectl_pods_table_is_read_mid_rollout_and_when_empty() {
     });
 }
 
+/// `kubectl get pod NAME -o json`: a pod that blocks the rollout, read whole once for its image,
+/// the kubelet's message and its last termination; then named as the wait names it.
+#[test]
+fn kubectl_pod_read_whole_names_what_blocks_it() {
+    insta::glob!(FIXTURES, "kubectl/get-pod/*.stdout", |path| {
+        let detail = kubectl::parse_pod(&output(path));
+        let named = detail.as_ref().ok().map(|detail| {
+            let container = detail.containers.iter().find(|c| c.waiting_reason.is_some());
+            let row = kubectl::PodStatus {
+                name: detail.name.clone(),
+                phase: None,
+                ready: Some(false),
+                images: detail.containers.iter().map(|c| c.image.clone()).collect(),
+                owner: None,
+                deleting: false,
+                node: detail.node.clone(),
+                deletion: None,
+                waiting: container.and_then(|c| c.waiting_reason.clone()).into_iter().collect(),
+                restarts: 0,
+                scheduling: None,
+                containers_ready: Some(false),
+            };
+            let cause = calico_downgrade::blockers::cause(&row, std::time::SystemTime::UNIX_EPOCH);
+            cause.map(|cause| {
+                calico_downgrade::blockers::Blocker::new(&row, &cause, Ok(detail), "kubectl describe pod …".into())
+                    .words()
+            })
+        });
+        insta::assert_debug_snapshot!((detail, named));
+    });
+}
+
 #[test]
 fn kubectl_workload_rollout_status_is_read_with_omitted_counters_as_zero() {
     insta::glob!(FIXTURES, "kubectl/get-workload-status/*.stdout", |path| {

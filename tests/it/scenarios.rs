@@ -453,9 +453,14 @@ const ROLLOUT_COMPLETE: &str = "NAME                      GENERATION   OBSERVED 
 const ABORT_OK: &str = "\nAborting upgrade\nRe-enabling Calico networking for v1\n * successfully resumed Calico networking in the v1 configuration\nUpgrade aborted successfully\n\n-------------------------------------------------------------------------------\n\nSuccessfully aborted the upgrade process.\n\n";
 
 fn pods_table(rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
-    let mut table = "NAME   PHASE   READY   IMAGES   OWNER   DELETING   NODE\n".to_string();
+    let mut table =
+        "NAME   PHASE   READY   IMAGES   OWNER   DELETING   NODE   WAITING   RESTARTS   SCHEDULED   CONTAINERS\n"
+            .to_string();
     for (name, phase, ready, images, owner, deleting) in rows {
-        table.push_str(&format!("{name}   {phase}   {ready}   {images}   {owner}   {deleting}   node-1\n"));
+        // The kubelet sets ContainersReady with Ready.
+        table.push_str(&format!(
+            "{name}   {phase}   {ready}   {images}   {owner}   {deleting}   node-1   <none>   0   <none>   {ready}\n"
+        ));
     }
     table
 }
@@ -1110,7 +1115,9 @@ fn a_node_that_joined_is_counted_from_the_live_rollout_status() {
     cluster.old_kubectl();
     cluster.downgrades("RollingUpdate");
     let mut four = converged_v2();
-    four.push_str(&format!("calico-node-d   Running   True   {NODE_V2}   calico-node   <none>   node-4\n"));
+    four.push_str(&format!(
+        "calico-node-d   Running   True   {NODE_V2}   calico-node   <none>   node-4   <none>   0   <none>   True\n"
+    ));
     cluster.exec.on(&pods_command(), ok(&still_v3()));
     cluster.exec.on(&pods_command(), ok(&four));
     cluster.exec.set(&watch_command(), ok(&four));
@@ -1122,14 +1129,20 @@ fn a_node_that_joined_is_counted_from_the_live_rollout_status() {
 }
 
 /// A pod whose Ready condition is False (its node went NotReady; its containers still say
-/// ready) is not converged, and the exit-4 report names it and its node.
+/// ready) is not converged, and the exit-4 report names it, its node and why: the node stopped
+/// heartbeating, so the pod holds the rollout's maxUnavailable budget.
 #[test]
 fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
     let mut cluster = Cluster::upgraded();
     cluster.old_kubectl();
     cluster.downgrades("RollingUpdate");
     let stalled = converged_v2().replace("calico-node-b   Running   True", "calico-node-b   Running   False");
-    let stalled = stalled.replacen("node-1\ncalico-node-c", "node-2\ncalico-node-c", 1);
+    // Its ContainersReady condition stays True: only the node lifecycle controller's mark.
+    let stalled = stalled.replacen(
+        "node-1   <none>   0   <none>   True\ncalico-node-c",
+        "node-2   <none>   0   <none>   True\ncalico-node-c",
+        1,
+    );
     cluster.exec.on(&pods_command(), ok(&still_v3()));
     cluster.exec.on(&pods_command(), ok(&stalled));
     cluster.exec.set(&watch_command(), ok(&stalled));
@@ -1142,10 +1155,18 @@ fn a_pod_not_ready_on_a_not_ready_node_ends_with_exit_4_naming_the_node() {
             .details
             .iter()
             .any(|d| d.trim()
-                == "not ready: calico-node-b on node-2 (`kubectl describe pod calico-node-b -n kube-system`)"),
+                == "blocked: calico-node-b on node-2: NodeNotReady: its node stopped heartbeating (NotReady or unreachable): the node lifecycle controller set the pod's Ready condition False, so it holds the rollout's maxUnavailable budget (`kubectl describe pod calico-node-b -n kube-system`)"),
         "{:#?}",
         failure.details
     );
+    // Named from the pod's row: nothing more is read.
+    assert!(
+        !cluster.exec.commands().iter().any(|c| c.starts_with("kubectl get pod ")),
+        "{:#?}",
+        cluster.exec.commands()
+    );
+    let blockers = &outcome.facts.wait.as_ref().unwrap().blockers;
+    assert_eq!(blockers.iter().map(|b| (b.pod.as_str(), b.still)).collect::<Vec<_>>(), [("calico-node-b", true)]);
 }
 
 /// A watch that fails is established again after a look; its failure is not the run's.
@@ -1174,12 +1195,16 @@ fn workload_watch_command(kind: WorkloadKind, name: &str) -> String {
     kubectl().watch_workload(kind, "kube-system", name).to_string()
 }
 
-/// `EVENT NAME PHASE READY IMAGES OWNER DELETING NODE` rows.
+/// `EVENT NAME PHASE READY IMAGES OWNER DELETING NODE WAITING RESTARTS SCHEDULED CONTAINERS` rows.
 fn pod_events(rows: &[(&str, &str, &str, &str, &str, &str)]) -> String {
-    let mut table = "EVENT   NAME   PHASE   READY   IMAGES   OWNER   DELETING   NODE\n".to_string();
+    let mut table =
+        "EVENT   NAME   PHASE   READY   IMAGES   OWNER   DELETING   NODE   WAITING   RESTARTS   SCHEDULED   CONTAINERS\n"
+            .to_string();
     for (event, name, phase, ready, images, deleting) in rows {
         let owner = if name.starts_with("calico-node") { "calico-node" } else { "calico-kube-controllers-5d7" };
-        table.push_str(&format!("{event}   {name}   {phase}   {ready}   {images}   {owner}   {deleting}   node-1\n"));
+        table.push_str(&format!(
+            "{event}   {name}   {phase}   {ready}   {images}   {owner}   {deleting}   node-1   <none>   0   <none>   {ready}\n"
+        ));
     }
     table
 }
@@ -1214,8 +1239,8 @@ fn the_watch_events_are_an_exact_view_and_converged_needs_no_confirming_poll() {
         ("ADDED", "calico-node-b", "Running", "True", NODE_V2, "<none>"),
         ("ADDED", "calico-node-c", "Running", "True", NODE_V2, "<none>"),
         ("ADDED", "calico-kube-controllers-5d7-x", "Running", "True", KC_V2, "<none>"),
-        ("MODIFIED", "calico-node-a", "Running", "True", NODE_V3, "2026-12-02T01:12:17Z"),
-        ("DELETED", "calico-node-a", "Running", "True", NODE_V3, "2026-12-02T01:12:17Z"),
+        ("MODIFIED", "calico-node-a", "Running", "True", NODE_V3, "2026-12-05T01:00:00Z"),
+        ("DELETED", "calico-node-a", "Running", "True", NODE_V3, "2026-12-05T01:00:00Z"),
         ("ADDED", "calico-node-d", "Pending", "<none>", NODE_V2, "<none>"),
         ("MODIFIED", "calico-node-d", "Running", "True", NODE_V2, "<none>"),
     ]);

@@ -208,6 +208,7 @@ fn real_runs_replay_through_the_playbook_to_the_same_end() {
         "replace",
         "run-kdd",
         "typha",
+        "blocked",
     ] {
         for version in ["1.20.", "1.27.", "1.33."] {
             assert!(

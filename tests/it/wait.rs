@@ -194,6 +194,54 @@ fn a_node_that_stays_not_ready_means_not_converged_and_the_report_names_it() {
     assert!(named, "the exit-4 report names the pod and its node\n{stdout}");
 }
 
+const NODE_V2: &str = "quay.io/calico/node:v2.6.8";
+
+#[test]
+fn an_image_that_cannot_be_pulled_is_named_as_seen_and_in_the_exit_4_result() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
+    cluster.control("image-fault", &["node-2", NODE_V2, "unpullable"]);
+    let run = cluster.run(&["run", "--yes", "--stall-timeout", "4s"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    let named = |line: &&str| {
+        line.contains("blocked: calico-node-")
+            && line.contains(" on node-2: ")
+            && (line.contains("ErrImagePull, image ") || line.contains("ImagePullBackOff, image "))
+            && line.contains(&format!("image {NODE_V2}: "))
+            && line.contains("(`kubectl describe pod calico-node-")
+    };
+    let (during, result) = run.stdout.split_once("failed: told in full at the end").unwrap();
+    assert!(during.lines().any(|l| l.starts_with("  blocked: ") && named(&l)), "named as seen:\n{}", run.stdout);
+    assert!(result.lines().any(|l| l.starts_with("    blocked: ") && named(&l)), "named at exit 4:\n{}", run.stdout);
+    // Read once, not at each of its back-offs.
+    let reads = cluster.calls().iter().filter(|c| c["argv"].to_string().contains("\"pod\",\"calico-node-")).count();
+    assert_eq!(reads, 1, "{:#?}", cluster.calls());
+}
+
+#[test]
+fn blockers_are_in_the_json_with_their_image_message_and_whether_they_still_block() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
+    cluster.control("image-fault", &["node-3", NODE_V2, "crash"]);
+    let run = cluster.run(&["run", "--yes", "--stall-timeout", "4s", "--output", "json"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    let document: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let blockers = document["state_after"]["wait"]["blockers"].as_array().unwrap();
+    assert_eq!(blockers.len(), 1, "{blockers:#?}");
+    let blocker = &blockers[0];
+    assert_eq!(
+        (&blocker["node"], &blocker["reason"], &blocker["image"], &blocker["still"]),
+        (&"node-3".into(), &"CrashLoopBackOff".into(), &NODE_V2.into(), &true.into()),
+        "{blocker:#?}"
+    );
+    assert!(blocker["restarts"].as_u64().unwrap() >= 1, "{blocker:#?}");
+    assert_eq!(blocker["last_termination"], "Error, exit code 1", "{blocker:#?}");
+    assert!(
+        blocker["message"].as_str().unwrap().starts_with("back-off 10s restarting failed container="),
+        "{blocker:#?}"
+    );
+    let command = format!("kubectl describe pod {} -n kube-system", blocker["pod"].as_str().unwrap());
+    assert!(blocker["look_further"].as_str().unwrap().starts_with(&command), "{blocker:#?}");
+}
+
 #[test]
 fn a_stalled_wait_says_stalled_since_when_instead_of_a_pace() {
     let cluster = FakeCluster::new(&["--pod-start-ms", "800", "--pod-stop-ms", "100"]);

@@ -652,6 +652,55 @@ def case_node_notready(c):
     text = r.text()
     expect("the pods made no progress for 15s (--stall-timeout)" in text and "    last progress " in text,
            f"the exit-4 report does not say it stalled and when something last advanced: {text[-1500:]}")
+    # Named from the pod alone (the docs' Role reads no node): Ready False, its containers ready.
+    blocked = [ln for ln in text.splitlines() if "blocked: calico-node-" in ln and f" on {node}: NodeNotReady" in ln
+               and "maxUnavailable" in ln and "kubectl describe pod calico-node-" in ln]
+    expect(len(blocked) >= 2, f"the NotReady node is not named as it is seen and in the exit-4 report: {text[-2500:]}")
+
+
+V26_NODE_IMAGE = "quay.io/calico/node:v2.6.8"
+
+
+def blocked_run(c, how, node="node-2"):
+    """`run --yes --output json --stall-timeout 15s` with calico/node v2.6 failing on `node`
+    (`how`: unpullable, crash): exit 4, and the JSON's blockers (`state_after.wait.blockers`)."""
+    c.cluster.calico_state("upgraded", "etcd")
+    kubelets = c.cluster.kubelets
+    kubelets.fault(f"{node}={V26_NODE_IMAGE}:{how}")
+    c.tier.cleanup.append(lambda: kubelets.fault(f"{node}={V26_NODE_IMAGE}:none"))
+    r = c.tool("run", "--yes", "--output", "json", "--stall-timeout", "15s")
+    expect(r.rc == 4, f"run exited {r.rc} with {V26_NODE_IMAGE} {how} on {node} (want 4): {r.why()}")
+    wait = ((r.doc or {}).get("state_after") or {}).get("wait") or {}
+    expect(wait.get("gave_up") == "stalled", f"the wait's record: {wait}")
+    blockers = [b for b in wait.get("blockers", []) if b.get("node") == node and b.get("still")]
+    expect(blockers, f"no blocker on {node} in the JSON: {wait.get('blockers')}")
+    for b in blockers:
+        expect(b.get("look_further", "").startswith(f"kubectl describe pod {b.get('pod')} -n kube-system"),
+               f"no command to look further: {b}")
+    return r, blockers
+
+
+def case_image_unpullable(c):
+    """calico/node v2.6 cannot be pulled on node-2 (an air-gapped registry that no longer holds
+    it): the run names the pod, its node, ErrImagePull or ImagePullBackOff, the image and the
+    kubelet's message, and ends with exit 4 at the stall deadline, saying so in its result."""
+    r, blockers = blocked_run(c, "unpullable")
+    b = blockers[0]
+    expect(b.get("reason") in ("ErrImagePull", "ImagePullBackOff") and b.get("image") == V26_NODE_IMAGE
+           and V26_NODE_IMAGE in (b.get("message") or ""), f"the blocker lacks the reason, image or message: {b}")
+    failure = json.dumps(r.doc.get("failures") or r.doc)
+    expect("blocked: calico-node-" in failure and V26_NODE_IMAGE in failure,
+           f"the exit-4 result does not name the blocked pod: {failure[:2000]}")
+
+
+def case_crash_loop(c):
+    """calico/node v2.6 exits 1 at every start on node-2: the run names CrashLoopBackOff with its
+    restarts and last termination reason, and ends with exit 4 at the stall deadline."""
+    _, blockers = blocked_run(c, "crash")
+    b = blockers[0]
+    expect(b.get("reason") == "CrashLoopBackOff" and (b.get("restarts") or 0) >= 1
+           and (b.get("last_termination") or "").startswith("Error") and b.get("image") == V26_NODE_IMAGE,
+           f"the blocker lacks the reason, restarts, last termination or image: {b}")
 
 
 # --- hours and hundreds of nodes --------------------------------------------------------------
@@ -1224,6 +1273,8 @@ CASES = {
     "undo-outage": (case_undo_outage, ["1.29"]),
     "node-joins": (case_node_joins, ["1.33"]),
     "node-notready": (case_node_notready, ["1.33"]),
+    "image-unpullable": (case_image_unpullable, ["1.20", "1.33"]),
+    "crash-loop": (case_crash_loop, ["1.33"]),
     "slow-rollout-keeps-going": (case_slow_rollout_keeps_going, ["1.27"]),
     "view-user": (case_view_user, ["1.20", "1.33"]),
     "typo-deployment": (case_typo_deployment, ["1.27"]),

@@ -24,7 +24,10 @@ pub(super) fn deadline(ctx: &mut Context, started: Instant, pace: &Pace) -> Inst
 /// A converged wait's result: how long it took, the counts, and (JSON, `-v`) the pace.
 pub(super) fn converged(ctx: &mut Context, pace: &Pace, started: Instant, progress: &[Progress]) -> Done {
     let at = ctx.exec.now().saturating_duration_since(started);
-    ctx.facts.wait = Some(pace.record(at, progress));
+    super::blocked::settle(ctx);
+    let mut record = pace.record(at, progress);
+    record.blockers = ctx.facts.blockers.clone();
+    ctx.facts.wait = Some(record);
     Done::ok(format!("converged after {:.1}s: {}", at.as_secs_f64(), crate::convergence::summary(progress)))
         .with_details(pace.words(at, progress))
 }
@@ -158,7 +161,9 @@ pub(super) fn timed_out(
 /// something last advanced and what, the pace so far, and the workloads that are not there.
 pub(super) fn not_converged(ctx: &mut Context, progress: &[Progress], pace: &Pace, started: Instant) -> Stop {
     let at = ctx.exec.now().saturating_duration_since(started);
+    super::blocked::settle(ctx);
     let mut record = pace.record(at, progress);
+    record.blockers = ctx.facts.blockers.clone();
     // Given up at the deadline, or just before it when no retry could end in time.
     record.gave_up = Some(record.gave_up.unwrap_or(pace.deadline_cause()));
     let message = match (&record.gave_up, pace.patience.limit) {
@@ -169,6 +174,8 @@ pub(super) fn not_converged(ctx: &mut Context, progress: &[Progress], pace: &Pac
     };
     ctx.facts.wait = Some(record);
     let mut details = pace.words(at, progress);
+    // What blocks the rollout first: the reason it stalled, in the kubelet's own words.
+    details.extend(ctx.facts.blockers.iter().filter(|b| b.still).map(|b| format!("blocked: {}", b.words())));
     for p in progress.iter().filter(|p| !p.converged) {
         details.push(format!(
             "{}/{}: {}/{} ready on the target images",
@@ -186,16 +193,19 @@ pub(super) fn not_converged(ctx: &mut Context, progress: &[Progress], pace: &Pac
         if let Some(rollout) = &p.rollout {
             details.push(format!("  rollout: {rollout}"));
         }
-        // Why is for the kubelet's and the scheduler's own words: one command away.
-        details.extend(p.not_ready.iter().map(|r| {
-            format!(
-                "  not ready: {} on {} (`kubectl describe pod {} -n {}`)",
-                r.name,
-                r.node.as_deref().unwrap_or("no node"),
-                r.name,
-                ctx.options.namespace
-            )
-        }));
+        // Why is for the kubelet's and the scheduler's own words: one command away (named
+        // above when the wait saw what blocks it).
+        details.extend(
+            p.not_ready.iter().filter(|r| !ctx.facts.blockers.iter().any(|b| b.still && b.pod == r.name)).map(|r| {
+                format!(
+                    "  not ready: {} on {} (`kubectl describe pod {} -n {}`)",
+                    r.name,
+                    r.node.as_deref().unwrap_or("no node"),
+                    r.name,
+                    ctx.options.namespace
+                )
+            }),
+        );
     }
     Stop::new(Exit::NotConverged, message).with_details(details)
 }

@@ -60,6 +60,8 @@ enum Verdict {
     /// A workload's live template does not carry the rollback's target images.
     Reverted(super::end::Reverted),
     Unreadable(usize, Unrecognised),
+    /// A pod shows what blocks the rollout, not named yet: named, then the watches go on.
+    Blocked(PodStatus, crate::blockers::Cause),
 }
 
 /// How the wait by watch events ended: converged, or the watches cannot be used (the progress
@@ -82,7 +84,8 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut 
         }
         let invocations = invocations(ctx, targets);
         let refs: Vec<&Invocation> = invocations.iter().collect();
-        let Followed { verdict, results, began, shown } = follow(ctx, targets, &refs, started, deadline, pace);
+        let Followed { verdict, results, began, shown, pods: view_pods } =
+            follow(ctx, targets, &refs, started, deadline, pace);
         if shown.iter().all(|s| *s) {
             failures = 0;
             answered = false;
@@ -95,6 +98,16 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut 
             Some(Verdict::Broken(message)) => return Err(Stop::new(Exit::StepFailed, message)),
             Some(Verdict::Reverted(reverted)) => return Err(super::end::reverted(ctx, reverted)),
             Some(Verdict::Unreadable(index, error)) => return Err(ctx.unrecognised(refs[index], error)),
+            Some(Verdict::Blocked(pod, cause)) => {
+                // Named at once (its pod read whole), then watched again from a fresh list,
+                // every other pod that blocks named as it comes.
+                let mut found = super::blocked::new_causes(ctx, targets, view_pods.iter());
+                if !found.iter().any(|(p, _)| p.name == pod.name) {
+                    found.insert(0, (pod, cause));
+                }
+                super::blocked::name(ctx, found)?;
+                continue;
+            }
             None => {}
         }
         if let Some((invocation, _)) = refs.iter().zip(&results).find(|(_, r)| matches!(r, Err(ExecError::Interrupted)))
@@ -195,6 +208,10 @@ fn follow(
     }
     let began = ctx.exec.now();
     let mut view = View { pods: BTreeMap::new(), statuses: vec![None; targets.len()] };
+    // What blocks the rollout, judged on each pod's row as it comes (the wall clock for the
+    // grace periods, read once and moved on with the monotonic one).
+    let named = super::blocked::named(ctx);
+    let (wall, real) = (ctx.exec.wall_clock(), Instant::now());
     let mut pods = WatchEvents::pods();
     let mut workloads: Vec<WatchEvents<WorkloadStatus>> = targets.iter().map(|_| WatchEvents::workload()).collect();
     let mut verdict = None;
@@ -217,7 +234,14 @@ fn follow(
                 }
                 Ok(Some((_, pod))) => {
                     shown[0] = true;
-                    view.pods.insert(pod.name.clone(), pod.clone()).as_ref() != Some(&pod)
+                    let changed = view.pods.insert(pod.name.clone(), pod.clone()).as_ref() != Some(&pod);
+                    if changed {
+                        if let Some(cause) = super::blocked::new_cause(targets, &named, &pod, wall + real.elapsed()) {
+                            verdict = Some(Verdict::Blocked(pod, cause));
+                            return Flow::Stop;
+                        }
+                    }
+                    changed
                 }
                 Err(error) => {
                     verdict = Some(Verdict::Unreadable(index, error));
@@ -279,14 +303,15 @@ fn follow(
         Flow::Continue
     });
     ctx.record_all(invocations, &results, began);
+    // The pods' watch has shown itself once its header is read (no pod is a valid list).
+    shown[0] |= pods.header_seen();
+    let seen: Vec<PodStatus> = view.pods.into_values().collect();
     if let Some((progress, statuses)) = last_progress {
         ctx.facts.progress = Some(progress);
         ctx.facts.rollout = Some(statuses);
-        ctx.facts.pods = Some(view.pods.into_values().collect());
+        ctx.facts.pods = Some(seen.clone());
     }
-    // The pods' watch has shown itself once its header is read (no pod is a valid list).
-    shown[0] |= pods.header_seen();
-    Followed { verdict, results, began, shown }
+    Followed { verdict, results, began, shown, pods: seen }
 }
 
 /// What one round of the three watches left: why they were stopped from inside (if they
@@ -296,6 +321,8 @@ struct Followed {
     results: Vec<Result<Output, ExecError>>,
     began: Instant,
     shown: Vec<bool>,
+    /// The pods the watch showed.
+    pods: Vec<PodStatus>,
 }
 
 /// How the watches ended when nothing inside stopped them.

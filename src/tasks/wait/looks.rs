@@ -121,6 +121,8 @@ pub fn wait(ctx: &mut Context, targets: &[Target], started: Instant, pace: &mut 
         let at = ctx.exec.now().saturating_duration_since(started);
         pace.observe(at, &progress, ctx.facts.rollout.as_deref().unwrap_or(&[]));
         ctx.observer.waiting(&pace.live(at, &progress));
+        let found = super::blocked::new_causes(ctx, &targets, pods.iter());
+        super::blocked::name(ctx, found)?;
         ctx.facts.pods = Some(pods.clone());
         ctx.facts.progress = Some(progress.clone());
         if crate::convergence::all_converged(&progress) {
