@@ -240,6 +240,7 @@ impl Journal {
         let argv = invocation.redacted_argv();
         let kept = match invocation.journaled {
             super::Journaled::PodsPage if !self.whole => crate::tools::kubectl::pods_page_record(stdout),
+            super::Journaled::Pod if !self.whole => crate::tools::kubectl::pod_record(stdout),
             _ => None,
         };
         // Under the lock from the base's lookup to the write: the base of a delta is always
@@ -509,6 +510,55 @@ mod tests {
                 "{} bytes kept of {}",
                 lines[0].to_string().len(),
                 page.len()
+            );
+            assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
+        }
+    }
+
+    #[test]
+    fn a_pod_read_whole_keeps_what_the_wait_reads_of_it_and_all_of_it_with_v() {
+        // The real pod of the `blocked` session, with kubectl 1.20's managedFields.
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/kubectl/get-pod");
+        let path = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.to_string_lossy().ends_with("-1.20.2.stdout"))
+            .expect("a blocked session's pod");
+        let pod = std::fs::read_to_string(path).unwrap();
+        let kubectl =
+            crate::tools::kubectl::Kubectl { program: "kubectl".into(), connection: Default::default(), client: None };
+        let invocation = kubectl.pod("kube-system", "calico-node-x");
+        let output = |stdout: &str| -> Result<Output, ExecError> {
+            Ok(Output {
+                code: Some(0),
+                signal: None,
+                stdout: stdout.into(),
+                stderr: String::new(),
+                duration: Default::default(),
+                stopped: false,
+            })
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for verbose in [false, true] {
+            let path = dir.path().join(format!("journal-{verbose}.jsonl"));
+            let journal = Journal::open(&path, &header()).unwrap().whole(verbose);
+            journal.record(&invocation, SystemTime::now(), &output(&pod));
+            journal.record(&invocation, SystemTime::now(), &output("not json at all\n"));
+            let lines = entries(&path);
+            if verbose {
+                assert_eq!(lines[0]["stdout"], pod.as_str(), "-v keeps the pod whole");
+                continue;
+            }
+            let kept = &lines[0]["stdout_kept"];
+            assert_eq!(lines[0]["stdout_bytes"], pod.len());
+            assert!(lines[0].get("stdout").is_none());
+            assert_eq!(kept["containers"][0]["image"], "quay.io/calico/node:v2.6.8");
+            assert!(kept["containers"][0]["waiting_message"].as_str().unwrap().contains("quay.io/calico/node:v2.6.8"));
+            assert!(
+                lines[0].to_string().len() * 10 < pod.len(),
+                "{} bytes kept of {}",
+                lines[0].to_string().len(),
+                pod.len()
             );
             assert_eq!(lines[1]["stdout"], "not json at all\n", "what no parser reads is kept whole");
         }

@@ -71,6 +71,10 @@ pub enum Journaled {
     /// fields the pods-at-risk listing reads (`tools::kubectl::pods_page_record`); whole when
     /// it is not a pod list (the record of unrecognised output is the output), or with `-v`.
     PodsPage,
+    /// One pod read whole (`kubectl get pod NAME -o json`, 12 to 26 KB with managedFields):
+    /// the fields the wait reads of it (`tools::kubectl::pod_record`); whole when it is not a
+    /// pod, or with `-v`.
+    Pod,
 }
 
 impl Invocation {

@@ -311,7 +311,7 @@ impl Kubectl {
     /// blocks the rollout, for what the pods table cannot carry (messages have spaces): the
     /// image, the kubelet's and the scheduler's words, the last termination ([`parse_pod`]).
     pub fn pod(&self, namespace: &str, name: &str) -> Invocation {
-        self.read(&["get", "pod", name, "-n", namespace, "-o", "json"])
+        self.read(&["get", "pod", name, "-n", namespace, "-o", "json"]).journaled(crate::exec::Journaled::Pod)
     }
 
     /// `kubectl describe pod NAME -n NS`, for people to look further.
@@ -1194,6 +1194,21 @@ pub fn parse_pods_page(output: &Output, mut keep: impl FnMut(&PodSummary) -> boo
         }
     }
     Ok(PodsPage { kept, count, next: list.metadata.next.filter(|n| !n.is_empty()) })
+}
+
+/// What the journal keeps of one pod read whole ([`Kubectl::pod`], `Journaled::Pod`): what
+/// [`parse_pod`] reads of it, a few hundred bytes where kubectl prints 12 to 26 KB. `None`
+/// when the text is not a pod: the journal then keeps it whole.
+pub fn pod_record(text: &str) -> Option<serde_json::Value> {
+    let output = Output {
+        code: Some(0),
+        signal: None,
+        stdout: text.to_string(),
+        stderr: String::new(),
+        duration: std::time::Duration::ZERO,
+        stopped: false,
+    };
+    parse_pod(&output).ok().and_then(|detail| serde_json::to_value(detail).ok())
 }
 
 /// What the journal keeps of a page of [`Kubectl::pods_page`] (`Journaled::PodsPage`): its

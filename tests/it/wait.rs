@@ -215,6 +215,14 @@ fn an_image_that_cannot_be_pulled_is_named_as_seen_and_in_the_exit_4_result() {
     // Read once, not at each of its back-offs.
     let reads = cluster.calls().iter().filter(|c| c["argv"].to_string().contains("\"pod\",\"calico-node-")).count();
     assert_eq!(reads, 1, "{:#?}", cluster.calls());
+    // The journal keeps what the wait read of it, not the whole pod.
+    let read = cluster
+        .journal_entries()
+        .into_iter()
+        .find(|e| e["argv"].as_array().unwrap().iter().any(|a| a == "pod"))
+        .unwrap();
+    assert_eq!(read["stdout_kept"]["containers"][0]["image"], NODE_V2, "{read:#}");
+    assert!(read.get("stdout").is_none(), "{read:#}");
 }
 
 #[test]
