@@ -137,6 +137,8 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let mut gave_up = None;
     let looked = (|| loop {
         let (pods, progress) = wait::looks::observe_judged(ctx, &mut live)?;
+        let found = wait::blocked::new_causes(ctx, &live, pods.iter());
+        wait::blocked::name(ctx, found)?;
         let at = ctx.exec.now().saturating_duration_since(started);
         pace.observe(at, &progress, ctx.facts.rollout.as_deref().unwrap_or(&[]));
         gave_up = pace.gave_up(at);
@@ -154,6 +156,7 @@ pub fn run(ctx: &mut Context) -> TaskResult {
     let converged = all_converged(&progress);
     ctx.facts.pods = Some(pods);
     ctx.facts.progress = Some(progress.clone());
+    wait::blocked::settle(ctx);
     if converged {
         // The table is what `status` is asked for: on the screen, not only with `-v`.
         return Ok(Done::ok(format!("converged: {}", summary(&progress))).with_summary(details));
@@ -185,5 +188,11 @@ pub fn run(ctx: &mut Context) -> TaskResult {
             "the templates are rolled back; follow the pods with `calico-downgrade status --watch`".to_string(),
         )
     };
+    // What blocks the rollout, as the wait names it.
+    let blocked = ctx.facts.blockers.iter().filter(|b| b.still).map(|b| format!("blocked: {}", b.words()));
+    details.splice(0..0, blocked.collect::<Vec<_>>());
+    if let Some(wait) = ctx.facts.wait.as_mut() {
+        wait.blockers = ctx.facts.blockers.clone();
+    }
     Err(Stop::new(Exit::StepFailed, message).with_details(details).with_safe_next(safe_next))
 }

@@ -226,6 +226,24 @@ fn an_image_that_cannot_be_pulled_is_named_as_seen_and_in_the_exit_4_result() {
 }
 
 #[test]
+fn status_names_what_blocks_the_rollout_as_the_wait_does() {
+    let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
+    cluster.control("image-fault", &["node-2", NODE_V2, "unpullable"]);
+    let run = cluster.run(&["run", "--yes", "--stall-timeout", "2s"]);
+    assert_eq!(run.code, Some(4), "{}\n{}", run.stdout, run.stderr);
+    let status = cluster.run(&["status"]);
+    assert_eq!(status.code, Some(1), "{}\n{}", status.stdout, status.stderr);
+    let failure = status.stdout.split_once("FAILED [Observe the pods]").map(|(_, f)| f).unwrap_or_default();
+    let named = failure.lines().any(|l| {
+        l.starts_with("    blocked: calico-node-")
+            && l.contains(" on node-2: ")
+            && l.contains(&format!("image {NODE_V2}: "))
+            && l.contains("(`kubectl describe pod calico-node-")
+    });
+    assert!(named, "{}", status.stdout);
+}
+
+#[test]
 fn blockers_are_in_the_json_with_their_image_message_and_whether_they_still_block() {
     let cluster = FakeCluster::new(&["--pod-start-ms", "600", "--pod-stop-ms", "100"]);
     cluster.control("image-fault", &["node-3", NODE_V2, "crash"]);

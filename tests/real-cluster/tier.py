@@ -683,7 +683,8 @@ def blocked_run(c, how, node="node-2"):
 def case_image_unpullable(c):
     """calico/node v2.6 cannot be pulled on node-2 (an air-gapped registry that no longer holds
     it): the run names the pod, its node, ErrImagePull or ImagePullBackOff, the image and the
-    kubelet's message, and ends with exit 4 at the stall deadline, saying so in its result."""
+    kubelet's message, and ends with exit 4 at the stall deadline, saying so in its result;
+    `status` then names it as well."""
     r, blockers = blocked_run(c, "unpullable")
     b = blockers[0]
     expect(b.get("reason") in ("ErrImagePull", "ImagePullBackOff") and b.get("image") == V26_NODE_IMAGE
@@ -691,6 +692,10 @@ def case_image_unpullable(c):
     failure = json.dumps(r.doc.get("failures") or r.doc)
     expect("blocked: calico-node-" in failure and V26_NODE_IMAGE in failure,
            f"the exit-4 result does not name the blocked pod: {failure[:2000]}")
+    # `status` afterwards names it too.
+    s = c.tool("status")
+    named = [ln for ln in s.text().splitlines() if ln.startswith("    blocked: calico-node-") and f"image {V26_NODE_IMAGE}: " in ln]
+    expect(s.rc == 1 and named, f"status exited {s.rc} without naming the blocked pod: {s.why()}")
 
 
 def case_crash_loop(c):

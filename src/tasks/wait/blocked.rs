@@ -3,6 +3,7 @@
 //! once (`kubectl get pod NAME -o json`, retried as the wait's reads are) when that adds the
 //! image and the kubelet's or the scheduler's message, then told (a line above the live line,
 //! a line of text output) and kept for the result and the JSON (`state_after.wait.blockers`).
+//! `status` names them from its looks the same way.
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
@@ -13,12 +14,12 @@ use crate::tasks::{Context, Stop};
 use crate::tools::kubectl::{self, PodStatus};
 
 /// The blockers already named: pod and reason family.
-pub(super) fn named(ctx: &Context) -> BTreeSet<(String, String)> {
+pub(crate) fn named(ctx: &Context) -> BTreeSet<(String, String)> {
     ctx.facts.blockers.iter().map(|b| blockers::key(&b.pod, &b.reason)).collect()
 }
 
 /// What blocks `pod` that was not named yet, if it is a pod of the workloads.
-pub(super) fn new_cause(
+pub(crate) fn new_cause(
     targets: &[Target],
     named: &BTreeSet<(String, String)>,
     pod: &PodStatus,
@@ -32,7 +33,7 @@ pub(super) fn new_cause(
 }
 
 /// Every pod of `pods` that blocks and was not named yet.
-pub(super) fn new_causes<'a>(
+pub(crate) fn new_causes<'a>(
     ctx: &Context,
     targets: &[Target],
     pods: impl IntoIterator<Item = &'a PodStatus>,
@@ -44,7 +45,7 @@ pub(super) fn new_causes<'a>(
 
 /// Name each: the pod read whole when that adds to its row (a pod gone meanwhile, or a read
 /// that failed, is named from its row, saying why the message is missing), then told and kept.
-pub(super) fn name(ctx: &mut Context, found: Vec<(PodStatus, Cause)>) -> Result<(), Stop> {
+pub(crate) fn name(ctx: &mut Context, found: Vec<(PodStatus, Cause)>) -> Result<(), Stop> {
     let namespace = ctx.options.namespace.clone();
     for (pod, cause) in found {
         let detail = if cause.wants_detail() {
@@ -74,7 +75,7 @@ pub(super) fn name(ctx: &mut Context, found: Vec<(PodStatus, Cause)>) -> Result<
 }
 
 /// At the end of the wait: which blockers the last view still shows.
-pub(super) fn settle(ctx: &mut Context) {
+pub(crate) fn settle(ctx: &mut Context) {
     let now = ctx.exec.wall_clock();
     let pods = ctx.facts.pods.clone().unwrap_or_default();
     for blocker in &mut ctx.facts.blockers {

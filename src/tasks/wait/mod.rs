@@ -14,7 +14,7 @@
 //! When the watches cannot be used after all, `events` says so and the task goes on by looks.
 //! `end` holds what both end with.
 
-mod blocked;
+pub mod blocked;
 mod end;
 mod events;
 pub mod looks;
