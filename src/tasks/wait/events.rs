@@ -1,6 +1,8 @@
 //! The wait by watch events, where kubectl has `--output-watch-events` (1.16+) and the
 //! DaemonSet replaces its own pods (RollingUpdate): three watches at once, the pods and each
-//! workload's rollout status, and nothing else.
+//! workload's rollout status, and nothing else but, when a pod first shows what blocks the
+//! rollout (`blocked`), one read of that pod: the watches are stopped, the pod named, and the
+//! watches started again from fresh lists.
 //!
 //! With events (`ADDED`, `MODIFIED`, `DELETED`), the rows alone are an exact view: the first
 //! block is the current list (kubectl lists, then watches from that list's resourceVersion),
