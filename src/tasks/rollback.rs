@@ -52,14 +52,25 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     let kubectl = ctx.kubectl().clone();
     let namespace = ctx.options.namespace.clone();
     let mut undo = kubectl.rollout_undo(kind, &namespace, &workload.name, revision);
+    // Both to the same revision number: one `kubectl rollout undo ds/… deployment/…` does both
+    // (in the docs' order, each on its own: kubectl goes on past a failure, as two commands
+    // would); the DaemonSet's rollback runs it, the Deployment's takes its line of the answer.
+    let both = undo_of_both(ctx);
     if ctx.options.check {
-        ctx.plan_command(&undo);
+        let mut details = vec![images_line(&workload.images, &target_images)];
+        match (&both, kind) {
+            (Some(both), WorkloadKind::Deployment) => {
+                details.push(format!("with the DaemonSet's rollback, in one command: `{both}`"))
+            }
+            (Some(both), WorkloadKind::DaemonSet) => ctx.plan_command(both),
+            (None, _) => ctx.plan_command(&undo),
+        }
         ctx.facts.changed = true;
         return Ok(Done::changed(format!(
             "would roll back to revision {revision} ({})",
             transition(&workload.images, &target_images)
         ))
-        .with_details(vec![images_line(&workload.images, &target_images)]));
+        .with_details(details));
     }
     // A failure a retry could fix (the API server unreachable, a timeout) leaves the cluster
     // unknown: never repeated blindly, the undo is decided again on a fresh look at the
@@ -69,30 +80,21 @@ pub fn run(ctx: &mut Context, kind: WorkloadKind) -> TaskResult {
     let (mut revision, mut target_images) = (revision, target_images);
     // What happened to the attempts before the one that worked, for the report.
     let mut earlier: Vec<String> = Vec::new();
-    // The Deployment's undo is independent of the DaemonSet's: both start at once, and the
-    // Deployment's task (next, in the same stage) takes its result.
-    // When both go to the same revision number, one `kubectl rollout undo ds/… deployment/…`
-    // does both (in the docs' order, each on its own: kubectl goes on past a failure, as two
-    // commands would), and the Deployment's task takes its line from the same answer.
-    let mut together = (kind == WorkloadKind::DaemonSet).then(|| deployment_undo(ctx)).flatten();
-    let mut ran = match (kind, together.take()) {
-        (WorkloadKind::DaemonSet, Some((deployment, other_revision, _))) if other_revision == revision => {
-            let both = kubectl.rollout_undo_together(
-                &[(WorkloadKind::DaemonSet, workload.name.as_str()), (WorkloadKind::Deployment, deployment.as_str())],
-                &namespace,
-                revision,
-            );
+    // Otherwise the Deployment's undo is independent of the DaemonSet's: both start at once,
+    // and the Deployment's task (next, in the same stage) takes its result.
+    let mut together = None;
+    let mut ran = match (kind, both) {
+        (WorkloadKind::DaemonSet, Some(both)) => {
             let result = ctx.run_raw(&both);
             ctx.undone_together = Some((both.clone(), result.clone()));
             Some((both, result))
         }
-        (WorkloadKind::DaemonSet, other) => {
-            together = other;
+        (WorkloadKind::DaemonSet, None) => {
+            together = deployment_undo(ctx);
             None
         }
         (WorkloadKind::Deployment, _) => ctx.undone_together.take(),
     };
-    let mut together = together.map(|(_, _, undo)| undo);
     loop {
         // The first attempt may be the shared undo's; any other is this workload's own.
         let this = ran.as_ref().map_or_else(|| undo.clone(), |(both, _)| both.clone());
@@ -181,15 +183,36 @@ enum Failure {
     Final(Stop),
 }
 
-/// The Deployment's rollback, when it is planned (its name, its target revision and its own
-/// undo): run together with the DaemonSet's.
-fn deployment_undo(ctx: &Context) -> Option<(String, u64, Invocation)> {
+/// The Deployment's undo, when its rollback is planned: run together with the DaemonSet's.
+fn deployment_undo(ctx: &Context) -> Option<Invocation> {
     let cluster = ctx.cluster();
     match (&cluster.deployment, &cluster.deployment_plan) {
-        (Some(deployment), Some(RollbackPlan::RollBack { revision, .. })) => Some((
-            deployment.name.clone(),
+        (Some(deployment), Some(RollbackPlan::RollBack { revision, .. })) => Some(ctx.kubectl().rollout_undo(
+            WorkloadKind::Deployment,
+            &ctx.options.namespace,
+            &deployment.name,
             *revision,
-            ctx.kubectl().rollout_undo(WorkloadKind::Deployment, &ctx.options.namespace, &deployment.name, *revision),
+        )),
+        _ => None,
+    }
+}
+
+/// `kubectl rollout undo ds/NAME deployment/NAME -n NS --to-revision=N`, when both rollbacks
+/// are planned to the same revision number `N`.
+fn undo_of_both(ctx: &Context) -> Option<Invocation> {
+    let cluster = ctx.cluster();
+    match (&cluster.daemonset_plan, &cluster.deployment, &cluster.deployment_plan) {
+        (
+            RollbackPlan::RollBack { revision, .. },
+            Some(deployment),
+            Some(RollbackPlan::RollBack { revision: other, .. }),
+        ) if revision == other => Some(ctx.kubectl().rollout_undo_together(
+            &[
+                (WorkloadKind::DaemonSet, cluster.daemonset.name.as_str()),
+                (WorkloadKind::Deployment, deployment.name.as_str()),
+            ],
+            &ctx.options.namespace,
+            *revision,
         )),
         _ => None,
     }

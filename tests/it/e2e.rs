@@ -115,7 +115,7 @@ fn plan_changes_nothing_and_prints_the_commands() {
     let run = cluster.run(&["plan"]);
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("would run: kubectl rollout undo ds/calico-node -n kube-system --to-revision=1"),
+        run.stdout.contains("would run: kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1"),
         "{}",
         run.stdout
     );

@@ -531,15 +531,12 @@ fn rollbacks_to_one_revision_share_one_command_and_to_two_run_as_two() {
     let mut cluster = Cluster::upgraded();
     cluster.downgrades("RollingUpdate");
     let (outcome, sent) = undos(&mut cluster);
-    assert_eq!(
-        sent,
-        ["kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1"]
-    );
+    let both = "kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1";
+    assert_eq!(sent, [both]);
     let deployment = outcome.steps.iter().find(|s| s.name == "Roll back deployment/calico-kube-controllers").unwrap();
     assert_eq!(deployment.status, Status::Changed);
     assert!(
-        deployment.details.iter().any(|d| d
-            == "with the DaemonSet's rollback, in one command: `kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1`"),
+        deployment.details.iter().any(|d| *d == format!("with the DaemonSet's rollback, in one command: `{both}`")),
         "{:#?}",
         deployment.details
     );
@@ -551,6 +548,22 @@ fn rollbacks_to_one_revision_share_one_command_and_to_two_run_as_two() {
         "its own line: {:#?}",
         deployment.details
     );
+
+    // The plan says the one command the run will send, not two.
+    let mut cluster = Cluster::upgraded();
+    cluster.inprogress(&[true]);
+    let outcome = cluster.run(Command::Plan, &Options { check: true, ..options() });
+    assert_eq!(outcome.exit, Exit::Done, "{:#?}", outcome.failures);
+    let planned: Vec<String> = outcome
+        .steps
+        .iter()
+        .flat_map(|s| &s.commands)
+        .filter(|c| c.planned && c.command.contains("rollout undo"))
+        .map(|c| c.command.clone())
+        .collect();
+    assert_eq!(planned, [both]);
+    let deployment = outcome.steps.iter().find(|s| s.name == "Roll back deployment/calico-kube-controllers").unwrap();
+    assert!(deployment.details.iter().any(|d| d.ends_with(&format!("in one command: `{both}`"))), "{deployment:#?}");
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn answering_no_changes_nothing_and_exits_3() {
     let cluster = FakeCluster::new(FAST);
     let mut session = on_a_terminal(&cluster, &["run"]);
     let plan = session.exp_string(QUESTION).expect("the question, after the plan");
-    assert!(plan.contains("would run: kubectl rollout undo ds/calico-node -n kube-system --to-revision=1"), "{plan}");
+    assert!(plan.contains("would run: kubectl rollout undo ds/calico-node deployment/calico-kube-controllers -n kube-system --to-revision=1"), "{plan}");
     session.send_line("n").unwrap();
     let rest = session.exp_eof().unwrap();
     assert!(rest.contains("not confirmed: nothing was changed"), "{rest}");
