@@ -423,10 +423,7 @@ def case_kdd_v3_data_rights(c):
     the kinds are listed."""
     c.cluster.calico_state("upgraded", "kdd")
     c.fakes("kubernetes")
-    role, cluster_role = os.path.join(RBAC, "role.yaml"), os.path.join(RBAC, "cluster-role.yaml")
-    admin_kubectl(c, "apply", "-f", role)
-    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", role, "--ignore-not-found"))
-    kubeconfig = c.cluster.user_kubeconfig(OPERATOR)
+    kubeconfig, cluster_role = readme_role(c)
     r = c.tool("run", "--yes", kubeconfig=kubeconfig)
     expect(r.rc == 0, f"run as the README's Role exited {r.rc}: {r.why()}")
     for words in ("networkpolicies.crd.projectcalico.org: not checked (Error from server (Forbidden)",
@@ -937,15 +934,21 @@ def admin_kubectl(c, *args):
     return r.stdout
 
 
+def readme_role(c):
+    """Apply the README's Role as it ships (removed after the case): the operator's kubeconfig,
+    and the path of the README's optional ClusterRole."""
+    role = os.path.join(RBAC, "role.yaml")
+    admin_kubectl(c, "apply", "-f", role)
+    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", role, "--ignore-not-found"))
+    return c.cluster.user_kubeconfig(OPERATOR), os.path.join(RBAC, "cluster-role.yaml")
+
+
 def case_minimal_role(c):
     """An operator bound to the README's Role (examples/rbac/role.yaml, applied as it ships):
     the downgrade runs to its end (exit 0) with the pods at risk unknown, saying why and what
     an admin can run; with the README's ClusterRole (cluster-role.yaml) they are listed."""
     c.cluster.calico_state("upgraded", "etcd")
-    role, cluster_role = os.path.join(RBAC, "role.yaml"), os.path.join(RBAC, "cluster-role.yaml")
-    admin_kubectl(c, "apply", "-f", role)
-    c.tier.cleanup.append(lambda: admin_kubectl(c, "delete", "-f", role, "--ignore-not-found"))
-    kubeconfig = c.cluster.user_kubeconfig(OPERATOR)
+    kubeconfig, cluster_role = readme_role(c)
     plan = c.tool("plan", "-v", kubeconfig=kubeconfig)
     expect(plan.rc == 0, f"plan as the README's Role exited {plan.rc}: {plan.why()}")
     expect("ok: every change the run makes is allowed" in plan.out, f"the preflight disagrees with the Role: {plan.out}")
