@@ -146,10 +146,11 @@ fn refused_credentials_end_at_once() {
 #[test]
 fn the_first_answer_no_retry_fixes_ends_the_round_without_waiting_for_the_others() {
     let cases = [
-        // The inspection's own query hangs; a server dry run started with it does not resolve.
-        ("kubectl-get-objects=hang", "kubectl-undo-daemonset-dry-run=unknown-host", "dial tcp: lookup"),
-        // A rights question hangs; the inspection's query does not resolve.
-        ("kubectl-auth-can-i=hang*1", "kubectl-get-objects=unknown-host", "dial tcp: lookup"),
+        // The inspection's own query hangs; the server dry run started with it does not resolve.
+        ("kubectl-get-objects=hang", "kubectl-undo-both-dry-run=unknown-host", "dial tcp: lookup"),
+        // The rights check (the server dry run of both rollbacks) hangs; the inspection's query
+        // does not resolve.
+        ("kubectl-undo-both-dry-run=hang*1", "kubectl-get-objects=unknown-host", "dial tcp: lookup"),
         // The lock's take, started with the round, hangs; calico-config's read meets a
         // certificate the kubeconfig does not trust.
         ("kubectl-patch-lock=hang", "kubectl-get-configmap=untrusted", "x509: certificate signed by unknown"),
